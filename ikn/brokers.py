@@ -1,0 +1,131 @@
+"""The MQTT brokers that ``ikn demo`` and the tests start as child processes.
+
+Mosquitto when its binary is installed (the production broker), else an
+embedded amqtt broker (MQTT 3.1.1 only, no shared subscriptions).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "the `mosquitto` binary was not found on PATH or in /usr/sbin; install it with "
+    "`sudo apt-get install mosquitto mosquitto-clients` (Debian/Ubuntu), "
+    "`sudo dnf install mosquitto` (Fedora) or `brew install mosquitto` (macOS)"
+)
+
+
+class BrokerError(RuntimeError):
+    """A broker could not be started."""
+
+
+def find_mosquitto() -> str | None:
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(f"broker exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise BrokerError(f"broker did not listen on {host}:{port} within {timeout} s")
+
+
+class BrokerProcess:
+    """A broker child process listening on 127.0.0.1:port; stop() ends it."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, kind: str, port: int, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.kind = kind
+        self.port = port
+        self.proc = proc
+        self.log_path = log_path
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def protocol(self) -> str:
+        """The newest MQTT version the broker speaks."""
+        return "5" if self.kind == "mosquitto" else "3.1.1"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_mosquitto(workdir: Path, port: int | None = None, extra_conf: str = "") -> BrokerProcess:
+    """Start a private Mosquitto on a free loopback port, configured under ``workdir``."""
+    binary = find_mosquitto()
+    if binary is None:
+        raise BrokerError(INSTALL_HINT)
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence false\n"
+        "max_queued_messages 100000\n"
+        "max_inflight_messages 1000\n"
+        "log_type error\nlog_type warning\nlog_type notice\n"
+        f"{extra_conf}"
+    )
+    log_path = workdir / "mosquitto.log"
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=out)
+    broker = BrokerProcess("mosquitto", port, proc, log_path)
+    _wait_or_stop(broker)
+    return broker
+
+
+def start_amqtt(workdir: Path, port: int | None = None) -> BrokerProcess:
+    """Start the embedded amqtt broker (``python -m ikn.amqtt_broker``) on a free port."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    log_path = workdir / "amqtt.log"
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ikn.amqtt_broker", "--port", str(port)],
+            stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    broker = BrokerProcess("amqtt", port, proc, log_path)
+    _wait_or_stop(broker)
+    return broker
+
+
+def _wait_or_stop(broker: BrokerProcess) -> None:
+    try:
+        wait_for_port(broker.host, broker.port, broker.proc, timeout=15)
+    except BrokerError as exc:
+        broker.stop()
+        tail = broker.log_path.read_text(errors="replace")[-2000:]
+        raise BrokerError(f"{broker.kind}: {exc}\n{tail}") from None
+    log.info("%s listening on %s (log: %s)", broker.kind, broker.url, broker.log_path)

@@ -1,0 +1,262 @@
+"""Settings of each service, read from environment variables.
+
+Every variable is documented in docs/configuration.md. ``from_env`` collects
+every problem before failing, so one start says all that is wrong; secrets
+(passwords in URLs) never appear in ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from ikn_core.errors import SettingsError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttUrl:
+    """``mqtt://user:pass@host:1883`` or ``mqtts://...:8883`` (TLS)."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, text: str) -> MqttUrl:
+        parts = urlsplit(text)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError("scheme must be mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ValueError("a host is required, as in mqtt://localhost:1883")
+        try:
+            port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            tls=parts.scheme == "mqtts",
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def __str__(self) -> str:
+        auth = f"{self.username}:***@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+
+
+def _database_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("scheme must be postgresql://, as in postgresql://user:pass@host:5432/db")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from None
+    return text
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def _text(text: str) -> str:
+    return text
+
+
+class _Reader:
+    """Reads variables from a mapping, collecting problems instead of raising at once."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def get(self, name: str, parse: Callable[[str], T], default: T | None = None) -> T:
+        raw = self.env.get(name, "")
+        if raw == "":
+            if default is None:
+                self.problems.append(f"{name} is required (see docs/configuration.md)")
+            return default  # type: ignore[return-value]  # only reached with problems recorded
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            shown = redact_url(raw) if "://" in raw else raw
+            self.problems.append(f"{name}={shown!r}: {exc}")
+            return default  # type: ignore[return-value]  # only reached with problems recorded
+
+    def done(self) -> None:
+        if self.problems:
+            raise SettingsError(self.problems)
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = "INFO"
+    format: str = "text"
+
+    @classmethod
+    def read(cls, r: _Reader) -> LogSettings:
+        return cls(
+            level=r.get("IKN_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            format=r.get("IKN_LOG_FORMAT", _choice("text", "json"), "text"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    url: MqttUrl
+    protocol: str = "5"  # "5" or "3.1.1" (the embedded amqtt broker speaks only 3.1.1)
+
+    @classmethod
+    def read(cls, r: _Reader) -> MqttSettings:
+        return cls(
+            url=r.get("IKN_MQTT_URL", MqttUrl.parse),
+            protocol=r.get("IKN_MQTT_PROTOCOL", _choice("5", "3.1.1"), "5"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = field(repr=False)
+    pool_max: int = 10
+
+    @classmethod
+    def read(cls, r: _Reader) -> DatabaseSettings:
+        return cls(
+            url=r.get("IKN_DATABASE_URL", _database_url),
+            pool_max=r.get("IKN_DATABASE_POOL_MAX", _int_between(2, 200), 10),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    db: DatabaseSettings
+    mqtt: MqttSettings
+    log: LogSettings
+    client_id: str
+    share_group: str = "ikn-ingest"
+    batch_max_readings: int = 5000
+    batch_latency_ms: int = 100
+    queue_max_messages: int = 1000
+    retention_days: int = 90
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
+        r = _Reader(os.environ if env is None else env)
+        settings = cls(
+            db=DatabaseSettings.read(r),
+            mqtt=MqttSettings.read(r),
+            log=LogSettings.read(r),
+            client_id=r.get("IKN_INGEST_CLIENT_ID", _text, f"ikn-ingest-{socket.gethostname()}"),
+            share_group=r.get("IKN_INGEST_SHARE_GROUP", _text, "ikn-ingest"),
+            batch_max_readings=r.get("IKN_INGEST_BATCH_MAX", _int_between(1, 100_000), 5000),
+            batch_latency_ms=r.get("IKN_INGEST_BATCH_LATENCY_MS", _int_between(1, 10_000), 100),
+            queue_max_messages=r.get("IKN_INGEST_QUEUE_MAX", _int_between(1, 1_000_000), 1000),
+            retention_days=r.get("IKN_RETENTION_DAYS", _int_between(1, 3650), 90),
+        )
+        r.done()
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    db: DatabaseSettings
+    log: LogSettings
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
+        r = _Reader(os.environ if env is None else env)
+        settings = cls(
+            db=DatabaseSettings.read(r),
+            log=LogSettings.read(r),
+            host=r.get("IKN_API_HOST", _text, "127.0.0.1"),
+            port=r.get("IKN_API_PORT", _int_between(0, 65535), 8080),
+        )
+        r.done()
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateSettings:
+    db: DatabaseSettings
+    log: LogSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MigrateSettings:
+        r = _Reader(os.environ if env is None else env)
+        settings = cls(db=DatabaseSettings.read(r), log=LogSettings.read(r))
+        r.done()
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """``ikn sim``: runs simulated devices, each behind its own edge agent."""
+
+    mqtt: MqttSettings
+    log: LogSettings
+    speed: float = 1.0
+    seed: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SimSettings:
+        r = _Reader(os.environ if env is None else env)
+        settings = cls(
+            mqtt=MqttSettings.read(r),
+            log=LogSettings.read(r),
+            speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
+            seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
+        )
+        r.done()
+        return settings
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a positive number") from None
+    if not value > 0:
+        raise ValueError("expected a positive number")
+    return value
+
+
+def describe(settings: Any) -> str:
+    """A one-line, secret-free summary for the start-up log line."""
+    return repr(settings)
