@@ -114,7 +114,9 @@ def start_amqtt(workdir: Path, port: int | None = None) -> BrokerProcess:
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ikn.amqtt_broker", "--port", str(port)],
-            stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=out,
+            stderr=out,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     broker = BrokerProcess("amqtt", port, proc, log_path)
     _wait_or_stop(broker)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ikn.brokers import BrokerProcess, find_mosquitto, INSTALL_HINT, start_mosquitto
+from ikn.brokers import INSTALL_HINT, BrokerProcess, find_mosquitto, start_mosquitto
 
 
 @pytest.fixture

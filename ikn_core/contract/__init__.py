@@ -6,10 +6,11 @@ rules as the published JSON Schema files beside this module.
 
 from ikn_core.contract.payload import (
     MAX_PAYLOAD_BYTES,
-    Batch,
     BadgeTap,
+    Batch,
     DeskOccupancy,
     Environment,
+    Observation,
     PeopleCount,
     Reading,
     Status,
@@ -17,6 +18,7 @@ from ikn_core.contract.payload import (
     decode_status,
     encode_batch,
     encode_status,
+    make_reading,
 )
 from ikn_core.contract.topics import (
     DEVICE_ID_PATTERN,
@@ -42,6 +44,7 @@ __all__ = [
     "DeskOccupancy",
     "DeviceTopic",
     "Environment",
+    "Observation",
     "PeopleCount",
     "Reading",
     "Status",
@@ -50,6 +53,7 @@ __all__ = [
     "down_topic",
     "encode_batch",
     "encode_status",
+    "make_reading",
     "parse_topic",
     "shared",
     "status_topic",

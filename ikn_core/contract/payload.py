@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Literal, TypeVar
 
 import orjson
@@ -175,7 +175,8 @@ class Batch:
             raise ContractError("bad_field", "expected a lower-case UUID", "stream")
         if not 1 <= len(self.readings) <= MAX_READINGS:
             raise ContractError(
-                "bad_field", f"expected 1..{MAX_READINGS} readings, got {len(self.readings)}",
+                "bad_field",
+                f"expected 1..{MAX_READINGS} readings, got {len(self.readings)}",
                 "readings",
             )
 
@@ -212,7 +213,32 @@ class Status:
             _expect(type(self.clock_synced) is bool, "clock_synced", "a boolean", self.clock_synced)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What a driver reports before the edge agent numbers it: a kind, the
+    device's clock (epoch ms) and the kind's fields (``{"occupied": True}``)."""
+
+    kind: str
+    ts: int
+    fields: Mapping[str, Any]
+
+
+def make_reading(obs: Observation, seq: int) -> Reading:
+    """Number an observation; raise ContractError if it does not fit contract v1."""
+    cls = KINDS.get(obs.kind)
+    if cls is None:
+        raise ContractError(
+            "unknown_kind", f"{obs.kind!r} is not one of {', '.join(sorted(KINDS))}"
+        )
+    allowed, required = _READING_SHAPES[obs.kind]
+    return _build(
+        cls, {**obs.fields, "seq": seq, "ts": obs.ts}, allowed - {"kind"}, required - {"kind"}
+    )
 
 
 # -- decoding ---------------------------------------------------------------------------
@@ -230,8 +256,9 @@ def _load(raw: bytes) -> Mapping[str, Any]:
     return doc
 
 
-def _build(cls: Callable[..., T], doc: Mapping[str, Any], allowed: frozenset[str],
-              required: frozenset[str]) -> T:
+def _build(
+    cls: Callable[..., T], doc: Mapping[str, Any], allowed: frozenset[str], required: frozenset[str]
+) -> T:
     missing = required - doc.keys()
     if missing:
         name = min(missing)
@@ -243,13 +270,16 @@ def _build(cls: Callable[..., T], doc: Mapping[str, Any], allowed: frozenset[str
     return cls(**doc)
 
 
-def _shape(cls: type[Any], extra: frozenset[str] = frozenset()) -> tuple[frozenset[str], frozenset[str]]:
-    from dataclasses import MISSING
-
+def _shape(
+    cls: type[Any], extra: frozenset[str] = frozenset()
+) -> tuple[frozenset[str], frozenset[str]]:
     allowed = frozenset(f.name for f in fields(cls)) | extra
-    required = frozenset(
-        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
-    ) | extra
+    required = (
+        frozenset(
+            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+        )
+        | extra
+    )
     return allowed, required
 
 
@@ -269,7 +299,7 @@ def _reading(doc: object) -> Reading:
         raise ContractError(
             "unknown_kind", f"{kind!r} is not one of {', '.join(sorted(KINDS))}", "kind"
         )
-    allowed, required = _READING_SHAPES[kind]
+    allowed, required = _READING_SHAPES[cls.kind]
     body = dict(doc)
     del body["kind"]
     return _build(cls, body, allowed - {"kind"}, required - {"kind"})
@@ -293,8 +323,9 @@ def decode_batch(raw: bytes) -> Batch:
         except ContractError as exc:
             raise exc.at(f"readings[{i}]") from None
     body = {**doc, "readings": tuple(parsed)}
-    return _build(Batch, body, frozenset({"v", "stream", "readings"}),
-                  frozenset({"v", "stream", "readings"}))
+    return _build(
+        Batch, body, frozenset({"v", "stream", "readings"}), frozenset({"v", "stream", "readings"})
+    )
 
 
 def decode_status(raw: bytes) -> Status:
