@@ -132,3 +132,11 @@ class Site:
         for kind, ref, owner in refs:
             if ref not in known[kind]:
                 raise ValueError(f"{owner} refers to unknown {kind} {ref!r}")
+
+
+class Role(StrEnum):
+    EMPLOYEE = "employee"
+    DELEGATE = "delegate"
+    SUPERVISOR = "supervisor"
+    FACILITY_MANAGER = "facility_manager"
+    ADMIN = "admin"

@@ -47,7 +47,10 @@ def _type_name(value: object) -> str:
 def _expect(ok: bool, field: str, wanted: str, value: object) -> None:
     if not ok:
         got = _type_name(value)
-        shown = orjson.dumps(value).decode()[:40] if got != "an object" else "{...}"
+        try:
+            shown = orjson.dumps(value).decode()[:40] if got != "an object" else "{...}"
+        except TypeError:  # from make_reading: a Python value JSON cannot hold
+            shown = repr(value)[:40]
         raise ContractError("bad_field", f"expected {wanted}, got {got} {shown}", field)
 
 
@@ -257,7 +260,12 @@ def _load(raw: bytes) -> Mapping[str, Any]:
 
 
 def _build(
-    cls: Callable[..., T], doc: Mapping[str, Any], allowed: frozenset[str], required: frozenset[str]
+    cls: Callable[..., T],
+    doc: Mapping[str, Any],
+    allowed: frozenset[str],
+    required: frozenset[str],
+    *,
+    nulls: bool = True,
 ) -> T:
     missing = required - doc.keys()
     if missing:
@@ -267,7 +275,23 @@ def _build(
     if unknown:
         name = min(unknown)
         raise ContractError("unknown_field", "is not part of contract v1", name)
-    return cls(**doc)
+    if not nulls:
+        _no_nulls(doc)
+    return cls(**{key: _integral(value) for key, value in doc.items()})
+
+
+def _integral(value: object) -> object:
+    """JSON has one number type: ``5.0`` is the integer 5, as JSON Schema says."""
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+def _no_nulls(doc: Mapping[str, Any]) -> None:
+    """An optional field is left out, never ``null`` (the schema says so too)."""
+    nulls = sorted(key for key, value in doc.items() if value is None)
+    if nulls:
+        raise ContractError(
+            "bad_field", "expected a value, got null; leave the field out", nulls[0]
+        )
 
 
 def _shape(
@@ -302,7 +326,7 @@ def _reading(doc: object) -> Reading:
     allowed, required = _READING_SHAPES[cls.kind]
     body = dict(doc)
     del body["kind"]
-    return _build(cls, body, allowed - {"kind"}, required - {"kind"})
+    return _build(cls, body, allowed - {"kind"}, required - {"kind"}, nulls=False)
 
 
 def decode_batch(raw: bytes) -> Batch:
@@ -332,7 +356,7 @@ def decode_status(raw: bytes) -> Status:
     doc = _load(raw)
     if "v" in doc and doc["v"] != VERSION:
         raise ContractError("bad_version", f"version {doc['v']!r} is not supported", "v")
-    return _build(Status, doc, *_STATUS_SHAPE)
+    return _build(Status, doc, *_STATUS_SHAPE, nulls=False)
 
 
 def encode_batch(batch: Batch) -> bytes:

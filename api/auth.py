@@ -1,0 +1,80 @@
+"""Bearer-token authentication and role checks.
+
+Every route states who may call it with ``@requires(...)`` (or ``@public``);
+a route with neither is refused, so a forgotten check fails closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from api.problems import Handler, Problem
+from api.state import POOL
+from ikn_core.domain import Role
+from ikn_store.tokens import token_owner
+
+_ACCESS = "ikn_access"  # attribute on handlers: frozenset of roles, or "public"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: Role
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def requires(*roles: Role) -> Callable[[Handler], Handler]:
+    def mark(handler: Handler) -> Handler:
+        setattr(handler, _ACCESS, frozenset(roles))
+        return handler
+
+    return mark
+
+
+def public(handler: Handler) -> Handler:
+    setattr(handler, _ACCESS, "public")
+    return handler
+
+
+async def _authenticate(request: web.Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401,
+            "unauthenticated",
+            "A bearer token is required",
+            "send Authorization: Bearer <token>",
+        )
+    async with request.app[POOL].acquire() as conn:
+        owner = await token_owner(conn, token.strip())
+    if owner is None:
+        raise Problem(401, "unauthenticated", "The bearer token is unknown or expired")
+    return Principal(owner.name, Role(owner.role))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route_handler = getattr(request.match_info, "handler", None)
+    access = getattr(route_handler, _ACCESS, None)
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # 404/405: nothing to protect
+    if access == "public":
+        return await handler(request)
+    if not access:
+        raise Problem(403, "forbidden", "This route declares no access rule")
+    principal = await _authenticate(request)
+    if principal.role not in access:
+        raise Problem(
+            403,
+            "forbidden",
+            "Your role may not do this",
+            f"needs one of: {', '.join(sorted(access))}",
+        )
+    request[PRINCIPAL] = principal
+    return await handler(request)

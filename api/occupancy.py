@@ -1,0 +1,91 @@
+"""``GET /api/v1/occupancy/live``: every desk's live state under a building, floor or zone."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from aiohttp import web
+
+from api.auth import requires
+from api.problems import Problem, invalid_parameter
+from api.state import POOL
+from ikn_core.domain import DeskState, Role
+from ikn_store.spaces import DeskLive, find_place, live_desks
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FILTERS = ("building", "floor", "zone")
+
+routes = web.RouteTableDef()
+
+
+def _filters(request: web.Request) -> dict[str, str]:
+    chosen = {}
+    for name in _FILTERS:
+        value = request.query.get(name)
+        if value is None:
+            continue
+        if not _ID.fullmatch(value):
+            raise invalid_parameter(name, "must be 1-64 letters, digits, '-' or '_'")
+        chosen[name] = value
+    unknown = sorted(set(request.query) - set(_FILTERS))
+    if unknown:
+        raise invalid_parameter(unknown[0], f"unknown parameter; use {', '.join(_FILTERS)}")
+    return chosen
+
+
+def _desk_json(desk: DeskLive, now: datetime) -> dict[str, Any]:
+    tz = ZoneInfo(desk.tz)
+    state = (
+        DeskState.UNKNOWN
+        if desk.occupied is None
+        else (DeskState.OCCUPIED if desk.occupied else DeskState.FREE)
+    )
+    out: dict[str, Any] = {
+        "desk": desk.desk_id,
+        "name": desk.name,
+        "zone": desk.zone_id,
+        "floor": desk.floor_id,
+        "x": desk.x,
+        "y": desk.y,
+        "equipment": list(desk.equipment),
+        "state": state,
+        "sensor": desk.device_id,
+    }
+    if desk.since is not None and desk.reported_at is not None:
+        out["since"] = desk.since.astimezone(tz).isoformat()
+        out["reported_at"] = desk.reported_at.astimezone(tz).isoformat()
+        out["age_s"] = round((now - desk.reported_at).total_seconds(), 1)
+    return out
+
+
+@routes.get("/api/v1/occupancy/live")
+@requires(Role.FACILITY_MANAGER, Role.ADMIN)
+async def live(request: web.Request) -> web.Response:
+    """Desks occupied / free / unknown under the given places, with the age of each fact."""
+    filters = _filters(request)
+    async with request.app[POOL].acquire() as conn:
+        for level, place_id in filters.items():
+            if await find_place(conn, level, place_id) is None:
+                raise Problem(
+                    404,
+                    "unknown-place",
+                    f"No such {level}",
+                    f"{level} {place_id!r}",
+                    invalid_params=[{"name": level, "reason": "does not exist"}],
+                )
+        desks = await live_desks(conn, **filters)
+    now = datetime.now(UTC)
+    rendered = [_desk_json(d, now) for d in desks]
+    counts = Counter(d["state"] for d in rendered)
+    body = {
+        "as_of": now.isoformat(),
+        **filters,
+        "summary": {state.value: counts[state] for state in DeskState},
+        "desks": rendered,
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")

@@ -1,0 +1,76 @@
+"""Errors as RFC 9457 ``application/problem+json``, each with a stable ``type``.
+
+Handlers raise ``Problem``; the middleware turns it (and aiohttp's own HTTP
+errors) into a problem document. An unexpected exception is logged with its
+traceback and answered with a 500 problem that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+TYPE_BASE = "https://ikn-workspace.example/problems/"
+CONTENT_TYPE = "application/problem+json"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Problem(Exception):  # noqa: N818 - named after RFC 9457, not an error of ours
+    def __init__(self, status: int, kind: str, title: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+    def response(self, instance: str) -> web.Response:
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.kind,
+            "title": self.title,
+            "status": self.status,
+            "instance": instance,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        body.update(self.extra)
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return web.Response(
+            status=self.status,
+            body=orjson.dumps(body),
+            content_type=CONTENT_TYPE,
+            headers=headers,
+        )
+
+
+def invalid_parameter(name: str, reason: str) -> Problem:
+    return Problem(
+        400,
+        "invalid-parameter",
+        "A request parameter is invalid",
+        f"{name}: {reason}",
+        invalid_params=[{"name": name, "reason": reason}],
+    )
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.response(request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind = exc.reason.lower().replace(" ", "-")
+        return Problem(exc.status, kind, exc.reason).response(request.path)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return Problem(500, "internal-error", "Internal server error").response(request.path)

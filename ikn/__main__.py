@@ -1,0 +1,3 @@
+from ikn.cli import main
+
+main()

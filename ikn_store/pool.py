@@ -1,0 +1,37 @@
+"""Connection pools: created inside the running loop, never at import time."""
+
+from __future__ import annotations
+
+import asyncpg
+import orjson
+
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS staging_readings (
+    device_id text, stream uuid, seq bigint, ts timestamptz,
+    received_at timestamptz, kind text, body jsonb
+) ON COMMIT DELETE ROWS
+"""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
+    )
+    await conn.execute(STAGING_DDL)
+
+
+async def create_pool(url: str, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections decode jsonb and have the ingest's staging table."""
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=60,
+        timeout=10,
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,96 @@
+"""Turns one received MQTT message into rows to store, or a dead letter saying why not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ikn_core.contract import Channel, decode_batch, decode_status, parse_topic
+from ikn_core.errors import ContractError
+from ikn_store.readings import DeadLetter, ReadingRow, StatusUpdate, UpMessage
+
+# Readings further ahead than this are from a device whose clock is wrong.
+MAX_CLOCK_AHEAD = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message as the MQTT thread handed it over; ``generation`` names the connection
+    it came on (an ack is only valid on that connection)."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: datetime
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which device clock times the ingest accepts: inside retention, not in the future."""
+
+    retention: timedelta
+
+    def check(self, ts: datetime, now: datetime) -> str | None:
+        if ts > now + MAX_CLOCK_AHEAD:
+            return f"ts {ts.isoformat()} is more than {MAX_CLOCK_AHEAD} ahead of the ingest clock"
+        if ts < now - self.retention:
+            return f"ts {ts.isoformat()} is older than the retention of {self.retention.days} days"
+        return None
+
+
+Decoded = UpMessage | StatusUpdate | DeadLetter
+
+
+def decode(msg: Received, window: Window) -> Decoded:
+    try:
+        topic = parse_topic(msg.topic)
+    except ContractError as exc:
+        return _dead(msg, None, exc.reason, str(exc))
+    try:
+        if topic.channel is Channel.UP:
+            return _up(msg, topic.device_id, window)
+        if topic.channel is Channel.STATUS:
+            return _status(msg, topic.device_id)
+    except ContractError as exc:
+        return _dead(msg, topic.device_id, exc.reason, str(exc))
+    return _dead(msg, topic.device_id, "bad_topic", "the ingest does not consume down topics")
+
+
+def _up(msg: Received, device_id: str, window: Window) -> UpMessage | DeadLetter:
+    batch = decode_batch(msg.payload)
+    rows = []
+    for i, reading in enumerate(batch.readings):
+        ts = datetime.fromtimestamp(reading.ts / 1000, UTC)
+        problem = window.check(ts, msg.received_at)
+        if problem:
+            return _dead(msg, device_id, "bad_ts", f"readings[{i}].ts: {problem}")
+        rows.append(
+            ReadingRow(
+                device_id,
+                batch.stream,
+                reading.seq,
+                ts,
+                msg.received_at,
+                reading.kind,
+                reading.body(),
+            )
+        )
+    return UpMessage(msg.topic, device_id, msg.payload, msg.received_at, tuple(rows))
+
+
+def _status(msg: Received, device_id: str) -> StatusUpdate:
+    status = decode_status(msg.payload)
+    return StatusUpdate(
+        msg.topic,
+        device_id,
+        msg.payload,
+        msg.received_at,
+        status.state == "online",
+        status.to_dict(),
+    )
+
+
+def _dead(msg: Received, device_id: str | None, reason: str, detail: str) -> DeadLetter:
+    return DeadLetter(msg.received_at, msg.topic, device_id, reason, detail, msg.payload)

@@ -1,0 +1,132 @@
+"""The ingest's MQTT connection: paho-mqtt on its own thread, messages handed to asyncio.
+
+- ``manual_ack=True``: a QoS 1 message is acknowledged by ``ack()`` only after the
+  transaction holding its readings committed.
+- Persistent session (stable client id, no clean start, session expiry), so what
+  devices publish while the ingest restarts waits in the broker.
+- The hand-over queue is bounded: when it is full the paho thread waits, stops
+  reading the socket, and the broker holds the rest (TCP back-pressure).
+- Each connection has a generation number; an ack for a message from an older
+  connection is dropped (its packet id means nothing on the new connection, and the
+  broker redelivers it; the database drops the duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import ssl
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ikn_core.contract import STATUS_FILTER, UP_FILTER, shared
+from ikn_core.settings import MqttSettings
+from ingest.decode import Received
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+KEEPALIVE_S = 30
+
+
+class MqttSource:
+    """Subscribes to every device's ``up`` (shared) and ``status``; feeds ``queue``."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str,
+        share_group: str,
+        queue: asyncio.Queue[Received],
+    ) -> None:
+        self.settings = settings
+        self.share_group = share_group
+        self.queue = queue
+        self.generation = 0
+        self.connected = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._closing = threading.Event()
+        self._v5 = settings.protocol == "5"
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            clean_session=None if self._v5 else False,
+            manual_ack=True,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        url = settings.url
+        if url.username:
+            self._client.username_pw_set(url.username, url.password)
+        if url.tls:
+            self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+
+    def start(self) -> None:
+        url = self.settings.url
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            self._client.connect_async(
+                url.host, url.port, KEEPALIVE_S, clean_start=False, properties=props
+            )
+        else:
+            self._client.connect_async(url.host, url.port, KEEPALIVE_S)
+        self._client.loop_start()
+        log.info("connecting to %s as %s", url, self._client._client_id.decode())
+
+    def stop(self) -> None:
+        self._closing.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, msg: Received) -> None:
+        """Acknowledge a stored message, on the connection it came on."""
+        if msg.qos > 0 and msg.generation == self.generation:
+            self._client.ack(msg.mid, msg.qos)
+
+    # -- paho thread ---------------------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        self.generation += 1
+        topics = [(shared(self.share_group, UP_FILTER), 1), (STATUS_FILTER, 1)]
+        client.subscribe(topics)
+        log.info("connected (generation %d), subscribed to %s", self.generation, topics)
+        self._loop.call_soon_threadsafe(self.connected.set)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._loop.call_soon_threadsafe(self.connected.clear)
+        if not self._closing.is_set():
+            log.warning("disconnected from the broker (%s); paho reconnects", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        item = Received(
+            message.topic,
+            bytes(message.payload),
+            message.mid,
+            message.qos,
+            datetime.now(UTC),
+            self.generation,
+        )
+        future = asyncio.run_coroutine_threadsafe(self.queue.put(item), self._loop)
+        while not self._closing.is_set():
+            try:
+                future.result(timeout=1.0)
+                return
+            except concurrent.futures.TimeoutError:
+                continue  # the queue is full: hold the network thread (back-pressure)
+        future.cancel()

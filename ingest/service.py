@@ -1,0 +1,230 @@
+"""The ingest loop: collect a batch, decode, write in one transaction, then acknowledge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+
+from ikn_core.settings import IngestSettings
+from ikn_store.migrations import migrate
+from ikn_store.partitions import drop_expired, ensure_partitions
+from ikn_store.pool import create_pool
+from ikn_store.readings import DeadLetter, StatusUpdate, UpMessage, WriteResult, write
+from ingest.decode import Decoded, Received, Window, decode
+from ingest.mqtt import MqttSource
+
+log = logging.getLogger(__name__)
+
+PARTITIONS_AHEAD_DAYS = 7
+MAINTENANCE_INTERVAL_S = 3600
+REPORT_INTERVAL_S = 10
+RETRY_MAX_DELAY_S = 30.0
+# SQLSTATE classes that say "try again later", not "this batch is bad".
+_TRANSIENT_CLASSES = ("08", "53", "57", "40")
+
+
+class Stats:
+    """Running totals, logged every few seconds (Prometheus metrics come with the ingest issue)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def add(self, result: WriteResult, messages: int) -> None:
+        self.counts["messages"] += messages
+        self.counts["stored"] += result.stored
+        self.counts["duplicates"] += result.duplicates
+        for letter in result.dead_letters:
+            self.counts[f"dead_letter.{letter.reason}"] += 1
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError):
+        return True
+    state = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, asyncpg.PostgresError) and state[:2] in _TRANSIENT_CLASSES
+
+
+class IngestService:
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self.window = Window(timedelta(days=settings.retention_days))
+        self.stats = Stats()
+        self._days: set[date] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; what is in flight then is left unacknowledged,
+        and the broker redelivers it to the next ingest."""
+        s = self.settings
+        pool = await create_pool(s.db.url, s.db.pool_max)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            await self._maintain_once(pool)
+            queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=s.queue_max_messages)
+            source = MqttSource(s.mqtt, s.client_id, s.share_group, queue)
+            source.start()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._consume(queue, pool, source, stop))
+                    tg.create_task(_every(MAINTENANCE_INTERVAL_S, stop, self._maintain_once, pool))
+                    tg.create_task(_every(REPORT_INTERVAL_S, stop, self._report))
+            finally:
+                source.stop()
+        finally:
+            await pool.close()
+        log.info("ingest stopped: %s", dict(self.stats.counts))
+
+    async def _consume(
+        self,
+        queue: asyncio.Queue[Received],
+        pool: asyncpg.Pool,
+        source: MqttSource,
+        stop: asyncio.Event,
+    ) -> None:
+        while not stop.is_set():
+            batch = await self._collect(queue, stop)
+            if not batch:
+                continue
+            decoded = [decode(m, self.window) for m in batch]
+            result = await self._write(pool, decoded, stop)
+            if result is None:
+                return  # stopping while the database is away: leave it all unacknowledged
+            for message in batch:
+                source.ack(message)
+            self.stats.add(result, len(batch))
+            for letter in result.dead_letters:
+                log.warning(
+                    "dead letter from %s: %s: %s", letter.topic, letter.reason, letter.detail
+                )
+
+    async def _collect(self, queue: asyncio.Queue[Received], stop: asyncio.Event) -> list[Received]:
+        """Wait for a first message, then take more until the batch is full or the
+        latency bound is reached."""
+        first = await _get_or_stop(queue, stop)
+        if first is None:
+            return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.batch_latency_ms / 1000
+        batch = [first]
+        while len(batch) < self.settings.batch_max_readings:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(queue.get_nowait())
+            except asyncio.QueueEmpty:
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), remaining))
+                except TimeoutError:
+                    break
+        return batch
+
+    async def _write(
+        self, pool: asyncpg.Pool, decoded: Sequence[Decoded], stop: asyncio.Event
+    ) -> WriteResult | None:
+        delay = 0.5
+        while True:
+            try:
+                return await self._write_once(pool, decoded)
+            except Exception as exc:
+                if not _is_transient(exc):
+                    return await self._write_apart(pool, decoded, exc)
+                log.warning(
+                    "PostgreSQL unavailable (%s); holding acks, retry in %.1f s", exc, delay
+                )
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return None
+            except TimeoutError:
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+    async def _write_once(self, pool: asyncpg.Pool, decoded: Sequence[Decoded]) -> WriteResult:
+        ups = [d for d in decoded if isinstance(d, UpMessage)]
+        statuses = [d for d in decoded if isinstance(d, StatusUpdate)]
+        dead = [d for d in decoded if isinstance(d, DeadLetter)]
+        async with pool.acquire() as conn:
+            await self._ensure_days(conn, ups)
+            return await write(conn, ups, statuses, dead)
+
+    async def _write_apart(
+        self, pool: asyncpg.Pool, decoded: Sequence[Decoded], exc: Exception
+    ) -> WriteResult:
+        """A batch the database refused for its content: write message by message, and
+        keep the one that fails as a dead letter, so one bad message never blocks the rest."""
+        if len(decoded) > 1:
+            log.warning("batch refused (%s); writing its %d messages one by one", exc, len(decoded))
+        total = WriteResult()
+        for item in decoded:
+            try:
+                result = await self._write_once(pool, [item])
+            except Exception as item_exc:
+                if _is_transient(item_exc):
+                    raise
+                result = await self._write_once(pool, [_store_failed(item, item_exc)])
+            total.stored += result.stored
+            total.duplicates += result.duplicates
+            total.dead_letters += result.dead_letters
+        return total
+
+    async def _ensure_days(self, conn: asyncpg.Connection, ups: Sequence[UpMessage]) -> None:
+        days = {r.ts.date() for m in ups for r in m.rows} - self._days
+        if days:
+            await ensure_partitions(conn, days)
+            self._days |= days
+
+    async def _maintain_once(self, pool: asyncpg.Pool) -> None:
+        today = datetime.now(UTC).date()
+        days = {today + timedelta(days=n) for n in range(-1, PARTITIONS_AHEAD_DAYS + 1)}
+        async with pool.acquire() as conn:
+            await ensure_partitions(conn, days)
+            await drop_expired(conn, self.settings.retention_days, today)
+        self._days = {d for d in self._days | days if d >= today - timedelta(days=2)}
+
+    async def _report(self) -> None:
+        if self.stats.counts:
+            log.info("ingest totals: %s", dict(sorted(self.stats.counts.items())))
+
+
+def _store_failed(item: Decoded, exc: Exception) -> DeadLetter:
+    if isinstance(item, DeadLetter):
+        raise exc  # the dead-letter table itself refused it: nothing safer to do
+    return DeadLetter(
+        item.received_at,
+        item.topic,
+        item.device_id,
+        "store_failed",
+        f"PostgreSQL refused it: {exc}",
+        item.payload,
+    )
+
+
+async def _get_or_stop(queue: asyncio.Queue[Received], stop: asyncio.Event) -> Received | None:
+    getter = asyncio.ensure_future(queue.get())
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if getter in done:
+        return getter.result()
+    getter.cancel()
+    return None
+
+
+async def _every(
+    interval: float, stop: asyncio.Event, job: Callable[..., Awaitable[None]], *args: object
+) -> None:
+    """Run ``job(*args)`` every ``interval`` seconds until ``stop``; a failure is logged."""
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+            return
+        except TimeoutError:
+            pass
+        try:
+            await job(*args)
+        except Exception:
+            log.exception("periodic job %s failed", getattr(job, "__name__", job))
