@@ -1,1 +1,29 @@
-"""edge_agent"""
+"""The edge agent: what runs beside a device's hardware (or a simulated one).
+
+A :class:`Driver` yields observations; an :class:`EdgeAgent` numbers them,
+keeps them in an :class:`Outbox` until the broker acknowledges them, and
+publishes contract-v1 batches over MQTT with QoS 1, with a retained status and
+a Will. :func:`run_fleet` runs many drivers, each behind its own agent, in one
+process. Imports only ``ikn_core`` and paho-mqtt: an edge device installs
+without the database or web stack.
+"""
+
+from edge_agent.agent import AgentConfig, AgentStats, EdgeAgent
+from edge_agent.driver import Driver
+from edge_agent.errors import AgentClosedError, ConnectRefusedError, EdgeAgentError
+from edge_agent.fleet import FleetStats, run_fleet
+from edge_agent.outbox import MemoryOutbox, Outbox
+
+__all__ = [
+    "AgentClosedError",
+    "AgentConfig",
+    "AgentStats",
+    "ConnectRefusedError",
+    "Driver",
+    "EdgeAgent",
+    "EdgeAgentError",
+    "FleetStats",
+    "MemoryOutbox",
+    "Outbox",
+    "run_fleet",
+]

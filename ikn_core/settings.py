@@ -182,7 +182,7 @@ class IngestSettings:
             mqtt=MqttSettings.read(r),
             log=LogSettings.read(r),
             client_id=r.get("IKN_INGEST_CLIENT_ID", _text, f"ikn-ingest-{socket.gethostname()}"),
-            share_group=r.get("IKN_INGEST_SHARE_GROUP", _text, "ikn-ingest"),
+            share_group=r.get("IKN_INGEST_SHARE_GROUP", _share_group, "ikn-ingest"),
             batch_max_readings=r.get("IKN_INGEST_BATCH_MAX", _int_between(1, 100_000), 5000),
             batch_latency_ms=r.get("IKN_INGEST_BATCH_LATENCY_MS", _int_between(1, 10_000), 100),
             queue_max_messages=r.get("IKN_INGEST_QUEUE_MAX", _int_between(1, 1_000_000), 1000),
@@ -245,6 +245,16 @@ class SimSettings:
         )
         r.done()
         return settings
+
+
+def _share_group(text: str) -> str:
+    """A shared-subscription group name, or ``none`` for a plain subscription
+    (brokers without MQTT 5 shared subscriptions, such as the embedded amqtt)."""
+    if text == "none":
+        return ""
+    if any(c in text for c in "/+#"):
+        raise ValueError("a group name cannot contain '/', '+' or '#' (or use 'none')")
+    return text
 
 
 def _positive_float(text: str) -> float:

@@ -14,11 +14,14 @@ CREATE TEMP TABLE IF NOT EXISTS staging_readings (
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb's binary form is a version byte (1) and the JSON text: orjson both ways,
+    # and usable by COPY, which speaks only binary.
     await conn.set_type_codec(
         "jsonb",
         schema="pg_catalog",
-        encoder=lambda v: orjson.dumps(v).decode(),
-        decoder=orjson.loads,
+        format="binary",
+        encoder=lambda v: b"\x01" + orjson.dumps(v),
+        decoder=lambda b: orjson.loads(b[1:]),
     )
     await conn.execute(STAGING_DDL)
 

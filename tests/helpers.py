@@ -1,0 +1,77 @@
+"""Shared test helpers: a small site, an MQTT publisher, polling with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
+from ikn_store.spaces import load_site
+
+T = TypeVar("T")
+
+SMALL_SITE = Site(
+    buildings=(Building("b1", "Gedung Uji"),),
+    floors=(Floor("b1-f1", "b1", "Lantai 1", 1), Floor("b1-f2", "b1", "Lantai 2", 2)),
+    zones=(Zone("b1-f1-a", "b1-f1", "Zona A"), Zone("b1-f2-a", "b1-f2", "Zona A")),
+    desks=(
+        Desk("d1", "b1-f1-a", "Meja 1", 1.0, 1.0, ("monitor",)),
+        Desk("d2", "b1-f1-a", "Meja 2", 2.0, 1.0),
+        Desk("d3", "b1-f2-a", "Meja 3", 1.0, 1.0),
+    ),
+    devices=(
+        Device("desk-d1", DeviceKind.DESK_SENSOR, "b1", "b1-f1-a", "d1"),
+        Device("desk-d2", DeviceKind.DESK_SENSOR, "b1", "b1-f1-a", "d2"),
+        Device("desk-d3", DeviceKind.DESK_SENSOR, "b1", "b1-f2-a", "d3"),
+    ),
+)
+
+
+async def seed(url: str, site: Site = SMALL_SITE) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await load_site(conn, site)
+    finally:
+        await conn.close()
+
+
+def publish(port: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
+    """Publish with QoS 1 and wait for the broker's PUBACK."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout=10)
+        assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 20.0
+) -> T:
+    """Poll ``probe`` until ``accept`` says yes; fail with the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s; last value: {value!r}")
+        await asyncio.sleep(0.05)
+
+
+async def fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()

@@ -1,0 +1,171 @@
+"""The ingest on a real Mosquitto and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import orjson
+import pytest
+
+from ikn.brokers import BrokerProcess
+from ikn_core.contract import Batch, DeskOccupancy, Status, encode_batch, encode_status
+from ikn_core.settings import IngestSettings
+from ingest.service import IngestService
+from tests.helpers import eventually, fetch, publish, seed
+
+
+@dataclass
+class Running:
+    service: IngestService
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+def _settings(db: str, broker: BrokerProcess, client_id: str) -> IngestSettings:
+    return IngestSettings.from_env({
+        "IKN_DATABASE_URL": db,
+        "IKN_MQTT_URL": broker.url,
+        "IKN_INGEST_CLIENT_ID": client_id,
+        "IKN_INGEST_BATCH_LATENCY_MS": "20",
+    })
+
+
+async def _start(settings: IngestSettings) -> Running:
+    service = IngestService(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await eventually(lambda: asyncio.sleep(0, service), lambda s: s.subscribed or task.done())
+    return Running(service, stop, task)
+
+
+@pytest.fixture
+async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[Running]:
+    await seed(database_url)
+    running = await _start(_settings(database_url, mosquitto, f"ingest-{uuid.uuid4().hex[:8]}"))
+    yield running
+    await running.close()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _batch(*occupied: bool, stream: str | None = None, ts: int | None = None) -> Batch:
+    ts = ts or _now_ms()
+    readings = tuple(DeskOccupancy(i, ts + i, o) for i, o in enumerate(occupied))
+    return Batch(stream or Batch.new_stream(), readings)
+
+
+async def _count(db: str, query: str, *args: object) -> int:
+    return int((await fetch(db, query, *args))[0][0])
+
+
+async def test_a_batch_is_stored_once_and_sets_desk_state(
+    ingest: Running, database_url: str, mosquitto: BrokerProcess
+) -> None:
+    payload = encode_batch(_batch(False, True))
+    publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", payload)
+    await eventually(lambda: _count(database_url, "SELECT count(*) FROM readings"),
+                     lambda n: n == 2)
+    state = await eventually(
+        lambda: fetch(database_url, "SELECT occupied FROM desk_state WHERE desk_id = 'd1'"),
+        lambda rows: len(rows) == 1,
+    )
+    assert state[0]["occupied"] is True
+
+    publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", payload)  # redelivery of the same batch
+    await eventually(lambda: asyncio.sleep(0, ingest.service.stats.counts["duplicates"]),
+                     lambda n: n == 2)
+    assert await _count(database_url, "SELECT count(*) FROM readings") == 2
+
+
+async def test_malformed_payloads_become_dead_letters_and_ingest_goes_on(
+    ingest: Running, database_url: str, mosquitto: BrokerProcess
+) -> None:
+    bad = [
+        ("ikn/v1/dev/desk-d1/up", b"\xff not json", "not_json"),
+        ("ikn/v1/dev/desk-d1/up", b'{"v":2,"stream":"x","readings":[]}', "bad_version"),
+        ("ikn/v1/dev/desk-d1/up",
+         orjson.dumps({"v": 1, "stream": str(uuid.uuid4()),
+                       "readings": [{"seq": "1", "ts": _now_ms(), "kind": "desk_occupancy",
+                                     "occupied": True}]}),
+         "bad_field"),
+        ("ikn/v1/dev/no-such-device/up", encode_batch(_batch(True)), "unknown_device"),
+        ("ikn/v1/dev/desk-d1/up", encode_batch(_batch(True, ts=_now_ms() + 3 * 86_400_000)),
+         "bad_ts"),
+    ]
+    for topic, payload, _ in bad:
+        publish(mosquitto.port, topic, payload)
+    publish(mosquitto.port, "ikn/v1/dev/desk-d2/up", encode_batch(_batch(True)))
+
+    rows = await eventually(
+        lambda: fetch(database_url, "SELECT reason, topic, payload, detail FROM dead_letters"),
+        lambda r: len(r) == len(bad),
+    )
+    assert sorted((r["reason"], r["topic"], bytes(r["payload"])) for r in rows) == sorted(
+        (reason, topic, payload) for topic, payload, reason in bad
+    )
+    details = {r["reason"]: r["detail"] for r in rows}
+    assert details["bad_field"] == "readings[0].seq: expected an integer, got a string \"1\""
+    await eventually(
+        lambda: fetch(database_url, "SELECT occupied FROM desk_state WHERE desk_id = 'd2'"),
+        lambda r: len(r) == 1 and r[0]["occupied"] is True,
+    )
+
+
+async def test_an_older_reading_never_overrides_a_newer_state(
+    ingest: Running, database_url: str, mosquitto: BrokerProcess
+) -> None:
+    now = _now_ms()
+    publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(True, ts=now)))
+    await eventually(lambda: _count(database_url, "SELECT count(*) FROM desk_state"),
+                     lambda n: n == 1)
+    publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(False, ts=now - 60_000)))
+    await eventually(lambda: _count(database_url, "SELECT count(*) FROM readings"),
+                     lambda n: n == 2)
+    rows = await fetch(database_url, "SELECT occupied FROM desk_state WHERE desk_id = 'd1'")
+    assert rows[0]["occupied"] is True
+
+
+async def test_status_and_will_update_device_health(
+    ingest: Running, database_url: str, mosquitto: BrokerProcess
+) -> None:
+    online = encode_status(Status("online", fw="1.2.0", uptime_s=5))
+    publish(mosquitto.port, "ikn/v1/dev/desk-d3/status", online, retain=True)
+    rows = await eventually(
+        lambda: fetch(database_url, "SELECT online, status FROM device_status "
+                      "WHERE device_id = 'desk-d3'"),
+        lambda r: len(r) == 1 and r[0]["online"] is True,
+    )
+    assert orjson.loads(rows[0]["status"])["fw"] == "1.2.0"
+    publish(mosquitto.port, "ikn/v1/dev/desk-d3/status", encode_status(Status("offline")),
+            retain=True)
+    await eventually(
+        lambda: fetch(database_url, "SELECT online FROM device_status WHERE device_id = 'desk-d3'"),
+        lambda r: r[0]["online"] is False,
+    )
+
+
+async def test_what_is_published_while_the_ingest_is_down_arrives_after_restart(
+    database_url: str, mosquitto: BrokerProcess
+) -> None:
+    await seed(database_url)
+    settings = _settings(database_url, mosquitto, "ingest-persistent")
+    first = await _start(settings)
+    await first.close()
+
+    publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(True, False, True)))
+    second = await _start(settings)
+    try:
+        await eventually(lambda: _count(database_url, "SELECT count(*) FROM readings"),
+                         lambda n: n == 3)
+    finally:
+        await second.close()

