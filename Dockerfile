@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# The platform image: one image, one command line, a role per service
+# (`ikn migrate`, `ikn ingest`, `ikn api`, `ikn sim`, ...; see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system --gid 10001 ikn \
+    && useradd --system --uid 10001 --gid ikn --create-home --home-dir /home/ikn ikn
+
+# Only what the wheel is built from (never .env, tests or local data).
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY ikn ./ikn
+COPY ikn_core ./ikn_core
+COPY ikn_store ./ikn_store
+COPY ingest ./ingest
+COPY api ./api
+COPY edge_agent ./edge_agent
+COPY firmware_sim ./firmware_sim
+RUN pip install ".[server]" && rm -rf /src
+
+USER ikn
+WORKDIR /home/ikn
+EXPOSE 8080
+ENTRYPOINT ["ikn"]
+CMD ["--help"]

@@ -1,0 +1,151 @@
+"""The HTTP API on a real PostgreSQL: authorisation for every route, problem+json errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import make_app
+from ikn_core.settings import ApiSettings
+from ikn_store.tokens import create_token
+from tests.helpers import seed
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def app(database_url: str) -> web.Application:
+    await seed(database_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        now = datetime.now(UTC)
+        await conn.execute(
+            """INSERT INTO desk_state (desk_id, device_id, occupied, since, reported_at, updated_at)
+               VALUES ('d1', 'desk-d1', true, $1, $2, now())""",
+            now - timedelta(hours=1), now - timedelta(seconds=30),
+        )
+    finally:
+        await conn.close()
+    return make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+
+
+@pytest.fixture
+async def client(app: web.Application) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def _token(database_url: str, role: str) -> dict[str, str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {"Authorization": f"Bearer {await create_token(conn, role, role)}"}
+    finally:
+        await conn.close()
+
+
+# Every route and who may call it: the test below fails when a route is added
+# without being listed here (and so without an authorisation test).
+ACCESS = {
+    ("GET", "/healthz"): "public",
+    ("GET", "/api/v1/occupancy/live"): {"facility_manager", "admin"},
+}
+ROLES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
+
+
+def test_every_route_has_an_access_rule(app: web.Application) -> None:
+    routes = {
+        (r.method, r.resource.canonical)
+        for r in app.router.routes()
+        if r.method != "HEAD" and r.resource is not None
+    }
+    assert routes == set(ACCESS)
+
+
+@pytest.mark.parametrize("route", [k for k, v in ACCESS.items() if v != "public"])
+async def test_protected_routes_refuse_anonymous_and_unknown_tokens(
+    client: TestClient[web.Request, web.Application], route: tuple[str, str]
+) -> None:
+    method, path = route
+    for headers in ({}, {"Authorization": "Bearer ikn_not-a-real-token"},
+                    {"Authorization": "Basic dXNlcjpwdw=="}):
+        response = await client.request(method, path, headers=headers)
+        assert response.status == 401
+        assert response.content_type == PROBLEM
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert (await response.json())["type"].endswith("/unauthenticated")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", [k for k, v in ACCESS.items() if v != "public"])
+async def test_protected_routes_admit_exactly_their_roles(
+    client: TestClient[web.Request, web.Application], database_url: str,
+    route: tuple[str, str], role: str,
+) -> None:
+    method, path = route
+    response = await client.request(method, path, headers=await _token(database_url, role))
+    allowed = ACCESS[route]
+    if role in allowed:
+        assert response.status == 200
+    else:
+        assert response.status == 403
+        assert (await response.json())["type"].endswith("/forbidden")
+
+
+async def test_health_is_public(client: TestClient[web.Request, web.Application]) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_live_occupancy_of_a_floor(
+    client: TestClient[web.Request, web.Application], database_url: str
+) -> None:
+    headers = await _token(database_url, "facility_manager")
+    response = await client.get("/api/v1/occupancy/live?floor=b1-f1", headers=headers)
+    assert response.status == 200
+    body = await response.json()
+    assert body["floor"] == "b1-f1"
+    assert body["summary"] == {"occupied": 1, "free": 0, "unknown": 1}
+    d1, d2 = body["desks"]
+    assert (d1["desk"], d1["state"], d1["sensor"], d1["equipment"]) == (
+        "d1", "occupied", "desk-d1", ["monitor"])
+    assert d1["since"].endswith("+08:00")  # in the building's zone, Asia/Makassar
+    assert 29 <= d1["age_s"] < 120
+    assert (d2["desk"], d2["state"]) == ("d2", "unknown")
+    assert "since" not in d2
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "field"),
+    [
+        ("floor=b1%20f1", 400, "floor"),
+        ("zone=" + "z" * 65, 400, "zone"),
+        ("flor=b1-f1", 400, "flor"),
+        ("floor=no-such-floor", 404, "floor"),
+        ("building=b2", 404, "building"),
+    ],
+)
+async def test_bad_parameters_get_a_problem_naming_the_field(
+    client: TestClient[web.Request, web.Application], database_url: str,
+    query: str, status: int, field: str,
+) -> None:
+    headers = await _token(database_url, "admin")
+    response = await client.get(f"/api/v1/occupancy/live?{query}", headers=headers)
+    assert response.status == status
+    assert response.content_type == PROBLEM
+    body = await response.json()
+    assert body["status"] == status
+    assert body["invalid_params"][0]["name"] == field
+
+
+async def test_unknown_route_is_a_problem(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status == 404
+    assert response.content_type == PROBLEM

@@ -1,0 +1,73 @@
+"""Settings: every problem named at start, secrets never shown."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ikn_core.errors import SettingsError
+from ikn_core.settings import ApiSettings, IngestSettings, MqttUrl
+
+GOOD = {"IKN_DATABASE_URL": "postgresql://ikn:s3cret@db:5432/ikn",
+        "IKN_MQTT_URL": "mqtt://ingest:pw@broker:1883"}
+
+
+def test_defaults_and_parsed_urls() -> None:
+    s = IngestSettings.from_env(GOOD)
+    assert s.mqtt.url == MqttUrl("broker", 1883, False, "ingest", "pw")
+    assert (s.share_group, s.batch_latency_ms, s.mqtt.protocol) == ("ikn-ingest", 100, "5")
+    assert MqttUrl.parse("mqtts://h").port == 8883
+    assert IngestSettings.from_env({**GOOD, "IKN_INGEST_SHARE_GROUP": "none"}).share_group == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("IKN_DATABASE_URL", "mysql://x/y", "scheme must be postgresql://"),
+        ("IKN_MQTT_URL", "http://broker", "scheme must be mqtt:// or mqtts://"),
+        ("IKN_MQTT_URL", "mqtt://", "a host is required"),
+        ("IKN_MQTT_URL", "mqtt://h:99999", "bad port"),
+        ("IKN_MQTT_PROTOCOL", "4", "expected one of 5, 3.1.1"),
+        ("IKN_INGEST_BATCH_MAX", "lots", "expected an integer from 1 to 100000"),
+        ("IKN_INGEST_BATCH_LATENCY_MS", "0", "expected an integer from 1 to 10000"),
+        ("IKN_INGEST_SHARE_GROUP", "a/b", "cannot contain"),
+        ("IKN_LOG_LEVEL", "LOUD", "expected one of DEBUG"),
+    ],
+)
+def test_a_bad_value_is_named_with_the_reason(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        IngestSettings.from_env({**GOOD, name: value})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{name}=")
+    assert message in problem
+
+
+def test_every_problem_is_listed_at_once_and_secrets_are_hidden() -> None:
+    with pytest.raises(SettingsError) as caught:
+        IngestSettings.from_env({"IKN_DATABASE_URL": "postgresql://u:topsecret@h:70000/db",
+                                 "IKN_INGEST_BATCH_MAX": "x"})
+    problems = caught.value.problems
+    assert len(problems) == 3  # the URL's port, the batch size, the missing MQTT URL
+    assert any(p.startswith("IKN_MQTT_URL is required") for p in problems)
+    assert "topsecret" not in str(caught.value)
+    assert "topsecret" not in repr(IngestSettings.from_env(GOOD).db)
+    assert "pw" not in str(IngestSettings.from_env(GOOD).mqtt.url)
+
+
+def test_api_port_must_be_a_port() -> None:
+    with pytest.raises(SettingsError, match="IKN_API_PORT='http'"):
+        ApiSettings.from_env({**GOOD, "IKN_API_PORT": "http"})
+
+
+@pytest.mark.parametrize("role", ["ingest", "api", "migrate"])
+def test_a_service_with_bad_settings_stops_at_start_saying_why(role: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IKN_")}
+    env["IKN_DATABASE_URL"] = "postgres://u:hidden@h:notaport/db"
+    done = subprocess.run([sys.executable, "-m", "ikn", role], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "IKN_DATABASE_URL" in done.stderr and "bad port" in done.stderr
+    assert "hidden" not in done.stderr
