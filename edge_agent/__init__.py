@@ -8,7 +8,8 @@ process. Imports only ``ikn_core`` and paho-mqtt: an edge device installs
 without the database or web stack.
 """
 
-from edge_agent.agent import AgentConfig, AgentStats, EdgeAgent
+from edge_agent.agent import EdgeAgent
+from edge_agent.config import AgentConfig, AgentStats
 from edge_agent.driver import Driver
 from edge_agent.errors import AgentClosedError, ConnectRefusedError, EdgeAgentError
 from edge_agent.fleet import FleetStats, run_fleet

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from contextlib import suppress
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -37,6 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.backoff import Backoff
+from edge_agent.config import AgentConfig, AgentStats
 from edge_agent.driver import Driver
 from edge_agent.errors import AgentClosedError, ConnectRefusedError
 from edge_agent.outbox import MemoryOutbox, Outbox
@@ -55,64 +55,9 @@ from ikn_core.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
-FIRMWARE = "ikn-edge-agent/0.1"
 TICK_S = 1.0  # how often keepalive is checked
 CLOSE_GRACE_S = 2.0  # for the offline status and DISCONNECT, after the flush
 WILL = encode_status(Status(state="offline"))
-
-
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
-    """How an agent batches, buffers and (re)connects; the defaults suit a desk sensor."""
-
-    fw: str = FIRMWARE
-    outbox_capacity: int = 10_000
-    batch_max_readings: int = 100  # at most 1000, which keeps a batch far below 256 KiB
-    batch_latency_s: float = 0.2
-    max_in_flight: int = 8  # unacknowledged batches
-    keepalive_s: int = 30
-    connect_timeout_s: float = 10.0
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 60.0
-    close_timeout_s: float = 5.0  # for flushing the outbox on close
-
-    def __post_init__(self) -> None:
-        problems = [
-            name
-            for name, ok in (
-                ("fw (1-64 characters)", 1 <= len(self.fw) <= 64),
-                ("outbox_capacity >= 1", self.outbox_capacity >= 1),
-                ("batch_max_readings in 1..1000", 1 <= self.batch_max_readings <= 1000),
-                ("batch_latency_s > 0", self.batch_latency_s > 0),
-                ("max_in_flight >= 1", self.max_in_flight >= 1),
-                ("keepalive_s in 5..65535", 5 <= self.keepalive_s <= 65535),
-                ("connect_timeout_s > 0", self.connect_timeout_s > 0),
-                ("reconnect_min_s > 0", self.reconnect_min_s > 0),
-                (
-                    "reconnect_max_s >= reconnect_min_s",
-                    self.reconnect_max_s >= self.reconnect_min_s,
-                ),
-                ("close_timeout_s >= 0", self.close_timeout_s >= 0),
-            )
-            if not ok
-        ]
-        if problems:
-            raise ValueError(f"AgentConfig needs {', '.join(problems)}")
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStats:
-    """A snapshot of one agent's counters."""
-
-    device_id: str
-    connected: bool
-    connects: int  # successful connections so far
-    outbox: int  # readings held, pending or in flight
-    in_flight: int  # batches published and not yet acknowledged
-    delivered: int  # readings acknowledged by the broker
-    dropped: int  # readings lost because the outbox was full
-    rejected: int  # observations that did not fit the contract
-    refused: int  # readings the broker refused (MQTT 5 PUBACK failure)
 
 
 class EdgeAgent:
@@ -233,6 +178,8 @@ class EdgeAgent:
 
     async def pump(self, driver: Driver, stop: asyncio.Event | None = None) -> None:
         """Submit the driver's observations until it ends or ``stop`` is set."""
+        if driver.device_id != self.device_id:  # a payload never speaks for another device
+            raise ValueError(f"driver {driver.device_id!r} is not device {self.device_id!r}")
         async with asyncio.TaskGroup() as tg:
             feeder = tg.create_task(self._feed(driver))
             if stop is not None:
@@ -245,6 +192,8 @@ class EdgeAgent:
         try:
             async for obs in observations:
                 self.submit(obs)
+        except AgentClosedError:
+            pass  # aborted while the driver still had observations: they die with the device
         except Exception:
             log.exception("%s: the driver failed; no more observations", self.device_id)
         finally:
@@ -288,6 +237,10 @@ class EdgeAgent:
         """Wait until connected (bound it with ``asyncio.timeout``)."""
         await self._wait_until(lambda: self._connected)
 
+    async def wait_disconnected(self) -> None:
+        """Wait until the connection is down (bound it with ``asyncio.timeout``)."""
+        await self._wait_until(lambda: not self._connected)
+
     async def flush(self) -> None:
         """Publish what is pending now and wait until the broker has acknowledged
         every reading (bound it with ``asyncio.timeout``)."""
@@ -317,7 +270,8 @@ class EdgeAgent:
         backoff = Backoff(self._config.reconnect_min_s, self._config.reconnect_max_s, self._rng)
         while True:
             try:
-                await self._connect()
+                if not self._connected:  # (a late CONNACK may have come during the backoff)
+                    await self._connect()
                 backoff.reset()
                 await self._hold()
             except (OSError, TimeoutError, ConnectRefusedError) as exc:

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edge_agent.agent import AgentConfig, AgentStats, EdgeAgent
+from edge_agent.agent import EdgeAgent
+from edge_agent.config import AgentConfig, AgentStats
 from edge_agent.driver import Driver
 from ikn_core.settings import MqttSettings
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from edge_agent import AgentConfig, FleetStats, run_fleet
+from edge_agent import AgentConfig, run_fleet
 from firmware_sim.clock import ScaledClock, SimClock
 from firmware_sim.devices import build_drivers
 from firmware_sim.scenario import Scenario
@@ -27,9 +27,10 @@ async def run_sim(
     *,
     clock: SimClock | None = None,
     agent_config: AgentConfig | None = None,
-) -> FleetStats:
+) -> None:
     """Simulate ``scenario`` at ``settings.speed`` with ``settings.seed`` until ``stop``
-    is set; then every agent flushes, says offline and disconnects."""
+    is set; then every agent flushes, says offline and disconnects (the fleet logs
+    its totals). ``clock`` and ``agent_config`` are for tests and benchmarks."""
     clock = clock or ScaledClock(settings.speed)
     drivers = build_drivers(scenario, clock, settings.seed)
     log.info(
@@ -44,4 +45,4 @@ async def run_sim(
         settings.mqtt.protocol,
     )
     config = agent_config or AgentConfig(fw=FIRMWARE)
-    return await run_fleet(drivers, settings.mqtt, stop, config=config)
+    await run_fleet(drivers, settings.mqtt, stop, config=config)

@@ -56,6 +56,8 @@ from ikn_core.errors import ContractError
 Doc = dict[str, Any]
 # (document, expected ContractError.reason, expected ContractError.path)
 Expected = tuple[object, str, str]
+# Mutations draw with either a @composite's draw or st.data().draw.
+Draw = Callable[..., Any]
 
 
 def _validator(name: str) -> Draft202012Validator:
@@ -205,26 +207,26 @@ def _bad_strings(pattern: re.Pattern[str]) -> st.SearchStrategy[str]:
 # -- mutations of a valid batch: each returns (document, reason, path) ------------------
 
 
-def _pick_reading(draw: st.DrawFn, doc: Doc) -> tuple[int, Doc]:
-    i = draw(st.integers(0, len(doc["readings"]) - 1))
+def _pick_reading(draw: Draw, doc: Doc) -> tuple[int, Doc]:
+    i: int = draw(st.integers(0, len(doc["readings"]) - 1))
     reading: Doc = doc["readings"][i]
     return i, reading
 
 
-def _insert(draw: st.DrawFn, doc: Doc, reading: object) -> int:
-    i = draw(st.integers(0, len(doc["readings"])))
+def _insert(draw: Draw, doc: Doc, reading: object) -> int:
+    i: int = draw(st.integers(0, len(doc["readings"])))
     doc["readings"].insert(i, reading)
     return i
 
 
-def m_wrong_type(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_wrong_type(draw: Draw, doc: Doc) -> Expected:
     i, reading = _pick_reading(draw, doc)
     name = draw(st.sampled_from(sorted(k for k in reading if k != "kind")))
     reading[name] = draw(_WRONG[_FIELD_TYPES[name]])
     return doc, "bad_field", f"readings[{i}].{name}"
 
 
-def m_wrong_top_level_type(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_wrong_top_level_type(draw: Draw, doc: Doc) -> Expected:
     name = draw(st.sampled_from(["stream", "readings"]))
     doc[name] = draw(
         _WRONG["string"]
@@ -234,26 +236,26 @@ def m_wrong_top_level_type(draw: st.DrawFn, doc: Doc) -> Expected:
     return doc, "bad_field", name
 
 
-def m_bool_for_int(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_bool_for_int(draw: Draw, doc: Doc) -> Expected:
     i, reading = _pick_reading(draw, doc)
     name = draw(st.sampled_from([k for k in ("seq", "ts", "count") if k in reading]))
     reading[name] = draw(st.booleans())
     return doc, "bad_field", f"readings[{i}].{name}"
 
 
-def m_ts_out_of_range(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_ts_out_of_range(draw: Draw, doc: Doc) -> Expected:
     i, reading = _pick_reading(draw, doc)
     reading["ts"] = draw(st.integers(-(2**63), TS_MIN - 1) | st.integers(TS_MAX + 1, 2**64 - 1))
     return doc, "bad_field", f"readings[{i}].ts"
 
 
-def m_seq_out_of_range(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_seq_out_of_range(draw: Draw, doc: Doc) -> Expected:
     i, reading = _pick_reading(draw, doc)
     reading["seq"] = draw(st.integers(-(2**63), -1) | st.integers(SEQ_MAX + 1, 2**64 - 1))
     return doc, "bad_field", f"readings[{i}].seq"
 
 
-def m_value_out_of_range(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_value_out_of_range(draw: Draw, doc: Doc) -> Expected:
     kind = draw(st.sampled_from(["people_count", "environment"]))
     if kind == "people_count":
         name = "count"
@@ -266,44 +268,44 @@ def m_value_out_of_range(draw: st.DrawFn, doc: Doc) -> Expected:
     return doc, "bad_field", f"readings[{i}].{name}"
 
 
-def m_unknown_kind(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_unknown_kind(draw: Draw, doc: Doc) -> Expected:
     i, reading = _pick_reading(draw, doc)
     reading["kind"] = draw(json_values.filter(lambda v: v not in KINDS))
     return doc, "unknown_kind", f"readings[{i}].kind"
 
 
-def m_unknown_reading_field(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_unknown_reading_field(draw: Draw, doc: Doc) -> Expected:
     i, reading = _pick_reading(draw, doc)
     name = draw(_not_in(_ALLOWED[reading["kind"]]))
     reading[name] = draw(json_values)
     return doc, "unknown_field", f"readings[{i}].{name}"
 
 
-def m_unknown_top_level_field(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_unknown_top_level_field(draw: Draw, doc: Doc) -> Expected:
     name = draw(_not_in(_TOP_LEVEL))
     doc[name] = draw(json_values)
     return doc, "unknown_field", name
 
 
-def m_missing_reading_field(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_missing_reading_field(draw: Draw, doc: Doc) -> Expected:
     i, reading = _pick_reading(draw, doc)
     name = draw(st.sampled_from(_REQUIRED[reading["kind"]]))
     del reading[name]
     return doc, "missing_field", f"readings[{i}].{name}"
 
 
-def m_missing_top_level_field(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_missing_top_level_field(draw: Draw, doc: Doc) -> Expected:
     name = draw(st.sampled_from(_TOP_LEVEL))
     del doc[name]
     return doc, "missing_field", name
 
 
-def m_wrong_version(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_wrong_version(draw: Draw, doc: Doc) -> Expected:
     doc["v"] = draw(json_values.filter(lambda v: v != 1 and not isinstance(v, bool)))
     return doc, "bad_version", "v"
 
 
-def m_bad_stream(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_bad_stream(draw: Draw, doc: Doc) -> Expected:
     doc["stream"] = draw(
         _bad_strings(_UUID)
         | streams.map(str.upper).filter(lambda s: s != s.lower())
@@ -313,7 +315,7 @@ def m_bad_stream(draw: st.DrawFn, doc: Doc) -> Expected:
     return doc, "bad_field", "stream"
 
 
-def m_bad_badge(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_bad_badge(draw: Draw, doc: Doc) -> Expected:
     badge = draw(
         _bad_strings(re.compile(BADGE_PATTERN))
         | st.from_regex(r"[0-9]{6,20}", fullmatch=True)  # a raw card number
@@ -328,24 +330,24 @@ def m_bad_badge(draw: st.DrawFn, doc: Doc) -> Expected:
     return doc, "bad_field", f"readings[{i}].badge"
 
 
-def m_bad_direction(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_bad_direction(draw: Draw, doc: Doc) -> Expected:
     direction = draw(st.text().filter(lambda s: s not in ("in", "out")))
     reading = {"seq": 1, "ts": TS, "kind": "badge_tap", "badge": BADGE, "direction": direction}
     i = _insert(draw, doc, reading)
     return doc, "bad_field", f"readings[{i}].direction"
 
 
-def m_empty_readings(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_empty_readings(draw: Draw, doc: Doc) -> Expected:
     doc["readings"] = []
     return doc, "bad_field", "readings"
 
 
-def m_environment_without_fields(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_environment_without_fields(draw: Draw, doc: Doc) -> Expected:
     i = _insert(draw, doc, {"seq": draw(seqs), "ts": draw(timestamps), "kind": "environment"})
     return doc, "missing_field", f"readings[{i}]"
 
 
-def m_null_optional_field(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_null_optional_field(draw: Draw, doc: Doc) -> Expected:
     names = draw(st.lists(st.sampled_from(sorted(ENV_RANGES)), min_size=2, max_size=3, unique=True))
     reading: Doc = {"seq": 1, "ts": TS, "kind": "environment", names[0]: None}
     reading.update({name: 20 for name in names[1:]})
@@ -353,16 +355,16 @@ def m_null_optional_field(draw: st.DrawFn, doc: Doc) -> Expected:
     return doc, "bad_field", f"readings[{i}].{names[0]}"
 
 
-def m_reading_not_object(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_reading_not_object(draw: Draw, doc: Doc) -> Expected:
     i = _insert(draw, doc, draw(non_objects))
     return doc, "bad_field", f"readings[{i}]"
 
 
-def m_not_object(draw: st.DrawFn, doc: Doc) -> Expected:
+def m_not_object(draw: Draw, doc: Doc) -> Expected:
     return draw(non_objects), "bad_field", ""
 
 
-Mutation = Callable[[st.DrawFn, Doc], Expected]
+Mutation = Callable[[Draw, Doc], Expected]
 BATCH_MUTATIONS: list[Mutation] = [
     m_wrong_type,
     m_wrong_top_level_type,
@@ -400,47 +402,47 @@ _STATUS_TYPES = {
 _STATUS_FIELDS = ("v", *_STATUS_TYPES)
 
 
-def s_wrong_type(draw: st.DrawFn, doc: Doc) -> Expected:
+def s_wrong_type(draw: Draw, doc: Doc) -> Expected:
     name = draw(st.sampled_from(sorted(_STATUS_TYPES)))
     doc[name] = draw(_WRONG[_STATUS_TYPES[name]])
     return doc, "bad_field", name
 
 
-def s_bool_for_int(draw: st.DrawFn, doc: Doc) -> Expected:
+def s_bool_for_int(draw: Draw, doc: Doc) -> Expected:
     name = draw(st.sampled_from(["uptime_s", "outbox", "dropped"]))
     doc[name] = draw(st.booleans())
     return doc, "bad_field", name
 
 
-def s_out_of_range(draw: st.DrawFn, doc: Doc) -> Expected:
+def s_out_of_range(draw: Draw, doc: Doc) -> Expected:
     name = draw(st.sampled_from(["uptime_s", "outbox", "dropped"]))
     doc[name] = draw(st.integers(-(2**63), -1) | st.integers(SEQ_MAX + 1, 2**64 - 1))
     return doc, "bad_field", name
 
 
-def s_unknown_state(draw: st.DrawFn, doc: Doc) -> Expected:
+def s_unknown_state(draw: Draw, doc: Doc) -> Expected:
     doc["state"] = draw(st.text().filter(lambda s: s not in ("online", "offline")))
     return doc, "bad_field", "state"
 
 
-def s_fw_too_long(draw: st.DrawFn, doc: Doc) -> Expected:
+def s_fw_too_long(draw: Draw, doc: Doc) -> Expected:
     doc["fw"] = draw(st.text(min_size=65, max_size=100))
     return doc, "bad_field", "fw"
 
 
-def s_null_field(draw: st.DrawFn, doc: Doc) -> Expected:
+def s_null_field(draw: Draw, doc: Doc) -> Expected:
     name = draw(st.sampled_from(["fw", "uptime_s", "outbox", "dropped", "clock_synced"]))
     doc[name] = None
     return doc, "bad_field", name
 
 
-def s_unknown_field(draw: st.DrawFn, doc: Doc) -> Expected:
+def s_unknown_field(draw: Draw, doc: Doc) -> Expected:
     name = draw(_not_in(_STATUS_FIELDS))
     doc[name] = draw(json_values)
     return doc, "unknown_field", name
 
 
-def s_missing_field(draw: st.DrawFn, doc: Doc) -> Expected:
+def s_missing_field(draw: Draw, doc: Doc) -> Expected:
     name = draw(st.sampled_from(["v", "state"]))
     del doc[name]
     return doc, "missing_field", name

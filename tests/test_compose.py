@@ -1,0 +1,219 @@
+"""docker-compose.yml cannot drift from the compose spec, from .env.example or from the code.
+
+- It validates against the compose-spec JSON Schema vendored in check-jsonschema
+  (offline: any network access fails the run).
+- Every IKN_* variable in docker-compose.yml and .env.example is one the code reads,
+  and each IKN service's environment, filled from .env.example, is accepted by the
+  Settings class of the role it runs.
+- Every ${VARIABLE} without a default is defined in .env.example, and no password,
+  token or URL credential is written literally.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from ikn_core.settings import ApiSettings, IngestSettings, MigrateSettings, SimSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+CODE = ("ikn", "ikn_core", "ikn_store", "ingest", "api", "edge_agent", "firmware_sim")
+SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
+    "migrate": MigrateSettings.from_env,
+    "seed": MigrateSettings.from_env,
+    "ingest": IngestSettings.from_env,
+    "api": ApiSettings.from_env,
+    "sim": SimSettings.from_env,
+}
+_IKN_VAR = re.compile(r"\bIKN_[A-Z0-9_]+\b")
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+_OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+
+
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = YAML(typ="safe").load(COMPOSE.read_text(encoding="utf-8"))
+    return doc
+
+
+def env_example() -> dict[str, str]:
+    pairs = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, sep, value = line.partition("=")
+            assert sep, f".env.example: {line!r} is not NAME=value"
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Compose's variable substitution, as far as docker-compose.yml uses it."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        value = env.get(name)
+        unset = value is None or (value == "" and op is not None and op.startswith(":"))
+        if op and op.endswith("?") and unset:
+            raise AssertionError(f"${{{name}}} is required: {arg}")
+        if op and op.endswith("-") and unset:
+            return arg
+        return value or ""
+
+    return _INTERPOLATION.sub(one, text)
+
+
+def read_variables() -> set[str]:
+    """IKN_* names the code reads: ``x.get("IKN_...")``, ``getenv("IKN_...")``,
+    ``environ["IKN_..."]`` (setting one, as ikn/demo.py does for its children, is not reading)."""
+    names = set()
+    for package in CODE:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                arg: ast.expr | None = None
+                if isinstance(node, ast.Call) and node.args:
+                    func = node.func
+                    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                    if name in ("get", "getenv"):
+                        arg = node.args[0]
+                elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+                    arg = node.slice
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    names.add(arg.value)
+    return {n for n in names if n.startswith("IKN_")}
+
+
+def ikn_services() -> dict[str, dict[str, Any]]:
+    return {
+        name: service
+        for name, service in compose()["services"].items()
+        if service.get("image", "").startswith("ikn-workspace")
+    }
+
+
+def check_compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
+    """``check-jsonschema --builtin-schema vendor.compose-spec``, with the network cut off."""
+    command = ["-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)]
+    return subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **_OFFLINE},
+        check=False,
+    )
+
+
+def test_compose_file_follows_the_compose_spec() -> None:
+    proc = check_compose_spec(COMPOSE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_compose_spec_check_catches_mistakes(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  ingest:\n    image: x\n    deploy:\n      replica: 2\n")
+    proc = check_compose_spec(broken)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "replica" in proc.stdout + proc.stderr
+
+
+def test_every_ikn_variable_is_one_the_code_reads() -> None:
+    read = read_variables()
+    assert {"IKN_DATABASE_URL", "IKN_MQTT_URL", "IKN_API_PORT", "IKN_LOG_FORMAT"} <= read
+    used = set(_IKN_VAR.findall(COMPOSE.read_text(encoding="utf-8")))
+    used |= set(_IKN_VAR.findall(ENV_EXAMPLE.read_text(encoding="utf-8")))
+    assert "IKN_DATABASE_URL" in used
+    assert used - read == set(), "set in compose or .env.example, read by no code"
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_each_service_gets_settings_its_role_accepts(name: str) -> None:
+    service = ikn_services()[name]
+    assert service["command"][0] == name
+    env = {
+        key: interpolate(str(value), env_example()) for key, value in service["environment"].items()
+    }
+    settings = SETTINGS[name](env)
+    assert env["IKN_LOG_FORMAT"] == "json"
+    if isinstance(settings, ApiSettings):
+        assert settings.host == "0.0.0.0"
+        assert f"{settings.port}:{settings.port}" in service["ports"]
+    if isinstance(settings, IngestSettings):
+        assert settings.share_group == "ikn-ingest"
+        assert settings.mqtt.url.password == env_example()["MQTT_INGEST_PASSWORD"]
+        assert "IKN_INGEST_CLIENT_ID" not in env, "replicas need a client id each"
+
+
+def test_the_services_are_wired_as_designed() -> None:
+    services = compose()["services"]
+    assert set(ikn_services()) == set(SETTINGS)
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["postgres"]
+    for name in ("ingest", "api", "seed"):
+        condition = services[name]["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully", name
+    assert "mosquitto" in services["ingest"]["depends_on"]
+    assert services["ingest"]["deploy"]["replicas"] >= 2
+    assert services["sim"]["profiles"] == ["trial"]
+    assert services["sim"]["command"] == ["sim", "--scenario", "demo", "--speed", "60"]
+    assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["influxdb"]["image"] == "influxdb:2"
+
+
+def test_the_broker_refuses_anonymous_clients_and_gets_its_files() -> None:
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    lines = {line.strip() for line in conf.splitlines() if not line.startswith("#")}
+    assert "allow_anonymous false" in lines
+    assert "allow_anonymous true" not in lines
+    mounts = {v.split(":")[1] for v in compose()["services"]["mosquitto"]["volumes"]}
+    for directive in ("password_file", "acl_file"):
+        [path] = [line.split()[1] for line in lines if line.startswith(f"{directive} ")]
+        assert path in mounts, f"{directive} {path} is not mounted"
+    assert "/mosquitto/config/mosquitto.conf" in mounts
+
+
+def test_secrets_come_from_the_env_file() -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    defined = env_example()
+    for match in _INTERPOLATION.finditer(text):
+        name, op = match.group(1), match.group(2)
+        if not (op and op.endswith("-")):
+            assert name in defined, f"${{{name}}} has no default and is not in .env.example"
+    for name, service in compose()["services"].items():
+        for key, value in dict(service.get("environment", {})).items():
+            if re.search(r"PASSWORD|TOKEN|SECRET", key):
+                assert re.fullmatch(r"\$\{[^}]+\}", str(value)), f"{name}: literal {key}"
+            for credential in re.findall(r"://[^:/@]+:([^@]+)@", str(value)):
+                assert credential.startswith("${"), f"{name}: literal password in {key}"
+
+
+def test_the_interpolation_helper_behaves_like_compose() -> None:
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET}/${EMPTY}/${UNSET}", env) == "x//"
+    assert interpolate("${UNSET:-d}/${EMPTY:-d}/${EMPTY-d}", env) == "d/d/"
+    with pytest.raises(AssertionError, match="needed"):
+        interpolate("${UNSET:?needed}", env)
+
+
+def test_the_image_runs_ikn_as_a_user() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines[0] == "FROM python:3.11-slim"
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    assert any('pip install ".[server]"' in line for line in lines)
+    assert lines[-2:] == ['ENTRYPOINT ["ikn"]', 'CMD ["--help"]']
