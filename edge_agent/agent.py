@@ -275,7 +275,9 @@ class EdgeAgent:
                 backoff.reset()
                 await self._hold()
             except (OSError, TimeoutError, ConnectRefusedError) as exc:
-                log.warning("%s: cannot connect to %s: %s", self.device_id, self._mqtt.url, exc)
+                # Once per outage at WARNING: a fleet of thousands must not flood the log.
+                level = logging.WARNING if backoff.attempts == 0 else logging.DEBUG
+                log.log(level, "%s: cannot connect to %s: %r", self.device_id, self._mqtt.url, exc)
             except Exception:
                 log.exception("%s: connection supervisor failed; retrying", self.device_id)
             await asyncio.sleep(backoff.next_delay())
