@@ -58,8 +58,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("IKN_TEST_DATABASE_URL")
     server = None
     if not url:
-        server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", free_port(),
-                                  durable=False)
+        server = EmbeddedPostgres(
+            tmp_path_factory.mktemp("pg") / "data", free_port(), durable=False
+        )
         server.start()
         url = server.url()
     asyncio.run(_admin(url, f"DROP DATABASE IF EXISTS {TEMPLATE}", f"CREATE DATABASE {TEMPLATE}"))

@@ -56,16 +56,16 @@ def publish(port: int, topic: str, payload: bytes, *, retain: bool = False) -> N
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 20.0
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], within: float = 20.0
 ) -> T:
     """Poll ``probe`` until ``accept`` says yes; fail with the last value at the deadline."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if accept(value):
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout} s; last value: {value!r}")
+            raise AssertionError(f"not reached within {within} s; last value: {value!r}")
         await asyncio.sleep(0.05)
 
 

@@ -27,7 +27,8 @@ async def app(database_url: str) -> web.Application:
         await conn.execute(
             """INSERT INTO desk_state (desk_id, device_id, occupied, since, reported_at, updated_at)
                VALUES ('d1', 'desk-d1', true, $1, $2, now())""",
-            now - timedelta(hours=1), now - timedelta(seconds=30),
+            now - timedelta(hours=1),
+            now - timedelta(seconds=30),
         )
     finally:
         await conn.close()
@@ -71,8 +72,11 @@ async def test_protected_routes_refuse_anonymous_and_unknown_tokens(
     client: TestClient[web.Request, web.Application], route: tuple[str, str]
 ) -> None:
     method, path = route
-    for headers in ({}, {"Authorization": "Bearer ikn_not-a-real-token"},
-                    {"Authorization": "Basic dXNlcjpwdw=="}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer ikn_not-a-real-token"},
+        {"Authorization": "Basic dXNlcjpwdw=="},
+    ):
         response = await client.request(method, path, headers=headers)
         assert response.status == 401
         assert response.content_type == PROBLEM
@@ -83,8 +87,10 @@ async def test_protected_routes_refuse_anonymous_and_unknown_tokens(
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", [k for k, v in ACCESS.items() if v != "public"])
 async def test_protected_routes_admit_exactly_their_roles(
-    client: TestClient[web.Request, web.Application], database_url: str,
-    route: tuple[str, str], role: str,
+    client: TestClient[web.Request, web.Application],
+    database_url: str,
+    route: tuple[str, str],
+    role: str,
 ) -> None:
     method, path = route
     response = await client.request(method, path, headers=await _token(database_url, role))
@@ -113,7 +119,11 @@ async def test_live_occupancy_of_a_floor(
     assert body["summary"] == {"occupied": 1, "free": 0, "unknown": 1}
     d1, d2 = body["desks"]
     assert (d1["desk"], d1["state"], d1["sensor"], d1["equipment"]) == (
-        "d1", "occupied", "desk-d1", ["monitor"])
+        "d1",
+        "occupied",
+        "desk-d1",
+        ["monitor"],
+    )
     assert d1["since"].endswith("+08:00")  # in the building's zone, Asia/Makassar
     assert 29 <= d1["age_s"] < 120
     assert (d2["desk"], d2["state"]) == ("d2", "unknown")
@@ -131,8 +141,11 @@ async def test_live_occupancy_of_a_floor(
     ],
 )
 async def test_bad_parameters_get_a_problem_naming_the_field(
-    client: TestClient[web.Request, web.Application], database_url: str,
-    query: str, status: int, field: str,
+    client: TestClient[web.Request, web.Application],
+    database_url: str,
+    query: str,
+    status: int,
+    field: str,
 ) -> None:
     headers = await _token(database_url, "admin")
     response = await client.get(f"/api/v1/occupancy/live?{query}", headers=headers)

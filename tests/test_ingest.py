@@ -30,12 +30,14 @@ class Running:
 
 
 def _settings(db: str, broker: BrokerProcess, client_id: str) -> IngestSettings:
-    return IngestSettings.from_env({
-        "IKN_DATABASE_URL": db,
-        "IKN_MQTT_URL": broker.url,
-        "IKN_INGEST_CLIENT_ID": client_id,
-        "IKN_INGEST_BATCH_LATENCY_MS": "20",
-    })
+    return IngestSettings.from_env(
+        {
+            "IKN_DATABASE_URL": db,
+            "IKN_MQTT_URL": broker.url,
+            "IKN_INGEST_CLIENT_ID": client_id,
+            "IKN_INGEST_BATCH_LATENCY_MS": "20",
+        }
+    )
 
 
 async def _start(settings: IngestSettings) -> Running:
@@ -73,8 +75,9 @@ async def test_a_batch_is_stored_once_and_sets_desk_state(
 ) -> None:
     payload = encode_batch(_batch(False, True))
     publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", payload)
-    await eventually(lambda: _count(database_url, "SELECT count(*) FROM readings"),
-                     lambda n: n == 2)
+    await eventually(
+        lambda: _count(database_url, "SELECT count(*) FROM readings"), lambda n: n == 2
+    )
     state = await eventually(
         lambda: fetch(database_url, "SELECT occupied FROM desk_state WHERE desk_id = 'd1'"),
         lambda rows: len(rows) == 1,
@@ -82,8 +85,9 @@ async def test_a_batch_is_stored_once_and_sets_desk_state(
     assert state[0]["occupied"] is True
 
     publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", payload)  # redelivery of the same batch
-    await eventually(lambda: asyncio.sleep(0, ingest.service.stats.counts["duplicates"]),
-                     lambda n: n == 2)
+    await eventually(
+        lambda: asyncio.sleep(0, ingest.service.stats.counts["duplicates"]), lambda n: n == 2
+    )
     assert await _count(database_url, "SELECT count(*) FROM readings") == 2
 
 
@@ -93,14 +97,25 @@ async def test_malformed_payloads_become_dead_letters_and_ingest_goes_on(
     bad = [
         ("ikn/v1/dev/desk-d1/up", b"\xff not json", "not_json"),
         ("ikn/v1/dev/desk-d1/up", b'{"v":2,"stream":"x","readings":[]}', "bad_version"),
-        ("ikn/v1/dev/desk-d1/up",
-         orjson.dumps({"v": 1, "stream": str(uuid.uuid4()),
-                       "readings": [{"seq": "1", "ts": _now_ms(), "kind": "desk_occupancy",
-                                     "occupied": True}]}),
-         "bad_field"),
+        (
+            "ikn/v1/dev/desk-d1/up",
+            orjson.dumps(
+                {
+                    "v": 1,
+                    "stream": str(uuid.uuid4()),
+                    "readings": [
+                        {"seq": "1", "ts": _now_ms(), "kind": "desk_occupancy", "occupied": True}
+                    ],
+                }
+            ),
+            "bad_field",
+        ),
         ("ikn/v1/dev/no-such-device/up", encode_batch(_batch(True)), "unknown_device"),
-        ("ikn/v1/dev/desk-d1/up", encode_batch(_batch(True, ts=_now_ms() + 3 * 86_400_000)),
-         "bad_ts"),
+        (
+            "ikn/v1/dev/desk-d1/up",
+            encode_batch(_batch(True, ts=_now_ms() + 3 * 86_400_000)),
+            "bad_ts",
+        ),
     ]
     for topic, payload, _ in bad:
         publish(mosquitto.port, topic, payload)
@@ -114,7 +129,7 @@ async def test_malformed_payloads_become_dead_letters_and_ingest_goes_on(
         (reason, topic, payload) for topic, payload, reason in bad
     )
     details = {r["reason"]: r["detail"] for r in rows}
-    assert details["bad_field"] == "readings[0].seq: expected an integer, got a string \"1\""
+    assert details["bad_field"] == 'readings[0].seq: expected an integer, got a string "1"'
     await eventually(
         lambda: fetch(database_url, "SELECT occupied FROM desk_state WHERE desk_id = 'd2'"),
         lambda r: len(r) == 1 and r[0]["occupied"] is True,
@@ -126,11 +141,13 @@ async def test_an_older_reading_never_overrides_a_newer_state(
 ) -> None:
     now = _now_ms()
     publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(True, ts=now)))
-    await eventually(lambda: _count(database_url, "SELECT count(*) FROM desk_state"),
-                     lambda n: n == 1)
+    await eventually(
+        lambda: _count(database_url, "SELECT count(*) FROM desk_state"), lambda n: n == 1
+    )
     publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(False, ts=now - 60_000)))
-    await eventually(lambda: _count(database_url, "SELECT count(*) FROM readings"),
-                     lambda n: n == 2)
+    await eventually(
+        lambda: _count(database_url, "SELECT count(*) FROM readings"), lambda n: n == 2
+    )
     rows = await fetch(database_url, "SELECT occupied FROM desk_state WHERE desk_id = 'd1'")
     assert rows[0]["occupied"] is True
 
@@ -141,13 +158,15 @@ async def test_status_and_will_update_device_health(
     online = encode_status(Status("online", fw="1.2.0", uptime_s=5))
     publish(mosquitto.port, "ikn/v1/dev/desk-d3/status", online, retain=True)
     rows = await eventually(
-        lambda: fetch(database_url, "SELECT online, status FROM device_status "
-                      "WHERE device_id = 'desk-d3'"),
+        lambda: fetch(
+            database_url, "SELECT online, status FROM device_status WHERE device_id = 'desk-d3'"
+        ),
         lambda r: len(r) == 1 and r[0]["online"] is True,
     )
     assert orjson.loads(rows[0]["status"])["fw"] == "1.2.0"
-    publish(mosquitto.port, "ikn/v1/dev/desk-d3/status", encode_status(Status("offline")),
-            retain=True)
+    publish(
+        mosquitto.port, "ikn/v1/dev/desk-d3/status", encode_status(Status("offline")), retain=True
+    )
     await eventually(
         lambda: fetch(database_url, "SELECT online FROM device_status WHERE device_id = 'desk-d3'"),
         lambda r: r[0]["online"] is False,
@@ -165,7 +184,8 @@ async def test_what_is_published_while_the_ingest_is_down_arrives_after_restart(
     publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(True, False, True)))
     second = await _start(settings)
     try:
-        await eventually(lambda: _count(database_url, "SELECT count(*) FROM readings"),
-                         lambda n: n == 3)
+        await eventually(
+            lambda: _count(database_url, "SELECT count(*) FROM readings"), lambda n: n == 3
+        )
     finally:
         await second.close()

@@ -31,8 +31,13 @@ async def test_applies_every_file_once_and_records_it(empty_database_url: str) -
 def test_two_processes_at_once_apply_each_migration_once(empty_database_url: str) -> None:
     env = {**os.environ, "IKN_DATABASE_URL": empty_database_url}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "ikn", "migrate"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "ikn", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=60) for p in procs]
@@ -83,5 +88,5 @@ async def test_a_failing_migration_leaves_nothing_half_done(
 
 def test_misnamed_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "first.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="NNNN_name.sql"):
+    with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         discover(tmp_path)

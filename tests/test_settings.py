@@ -11,8 +11,10 @@ import pytest
 from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings, IngestSettings, MqttUrl
 
-GOOD = {"IKN_DATABASE_URL": "postgresql://ikn:s3cret@db:5432/ikn",
-        "IKN_MQTT_URL": "mqtt://ingest:pw@broker:1883"}
+GOOD = {
+    "IKN_DATABASE_URL": "postgresql://ikn:s3cret@db:5432/ikn",
+    "IKN_MQTT_URL": "mqtt://ingest:pw@broker:1883",
+}
 
 
 def test_defaults_and_parsed_urls() -> None:
@@ -47,8 +49,9 @@ def test_a_bad_value_is_named_with_the_reason(name: str, value: str, message: st
 
 def test_every_problem_is_listed_at_once_and_secrets_are_hidden() -> None:
     with pytest.raises(SettingsError) as caught:
-        IngestSettings.from_env({"IKN_DATABASE_URL": "postgresql://u:topsecret@h:70000/db",
-                                 "IKN_INGEST_BATCH_MAX": "x"})
+        IngestSettings.from_env(
+            {"IKN_DATABASE_URL": "postgresql://u:topsecret@h:70000/db", "IKN_INGEST_BATCH_MAX": "x"}
+        )
     problems = caught.value.problems
     assert len(problems) == 3  # the URL's port, the batch size, the missing MQTT URL
     assert any(p.startswith("IKN_MQTT_URL is required") for p in problems)
@@ -66,8 +69,14 @@ def test_api_port_must_be_a_port() -> None:
 def test_a_service_with_bad_settings_stops_at_start_saying_why(role: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IKN_")}
     env["IKN_DATABASE_URL"] = "postgres://u:hidden@h:notaport/db"
-    done = subprocess.run([sys.executable, "-m", "ikn", role], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ikn", role],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert "IKN_DATABASE_URL" in done.stderr and "bad port" in done.stderr
     assert "hidden" not in done.stderr
