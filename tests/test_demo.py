@@ -1,0 +1,129 @@
+"""``ikn demo`` as a user runs it: it starts, desks change state, and Ctrl-C or
+SIGTERM stops every process it started."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from ikn.brokers import free_port
+
+pytestmark = pytest.mark.slow
+
+
+class DemoProcess:
+    def __init__(self, directory: Path, port: int, broker: str) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ikn",
+                "demo",
+                "--dir",
+                str(directory),
+                "--port",
+                str(port),
+                "--broker",
+                broker,
+                "--speed",
+                "600",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, within: float) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"{text!r} not printed; output:\n{''.join(self.output)}")
+
+    def find(self, pattern: str) -> str:
+        for line in self.output:
+            match = re.search(pattern, line)
+            if match:
+                return match[1]
+        raise AssertionError(f"{pattern!r} not in output:\n{''.join(self.output)}")
+
+
+def _live(base: str, token: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{base}/api/v1/occupancy/live?floor=ikn-b1-f1",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return dict(json.load(response))
+
+
+def _poll(probe: Any, accept: Any, within: float) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {within} s; last: {value!r}")
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize(
+    ("broker", "stop_signal"), [("mosquitto", signal.SIGTERM), ("amqtt", signal.SIGINT)]
+)
+def test_demo_serves_changing_desks_and_leaves_no_process_behind(
+    tmp_path: Path, broker: str, stop_signal: signal.Signals
+) -> None:
+    demo = DemoProcess(tmp_path / "demo", free_port(), broker)
+    try:
+        demo.wait_for("Press Ctrl-C to stop.", within=120)
+        base = demo.find(r"API\s+(http://\S+)")
+        token = demo.find(r"Token\s+(ikn_\S+)")
+        assert demo.find(r"Broker\s+(\w+)") == broker
+
+        def states() -> dict[str, str]:
+            return {d["desk"]: d["state"] for d in _live(base, token)["desks"]}
+
+        first = _poll(states, lambda s: len(s) == 50 and "unknown" not in s.values(), 60)
+        _poll(states, lambda s: s != first, 60)  # occupancy changes over time
+
+        family = psutil.Process(demo.proc.pid).children(recursive=True)
+        assert len(family) >= 5  # postgres, broker, ingest, api, sim (and postgres' workers)
+    finally:
+        demo.proc.send_signal(stop_signal)
+        code = demo.proc.wait(timeout=90)
+    demo.wait_for("demo stopped.", within=5)
+    demo.reader.join(timeout=5)
+    assert demo.proc.stdout is not None
+    demo.proc.stdout.close()
+    assert code == 0
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert alive == [], f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"
