@@ -114,7 +114,6 @@ class Demo:
     async def _prepare_database(self) -> str:
         assert self.postgres is not None
         from firmware_sim.scenario import load_scenario
-
         from ikn_store.migrations import migrate
         from ikn_store.spaces import load_site
         from ikn_store.tokens import create_token
