@@ -38,11 +38,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_for_port(
+    host: str,
+    port: int,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    *,
+    log_path: Path | None = None,
+    ready_line: bytes = b"",
+) -> None:
+    """Wait until ``proc`` listens: its log shows ``ready_line`` (when given: another
+    process on the same port would fool a mere connection test) and the port accepts."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BrokerError(f"broker exited with status {proc.returncode} before listening")
+        if log_path is not None and ready_line not in log_path.read_bytes():
+            time.sleep(0.02)
+            continue
         try:
             with socket.create_connection((host, port), timeout=0.2):
                 return
@@ -95,14 +108,14 @@ def start_mosquitto(workdir: Path, port: int | None = None, extra_conf: str = ""
         "persistence false\n"
         "max_queued_messages 100000\n"
         "max_inflight_messages 1000\n"
-        "log_type error\nlog_type warning\nlog_type notice\n"
+        "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
         f"{extra_conf}"
     )
     log_path = workdir / "mosquitto.log"
     with log_path.open("ab") as out:
         proc = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=out)
     broker = BrokerProcess("mosquitto", port, proc, log_path)
-    _wait_or_stop(broker)
+    _wait_or_stop(broker, b" running")
     return broker
 
 
@@ -123,9 +136,16 @@ def start_amqtt(workdir: Path, port: int | None = None) -> BrokerProcess:
     return broker
 
 
-def _wait_or_stop(broker: BrokerProcess) -> None:
+def _wait_or_stop(broker: BrokerProcess, ready_line: bytes = b"") -> None:
     try:
-        wait_for_port(broker.host, broker.port, broker.proc, timeout=15)
+        wait_for_port(
+            broker.host,
+            broker.port,
+            broker.proc,
+            15,
+            broker.log_path if ready_line else None,
+            ready_line,
+        )
     except BrokerError as exc:
         broker.stop()
         tail = broker.log_path.read_text(errors="replace")[-2000:]
