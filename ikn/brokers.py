@@ -143,8 +143,8 @@ def _wait_or_stop(broker: BrokerProcess, ready_line: bytes = b"") -> None:
             broker.port,
             broker.proc,
             15,
-            broker.log_path if ready_line else None,
-            ready_line,
+            log_path=broker.log_path if ready_line else None,
+            ready_line=ready_line,
         )
     except BrokerError as exc:
         broker.stop()
