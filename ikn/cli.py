@@ -13,8 +13,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ikn.logs import configure
 from ikn_core.domain import Role
@@ -26,6 +26,9 @@ from ikn_core.settings import (
     MigrateSettings,
     SimSettings,
 )
+
+if TYPE_CHECKING:  # the CLI also runs on edge devices, where asyncpg is not installed
+    import asyncpg
 
 log = logging.getLogger("ikn")
 
@@ -43,9 +46,12 @@ def _run(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(runner())
 
 
-def cmd_migrate(_: argparse.Namespace) -> None:
+def _database_command(
+    role: str, work: Callable[[asyncpg.Connection], Awaitable[None]], *, migrate_first: bool = True
+) -> None:
+    """Run ``work(conn)`` on one connection to ``IKN_DATABASE_URL``, migrated first."""
     settings = MigrateSettings.from_env()
-    configure(settings.log, "migrate")
+    configure(settings.log, role)
 
     async def main(_stop: asyncio.Event) -> None:
         import asyncpg
@@ -54,15 +60,24 @@ def cmd_migrate(_: argparse.Namespace) -> None:
 
         conn = await asyncpg.connect(settings.db.url, timeout=10)
         try:
-            applied = await migrate(conn)
+            if migrate_first:
+                await migrate(conn)
+            await work(conn)
         finally:
             await conn.close()
-        print(
-            f"applied {len(applied)} migration(s)"
-            + "".join(f"\n  {m.version:04d}_{m.name}" for m in applied)
-        )
 
     _run(main)
+
+
+def cmd_migrate(_: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.migrations import migrate
+
+        applied = await migrate(conn)
+        names = "".join(f"\n  {m.version:04d}_{m.name}" for m in applied)
+        print(f"applied {len(applied)} migration(s){names}")
+
+    _database_command("migrate", work, migrate_first=False)
 
 
 def cmd_ingest(_: argparse.Namespace) -> None:
@@ -100,51 +115,29 @@ def cmd_sim(args: argparse.Namespace) -> None:
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
-    settings = MigrateSettings.from_env()
-    configure(settings.log, "seed")
     from firmware_sim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    site = load_scenario(args.scenario).site
 
-    async def main(_stop: asyncio.Event) -> None:
-        import asyncpg
-
-        from ikn_store.migrations import migrate
+    async def work(conn: asyncpg.Connection) -> None:
         from ikn_store.spaces import load_site
 
-        conn = await asyncpg.connect(settings.db.url, timeout=10)
-        try:
-            await migrate(conn)
-            await load_site(conn, scenario.site)
-        finally:
-            await conn.close()
-        site = scenario.site
+        await load_site(conn, site)
         print(
             f"loaded {len(site.buildings)} building(s), {len(site.floors)} floor(s), "
             f"{len(site.desks)} desk(s), {len(site.devices)} device(s)"
         )
 
-    _run(main)
+    _database_command("seed", work)
 
 
 def cmd_token_create(args: argparse.Namespace) -> None:
-    settings = MigrateSettings.from_env()
-    configure(settings.log, "token")
-
-    async def main(_stop: asyncio.Event) -> None:
-        import asyncpg
-
-        from ikn_store.migrations import migrate
+    async def work(conn: asyncpg.Connection) -> None:
         from ikn_store.tokens import create_token
 
-        conn = await asyncpg.connect(settings.db.url, timeout=10)
-        try:
-            await migrate(conn)
-            print(await create_token(conn, args.name, args.role))
-        finally:
-            await conn.close()
+        print(await create_token(conn, args.name, args.role))
 
-    _run(main)
+    _database_command("token", work)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

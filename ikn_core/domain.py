@@ -115,6 +115,17 @@ class Site:
     devices: tuple[Device, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        for kind, items in (
+            ("building", self.buildings),
+            ("floor", self.floors),
+            ("zone", self.zones),
+            ("desk", self.desks),
+            ("device", self.devices),
+        ):
+            ids = [item.id for item in items]
+            if len(set(ids)) != len(ids):
+                twice = sorted({i for i in ids if ids.count(i) > 1})
+                raise ValueError(f"{kind} id(s) used twice: {', '.join(twice)}")
         known = {
             "building": {b.id for b in self.buildings},
             "floor": {f.id for f in self.floors},

@@ -75,3 +75,15 @@ async def fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
         return list(await conn.fetch(query, *args))
     finally:
         await conn.close()
+
+
+def poll(probe: Callable[[], T], accept: Callable[[T], bool], within: float) -> T:
+    """The blocking twin of ``eventually``, for tests that drive whole processes."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {within} s; last value: {value!r}")
+        time.sleep(0.3)

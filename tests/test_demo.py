@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from ikn.brokers import free_port
+from tests.helpers import poll
 
 pytestmark = pytest.mark.slow
 
@@ -85,17 +86,6 @@ def _live(base: str, token: str) -> dict[str, Any]:
         return dict(json.load(response))
 
 
-def _poll(probe: Any, accept: Any, within: float) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {within} s; last: {value!r}")
-        time.sleep(0.5)
-
-
 @pytest.mark.parametrize(
     ("broker", "stop_signal"), [("mosquitto", signal.SIGTERM), ("amqtt", signal.SIGINT)]
 )
@@ -112,8 +102,8 @@ def test_demo_serves_changing_desks_and_leaves_no_process_behind(
         def states() -> dict[str, str]:
             return {d["desk"]: d["state"] for d in _live(base, token)["desks"]}
 
-        first = _poll(states, lambda s: len(s) == 50 and "unknown" not in s.values(), 60)
-        _poll(states, lambda s: s != first, 60)  # occupancy changes over time
+        first = poll(states, lambda s: len(s) == 50 and "unknown" not in s.values(), 60)
+        poll(states, lambda s: s != first, 60)  # occupancy changes over time
 
         family = psutil.Process(demo.proc.pid).children(recursive=True)
         assert len(family) >= 5  # postgres, broker, ingest, api, sim (and postgres' workers)

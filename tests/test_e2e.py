@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from ikn.brokers import BrokerProcess, free_port
+from tests.helpers import poll
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def services(database_url: str, mosquitto: BrokerProcess) -> Iterator[tuple[str,
     ]
     try:
         base = f"http://127.0.0.1:{port}"
-        _poll(lambda: _get(f"{base}/healthz"), lambda r: r is not None, 60)
+        poll(lambda: _get(f"{base}/healthz"), lambda r: r is not None, 60)
         procs.append(subprocess.Popen([sys.executable, "-m", "ikn", "sim"], env=env))
         yield base, token
     finally:
@@ -70,20 +70,9 @@ def _get(url: str, token: str | None = None) -> Any:
         return None
 
 
-def _poll(probe: Any, accept: Any, within: float) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {within} s; last: {value!r}")
-        time.sleep(0.3)
-
-
 def test_simulated_desks_show_up_in_the_live_view(services: tuple[str, str]) -> None:
     base, token = services
-    body = _poll(
+    body = poll(
         lambda: _get(f"{base}/api/v1/occupancy/live?floor=ikn-b1-f2", token),
         lambda b: b is not None and b["summary"]["unknown"] == 0 and b["summary"]["occupied"] > 0,
         60,

@@ -13,6 +13,7 @@ unimportable, as on a badge reader that installed only the base package.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -227,3 +228,22 @@ def test_the_edge_side_imports_without_the_server_libraries() -> None:
         "firmware_sim",
     } <= expected
     assert expected <= imported, f"not imported: {sorted(expected - imported)}"
+
+
+def test_the_ikn_command_runs_the_simulator_without_the_server_libraries() -> None:
+    """`ikn sim` (and the CLI itself) must start on an edge device: here it gets as far
+    as reading its settings, which it refuses, naming the variable."""
+    blocker = _IMPORT_WITHOUT_SERVER_LIBS.format(blocked=sorted(SERVER_LIBS), packages=[])
+    code = blocker + "\nimport sys\nsys.argv = ['ikn', 'sim']\nfrom ikn.cli import main\nmain()\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IKN_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "IKN_MQTT_URL is required" in proc.stderr

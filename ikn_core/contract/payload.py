@@ -216,9 +216,13 @@ class Status:
             _expect(type(self.clock_synced) is bool, "clock_synced", "a boolean", self.clock_synced)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
-        }
+        """The payload, ``v`` first as in the docs (``{"v":1,"state":"offline"}``)."""
+        out: dict[str, Any] = {"v": self.v}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and f.name != "v":
+                out[f.name] = value
+        return out
 
 
 @dataclass(frozen=True, slots=True)
