@@ -1,0 +1,90 @@
+"""``ikn migrate | ingest | api | seed | token create``: the platform's services and chores."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ikn.logs import configure
+from ikn.running import database_command, run_until_signal
+from ikn_core.domain import Role
+from ikn_core.settings import ApiSettings, IngestSettings
+
+if TYPE_CHECKING:
+    import asyncpg
+
+log = logging.getLogger("ikn")
+
+
+def cmd_migrate(_: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.migrations import migrate
+
+        applied = await migrate(conn)
+        names = "".join(f"\n  {m.version:04d}_{m.name}" for m in applied)
+        print(f"applied {len(applied)} migration(s){names}")
+
+    database_command("migrate", work, migrate_first=False)
+
+
+def cmd_ingest(_: argparse.Namespace) -> None:
+    settings = IngestSettings.from_env()
+    configure(settings.log, "ingest")
+    from ingest.service import IngestService
+
+    log.info("starting ingest: %r", settings)
+    run_until_signal(IngestService(settings).run)
+
+
+def cmd_api(_: argparse.Namespace) -> None:
+    settings = ApiSettings.from_env()
+    configure(settings.log, "api")
+    from aiohttp import web
+
+    from api.app import make_app
+
+    log.info("starting API on http://%s:%d", settings.host, settings.port)
+    web.run_app(
+        make_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
+    )
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    from firmware_sim.scenario import load_scenario
+
+    site = load_scenario(args.scenario).site
+
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.spaces import load_site
+
+        await load_site(conn, site)
+        print(
+            f"loaded {len(site.buildings)} building(s), {len(site.floors)} floor(s), "
+            f"{len(site.desks)} desk(s), {len(site.devices)} device(s)"
+        )
+
+    database_command("seed", work)
+
+
+def cmd_token_create(args: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.tokens import create_token
+
+        print(await create_token(conn, args.name, args.role))
+
+    database_command("token", work)
+
+
+def register(sub: Any) -> None:
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("ingest", help="run the MQTT ingest").set_defaults(func=cmd_ingest)
+    sub.add_parser("api", help="run the HTTP API").set_defaults(func=cmd_api)
+    seed = sub.add_parser("seed", help="load a scenario's building and devices into the database")
+    seed.add_argument("--scenario", default="demo", help="builtin name or path to a JSON file")
+    seed.set_defaults(func=cmd_seed)
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="create a bearer token (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.set_defaults(func=cmd_token_create)
