@@ -173,6 +173,8 @@ class IngestSettings:
     batch_latency_ms: int = 100
     queue_max_messages: int = 1000
     retention_days: int = 90
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -187,6 +189,8 @@ class IngestSettings:
             batch_latency_ms=r.get("IKN_INGEST_BATCH_LATENCY_MS", _int_between(1, 10_000), 100),
             queue_max_messages=r.get("IKN_INGEST_QUEUE_MAX", _int_between(1, 1_000_000), 1000),
             retention_days=r.get("IKN_RETENTION_DAYS", _int_between(1, 3650), 90),
+            metrics_host=r.get("IKN_INGEST_METRICS_HOST", _text, "127.0.0.1"),
+            metrics_port=r.get("IKN_INGEST_METRICS_PORT", _int_between(0, 65535), 0),
         )
         r.done()
         return settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +17,7 @@ from ikn_store.partitions import drop_expired, ensure_partitions
 from ikn_store.pool import create_pool
 from ikn_store.readings import DeadLetter, StatusUpdate, UpMessage, WriteResult, write
 from ingest.decode import Decoded, Received, Window, decode
+from ingest.metrics import IngestMetrics, serve_metrics
 from ingest.mqtt import MqttSource
 
 log = logging.getLogger(__name__)
@@ -29,17 +31,30 @@ _TRANSIENT_CLASSES = ("08", "53", "57", "40")
 
 
 class Stats:
-    """Running totals, logged every few seconds (Prometheus metrics come with the ingest issue)."""
+    """Running totals: logged every few seconds, and exported as Prometheus metrics."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.metrics = IngestMetrics()
 
-    def add(self, result: WriteResult, messages: int) -> None:
-        self.counts["messages"] += messages
+    def add(self, result: WriteResult, batch: Sequence[Decoded], commit_s: float) -> None:
+        m = self.metrics
+        self.counts["messages"] += len(batch)
         self.counts["stored"] += result.stored
         self.counts["duplicates"] += result.duplicates
+        m.messages.inc(len(batch))
+        m.stored.inc(result.stored)
+        m.duplicates.inc(result.duplicates)
+        m.batch_messages.observe(len(batch))
+        m.commit_seconds.observe(commit_s)
         for letter in result.dead_letters:
             self.counts[f"dead_letter.{letter.reason}"] += 1
+            m.dead_letters.labels(letter.reason).inc()
+        committed = datetime.now(UTC)
+        for item in batch:
+            if isinstance(item, UpMessage) and item.rows:
+                newest = max(r.ts for r in item.rows)
+                m.lag_seconds.observe(max(0.0, (committed - newest).total_seconds()))
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -75,7 +90,10 @@ class IngestService:
             source = self.source = MqttSource(s.mqtt, s.client_id, s.share_group, queue)
             source.start()
             try:
-                async with asyncio.TaskGroup() as tg:
+                async with (
+                    serve_metrics(self.stats.metrics, s.metrics_host, s.metrics_port),
+                    asyncio.TaskGroup() as tg,
+                ):
                     tg.create_task(self._consume(queue, pool, source, stop))
                     tg.create_task(_every(MAINTENANCE_INTERVAL_S, stop, self._maintain_once, pool))
                     tg.create_task(_every(REPORT_INTERVAL_S, stop, self._report))
@@ -97,12 +115,14 @@ class IngestService:
             if not batch:
                 continue
             decoded = [decode(m, self.window) for m in batch]
+            started = time.perf_counter()
             result = await self._write(pool, decoded, stop)
             if result is None:
                 return  # stopping while the database is away: leave it all unacknowledged
             for message in batch:
                 source.ack(message)
-            self.stats.add(result, len(batch))
+            self.stats.add(result, decoded, time.perf_counter() - started)
+            self.stats.metrics.queue_depth.set(queue.qsize())
             for letter in result.dead_letters:
                 log.warning(
                     "dead letter from %s: %s: %s", letter.topic, letter.reason, letter.detail

@@ -8,10 +8,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import orjson
 import pytest
 
-from ikn.brokers import BrokerProcess
+from ikn.brokers import BrokerProcess, free_port
 from ikn_core.contract import Batch, DeskOccupancy, Status, encode_batch, encode_status
 from ikn_core.settings import IngestSettings
 from ingest.service import IngestService
@@ -189,3 +190,34 @@ async def test_what_is_published_while_the_ingest_is_down_arrives_after_restart(
         )
     finally:
         await second.close()
+
+
+async def test_metrics_count_what_happened(database_url: str, mosquitto: BrokerProcess) -> None:
+    await seed(database_url)
+    port = free_port()
+    settings = IngestSettings.from_env(
+        {
+            "IKN_DATABASE_URL": database_url,
+            "IKN_MQTT_URL": mosquitto.url,
+            "IKN_INGEST_CLIENT_ID": "ingest-metrics",
+            "IKN_INGEST_METRICS_PORT": str(port),
+        }
+    )
+    running = await _start(settings)
+    try:
+        publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(True, False)))
+        publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", b"{")
+
+        async def scrape() -> str:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{port}/metrics") as response,
+            ):
+                return await response.text()
+
+        text = await eventually(scrape, lambda t: 'reason="not_json"} 1.0' in t)
+        assert "ikn_ingest_readings_stored_total 2.0" in text
+        assert "ikn_ingest_messages_total 2.0" in text
+        assert "ikn_ingest_lag_seconds_count 1.0" in text
+    finally:
+        await running.close()

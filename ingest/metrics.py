@@ -1,0 +1,100 @@
+"""Prometheus metrics of the ingest, on a registry of its own (one per service instance).
+
+Served at ``/metrics`` on ``IKN_INGEST_METRICS_PORT`` (0: not served).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+log = logging.getLogger(__name__)
+
+_LAG_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1,
+    2,
+    5,
+    10,
+    30,
+    60,
+    300,
+)
+
+
+class IngestMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter("ikn_ingest_messages", "MQTT messages handled", registry=r)
+        self.stored = Counter("ikn_ingest_readings_stored", "readings stored", registry=r)
+        self.duplicates = Counter(
+            "ikn_ingest_readings_duplicate", "readings already stored (redelivery)", registry=r
+        )
+        self.dead_letters = Counter(
+            "ikn_ingest_dead_letters", "messages kept as dead letters", ["reason"], registry=r
+        )
+        self.batch_messages = Histogram(
+            "ikn_ingest_batch_messages",
+            "messages per transaction",
+            registry=r,
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+        )
+        self.commit_seconds = Histogram(
+            "ikn_ingest_commit_seconds",
+            "time to write one batch",
+            registry=r,
+            buckets=_LAG_BUCKETS,
+        )
+        self.lag_seconds = Histogram(
+            "ikn_ingest_lag_seconds",
+            "from a message's newest reading (device clock) to the commit that stored it",
+            registry=r,
+            buckets=_LAG_BUCKETS,
+        )
+        self.queue_depth = Gauge("ikn_ingest_queue_depth", "messages waiting", registry=r)
+        self.db_retries = Counter(
+            "ikn_ingest_db_retries", "writes retried because PostgreSQL was away", registry=r
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+@asynccontextmanager
+async def serve_metrics(metrics: IngestMetrics, host: str, port: int) -> AsyncIterator[None]:
+    """Serve ``/metrics`` while the block runs (nothing when ``port`` is 0)."""
+    if port == 0:
+        yield
+        return
+
+    async def handle(_: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("metrics at http://%s:%d/metrics", host, port)
+    try:
+        yield
+    finally:
+        await runner.cleanup()
