@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from api import health, occupancy
+from api import availability, bookings, devices, health, occupancy, stream
 from api.auth import auth_middleware
 from api.problems import problem_middleware
 from api.state import POOL
@@ -30,6 +30,10 @@ def make_app(settings: ApiSettings) -> web.Application:
         await pool.close()
 
     app.cleanup_ctx.append(database)
+    stream.setup(app, settings.db.url)  # after the pool: its hub reads through it
     app.add_routes(health.routes)
     app.add_routes(occupancy.routes)
+    app.add_routes(devices.routes)
+    app.add_routes(bookings.routes)
+    app.add_routes(availability.routes)
     return app

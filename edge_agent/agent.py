@@ -36,6 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.backoff import Backoff
+from edge_agent.badge import pseudonymise
 from edge_agent.config import AgentConfig, AgentStats
 from edge_agent.driver import Driver
 from edge_agent.errors import AgentClosedError, ConnectRefusedError
@@ -72,13 +73,15 @@ class EdgeAgent:
         outbox: Outbox | None = None,
         executor: Executor | None = None,
         rng: random.Random | None = None,
+        site_key: bytes | None = None,
     ) -> None:
         self.device_id = device_id
+        self._site_key = site_key  # turns a badge's card number into its token
         self._up = up_topic(device_id)  # validates the id
         self._status_topic = status_topic(device_id)
         self._mqtt = mqtt
         self._config = config or AgentConfig()
-        self._outbox = outbox or MemoryOutbox(self._config.outbox_capacity)
+        self._outbox = outbox if outbox is not None else MemoryOutbox(self._config.outbox_capacity)
         self._executor = executor
         self._rng = rng or random.Random()
         self._uplink = Uplink(
@@ -166,11 +169,12 @@ class EdgeAgent:
 
     def submit(self, obs: Observation) -> None:
         """Number ``obs`` and keep it for publishing; never blocks, never raises for
-        an observation that does not fit the contract (it is counted and logged)."""
+        an observation that does not fit the contract (it is counted and logged).
+        A badge's ``card`` number is replaced by its token first (``edge_agent.badge``)."""
         if self._closing:
             raise AgentClosedError(self.device_id)
         try:
-            reading = make_reading(obs, self._outbox.next_seq)
+            reading = make_reading(pseudonymise(obs, self._site_key), self._outbox.next_seq)
         except (ContractError, TypeError, ValueError) as exc:
             self._reject(obs, exc)
             return

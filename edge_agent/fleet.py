@@ -56,14 +56,16 @@ async def run_fleet(
     *,
     config: AgentConfig | None = None,
     progress_interval_s: float = 5.0,
+    site_key: bytes | None = None,
 ) -> FleetStats:
     """Run each driver into its own ``EdgeAgent`` (client id = ``driver.device_id``)
-    until ``stop`` is set (or every driver has ended), then close them all."""
+    until ``stop`` is set (or every driver has ended), then close them all.
+    ``site_key`` turns badge readers' card numbers into tokens."""
     ids = [d.device_id for d in drivers]
     if len(set(ids)) != len(ids):
         raise ValueError("two drivers share a device id; each needs its own MQTT client id")
     ensure_fd_limit(len(drivers) * FDS_PER_AGENT + FD_HEADROOM)
-    agents = [EdgeAgent(d.device_id, mqtt, config=config) for d in drivers]
+    agents = [EdgeAgent(d.device_id, mqtt, config=config, site_key=site_key) for d in drivers]
     log.info("fleet: starting %d devices on %s", len(agents), mqtt.url)
     async with asyncio.TaskGroup() as tg:
         reporter = tg.create_task(_report_progress(agents, stop, progress_interval_s))

@@ -7,7 +7,12 @@ its own edge agent. Only ``runner`` imports ``edge_agent``: the models and
 scenarios import nothing but ``ikn_core`` and the standard library.
 """
 
-from firmware_sim.behaviour import CounterBehaviour, DeskBehaviour, EnvironmentBehaviour
+from firmware_sim.behaviour import (
+    BadgeBehaviour,
+    CounterBehaviour,
+    DeskBehaviour,
+    EnvironmentBehaviour,
+)
 from firmware_sim.clock import ScaledClock, SimClock, VirtualClock
 from firmware_sim.devices import (
     DeskSensor,
@@ -27,6 +32,7 @@ from firmware_sim.scenario import (
 )
 
 __all__ = [
+    "BadgeBehaviour",
     "CounterBehaviour",
     "DeskBehaviour",
     "DeskSensor",

@@ -84,4 +84,39 @@ class EnvironmentBehaviour:
         _check_share("humidity_pct / 100", self.humidity_pct / 100)
 
 
-Behaviour = DeskBehaviour | CounterBehaviour | EnvironmentBehaviour
+@dataclass(frozen=True, slots=True)
+class BadgeBehaviour:
+    """The people who badge through one door on a working day, in local time (WITA in
+    Nusantara): arrivals in a wave around ``arrival_hour``, some going out for lunch
+    and back, departures in a wave around ``departure_hour``. Simulated time 0 is
+    ``start_hour`` local time; each following day repeats the pattern with new draws."""
+
+    population: int = 200  # card holders who use this door
+    office_share: float = 0.6  # of them, those who work in the office on a given day
+    arrival_hour: float = 7.5
+    arrival_spread_minutes: float = 20.0  # standard deviation of the arrival wave
+    lunch_share: float = 0.4  # of those present, those who go out for lunch
+    lunch_hour: float = 12.0
+    lunch_spread_minutes: float = 15.0
+    lunch_minutes: tuple[float, float] = (30.0, 60.0)
+    departure_hour: float = 16.0
+    departure_spread_minutes: float = 30.0
+    start_hour: float = 6.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.population <= 100_000:
+            raise ValueError(f"population must be 0..100000, got {self.population}")
+        _check_share("office_share", self.office_share)
+        _check_share("lunch_share", self.lunch_share)
+        for name in ("arrival_hour", "lunch_hour", "departure_hour", "start_hour"):
+            if not 0 <= getattr(self, name) < 24:
+                raise ValueError(f"{name} must be 0 <= hour < 24, got {getattr(self, name)}")
+        if not self.arrival_hour < self.lunch_hour < self.departure_hour:
+            raise ValueError("arrival_hour < lunch_hour < departure_hour is required")
+        for name in ("arrival_spread_minutes", "lunch_spread_minutes", "departure_spread_minutes"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        _check_range("lunch_minutes", self.lunch_minutes)
+
+
+Behaviour = DeskBehaviour | CounterBehaviour | EnvironmentBehaviour | BadgeBehaviour

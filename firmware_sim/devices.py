@@ -19,14 +19,27 @@ import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TypeVar
 
-from firmware_sim.behaviour import CounterBehaviour, DeskBehaviour, EnvironmentBehaviour
+from firmware_sim.behaviour import (
+    BadgeBehaviour,
+    CounterBehaviour,
+    DeskBehaviour,
+    EnvironmentBehaviour,
+)
 from firmware_sim.clock import SimClock
-from firmware_sim.models import MINUTE, Air, desk_reports, people_count
+from firmware_sim.models import (
+    DAY,
+    MINUTE,
+    Air,
+    badge_cards,
+    badge_day,
+    desk_reports,
+    people_count,
+)
 from firmware_sim.scenario import DevicePlan, Scenario
 from ikn_core.contract import Observation
 from ikn_core.domain import DeviceKind
 
-B = TypeVar("B", DeskBehaviour, CounterBehaviour, EnvironmentBehaviour)
+B = TypeVar("B", DeskBehaviour, CounterBehaviour, EnvironmentBehaviour, BadgeBehaviour)
 
 
 class Occupancy:
@@ -128,8 +141,33 @@ class EnvironmentSensor:
             t += interval
 
 
-SimDriver = DeskSensor | PeopleCounter | EnvironmentSensor
+class BadgeReader:
+    """A badge reader at a building entrance: taps in waves (``BadgeBehaviour``), each
+    with the card number as the hardware reads it; the edge agent turns it into the
+    site-keyed token before anything is stored or sent (it needs the site key)."""
+
+    def __init__(
+        self, plan: DevicePlan, clock: SimClock, rng: random.Random, _occupancy: Occupancy
+    ) -> None:
+        self._behaviour = _expect(plan, BadgeBehaviour)
+        self.device_id = plan.device.id
+        self._clock, self._rng = clock, rng
+        self.cards = badge_cards(rng, self._behaviour)
+
+    async def __aiter__(self) -> AsyncIterator[Observation]:
+        day = 0
+        while True:
+            for t, card, direction in badge_day(self._rng, self._behaviour, self.cards, day):
+                await self._clock.sleep_until(t)
+                fields = {"card": card, "direction": direction}
+                yield Observation("badge_tap", self._clock.epoch_ms(), fields)
+            day += 1
+            await self._clock.sleep_until(day * DAY)
+
+
+SimDriver = DeskSensor | PeopleCounter | EnvironmentSensor | BadgeReader
 _DRIVERS: dict[DeviceKind, type[SimDriver]] = {
+    DeviceKind.BADGE_READER: BadgeReader,
     DeviceKind.DESK_SENSOR: DeskSensor,
     DeviceKind.PEOPLE_COUNTER: PeopleCounter,
     DeviceKind.ENVIRONMENT: EnvironmentSensor,

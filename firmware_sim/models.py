@@ -11,7 +11,12 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from firmware_sim.behaviour import CounterBehaviour, DeskBehaviour, EnvironmentBehaviour
+from firmware_sim.behaviour import (
+    BadgeBehaviour,
+    CounterBehaviour,
+    DeskBehaviour,
+    EnvironmentBehaviour,
+)
 
 MINUTE = 60.0
 
@@ -84,3 +89,37 @@ class Air:
             "temp_c": round(temp, 1),
             "humidity_pct": round(min(100.0, max(0.0, humidity)), 1),
         }
+
+
+DAY = 24 * 60 * MINUTE
+HOUR = 60 * MINUTE
+
+
+def badge_cards(rng: random.Random, b: BadgeBehaviour) -> list[str]:
+    """The card numbers of a door's population, as readers report them (10 digits)."""
+    return [f"{rng.randrange(10**10):010d}" for _ in range(b.population)]
+
+
+def badge_day(
+    rng: random.Random, b: BadgeBehaviour, cards: list[str], day: int
+) -> list[tuple[float, str, str]]:
+    """``(time, card, "in" | "out")`` of every tap at the door on ``day`` (0 = the
+    first), oldest first; time in seconds since the simulation started."""
+    taps: list[tuple[float, str, str]] = []
+    offset = day * DAY - b.start_hour * HOUR
+
+    def wave(hour: float, spread_minutes: float) -> float:
+        return offset + rng.gauss(hour * HOUR, spread_minutes * MINUTE)
+
+    for card in cards:
+        if rng.random() >= b.office_share:
+            continue
+        arrive = wave(b.arrival_hour, b.arrival_spread_minutes)
+        leave = max(arrive + 30 * MINUTE, wave(b.departure_hour, b.departure_spread_minutes))
+        taps += [(arrive, card, "in"), (leave, card, "out")]
+        if rng.random() < b.lunch_share:
+            out = wave(b.lunch_hour, b.lunch_spread_minutes)
+            back = out + rng.uniform(*b.lunch_minutes) * MINUTE
+            if arrive < out and back < leave:
+                taps += [(out, card, "out"), (back, card, "in")]
+    return sorted(t for t in taps if t[0] >= 0)

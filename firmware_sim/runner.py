@@ -45,4 +45,4 @@ async def run_sim(
         settings.mqtt.protocol,
     )
     config = agent_config or AgentConfig(fw=FIRMWARE)
-    await run_fleet(drivers, settings.mqtt, stop, config=config)
+    await run_fleet(drivers, settings.mqtt, stop, config=config, site_key=settings.site_key)

@@ -9,7 +9,10 @@ devices, each with its behaviour parameters:
 - ``desk-<desk id>`` on every desk (desk ids read ``f1-a-01``: floor, zone, number),
 - ``pc-<floor>-<zone>``, a people counter per zone,
 - ``env-<floor>``, an environment sensor per floor (placed in the floor's first
-  zone, since a device's place is a building, zone or desk).
+  zone, since a device's place is a building, zone or desk),
+- ``badge-<door>``, a badge reader per entry of ``doors`` (in the first zone), with
+  its population and arrival waves (``BadgeBehaviour``; ``behaviour.badge_reader``
+  for every door, or the door's own ``badge_reader`` object).
 
 Builtin scenarios live in ``firmware_sim/scenarios/<name>.json``; ``demo`` is
 the one ``ikn demo`` runs. See that file for every field.
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from firmware_sim.behaviour import (
+    BadgeBehaviour,
     Behaviour,
     CounterBehaviour,
     DeskBehaviour,
@@ -37,7 +41,7 @@ from firmware_sim.jsondoc import Node
 from ikn_core.domain import IKN_TIME_ZONE, Building, Desk, Device, DeviceKind, Floor, Site, Zone
 from ikn_core.errors import ContractError
 
-B = TypeVar("B", DeskBehaviour, CounterBehaviour, EnvironmentBehaviour)
+B = TypeVar("B", DeskBehaviour, CounterBehaviour, EnvironmentBehaviour, BadgeBehaviour)
 
 
 class _HasId(Protocol):
@@ -105,6 +109,8 @@ def scenario_from_dict(doc: object, source: str = "<dict>") -> Scenario:
         layout.add_floor(floor)
     if not layout.desks:
         raise root.error("describes no desk", "floors")
+    for door in root.children("doors", _DOOR_KEYS):
+        layout.add_door(door)
     try:
         site = Site(
             buildings=(layout.building,),
@@ -125,7 +131,17 @@ def scenario_from_dict(doc: object, source: str = "<dict>") -> Scenario:
 
 # -- reading -----------------------------------------------------------------------------
 
-_ROOT_KEYS = ("name", "description", "building", "floors", "desk_pitch", "equipment", "behaviour")
+_ROOT_KEYS = (
+    "name",
+    "description",
+    "building",
+    "floors",
+    "doors",
+    "desk_pitch",
+    "equipment",
+    "behaviour",
+)
+_DOOR_KEYS = ("key", "badge_reader")
 _BUILDING_KEYS = ("id", "name", "tz")
 _FLOOR_KEYS = ("key", "name", "level", "zones", "environment_sensor")
 _ZONE_KEYS = (
@@ -239,7 +255,10 @@ class _Layout:
             name=node.text("name"),
             tz=node.text("tz", IKN_TIME_ZONE),
         )
-        behaviour = self.root.child("behaviour", ("desk", "people_counter", "environment"))
+        behaviour = self.root.child(
+            "behaviour", ("desk", "people_counter", "environment", "badge_reader")
+        )
+        self.badge = _section(behaviour, "badge_reader", BadgeBehaviour())
         self.desk = _section(behaviour, "desk", DeskBehaviour())
         self.counter = _section(behaviour, "people_counter", CounterBehaviour())
         self.air = _section(behaviour, "environment", EnvironmentBehaviour())
@@ -262,6 +281,12 @@ class _Layout:
         if zones and node.flag("environment_sensor", True):
             env = f"env-{key}"
             self._plan(node, env, DeviceKind.ENVIRONMENT, self.air, zone_id=zones[0], zones=zones)
+
+    def add_door(self, node: Node) -> None:
+        """A building entrance: a badge reader ``badge-<key>``, placed in the first zone."""
+        behaviour = _section(node, "badge_reader", self.badge)
+        reader = f"badge-{_key(node)}"
+        self._plan(node, reader, DeviceKind.BADGE_READER, behaviour, zone_id=self.zones[0].id)
 
     def add_zone(self, node: Node, floor: Floor, floor_key: str) -> str:
         key = _key(node)

@@ -94,8 +94,13 @@ class BrokerProcess:
                 self.proc.wait()
 
 
-def start_mosquitto(workdir: Path, port: int | None = None, extra_conf: str = "") -> BrokerProcess:
-    """Start a private Mosquitto on a free loopback port, configured under ``workdir``."""
+def start_mosquitto(
+    workdir: Path, port: int | None = None, extra_conf: str = "", auth_dir: Path | None = None
+) -> BrokerProcess:
+    """Start a private Mosquitto on a free loopback port, configured under ``workdir``.
+
+    With ``auth_dir`` (holding ``passwd`` and ``acl``, as ``ikn broker-config`` writes
+    them) anonymous clients are refused and those files decide who may do what."""
     binary = find_mosquitto()
     if binary is None:
         raise BrokerError(INSTALL_HINT)
@@ -104,7 +109,7 @@ def start_mosquitto(workdir: Path, port: int | None = None, extra_conf: str = ""
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
+        f"{_auth_conf(auth_dir)}"
         "persistence false\n"
         "max_queued_messages 100000\n"
         "max_inflight_messages 1000\n"
@@ -117,6 +122,16 @@ def start_mosquitto(workdir: Path, port: int | None = None, extra_conf: str = ""
     broker = BrokerProcess("mosquitto", port, proc, log_path)
     _wait_or_stop(broker, b" running")
     return broker
+
+
+def _auth_conf(auth_dir: Path | None) -> str:
+    if auth_dir is None:
+        return "allow_anonymous true\n"
+    return (
+        "allow_anonymous false\n"
+        f"password_file {auth_dir.resolve() / 'passwd'}\n"
+        f"acl_file {auth_dir.resolve() / 'acl'}\n"
+    )
 
 
 def start_amqtt(workdir: Path, port: int | None = None) -> BrokerProcess:

@@ -8,6 +8,7 @@ every problem before failing, so one start says all that is wrong; secrets
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -237,6 +238,7 @@ class SimSettings:
     log: LogSettings
     speed: float = 1.0
     seed: int = 0
+    site_key: bytes | None = field(default=None, repr=False)  # for simulated badge readers
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SimSettings:
@@ -246,9 +248,71 @@ class SimSettings:
             log=LogSettings.read(r),
             speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
             seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
+            site_key=_site_key(r),
         )
         r.done()
         return settings
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSettings:
+    """``ikn edge-agent``: one device's edge agent, its durable outbox and its driver."""
+
+    mqtt: MqttSettings
+    log: LogSettings
+    device_id: str
+    outbox_path: str = "ikn-outbox.db"
+    outbox_max_readings: int = 1_000_000
+    outbox_sync: str = "FULL"  # SQLite synchronous= (FULL survives power loss)
+    site_key: bytes | None = field(default=None, repr=False)  # secret: never logged
+    driver: str = "sim"  # "sim" or "serial"
+    serial_port: str = ""  # the serial driver's port (required with it)
+    sim_scenario: str = "demo"
+    speed: float = 1.0
+    seed: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EdgeSettings:
+        r = _Reader(os.environ if env is None else env)
+        settings = cls(
+            mqtt=MqttSettings.read(r),
+            log=LogSettings.read(r),
+            device_id=r.get("IKN_DEVICE_ID", _device_id),
+            outbox_path=r.get("IKN_OUTBOX_PATH", _text, "ikn-outbox.db"),
+            outbox_max_readings=r.get(
+                "IKN_OUTBOX_MAX_READINGS", _int_between(100, 100_000_000), 1_000_000
+            ),
+            outbox_sync=r.get("IKN_OUTBOX_SYNC", _choice("FULL", "NORMAL"), "FULL"),
+            site_key=_site_key(r),
+            driver=r.get("IKN_EDGE_DRIVER", _choice("sim", "serial"), "sim"),
+            serial_port=r.get("IKN_SERIAL_PORT", _text, ""),
+            sim_scenario=r.get("IKN_SIM_SCENARIO", _text, "demo"),
+            speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
+            seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
+        )
+        if settings.driver == "serial" and not settings.serial_port:
+            r.problems.append("IKN_SERIAL_PORT is required with IKN_EDGE_DRIVER=serial")
+        r.done()
+        return settings
+
+
+def _device_id(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
+        raise ValueError("expected 1 to 64 characters from A-Z a-z 0-9 _ -")
+    return text
+
+
+def _site_key(r: _Reader) -> bytes | None:
+    """IKN_SITE_KEY: optional (only badge readers need it), at least 16 bytes; a
+    problem is reported without the value, which is a secret."""
+    raw = r.env.get("IKN_SITE_KEY", "")
+    if raw == "":
+        return None
+    key = raw.encode()
+    if len(key) < 16:
+        r.problems.append("IKN_SITE_KEY: expected at least 16 bytes (value not shown)")
+        return None
+    return key
 
 
 def _share_group(text: str) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ikn_core.contract import Channel, decode_batch, decode_status, parse_topic
+from ikn_core.contract.fast import fast_readings
 from ikn_core.errors import ContractError
 from ikn_store.readings import DeadLetter, ReadingRow, StatusUpdate, UpMessage
 
@@ -31,6 +32,13 @@ class Window:
     """Which device clock times the ingest accepts: inside retention, not in the future."""
 
     retention: timedelta
+
+    def bounds_ms(self, now: datetime) -> tuple[float, float]:
+        """The accepted device clock range around ``now``, in epoch milliseconds."""
+        return (
+            (now - self.retention).timestamp() * 1000,
+            (now + MAX_CLOCK_AHEAD).timestamp() * 1000,
+        )
 
     def check(self, ts: datetime, now: datetime) -> str | None:
         if ts > now + MAX_CLOCK_AHEAD:
@@ -59,25 +67,23 @@ def decode(msg: Received, window: Window) -> Decoded:
 
 
 def _up(msg: Received, device_id: str, window: Window) -> UpMessage | DeadLetter:
-    batch = decode_batch(msg.payload)
+    fast = fast_readings(msg.payload)
+    if fast is None:
+        batch = decode_batch(msg.payload)  # raises the precise ContractError
+        stream = batch.stream
+        items = [(r.seq, r.ts, r.kind, r.body()) for r in batch.readings]
+    else:
+        stream, items = fast
+    rx = msg.received_at
+    low, high = window.bounds_ms(rx)
     rows = []
-    for i, reading in enumerate(batch.readings):
-        ts = datetime.fromtimestamp(reading.ts / 1000, UTC)
-        problem = window.check(ts, msg.received_at)
-        if problem:
+    for i, (seq, ts_ms, kind, body) in enumerate(items):
+        if not low <= ts_ms <= high:
+            problem = window.check(datetime.fromtimestamp(ts_ms / 1000, UTC), rx)
             return _dead(msg, device_id, "bad_ts", f"readings[{i}].ts: {problem}")
-        rows.append(
-            ReadingRow(
-                device_id,
-                batch.stream,
-                reading.seq,
-                ts,
-                msg.received_at,
-                reading.kind,
-                reading.body(),
-            )
-        )
-    return UpMessage(msg.topic, device_id, msg.payload, msg.received_at, tuple(rows))
+        ts = datetime.fromtimestamp(ts_ms / 1000, UTC)
+        rows.append(ReadingRow(device_id, stream, seq, ts, rx, kind, body))
+    return UpMessage(msg.topic, device_id, msg.payload, rx, tuple(rows))
 
 
 def _status(msg: Received, device_id: str) -> StatusUpdate:

@@ -68,6 +68,11 @@ class IngestMetrics:
             buckets=_LAG_BUCKETS,
         )
         self.queue_depth = Gauge("ikn_ingest_queue_depth", "messages waiting", registry=r)
+        self.subscribed = Gauge(
+            "ikn_ingest_subscribed",
+            "1 while the broker has confirmed the subscriptions",
+            registry=r,
+        )
         self.db_retries = Counter(
             "ikn_ingest_db_retries", "writes retried because PostgreSQL was away", registry=r
         )

@@ -75,7 +75,8 @@ class IngestService:
     @property
     def subscribed(self) -> bool:
         """Whether the broker has confirmed the subscriptions of the current connection."""
-        return self.source is not None and self.source.subscribed_generation > 0
+        source = self.source
+        return source is not None and 0 < source.subscribed_generation == source.generation
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; what is in flight then is left unacknowledged,
@@ -97,6 +98,7 @@ class IngestService:
                     tg.create_task(self._consume(queue, pool, source, stop))
                     tg.create_task(_every(MAINTENANCE_INTERVAL_S, stop, self._maintain_once, pool))
                     tg.create_task(_every(REPORT_INTERVAL_S, stop, self._report))
+                    tg.create_task(_every(0.05, stop, self._watch_subscription))
             finally:
                 source.stop()
         finally:
@@ -210,6 +212,9 @@ class IngestService:
             await ensure_partitions(conn, days)
             await drop_expired(conn, self.settings.retention_days, today)
         self._days = {d for d in self._days | days if d >= today - timedelta(days=2)}
+
+    async def _watch_subscription(self) -> None:
+        self.stats.metrics.subscribed.set(1 if self.subscribed else 0)
 
     async def _report(self) -> None:
         if self.stats.counts:

@@ -95,6 +95,10 @@ class Subscriber:
     async def stop(self) -> None:
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)
+        # paho closes loop_start's wake-up socket pair only in __del__, which a
+        # garbage-collected cycle may run after the sockets' own finalisers (a
+        # ResourceWarning, an error under -W error): close it now.
+        self.client._reset_sockets(sockpair_only=True)
 
     def on(self, channel: str) -> list[Message]:
         return [m for m in self.messages if parse_topic(m.topic).channel == channel]

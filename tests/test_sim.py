@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
+import statistics
 import subprocess
 import sys
 from collections import Counter
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from firmware_sim import (
+    BadgeBehaviour,
     CounterBehaviour,
     DeskBehaviour,
     DeskSensor,
@@ -31,11 +34,11 @@ from firmware_sim import (
     scenario_from_dict,
 )
 from firmware_sim.clock import VIRTUAL_EPOCH_MS
-from firmware_sim.devices import SimDriver, device_rng
-from firmware_sim.models import Air, desk_reports, people_count
+from firmware_sim.devices import BadgeReader, SimDriver, device_rng
+from firmware_sim.models import Air, badge_cards, badge_day, desk_reports, people_count
 from firmware_sim.runner import run_sim
 from ikn.brokers import BrokerProcess
-from ikn_core.contract import Observation, make_reading, parse_topic
+from ikn_core.contract import BadgeTap, Observation, make_reading, parse_topic
 from ikn_core.domain import DeviceKind
 from ikn_core.settings import LogSettings, MqttSettings, MqttUrl, SimSettings
 from tests.test_edge_agent import DEADLINE_S, Subscriber, subscribed
@@ -286,3 +289,95 @@ async def test_run_sim_publishes_every_desk_to_a_real_broker(mosquitto: BrokerPr
             "every device saying offline",
         )
     assert len(sub.readings()) >= 106  # and every batch decodes as contract v1
+
+
+# -- badge readers at the entrances ------------------------------------------------------
+
+BADGE_SCENARIO: dict[str, Any] = {
+    "name": "gate",
+    "building": {"id": "b9", "name": "Gedung Gerbang"},
+    "floors": [
+        {
+            "key": "f1",
+            "level": 1,
+            "environment_sensor": False,
+            "zones": [{"key": "a", "desks": 1, "people_counter": False}],
+        }
+    ],
+    "behaviour": {"badge_reader": {"population": 40, "office_share": 1.0}},
+    "doors": [{"key": "main"}, {"key": "east", "badge_reader": {"population": 1000}}],
+}
+
+
+def test_doors_become_badge_readers_with_their_behaviour() -> None:
+    scenario = scenario_from_dict(BADGE_SCENARIO)
+    main, east = scenario.plan("badge-main"), scenario.plan("badge-east")
+    assert main.device.kind is DeviceKind.BADGE_READER
+    assert main.device.zone_id == "b9-f1-a"
+    assert isinstance(main.behaviour, BadgeBehaviour) and isinstance(east.behaviour, BadgeBehaviour)
+    assert (main.behaviour.population, east.behaviour.population) == (40, 1000)
+    assert east.behaviour.office_share == 1.0  # the building's default, kept
+
+
+def test_badge_taps_come_in_waves_and_alternate_in_and_out() -> None:
+    behaviour = BadgeBehaviour(population=1000, office_share=0.6)
+    rng = random.Random(3)
+    cards = badge_cards(rng, behaviour)
+    taps = badge_day(rng, behaviour, cards, 0)
+    local_h = [(t / HOUR + behaviour.start_hour, d) for t, _, d in taps]
+    first_ins = {}
+    for t, card, direction in taps:
+        first_ins.setdefault(card, (t, direction))
+    arrivals = sorted(t / HOUR + behaviour.start_hour for t, d in first_ins.values())
+    assert 500 <= len(arrivals) <= 700  # about 60 % of 1000 come in
+    assert all(d == "in" for _, d in first_ins.values())
+    assert 7.3 < statistics.median(arrivals) < 7.7  # the morning wave, WITA
+    lunch = [h for h, d in local_h if d == "out" and 11 < h < 13.5]
+    assert 100 < len(lunch) < 400  # about 40 % go out for lunch
+    leaving = [h for h, d in local_h if d == "out" and h > 14]
+    assert 15.7 < statistics.median(leaving) < 16.3  # the afternoon wave
+    for card in set(first_ins):  # every card alternates in, out, ..., ending out
+        directions = [d for _, c, d in taps if c == card]
+        assert directions == ["in", "out"] * (len(directions) // 2)
+    again = random.Random(3)
+    assert badge_day(again, behaviour, badge_cards(again, behaviour), 0) == taps  # seeded
+
+
+async def test_a_badge_reader_reports_card_numbers_for_the_agent_to_hash() -> None:
+    scenario = scenario_from_dict(BADGE_SCENARIO)
+    clock = VirtualClock()
+    (reader,) = [d for d in build_drivers(scenario, clock, 1) if d.device_id == "badge-main"]
+    seen = await first_observations(reader, clock, 24 * HOUR)
+    assert len(seen) >= 80  # 40 people in and out, some at lunch too
+    assert [t for t, _ in seen] == sorted(t for t, _ in seen)
+    assert {obs.kind for _, obs in seen} == {"badge_tap"}
+    assert all(set(obs.fields) == {"card", "direction"} for _, obs in seen)
+
+
+async def test_simulated_badge_readers_publish_tokens_never_cards(
+    mosquitto: BrokerProcess,
+) -> None:
+    scenario = scenario_from_dict(BADGE_SCENARIO)
+    mqtt = MqttSettings(MqttUrl.parse(mosquitto.url), protocol=mosquitto.protocol)
+    settings = SimSettings(
+        mqtt=mqtt, log=LogSettings(), speed=20_000, seed=5, site_key=b"kunci-situs-gerbang-01"
+    )
+    (reader,) = [
+        d for d in build_drivers(scenario, VirtualClock(), 5) if d.device_id == "badge-main"
+    ]
+    assert isinstance(reader, BadgeReader)
+    stop = asyncio.Event()
+    async with subscribed(mosquitto) as sub:
+        sim = asyncio.create_task(run_sim(settings, scenario, stop))
+        try:
+            await sub.wait_until(
+                lambda: len(devices_whose(sub, "up", b'"badge_tap"')) == 2, "taps from both doors"
+            )
+        finally:
+            stop.set()
+            async with asyncio.timeout(DEADLINE_S):
+                await sim
+    published = b"".join(m.payload for m in sub.messages)
+    assert all(card.encode() not in published for card in reader.cards)
+    badges = [r for r in sub.readings("badge-main") if isinstance(r, BadgeTap)]
+    assert badges and all(r.badge.startswith("b1:") for r in badges)

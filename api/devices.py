@@ -1,0 +1,195 @@
+"""The device fleet: ``GET /api/v1/devices`` (health), ``GET /api/v1/devices/alerts``,
+``POST /api/v1/devices`` (register; the MQTT password is in the answer, once) and
+``PATCH /api/v1/devices/{id}`` (enable or disable; applied at ``ikn broker-config``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from api.auth import requires
+from api.problems import Problem, invalid_parameter
+from api.state import POOL
+from ikn_core.domain import Device, DeviceKind, Role
+from ikn_store.devices import DeviceError, DeviceView, list_devices, register_device, set_enabled
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_OPTIONAL = ("zone", "desk")
+MIN_INTERVAL_S, MAX_INTERVAL_S = 10, 86_400
+
+routes = web.RouteTableDef()
+
+
+def alerts(device: DeviceView, now: datetime) -> list[str]:
+    """What needs a facility manager's attention about an enabled device."""
+    if not device.enabled:
+        return []
+    found = []
+    if device.last_seen is None:
+        found.append("never-seen")
+    elif (now - device.last_seen).total_seconds() > device.expected_interval_s:
+        found.append("offline")
+    status = device.status or {}
+    if status.get("clock_synced") is False:
+        found.append("clock-not-synced")
+    if not device.has_credentials:
+        found.append("no-credentials")
+    return found
+
+
+def _state(device: DeviceView) -> str:
+    if not device.enabled:
+        return "disabled"
+    if device.online is None:
+        return "unknown"
+    return "online" if device.online else "offline"
+
+
+def _device_json(device: DeviceView, now: datetime) -> dict[str, Any]:
+    status = device.status or {}
+    return {
+        "id": device.id,
+        "kind": device.kind,
+        "building": device.building_id,
+        "zone": device.zone_id,
+        "desk": device.desk_id,
+        "enabled": device.enabled,
+        "state": _state(device),
+        "last_seen": device.last_seen.isoformat() if device.last_seen else None,
+        "silent_s": round((now - device.last_seen).total_seconds(), 1)
+        if device.last_seen
+        else None,
+        "expected_interval_s": device.expected_interval_s,
+        "firmware": status.get("fw"),
+        "uptime_s": status.get("uptime_s"),
+        "outbox": status.get("outbox"),
+        "dropped": status.get("dropped"),
+        "clock_synced": status.get("clock_synced"),
+        "alerts": alerts(device, now),
+    }
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _building(request: web.Request) -> str | None:
+    unknown = sorted(set(request.query) - {"building"})
+    if unknown:
+        raise invalid_parameter(unknown[0], "unknown parameter; use building")
+    building = request.query.get("building")
+    if building is not None and not _ID.fullmatch(building):
+        raise invalid_parameter("building", "must be 1-64 letters, digits, '-' or '_'")
+    return building
+
+
+async def _fleet(request: web.Request) -> list[dict[str, Any]]:
+    building = _building(request)
+    async with request.app[POOL].acquire() as conn:
+        devices = await list_devices(conn, building=building)
+    now = datetime.now(UTC)
+    return [_device_json(d, now) for d in devices]
+
+
+@routes.get("/api/v1/devices")
+@requires(Role.FACILITY_MANAGER, Role.ADMIN)
+async def fleet(request: web.Request) -> web.Response:
+    """Every device with its health: state, last seen, firmware, outbox, alerts."""
+    return _json({"devices": await _fleet(request)})
+
+
+@routes.get("/api/v1/devices/alerts")
+@requires(Role.FACILITY_MANAGER, Role.ADMIN)
+async def fleet_alerts(request: web.Request) -> web.Response:
+    """Only the devices that need attention (offline past their interval, ...)."""
+    return _json({"devices": [d for d in await _fleet(request) if d["alerts"]]})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise invalid_parameter("body", "must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise invalid_parameter("body", "must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise invalid_parameter(name, "must be 1-64 letters, digits, '-' or '_'")
+    return value
+
+
+def _new_device(body: dict[str, Any]) -> tuple[Device, int]:
+    allowed = {"id", "kind", "building", "zone", "desk", "expected_interval_s"}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise invalid_parameter(unknown[0], f"unknown field; use {', '.join(sorted(allowed))}")
+    device_id = _text(body, "id", required=True)
+    kinds = [k.value for k in DeviceKind]
+    if body.get("kind") not in kinds:
+        raise invalid_parameter("kind", f"must be one of {', '.join(kinds)}")
+    building = _text(body, "building", required=True)
+    zone, desk = (_text(body, name, required=False) for name in _OPTIONAL)
+    interval = body.get("expected_interval_s", 300)
+    if type(interval) is not int or not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:
+        raise invalid_parameter(
+            "expected_interval_s", f"must be a whole number {MIN_INTERVAL_S}-{MAX_INTERVAL_S}"
+        )
+    kind = DeviceKind(body["kind"])
+    if kind is DeviceKind.DESK_SENSOR and desk is None:
+        raise invalid_parameter("desk", "a desk sensor needs a desk")
+    assert device_id is not None and building is not None  # required above
+    return Device(device_id, kind, building, zone, desk), interval
+
+
+def _refused(exc: DeviceError) -> Problem:
+    status = {"exists": 409, "desk-taken": 409, "unknown-device": 404}.get(exc.kind, 422)
+    return Problem(
+        status,
+        exc.kind,
+        "The device registry refused this",
+        str(exc),
+        invalid_params=[{"name": exc.field, "reason": str(exc)}],
+    )
+
+
+@routes.post("/api/v1/devices")
+@requires(Role.ADMIN)
+async def register(request: web.Request) -> web.Response:
+    """Register a device; the answer holds its MQTT password, which is never shown again."""
+    device, interval = _new_device(await _body(request))
+    async with request.app[POOL].acquire() as conn:
+        try:
+            password = await register_device(conn, device, interval)
+        except DeviceError as exc:
+            raise _refused(exc) from exc
+        (view,) = await list_devices(conn, device_id=device.id)
+    body = _device_json(view, datetime.now(UTC))
+    body["mqtt"] = {"username": device.id, "password": password}
+    return _json(body, 201)
+
+
+@routes.patch("/api/v1/devices/{id}")
+@requires(Role.ADMIN)
+async def change(request: web.Request) -> web.Response:
+    """``{"enabled": false}`` disables a device; `ikn broker-config` then shuts it out."""
+    body = await _body(request)
+    if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
+        raise invalid_parameter("enabled", 'send {"enabled": true} or {"enabled": false}')
+    device_id = request.match_info["id"]
+    async with request.app[POOL].acquire() as conn:
+        try:
+            await set_enabled(conn, device_id, body["enabled"])
+        except DeviceError as exc:
+            raise _refused(exc) from exc
+        (view,) = await list_devices(conn, device_id=device_id)
+    return _json(_device_json(view, datetime.now(UTC)))

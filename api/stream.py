@@ -1,0 +1,276 @@
+"""``GET /api/v1/occupancy/stream``: desk state changes as Server-Sent Events.
+
+One ``DeskEventHub`` per API process holds a dedicated PostgreSQL connection that
+LISTENs on ``ikn_desk_events`` (the trigger on ``desk_state`` notifies each new
+``desk_events`` id at commit), reads the new events through the pool and fans them
+out to the open streams, each through its own bounded queue (``QUEUE_SIZE``).
+
+Nothing is ever lost silently: a client too slow to drain its queue is cut off
+(its queue overflowed: it receives what was queued, then the stream ends), and so is
+every client when the listener connection drops or the API shuts down. The browser's
+EventSource reconnects by itself with ``Last-Event-ID``, and the handler replays
+every event with a greater id from ``desk_events`` before going live again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from api.auth import requires
+from api.occupancy import _filters as place_filters
+from api.problems import Problem, invalid_parameter
+from api.state import POOL
+from ikn_core.domain import DeskState, Role
+from ikn_store.devices import DeskEvent, desk_events_after, desk_events_by_id
+from ikn_store.spaces import find_place
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "ikn_desk_events"
+QUEUE_SIZE = 256  # events waiting for one client; past it the client is cut off
+REPLAY_LIMIT = 10_000  # events replayed on one connection; past it the stream ends
+REPLAY_PAGE = 1_000
+HEARTBEAT_S = 15.0
+READY_TIMEOUT_S = 10.0
+RETRY_S = 1.0
+
+routes = web.RouteTableDef()
+
+
+class Subscriber:
+    """One open stream: its place filters and its bounded queue (None ends it)."""
+
+    def __init__(self, filters: dict[str, str]) -> None:
+        self.filters = filters
+        self.queue: asyncio.Queue[DeskEvent | None] = asyncio.Queue(QUEUE_SIZE)
+        self.ended = False
+
+    def wants(self, event: DeskEvent) -> bool:
+        places = {"building": event.building_id, "floor": event.floor_id, "zone": event.zone_id}
+        return all(places[level] == value for level, value in self.filters.items())
+
+    def offer(self, event: DeskEvent) -> bool:
+        """Queue ``event``; False when the queue is full (the subscriber must go)."""
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def end(self) -> None:
+        self.ended = True
+        with contextlib.suppress(asyncio.QueueFull):  # full: the handler ends after draining
+            self.queue.put_nowait(None)
+
+
+class DeskEventHub:
+    """The process's one LISTENer, fanning desk events out to the open streams."""
+
+    def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
+        self._dsn = dsn
+        self._pool = pool
+        self._subscribers: set[Subscriber] = set()
+        self._pending: list[int] = []
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()  # set while LISTEN is active
+        self.dropped = 0  # subscribers cut off because their queue overflowed
+
+    def subscribe(self, filters: dict[str, str]) -> Subscriber:
+        sub = Subscriber(filters)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    def end_all(self) -> None:
+        for sub in list(self._subscribers):
+            sub.end()
+        self._subscribers.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.end_all()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._listen_once()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("desk event listener lost (%s); retrying in %.0f s", exc, RETRY_S)
+            self.ready.clear()
+            self.end_all()  # the clients resume with Last-Event-ID: nothing is skipped
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), RETRY_S)
+
+    async def _listen_once(self) -> None:
+        lost = asyncio.Event()
+        conn = await asyncpg.connect(self._dsn, timeout=10)
+        try:
+
+            def on_lost(_conn: Any) -> None:
+                lost.set()
+                self._wake.set()
+
+            conn.add_termination_listener(on_lost)
+            await conn.add_listener(CHANNEL, self._notified)
+            self.ready.set()
+            while not (self._stop.is_set() or lost.is_set()):
+                await self._wake.wait()
+                self._wake.clear()
+                await self._dispatch()
+        finally:
+            self.ready.clear()
+            if not conn.is_closed():
+                await conn.close(timeout=5)
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._pending.append(int(payload))
+        self._wake.set()
+
+    async def _dispatch(self) -> None:
+        ids, self._pending = self._pending, []
+        if not ids or not self._subscribers:
+            return
+        async with self._pool.acquire(timeout=10) as conn:
+            events = await desk_events_by_id(conn, ids)
+        for event in events:
+            for sub in list(self._subscribers):
+                if sub.wants(event) and not sub.offer(event):
+                    log.warning("SSE client too slow: queue of %d full, cutting it off", QUEUE_SIZE)
+                    self.dropped += 1
+                    self.unsubscribe(sub)
+                    sub.end()
+
+
+HUB = web.AppKey("desk_event_hub", DeskEventHub)
+
+
+def setup(app: web.Application, dsn: str) -> None:
+    """Run the hub alongside ``app`` (after the pool exists); end open streams at shutdown."""
+
+    async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+        hub = DeskEventHub(dsn, app[POOL])
+        task = asyncio.create_task(hub.run(), name="desk-event-hub")
+        app[HUB] = hub
+        yield
+        hub.stop()
+        await task
+
+    async def end_streams(app: web.Application) -> None:
+        if HUB in app:
+            app[HUB].end_all()
+
+    app.cleanup_ctx.append(hub_ctx)
+    app.on_shutdown.append(end_streams)
+    app.add_routes(routes)
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    raw = request.headers.get("Last-Event-ID")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise invalid_parameter("Last-Event-ID", "must be a desk event id (a whole number)")
+    return int(raw)
+
+
+def _frame(event: DeskEvent) -> bytes:
+    tz = ZoneInfo(event.tz)
+    data = {
+        "desk": event.desk_id,
+        "building": event.building_id,
+        "floor": event.floor_id,
+        "zone": event.zone_id,
+        "state": DeskState.OCCUPIED if event.occupied else DeskState.FREE,
+        "at": event.at.astimezone(tz).isoformat(),
+        "sensor": event.device_id,
+    }
+    return b"id: %d\ndata: %s\n\n" % (event.id, orjson.dumps(data))
+
+
+async def _check_places(request: web.Request, filters: dict[str, str]) -> None:
+    async with request.app[POOL].acquire() as conn:
+        for level, place_id in filters.items():
+            if await find_place(conn, level, place_id) is None:
+                raise Problem(
+                    404,
+                    "unknown-place",
+                    f"No such {level}",
+                    f"{level} {place_id!r}",
+                    invalid_params=[{"name": level, "reason": "does not exist"}],
+                )
+
+
+@routes.get("/api/v1/occupancy/stream")
+@requires(Role.FACILITY_MANAGER, Role.ADMIN)
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Desk changes under the given places; ``Last-Event-ID`` replays what was missed."""
+    filters = place_filters(request)
+    last = _last_event_id(request)
+    await _check_places(request, filters)
+    hub = request.app[HUB]
+    try:
+        await asyncio.wait_for(hub.ready.wait(), READY_TIMEOUT_S)
+    except TimeoutError:
+        raise Problem(503, "stream-unavailable", "The live stream is not listening yet") from None
+    sub = hub.subscribe(filters)  # before the replay, so that nothing falls in between
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n\n")
+        with contextlib.suppress(ConnectionResetError):
+            await _pump(request, response, sub, filters, last)
+        return response
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def _pump(
+    request: web.Request,
+    response: web.StreamResponse,
+    sub: Subscriber,
+    filters: dict[str, str],
+    last: int | None,
+) -> None:
+    replayed: set[int] = set()
+    if last is not None:
+        while len(replayed) < REPLAY_LIMIT:
+            async with request.app[POOL].acquire() as conn:
+                page = await desk_events_after(conn, last, REPLAY_PAGE, **filters)
+            for missed in page:
+                await response.write(_frame(missed))
+                replayed.add(missed.id)
+                last = missed.id
+            if len(page) < REPLAY_PAGE:
+                break
+        else:
+            return  # far behind: end here, the client resumes from what it got
+    while not (sub.ended and sub.queue.empty()):
+        try:
+            async with asyncio.timeout(HEARTBEAT_S):
+                event = await sub.queue.get()
+        except TimeoutError:
+            await response.write(b": keepalive\n\n")
+            continue
+        if event is None:
+            return
+        if event.id not in replayed:
+            await response.write(_frame(event))

@@ -1,0 +1,250 @@
+"""``ikn bench booking``: a morning rush of bookings over HTTP, against a ceiling.
+
+It starts its own PostgreSQL (embedded, durable) and the API (``ikn api``, its own
+process), gives N people a token each, then:
+
+1. ours: C concurrent clients POST N bookings (one per person) for tomorrow's four
+   two-hour slots on a pool of desks; one request in ten targets a slot someone
+   else also wants, so the exclusion constraints refuse (409) that many;
+2. the double-booking check: overlapping active bookings of one desk or one person;
+3. ceiling: the same N bookings made straight through ``ikn_store.bookings.book``
+   by C tasks on an asyncpg pool of the API's size (no HTTP, no auth, no rules).
+
+Prints one JSON line: bookings_per_s (201s per second), requests_per_s, p50_ms, p99_ms,
+errors_5xx, conflicts_409, double_bookings, ceiling_bookings_per_s, ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import asyncpg
+
+from ikn.brokers import free_port
+from ikn_core.booking import BookingError
+from ikn_core.domain import Building, Desk, Floor, Site, Zone
+from ikn_store import bookings as store
+from ikn_store.embedded import EmbeddedPostgres
+from ikn_store.migrations import migrate
+from ikn_store.spaces import load_site
+
+WITA = ZoneInfo("Asia/Makassar")
+SLOTS = ((8, 10), (10, 12), (13, 15), (15, 17))
+POOL_MAX = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    clients: int = 200
+    bookings: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    person: str
+    token: str
+    desk: str
+    start: datetime
+    end: datetime
+
+
+def _plan(n: int) -> tuple[Site, list[Request]]:
+    """N requests, one per person; one in ten wants a (desk, slot) another also wants."""
+    rng = random.Random(6)
+    distinct = max(1, n - n // 10)
+    desks = -(-distinct // len(SLOTS))
+    day = datetime.now(WITA).date() + timedelta(days=1)
+    targets = [(f"bk{i // len(SLOTS)}", SLOTS[i % len(SLOTS)]) for i in range(distinct)]
+    targets += [rng.choice(targets[:distinct]) for _ in range(n - distinct)]
+    rng.shuffle(targets)
+    requests = []
+    for i, (desk, (h0, h1)) in enumerate(targets):
+        start = datetime(day.year, day.month, day.day, h0, tzinfo=WITA)
+        end = datetime(day.year, day.month, day.day, h1, tzinfo=WITA)
+        requests.append(
+            Request(f"bp{i}", f"ikn_bench_{i}_{rng.getrandbits(64):x}", desk, start, end)
+        )
+    site = Site(
+        buildings=(Building("bkb", "Bench building"),),
+        floors=(Floor("bkf", "bkb", "Floor", 1),),
+        zones=(Zone("bkz", "bkf", "Zone"),),
+        desks=tuple(Desk(f"bk{d}", "bkz", f"Desk {d}", d % 50, d // 50) for d in range(desks)),
+    )
+    return site, requests
+
+
+async def _prepare(url: str, site: Site, requests: list[Request]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        await load_site(conn, site)
+        await conn.executemany(
+            "INSERT INTO people (id, name, agency, unit) VALUES ($1, $1, 'bench', 'bench')",
+            [(r.person,) for r in requests],
+        )
+        await conn.executemany(
+            """INSERT INTO api_tokens (token_hash, name, role, person_id)
+               VALUES ($1, $2, 'employee', $2)""",
+            [(hashlib.sha256(r.token.encode()).digest(), r.person) for r in requests],
+        )
+    finally:
+        await conn.close()
+
+
+async def _wait_healthy(base: str, api: subprocess.Popen[bytes], within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if api.poll() is not None:
+                raise RuntimeError(f"the API exited with {api.returncode}")
+            try:
+                async with session.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API did not answer /healthz in time")
+            await asyncio.sleep(0.1)
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else 0.0
+
+
+async def _rush(base: str, requests: list[Request], clients: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = iter(requests)
+    connector = aiohttp.TCPConnector(limit=clients)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def client() -> None:
+            for r in queue:
+                body = {"desk": r.desk, "start": r.start.isoformat(), "end": r.end.isoformat()}
+                headers = {"Authorization": f"Bearer {r.token}"}
+                t0 = time.perf_counter()
+                async with session.post(
+                    base + "/api/v1/bookings", json=body, headers=headers
+                ) as response:
+                    await response.read()
+                latencies.append((time.perf_counter() - t0) * 1000)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - t0
+    return {
+        "bookings_per_s": round(statuses.get(201, 0) / elapsed, 1),
+        "requests_per_s": round(len(requests) / elapsed, 1),
+        "p50_ms": round(_percentile(latencies, 0.50), 1),
+        "p99_ms": round(_percentile(latencies, 0.99), 1),
+        "errors_5xx": sum(n for s, n in statuses.items() if s >= 500),
+        "conflicts_409": statuses.get(409, 0),
+        "created": statuses.get(201, 0),
+        "other_statuses": {str(s): n for s, n in statuses.items() if s not in (201, 409)},
+    }
+
+
+DOUBLE_BOOKINGS = """
+    SELECT count(*) FROM bookings a JOIN bookings b
+      ON a.id < b.id AND (a.desk_id = b.desk_id OR a.person_id = b.person_id)
+     AND a.period && b.period
+     AND a.status IN ('booked', 'checked_in') AND b.status IN ('booked', 'checked_in')"""
+
+
+async def _ceiling(url: str, requests: list[Request], clients: int) -> float:
+    pool = await asyncpg.create_pool(url, min_size=POOL_MAX, max_size=POOL_MAX)
+    assert pool is not None
+    created = 0
+    queue = iter(requests)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("TRUNCATE bookings")
+
+        async def client() -> None:
+            nonlocal created
+            for r in queue:
+                async with pool.acquire() as conn:
+                    try:
+                        await store.book(
+                            conn,
+                            desk_id=r.desk,
+                            person_id=r.person,
+                            start=r.start,
+                            end=r.end,
+                            created_by=r.person,
+                        )
+                        created += 1
+                    except BookingError:
+                        pass
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return created / (time.perf_counter() - t0)
+    finally:
+        await pool.close()
+
+
+async def _measure(
+    url: str, port: int, api: subprocess.Popen[bytes], o: Options, requests: list[Request]
+) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{port}"
+    await _wait_healthy(base, api)
+    ours = await _rush(base, requests, o.clients)
+    conn = await asyncpg.connect(url)
+    try:
+        double = int(await conn.fetchval(DOUBLE_BOOKINGS))
+    finally:
+        await conn.close()
+    ceiling = await _ceiling(url, requests, o.clients)
+    return {
+        "clients": o.clients,
+        "requests": len(requests),
+        **ours,
+        "double_bookings": double,
+        "ceiling_bookings_per_s": round(ceiling, 1),
+        "ratio": round(ours["bookings_per_s"] / ceiling, 3) if ceiling else None,
+        "cpus": os.cpu_count(),
+    }
+
+
+def run(o: Options) -> dict[str, Any]:
+    site, requests = _plan(o.bookings)
+    with tempfile.TemporaryDirectory(prefix="ikn-bench-booking-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg", free_port())
+        pg.start()
+        api: subprocess.Popen[bytes] | None = None
+        try:
+            url = pg.url()
+            asyncio.run(_prepare(url, site, requests))
+            port = free_port()
+            env = {
+                **os.environ,
+                "IKN_DATABASE_URL": url,
+                "IKN_DATABASE_POOL_MAX": str(POOL_MAX),
+                "IKN_API_PORT": str(port),
+                "IKN_LOG_LEVEL": "WARNING",
+            }
+            api = subprocess.Popen([sys.executable, "-m", "ikn", "api"], env=env)
+            return asyncio.run(_measure(url, port, api, o, requests))
+        finally:
+            if api is not None:
+                api.terminate()
+                api.wait(timeout=30)
+            pg.stop()

@@ -1,0 +1,134 @@
+"""``ikn bench edge``: what one edge agent costs its device, and how fast it catches up.
+
+A private Mosquitto is started; an agent runs in a child process (so that its
+RSS is its own, not the harness's) with a durable ``SqliteOutbox`` (FULL sync, the
+default) and the default ``AgentConfig``:
+
+1. ``idle_s`` seconds at 10 readings/s: ``rss_mb`` (peak RSS of the process so
+   far, MiB) and ``cpu_share`` (CPU seconds / wall seconds, one core = 1.0);
+2. an outage leaves ``queued`` readings in a fresh outbox (written in bulk, not
+   timed); ``outbox_bytes_per_reading`` is the file's size (WAL checkpointed) per
+   reading; then the broker is reachable and ``drain_readings_per_s`` is how many
+   readings per second the agent publishes and has acknowledged until empty.
+
+The child prints one JSON object; ``run`` returns it with the options added.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ikn.brokers import start_mosquitto
+
+
+@dataclass(frozen=True)
+class Options:
+    queued: int = 1_000_000
+    idle_s: float = 10.0
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, os, resource, sqlite3, sys, time
+    import orjson
+    from edge_agent import EdgeAgent, SqliteOutbox
+    from ikn_core.contract import DeskOccupancy, Observation
+    from ikn_core.settings import MqttSettings, MqttUrl
+
+    url, workdir, queued, idle_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    mqtt = MqttSettings(MqttUrl.parse(url))
+
+    def cpu():
+        t = os.times()
+        return t.user + t.system
+
+    async def idle():
+        box = SqliteOutbox(os.path.join(workdir, "idle.db"))
+        async with EdgeAgent("bench-idle", mqtt, outbox=box) as agent:
+            async with asyncio.timeout(30):
+                await agent.wait_connected()
+            await asyncio.sleep(1.0)  # settle after start-up
+            wall0, cpu0, n = time.monotonic(), cpu(), 0
+            while time.monotonic() - wall0 < idle_s:
+                ts = int(time.time() * 1000)
+                agent.submit(Observation("environment", ts, {"co2_ppm": 600 + n % 50}))
+                n += 1
+                await asyncio.sleep(max(0.0, wall0 + n / 10 - time.monotonic()))
+            share = (cpu() - cpu0) / (time.monotonic() - wall0)
+        box.close()
+        return share, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def fill(path):
+        box = SqliteOutbox(path, queued, synchronous="NORMAL")
+        ts0, seq = int(time.time() * 1000) - queued * 100, 1
+        while seq <= queued:
+            chunk = range(seq, min(queued, seq + 9999) + 1)
+            box.extend(DeskOccupancy(seq=s, ts=ts0 + s * 100, occupied=s % 2 == 0) for s in chunk)
+            seq = chunk[-1] + 1
+        box.close()
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        return os.path.getsize(path) / queued
+
+    async def drain(path):
+        box = SqliteOutbox(path, queued)
+        agent = EdgeAgent("bench-drain", mqtt, outbox=box)
+        t0 = time.monotonic()
+        await agent.start()
+        async with asyncio.timeout(3600):
+            await agent.flush()
+        elapsed = time.monotonic() - t0
+        delivered = agent.stats.delivered
+        await agent.close()
+        box.close()
+        return delivered, elapsed
+
+    share, rss = asyncio.run(idle())
+    path = os.path.join(workdir, "drain.db")
+    per_reading = fill(path)
+    delivered, elapsed = asyncio.run(drain(path))
+    print(orjson.dumps({
+        "rss_mb": round(rss, 1),
+        "cpu_share": round(share, 4),
+        "drain_readings_per_s": round(delivered / elapsed),
+        "outbox_bytes_per_reading": round(per_reading, 1),
+        "drained": delivered,
+        "drain_s": round(elapsed, 2),
+        "drain_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }).decode())
+    """
+)
+
+
+def run(options: Options) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="ikn-bench-edge-") as tmp:
+        broker = start_mosquitto(Path(tmp) / "mosquitto")
+        try:
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    broker.url,
+                    tmp,
+                    str(options.queued),
+                    str(options.idle_s),
+                ],
+                capture_output=True,
+                check=False,
+            )
+        finally:
+            broker.stop()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the benchmark agent failed: {proc.stderr.decode()[-2000:]}")
+    figures: dict[str, Any] = orjson.loads(proc.stdout.splitlines()[-1])
+    return {**figures, "queued": options.queued, "idle_s": options.idle_s}

@@ -1,0 +1,309 @@
+"""``ikn bench ingest``: readings/s from publish to commit, against two ceilings.
+
+It starts its own PostgreSQL (embedded, durable settings), Mosquitto and ingest
+process(es), then:
+
+1. broker ceiling: the same messages drained from Mosquitto by ``mosquitto_sub``;
+2. ours: a separate publisher process sends N readings from D devices in batches
+   of B; we poll the ingests' metrics until every reading is committed;
+3. COPY ceiling: the same readings copied straight into ``readings`` by one asyncpg COPY.
+
+Latency p50/p99 come from the ingests' ``ikn_ingest_lag_seconds`` histogram
+(device clock of a message's newest reading to the commit that stored it),
+interpolated within buckets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from ikn.benchmarks.publisher import device_id
+from ikn.brokers import BrokerProcess, free_port, start_mosquitto
+from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
+from ikn_store.embedded import EmbeddedPostgres
+from ikn_store.migrations import migrate
+from ikn_store.partitions import ensure_partitions
+from ikn_store.spaces import load_site
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    readings: int = 200_000
+    devices: int = 100
+    batch: int = 100
+    ingest_processes: int = 1
+
+
+def _site(devices: int) -> Site:
+    desks = tuple(Desk(f"bd{n}", "bz", f"Desk {n}", n % 50, n // 50) for n in range(devices))
+    return Site(
+        buildings=(Building("bb", "Bench building"),),
+        floors=(Floor("bf", "bb", "Floor", 1),),
+        zones=(Zone("bz", "bf", "Zone"),),
+        desks=desks,
+        devices=tuple(
+            Device(device_id(n), DeviceKind.DESK_SENSOR, "bb", "bz", f"bd{n}")
+            for n in range(devices)
+        ),
+    )
+
+
+async def _prepare(url: str, devices: int) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        await load_site(conn, _site(devices))
+        await ensure_partitions(conn, [datetime.now(UTC).date()])
+    finally:
+        await conn.close()
+
+
+def _publish(broker: BrokerProcess, o: Options, stream: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ikn.benchmarks.publisher",
+            str(broker.port),
+            str(o.devices),
+            str(o.readings),
+            str(o.batch),
+            stream,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
+    return dict(orjson.loads(done.stdout))
+
+
+def broker_ceiling(broker: BrokerProcess, o: Options) -> float:
+    """Readings/s that mosquitto_sub drains, first publish to last message received."""
+    messages = -(-o.readings // o.batch)
+    sub = subprocess.Popen(
+        [
+            "mosquitto_sub",
+            "-p",
+            str(broker.port),
+            "-q",
+            "1",
+            "-t",
+            "ikn/v1/dev/+/up",
+            "-t",
+            "bench/ready",
+            "-C",
+            str(messages + 1),
+            "-N",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert sub.stdout is not None
+    deadline = time.monotonic() + 30
+    while True:  # wait until it is subscribed: it receives one of these probes
+        probe = ["mosquitto_pub", "-p", str(broker.port), "-t", "bench/ready", "-m", "x"]
+        subprocess.run([*probe, "-q", "1"], check=True, timeout=10)
+        if select.select([sub.stdout], [], [], 0.2)[0] and sub.stdout.read(1):
+            break
+        if time.monotonic() > deadline:
+            sub.kill()
+            raise RuntimeError("mosquitto_sub did not subscribe within 30 s")
+    published = _publish(broker, o, str(uuid.uuid4()))
+    sub.stdout.read()
+    sub.wait(timeout=600)
+    return o.readings / (time.time() - float(published["first"]))
+
+
+async def copy_ceiling(url: str, o: Options) -> float:
+    stream, now = uuid.uuid4(), datetime.now(UTC)
+    records = [
+        (device_id(i % o.devices), stream, i, now, now, "desk_occupancy", b'\x01{"occupied":true}')
+        for i in range(o.readings)
+    ]
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.set_type_codec(
+            "jsonb", schema="pg_catalog", format="binary", encoder=lambda b: b, decoder=lambda b: b
+        )
+        started = time.perf_counter()
+        await conn.copy_records_to_table(
+            "readings",
+            records=records,
+            columns=("device_id", "stream", "seq", "ts", "received_at", "kind", "body"),
+        )
+        return o.readings / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+def _scrape(ports: list[int]) -> list[Any]:
+    families = []
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            families += list(text_string_to_metric_families(r.read().decode()))
+    return families
+
+
+def _total(families: list[Any], name: str) -> float:
+    return float(sum(s.value for f in families for s in f.samples if s.name == name))
+
+
+def _quantile(families: list[Any], q: float) -> float:
+    buckets: dict[float, float] = {}
+    for f in families:
+        for s in f.samples:
+            if s.name == "ikn_ingest_lag_seconds_bucket":
+                le = float(s.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + s.value
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    rank, low, below = q * total, 0.0, 0.0
+    for le in bounds:
+        if buckets[le] >= rank:
+            share = (rank - below) / max(buckets[le] - below, 1e-9)
+            return float(low + (le - low) * share) if le != float("inf") else low
+        low, below = le, buckets[le]
+    return low
+
+
+class Ingests:
+    def __init__(self, env: dict[str, str], count: int, workdir: Path) -> None:
+        self.ports = [free_port() for _ in range(count)]
+        self.procs = []
+        for n, port in enumerate(self.ports):
+            out = (workdir / f"ingest{n}.log").open("ab")
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "ikn", "ingest"],
+                    stdout=out,
+                    stderr=out,
+                    env={
+                        **env,
+                        "IKN_INGEST_CLIENT_ID": f"bench-ingest-{n}",
+                        "IKN_INGEST_METRICS_PORT": str(port),
+                    },
+                )
+            )
+        self.peak_rss = 0.0
+
+    def wait_subscribed(self, within: float = 60) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                if _total(_scrape(self.ports), "ikn_ingest_subscribed") == len(self.ports):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the ingest processes did not subscribe in time")
+
+    def sample_rss(self) -> None:
+        for proc in self.procs:
+            rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+            self.peak_rss = max(self.peak_rss, rss)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=60)
+
+
+def _ours(broker: BrokerProcess, ingests: Ingests, o: Options) -> dict[str, Any]:
+    stream = str(uuid.uuid4())
+    published: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: published.update(_publish(broker, o, stream)))
+    thread.start()
+    while True:
+        families = _scrape(ingests.ports)
+        ingests.sample_rss()
+        stored = _total(families, "ikn_ingest_readings_stored_total")
+        if stored >= o.readings:
+            break
+        time.sleep(0.02)
+    finished = time.time()
+    thread.join()
+    return {
+        "stream": stream,
+        "first": published["first"],
+        "last_commit": finished,
+        "messages": published["messages"],
+        "families": families,
+    }
+
+
+async def _count(url: str, stream: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*), count(DISTINCT seq) FROM readings WHERE stream = $1",
+            uuid.UUID(stream),
+        )
+        assert row is not None
+        return int(row[0]), int(row[1])
+    finally:
+        await conn.close()
+
+
+def run(o: Options) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="ikn-bench-") as tmp:
+        work = Path(tmp)
+        pg = EmbeddedPostgres(work / "pg", free_port())
+        pg.start()
+        broker = start_mosquitto(work / "mosquitto")
+        try:
+            url = pg.url()
+            asyncio.run(_prepare(url, o.devices))
+            broker_rps = broker_ceiling(broker, o)
+            env = {
+                **os.environ,
+                "IKN_DATABASE_URL": url,
+                "IKN_MQTT_URL": broker.url,
+                "IKN_LOG_LEVEL": "WARNING",
+            }
+            ingests = Ingests(env, o.ingest_processes, work)
+            try:
+                ingests.wait_subscribed()
+                ours = _ours(broker, ingests, o)
+            finally:
+                ingests.stop()
+            count, distinct = asyncio.run(_count(url, ours["stream"]))
+            copy_rps = asyncio.run(copy_ceiling(url, o))
+        finally:
+            broker.stop()
+            pg.stop()
+    elapsed = ours["last_commit"] - ours["first"]
+    readings_per_s = o.readings / elapsed
+    return {
+        "readings_per_s": round(readings_per_s),
+        "messages_per_s": round(ours["messages"] / elapsed),
+        "p50_ms": round(_quantile(ours["families"], 0.5) * 1000, 1),
+        "p99_ms": round(_quantile(ours["families"], 0.99) * 1000, 1),
+        "rss_mb": round(ingests.peak_rss, 1),
+        "count_ok": count == distinct == o.readings,
+        "ceiling_copy_readings_per_s": round(copy_rps),
+        "ceiling_broker_readings_per_s": round(broker_rps),
+        "ratio": round(readings_per_s / min(copy_rps, broker_rps), 3),
+        "readings": o.readings,
+        "devices": o.devices,
+        "batch": o.batch,
+        "ingest_processes": o.ingest_processes,
+    }

@@ -1,0 +1,31 @@
+"""``ikn bench ingest | edge | ...``: benchmarks that print one JSON line of figures."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+import orjson
+
+from ikn.commands import edge
+
+
+def cmd_bench_ingest(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    from ikn.benchmarks.ingest import Options, run
+
+    options = Options(args.readings, args.devices, args.batch, args.ingest_processes)
+    print(orjson.dumps(run(options)).decode(), flush=True)
+
+
+def register(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="benchmarks (one JSON line of figures each)")
+    kinds = bench.add_subparsers(dest="bench", required=True)
+    ingest = kinds.add_parser("ingest", help="MQTT to PostgreSQL readings/s, with ceilings")
+    ingest.add_argument("--readings", type=int, default=200_000)
+    ingest.add_argument("--devices", type=int, default=100)
+    ingest.add_argument("--batch", type=int, default=100, help="readings per message")
+    ingest.add_argument("--ingest-processes", type=int, default=1)
+    ingest.set_defaults(func=cmd_bench_ingest)
+    edge.register_bench(kinds)

@@ -1,0 +1,32 @@
+"""``ikn bench booking``: a morning rush of desk bookings over HTTP, with its ceiling."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+
+def cmd_bench_booking(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    import orjson
+
+    from ikn.benchmarks.booking import Options, run
+
+    figures = run(Options(clients=args.clients, bookings=args.bookings))
+    print(orjson.dumps(figures).decode(), flush=True)
+
+
+def register(sub: Any) -> None:
+    bench = sub.choices.get("bench")
+    if bench is None:
+        bench = sub.add_parser("bench", help="benchmarks (one JSON line of figures each)")
+        kinds = bench.add_subparsers(dest="bench", required=True)
+    else:
+        kinds = next(a for a in bench._actions if isinstance(a, argparse._SubParsersAction))
+    booking = kinds.add_parser(
+        "booking", help="bookings/s and p50/p99 over HTTP at C clients, double bookings, ceiling"
+    )
+    booking.add_argument("--clients", type=int, default=200, help="concurrent HTTP clients")
+    booking.add_argument("--bookings", type=int, default=5000, help="booking requests in all")
+    booking.set_defaults(func=cmd_bench_booking)

@@ -1,0 +1,116 @@
+"""``ikn device add|disable|enable``, ``ikn broker-account`` and ``ikn broker-config``:
+the device fleet and the broker's authentication and authorisation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ikn.running import database_command
+from ikn_core.domain import Device, DeviceKind
+
+if TYPE_CHECKING:
+    import asyncpg
+
+SERVICE_ROLES = ("ingest", "api", "sim")
+
+
+def _device(args: argparse.Namespace) -> Device:
+    try:
+        return Device(args.id, DeviceKind(args.kind), args.building, args.zone, args.desk)
+    except ValueError as exc:
+        sys.exit(f"ikn device add: {exc}")
+
+
+def cmd_device_add(args: argparse.Namespace) -> None:
+    device = _device(args)
+
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.devices import DeviceError, register_device
+
+        try:
+            password = await register_device(conn, device, args.expected_interval)
+        except DeviceError as exc:
+            sys.exit(f"ikn device add: {args.id}: {exc}")
+        print(f"registered {device.id}; MQTT user name {device.id}, password (shown once):")
+        print(password)
+        print("run `ikn broker-config` and reload the broker to let it connect", file=sys.stderr)
+
+    database_command("device", work)
+
+
+def _cmd_set_enabled(enabled: bool) -> Any:
+    def cmd(args: argparse.Namespace) -> None:
+        async def work(conn: asyncpg.Connection) -> None:
+            from ikn_store.devices import DeviceError, set_enabled
+
+            try:
+                await set_enabled(conn, args.id, enabled)
+            except DeviceError as exc:
+                sys.exit(f"ikn device: {exc}")
+            print(f"{args.id} {'enabled' if enabled else 'disabled'}; run `ikn broker-config`")
+
+        database_command("device", work)
+
+    return cmd
+
+
+def cmd_broker_account(args: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.broker_auth import ServiceRole, set_service_password
+
+        role = ServiceRole(args.role)
+        password = await set_service_password(conn, role)
+        print(f"MQTT user name {role.username}, password (shown once):")
+        print(password)
+
+    database_command("broker-account", work)
+
+
+def cmd_broker_config(args: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn.broker_config import Account, write_config
+        from ikn_store.broker_auth import broker_users
+
+        users = await broker_users(conn)
+        accounts = [
+            Account(u.username, u.password_hash, u.role.value if u.role else None) for u in users
+        ]
+        passwd, acl = write_config(Path(args.out), accounts)
+        services = sum(1 for a in accounts if a.service)
+        print(f"wrote {passwd} and {acl}: {services} service account(s), ", end="")
+        print(f"{len(accounts) - services} enabled device(s); reload the broker (SIGHUP)")
+
+    database_command("broker-config", work)
+
+
+def register(sub: Any) -> None:
+    device = sub.add_parser("device", help="the device fleet").add_subparsers(
+        dest="action", required=True
+    )
+    add = device.add_parser("add", help="register a device; prints its MQTT password once")
+    add.add_argument("--id", required=True)
+    add.add_argument("--kind", required=True, choices=[k.value for k in DeviceKind])
+    add.add_argument("--building", required=True)
+    add.add_argument("--zone")
+    add.add_argument("--desk")
+    add.add_argument(
+        "--expected-interval", type=int, default=300, help="seconds between reports (alerts)"
+    )
+    add.set_defaults(func=cmd_device_add)
+    for name, enabled in (("disable", False), ("enable", True)):
+        p = device.add_parser(name, help=f"{name} a device (takes effect at broker-config)")
+        p.add_argument("--id", required=True)
+        p.set_defaults(func=_cmd_set_enabled(enabled))
+    account = sub.add_parser(
+        "broker-account", help="create or rotate a service's broker account (password once)"
+    )
+    account.add_argument("--role", required=True, choices=SERVICE_ROLES)
+    account.set_defaults(func=cmd_broker_account)
+    config = sub.add_parser(
+        "broker-config", help="write Mosquitto's passwd and acl from the registry"
+    )
+    config.add_argument("--out", required=True, help="directory for passwd and acl")
+    config.set_defaults(func=cmd_broker_config)

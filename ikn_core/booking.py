@@ -1,0 +1,187 @@
+"""Booking rules and the domain errors of booking.
+
+Times are always aware: a naive datetime is refused, and every "day" or "hour"
+is computed in the building's IANA zone with ``zoneinfo``.
+
+    IknError
+    └── BookingError           kind: a stable code, the problem ``type`` of the API
+        ├── RuleBroken         the request breaks a booking rule (in-the-past, too-far-ahead, ...)
+        ├── DeskAlreadyBooked  another active booking holds the desk for an overlapping time
+        ├── PersonAlreadyBooked  the person already holds an overlapping booking
+        ├── IdempotencyKeyReused  the key was used before for a different booking
+        ├── UnknownDesk        no such desk
+        ├── UnknownPerson      no such person
+        ├── BookingNotFound    no such booking (or not one the caller may see)
+        ├── BookingNotActive   the booking was cancelled or released; it cannot change
+        ├── OutsideCheckInWindow  too early or too late to check in
+        └── BookingContended   the database kept refusing under contention; retry
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from ikn_core.errors import IknError
+
+MINUTES_PER_DAY = 1440
+
+
+class BookingStatus(StrEnum):
+    BOOKED = "booked"
+    CHECKED_IN = "checked_in"
+    CANCELLED = "cancelled"
+    RELEASED = "released"
+
+
+ACTIVE = frozenset({BookingStatus.BOOKED, BookingStatus.CHECKED_IN})
+
+
+class CheckInSignal(StrEnum):
+    APP = "app"
+    BADGE = "badge"
+    SENSOR = "sensor"
+
+
+class BookingError(IknError):
+    kind = "booking-error"
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+class RuleBroken(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    """``kind`` names the rule; ``field`` the request field it concerns."""
+
+    def __init__(self, kind: str, detail: str, field: str = "start") -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.field = field
+
+
+class DeskAlreadyBooked(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "desk-taken"
+
+
+class PersonAlreadyBooked(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "person-already-booked"
+
+
+class IdempotencyKeyReused(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "idempotency-key-reused"
+
+
+class UnknownDesk(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "unknown-desk"
+
+
+class UnknownPerson(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "unknown-person"
+
+
+class BookingNotFound(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "booking-not-found"
+
+
+class BookingNotActive(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "booking-not-active"
+
+
+class OutsideCheckInWindow(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "outside-check-in-window"
+
+
+class BookingContended(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "booking-contended"
+
+
+CHECK_IN_OPENS_BEFORE = timedelta(minutes=15)
+
+
+def check_in_window(start: datetime, end: datetime, now: datetime) -> None:
+    """Check-in is open from 15 minutes before the start until the end."""
+    if not start - CHECK_IN_OPENS_BEFORE <= now < end:
+        raise OutsideCheckInWindow(
+            "check-in opens 15 minutes before the start and closes at the end of the booking"
+        )
+
+
+def require_aware(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{field}: needs a UTC offset (Z or +08:00)")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRules:
+    """The rules of one building; the defaults apply where a building sets none."""
+
+    max_days_ahead: int = 14
+    min_minutes: int = 30
+    max_minutes: int = 12 * 60
+    opens_minute: int = 6 * 60  # 06:00 local
+    closes_minute: int = 20 * 60  # 20:00 local
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.opens_minute < self.closes_minute <= MINUTES_PER_DAY:
+            raise ValueError("allowed hours: need 0 <= opens < closes <= 1440 minutes")
+        if not 0 < self.min_minutes <= self.max_minutes:
+            raise ValueError("durations: need 0 < min_minutes <= max_minutes")
+        if self.max_days_ahead < 0:
+            raise ValueError("max_days_ahead must not be negative")
+
+    @property
+    def all_day(self) -> bool:
+        return self.opens_minute == 0 and self.closes_minute == MINUTES_PER_DAY
+
+    def check(self, start: datetime, end: datetime, now: datetime, tz: ZoneInfo) -> None:
+        """Raise ``RuleBroken`` for the first rule the window [start, end) breaks."""
+        for value, name in ((start, "start"), (end, "end"), (now, "now")):
+            require_aware(value, name)
+        if end <= start:
+            raise RuleBroken("end-before-start", "end must be after start", "end")
+        if start < now:
+            raise RuleBroken("in-the-past", "start is in the past", "start")
+        local_start = start.astimezone(tz)
+        last_day = now.astimezone(tz).date() + timedelta(days=self.max_days_ahead)
+        if local_start.date() > last_day:
+            raise RuleBroken(
+                "too-far-ahead",
+                f"bookable at most {self.max_days_ahead} days ahead (until {last_day} included)",
+            )
+        minutes = (end - start) / timedelta(minutes=1)
+        if minutes < self.min_minutes:
+            raise RuleBroken("too-short", f"a booking lasts at least {self.min_minutes} min", "end")
+        if minutes > self.max_minutes:
+            raise RuleBroken("too-long", f"a booking lasts at most {self.max_minutes} min", "end")
+        self._check_hours(local_start, end.astimezone(tz))
+
+    def _check_hours(self, local_start: datetime, local_end: datetime) -> None:
+        if self.all_day:
+            return
+        start_minute = local_start.hour * 60 + local_start.minute
+        end_minute = local_end.hour * 60 + local_end.minute
+        if local_end.date() != local_start.date():
+            # Only an end at the next midnight stays within one local day.
+            next_midnight = local_end.date() == local_start.date() + timedelta(days=1)
+            if not (next_midnight and end_minute == 0 and local_end.second == 0):
+                raise RuleBroken("outside-allowed-hours", self._hours_detail(), "end")
+            end_minute = MINUTES_PER_DAY
+        if start_minute < self.opens_minute:
+            raise RuleBroken("outside-allowed-hours", self._hours_detail(), "start")
+        if end_minute > self.closes_minute or (
+            end_minute == self.closes_minute and local_end.second + local_end.microsecond > 0
+        ):
+            raise RuleBroken("outside-allowed-hours", self._hours_detail(), "end")
+
+    def _hours_detail(self) -> str:
+        def clock(minute: int) -> str:
+            return f"{minute // 60:02d}:{minute % 60:02d}"
+
+        return (
+            f"bookable between {clock(self.opens_minute)} and {clock(self.closes_minute)} "
+            "local time in the building, within one day"
+        )

@@ -1,0 +1,101 @@
+"""Broker credentials: random passwords shown once, kept as Mosquitto PBKDF2 hashes.
+
+A hash is stored exactly as a line of Mosquitto's password file needs it
+(``$7$iterations$salt$hash``, PBKDF2-HMAC-SHA512, standard base64), so the broker
+configuration is produced from the database alone. The passwords are 32 random
+bytes, so the iteration count guards nothing a guess could reach; Mosquitto's own
+default (101) keeps each CONNECT cheap for the broker.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+import asyncpg
+
+ITERATIONS = 101
+SALT_BYTES = 12
+
+
+class ServiceRole(StrEnum):
+    """The platform's own broker accounts, each with its user name ``svc.<role>``."""
+
+    INGEST = "ingest"
+    API = "api"
+    SIM = "sim"
+
+    @property
+    def username(self) -> str:
+        return f"svc.{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUser:
+    """One line of the password file."""
+
+    username: str
+    password_hash: str
+    role: ServiceRole | None = None  # None: a device, confined to its own topics
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def mosquitto_hash(
+    password: str, *, iterations: int = ITERATIONS, salt: bytes | None = None
+) -> str:
+    salt = os.urandom(SALT_BYTES) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify(password: str, hashed: str) -> bool:
+    """Whether ``password`` matches a ``$7$`` hash (as Mosquitto would decide)."""
+    try:
+        _, seven, iterations, salt, digest = hashed.split("$")
+        if seven != "7":
+            return False
+        expected = base64.b64decode(digest, validate=True)
+        actual = hashlib.pbkdf2_hmac(
+            "sha512", password.encode(), base64.b64decode(salt, validate=True), int(iterations)
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected, actual)
+
+
+async def set_service_password(conn: asyncpg.Connection, role: ServiceRole) -> str:
+    """Create or rotate a service account; returns its new password (shown once)."""
+    password = new_password()
+    await conn.execute(
+        """INSERT INTO broker_accounts (username, role, password_hash) VALUES ($1, $2, $3)
+           ON CONFLICT (username) DO UPDATE
+           SET password_hash = EXCLUDED.password_hash, created_at = now()""",
+        role.username,
+        role.value,
+        mosquitto_hash(password),
+    )
+    return password
+
+
+async def broker_users(conn: asyncpg.Connection) -> list[BrokerUser]:
+    """Every account the broker should admit: service accounts, then enabled devices."""
+    services = await conn.fetch(
+        "SELECT username, role, password_hash FROM broker_accounts ORDER BY username"
+    )
+    devices = await conn.fetch(
+        """SELECT c.device_id, c.password_hash FROM device_credentials c
+           JOIN devices d ON d.id = c.device_id
+           WHERE d.enabled ORDER BY c.device_id"""
+    )
+    return [
+        *(BrokerUser(r["username"], r["password_hash"], ServiceRole(r["role"])) for r in services),
+        *(BrokerUser(r["device_id"], r["password_hash"]) for r in devices),
+    ]

@@ -1,0 +1,199 @@
+"""The device registry: register (with broker credentials shown once), disable, list.
+
+StoreError
+└── DeviceError            kind: "exists" | "unknown-device" | "unknown-place" | "desk-taken"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from ikn_core.domain import Device
+from ikn_store.broker_auth import mosquitto_hash, new_password
+from ikn_store.errors import StoreError
+
+
+class DeviceError(StoreError):
+    """A registry change the database refused; ``kind`` says why, ``field`` names the input."""
+
+    def __init__(self, kind: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """A registered device with its health, as the fleet view shows it."""
+
+    id: str
+    kind: str
+    building_id: str
+    zone_id: str | None
+    desk_id: str | None
+    enabled: bool
+    expected_interval_s: int
+    online: bool | None
+    last_seen: datetime | None
+    status_at: datetime | None
+    status: dict[str, Any] | None
+    has_credentials: bool
+
+
+async def register_device(
+    conn: asyncpg.Connection, device: Device, expected_interval_s: int = 300
+) -> str:
+    """Insert ``device`` with new broker credentials; returns the password (shown once)."""
+    password = new_password()
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                """INSERT INTO devices
+                   (id, kind, building_id, zone_id, desk_id, expected_interval_s)
+                   VALUES ($1, $2, $3, $4, $5, $6)""",
+                device.id,
+                str(device.kind),
+                device.building_id,
+                device.zone_id,
+                device.desk_id,
+                expected_interval_s,
+            )
+            await conn.execute(
+                "INSERT INTO device_credentials (device_id, password_hash) VALUES ($1, $2)",
+                device.id,
+                mosquitto_hash(password),
+            )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "devices_one_sensor_per_desk":
+            raise DeviceError(
+                "desk-taken", "desk", f"desk {device.desk_id} already has a sensor"
+            ) from exc
+        raise DeviceError("exists", "id", f"device {device.id} is already registered") from exc
+    except asyncpg.ForeignKeyViolationError as exc:
+        field = _field_of(exc.constraint_name or "")
+        raise DeviceError("unknown-place", field, f"no such {field}") from exc
+    return password
+
+
+def _field_of(constraint: str) -> str:
+    for field in ("building", "zone", "desk"):
+        if field in constraint:
+            return field
+    return "building"
+
+
+async def rotate_password(conn: asyncpg.Connection, device_id: str) -> str:
+    """New credentials for a registered device (the old password stops working at reload)."""
+    password = new_password()
+    done = await conn.fetchval(
+        """INSERT INTO device_credentials (device_id, password_hash)
+           SELECT id, $2 FROM devices WHERE id = $1
+           ON CONFLICT (device_id) DO UPDATE
+           SET password_hash = EXCLUDED.password_hash, created_at = now()
+           RETURNING device_id""",
+        device_id,
+        mosquitto_hash(password),
+    )
+    if done is None:
+        raise DeviceError("unknown-device", "id", f"no device {device_id}")
+    return password
+
+
+async def set_enabled(conn: asyncpg.Connection, device_id: str, enabled: bool) -> None:
+    done = await conn.fetchval(
+        "UPDATE devices SET enabled = $2 WHERE id = $1 RETURNING id", device_id, enabled
+    )
+    if done is None:
+        raise DeviceError("unknown-device", "id", f"no device {device_id}")
+
+
+_SELECT = """
+SELECT d.id, d.kind, d.building_id, d.zone_id, d.desk_id, d.enabled, d.expected_interval_s,
+       s.online, s.last_seen, s.status_at, s.status,
+       c.device_id IS NOT NULL AS has_credentials
+FROM devices d
+LEFT JOIN device_status s ON s.device_id = d.id
+LEFT JOIN device_credentials c ON c.device_id = d.id
+"""
+
+
+def _view(row: asyncpg.Record) -> DeviceView:
+    values = dict(row)
+    raw = values["status"]
+    values["status"] = orjson.loads(raw) if isinstance(raw, str) else raw
+    return DeviceView(**values)
+
+
+async def list_devices(
+    conn: asyncpg.Connection, building: str | None = None, device_id: str | None = None
+) -> list[DeviceView]:
+    rows = await conn.fetch(
+        _SELECT
+        + """WHERE ($1::text IS NULL OR d.building_id = $1)
+                     AND ($2::text IS NULL OR d.id = $2) ORDER BY d.id""",
+        building,
+        device_id,
+    )
+    return [_view(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DeskEvent:
+    """A change of a desk's live state (``desk_events``), placed in its building."""
+
+    id: int
+    desk_id: str
+    device_id: str
+    occupied: bool
+    at: datetime
+    zone_id: str
+    floor_id: str
+    building_id: str
+    tz: str
+
+
+_EVENTS = """
+SELECT e.id, e.desk_id, e.device_id, e.occupied, e.at,
+       z.id AS zone_id, f.id AS floor_id, b.id AS building_id, b.tz
+FROM desk_events e
+JOIN desks d ON d.id = e.desk_id
+JOIN zones z ON z.id = d.zone_id
+JOIN floors f ON f.id = z.floor_id
+JOIN buildings b ON b.id = f.building_id
+"""
+
+
+async def desk_events_by_id(conn: asyncpg.Connection, ids: list[int]) -> list[DeskEvent]:
+    rows = await conn.fetch(_EVENTS + "WHERE e.id = ANY($1::bigint[]) ORDER BY e.id", ids)
+    return [DeskEvent(**dict(r)) for r in rows]
+
+
+async def desk_events_after(
+    conn: asyncpg.Connection,
+    after: int,
+    limit: int,
+    *,
+    building: str | None = None,
+    floor: str | None = None,
+    zone: str | None = None,
+) -> list[DeskEvent]:
+    """Events with id > ``after`` under the given places, oldest first, at most ``limit``."""
+    rows = await conn.fetch(
+        _EVENTS
+        + """WHERE e.id > $1
+             AND ($2::text IS NULL OR b.id = $2)
+             AND ($3::text IS NULL OR f.id = $3)
+             AND ($4::text IS NULL OR z.id = $4)
+           ORDER BY e.id LIMIT $5""",
+        after,
+        building,
+        floor,
+        zone,
+        limit,
+    )
+    return [DeskEvent(**dict(r)) for r in rows]

@@ -1,0 +1,66 @@
+"""People (staff) and the link from an API token to the person who holds it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import asyncpg
+
+from ikn_core.domain import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    name: str
+    agency: str
+    unit: str
+    role: Role
+    home_building_id: str | None = None
+
+
+def _person(row: asyncpg.Record) -> Person:
+    return Person(
+        row["id"],
+        row["name"],
+        row["agency"],
+        row["unit"],
+        Role(row["role"]),
+        row["home_building_id"],
+    )
+
+
+async def upsert_people(conn: asyncpg.Connection, people: list[Person]) -> None:
+    await conn.executemany(
+        """INSERT INTO people (id, name, agency, unit, role, home_building_id)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, agency = EXCLUDED.agency,
+               unit = EXCLUDED.unit, role = EXCLUDED.role,
+               home_building_id = EXCLUDED.home_building_id""",
+        [(p.id, p.name, p.agency, p.unit, str(p.role), p.home_building_id) for p in people],
+    )
+
+
+async def get_person(conn: asyncpg.Connection, person_id: str) -> Person | None:
+    row = await conn.fetchrow("SELECT * FROM people WHERE id = $1", person_id)
+    return _person(row) if row else None
+
+
+async def link_token(conn: asyncpg.Connection, token: str, person_id: str) -> None:
+    """Make ``token`` act for ``person_id``."""
+    await conn.execute(
+        "UPDATE api_tokens SET person_id = $2 WHERE token_hash = $1",
+        hashlib.sha256(token.encode()).digest(),
+        person_id,
+    )
+
+
+async def token_person(conn: asyncpg.Connection, token: str) -> Person | None:
+    """The person a live token acts for; None for a token of no one (a service token)."""
+    row = await conn.fetchrow(
+        """SELECT p.* FROM api_tokens t JOIN people p ON p.id = t.person_id
+           WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > now())""",
+        hashlib.sha256(token.encode()).digest(),
+    )
+    return _person(row) if row else None

@@ -1,0 +1,28 @@
+"""docs/api.md stays true: every booking route and every problem kind is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from api import availability, bookings
+
+DOC = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+
+
+def test_every_booking_route_is_documented() -> None:
+    documented = set(re.findall(r"^\| `(GET|POST|DELETE) (/api/v1/[^`?]+)", DOC, re.MULTILINE))
+    served = {
+        (r.method, r.path)  # type: ignore[attr-defined]
+        for table in (bookings.routes, availability.routes)
+        for r in table
+    }
+    assert documented == served
+
+
+def test_every_problem_kind_is_documented_with_both_titles() -> None:
+    table = DOC[DOC.index("## Errors") :]
+    documented = set(re.findall(r"`([a-z-]+)`", table)) - {"invalid_params"}
+    assert set(bookings.TITLES) <= documented
+    for english, indonesian in bookings.TITLES.values():
+        assert english and indonesian and english != indonesian
