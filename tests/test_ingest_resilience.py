@@ -1,0 +1,280 @@
+"""The ingest keeps every reading exactly once through crashes and outages, on real
+processes: `ikn ingest` children, a publisher child, Mosquitto and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import asyncpg
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ikn.benchmarks.ingest import _site
+from ikn.benchmarks.publisher import device_id
+from ikn.brokers import BrokerProcess, free_port
+from ikn_store.embedded import EmbeddedPostgres
+from ikn_store.migrations import migrate
+from tests.helpers import poll, seed
+
+pytestmark = pytest.mark.slow
+DEVICES = 20
+
+
+def _env(db: str, broker: BrokerProcess) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IKN_")},
+        "IKN_DATABASE_URL": db,
+        "IKN_MQTT_URL": broker.url,
+        "IKN_LOG_LEVEL": "WARNING",
+        "IKN_INGEST_BATCH_LATENCY_MS": "20",
+    }
+
+
+def _ingest(env: dict[str, str], client_id: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ikn", "ingest"],
+            stdout=out,
+            stderr=out,
+            env={**env, "IKN_INGEST_CLIENT_ID": client_id},
+        )
+
+
+def _publisher(
+    broker: BrokerProcess, readings: int, batch: int, stream: str
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ikn.benchmarks.publisher",
+            str(broker.port),
+            str(DEVICES),
+            str(readings),
+            str(batch),
+            stream,
+        ],
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _counts(db: str, stream: str) -> tuple[int, int]:
+    async def q() -> tuple[int, int]:
+        conn = await asyncpg.connect(db, timeout=5)
+        try:
+            row = await conn.fetchrow(
+                "SELECT count(*), count(DISTINCT seq) FROM readings WHERE stream = $1",
+                uuid.UUID(stream),
+            )
+            assert row is not None
+            return int(row[0]), int(row[1])
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(q())
+    except (OSError, asyncpg.PostgresError):
+        return (-1, -1)  # the server is away for the moment
+
+
+@pytest.fixture
+def seeded(database_url: str) -> str:
+    asyncio.run(seed(database_url, _site(DEVICES)))
+    return database_url
+
+
+def _probe_until_stored(broker: BrokerProcess, db: str) -> None:
+    stream = str(uuid.uuid4())
+
+    def sent_and_stored() -> bool:
+        _publish_raw(broker.port, [(f"ikn/v1/dev/{device_id(0)}/up", _batch(stream, 0, 1))])
+        return _counts(db, stream)[0] > 0
+
+    poll(sent_and_stored, bool, 60)
+
+
+def _batch(stream: str, first: int, count: int) -> bytes:
+    now = int(time.time() * 1000)
+    return orjson.dumps(
+        {
+            "v": 1,
+            "stream": stream,
+            "readings": [
+                {"seq": first + i, "ts": now, "kind": "desk_occupancy", "occupied": True}
+                for i in range(count)
+            ],
+        }
+    )
+
+
+def _publish_raw(port: int, messages: list[tuple[str, bytes]]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.max_inflight_messages_set(500)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=60)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_sigkill_of_the_ingest_mid_stream_loses_and_duplicates_nothing(
+    seeded: str, mosquitto: BrokerProcess, tmp_path: Path
+) -> None:
+    env = _env(seeded, mosquitto)
+    ingest = _ingest(env, "resilient-ingest", tmp_path / "ingest.log")
+    _probe_until_stored(mosquitto, seeded)
+    stream, total = str(uuid.uuid4()), 30_000
+    publisher = _publisher(mosquitto, total, 10, stream)
+    poll(lambda: _counts(seeded, stream)[0], lambda n: n > 2000, 60)
+    ingest.send_signal(signal.SIGKILL)
+    ingest.wait()
+    assert publisher.wait(timeout=120) == 0
+    ingest = _ingest(env, "resilient-ingest", tmp_path / "ingest.log")
+    try:
+        counts = poll(lambda: _counts(seeded, stream), lambda c: c[0] >= total, 120)
+    finally:
+        ingest.terminate()
+        assert ingest.wait(timeout=60) == 0
+    assert counts == (total, total)
+
+
+def test_a_postgresql_restart_mid_stream_loses_and_duplicates_nothing(
+    mosquitto: BrokerProcess, tmp_path: Path
+) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        db = pg.url()
+
+        async def prepare() -> None:
+            conn = await asyncpg.connect(db)
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
+            await seed(db, _site(DEVICES))
+
+        asyncio.run(prepare())
+        ingest = _ingest(_env(db, mosquitto), "pg-restart-ingest", tmp_path / "ingest.log")
+        _probe_until_stored(mosquitto, db)
+        stream, total = str(uuid.uuid4()), 20_000
+        publisher = _publisher(mosquitto, total, 10, stream)
+        poll(lambda: _counts(db, stream)[0], lambda n: n > 1000, 60)
+        pg.stop()
+        assert publisher.wait(timeout=120) == 0
+        assert ingest.poll() is None  # it waits for the database, it does not die
+        pg.start()
+        try:
+            counts = poll(lambda: _counts(db, stream), lambda c: c[0] >= total, 120)
+        finally:
+            ingest.terminate()
+            assert ingest.wait(timeout=60) == 0
+        assert counts == (total, total)
+    finally:
+        pg.stop()
+
+
+def test_two_ingests_share_the_load_and_store_each_reading_once(
+    seeded: str, mosquitto: BrokerProcess, tmp_path: Path
+) -> None:
+    env = _env(seeded, mosquitto)
+    ingests = [_ingest(env, f"shared-{n}", tmp_path / f"ingest{n}.log") for n in range(2)]
+    try:
+        _probe_until_stored(mosquitto, seeded)
+        poll(lambda: mosquitto.log_path.read_text().count("shared-"), lambda n: n >= 2, 60)
+        stream, total = str(uuid.uuid4()), 20_000
+        assert _publisher(mosquitto, total, 10, stream).wait(timeout=120) == 0
+        counts = poll(lambda: _counts(seeded, stream), lambda c: c[0] >= total, 120)
+    finally:
+        for proc in ingests:
+            proc.terminate()
+        codes = [proc.wait(timeout=60) for proc in ingests]
+    assert counts == (total, total)
+    assert codes == [0, 0]
+
+
+def _malformed(rng: random.Random, n: int) -> tuple[str, bytes, str]:
+    topic = f"ikn/v1/dev/{device_id(n % DEVICES)}/up"
+    stream, now = str(uuid.uuid4()), int(time.time() * 1000)
+    good = {"seq": n, "ts": now, "kind": "desk_occupancy", "occupied": True}
+    choice = n % 7
+    if choice == 0:
+        return topic, rng.randbytes(rng.randint(1, 64)) + b"\xff", "not_json"
+    if choice == 1:
+        wrong = dict(
+            good, **{rng.choice(["seq", "ts", "occupied"]): rng.choice(["1", None, 1.5, [1]])}
+        )
+        return topic, orjson.dumps({"v": 1, "stream": stream, "readings": [wrong]}), "bad_field"
+    if choice == 2 and n < 140:  # twenty of them: each is kept whole, 256 KiB
+        return topic, b'{"pad":"' + b"x" * (256 * 1024) + b'"}', "too_large"
+    if choice == 2:
+        return topic, orjson.dumps({"v": 1, "stream": stream, "readings": "none"}), "bad_field"
+    if choice == 3:
+        return (
+            f"ikn/v1/dev/stranger-{n}/up",
+            orjson.dumps({"v": 1, "stream": stream, "readings": [good]}),
+            "unknown_device",
+        )
+    if choice == 4:
+        odd = dict(good, kind=rng.choice(["desk", "door", "Desk_occupancy"]))
+        return topic, orjson.dumps({"v": 1, "stream": stream, "readings": [odd]}), "unknown_kind"
+    if choice == 5:
+        return topic, orjson.dumps({"v": 2, "stream": stream, "readings": [good]}), "bad_version"
+    old = dict(good, ts=now - 400 * 86_400_000)
+    return topic, orjson.dumps({"v": 1, "stream": stream, "readings": [old]}), "bad_ts"
+
+
+def test_ten_thousand_malformed_payloads_all_become_dead_letters(
+    seeded: str, mosquitto: BrokerProcess, tmp_path: Path
+) -> None:
+    rng = random.Random(94)
+    bad = [_malformed(rng, n) for n in range(10_000)]
+    good_stream = str(uuid.uuid4())
+    good = [
+        (f"ikn/v1/dev/{device_id(n % DEVICES)}/up", _batch(good_stream, n * 5, 5))
+        for n in range(200)
+    ]
+    mixed = bad + good
+    rng.shuffle(mixed)
+    ingest = _ingest(_env(seeded, mosquitto), "dead-letter-ingest", tmp_path / "ingest.log")
+    try:
+        _probe_until_stored(mosquitto, seeded)
+        _publish_raw(mosquitto.port, [(t, p) for t, p, *_ in mixed])
+
+        def dead() -> Counter[str]:
+            async def q() -> Counter[str]:
+                conn = await asyncpg.connect(seeded)
+                try:
+                    rows = await conn.fetch("SELECT reason, count(*) FROM dead_letters GROUP BY 1")
+                    return Counter({r[0]: int(r[1]) for r in rows})
+                finally:
+                    await conn.close()
+
+            return asyncio.run(q())
+
+        reasons = poll(dead, lambda c: sum(c.values()) >= len(bad), 180)
+        assert reasons == Counter(reason for _, _, reason in bad)
+        assert poll(lambda: _counts(seeded, good_stream), lambda c: c[0] >= 1000, 60) == (
+            1000,
+            1000,
+        )
+        assert ingest.poll() is None
+    finally:
+        ingest.terminate()
+        ingest.wait(timeout=60)
