@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from api import availability, bookings, devices, health, occupancy, stream
+from api import availability, bookings, dead_letters, devices, health, occupancy, stream
 from api.auth import auth_middleware
 from api.problems import problem_middleware
 from api.state import POOL
@@ -36,4 +36,5 @@ def make_app(settings: ApiSettings) -> web.Application:
     app.add_routes(devices.routes)
     app.add_routes(bookings.routes)
     app.add_routes(availability.routes)
+    app.add_routes(dead_letters.routes)
     return app

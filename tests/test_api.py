@@ -61,11 +61,13 @@ ACCESS = {
     ("DELETE", "/api/v1/bookings/{id}"): EVERYONE,
     ("POST", "/api/v1/bookings/{id}/check-in"): EVERYONE,
     ("GET", "/api/v1/availability"): EVERYONE,
+    ("GET", "/api/v1/bookings.ics"): EVERYONE,
     ("GET", "/api/v1/occupancy/stream"): {"facility_manager", "admin"},
     ("GET", "/api/v1/devices"): {"facility_manager", "admin"},
     ("GET", "/api/v1/devices/alerts"): {"facility_manager", "admin"},
     ("POST", "/api/v1/devices"): {"admin"},
     ("PATCH", "/api/v1/devices/{id}"): {"admin"},
+    ("GET", "/api/v1/dead-letters"): {"facility_manager", "admin"},
 }
 # What an admitted role gets from the bare request made below, when not 200: the
 # route wants a body, parameters or a real id (per-role tests: tests/test_booking_api.py).
