@@ -331,3 +331,71 @@ async def check_in(request: web.Request) -> web.Response:
     except BookingError as exc:
         raise from_error(request, exc) from exc
     return respond(booking_json(booking))
+
+
+def _ics_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def _ics_fold(line: str) -> str:
+    """RFC 5545 §3.1: lines of at most 75 octets, continued after CRLF and a space."""
+    data = line.encode()
+    if len(data) <= 75:
+        return line
+    parts: list[str] = []
+    current = b""
+    for char in line:
+        encoded = char.encode()
+        if len(current) + len(encoded) > (75 if not parts else 74):
+            parts.append(current.decode())
+            current = b""
+        current += encoded
+    parts.append(current.decode())
+    return "\r\n ".join(parts)
+
+
+def _ics_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def calendar(person_id: str, found: list[store.Booking], now: datetime) -> str:
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//IKN Workspace//Desk bookings//EN",
+        "CALSCALE:GREGORIAN",
+        f"X-WR-CALNAME:{_ics_text('Desk bookings of ' + person_id)}",
+    ]
+    for b in found:
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{b.id}@ikn-workspace",
+            f"DTSTAMP:{_ics_time(now)}",
+            f"DTSTART:{_ics_time(b.start)}",
+            f"DTEND:{_ics_time(b.end)}",
+            f"SUMMARY:{_ics_text('Desk ' + b.desk_id)}",
+            f"LOCATION:{_ics_text(b.desk_id)}",
+            "STATUS:CONFIRMED",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    return "".join(_ics_fold(line) + "\r\n" for line in lines)
+
+
+@routes.get("/api/v1/bookings.ics")
+@requires(*ALL_ROLES)
+async def ical(request: web.Request) -> web.Response:
+    """My bookings that have not ended, as an iCalendar feed (times in UTC)."""
+    if request.query:
+        raise invalid(request, sorted(request.query)[0], "this feed takes no parameters")
+    me = await caller(request)
+    now = datetime.now(UTC)
+    found: list[store.Booking] = []
+    if me is not None:  # a token of no one has an empty calendar, as GET /bookings
+        async with request.app[POOL].acquire() as conn:
+            found = await store.list_bookings(conn, me.id, since=now)
+    return web.Response(
+        body=calendar(me.id if me else "nobody", found, now).encode(),
+        content_type="text/calendar",
+        charset="utf-8",
+    )

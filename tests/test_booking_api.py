@@ -564,3 +564,39 @@ async def test_availability_bad_parameters(
     assert response.status == status, await response.text()
     assert response.content_type == PROBLEM
     assert (await response.json())["invalid_params"][0]["name"] == field
+
+
+# -- iCalendar feed ---------------------------------------------------------------------
+
+
+async def test_icalendar_feed_of_my_bookings(world: World) -> None:
+    mine = await _booked(world, "ani", "d1", 8)
+    await _booked(world, "budi", "d2", 8)
+    response = await world.client.get("/api/v1/bookings.ics", headers=world.headers["ani"])
+    assert response.status == 200
+    assert response.content_type == "text/calendar"
+    text = (await response.read()).decode()
+    assert text.endswith("END:VCALENDAR\r\n")
+    lines = text.split("\r\n")[:-1]
+    assert all(len(line.encode()) <= 75 for line in lines)
+    assert lines[0] == "BEGIN:VCALENDAR" and "VERSION:2.0" in lines
+    assert [line for line in lines if line.startswith("UID:")] == [f"UID:{mine}@ikn-workspace"]
+    utc = ZoneInfo("UTC")
+    assert f"DTSTART:{tomorrow(8).astimezone(utc):%Y%m%dT%H%M%SZ}" in lines
+    assert f"DTEND:{tomorrow(9).astimezone(utc):%Y%m%dT%H%M%SZ}" in lines
+    assert "SUMMARY:Desk d1" in lines
+    empty = await world.client.get("/api/v1/bookings.ics", headers=world.headers["service"])
+    assert "BEGIN:VEVENT" not in await empty.text()
+    bad = await world.client.get("/api/v1/bookings.ics?x=1", headers=world.headers["ani"])
+    await _problem(bad, 400, "invalid-parameter")
+
+
+def test_icalendar_long_lines_are_folded_and_text_escaped() -> None:
+    from api.bookings import _ics_fold, _ics_text
+
+    line = "X-WR-CALNAME:" + _ics_text("Meja; baris, panjang\n") + "é" * 80
+    folded = _ics_fold(line)
+    parts = folded.split("\r\n")
+    assert all(len(p.encode()) <= 75 for p in parts)
+    assert "".join(p.removeprefix(" ") for p in parts) == line
+    assert "Meja\\; baris\\, panjang\\n" in line

@@ -139,14 +139,17 @@ def test_sigkill_of_the_ingest_mid_stream_loses_and_duplicates_nothing(
     env = _env(seeded, mosquitto)
     ingest = _ingest(env, "resilient-ingest", tmp_path / "ingest.log")
     _probe_until_stored(mosquitto, seeded)
-    stream, total = str(uuid.uuid4()), 30_000
+    stream, total = str(uuid.uuid4()), 60_000
     publisher = _publisher(mosquitto, total, 10, stream)
     poll(lambda: _counts(seeded, stream)[0], lambda n: n > 2000, 60)
     ingest.send_signal(signal.SIGKILL)
     ingest.wait()
+    at_kill = _counts(seeded, stream)[0]
+    assert at_kill < total, "the stream ended before the kill: nothing was tested"
     assert publisher.wait(timeout=120) == 0
     ingest = _ingest(env, "resilient-ingest", tmp_path / "ingest.log")
     try:
+        _probe_until_stored(mosquitto, seeded)  # the new process is up and serving
         counts = poll(lambda: _counts(seeded, stream), lambda c: c[0] >= total, 120)
     finally:
         ingest.terminate()
