@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ikn.commands import edge
+from ikn.commands import booking, edge
 
 
 def cmd_bench_ingest(args: argparse.Namespace) -> None:
@@ -29,3 +29,4 @@ def register(sub: Any) -> None:
     ingest.add_argument("--ingest-processes", type=int, default=1)
     ingest.set_defaults(func=cmd_bench_ingest)
     edge.register_bench(kinds)
+    booking.register_bench(kinds)

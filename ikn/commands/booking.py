@@ -17,13 +17,8 @@ def cmd_bench_booking(args: argparse.Namespace) -> None:
     print(orjson.dumps(figures).decode(), flush=True)
 
 
-def register(sub: Any) -> None:
-    bench = sub.choices.get("bench")
-    if bench is None:
-        bench = sub.add_parser("bench", help="benchmarks (one JSON line of figures each)")
-        kinds = bench.add_subparsers(dest="bench", required=True)
-    else:
-        kinds = next(a for a in bench._actions if isinstance(a, argparse._SubParsersAction))
+def register_bench(kinds: Any) -> None:
+    """``ikn bench booking`` (called by ikn/commands/bench.py)."""
     booking = kinds.add_parser(
         "booking", help="bookings/s and p50/p99 over HTTP at C clients, double bookings, ceiling"
     )
