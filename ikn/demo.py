@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import logging
 import os
 import signal
@@ -27,12 +28,15 @@ from pathlib import Path
 import asyncpg
 
 from ikn.brokers import BrokerProcess, find_mosquitto, free_port, start_amqtt, start_mosquitto
+from ikn_core.domain import Desk, Device, DeviceKind, Site
 from ikn_store.embedded import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 
 DATABASE = "ikn"
 SCENARIO = "demo"
+MANUAL_DESK = "f1-manual"
+MANUAL_DEVICE = f"desk-{MANUAL_DESK}"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -42,6 +46,15 @@ class DemoOptions:
     api_port: int = 8080
     broker: str = "auto"
     speed: float = 60.0
+
+
+def _with_manual_desk(site: Site) -> Site:
+    """The scenario's building plus one desk whose sensor nobody simulates, so that a
+    reading published by hand stays visible (a simulated desk's next report would win)."""
+    zone = site.zones[0]
+    desk = Desk(MANUAL_DESK, zone.id, "F1-MANUAL", 0.0, 0.0)
+    device = Device(MANUAL_DEVICE, DeviceKind.DESK_SENSOR, site.buildings[0].id, zone.id, desk.id)
+    return dataclasses.replace(site, desks=(*site.desks, desk), devices=(*site.devices, device))
 
 
 def _die_with_parent() -> None:
@@ -127,7 +140,7 @@ class Demo:
         conn = await asyncpg.connect(self.postgres.url(DATABASE), timeout=10)
         try:
             await migrate(conn)
-            await load_site(conn, load_scenario(SCENARIO).site)
+            await load_site(conn, _with_manual_desk(load_scenario(SCENARIO).site))
             return await create_token(conn, "demo facility manager", "facility_manager")
         finally:
             await conn.close()
@@ -186,8 +199,8 @@ IKN Workspace demo is running.
 Try:
   curl -H 'Authorization: Bearer {token}' '{base}/api/v1/occupancy/live?floor=ikn-b1-f1'
 
-Publish a reading by hand (desk f1-a-01 becomes occupied):
-  mosquitto_pub -p {self.broker.port} -q 1 -t ikn/v1/dev/desk-f1-a-01/up -m \\
+Publish a reading by hand (desk f1-manual has no simulated sensor; it becomes occupied):
+  mosquitto_pub -p {self.broker.port} -q 1 -t ikn/v1/dev/{MANUAL_DEVICE}/up -m \\
     '{batch}'
 
 Press Ctrl-C to stop.""",
