@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
+from ikn_core.booking import CHECK_IN_OPENS_BEFORE
+
 _READING_COLUMNS = ("device_id", "stream", "seq", "ts", "received_at", "kind", "body")
 _DEAD_COLUMNS = ("received_at", "topic", "device_id", "reason", "detail", "payload")
 
@@ -37,6 +39,20 @@ ON CONFLICT (desk_id) DO UPDATE SET
     reported_at = EXCLUDED.reported_at,
     updated_at = now()
 WHERE EXCLUDED.reported_at >= s.reported_at
+"""
+
+# A desk's sensor showing occupied inside a booking's check-in window checks it in.
+_SENSOR_CHECK_IN = """
+UPDATE bookings b
+SET status = 'checked_in', checked_in_at = hit.ts, check_in_signal = 'sensor'
+FROM (SELECT bk.id, min(s.ts) AS ts
+      FROM staging_readings s
+      JOIN devices d ON d.id = s.device_id AND d.desk_id IS NOT NULL
+      JOIN bookings bk ON bk.desk_id = d.desk_id AND bk.status = 'booked'
+           AND s.ts >= lower(bk.period) - $1::interval AND s.ts < upper(bk.period)
+      WHERE s.kind = 'desk_occupancy' AND (s.body->>'occupied')::boolean
+      GROUP BY bk.id) hit
+WHERE b.id = hit.id AND b.status = 'booked'
 """
 
 _UPDATE_LAST_SEEN = """
@@ -167,6 +183,7 @@ async def _insert_readings(conn: asyncpg.Connection, rows: list[ReadingRow]) -> 
     )
     status = await conn.execute(_INSERT_READINGS)
     await conn.execute(_UPDATE_DESK_STATE)
+    await conn.execute(_SENSOR_CHECK_IN, CHECK_IN_OPENS_BEFORE)
     await conn.execute(_UPDATE_LAST_SEEN)
     return int(status.rsplit(" ", 1)[-1])
 

@@ -7,8 +7,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest
 
@@ -221,3 +223,41 @@ async def test_metrics_count_what_happened(database_url: str, mosquitto: BrokerP
         assert "ikn_ingest_lag_seconds_count 1.0" in text
     finally:
         await running.close()
+
+
+async def test_a_desk_sensor_checks_in_the_booking_of_that_desk(
+    ingest: Running, database_url: str, mosquitto: BrokerProcess
+) -> None:
+    """Through the real path: sensor reading -> MQTT -> ingest -> booking checked in,
+    only for an occupied reading inside the check-in window (15 min before the start)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO people (id, name, agency, unit) "
+            "VALUES ('p1', 'Siti', 'kemen', 'u1'), ('p2', 'Budi', 'kemen', 'u1')"
+        )
+        booking = """INSERT INTO bookings (desk_id, person_id, created_by, period)
+                     VALUES ($1, $2, $2, tstzrange($3, $4)) RETURNING id"""
+        starts_soon = await conn.fetchval(
+            booking, "d1", "p1", now + timedelta(minutes=10), now + timedelta(hours=2)
+        )
+        later = await conn.fetchval(
+            booking, "d2", "p2", now + timedelta(hours=1), now + timedelta(hours=3)
+        )
+    finally:
+        await conn.close()
+
+    publish(mosquitto.port, "ikn/v1/dev/desk-d2/up", encode_batch(_batch(True)))  # too early
+    publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(False)))  # empty
+    publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(True)))
+    rows = await eventually(
+        lambda: fetch(database_url, "SELECT id, status, check_in_signal FROM bookings"),
+        lambda r: any(x["status"] == "checked_in" for x in r),
+    )
+    await eventually(
+        lambda: _count(database_url, "SELECT count(*) FROM readings"), lambda n: n == 3
+    )
+    rows = await fetch(database_url, "SELECT id, status, check_in_signal FROM bookings")
+    status = {r["id"]: (r["status"], r["check_in_signal"]) for r in rows}
+    assert status == {starts_soon: ("checked_in", "sensor"), later: ("booked", None)}
