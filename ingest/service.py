@@ -58,7 +58,11 @@ class Stats:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError):
+    """Worth retrying on another connection later, rather than blaming the batch.
+    InternalClientError is asyncpg's word for a connection that broke mid-operation."""
+    if isinstance(
+        exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.InternalClientError
+    ):
         return True
     state = getattr(exc, "sqlstate", None) or ""
     return isinstance(exc, asyncpg.PostgresError) and state[:2] in _TRANSIENT_CLASSES
@@ -158,10 +162,16 @@ class IngestService:
         delay = 0.5
         while True:
             try:
-                return await self._write_once(pool, decoded)
+                try:
+                    return await self._write_once(pool, decoded)
+                except Exception as exc:
+                    if _is_transient(exc):
+                        raise
+                    return await self._write_apart(pool, decoded, exc)
             except Exception as exc:
                 if not _is_transient(exc):
-                    return await self._write_apart(pool, decoded, exc)
+                    raise
+                self.stats.metrics.db_retries.inc()
                 log.warning(
                     "PostgreSQL unavailable (%s); holding acks, retry in %.1f s", exc, delay
                 )

@@ -17,6 +17,7 @@ import pytest
 from ikn.brokers import BrokerProcess, free_port
 from ikn_core.contract import Batch, DeskOccupancy, Status, encode_batch, encode_status
 from ikn_core.settings import IngestSettings
+from ikn_store.readings import WriteResult
 from ingest.service import IngestService
 from tests.helpers import eventually, fetch, publish, seed
 
@@ -32,7 +33,7 @@ class Running:
         await asyncio.wait_for(self.task, 30)
 
 
-def _settings(db: str, broker: BrokerProcess, client_id: str) -> IngestSettings:
+def _settings(db: str, broker: BrokerProcess | _FakeBroker, client_id: str) -> IngestSettings:
     return IngestSettings.from_env(
         {
             "IKN_DATABASE_URL": db,
@@ -261,3 +262,32 @@ async def test_a_desk_sensor_checks_in_the_booking_of_that_desk(
     rows = await fetch(database_url, "SELECT id, status, check_in_signal FROM bookings")
     status = {r["id"]: (r["status"], r["check_in_signal"]) for r in rows}
     assert status == {starts_soon: ("checked_in", "sensor"), later: ("booked", None)}
+
+
+async def test_a_connection_lost_while_writing_apart_is_retried_not_fatal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch is refused for its content, then the connection breaks while its messages
+    are written one by one: the ingest waits and retries, it does not end (a real
+    PostgreSQL restart once did this; tests/test_ingest_resilience.py covers the restart)."""
+    service = IngestService(_settings("postgresql://h/db", _FakeBroker(), "unit"))
+    attempts: list[int] = []
+
+    async def write_once(_pool: object, decoded: list[object]) -> WriteResult:
+        attempts.append(len(decoded))
+        if len(attempts) == 1:
+            raise asyncpg.DataError("refused for its content")
+        if len(attempts) == 2:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return WriteResult(stored=len(decoded))
+
+    monkeypatch.setattr(service, "_write_once", write_once)
+    monkeypatch.setattr("ingest.service.RETRY_MAX_DELAY_S", 0.01)
+    result = await service._write(object(), [object(), object()], asyncio.Event())  # type: ignore[arg-type, list-item]
+    assert result is not None and result.stored == 2
+    assert attempts == [2, 1, 2]
+    assert service.stats.metrics.db_retries._value.get() == 1
+
+
+class _FakeBroker:
+    url = "mqtt://127.0.0.1:1883"
