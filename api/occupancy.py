@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -12,30 +11,12 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires
-from api.problems import Problem, invalid_parameter
+from api.places import check_places, place_filters
 from api.state import POOL
 from ikn_core.domain import DeskState, Role
-from ikn_store.spaces import DeskLive, find_place, live_desks
-
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_FILTERS = ("building", "floor", "zone")
+from ikn_store.spaces import DeskLive, live_desks
 
 routes = web.RouteTableDef()
-
-
-def _filters(request: web.Request) -> dict[str, str]:
-    chosen = {}
-    for name in _FILTERS:
-        value = request.query.get(name)
-        if value is None:
-            continue
-        if not _ID.fullmatch(value):
-            raise invalid_parameter(name, "must be 1-64 letters, digits, '-' or '_'")
-        chosen[name] = value
-    unknown = sorted(set(request.query) - set(_FILTERS))
-    if unknown:
-        raise invalid_parameter(unknown[0], f"unknown parameter; use {', '.join(_FILTERS)}")
-    return chosen
 
 
 def _desk_json(desk: DeskLive, now: datetime) -> dict[str, Any]:
@@ -67,17 +48,9 @@ def _desk_json(desk: DeskLive, now: datetime) -> dict[str, Any]:
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
 async def live(request: web.Request) -> web.Response:
     """Desks occupied / free / unknown under the given places, with the age of each fact."""
-    filters = _filters(request)
+    filters = place_filters(request)
     async with request.app[POOL].acquire() as conn:
-        for level, place_id in filters.items():
-            if await find_place(conn, level, place_id) is None:
-                raise Problem(
-                    404,
-                    "unknown-place",
-                    f"No such {level}",
-                    f"{level} {place_id!r}",
-                    invalid_params=[{"name": level, "reason": "does not exist"}],
-                )
+        await check_places(conn, filters)
         desks = await live_desks(conn, **filters)
     now = datetime.now(UTC)
     rendered = [_desk_json(d, now) for d in desks]

@@ -26,12 +26,11 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires
-from api.occupancy import _filters as place_filters
+from api.places import check_places, place_filters
 from api.problems import Problem, invalid_parameter
 from api.state import POOL
 from ikn_core.domain import DeskState, Role
 from ikn_store.devices import DeskEvent, desk_events_after, desk_events_by_id
-from ikn_store.spaces import find_place
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +201,7 @@ def _frame(event: DeskEvent) -> bytes:
 
 async def _check_places(request: web.Request, filters: dict[str, str]) -> None:
     async with request.app[POOL].acquire() as conn:
-        for level, place_id in filters.items():
-            if await find_place(conn, level, place_id) is None:
-                raise Problem(
-                    404,
-                    "unknown-place",
-                    f"No such {level}",
-                    f"{level} {place_id!r}",
-                    invalid_params=[{"name": level, "reason": "does not exist"}],
-                )
+        await check_places(conn, filters)
 
 
 @routes.get("/api/v1/occupancy/stream")
