@@ -7,7 +7,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from api import availability, bookings, dead_letters, devices, health, occupancy, stream
+from api import (
+    availability,
+    bookings,
+    dead_letters,
+    devices,
+    health,
+    occupancy,
+    release,
+    stream,
+)
 from api.auth import auth_middleware
 from api.problems import problem_middleware
 from api.state import POOL
@@ -31,6 +40,7 @@ def make_app(settings: ApiSettings) -> web.Application:
 
     app.cleanup_ctx.append(database)
     stream.setup(app, settings.db.url)  # after the pool: its hub reads through it
+    release.setup(app, settings.release_interval_s)
     app.add_routes(health.routes)
     app.add_routes(occupancy.routes)
     app.add_routes(devices.routes)

@@ -99,6 +99,8 @@ class BookingContended(BookingError):  # noqa: N818 - domain names (DESIGN.md)
 
 
 CHECK_IN_OPENS_BEFORE = timedelta(minutes=15)
+# A booking not checked in this long after its start is released (a no-show).
+RELEASE_AFTER = timedelta(minutes=15)
 
 
 def check_in_window(start: datetime, end: datetime, now: datetime) -> None:

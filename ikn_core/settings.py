@@ -203,6 +203,7 @@ class ApiSettings:
     log: LogSettings
     host: str = "127.0.0.1"
     port: int = 8080
+    release_interval_s: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -212,6 +213,7 @@ class ApiSettings:
             log=LogSettings.read(r),
             host=r.get("IKN_API_HOST", _text, "127.0.0.1"),
             port=r.get("IKN_API_PORT", _int_between(0, 65535), 8080),
+            release_interval_s=r.get("IKN_BOOKING_RELEASE_INTERVAL_S", _int_between(1, 3600), 60),
         )
         r.done()
         return settings

@@ -8,7 +8,7 @@ translated here into the domain's ``DeskAlreadyBooked`` / ``PersonAlreadyBooked`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -326,3 +326,23 @@ async def availability(
         list(equipment),
     )
     return [DeskAvailability(**{**dict(r), "equipment": tuple(r["equipment"])}) for r in rows]
+
+
+async def release_no_shows(conn: asyncpg.Connection, now: datetime, after: timedelta) -> int:
+    """Release every booking not checked in ``after`` its start: the desk is free again,
+    and the booking stays as ``released``, which is how no-shows are counted."""
+    status = await conn.execute(
+        """UPDATE bookings SET status = 'released', ended_at = $1
+           WHERE status = 'booked' AND lower(period) + $2::interval <= $1""",
+        now,
+        after,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def no_shows(conn: asyncpg.Connection, person_id: str) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM bookings WHERE person_id = $1 AND status = 'released'", person_id
+        )
+    )
