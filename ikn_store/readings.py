@@ -194,3 +194,13 @@ async def _upsert_statuses(conn: asyncpg.Connection, statuses: list[StatusUpdate
             _UPSERT_STATUS,
             [(s.device_id, s.online, s.status, s.received_at) for s in statuses],
         )
+
+
+async def stream_counts(conn: asyncpg.Connection, stream: str) -> tuple[int, int]:
+    """Readings stored for one outbox stream, and how many distinct seqs among them:
+    equal and complete means every reading exactly once."""
+    row = await conn.fetchrow(
+        "SELECT count(*), count(DISTINCT seq) FROM readings WHERE stream = $1", stream
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])

@@ -25,6 +25,7 @@ from ikn.benchmarks.publisher import device_id
 from ikn.brokers import BrokerProcess, free_port
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
+from ikn_store.readings import stream_counts
 from tests.helpers import poll, seed
 
 pytestmark = pytest.mark.slow
@@ -74,12 +75,7 @@ def _counts(db: str, stream: str) -> tuple[int, int]:
     async def q() -> tuple[int, int]:
         conn = await asyncpg.connect(db, timeout=5)
         try:
-            row = await conn.fetchrow(
-                "SELECT count(*), count(DISTINCT seq) FROM readings WHERE stream = $1",
-                uuid.UUID(stream),
-            )
-            assert row is not None
-            return int(row[0]), int(row[1])
+            return await stream_counts(conn, stream)
         finally:
             await conn.close()
 

@@ -41,6 +41,7 @@ from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zon
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.partitions import ensure_partitions
+from ikn_store.readings import stream_counts
 from ikn_store.spaces import load_site
 
 
@@ -253,12 +254,7 @@ def _ours(broker: BrokerProcess, ingests: Ingests, o: Options) -> dict[str, Any]
 async def _count(url: str, stream: str) -> tuple[int, int]:
     conn = await asyncpg.connect(url)
     try:
-        row = await conn.fetchrow(
-            "SELECT count(*), count(DISTINCT seq) FROM readings WHERE stream = $1",
-            uuid.UUID(stream),
-        )
-        assert row is not None
-        return int(row[0]), int(row[1])
+        return await stream_counts(conn, stream)
     finally:
         await conn.close()
 
