@@ -8,12 +8,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from api import (
+    analytics,
+    attendance,
+    attendance_reports,
     availability,
     bookings,
+    commands,
     dead_letters,
     devices,
+    docs_page,
     health,
     occupancy,
+    oidc,
+    openapi,
     release,
     stream,
 )
@@ -44,7 +51,15 @@ def make_app(settings: ApiSettings) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(occupancy.routes)
     app.add_routes(devices.routes)
+    commands.setup(app, settings.mqtt, settings.command_ttl_s)  # MQTT when IKN_MQTT_URL
     app.add_routes(bookings.routes)
+    bookings.setup(app)  # the desk places the booking routes keep in memory
     app.add_routes(availability.routes)
     app.add_routes(dead_letters.routes)
+    attendance.setup(app, settings.attendance_policy, settings.attendance_interval_s)
+    app.add_routes(attendance_reports.routes)
+    analytics.setup(app, settings.analytics_interval_s)  # rollups + /api/v1/analytics/*
+    openapi.setup(app)
+    app.add_routes(docs_page.routes)
+    oidc.setup(app, settings.oidc)  # OIDC bearer tokens, when IKN_OIDC_ISSUER is set
     return app

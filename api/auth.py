@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from api import oidc
 from api.problems import Handler, Problem
 from api.state import POOL
 from ikn_core.domain import Role
-from ikn_store.tokens import token_owner
+from ikn_store.people import Person, token_holder
 
 _ACCESS = "ikn_access"  # attribute on handlers: frozenset of roles, or "public"
 
@@ -23,6 +24,7 @@ _ACCESS = "ikn_access"  # attribute on handlers: frozenset of roles, or "public"
 class Principal:
     name: str
     role: Role
+    person: Person | None = None  # the person the token is linked to (None: a service)
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)
@@ -51,11 +53,15 @@ async def _authenticate(request: web.Request) -> Principal:
             "A bearer token is required",
             "send Authorization: Bearer <token>",
         )
+    oidc_identity = await oidc.authenticate(request, token.strip())  # None: OIDC off, or no JWT
+    if oidc_identity is not None:
+        person = oidc_identity.person
+        return Principal(person.id, oidc_identity.role, person)
     async with request.app[POOL].acquire() as conn:
-        owner = await token_owner(conn, token.strip())
+        owner = await token_holder(conn, token.strip())  # the person too: one query
     if owner is None:
         raise Problem(401, "unauthenticated", "The bearer token is unknown or expired")
-    return Principal(owner.name, Role(owner.role))
+    return Principal(owner.name, Role(owner.role), owner.person)
 
 
 @web.middleware

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from api.auth import requires
-from api.bookings import ALL_ROLES, ID, invalid, parse_time, problem, respond
+from api.booking_http import ALL_ROLES, ID, invalid, parse_time, problem, respond
 from api.state import POOL
-from ikn_store.bookings import DeskAvailability, availability
+from ikn_store.availability import DeskAvailability, availability
 from ikn_store.spaces import find_place
 
 _PLACES = ("building", "floor", "zone")

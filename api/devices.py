@@ -15,7 +15,14 @@ from api.auth import requires
 from api.problems import Problem, invalid_parameter
 from api.state import POOL
 from ikn_core.domain import Device, DeviceKind, Role
-from ikn_store.devices import DeviceError, DeviceView, list_devices, register_device, set_enabled
+from ikn_store.devices import (
+    DeviceError,
+    DeviceView,
+    device_alerts,
+    list_devices,
+    register_device,
+    set_enabled,
+)
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _OPTIONAL = ("zone", "desk")
@@ -25,20 +32,9 @@ routes = web.RouteTableDef()
 
 
 def alerts(device: DeviceView, now: datetime) -> list[str]:
-    """What needs a facility manager's attention about an enabled device."""
-    if not device.enabled:
-        return []
-    found = []
-    if device.last_seen is None:
-        found.append("never-seen")
-    elif (now - device.last_seen).total_seconds() > device.expected_interval_s:
-        found.append("offline")
-    status = device.status or {}
-    if status.get("clock_synced") is False:
-        found.append("clock-not-synced")
-    if not device.has_credentials:
-        found.append("no-credentials")
-    return found
+    """What needs a facility manager's attention about an enabled device
+    (``ikn_store.devices.device_alerts``: offline, clock, flooding, credentials)."""
+    return device_alerts(device, now)
 
 
 def _state(device: DeviceView) -> str:

@@ -14,6 +14,7 @@ from api.auth import requires
 from api.places import check_places, place_filters
 from api.state import POOL
 from ikn_core.domain import DeskState, Role
+from ikn_store.readings import ZoneCount, zone_counts
 from ikn_store.spaces import DeskLive, live_desks
 
 routes = web.RouteTableDef()
@@ -44,6 +45,17 @@ def _desk_json(desk: DeskLive, now: datetime) -> dict[str, Any]:
     return out
 
 
+def _zone_json(count: ZoneCount, now: datetime) -> dict[str, Any]:
+    return {
+        "zone": count.zone_id,
+        "floor": count.floor_id,
+        "people": count.people,
+        "sensor": count.device_id,
+        "reported_at": count.reported_at.astimezone(ZoneInfo(count.tz)).isoformat(),
+        "age_s": round((now - count.reported_at).total_seconds(), 1),
+    }
+
+
 @routes.get("/api/v1/occupancy/live")
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
 async def live(request: web.Request) -> web.Response:
@@ -52,6 +64,7 @@ async def live(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await check_places(conn, filters)
         desks = await live_desks(conn, **filters)
+        counts_of_zones = await zone_counts(conn, **filters)
     now = datetime.now(UTC)
     rendered = [_desk_json(d, now) for d in desks]
     counts = Counter(d["state"] for d in rendered)
@@ -60,5 +73,6 @@ async def live(request: web.Request) -> web.Response:
         **filters,
         "summary": {state.value: counts[state] for state in DeskState},
         "desks": rendered,
+        "zone_counts": [_zone_json(c, now) for c in counts_of_zones],
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")

@@ -5,8 +5,11 @@ It numbers what the device's driver observes (``stream`` + ``seq``, via
 logged, never fatal), keeps the readings in an outbox until the broker has
 acknowledged them, and publishes them in contract-v1 batches with QoS 1 on
 ``ikn/v1/dev/{id}/up``. Health goes, retained, to ``ikn/v1/dev/{id}/status``:
-``online`` on every connect, ``offline`` on a graceful close, and the broker
-publishes the Will ``{"v":1,"state":"offline"}`` when the agent vanishes.
+``online`` on every connect and every ``status_interval_s``, ``offline`` on a
+graceful close, and the broker publishes the Will ``{"v":1,"state":"offline"}``
+when the agent vanishes. It subscribes to its own ``down`` topic on every connect
+and hands what arrives to ``edge_agent.downlink`` (config applied without a
+restart, commands to the driver, results back as ``command_result`` readings).
 
 Usage::
 
@@ -28,24 +31,28 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from contextlib import suppress
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
+from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.backoff import Backoff
 from edge_agent.badge import pseudonymise
 from edge_agent.config import AgentConfig, AgentStats
+from edge_agent.downlink import Downlink, configured, result_observation
 from edge_agent.driver import Driver
 from edge_agent.errors import AgentClosedError, ConnectRefusedError
 from edge_agent.outbox import MemoryOutbox, Outbox
 from edge_agent.transport import LoopBridge, make_client
 from edge_agent.uplink import Uplink
 from ikn_core.contract import (
+    ConfigCommand,
     Observation,
     Status,
+    down_topic,
     encode_status,
     make_reading,
     status_topic,
@@ -59,6 +66,15 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0  # how often keepalive is checked
 CLOSE_GRACE_S = 2.0  # for the offline status and DISCONNECT, after the flush
 WILL = encode_status(Status(state="offline"))
+TIMESYNC_DIR = Path("/run/systemd/timesync")  # systemd-timesyncd's state
+
+
+def system_clock_synced(timesync_dir: Path = TIMESYNC_DIR) -> bool | None:
+    """Whether systemd-timesyncd has synchronised the clock (its ``synchronized``
+    flag file); None when it does not run here, so the status leaves the field out."""
+    if not timesync_dir.is_dir():
+        return None
+    return (timesync_dir / "synchronized").exists()
 
 
 class EdgeAgent:
@@ -79,6 +95,7 @@ class EdgeAgent:
         self._site_key = site_key  # turns a badge's card number into its token
         self._up = up_topic(device_id)  # validates the id
         self._status_topic = status_topic(device_id)
+        self._down = down_topic(device_id)
         self._mqtt = mqtt
         self._config = config or AgentConfig()
         self._outbox = outbox if outbox is not None else MemoryOutbox(self._config.outbox_capacity)
@@ -90,7 +107,12 @@ class EdgeAgent:
             batch_max=self._config.batch_max_readings,
             latency_s=self._config.batch_latency_s,
             window=self._config.max_in_flight,
+            max_bytes=self._config.batch_max_bytes,
         )
+        self._downlink = Downlink(device_id, self._apply_config, self._report_result)
+        self._status_sent = 0.0
+        self._down_mid: int | None = None
+        self._listening = False
         self._client: Client | None = None
         self._bridge: LoopBridge | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -136,6 +158,8 @@ class EdgeAgent:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._bridge = LoopBridge(self._client, asyncio.get_running_loop())
         self._started_at = time.monotonic()
         self._supervisor = asyncio.create_task(self._supervise(), name=f"agent-{self.device_id}")
@@ -184,6 +208,7 @@ class EdgeAgent:
         """Submit the driver's observations until it ends or ``stop`` is set."""
         if driver.device_id != self.device_id:  # a payload never speaks for another device
             raise ValueError(f"driver {driver.device_id!r} is not device {self.device_id!r}")
+        self._downlink.driver = driver
         async with asyncio.TaskGroup() as tg:
             feeder = tg.create_task(self._feed(driver))
             if stop is not None:
@@ -235,11 +260,22 @@ class EdgeAgent:
             dropped=self._outbox.dropped,
             rejected=self._rejected,
             refused=self._uplink.refused,
+            commands=self._downlink.received,
+            malformed_commands=self._downlink.malformed,
         )
+
+    @property
+    def config(self) -> AgentConfig:
+        """The configuration in force (a ``config`` command changes it)."""
+        return self._config
 
     async def wait_connected(self) -> None:
         """Wait until connected (bound it with ``asyncio.timeout``)."""
         await self._wait_until(lambda: self._connected)
+
+    async def wait_listening(self) -> None:
+        """Wait until the broker confirmed the ``down`` subscription of this connection."""
+        await self._wait_until(lambda: self._connected and self._listening)
 
     async def wait_disconnected(self) -> None:
         """Wait until the connection is down (bound it with ``asyncio.timeout``)."""
@@ -302,6 +338,10 @@ class EdgeAgent:
                 async with asyncio.timeout(TICK_S):
                     await self._lost.wait()
             self._bridge.tick()
+            if self._connected and time.monotonic() - self._status_sent >= (
+                self._config.status_interval_s
+            ):
+                self._publish_status(self._status("online"))
 
     async def _stop_supervisor(self) -> None:
         if self._supervisor is not None:
@@ -343,6 +383,7 @@ class EdgeAgent:
 
     def _publish_status(self, status: Status) -> int:
         assert self._client is not None
+        self._status_sent = time.monotonic()
         return self._client.publish(
             self._status_topic, encode_status(status), qos=1, retain=True
         ).mid
@@ -354,6 +395,7 @@ class EdgeAgent:
             uptime_s=int(time.monotonic() - self._started_at),
             outbox=len(self._outbox),
             dropped=self._outbox.dropped,
+            clock_synced=system_clock_synced(),
         )
 
     # -- paho callbacks (on the loop thread) --------------------------------------------
@@ -372,6 +414,7 @@ class EdgeAgent:
         self._connects += 1
         log.debug("%s: connected to %s (%d)", self.device_id, self._mqtt.url, self._connects)
         self._publish_status(self._status("online"))
+        self._client_subscribe_down()
         self._set_connected(True)
         self._settle_connack(None)
 
@@ -400,6 +443,48 @@ class EdgeAgent:
         if not self._uplink.acked(mid, ok=not reason.is_failure) and mid == self._offline_mid:
             self._offline_acked = True
         self._notify()
+
+    def _on_message(self, _client: Client, _userdata: Any, msg: MQTTMessage) -> None:
+        if msg.topic == self._down:
+            self._downlink.handle(bytes(msg.payload))
+
+    def _client_subscribe_down(self) -> None:
+        assert self._client is not None
+        self._listening = False
+        self._down_mid = self._client.subscribe(self._down, qos=1)[1]
+
+    def _on_subscribe(
+        self,
+        _client: Client,
+        _userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        if mid != self._down_mid:
+            return
+        if any(r.is_failure for r in reasons):
+            log.warning("%s: the broker refused the down subscription: %s", self.device_id, reasons)
+            return
+        self._listening = True
+        self._notify()
+
+    # -- downlink -----------------------------------------------------------------------
+
+    def _apply_config(self, command: ConfigCommand) -> None:
+        """New batch limits, from the next batch on; nothing restarts."""
+        self._config = configured(self._config, command)
+        self._uplink.configure(
+            batch_max=self._config.batch_max_readings,
+            latency_s=self._config.batch_latency_s,
+            max_bytes=self._config.batch_max_bytes,
+        )
+        log.info("%s: configuration applied: %s", self.device_id, command)
+
+    def _report_result(self, command_id: str, ok: bool, detail: str | None) -> None:
+        """Answer a command with a ``command_result`` reading, through the outbox."""
+        if not self._closing:
+            self.submit(result_observation(command_id, ok, detail, int(time.time() * 1000)))
 
     def _settle_connack(self, error: BaseException | None) -> None:
         fut = self._connack

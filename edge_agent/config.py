@@ -16,12 +16,14 @@ class AgentConfig:
     outbox_capacity: int = 10_000
     batch_max_readings: int = 100  # at most 1000, which keeps a batch far below 256 KiB
     batch_latency_s: float = 0.2
+    batch_max_bytes: int = 256 * 1024  # a batch over it is split (contract: at most 256 KiB)
     max_in_flight: int = 8  # unacknowledged batches
     keepalive_s: int = 30
     connect_timeout_s: float = 10.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 60.0
     close_timeout_s: float = 5.0  # for flushing the outbox on close
+    status_interval_s: float = 60.0  # the retained online status is re-sent this often
 
     def __post_init__(self) -> None:
         problems = [
@@ -31,6 +33,8 @@ class AgentConfig:
                 ("outbox_capacity >= 1", self.outbox_capacity >= 1),
                 ("batch_max_readings in 1..1000", 1 <= self.batch_max_readings <= 1000),
                 ("batch_latency_s > 0", self.batch_latency_s > 0),
+                ("batch_max_bytes in 1024..262144", 1024 <= self.batch_max_bytes <= 262_144),
+                ("status_interval_s > 0", self.status_interval_s > 0),
                 ("max_in_flight >= 1", self.max_in_flight >= 1),
                 ("keepalive_s in 5..65535", 5 <= self.keepalive_s <= 65535),
                 ("connect_timeout_s > 0", self.connect_timeout_s > 0),
@@ -60,3 +64,5 @@ class AgentStats:
     dropped: int  # readings lost because the outbox was full
     rejected: int  # observations that did not fit the contract
     refused: int  # readings the broker refused (MQTT 5 PUBACK failure)
+    commands: int = 0  # down commands received and understood
+    malformed_commands: int = 0  # down messages that did not fit the contract

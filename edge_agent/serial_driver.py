@@ -12,6 +12,19 @@ hex digits (as NMEA does); a frame with a wrong checksum is garbage.
 ``E co2=612 t=24.5 h=58``   environment, any of the three fields
 ==========================  ======================================================
 
+The agent writes what the platform sends down to the device, one line each:
+
+==========================  ======================================================
+``C interval=<s>``          sample every ``<s>`` seconds (a ``config`` push)
+``I <seconds>``             identify: blink for that long
+``R``                       reboot
+``S free`` / ``S occupied`` desk display; ``S booked 14:30`` (local time), and
+                            ``S free 14:00`` (free until the next booking)
+==========================  ======================================================
+
+A command that cannot be written (no port open, the port's buffer full) fails and
+the agent reports the failure.
+
 The agent stamps each frame with its clock when the line arrives. Anything else on
 the line (noise, a half line cut by a reset, an unknown frame, a line longer than
 ``MAX_LINE`` bytes) is garbage: counted in ``garbage``, logged (at WARNING for the
@@ -33,7 +46,14 @@ import tty
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from ikn_core.contract import Observation
+from ikn_core.contract import (
+    ConfigCommand,
+    DisplayCommand,
+    DownCommand,
+    IdentifyCommand,
+    Observation,
+    RebootCommand,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +159,7 @@ class SerialDriver:
         self.frames = 0
         self.garbage = 0
         self.open = False  # the port is open and watched
+        self._fd: int | None = None
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
 
     async def __aiter__(self) -> AsyncIterator[Observation]:
@@ -150,7 +171,7 @@ class SerialDriver:
             if os.isatty(fd):
                 tty.setraw(fd, termios.TCSANOW)
             loop.add_reader(fd, readable.set)
-            self.open = True
+            self.open, self._fd = True, fd
             while True:
                 await readable.wait()
                 readable.clear()
@@ -165,9 +186,24 @@ class SerialDriver:
                     if obs is not None:
                         yield obs
         finally:
-            self.open = False
+            self.open, self._fd = False, None
             loop.remove_reader(fd)
             os.close(fd)
+
+    def on_command(self, command: DownCommand) -> None:
+        """Write a ``config``, ``identify`` or ``reboot`` command to the device."""
+        self._write(command_line(command))
+
+    def show(self, display: DisplayCommand) -> None:
+        """Write the desk display's state to the device."""
+        self._write(command_line(display))
+
+    def _write(self, line: str) -> None:
+        if self._fd is None:
+            raise OSError(errno.ENODEV, f"{self.path} is not open")
+        data = f"{line}\n".encode("ascii")
+        if os.write(self._fd, data) != len(data):  # BlockingIOError when the buffer is full
+            raise OSError(errno.EAGAIN, f"{self.path}: the line was cut short")
 
     def _frame(self, line: bytes | None) -> Observation | None:
         try:
@@ -188,6 +224,21 @@ class SerialDriver:
             return None
         self.frames += 1
         return obs
+
+
+def command_line(command: DownCommand) -> str:
+    """The line-protocol line for a down command (see the module docstring)."""
+    if isinstance(command, ConfigCommand):
+        if command.sample_interval_s is None:
+            raise ValueError("a config without sample_interval_s is the agent's, not the device's")
+        return f"C interval={command.sample_interval_s}"
+    if isinstance(command, IdentifyCommand):
+        return f"I {command.seconds}"
+    if isinstance(command, RebootCommand):
+        return "R"
+    if isinstance(command, DisplayCommand):
+        return " ".join(part for part in ("S", command.state, command.until) if part)
+    raise ValueError(f"no line for {command.cmd!r}")
 
 
 def _read(fd: int) -> bytes | None:

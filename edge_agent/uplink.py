@@ -1,6 +1,7 @@
 """Packing the outbox into contract-v1 batches, with a bounded in-flight window.
 
-A batch leaves when ``batch_max`` readings are pending, or when the oldest
+A batch leaves when ``batch_max`` readings are pending (a batch over
+``max_bytes`` is split in halves), or when the oldest
 pending reading has waited ``latency_s`` (so a quiet desk sensor still reports
 within 200 ms), or at once while flushing. At most ``window`` batches are
 unacknowledged at a time; each PUBACK frees a place and forgets the readings
@@ -43,12 +44,14 @@ class Uplink:
         batch_max: int,
         latency_s: float,
         window: int,
+        max_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
         self._outbox = outbox
         self._send = send
         self._batch_max = batch_max
         self._latency_s = latency_s
         self._window = window
+        self._max_bytes = max_bytes
         self._in_flight: dict[int, Span] = {}
         self._online = False
         self._due = False  # the oldest pending reading has waited long enough
@@ -75,6 +78,13 @@ class Uplink:
         elif not self._due and self._timer is None:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self._latency_s, self._on_latency)
+
+    def configure(self, *, batch_max: int, latency_s: float, max_bytes: int) -> None:
+        """New limits (a config push), used from the next batch on."""
+        self._batch_max = batch_max
+        self._latency_s = latency_s
+        self._max_bytes = max_bytes
+        self.fill()
 
     def set_online(self, online: bool) -> None:
         """The connection came (publish what waits) or went (hold everything)."""
@@ -139,7 +149,7 @@ class Uplink:
 
     def _publish(self, readings: Sequence[Reading]) -> None:
         payload = encode_batch(Batch(self._outbox.stream, tuple(readings)))
-        if len(payload) > MAX_PAYLOAD_BYTES and len(readings) > 1:
+        if len(payload) > self._max_bytes and len(readings) > 1:
             half = len(readings) // 2
             self._publish(readings[:half])
             self._publish(readings[half:])

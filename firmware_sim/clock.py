@@ -84,3 +84,21 @@ class VirtualClock:
     async def sleep_until(self, t: float) -> None:
         self._now = max(self._now, t)
         await asyncio.sleep(0)  # still a suspension point, as a real sleep is
+
+
+class SkewedClock:
+    """Fault injection: ``inner``'s pace, but a device clock ``skew_ms`` off (positive:
+    ahead), as a device with a drifting or unsynchronised clock stamps its readings."""
+
+    def __init__(self, inner: SimClock, skew_ms: int) -> None:
+        self._inner = inner
+        self.skew_ms = skew_ms
+
+    def now(self) -> float:
+        return self._inner.now()
+
+    def epoch_ms(self) -> int:
+        return self._inner.epoch_ms() + self.skew_ms
+
+    async def sleep_until(self, t: float) -> None:
+        await self._inner.sleep_until(t)

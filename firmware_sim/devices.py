@@ -8,6 +8,10 @@ without importing it: the simulator's devices stand where hardware would.
 - :class:`PeopleCounter` reports its zone's head count every interval.
 - :class:`EnvironmentSensor` reports its floor's CO2, temperature and humidity.
 
+Every device also takes what the platform sends down (:class:`Controls`): it records
+commands and display states, and a counter or environment sensor samples at the
+pushed ``sample_interval_s``.
+
 The devices of one building share an :class:`Occupancy`, so counters and air
 follow the desks. Each device draws from its own generator seeded with
 ``(seed, device id)``: a run is reproducible whatever the order devices start in.
@@ -16,6 +20,7 @@ follow the desks. Each device draws from its own generator seeded with
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TypeVar
 
@@ -36,7 +41,7 @@ from firmware_sim.models import (
     people_count,
 )
 from firmware_sim.scenario import DevicePlan, Scenario
-from ikn_core.contract import Observation
+from ikn_core.contract import ConfigCommand, DisplayCommand, DownCommand, Observation
 from ikn_core.domain import DeviceKind
 
 B = TypeVar("B", DeskBehaviour, CounterBehaviour, EnvironmentBehaviour, BadgeBehaviour)
@@ -60,6 +65,31 @@ class Occupancy:
         return sum(len(self._taken.get(zone, ())) for zone in zones)
 
 
+KEEP_COMMANDS = 100  # commands and display states a simulated device remembers
+
+
+class Controls:
+    """The downlink's end in a simulated device: what it was told, newest last."""
+
+    def __init__(self) -> None:
+        self.commands: deque[DownCommand] = deque(maxlen=KEEP_COMMANDS)
+        self.displays: deque[DisplayCommand] = deque(maxlen=KEEP_COMMANDS)
+        self.sample_interval_s: float | None = None
+
+    def on_command(self, command: DownCommand) -> None:
+        """Called by the edge agent for ``config``, ``identify`` and ``reboot``."""
+        self.commands.append(command)
+        if isinstance(command, ConfigCommand) and command.sample_interval_s is not None:
+            self.sample_interval_s = float(command.sample_interval_s)
+
+    def show(self, display: DisplayCommand) -> None:
+        """Called by the edge agent with what the desk display shows now."""
+        self.displays.append(display)
+
+    def interval(self, default: float) -> float:
+        return self.sample_interval_s if self.sample_interval_s is not None else default
+
+
 def _expect(plan: DevicePlan, cls: type[B]) -> B:
     if not isinstance(plan.behaviour, cls):
         raise TypeError(f"{plan.device.id}: expected {cls.__name__}, got {plan.behaviour!r}")
@@ -71,7 +101,7 @@ def device_rng(seed: int, device_id: str) -> random.Random:
     return random.Random(f"{seed}:{device_id}")
 
 
-class DeskSensor:
+class DeskSensor(Controls):
     """An occupancy sensor under one desk (iterate it once: it is one device's life)."""
 
     def __init__(
@@ -80,6 +110,7 @@ class DeskSensor:
         behaviour = _expect(plan, DeskBehaviour)
         if plan.device.desk_id is None:
             raise TypeError(f"{plan.device.id}: a desk sensor needs a desk")
+        Controls.__init__(self)
         self.device_id = plan.device.id
         self.desk_id = plan.device.desk_id
         self._clock = clock
@@ -97,51 +128,55 @@ class DeskSensor:
             t, occupied = next(self._reports)
 
 
-class PeopleCounter:
+class PeopleCounter(Controls):
     """A people counter over one zone's entrance."""
 
     def __init__(
         self, plan: DevicePlan, clock: SimClock, rng: random.Random, occupancy: Occupancy
     ) -> None:
+        Controls.__init__(self)
         self._behaviour = _expect(plan, CounterBehaviour)
         self.device_id = plan.device.id
         self.zones = plan.zones
         self._clock, self._rng, self._occupancy = clock, rng, occupancy
 
     async def __aiter__(self) -> AsyncIterator[Observation]:
-        t, interval = 0.0, self._behaviour.interval_minutes * MINUTE
+        t, default = 0.0, self._behaviour.interval_minutes * MINUTE
         while True:
             await self._clock.sleep_until(t)
             seated = self._occupancy.people(self.zones)
             count = people_count(self._rng, self._behaviour, seated)
             yield Observation("people_count", self._clock.epoch_ms(), {"count": count})
-            t += interval
+            t += self.interval(default)
 
 
-class EnvironmentSensor:
+class EnvironmentSensor(Controls):
     """A CO2, temperature and humidity sensor on one floor."""
 
     def __init__(
         self, plan: DevicePlan, clock: SimClock, rng: random.Random, occupancy: Occupancy
     ) -> None:
+        Controls.__init__(self)
         self._behaviour = _expect(plan, EnvironmentBehaviour)
         self.device_id = plan.device.id
         self.zones = plan.zones
         self._clock, self._rng, self._occupancy = clock, rng, occupancy
 
     async def __aiter__(self) -> AsyncIterator[Observation]:
-        t, interval = 0.0, self._behaviour.interval_minutes * MINUTE
+        t, default = 0.0, self._behaviour.interval_minutes * MINUTE
         air = Air.settled(self._behaviour, self._occupancy.people(self.zones))
+        step = 0.0
         while True:
             await self._clock.sleep_until(t)
             people = self._occupancy.people(self.zones)
-            air.step(interval if t > 0 else 0.0, people)
+            air.step(step, people)
             fields = air.sample(self._rng, people)
             yield Observation("environment", self._clock.epoch_ms(), fields)
-            t += interval
+            step = self.interval(default)
+            t += step
 
 
-class BadgeReader:
+class BadgeReader(Controls):
     """A badge reader at a building entrance: taps in waves (``BadgeBehaviour``), each
     with the card number as the hardware reads it; the edge agent turns it into the
     site-keyed token before anything is stored or sent (it needs the site key)."""
@@ -149,6 +184,7 @@ class BadgeReader:
     def __init__(
         self, plan: DevicePlan, clock: SimClock, rng: random.Random, _occupancy: Occupancy
     ) -> None:
+        Controls.__init__(self)
         self._behaviour = _expect(plan, BadgeBehaviour)
         self.device_id = plan.device.id
         self._clock, self._rng = clock, rng

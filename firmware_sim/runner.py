@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from edge_agent import AgentConfig, run_fleet
-from firmware_sim.clock import ScaledClock, SimClock
+from firmware_sim.clock import ScaledClock, SimClock, SkewedClock
 from firmware_sim.devices import build_drivers
 from firmware_sim.scenario import Scenario
 from ikn_core.settings import SimSettings
@@ -32,6 +32,8 @@ async def run_sim(
     is set; then every agent flushes, says offline and disconnects (the fleet logs
     its totals). ``clock`` and ``agent_config`` are for tests and benchmarks."""
     clock = clock or ScaledClock(settings.speed)
+    if settings.clock_skew_s:  # fault injection: every device's clock is off
+        clock = SkewedClock(clock, round(settings.clock_skew_s * 1000))
     drivers = build_drivers(scenario, clock, settings.seed)
     log.info(
         "sim: %d devices in %s (%s, %s) at speed %gx, seed %d, broker %s (MQTT %s)",

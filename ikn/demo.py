@@ -127,6 +127,7 @@ class Demo:
     async def _prepare_database(self) -> str:
         assert self.postgres is not None
         from firmware_sim.scenario import load_scenario
+        from ikn_store.attendance import set_building_site
         from ikn_store.migrations import migrate
         from ikn_store.spaces import load_site
         from ikn_store.tokens import create_token
@@ -141,6 +142,8 @@ class Demo:
         try:
             await migrate(conn)
             await load_site(conn, _with_manual_desk(load_scenario(SCENARIO).site))
+            # where the demo building stands (Nusantara's core), for office check-ins' geofence
+            await set_building_site(conn, "ikn-b1", -0.9747, 116.7068, "demo-agency")
             return await create_token(conn, "demo facility manager", "facility_manager")
         finally:
             await conn.close()

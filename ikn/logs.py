@@ -12,12 +12,17 @@ from ikn_core.settings import LogSettings
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, role: str = "") -> None:
+        super().__init__()
+        self.role = role
+
     def format(self, record: logging.LogRecord) -> str:
         doc = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
+            "role": self.role,
         }
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
@@ -27,7 +32,7 @@ class JsonFormatter(logging.Formatter):
 def configure(settings: LogSettings, role: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if settings.format == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(role))
     else:
         handler.setFormatter(
             logging.Formatter(f"%(asctime)s %(levelname)-7s {role:<6} %(name)s: %(message)s")

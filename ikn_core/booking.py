@@ -14,13 +14,16 @@ is computed in the building's IANA zone with ``zoneinfo``.
         ├── BookingNotFound    no such booking (or not one the caller may see)
         ├── BookingNotActive   the booking was cancelled or released; it cannot change
         ├── OutsideCheckInWindow  too early or too late to check in
+        ├── NotCheckedIn       check-out of a booking that is not checked in
+        ├── ZoneRestricted     the desk's zone is only for some agencies or units
+        ├── CancelTooLate      past the cancellation cut-off (a facility manager still may)
         └── BookingContended   the database kept refusing under contention; retry
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -32,6 +35,7 @@ MINUTES_PER_DAY = 1440
 class BookingStatus(StrEnum):
     BOOKED = "booked"
     CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
     CANCELLED = "cancelled"
     RELEASED = "released"
 
@@ -94,6 +98,18 @@ class OutsideCheckInWindow(BookingError):  # noqa: N818 - domain names (DESIGN.m
     kind = "outside-check-in-window"
 
 
+class NotCheckedIn(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "not-checked-in"
+
+
+class ZoneRestricted(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "zone-restricted"
+
+
+class CancelTooLate(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "cancel-cut-off"
+
+
 class BookingContended(BookingError):  # noqa: N818 - domain names (DESIGN.md)
     kind = "booking-contended"
 
@@ -111,6 +127,12 @@ def check_in_window(start: datetime, end: datetime, now: datetime) -> None:
         )
 
 
+def check_access(allowed: tuple[str, ...] | None, agency: str, unit: str) -> None:
+    """A restricted zone lists ``agency`` or ``agency/unit`` entries; None: open to all."""
+    if allowed is not None and agency not in allowed and f"{agency}/{unit}" not in allowed:
+        raise ZoneRestricted(f"this desk's zone is reserved for: {', '.join(allowed)}")
+
+
 def require_aware(value: datetime, field: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{field}: needs a UTC offset (Z or +08:00)")
@@ -126,14 +148,15 @@ class BookingRules:
     max_minutes: int = 12 * 60
     opens_minute: int = 6 * 60  # 06:00 local
     closes_minute: int = 20 * 60  # 20:00 local
+    cancel_cutoff_minutes: int = 0  # 0: cancel any time while active
 
     def __post_init__(self) -> None:
         if not 0 <= self.opens_minute < self.closes_minute <= MINUTES_PER_DAY:
             raise ValueError("allowed hours: need 0 <= opens < closes <= 1440 minutes")
         if not 0 < self.min_minutes <= self.max_minutes:
             raise ValueError("durations: need 0 < min_minutes <= max_minutes")
-        if self.max_days_ahead < 0:
-            raise ValueError("max_days_ahead must not be negative")
+        if self.max_days_ahead < 0 or self.cancel_cutoff_minutes < 0:
+            raise ValueError("max_days_ahead and cancel_cutoff_minutes must not be negative")
 
     @property
     def all_day(self) -> bool:
@@ -161,6 +184,15 @@ class BookingRules:
             raise RuleBroken("too-long", f"a booking lasts at most {self.max_minutes} min", "end")
         self._check_hours(local_start, end.astimezone(tz))
 
+    def check_cancel(self, start: datetime, now: datetime) -> None:
+        """With a cut-off of N minutes, cancelling closes N minutes before the start."""
+        cutoff = timedelta(minutes=self.cancel_cutoff_minutes)
+        if cutoff and now > start - cutoff:
+            raise CancelTooLate(
+                f"cancelling closes {self.cancel_cutoff_minutes} min before the start; "
+                "ask a facility manager"
+            )
+
     def _check_hours(self, local_start: datetime, local_end: datetime) -> None:
         if self.all_day:
             return
@@ -187,3 +219,43 @@ class BookingRules:
             f"bookable between {clock(self.opens_minute)} and {clock(self.closes_minute)} "
             "local time in the building, within one day"
         )
+
+
+class Repeat(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+MAX_OCCURRENCES = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """A series: the first occurrence [start, end), repeated every day or week at the
+    same local wall-clock times in the building's zone, ``count`` times, skipping the
+    local dates in ``skip`` (a skipped date still counts as one of the ``count``)."""
+
+    start: datetime
+    end: datetime
+    repeat: Repeat
+    count: int
+    skip: frozenset[date] = frozenset()
+
+    def __post_init__(self) -> None:
+        require_aware(self.start, "start")
+        require_aware(self.end, "end")
+        if not 1 <= self.count <= MAX_OCCURRENCES:
+            raise ValueError(f"count: 1 to {MAX_OCCURRENCES} occurrences")
+
+    def occurrences(self, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+        local_start, local_end = self.start.astimezone(tz), self.end.astimezone(tz)
+        step = timedelta(days=1 if self.repeat is Repeat.DAILY else 7)
+        found = []
+        for n in range(self.count):
+            day, end_day = local_start.date() + n * step, local_end.date() + n * step
+            if day in self.skip:
+                continue
+            start = datetime.combine(day, local_start.timetz().replace(tzinfo=tz))
+            end = datetime.combine(end_day, local_end.timetz().replace(tzinfo=tz))
+            found.append((start, end))
+        return found

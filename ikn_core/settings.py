@@ -164,6 +164,43 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class InfluxSettings:
+    """The optional InfluxDB v2 sink of the ingest (``IKN_INFLUX_URL`` empty: none)."""
+
+    url: str
+    org: str
+    bucket: str
+    token: str = field(default="", repr=False)  # secret: never logged
+    batch_size: int = 5000
+    flush_ms: int = 1000
+    buffer_max: int = 200_000
+    timeout_ms: int = 10_000
+
+    @classmethod
+    def read(cls, r: _Reader) -> InfluxSettings | None:
+        url = r.get("IKN_INFLUX_URL", _http_url, "")
+        if not url:
+            return None
+        return cls(
+            url=url,
+            org=r.get("IKN_INFLUX_ORG", _text),
+            bucket=r.get("IKN_INFLUX_BUCKET", _text),
+            token=r.env.get("IKN_INFLUX_TOKEN", ""),
+            batch_size=r.get("IKN_INFLUX_BATCH_SIZE", _int_between(1, 100_000), 5000),
+            flush_ms=r.get("IKN_INFLUX_FLUSH_MS", _int_between(1, 60_000), 1000),
+            buffer_max=r.get("IKN_INFLUX_BUFFER_MAX", _int_between(1, 10_000_000), 200_000),
+            timeout_ms=r.get("IKN_INFLUX_TIMEOUT_MS", _int_between(100, 600_000), 10_000),
+        )
+
+
+def _http_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL, as in http://localhost:8086")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
 class IngestSettings:
     db: DatabaseSettings
     mqtt: MqttSettings
@@ -176,6 +213,8 @@ class IngestSettings:
     retention_days: int = 90
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
+    influx: InfluxSettings | None = None
+    desk_vacant_grace_s: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -192,9 +231,69 @@ class IngestSettings:
             retention_days=r.get("IKN_RETENTION_DAYS", _int_between(1, 3650), 90),
             metrics_host=r.get("IKN_INGEST_METRICS_HOST", _text, "127.0.0.1"),
             metrics_port=r.get("IKN_INGEST_METRICS_PORT", _int_between(0, 65535), 0),
+            influx=InfluxSettings.read(r),
+            desk_vacant_grace_s=r.get("IKN_DESK_VACANT_GRACE_S", _int_between(0, 86_400), 300),
         )
         r.done()
         return settings
+
+
+_ROLE_NAMES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
+_SAME_ROLES = tuple((r, r) for r in _ROLE_NAMES)  # an IdP role named as ours grants it
+
+
+def _role_map(text: str) -> tuple[tuple[str, str], ...]:
+    """``idp-role=our_role,...``: which identity-provider roles grant which of ours."""
+    pairs = []
+    for item in text.split(","):
+        theirs, sep, ours = (part.strip() for part in item.partition("="))
+        if not sep or not theirs or ours not in _ROLE_NAMES:
+            raise ValueError(f"expected idp-role=ROLE pairs, ROLE one of {', '.join(_ROLE_NAMES)}")
+        pairs.append((theirs, ours))
+    return tuple(pairs)
+
+
+def _algorithms(text: str) -> tuple[str, ...]:
+    allowed = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA")
+    chosen = tuple(a.strip() for a in text.split(",") if a.strip())
+    if not chosen or any(a not in allowed for a in chosen):
+        raise ValueError(f"expected a comma-separated list of {', '.join(allowed)}")
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """OIDC bearer tokens (JWT access tokens, e.g. from Keycloak); ``IKN_OIDC_ISSUER``
+    empty: off. Without ``IKN_OIDC_JWKS_URL`` the keys are found by discovery."""
+
+    issuer: str
+    audience: str
+    jwks_url: str = ""
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    person_claim: str = "preferred_username"
+    roles_claim: str = "realm_access.roles"
+    role_map: tuple[tuple[str, str], ...] = _SAME_ROLES
+    leeway_s: int = 60
+    http_timeout_s: float = 5.0
+    jwks_min_refresh_s: int = 60
+
+    @classmethod
+    def read(cls, r: _Reader) -> OidcSettings | None:
+        issuer = r.get("IKN_OIDC_ISSUER", _http_url, "")
+        if not issuer:
+            return None
+        return cls(
+            issuer=issuer,
+            audience=r.get("IKN_OIDC_AUDIENCE", _text),
+            jwks_url=r.get("IKN_OIDC_JWKS_URL", _http_url, ""),
+            algorithms=r.get("IKN_OIDC_ALGORITHMS", _algorithms, ("RS256", "ES256")),
+            person_claim=r.get("IKN_OIDC_PERSON_CLAIM", _text, "preferred_username"),
+            roles_claim=r.get("IKN_OIDC_ROLES_CLAIM", _text, "realm_access.roles"),
+            role_map=r.get("IKN_OIDC_ROLE_MAP", _role_map, _SAME_ROLES),
+            leeway_s=r.get("IKN_OIDC_LEEWAY_S", _int_between(0, 600), 60),
+            http_timeout_s=r.get("IKN_OIDC_HTTP_TIMEOUT_S", _positive_float, 5.0),
+            jwks_min_refresh_s=r.get("IKN_OIDC_JWKS_MIN_REFRESH_S", _int_between(0, 3600), 60),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,16 +303,29 @@ class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     release_interval_s: int = 60
+    attendance_interval_s: float = 2.0  # how often dirty attendance days are recomputed
+    attendance_policy: str = ""  # a policy TOML file; empty: the national default
+    analytics_interval_s: float = 30.0  # how often dirty analytics rollups are recomputed
+    oidc: OidcSettings | None = None  # OIDC bearer tokens; None: API tokens only
+    mqtt: MqttSettings | None = None  # to send device commands; None: commands answer 503
+    command_ttl_s: int = 300  # a device command not answered by then is expired
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
         r = _Reader(os.environ if env is None else env)
+        with_mqtt = bool(r.env.get("IKN_MQTT_URL"))
         settings = cls(
             db=DatabaseSettings.read(r),
             log=LogSettings.read(r),
             host=r.get("IKN_API_HOST", _text, "127.0.0.1"),
             port=r.get("IKN_API_PORT", _int_between(0, 65535), 8080),
             release_interval_s=r.get("IKN_BOOKING_RELEASE_INTERVAL_S", _int_between(1, 3600), 60),
+            attendance_interval_s=r.get("IKN_ATTENDANCE_INTERVAL_S", _positive_float, 2.0),
+            attendance_policy=r.get("IKN_ATTENDANCE_POLICY", _text, ""),
+            analytics_interval_s=r.get("IKN_ANALYTICS_INTERVAL_S", _positive_float, 30.0),
+            oidc=OidcSettings.read(r),
+            mqtt=MqttSettings.read(r) if with_mqtt else None,
+            command_ttl_s=r.get("IKN_COMMAND_TTL_S", _int_between(10, 86_400), 300),
         )
         r.done()
         return settings
@@ -233,6 +345,27 @@ class MigrateSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BadgeSettings:
+    """``ikn badge enrol``: the database and the site key that turns a card number into
+    the badge token the edge agents send (the card number itself is never stored)."""
+
+    db: DatabaseSettings
+    log: LogSettings
+    site_key: bytes = field(repr=False)  # secret: never logged
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BadgeSettings:
+        r = _Reader(os.environ if env is None else env)
+        db, log = DatabaseSettings.read(r), LogSettings.read(r)
+        key = _site_key(r)
+        if key is None and "IKN_SITE_KEY" not in " ".join(r.problems):
+            r.problems.append("IKN_SITE_KEY is required (see docs/configuration.md)")
+        r.done()
+        assert key is not None
+        return cls(db=db, log=log, site_key=key)
+
+
+@dataclass(frozen=True, slots=True)
 class SimSettings:
     """``ikn sim``: runs simulated devices, each behind its own edge agent."""
 
@@ -241,6 +374,7 @@ class SimSettings:
     speed: float = 1.0
     seed: int = 0
     site_key: bytes | None = field(default=None, repr=False)  # for simulated badge readers
+    clock_skew_s: float = 0.0  # fault injection: the devices' clocks this far ahead (or behind)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SimSettings:
@@ -251,6 +385,7 @@ class SimSettings:
             speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
             seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
             site_key=_site_key(r),
+            clock_skew_s=r.get("IKN_SIM_CLOCK_SKEW_S", _skew, 0.0),
         )
         r.done()
         return settings
@@ -334,6 +469,17 @@ def _positive_float(text: str) -> float:
         raise ValueError("expected a positive number") from None
     if not value > 0:
         raise ValueError("expected a positive number")
+    return value
+
+
+def _skew(text: str) -> float:
+    """Seconds a simulated clock is off: -86400..86400 (a day either way)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected seconds, e.g. 120 or -30") from None
+    if not -86_400 <= value <= 86_400:
+        raise ValueError("expected seconds between -86400 and 86400")
     return value
 
 

@@ -17,15 +17,19 @@ from ikn_core.booking import (
     BookingContended,
     BookingNotActive,
     BookingNotFound,
-    BookingRules,
     BookingStatus,
     CheckInSignal,
     DeskAlreadyBooked,
     IdempotencyKeyReused,
+    NotCheckedIn,
     PersonAlreadyBooked,
+    RuleBroken,
     UnknownDesk,
     UnknownPerson,
+    ZoneRestricted,
+    check_access,
 )
+from ikn_store.booking_places import DeskPlace, PlaceCache
 
 ACTIVE_SQL = "('booked', 'checked_in')"
 
@@ -43,22 +47,13 @@ class Booking:
     created_by: str
     created_at: datetime
     tz: str  # the desk's building's zone
-
-
-@dataclass(frozen=True, slots=True)
-class DeskPlace:
-    """A desk with its building's zone and booking rules."""
-
-    desk_id: str
-    building_id: str
-    tz: str
-    rules: BookingRules
+    series_id: UUID | None = None
 
 
 _SELECT = """
     SELECT k.id, k.desk_id, k.person_id, lower(k.period) AS start, upper(k.period) AS "end",
            k.status, k.checked_in_at, k.check_in_signal, k.created_by, k.created_at,
-           k.idempotency_key, b.tz
+           k.idempotency_key, k.series_id, b.tz
     FROM bookings k
     JOIN desks d ON d.id = k.desk_id
     JOIN zones z ON z.id = d.zone_id
@@ -67,7 +62,7 @@ _SELECT = """
 """
 
 
-def _booking(row: asyncpg.Record) -> Booking:
+def _booking(row: asyncpg.Record, tz: str | None = None) -> Booking:
     signal = row["check_in_signal"]
     return Booking(
         id=row["id"],
@@ -80,43 +75,8 @@ def _booking(row: asyncpg.Record) -> Booking:
         check_in_signal=CheckInSignal(signal) if signal else None,
         created_by=row["created_by"],
         created_at=row["created_at"],
-        tz=row["tz"],
-    )
-
-
-async def desk_place(conn: asyncpg.Connection, desk_id: str) -> DeskPlace:
-    row = await conn.fetchrow(
-        """SELECT d.id, b.id AS building_id, b.tz, r.max_days_ahead, r.min_minutes,
-                  r.max_minutes, r.opens_minute, r.closes_minute
-           FROM desks d
-           JOIN zones z ON z.id = d.zone_id
-           JOIN floors f ON f.id = z.floor_id
-           JOIN buildings b ON b.id = f.building_id
-           LEFT JOIN booking_rules r ON r.building_id = b.id
-           WHERE d.id = $1""",
-        desk_id,
-    )
-    if row is None:
-        raise UnknownDesk(f"no desk {desk_id!r}")
-    names = ("max_days_ahead", "min_minutes", "max_minutes", "opens_minute", "closes_minute")
-    overrides = {n: row[n] for n in names if row[n] is not None}
-    return DeskPlace(row["id"], row["building_id"], row["tz"], BookingRules(**overrides))
-
-
-async def set_rules(conn: asyncpg.Connection, building_id: str, rules: BookingRules) -> None:
-    await conn.execute(
-        """INSERT INTO booking_rules (building_id, max_days_ahead, min_minutes, max_minutes,
-                                      opens_minute, closes_minute)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (building_id) DO UPDATE SET max_days_ahead = EXCLUDED.max_days_ahead,
-               min_minutes = EXCLUDED.min_minutes, max_minutes = EXCLUDED.max_minutes,
-               opens_minute = EXCLUDED.opens_minute, closes_minute = EXCLUDED.closes_minute""",
-        building_id,
-        rules.max_days_ahead,
-        rules.min_minutes,
-        rules.max_minutes,
-        rules.opens_minute,
-        rules.closes_minute,
+        tz=tz or row["tz"],
+        series_id=row["series_id"],
     )
 
 
@@ -140,20 +100,19 @@ def _replay(
     return _booking(row)
 
 
+# Books only while the desk's place still has the fingerprint the caller checked its
+# rules against (see ikn_store.booking_places); no row: the place changed or is gone.
 _INSERT = """
     WITH k AS (
-        INSERT INTO bookings (desk_id, person_id, period, created_by, idempotency_key)
-        SELECT $1, $2, tstzrange($3, $4, '[)'), $5, $6
-        FROM (SELECT booking_lock($1, $2)) AS queued  -- see migration 0003
+        INSERT INTO bookings (desk_id, person_id, period, created_by, idempotency_key, series_id)
+        SELECT p.desk_id, $2, tstzrange($3, $4, '[)'), $5, $6, $8
+        FROM desk_booking_places p, LATERAL (SELECT booking_lock($1, $2)) AS queued
+        WHERE p.desk_id = $1 AND p.fingerprint = $7  -- booking_lock: see migration 0003
         RETURNING *)
-    SELECT k.id, k.desk_id, k.person_id, lower(k.period) AS start,
-           upper(k.period) AS "end", k.status, k.checked_in_at, k.check_in_signal,
-           k.created_by, k.created_at, b.tz
-    FROM k
-    JOIN desks d ON d.id = k.desk_id
-    JOIN zones z ON z.id = d.zone_id
-    JOIN floors f ON f.id = z.floor_id
-    JOIN buildings b ON b.id = f.building_id"""
+    SELECT k.id, k.desk_id, k.person_id, lower(k.period) AS start, upper(k.period) AS "end",
+           k.status, k.checked_in_at, k.check_in_signal, k.created_by, k.created_at,
+           k.series_id
+    FROM k"""
 
 # booking_lock() queues conflicting bookers, so they cannot deadlock each other; a
 # deadlock with some other writer (raw SQL) aborts one side, and its retry sees the
@@ -161,54 +120,126 @@ _INSERT = """
 DEADLOCK_RETRIES = 10
 
 
+async def replayed(
+    conn: asyncpg.Connection,
+    created_by: str,
+    key: str,
+    want: tuple[str, str, datetime, datetime],
+) -> Booking | None:
+    """The booking made earlier with this key (``want``: desk, person, start, end must
+    match, else ``IdempotencyKeyReused``); None when the key is new."""
+    row = await _by_key(conn, created_by, key)
+    return None if row is None else _replay(row, *want)
+
+
 async def book(
     conn: asyncpg.Connection,
     *,
-    desk_id: str,
+    place: DeskPlace,
     person_id: str,
     start: datetime,
     end: datetime,
     created_by: str,
     idempotency_key: str | None = None,
-) -> tuple[Booking, bool]:
-    """Book atomically; return the booking and whether it was created now (False: a replay).
+    series_id: UUID | None = None,
+) -> tuple[Booking, bool] | None:
+    """Book atomically; return the booking and whether it was created now (False: a
+    replay), or None when ``place`` is no longer the desk's (read it again, re-check).
 
     Call it outside a transaction: each attempt is its own statement.
     """
-    if idempotency_key is not None:
-        existing = await _by_key(conn, created_by, idempotency_key)
-        if existing is not None:
-            return _replay(existing, desk_id, person_id, start, end), False
+    desk_id = place.desk_id
     args = (desk_id, person_id, start, end, created_by, idempotency_key)
+    want = (desk_id, person_id, start, end)
     for _ in range(DEADLOCK_RETRIES):
         try:
-            row = await conn.fetchrow(_INSERT, *args)
+            row = await conn.fetchrow(_INSERT, *args, place.fingerprint, series_id)
         except asyncpg.DeadlockDetectedError:
             continue
-        except asyncpg.UniqueViolationError as exc:  # the same key, committed meanwhile
-            assert idempotency_key is not None, exc
-            existing = await _by_key(conn, created_by, idempotency_key)
-            if existing is None:
-                raise
-            return _replay(existing, desk_id, person_id, start, end), False
-        except asyncpg.ExclusionViolationError as exc:
+        except (asyncpg.UniqueViolationError, asyncpg.ExclusionViolationError) as exc:
+            # The same key, used before or by a concurrent request that won the race?
             if idempotency_key is not None:
-                # A concurrent request with the same key may have won the race.
-                existing = await _by_key(conn, created_by, idempotency_key)
-                if existing is not None:
-                    return _replay(existing, desk_id, person_id, start, end), False
-            if exc.constraint_name == "bookings_person_no_overlap":
-                raise PersonAlreadyBooked(
-                    f"{person_id} already holds a booking overlapping this time"
-                ) from exc
-            raise DeskAlreadyBooked(f"desk {desk_id} is already booked for this time") from exc
+                earlier = await replayed(conn, created_by, idempotency_key, want)
+                if earlier is not None:
+                    return earlier, False
+            if isinstance(exc, asyncpg.UniqueViolationError):
+                raise  # not a key's conflict: unexpected
+            raise _conflict(exc, desk_id, person_id) from exc
         except asyncpg.ForeignKeyViolationError as exc:
             if exc.constraint_name == "bookings_desk_id_fkey":
                 raise UnknownDesk(f"no desk {desk_id!r}") from exc
             raise UnknownPerson(f"no person {person_id!r} or {created_by!r}") from exc
-        assert row is not None
-        return _booking(row), True
+        return None if row is None else (_booking(row, place.tz), True)
     raise BookingContended(f"desk {desk_id}: too many concurrent conflicting requests; retry")
+
+
+def _conflict(
+    exc: asyncpg.ExclusionViolationError, desk_id: str, person_id: str
+) -> PersonAlreadyBooked | DeskAlreadyBooked:
+    if exc.constraint_name == "bookings_person_no_overlap":
+        return PersonAlreadyBooked(f"{person_id} already holds a booking overlapping this time")
+    return DeskAlreadyBooked(f"desk {desk_id} is already booked for this time")
+
+
+@dataclass(frozen=True, slots=True)
+class BookDesk:
+    """Book ``desk_id`` for [start, end) for a person of ``agency``/``unit``."""
+
+    desk_id: str
+    person_id: str
+    agency: str
+    unit: str
+    start: datetime
+    end: datetime
+    created_by: str
+    idempotency_key: str | None = None
+    series_id: UUID | None = None
+
+
+PLACE_ATTEMPTS = 5
+
+
+async def book_checked(
+    conn: asyncpg.Connection, places: PlaceCache, cmd: BookDesk, now: datetime
+) -> tuple[Booking, bool]:
+    """Check the desk's rules and zone access, then book, in one round trip when the
+    desk's place is cached and unchanged. A refusal is always decided on a freshly read
+    place; a booking only on a place the INSERT confirmed unchanged."""
+    if cmd.idempotency_key is not None:
+        want = (cmd.desk_id, cmd.person_id, cmd.start, cmd.end)
+        earlier = await replayed(conn, cmd.created_by, cmd.idempotency_key, want)
+        if earlier is not None:
+            return earlier, False
+    place = places.cached(cmd.desk_id)
+    fresh = place is None
+    for _ in range(PLACE_ATTEMPTS):
+        if place is None or (not fresh and _refused(place, cmd, now)):
+            place, fresh = await places.fresh(conn, cmd.desk_id), True
+        place.rules.check(cmd.start, cmd.end, now, place.zone_info)
+        check_access(place.allowed, cmd.agency, cmd.unit)
+        result = await book(
+            conn,
+            place=place,
+            person_id=cmd.person_id,
+            start=cmd.start,
+            end=cmd.end,
+            created_by=cmd.created_by,
+            idempotency_key=cmd.idempotency_key,
+            series_id=cmd.series_id,
+        )
+        if result is not None:
+            return result
+        place = None  # the rules changed meanwhile: read them again
+    raise BookingContended(f"desk {cmd.desk_id}: its rules keep changing; retry")
+
+
+def _refused(place: DeskPlace, cmd: BookDesk, now: datetime) -> bool:
+    try:
+        place.rules.check(cmd.start, cmd.end, now, place.zone_info)
+        check_access(place.allowed, cmd.agency, cmd.unit)
+    except (RuleBroken, ZoneRestricted):
+        return True
+    return False
 
 
 async def get_booking(conn: asyncpg.Connection, booking_id: UUID) -> Booking:
@@ -254,6 +285,23 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID) -> Booking:
     return booking
 
 
+async def cancel_following(conn: asyncpg.Connection, booking: Booking) -> list[Booking]:
+    """Cancel ``booking`` and the active later occurrences of its series."""
+    if booking.series_id is None:
+        return [await cancel(conn, booking.id)]
+    ids = await conn.fetch(
+        f"""UPDATE bookings SET status = 'cancelled', ended_at = now()
+            WHERE series_id = $1 AND lower(period) >= $2 AND status IN {ACTIVE_SQL}
+            RETURNING id""",
+        booking.series_id,
+        booking.start,
+    )
+    rows = await conn.fetch(
+        _SELECT + " WHERE k.id = ANY($1::uuid[]) ORDER BY lower(k.period)", [r["id"] for r in ids]
+    )
+    return [_booking(r) for r in rows]
+
+
 async def check_in(
     conn: asyncpg.Connection, booking_id: UUID, signal: CheckInSignal, at: datetime
 ) -> Booking:
@@ -271,61 +319,21 @@ async def check_in(
     return booking
 
 
-@dataclass(frozen=True, slots=True)
-class DeskAvailability:
-    desk_id: str
-    name: str
-    building_id: str
-    floor_id: str
-    zone_id: str
-    x: float
-    y: float
-    equipment: tuple[str, ...]
-    tz: str
-    booked: bool
-    occupied: bool | None
-    sensor_online: bool | None
-
-
-async def availability(
-    conn: asyncpg.Connection,
-    start: datetime,
-    end: datetime,
-    *,
-    building: str | None = None,
-    floor: str | None = None,
-    zone: str | None = None,
-    equipment: tuple[str, ...] = (),
-) -> list[DeskAvailability]:
-    """Every desk under the given places with all of ``equipment``, and whether an
-    active booking overlaps [start, end)."""
-    rows = await conn.fetch(
-        f"""SELECT d.id AS desk_id, d.name, b.id AS building_id, f.id AS floor_id,
-                   z.id AS zone_id, d.x, d.y, d.equipment, b.tz,
-                   EXISTS (SELECT 1 FROM bookings k
-                           WHERE k.desk_id = d.id AND k.status IN {ACTIVE_SQL}
-                             AND k.period && tstzrange($1, $2, '[)')) AS booked,
-                   s.occupied, ds.online AS sensor_online
-            FROM desks d
-            JOIN zones z ON z.id = d.zone_id
-            JOIN floors f ON f.id = z.floor_id
-            JOIN buildings b ON b.id = f.building_id
-            LEFT JOIN desk_state s ON s.desk_id = d.id
-            LEFT JOIN devices dev ON dev.desk_id = d.id AND dev.kind = 'desk_sensor'
-            LEFT JOIN device_status ds ON ds.device_id = dev.id
-            WHERE ($3::text IS NULL OR b.id = $3)
-              AND ($4::text IS NULL OR f.id = $4)
-              AND ($5::text IS NULL OR z.id = $5)
-              AND d.equipment @> $6::text[]
-            ORDER BY f.level, z.id, d.id""",
-        start,
-        end,
-        building,
-        floor,
-        zone,
-        list(equipment),
+async def check_out(conn: asyncpg.Connection, booking_id: UUID, at: datetime) -> Booking:
+    """End a checked-in booking at ``at``: the desk is free again; the booking stays
+    as ``checked_out`` (``ended_at``: when)."""
+    row = await conn.fetchrow(
+        """UPDATE bookings SET status = 'checked_out', ended_at = $2
+           WHERE id = $1 AND status = 'checked_in' RETURNING id""",
+        booking_id,
+        at,
     )
-    return [DeskAvailability(**{**dict(r), "equipment": tuple(r["equipment"])}) for r in rows]
+    booking = await get_booking(conn, booking_id)
+    if row is None and booking.status is BookingStatus.BOOKED:
+        raise NotCheckedIn(f"booking {booking_id} is not checked in; cancel it instead")
+    if row is None:
+        raise BookingNotActive(f"booking {booking_id} is {booking.status}")
+    return booking
 
 
 async def release_no_shows(conn: asyncpg.Connection, now: datetime, after: timedelta) -> int:
@@ -340,9 +348,27 @@ async def release_no_shows(conn: asyncpg.Connection, now: datetime, after: timed
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def no_shows(conn: asyncpg.Connection, person_id: str) -> int:
+async def no_show_counts(
+    conn: asyncpg.Connection, since: datetime, limit: int = 1000
+) -> list[tuple[str, int]]:
+    """(person, no-shows) of bookings starting since ``since``, most no-shows first."""
+    rows = await conn.fetch(
+        """SELECT person_id, count(*) AS n FROM bookings
+           WHERE status = 'released' AND lower(period) >= $1
+           GROUP BY person_id ORDER BY n DESC, person_id LIMIT $2""",
+        since,
+        limit,
+    )
+    return [(r["person_id"], int(r["n"])) for r in rows]
+
+
+async def no_shows(conn: asyncpg.Connection, person_id: str, since: datetime) -> int:
+    """The person's bookings starting since ``since`` that were released unused."""
     return int(
         await conn.fetchval(
-            "SELECT count(*) FROM bookings WHERE person_id = $1 AND status = 'released'", person_id
+            """SELECT count(*) FROM bookings
+               WHERE person_id = $1 AND status = 'released' AND lower(period) >= $2""",
+            person_id,
+            since,
         )
     )

@@ -1,4 +1,5 @@
-"""The device registry: register (with broker credentials shown once), disable, list.
+"""The device registry: register (with broker credentials shown once), disable, list,
+and what needs attention (:func:`device_alerts`).
 
 StoreError
 └── DeviceError            kind: "exists" | "unknown-device" | "unknown-place" | "desk-taken"
@@ -6,8 +7,9 @@ StoreError
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -43,6 +45,42 @@ class DeviceView:
     status_at: datetime | None
     status: dict[str, Any] | None
     has_credentials: bool
+    recent_readings: int = 0  # readings received in the last RECENT_WINDOW
+    clock_offset_s: float | None = None  # smallest (receive time - device ts) in it
+
+
+# Alerts from what the device sent lately (RECENT_WINDOW): flooding past
+# FLOOD_READINGS_PER_MIN on average, and a clock ahead of the platform's by more than
+# CLOCK_AHEAD_S, or so far behind that even its freshest reading is CLOCK_BEHIND_S old
+# (a device draining its outbox after an outage sends old readings, not only old ones).
+RECENT_WINDOW = timedelta(minutes=5)
+FLOOD_READINGS_PER_MIN = 600
+CLOCK_AHEAD_S = 60.0
+CLOCK_BEHIND_S = 900.0
+ALERTS = ("never-seen", "offline", "clock-not-synced", "clock-drift", "flooding", "no-credentials")
+
+
+def device_alerts(device: DeviceView, now: datetime) -> list[str]:
+    """What needs a facility manager's attention about an enabled device."""
+    if not device.enabled:
+        return []
+    found = []
+    if device.last_seen is None:
+        found.append("never-seen")
+    elif (now - device.last_seen).total_seconds() > device.expected_interval_s:
+        found.append("offline")
+    status = device.status or {}
+    if status.get("clock_synced") is False:
+        found.append("clock-not-synced")
+    offset = device.clock_offset_s
+    if offset is not None and not -CLOCK_AHEAD_S <= offset <= CLOCK_BEHIND_S:
+        found.append("clock-drift")
+    minutes = RECENT_WINDOW.total_seconds() / 60
+    if device.recent_readings > FLOOD_READINGS_PER_MIN * minutes:
+        found.append("flooding")
+    if not device.has_credentials:
+        found.append("no-credentials")
+    return found
 
 
 async def register_device(
@@ -115,10 +153,20 @@ async def set_enabled(conn: asyncpg.Connection, device_id: str, enabled: bool) -
 _SELECT = """
 SELECT d.id, d.kind, d.building_id, d.zone_id, d.desk_id, d.enabled, d.expected_interval_s,
        s.online, s.last_seen, s.status_at, s.status,
-       c.device_id IS NOT NULL AS has_credentials
+       c.device_id IS NOT NULL AS has_credentials,
+       coalesce(r.recent, 0) AS recent_readings, r.clock_offset_s
 FROM devices d
 LEFT JOIN device_status s ON s.device_id = d.id
 LEFT JOIN device_credentials c ON c.device_id = d.id
+LEFT JOIN (
+    -- ts bounds prune the partitions; received_at picks what arrived lately
+    SELECT device_id, count(*) AS recent,
+           extract(epoch FROM min(received_at - ts))::float8 AS clock_offset_s
+    FROM readings
+    WHERE ts > now() - interval '1 day' AND ts < now() + interval '1 day'
+      AND received_at > now() - interval '5 minutes'
+    GROUP BY device_id
+) r ON r.device_id = d.id
 """
 
 
@@ -140,6 +188,14 @@ async def list_devices(
         device_id,
     )
     return [_view(r) for r in rows]
+
+
+async def alert_counts(conn: asyncpg.Connection, now: datetime) -> Counter[str]:
+    """How many devices have each alert now (every name of ALERTS, zero included)."""
+    counts: Counter[str] = Counter(dict.fromkeys(ALERTS, 0))
+    for device in await list_devices(conn):
+        counts.update(device_alerts(device, now))
+    return counts
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,29 @@ async def link_token(conn: asyncpg.Connection, token: str, person_id: str) -> No
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TokenHolder:
+    """Who a live token speaks for: its name and role, and the person it is linked to."""
+
+    name: str
+    role: str
+    person: Person | None
+
+
+async def token_holder(conn: asyncpg.Connection, token: str) -> TokenHolder | None:
+    """The token's owner and its person in one query; None for an unknown or expired token."""
+    row = await conn.fetchrow(
+        """SELECT t.name AS token_name, t.role AS token_role, p.*
+           FROM api_tokens t LEFT JOIN people p ON p.id = t.person_id
+           WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > now())""",
+        hashlib.sha256(token.encode()).digest(),
+    )
+    if row is None:
+        return None
+    person = _person(row) if row["id"] is not None else None
+    return TokenHolder(row["token_name"], row["token_role"], person)
+
+
 async def token_person(conn: asyncpg.Connection, token: str) -> Person | None:
     """The person a live token acts for; None for a token of no one (a service token)."""
     row = await conn.fetchrow(

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import asyncpg
 
 from ikn_core.booking import CHECK_IN_OPENS_BEFORE
+from ikn_store.attendance import capture_from_staging
 
 _READING_COLUMNS = ("device_id", "stream", "seq", "ts", "received_at", "kind", "body")
 _DEAD_COLUMNS = ("received_at", "topic", "device_id", "reason", "detail", "payload")
@@ -25,6 +26,8 @@ _INSERT_READINGS = """
 INSERT INTO readings SELECT * FROM staging_readings ON CONFLICT DO NOTHING
 """
 
+# Newest reading wins; a vacant desk keeps counting as in use for the grace ($1),
+# see desk_debounce() in migration 0010 (EXCLUDED holds the raw reading).
 _UPDATE_DESK_STATE = """
 INSERT INTO desk_state AS s (desk_id, device_id, occupied, since, reported_at, updated_at)
 SELECT d.desk_id, l.device_id, l.occupied, l.ts, l.ts, now()
@@ -34,11 +37,34 @@ FROM (SELECT DISTINCT ON (device_id) device_id, ts, (body->>'occupied')::boolean
 JOIN devices d ON d.id = l.device_id AND d.desk_id IS NOT NULL
 ON CONFLICT (desk_id) DO UPDATE SET
     device_id = EXCLUDED.device_id,
-    occupied = EXCLUDED.occupied,
-    since = CASE WHEN s.occupied = EXCLUDED.occupied THEN s.since ELSE EXCLUDED.since END,
+    (occupied, since, vacant_since) = (
+        SELECT * FROM desk_debounce(s.occupied, s.since, s.vacant_since,
+                                    EXCLUDED.occupied, EXCLUDED.since, now() - $1::interval)),
     reported_at = EXCLUDED.reported_at,
     updated_at = now()
 WHERE EXCLUDED.reported_at >= s.reported_at
+"""
+
+# Desks whose grace ran out with no newer reading: free since they were left.
+_RELEASE_VACANT_DESKS = """
+UPDATE desk_state
+SET occupied = false, since = vacant_since, vacant_since = NULL, updated_at = now()
+WHERE vacant_since IS NOT NULL AND vacant_since <= now() - $1::interval
+"""
+
+# The newest people count of each zone.
+_UPDATE_ZONE_COUNTS = """
+INSERT INTO zone_counts AS z (zone_id, device_id, people, reported_at, updated_at)
+SELECT DISTINCT ON (d.zone_id) d.zone_id, s.device_id, (s.body->>'count')::integer, s.ts, now()
+FROM staging_readings s JOIN devices d ON d.id = s.device_id AND d.zone_id IS NOT NULL
+WHERE s.kind = 'people_count'
+ORDER BY d.zone_id, s.ts DESC, s.seq DESC
+ON CONFLICT (zone_id) DO UPDATE SET
+    device_id = EXCLUDED.device_id,
+    people = EXCLUDED.people,
+    reported_at = EXCLUDED.reported_at,
+    updated_at = now()
+WHERE EXCLUDED.reported_at >= z.reported_at
 """
 
 # A desk's sensor showing occupied inside a booking's check-in window checks it in.
@@ -116,11 +142,21 @@ class StatusUpdate:
     status: dict[str, Any]
 
 
+class DevicePlace(NamedTuple):
+    """Where an enabled device is (tags for the InfluxDB sink)."""
+
+    building_id: str
+    floor_id: str | None
+    zone_id: str | None
+
+
 @dataclass(slots=True)
 class WriteResult:
     stored: int = 0
     duplicates: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # The enabled devices of the batch: their readings were stored (or already were).
+    places: dict[str, DevicePlace] = field(default_factory=dict)
 
 
 async def write(
@@ -128,20 +164,23 @@ async def write(
     messages: Sequence[UpMessage],
     statuses: Sequence[StatusUpdate] = (),
     dead_letters: Sequence[DeadLetter] = (),
+    *,
+    vacant_grace: timedelta = timedelta(0),
 ) -> WriteResult:
-    """Store one batch in one transaction; return what happened to it."""
+    """Store one batch in one transaction; return what happened to it. A desk whose
+    sensor says vacant counts as in use for ``vacant_grace`` more."""
     async with conn.transaction():
         known = await _enabled_devices(
             conn, {m.device_id for m in messages} | {s.device_id for s in statuses}
         )
-        result = WriteResult(dead_letters=list(dead_letters))
+        result = WriteResult(dead_letters=list(dead_letters), places=known)
         items: list[UpMessage | StatusUpdate] = [*messages, *statuses]
         for item in items:
             if item.device_id not in known:
                 result.dead_letters.append(_unknown(item))
         rows = [r for m in messages if m.device_id in known for r in m.rows]
         if rows:
-            result.stored = await _insert_readings(conn, rows)
+            result.stored = await _insert_readings(conn, rows, vacant_grace)
             result.duplicates = len(rows) - result.stored
         await _upsert_statuses(conn, [s for s in statuses if s.device_id in known])
         if result.dead_letters:
@@ -157,11 +196,18 @@ async def write_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLet
     await write(conn, (), (), letters)
 
 
-async def _enabled_devices(conn: asyncpg.Connection, ids: set[str]) -> set[str]:
+_ENABLED_DEVICES = """
+SELECT d.id, d.building_id, z.floor_id, d.zone_id
+FROM devices d LEFT JOIN zones z ON z.id = d.zone_id
+WHERE d.id = ANY($1::text[]) AND d.enabled
+"""
+
+
+async def _enabled_devices(conn: asyncpg.Connection, ids: set[str]) -> dict[str, DevicePlace]:
     if not ids:
-        return set()
-    rows = await conn.fetch("SELECT id FROM devices WHERE id = ANY($1::text[]) AND enabled", ids)
-    return {r["id"] for r in rows}
+        return {}
+    rows = await conn.fetch(_ENABLED_DEVICES, ids)
+    return {r[0]: DevicePlace(r[1], r[2], r[3]) for r in rows}
 
 
 def _unknown(item: UpMessage | StatusUpdate) -> DeadLetter:
@@ -175,15 +221,22 @@ def _unknown(item: UpMessage | StatusUpdate) -> DeadLetter:
     )
 
 
-async def _insert_readings(conn: asyncpg.Connection, rows: list[ReadingRow]) -> int:
+async def _insert_readings(
+    conn: asyncpg.Connection, rows: list[ReadingRow], vacant_grace: timedelta
+) -> int:
     await conn.copy_records_to_table(
         "staging_readings",
         records=rows,
         columns=_READING_COLUMNS,
     )
     status = await conn.execute(_INSERT_READINGS)
-    await conn.execute(_UPDATE_DESK_STATE)
-    await conn.execute(_SENSOR_CHECK_IN, CHECK_IN_OPENS_BEFORE)
+    kinds = {r.kind for r in rows}
+    if "desk_occupancy" in kinds:
+        await conn.execute(_UPDATE_DESK_STATE, vacant_grace)
+        await conn.execute(_SENSOR_CHECK_IN, CHECK_IN_OPENS_BEFORE)
+    if "people_count" in kinds:
+        await conn.execute(_UPDATE_ZONE_COUNTS)
+    await capture_from_staging(conn)  # attendance signals from badge taps and desk sensors
     await conn.execute(_UPDATE_LAST_SEEN)
     return int(status.rsplit(" ", 1)[-1])
 
@@ -204,3 +257,46 @@ async def stream_counts(conn: asyncpg.Connection, stream: str) -> tuple[int, int
     )
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+async def release_vacant_desks(conn: asyncpg.Connection, vacant_grace: timedelta) -> int:
+    """Turn free the desks left more than ``vacant_grace`` ago with no newer reading
+    (the ingest runs this every second); how many."""
+    status = await conn.execute(_RELEASE_VACANT_DESKS, vacant_grace)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneCount:
+    zone_id: str
+    floor_id: str
+    building_id: str
+    tz: str
+    people: int
+    reported_at: datetime
+    device_id: str
+
+
+async def zone_counts(
+    conn: asyncpg.Connection,
+    building: str | None = None,
+    floor: str | None = None,
+    zone: str | None = None,
+) -> list[ZoneCount]:
+    """The newest people count of each zone under the given places (zones with one)."""
+    rows = await conn.fetch(
+        """SELECT z.id AS zone_id, f.id AS floor_id, b.id AS building_id, b.tz,
+                  c.people, c.reported_at, c.device_id
+           FROM zone_counts c
+           JOIN zones z ON z.id = c.zone_id
+           JOIN floors f ON f.id = z.floor_id
+           JOIN buildings b ON b.id = f.building_id
+           WHERE ($1::text IS NULL OR b.id = $1)
+             AND ($2::text IS NULL OR f.id = $2)
+             AND ($3::text IS NULL OR z.id = $3)
+           ORDER BY f.level, z.id""",
+        building,
+        floor,
+        zone,
+    )
+    return [ZoneCount(**dict(r)) for r in rows]

@@ -68,6 +68,9 @@ class IngestMetrics:
             buckets=_LAG_BUCKETS,
         )
         self.queue_depth = Gauge("ikn_ingest_queue_depth", "messages waiting", registry=r)
+        self.last_commit = Gauge(
+            "ikn_ingest_last_commit_seconds", "Unix time of the newest commit", registry=r
+        )
         self.subscribed = Gauge(
             "ikn_ingest_subscribed",
             "1 while the broker has confirmed the subscriptions",
@@ -75,6 +78,27 @@ class IngestMetrics:
         )
         self.db_retries = Counter(
             "ikn_ingest_db_retries", "writes retried because PostgreSQL was away", registry=r
+        )
+        self.device_alerts = Gauge(
+            "ikn_device_alerts",
+            "devices with each alert (offline, flooding, clock-drift, ...)",
+            ["alert"],
+            registry=r,
+        )
+        self.influx_written = Counter(
+            "ikn_ingest_influx_written", "readings written to InfluxDB", registry=r
+        )
+        self.influx_dropped = Counter(
+            "ikn_ingest_influx_dropped",
+            "readings not written to InfluxDB (buffer_full, rejected)",
+            ["reason"],
+            registry=r,
+        )
+        self.influx_failures = Counter(
+            "ikn_ingest_influx_failures", "InfluxDB writes that failed (retried)", registry=r
+        )
+        self.influx_buffer = Gauge(
+            "ikn_ingest_influx_buffer", "readings waiting for InfluxDB", registry=r
         )
 
     def exposition(self) -> bytes:

@@ -91,6 +91,11 @@ class MqttSource:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish with QoS 1 without waiting (desk displays, ingest/display.py: state,
+        the newest wins); paho queues it while the connection is down."""
+        self._client.publish(topic, payload, qos=1)
+
     def ack(self, msg: Received) -> None:
         """Acknowledge a stored message, on the connection it came on."""
         if msg.qos > 0 and msg.generation == self.generation:

@@ -6,17 +6,28 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
 from ikn_core.settings import IngestSettings
+from ikn_store.devices import alert_counts
 from ikn_store.migrations import migrate
 from ikn_store.partitions import drop_expired, ensure_partitions
 from ikn_store.pool import create_pool
-from ikn_store.readings import DeadLetter, StatusUpdate, UpMessage, WriteResult, write
+from ikn_store.readings import (
+    DeadLetter,
+    StatusUpdate,
+    UpMessage,
+    WriteResult,
+    release_vacant_desks,
+    write,
+)
 from ingest.decode import Decoded, Received, Window, decode
+from ingest.display import DisplayFeed
+from ingest.influx import InfluxClient, InfluxSink
 from ingest.metrics import IngestMetrics, serve_metrics
 from ingest.mqtt import MqttSource
 
@@ -25,6 +36,8 @@ log = logging.getLogger(__name__)
 PARTITIONS_AHEAD_DAYS = 7
 MAINTENANCE_INTERVAL_S = 3600
 REPORT_INTERVAL_S = 10
+RELEASE_INTERVAL_S = 1.0  # how late a desk left turns free after its grace, at most
+ALERTS_INTERVAL_S = 60.0  # how often the ikn_device_alerts gauge is recomputed
 RETRY_MAX_DELAY_S = 30.0
 # SQLSTATE classes that say "try again later", not "this batch is bad".
 _TRANSIENT_CLASSES = ("08", "53", "57", "40")
@@ -47,6 +60,7 @@ class Stats:
         m.duplicates.inc(result.duplicates)
         m.batch_messages.observe(len(batch))
         m.commit_seconds.observe(commit_s)
+        m.last_commit.set(time.time())
         for letter in result.dead_letters:
             self.counts[f"dead_letter.{letter.reason}"] += 1
             m.dead_letters.labels(letter.reason).inc()
@@ -75,6 +89,8 @@ class IngestService:
         self.stats = Stats()
         self._days: set[date] = set()
         self.source: MqttSource | None = None
+        self.sink: InfluxSink | None = None
+        self.vacant_grace = timedelta(seconds=settings.desk_vacant_grace_s)
 
     @property
     def subscribed(self) -> bool:
@@ -97,12 +113,18 @@ class IngestService:
             try:
                 async with (
                     serve_metrics(self.stats.metrics, s.metrics_host, s.metrics_port),
+                    self._influx_sink() as sink,
                     asyncio.TaskGroup() as tg,
                 ):
+                    if sink is not None:
+                        tg.create_task(sink.run(stop))
                     tg.create_task(self._consume(queue, pool, source, stop))
                     tg.create_task(_every(MAINTENANCE_INTERVAL_S, stop, self._maintain_once, pool))
                     tg.create_task(_every(REPORT_INTERVAL_S, stop, self._report))
                     tg.create_task(_every(0.05, stop, self._watch_subscription))
+                    tg.create_task(_every(RELEASE_INTERVAL_S, stop, self._release_desks, pool))
+                    tg.create_task(DisplayFeed(s.db.url, pool, source.publish).run(stop))
+                    tg.create_task(_every(ALERTS_INTERVAL_S, stop, self._count_alerts, pool))
             finally:
                 source.stop()
         finally:
@@ -127,6 +149,8 @@ class IngestService:
                 return  # stopping while the database is away: leave it all unacknowledged
             for message in batch:
                 source.ack(message)
+            if self.sink is not None:
+                self.sink.offer(decoded, result.places)
             self.stats.add(result, decoded, time.perf_counter() - started)
             self.stats.metrics.queue_depth.set(queue.qsize())
             for letter in result.dead_letters:
@@ -187,7 +211,7 @@ class IngestService:
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
         async with pool.acquire() as conn:
             await self._ensure_days(conn, ups)
-            return await write(conn, ups, statuses, dead)
+            return await write(conn, ups, statuses, dead, vacant_grace=self.vacant_grace)
 
     async def _write_apart(
         self, pool: asyncpg.Pool, decoded: Sequence[Decoded], exc: Exception
@@ -207,7 +231,25 @@ class IngestService:
             total.stored += result.stored
             total.duplicates += result.duplicates
             total.dead_letters += result.dead_letters
+            total.places.update(result.places)
         return total
+
+    @asynccontextmanager
+    async def _influx_sink(self) -> AsyncIterator[InfluxSink | None]:
+        """The InfluxDB sink while the block runs, when ``IKN_INFLUX_URL`` is set."""
+        influx = self.settings.influx
+        if influx is None:
+            yield None
+            return
+        async with InfluxClient(influx) as client:
+            self.sink = InfluxSink(influx, self.stats.metrics, client)
+            log.info(
+                "also writing readings to InfluxDB at %s, bucket %s", influx.url, influx.bucket
+            )
+            try:
+                yield self.sink
+            finally:
+                self.sink = None
 
     async def _ensure_days(self, conn: asyncpg.Connection, ups: Sequence[UpMessage]) -> None:
         days = {r.ts.date() for m in ups for r in m.rows} - self._days
@@ -222,6 +264,16 @@ class IngestService:
             await ensure_partitions(conn, days)
             await drop_expired(conn, self.settings.retention_days, today)
         self._days = {d for d in self._days | days if d >= today - timedelta(days=2)}
+
+    async def _count_alerts(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            counts = await alert_counts(conn, datetime.now(UTC))
+        for alert, n in counts.items():
+            self.stats.metrics.device_alerts.labels(alert).set(n)
+
+    async def _release_desks(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            await release_vacant_desks(conn, self.vacant_grace)
 
     async def _watch_subscription(self) -> None:
         self.stats.metrics.subscribed.set(1 if self.subscribed else 0)

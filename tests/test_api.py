@@ -60,6 +60,10 @@ ACCESS = {
     ("GET", "/api/v1/bookings"): EVERYONE,
     ("DELETE", "/api/v1/bookings/{id}"): EVERYONE,
     ("POST", "/api/v1/bookings/{id}/check-in"): EVERYONE,
+    ("POST", "/api/v1/bookings/{id}/check-out"): EVERYONE,
+    ("GET", "/api/v1/bookings/no-shows"): {"facility_manager", "admin"},
+    ("POST", "/api/v1/bookings/series"): EVERYONE,
+    ("DELETE", "/api/v1/bookings/{id}/following"): EVERYONE,
     ("GET", "/api/v1/availability"): EVERYONE,
     ("GET", "/api/v1/bookings.ics"): EVERYONE,
     ("GET", "/api/v1/occupancy/stream"): {"facility_manager", "admin"},
@@ -67,7 +71,26 @@ ACCESS = {
     ("GET", "/api/v1/devices/alerts"): {"facility_manager", "admin"},
     ("POST", "/api/v1/devices"): {"admin"},
     ("PATCH", "/api/v1/devices/{id}"): {"admin"},
+    ("POST", "/api/v1/devices/{id}/commands"): {"facility_manager", "admin"},
+    ("GET", "/api/v1/devices/{id}/commands"): {"facility_manager", "admin"},
     ("GET", "/api/v1/dead-letters"): {"facility_manager", "admin"},
+    ("GET", "/api/v1/openapi.json"): "public",
+    ("GET", "/api/v1/docs"): "public",
+    ("GET", "/api/v1/docs/assets/{name}"): "public",
+    ("GET", "/api/v1/analytics/utilisation"): {"facility_manager", "admin"},
+    ("GET", "/api/v1/analytics/funnel"): {"facility_manager", "admin"},
+    ("GET", "/api/v1/analytics/environment"): {"facility_manager", "admin"},
+    ("GET", "/api/v1/analytics/no-shows"): {"facility_manager", "admin"},
+    ("POST", "/api/v1/attendance/check-in"): EVERYONE,
+    ("POST", "/api/v1/attendance/check-out"): EVERYONE,
+    ("GET", "/api/v1/attendance/me"): EVERYONE,
+    ("GET", "/api/v1/attendance/units/{agency}/{unit}"): {"supervisor", "admin"},
+    ("GET", "/api/v1/attendance/absences"): EVERYONE,
+    ("POST", "/api/v1/attendance/requests"): EVERYONE,
+    ("GET", "/api/v1/attendance/requests"): EVERYONE,
+    ("POST", "/api/v1/attendance/requests/{id}/approve"): {"supervisor"},
+    ("POST", "/api/v1/attendance/requests/{id}/reject"): {"supervisor"},
+    ("GET", "/api/v1/attendance/day"): EVERYONE,
 }
 # What an admitted role gets from the bare request made below, when not 200: the
 # route wants a body, parameters or a real id (per-role tests: tests/test_booking_api.py).
@@ -75,16 +98,34 @@ ADMITTED_STATUS = {
     ("POST", "/api/v1/bookings"): 400,
     ("DELETE", "/api/v1/bookings/{id}"): 400,
     ("POST", "/api/v1/bookings/{id}/check-in"): 400,
+    ("POST", "/api/v1/bookings/{id}/check-out"): 400,
+    ("POST", "/api/v1/bookings/series"): 400,
+    ("DELETE", "/api/v1/bookings/{id}/following"): 400,
     ("GET", "/api/v1/availability"): 400,
     ("POST", "/api/v1/devices"): 400,
     ("PATCH", "/api/v1/devices/{id}"): 400,
+    ("POST", "/api/v1/devices/{id}/commands"): 400,  # a body saying which command
+    ("GET", "/api/v1/analytics/utilisation"): 400,  # from and to are required
+    ("GET", "/api/v1/analytics/funnel"): 400,
+    ("GET", "/api/v1/analytics/environment"): 400,
+    ("GET", "/api/v1/analytics/no-shows"): 400,
+    # attendance: a body, ?month= or ?year=, or a request id (tests/test_attendance_e2e.py)
+    ("POST", "/api/v1/attendance/check-in"): 400,
+    ("POST", "/api/v1/attendance/check-out"): 400,
+    ("GET", "/api/v1/attendance/me"): 400,
+    ("GET", "/api/v1/attendance/units/{agency}/{unit}"): 400,
+    ("GET", "/api/v1/attendance/absences"): 400,
+    ("POST", "/api/v1/attendance/requests"): 400,
+    ("POST", "/api/v1/attendance/requests/{id}/approve"): 400,
+    ("POST", "/api/v1/attendance/requests/{id}/reject"): 400,
+    ("GET", "/api/v1/attendance/day"): 400,
 }
 ROLES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
 
 
 def _concrete(path: str) -> str:
     """A path that matches a route with placeholders (aiohttp matches no literal braces)."""
-    return path.replace("{id}", "not-an-id")
+    return path.replace("{id}", "not-an-id").replace("{agency}", "a").replace("{unit}", "u")
 
 
 def test_every_route_has_an_access_rule(app: web.Application) -> None:

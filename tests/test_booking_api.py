@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from api.app import make_app
 from ikn_core.booking import BookingRules
 from ikn_core.domain import Building, Desk, Floor, Role, Site, Zone
 from ikn_core.settings import ApiSettings
-from ikn_store.bookings import set_rules
+from ikn_store.booking_places import set_rules
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
 from tests.helpers import SMALL_SITE, fetch, seed
@@ -76,13 +77,20 @@ async def _tokens(url: str, people: tuple[Person, ...]) -> dict[str, dict[str, s
         await conn.close()
 
 
-@pytest.fixture
-async def world(database_url: str) -> AsyncIterator[World]:
+@asynccontextmanager
+async def open_world(database_url: str) -> AsyncIterator[World]:
+    """The site, the people with their tokens, and the API (other booking tests use it)."""
     await seed(database_url, SITE)
     headers = await _tokens(database_url, PEOPLE)
     app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as client:
         yield World(database_url, client, headers)
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[World]:
+    async with open_world(database_url) as opened:
+        yield opened
 
 
 def tomorrow(hour: int, minute: int = 0, tz: ZoneInfo = WITA) -> datetime:
@@ -294,7 +302,7 @@ async def test_list_mine_shows_only_mine(world: World) -> None:
     assert body["person"] == "ani"
     assert [b["id"] for b in body["bookings"]] == [mine]
     none = await world.client.get("/api/v1/bookings", headers=world.headers["service"])
-    assert (await none.json()) == {"person": None, "bookings": []}
+    assert (await none.json()) == {"person": None, "no_shows": 0, "bookings": []}
 
 
 @pytest.mark.parametrize("who", ["budi", "dewi", "sari"])

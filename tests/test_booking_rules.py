@@ -11,8 +11,13 @@ from hypothesis import strategies as st
 
 from ikn_core.booking import (
     BookingRules,
+    CancelTooLate,
     OutsideCheckInWindow,
+    Recurrence,
+    Repeat,
     RuleBroken,
+    ZoneRestricted,
+    check_access,
     check_in_window,
 )
 
@@ -132,3 +137,33 @@ def test_an_accepted_booking_keeps_every_rule(start: datetime, minutes: int, tz:
     assert (local_start.hour, local_start.minute) >= (6, 0)
     assert local_end.time() <= datetime(2000, 1, 1, 20).time()
     assert local_start.date() <= NOW.astimezone(tz).date() + timedelta(days=14)
+
+
+def test_the_cancellation_cut_off_closes_n_minutes_before_the_start() -> None:
+    start = _t("2026-11-24T08:00:00+08:00")
+    rules = BookingRules(cancel_cutoff_minutes=60)
+    rules.check_cancel(start, _t("2026-11-24T07:00:00+08:00"))  # exactly N before: allowed
+    with pytest.raises(CancelTooLate):
+        rules.check_cancel(start, _t("2026-11-23T23:00:01Z"))  # 07:00:01 WITA
+    BookingRules().check_cancel(start, start + timedelta(hours=1))  # no cut-off: any time
+
+
+def test_a_restricted_zone_lists_agencies_or_agency_units() -> None:
+    check_access(None, "bappenas", "ti")  # open zone
+    check_access(("kemenpan/sdm", "bappenas"), "bappenas", "ti")
+    check_access(("kemenpan/sdm",), "kemenpan", "sdm")
+    for agency, unit in (("kemenpan", "ti"), ("otorita", "sdm")):
+        with pytest.raises(ZoneRestricted):
+            check_access(("kemenpan/sdm", "bappenas"), agency, unit)
+
+
+@given(count=st.integers(min_value=1, max_value=60), weekly=st.booleans())
+def test_occurrences_keep_the_local_wall_clock(count: int, weekly: bool) -> None:
+    tz = ZoneInfo("America/New_York")  # DST changes: the UTC offset moves, local time does not
+    start = datetime(2026, 10, 20, 9, tzinfo=tz)
+    series = Recurrence(
+        start, start + timedelta(hours=8), Repeat("weekly" if weekly else "daily"), count
+    )
+    found = series.occurrences(tz)
+    assert len(found) == count
+    assert all((s.hour, e.hour, s.date() == e.date()) == (9, 17, True) for s, e in found)

@@ -11,6 +11,7 @@ import pytest
 from ikn_core.booking import DeskAlreadyBooked, PersonAlreadyBooked
 from ikn_core.domain import Role
 from ikn_store import bookings as store
+from ikn_store.booking_places import RuleOverrides, desk_place, set_zone_rules
 from ikn_store.people import Person, upsert_people
 from tests.helpers import seed
 
@@ -32,15 +33,19 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await connection.close()
 
 
-async def _book(conn: asyncpg.Connection, person: str, desk: str, hours: tuple[int, int]) -> None:
-    await store.book(
+async def _book(
+    conn: asyncpg.Connection, person: str, desk: str, hours: tuple[int, int]
+) -> tuple[store.Booking, bool]:
+    done = await store.book(
         conn,
-        desk_id=desk,
+        place=await desk_place(conn, desk),
         person_id=person,
         start=T0 + timedelta(hours=hours[0]),
         end=T0 + timedelta(hours=hours[1]),
         created_by=person,
     )
+    assert done is not None
+    return done
 
 
 async def test_overlaps_become_domain_errors(conn: asyncpg.Connection) -> None:
@@ -67,15 +72,21 @@ async def test_raw_sql_cannot_double_book_either(conn: asyncpg.Connection) -> No
 
 
 async def test_cancelling_frees_the_slot(conn: asyncpg.Connection) -> None:
-    booking, created = await store.book(
-        conn,
-        desk_id="d1",
-        person_id="ani",
-        start=T0,
-        end=T0 + timedelta(hours=1),
-        created_by="ani",
-    )
+    booking, created = await _book(conn, "ani", "d1", (0, 1))
     assert created
     cancelled = await store.cancel(conn, booking.id)
     assert cancelled.status == "cancelled"
     await _book(conn, "budi", "d1", (0, 1))
+
+
+async def test_a_place_whose_rules_changed_books_nothing(conn: asyncpg.Connection) -> None:
+    place = await desk_place(conn, "d1")
+    await set_zone_rules(conn, place.zone_id, RuleOverrides(max_days_ahead=3))
+    stale = await store.book(
+        conn, place=place, person_id="ani", start=T0, end=T0 + timedelta(hours=1), created_by="ani"
+    )
+    assert stale is None
+    assert await conn.fetchval("SELECT count(*) FROM bookings") == 0
+    fresh = await desk_place(conn, "d1")
+    assert fresh.fingerprint != place.fingerprint and fresh.rules.max_days_ahead == 3
+    await _book(conn, "ani", "d1", (0, 1))

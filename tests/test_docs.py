@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from ikn_core.contract import decode_batch, decode_status
+from ikn_core.contract import decode_batch, decode_down, decode_status
 from ikn_core.errors import ContractError
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "docs" / "contract.md"
-TAGS = ("batch", "status", "invalid-batch", "invalid-status")
-KINDS = {"desk_occupancy", "badge_tap", "people_count", "environment"}
+TAGS = ("batch", "status", "down", "invalid-batch", "invalid-status", "invalid-down")
+KINDS = {"desk_occupancy", "badge_tap", "people_count", "environment", "command_result"}
 # Reason codes the ingest adds to those of ContractError (see ingest/ and ikn_store/).
 INGEST_REASONS = {"unknown_device", "bad_ts"}
 
@@ -85,8 +85,13 @@ def _validator(name: str) -> Draft202012Validator:
 SCHEMAS = {
     "batch": _validator("batch-v1.schema.json"),
     "status": _validator("status-v1.schema.json"),
+    "down": _validator("down-v1.schema.json"),
 }
-DECODERS: dict[str, Callable[[bytes], object]] = {"batch": decode_batch, "status": decode_status}
+DECODERS: dict[str, Callable[[bytes], object]] = {
+    "batch": decode_batch,
+    "status": decode_status,
+    "down": decode_down,
+}
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)

@@ -63,13 +63,16 @@ class Subscriber:
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
         )
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self._loop.call_soon_threadsafe(self._on_suback)
+        self.client.on_subscribe = self._on_subscribe
 
     async def start(self, topic: str) -> None:
         await asyncio.to_thread(self.client.connect, self.broker.host, self.broker.port)
         self.client.loop_start()
         self.client.subscribe(topic, qos=1)
         await self.wait_until(lambda: self.subscribed, "SUBACK")
+
+    def _on_subscribe(self, *_: Any) -> None:
+        self._loop.call_soon_threadsafe(self._on_suback)
 
     def _on_suback(self) -> None:
         self.subscribed = True

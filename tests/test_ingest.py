@@ -40,6 +40,7 @@ def _settings(db: str, broker: BrokerProcess | _FakeBroker, client_id: str) -> I
             "IKN_MQTT_URL": broker.url,
             "IKN_INGEST_CLIENT_ID": client_id,
             "IKN_INGEST_BATCH_LATENCY_MS": "20",
+            "IKN_DESK_VACANT_GRACE_S": "0",  # raw sensor state; test_ingest_derived.py: grace
         }
     )
 
@@ -283,7 +284,7 @@ async def test_a_connection_lost_while_writing_apart_is_retried_not_fatal(
 
     monkeypatch.setattr(service, "_write_once", write_once)
     monkeypatch.setattr("ingest.service.RETRY_MAX_DELAY_S", 0.01)
-    result = await service._write(object(), [object(), object()], asyncio.Event())  # type: ignore[arg-type, list-item]
+    result = await service._write(object(), [object(), object()], asyncio.Event())  # type: ignore[list-item]
     assert result is not None and result.stored == 2
     assert attempts == [2, 1, 2]
     assert service.stats.metrics.db_retries._value.get() == 1

@@ -33,13 +33,14 @@ from firmware_sim import (
     load_scenario,
     scenario_from_dict,
 )
-from firmware_sim.clock import VIRTUAL_EPOCH_MS
+from firmware_sim.clock import VIRTUAL_EPOCH_MS, SkewedClock
 from firmware_sim.devices import BadgeReader, SimDriver, device_rng
 from firmware_sim.models import Air, badge_cards, badge_day, desk_reports, people_count
 from firmware_sim.runner import run_sim
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import BadgeTap, Observation, make_reading, parse_topic
 from ikn_core.domain import DeviceKind
+from ikn_core.errors import SettingsError
 from ikn_core.settings import LogSettings, MqttSettings, MqttUrl, SimSettings
 from tests.test_edge_agent import DEADLINE_S, Subscriber, subscribed
 
@@ -55,7 +56,7 @@ async def first_observations(
 ) -> list[tuple[float, Observation]]:
     """What ``driver`` reports from now until simulated time ``until_s``."""
     seen = []
-    async with aclosing(aiter(driver)) as observations:
+    async with aclosing(aiter(driver)) as observations:  # type: ignore[type-var]
         async for obs in observations:
             if clock.now() > until_s:
                 break
@@ -190,7 +191,7 @@ def test_most_desks_change_within_a_simulated_hour() -> None:
 
 
 def _until(reports: Any, end: float) -> list[tuple[float, bool]]:
-    out = []
+    out: list[tuple[float, bool]] = []
     for t, occupied in reports:
         if t > end:
             return out
@@ -209,7 +210,7 @@ def test_the_same_seed_gives_the_same_run() -> None:
 async def test_every_simulated_device_reports_what_fits_the_contract() -> None:
     clock = VirtualClock()
     drivers = build_drivers(load_scenario("demo"), clock, seed=5)
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for driver in drivers:  # one after another: each jumps the clock further
         for seq, (_, obs) in enumerate(await first_observations(driver, clock, clock.now() + HOUR)):
             kinds[make_reading(obs, seq).kind] += 1
@@ -325,7 +326,7 @@ def test_badge_taps_come_in_waves_and_alternate_in_and_out() -> None:
     cards = badge_cards(rng, behaviour)
     taps = badge_day(rng, behaviour, cards, 0)
     local_h = [(t / HOUR + behaviour.start_hour, d) for t, _, d in taps]
-    first_ins = {}
+    first_ins: dict[str, tuple[float, str]] = {}
     for t, card, direction in taps:
         first_ins.setdefault(card, (t, direction))
     arrivals = sorted(t / HOUR + behaviour.start_hour for t, d in first_ins.values())
@@ -381,3 +382,15 @@ async def test_simulated_badge_readers_publish_tokens_never_cards(
     assert all(card.encode() not in published for card in reader.cards)
     badges = [r for r in sub.readings("badge-main") if isinstance(r, BadgeTap)]
     assert badges and all(r.badge.startswith("b1:") for r in badges)
+
+
+def test_clock_skew_fault_injection_moves_only_the_device_clock() -> None:
+    inner = VirtualClock()
+    skewed = SkewedClock(inner, -90_000)
+    asyncio.run(skewed.sleep_until(30.0))
+    assert skewed.now() == inner.now() == 30.0
+    assert skewed.epoch_ms() == inner.epoch_ms() - 90_000
+    env = {"IKN_MQTT_URL": "mqtt://127.0.0.1:1883", "IKN_SIM_CLOCK_SKEW_S": "-90"}
+    assert SimSettings.from_env(env).clock_skew_s == -90.0
+    with pytest.raises(SettingsError, match="IKN_SIM_CLOCK_SKEW_S"):
+        SimSettings.from_env({**env, "IKN_SIM_CLOCK_SKEW_S": "a week"})

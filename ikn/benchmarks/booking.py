@@ -8,7 +8,8 @@ process), gives N people a token each, then:
    else also wants, so the exclusion constraints refuse (409) that many;
 2. the double-booking check: overlapping active bookings of one desk or one person;
 3. ceiling: the same N bookings made straight through ``ikn_store.bookings.book``
-   by C tasks on an asyncpg pool of the API's size (no HTTP, no auth, no rules).
+   (the API's INSERT) by C tasks on an asyncpg pool of the API's size (no HTTP, no
+   auth, no rules).
 
 Prints one JSON line: bookings_per_s (201s per second), requests_per_s, p50_ms, p99_ms,
 errors_5xx, conflicts_409, double_bookings, ceiling_bookings_per_s, ratio.
@@ -37,6 +38,7 @@ from ikn.brokers import free_port
 from ikn_core.booking import BookingError
 from ikn_core.domain import Building, Desk, Floor, Site, Zone
 from ikn_store import bookings as store
+from ikn_store.booking_places import desk_place
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.spaces import load_site
@@ -176,6 +178,7 @@ async def _ceiling(url: str, requests: list[Request], clients: int) -> float:
     try:
         async with pool.acquire() as conn:
             await conn.execute("TRUNCATE bookings")
+            places = {d: await desk_place(conn, d) for d in {r.desk for r in requests}}
 
         async def client() -> None:
             nonlocal created
@@ -184,7 +187,7 @@ async def _ceiling(url: str, requests: list[Request], clients: int) -> float:
                     try:
                         await store.book(
                             conn,
-                            desk_id=r.desk,
+                            place=places[r.desk],
                             person_id=r.person,
                             start=r.start,
                             end=r.end,

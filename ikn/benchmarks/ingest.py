@@ -44,6 +44,8 @@ from ikn_store.partitions import ensure_partitions
 from ikn_store.readings import stream_counts
 from ikn_store.spaces import load_site
 
+SCRAPE_INTERVAL_S = 0.25
+
 
 @dataclass(frozen=True, slots=True)
 class Options:
@@ -158,13 +160,17 @@ async def copy_ceiling(url: str, o: Options) -> float:
 def _scrape(ports: list[int]) -> list[Any]:
     families = []
     for port in ports:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
             families += list(text_string_to_metric_families(r.read().decode()))
     return families
 
 
 def _total(families: list[Any], name: str) -> float:
     return float(sum(s.value for f in families for s in f.samples if s.name == name))
+
+
+def _newest(families: list[Any], name: str) -> float:
+    return max(float(s.value) for f in families for s in f.samples if s.name == name)
 
 
 def _quantile(families: list[Any], q: float) -> float:
@@ -233,14 +239,14 @@ def _ours(broker: BrokerProcess, ingests: Ingests, o: Options) -> dict[str, Any]
     published: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: published.update(_publish(broker, o, stream)))
     thread.start()
-    while True:
+    while True:  # not too often: each scrape costs the ingest CPU it would spend on readings
         families = _scrape(ingests.ports)
         ingests.sample_rss()
         stored = _total(families, "ikn_ingest_readings_stored_total")
         if stored >= o.readings:
             break
-        time.sleep(0.02)
-    finished = time.time()
+        time.sleep(SCRAPE_INTERVAL_S)
+    finished = _newest(families, "ikn_ingest_last_commit_seconds")  # exact, not the poll's time
     thread.join()
     return {
         "stream": stream,

@@ -19,6 +19,13 @@ def cmd_bench_ingest(args: argparse.Namespace) -> None:
     print(orjson.dumps(run(options)).decode(), flush=True)
 
 
+def cmd_bench_analytics(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    from ikn.benchmarks.analytics import Options, run
+
+    print(orjson.dumps(run(Options(args.desks, args.days, args.repeat))).decode(), flush=True)
+
+
 def register(sub: Any) -> None:
     bench = sub.add_parser("bench", help="benchmarks (one JSON line of figures each)")
     kinds = bench.add_subparsers(dest="bench", required=True)
@@ -30,3 +37,16 @@ def register(sub: Any) -> None:
     ingest.set_defaults(func=cmd_bench_ingest)
     edge.register_bench(kinds)
     booking.register_bench(kinds)
+    from ikn.benchmarks import attendance_rules
+
+    attendance_rules.register_bench(kinds)
+    analytics = kinds.add_parser(
+        "analytics", help="a month of utilisation per level from the rollups: p50/p99 ms, ceilings"
+    )
+    analytics.add_argument("--desks", type=int, default=5000)
+    analytics.add_argument("--days", type=int, default=30, help="days in the period (at most 31)")
+    analytics.add_argument("--repeat", type=int, default=15, help="runs of each query")
+    analytics.set_defaults(func=cmd_bench_analytics)
+    from ikn.commands import attendance
+
+    attendance.register_bench(kinds)

@@ -28,6 +28,9 @@ TS_MAX = 4_102_444_800_000
 SEQ_MAX = 2**63 - 1
 BADGE_PATTERN = r"b1:[A-Za-z0-9_-]{16,64}"
 _BADGE = re.compile(BADGE_PATTERN)
+COMMAND_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # a down command's id (contract/down.py)
+_COMMAND_ID = re.compile(COMMAND_ID_PATTERN)
+DETAIL_MAX = 200
 T = TypeVar("T")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -158,8 +161,35 @@ class Environment(Reading):
                 _number_in(name, value, low, high)
 
 
+@dataclass(frozen=True, slots=True)
+class CommandResult(Reading):
+    """How a device answers a ``down`` command: its ``command`` id, whether it
+    succeeded, and why not (``detail``). Sent through the outbox like any reading."""
+
+    kind: ClassVar[str] = "command_result"
+    command: str
+    ok: bool
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        Reading.__post_init__(self)
+        _expect(type(self.command) is str, "command", "a string", self.command)
+        if not _COMMAND_ID.fullmatch(self.command):
+            raise ContractError(
+                "bad_field", f"a command id must match {COMMAND_ID_PATTERN}", "command"
+            )
+        _expect(type(self.ok) is bool, "ok", "a boolean", self.ok)
+        if self.detail is not None:
+            _expect(
+                type(self.detail) is str and len(self.detail) <= DETAIL_MAX,
+                "detail",
+                f"a string of at most {DETAIL_MAX} characters",
+                self.detail,
+            )
+
+
 KINDS: dict[str, type[Reading]] = {
-    cls.kind: cls for cls in (DeskOccupancy, BadgeTap, PeopleCount, Environment)
+    cls.kind: cls for cls in (DeskOccupancy, BadgeTap, PeopleCount, Environment, CommandResult)
 }
 
 

@@ -1,0 +1,301 @@
+"""``/api/v1/attendance``: remote check-in/check-out, leave and correction requests,
+and the job that recomputes dirty days (reports: ``api/attendance_reports.py``).
+
+An ``office`` check-in by app is accepted only inside a building's geofence (the
+policy's radius, with a fix at least that precise); coordinates are stored only as
+far as the policy's location retention says, and purged by the same job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from api.auth import PRINCIPAL, requires
+from api.booking_http import ALL_ROLES, body_of, invalid, parse_time, respond
+from api.bookings import caller, require_person
+from api.problems import Problem
+from api.state import POOL
+from ikn_core.attendance import (
+    Coordinates,
+    PlaceType,
+    Policies,
+    Policy,
+    SignalError,
+    within_geofence,
+)
+from ikn_core.domain import Role
+from ikn_store import attendance as ledger
+from ikn_store import attendance_requests as requests_store
+from ikn_store.attendance_days import DEFAULT_ZONE, recompute_dirty
+from ikn_store.people import Person
+
+log = logging.getLogger(__name__)
+
+POLICIES = web.AppKey("attendance_policies", Policies)
+# The clock of check-ins and of "today" in reports (tests set a fixed one).
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("attendance_clock")
+SUPERVISORS = (Role.SUPERVISOR,)
+_STATUS = {"request-not-found": 404, "request-decided": 409, "own-request": 403}
+routes = web.RouteTableDef()
+
+
+def now(app: web.Application) -> datetime:
+    return app[CLOCK]()
+
+
+def today(app: web.Application) -> date:
+    """Today in IKN (``Asia/Makassar``), by the app's clock."""
+    return now(app).astimezone(ZoneInfo(DEFAULT_ZONE)).date()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _number(request: web.Request, body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(request, name, "must be a number")
+    return float(value)
+
+
+def _coordinates(request: web.Request, body: dict[str, Any]) -> Coordinates | None:
+    lat, lon = _number(request, body, "lat"), _number(request, body, "lon")
+    accuracy = _number(request, body, "accuracy_m")
+    if lat is None and lon is None:
+        if accuracy is not None:
+            raise invalid(request, "accuracy_m", "only with lat and lon")
+        return None
+    if lat is None or lon is None:
+        raise invalid(request, "lon" if lon is None else "lat", "lat and lon go together")
+    try:
+        return Coordinates(lat, lon, accuracy)
+    except SignalError as exc:
+        raise invalid(request, exc.key, exc.detail) from None
+
+
+async def _office(
+    request: web.Request, point: Coordinates | None, policy: Policy
+) -> ledger.BuildingSite:
+    if point is None:
+        raise invalid(request, "lat", "an office check-in needs lat and lon")
+    async with request.app[POOL].acquire() as conn:
+        sites = await ledger.located_buildings(conn)
+    radius = policy.geofence_radius_m
+    for site in sites:
+        if within_geofence(point, Coordinates(site.lat, site.lon), radius):
+            return site
+    raise Problem(
+        422,
+        "outside-geofence",
+        "Not inside any building's geofence",
+        f"an office check-in must be within {radius:g} m of a building, with a fix that precise",
+        invalid_params=[{"name": "lat", "reason": "not within any building's geofence"}],
+    )
+
+
+async def _remote(request: web.Request, kind: str) -> web.Response:
+    body = await body_of(request, ("place_type", "lat", "lon", "accuracy_m"))
+    place = body.get("place_type")
+    if place not in tuple(PlaceType):
+        raise invalid(request, "place_type", "required: office, other_office, home or field")
+    point = _coordinates(request, body)
+    me = require_person(request)
+    at = now(request.app)
+    policy = request.app[POLICIES].in_force(today(request.app))
+    site = await _office(request, point, policy) if place == PlaceType.OFFICE else None
+    signal = ledger.NewSignal(
+        person_id=me.id,
+        kind=kind,
+        at=at,
+        place_type=str(place),
+        source=f"api:{uuid4()}",
+        building_id=site.id if site else None,
+        lat=point.lat if point else None,
+        lon=point.lon if point else None,
+        accuracy_m=point.accuracy_m if point else None,
+    )
+    async with request.app[POOL].acquire() as conn:
+        signal_id = await ledger.add_signal(conn, signal, policy)
+    return respond(
+        {
+            "signal": f"s{signal_id}",
+            "kind": kind,
+            "at": at.isoformat(),
+            "place_type": place,
+            "building": signal.building_id,
+            "coordinates_stored": policy.stores_coordinates and point is not None,
+        },
+        201,
+    )
+
+
+@routes.post("/api/v1/attendance/check-in")
+@requires(*ALL_ROLES)
+async def check_in(request: web.Request) -> web.Response:
+    """Clock in from the app: declared place type, optional lat/lon/accuracy_m."""
+    return await _remote(request, "app_check_in")
+
+
+@routes.post("/api/v1/attendance/check-out")
+@requires(*ALL_ROLES)
+async def check_out(request: web.Request) -> web.Response:
+    """Clock out from the app."""
+    return await _remote(request, "app_check_out")
+
+
+def _day(request: web.Request, name: str, value: object) -> date:
+    if not isinstance(value, str):
+        raise invalid(request, name, "required: a date YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid(request, name, "a date YYYY-MM-DD") from None
+
+
+def _new_request(
+    request: web.Request, body: dict[str, Any], me: Person
+) -> requests_store.NewRequest:
+    kind = body.get("kind")
+    if kind not in requests_store.KINDS:
+        raise invalid(request, "kind", "required: cuti, dinas_luar or correction")
+    first = _day(request, "from", body.get("from"))
+    last = _day(request, "to", body["to"]) if body.get("to") is not None else first
+    if last < first or (last - first).days > 366:
+        raise invalid(request, "to", "on or after from, at most a year later")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 1000:
+        raise invalid(request, "reason", "required: 1-1000 characters")
+    clock_in = clock_out = None
+    if kind == "correction":
+        if last != first:
+            raise invalid(request, "to", "a correction is for one day")
+        if body.get("clock_in") is None and body.get("clock_out") is None:
+            raise invalid(request, "clock_in", "a correction gives clock_in, clock_out or both")
+        if body.get("clock_in") is not None:
+            clock_in = parse_time(request, "clock_in", body["clock_in"])
+        if body.get("clock_out") is not None:
+            clock_out = parse_time(request, "clock_out", body["clock_out"])
+        for name, at in (("clock_in", clock_in), ("clock_out", clock_out)):
+            if at is not None and at.astimezone(ZoneInfo(DEFAULT_ZONE)).date() != first:
+                raise invalid(request, name, f"must fall on {first} (WITA)")
+    elif body.get("clock_in") is not None or body.get("clock_out") is not None:
+        raise invalid(request, "clock_in", "only a correction gives clock times")
+    return requests_store.NewRequest(
+        me.id, str(kind), first, last, reason.strip(), clock_in, clock_out
+    )
+
+
+@routes.post("/api/v1/attendance/requests")
+@requires(*ALL_ROLES)
+async def create_request(request: web.Request) -> web.Response:
+    """Ask for leave (cuti), official travel (dinas_luar) or a correction of one day."""
+    fields = ("kind", "from", "to", "reason", "clock_in", "clock_out")
+    body = await body_of(request, fields)
+    me = require_person(request)
+    new = _new_request(request, body, me)
+    async with request.app[POOL].acquire() as conn:
+        created = await requests_store.create(conn, new, me.id)
+    location = f"/api/v1/attendance/requests/{created.id}"
+    return respond(created.as_json(), 201, Location=location)
+
+
+@routes.get("/api/v1/attendance/requests")
+@requires(*ALL_ROLES)
+async def list_requests(request: web.Request) -> web.Response:
+    """My requests; a supervisor also sees those of their agency and unit."""
+    if request.query:
+        raise invalid(request, sorted(request.query)[0], "unknown parameter")
+    me = caller(request)
+    found: list[requests_store.Request] = []
+    if me is not None:
+        unit = request[PRINCIPAL].role is Role.SUPERVISOR
+        async with request.app[POOL].acquire() as conn:
+            found = await requests_store.visible_to(conn, me, unit)
+    return respond({"requests": [r.as_json() for r in found]})
+
+
+async def _decide(request: web.Request, approve: bool) -> web.Response:
+    try:
+        request_id = UUID(request.match_info["id"])
+    except ValueError:
+        raise invalid(request, "id", "not a request id (a UUID)") from None
+    me = require_person(request)
+    try:
+        async with request.app[POOL].acquire() as conn:
+            decided = await requests_store.decide(
+                conn, request_id, me, approve, request.app[POLICIES]
+            )
+    except requests_store.NotYourUnit as exc:
+        # another unit's requests look absent, as if they did not exist
+        raise Problem(404, "request-not-found", "No such request", str(exc)) from exc
+    except requests_store.RequestError as exc:
+        raise Problem(_STATUS.get(exc.kind, 409), exc.kind, str(exc)) from exc
+    return respond(decided.as_json())
+
+
+@routes.post("/api/v1/attendance/requests/{id}/approve")
+@requires(*SUPERVISORS)
+async def approve(request: web.Request) -> web.Response:
+    """Approve: the days are recomputed at once; never by the requester."""
+    return await _decide(request, True)
+
+
+@routes.post("/api/v1/attendance/requests/{id}/reject")
+@requires(*SUPERVISORS)
+async def reject(request: web.Request) -> web.Response:
+    return await _decide(request, False)
+
+
+async def _recompute_round(app: web.Application) -> int:
+    policies = app[POLICIES]
+    done = 0
+    async with app[POOL].acquire() as conn:
+        while (n := await recompute_dirty(conn, policies)) > 0:
+            done += n
+        cutoff = ledger.retention_cutoff(now(app), policies.in_force(today(app)))
+        await ledger.purge_coordinates(conn, cutoff)
+    return done
+
+
+async def _recompute_forever(app: web.Application, interval_s: float) -> None:
+    while True:
+        try:
+            done = await _recompute_round(app)
+            if done:
+                log.info("recomputed %d attendance day(s)", done)
+        except Exception:
+            log.exception("attendance recompute failed; trying again in %s s", interval_s)
+        await asyncio.sleep(interval_s)
+
+
+def load_policies(path: str) -> Policies:
+    """The policy file at ``path``, or the national default when empty (PolicyError if bad)."""
+    return Policies.load(path) if path else Policies.default()
+
+
+def setup(app: web.Application, policy_path: str, interval_s: float) -> None:
+    """Routes, the policies, and the recompute job (after the pool's cleanup context)."""
+    app[POLICIES] = load_policies(policy_path)
+    app[CLOCK] = _utc_now
+
+    async def recomputer(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_recompute_forever(app, interval_s))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(recomputer)
+    app.add_routes(routes)

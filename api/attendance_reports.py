@@ -1,0 +1,279 @@
+"""Attendance reports: my month, a unit's month (JSON or CSV), the year's absences.
+
+A person sees only their own records; a supervisor those of their agency and unit;
+an admin any unit. Days up to today (Asia/Makassar) are listed: a day with no
+signal at all is computed on the spot (absent, excused or a non-working day).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from api.attendance import POLICIES, today
+from api.auth import PRINCIPAL, requires
+from api.booking_http import ALL_ROLES, invalid, respond
+from api.bookings import require_person
+from api.problems import Problem
+from api.state import POOL
+from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yearly_summary
+from ikn_core.domain import Role
+from ikn_store.attendance import signal_details
+from ikn_store.attendance_days import records
+from ikn_store.attendance_requests import audit_trail
+from ikn_store.people import Person, get_person
+
+MONTH = re.compile(r"(\d{4})-(\d{2})")
+CSV_COLUMNS = (
+    "person",
+    "day",
+    "mode",
+    "clock_in",
+    "clock_out",
+    "minutes_worked",
+    "late_minutes",
+    "early_departure_minutes",
+    "missing_clock_in",
+    "missing_clock_out",
+    "excuse",
+)
+routes = web.RouteTableDef()
+
+
+def _month(request: web.Request) -> list[date]:
+    match = MONTH.fullmatch(request.query.get("month", ""))
+    if not match or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2100:
+        raise invalid(request, "month", "required: YYYY-MM")
+    first = date(int(match[1]), int(match[2]), 1)
+    end = (first + timedelta(days=32)).replace(day=1)
+    return _until_today(request, first, end)
+
+
+def _until_today(request: web.Request, first: date, end: date) -> list[date]:
+    """The days of [first, end) up to today that a policy is in force on."""
+    first = max(first, request.app[POLICIES].versions[0].effective_from)
+    last = min(end, today(request.app) + timedelta(days=1))
+    return [first + timedelta(n) for n in range(max(0, (last - first).days))]
+
+
+def _check_query(request: web.Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        raise invalid(request, unknown[0], f"unknown parameter; use {', '.join(sorted(allowed))}")
+
+
+def summary(found: Sequence[DailyRecord]) -> dict[str, int]:
+    """Days present, the WFO/WFA split, late minutes and unexcused absences."""
+    modes = [r.mode for r in found]
+    return {
+        "days_present": sum(r.present for r in found),
+        "wfo": modes.count(WorkMode.WFO) + modes.count(WorkMode.WFO_OTHER),
+        "wfo_other_agency": modes.count(WorkMode.WFO_OTHER),
+        "wfa": modes.count(WorkMode.WFA),
+        "late_minutes": sum(r.late_minutes for r in found),
+        "early_departure_minutes": sum(r.early_departure_minutes for r in found),
+        "excused": modes.count(WorkMode.EXCUSED),
+        "unexcused_absences": modes.count(WorkMode.ABSENT),
+    }
+
+
+async def _unit_people(request: web.Request, agency: str, unit: str) -> list[str]:
+    async with request.app[POOL].acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id FROM people WHERE agency = $1 AND unit = $2 ORDER BY id", agency, unit
+        )
+    return [r["id"] for r in rows]
+
+
+async def _report(
+    request: web.Request, people: Sequence[str], days: Sequence[date]
+) -> dict[str, list[DailyRecord]]:
+    async with request.app[POOL].acquire() as conn:
+        found = await records(conn, request.app[POLICIES], people, days)
+    return {p: [found[(p, d)] for d in days if (p, d) in found] for p in people}
+
+
+def _json(request: web.Request, by_person: dict[str, list[DailyRecord]]) -> list[dict[str, Any]]:
+    """Each person's days and summary; ``wfa_over_weekly_cap`` lists the WFA days beyond the
+    policy's weekly remote-work cap (weeks cut by the report's first day count only the
+    days reported)."""
+    policies = request.app[POLICIES]
+    return [
+        {
+            "person": p,
+            "summary": summary(rs),
+            "wfa_over_weekly_cap": [r.day.isoformat() for r in remote_days_over_cap(rs, policies)],
+            "days": [r.as_json() for r in rs],
+        }
+        for p, rs in by_person.items()
+    ]
+
+
+def _csv_row(person: str, r: DailyRecord) -> list[object]:
+    return [
+        person,
+        r.day.isoformat(),
+        r.mode.value,
+        r.clock_in.isoformat() if r.clock_in else "",
+        r.clock_out.isoformat() if r.clock_out else "",
+        r.minutes_worked,
+        r.late_minutes,
+        r.early_departure_minutes,
+        str(r.missing_clock_in).lower(),
+        str(r.missing_clock_out).lower(),
+        r.excuse_id or "",
+    ]
+
+
+def month_csv(by_person: dict[str, list[DailyRecord]]) -> str:
+    """One row per person per day, then a summary row per person (``day`` = ``total``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for person, rs in by_person.items():
+        writer.writerows(_csv_row(person, r) for r in rs)
+    writer.writerow(("person", *summary([])))
+    for person, rs in by_person.items():
+        writer.writerow((person, *summary(rs).values()))
+    return out.getvalue()
+
+
+def _wants_csv(request: web.Request) -> bool:
+    fmt = request.query.get("format")
+    if fmt not in (None, "json", "csv"):
+        raise invalid(request, "format", "json or csv")
+    return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("Accept", ""))
+
+
+@routes.get("/api/v1/attendance/me")
+@requires(*ALL_ROLES)
+async def my_month(request: web.Request) -> web.Response:
+    """My records of ``?month=YYYY-MM`` with the reasons and signals of each day."""
+    _check_query(request, {"month", "format"})
+    days = _month(request)
+    csv_wanted = _wants_csv(request)
+    me = require_person(request)
+    by_person = await _report(request, [me.id], days)
+    if csv_wanted:
+        return web.Response(text=month_csv(by_person), content_type="text/csv")
+    return respond({"month": request.query["month"], "people": _json(request, by_person)})
+
+
+def _may_see_unit(request: web.Request, agency: str, unit: str) -> None:
+    """An admin sees any unit (with or without a person behind the token); others their own."""
+    if request[PRINCIPAL].role is Role.ADMIN:
+        return
+    me = require_person(request)
+    if (me.agency, me.unit) != (agency, unit):
+        raise Problem(403, "forbidden", "You may see only your own unit")
+
+
+@routes.get("/api/v1/attendance/units/{agency}/{unit}")
+@requires(Role.SUPERVISOR, Role.ADMIN)
+async def unit_month(request: web.Request) -> web.Response:
+    """A unit's month: JSON, or CSV with ``Accept: text/csv`` or ``?format=csv``."""
+    _check_query(request, {"month", "format"})
+    days = _month(request)
+    csv_wanted = _wants_csv(request)
+    agency, unit = request.match_info["agency"], request.match_info["unit"]
+    _may_see_unit(request, agency, unit)
+    by_person = await _report(request, await _unit_people(request, agency, unit), days)
+    if csv_wanted:
+        return web.Response(text=month_csv(by_person), content_type="text/csv")
+    body = {"agency": agency, "unit": unit, "month": request.query["month"]}
+    return respond({**body, "people": _json(request, by_person)})
+
+
+def _year(request: web.Request) -> int:
+    text = request.query.get("year", "")
+    if not (text.isdigit() and 2000 <= int(text) <= 2100):
+        raise invalid(request, "year", "required: YYYY")
+    return int(text)
+
+
+@routes.get("/api/v1/attendance/absences")
+@requires(*ALL_ROLES)
+async def absences(request: web.Request) -> web.Response:
+    """The year's unexcused absences per person and the PP 94/2021 level reached:
+    mine; a supervisor's whole unit (an admin names ``agency`` and ``unit``)."""
+    _check_query(request, {"year", "agency", "unit"})
+    year = _year(request)
+    me = require_person(request)
+    role = request[PRINCIPAL].role
+    agency = request.query.get("agency", me.agency)
+    unit = request.query.get("unit", me.unit)
+    if role in (Role.SUPERVISOR, Role.ADMIN):
+        _may_see_unit(request, agency, unit)
+        people = await _unit_people(request, agency, unit)
+    elif (agency, unit) != (me.agency, me.unit):
+        raise Problem(403, "forbidden", "You may see only your own absences")
+    else:
+        people = [me.id]
+    days = _until_today(request, date(year, 1, 1), date(year + 1, 1, 1))
+    by_person = await _report(request, people, days)
+    policies = request.app[POLICIES]
+    rows = []
+    for person, found in by_person.items():
+        s = yearly_summary(found, year, policies)
+        rows.append(
+            {
+                "person": person,
+                "unexcused_days": s.total,
+                "longest_run": s.longest_run,
+                "level": s.level,
+                "warnings": [
+                    {"level": w.level, "rule": w.rule, "reached_on": w.reached_on.isoformat()}
+                    for w in s.warnings
+                ],
+            }
+        )
+    return respond({"year": year, "people": rows})
+
+
+def _query_day(request: web.Request) -> date:
+    try:
+        day = date.fromisoformat(request.query.get("day", ""))
+    except ValueError:
+        raise invalid(request, "day", "required: a date YYYY-MM-DD") from None
+    if not _until_today(request, day, day + timedelta(days=1)):
+        raise invalid(request, "day", "in the future, or before any attendance policy")
+    return day
+
+
+async def _whose(request: web.Request, me: Person) -> str:
+    """Me, or the person named: a supervisor names people of their unit, an admin anyone."""
+    asked = request.query.get("person", me.id)
+    if asked == me.id:
+        return asked
+    role = request[PRINCIPAL].role
+    async with request.app[POOL].acquire() as conn:
+        other = await get_person(conn, asked)
+    if other is not None and (
+        role is Role.ADMIN
+        or (role is Role.SUPERVISOR and (other.agency, other.unit) == (me.agency, me.unit))
+    ):
+        return asked
+    raise Problem(403, "forbidden", "You may see only your own days (a supervisor: the unit's)")
+
+
+@routes.get("/api/v1/attendance/day")
+@requires(*ALL_ROLES)
+async def one_day(request: web.Request) -> web.Response:
+    """Why a day says what it says: the record, the signals behind it, the audit trail."""
+    _check_query(request, {"day", "person"})
+    day = _query_day(request)
+    me = require_person(request)
+    person = await _whose(request, me)
+    async with request.app[POOL].acquire() as conn:
+        found = await records(conn, request.app[POLICIES], [person], [day])
+        record = found[(person, day)]
+        signals = await signal_details(conn, list(record.signals))
+        audit = await audit_trail(conn, person, day)
+    body = {"person": person, "record": record.as_json(), "signals": signals, "audit": audit}
+    return respond(body)

@@ -1,0 +1,178 @@
+"""``ikn badge enrol | revoke`` and ``ikn attendance recompute``.
+
+``ikn badge enrol --person P`` reads the card number from standard input (or
+``--card N``, which a shell history keeps: prefer stdin), turns it into the badge
+token with the site's key exactly as the edge agent does, and stores only the token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ikn.logs import configure
+from ikn.running import run_until_signal
+from ikn_core.errors import IknError
+from ikn_core.settings import ApiSettings, BadgeSettings, DatabaseSettings, SimSettings
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+def _with_pool(db: DatabaseSettings, work: Callable[[asyncpg.Pool], Awaitable[None]]) -> None:
+    async def main(_stop: asyncio.Event) -> None:
+        from ikn_store.migrations import migrate
+        from ikn_store.pool import create_pool
+
+        pool = await create_pool(db.url, 2)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            await work(pool)
+        finally:
+            await pool.close()
+
+    run_until_signal(main)
+
+
+def _card(args: argparse.Namespace) -> str:
+    card = args.card if args.card is not None else sys.stdin.readline().strip()
+    if not card:
+        raise IknError("no card number: give --card or one line on standard input")
+    return card
+
+
+def _badge_command(
+    args: argparse.Namespace, act: Callable[[asyncpg.Connection, str], Awaitable[str]]
+) -> None:
+    """Turn the card number into its token with the site key, then ``act`` on the token."""
+    settings = BadgeSettings.from_env()
+    configure(settings.log, "badge")
+    from edge_agent.badge import badge_token
+
+    token = badge_token(settings.site_key, _card(args))
+
+    async def work(pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            print(await act(conn, token))
+
+    _with_pool(settings.db, work)
+
+
+def cmd_badge_enrol(args: argparse.Namespace) -> None:
+    async def act(conn: asyncpg.Connection, token: str) -> str:
+        from ikn_store.badges import enrol
+
+        badge = await enrol(conn, token, args.person)
+        return f"enrolled badge {badge.token} for {badge.person_id}"
+
+    _badge_command(args, act)
+
+
+def cmd_badge_revoke(args: argparse.Namespace) -> None:
+    async def act(conn: asyncpg.Connection, token: str) -> str:
+        from ikn_store.badges import revoke
+
+        return "revoked" if await revoke(conn, token) else "not enrolled"
+
+    _badge_command(args, act)
+
+
+def _days(first: date, last: date) -> list[date]:
+    if last < first:
+        raise IknError("--to is before --from")
+    return [first + timedelta(n) for n in range((last - first).days + 1)]
+
+
+def cmd_recompute(args: argparse.Namespace) -> None:
+    settings = ApiSettings.from_env()
+    configure(settings.log, "attendance")
+    days = _days(args.first, args.last)
+
+    async def work(pool: asyncpg.Pool) -> None:
+        from api.attendance import load_policies
+        from ikn_store.attendance_days import mark_dirty, recompute_dirty
+
+        policies = load_policies(args.policy or settings.attendance_policy)
+        async with pool.acquire() as conn:
+            marked = await mark_dirty(conn, args.person or None, days)
+            done = 0
+            while (n := await recompute_dirty(conn, policies)) > 0:
+                done += n
+        print(f"marked {marked} day(s), recomputed {done}")
+
+    _with_pool(settings.db, work)
+
+
+def cmd_rush(args: argparse.Namespace) -> None:
+    """Load the rush's buildings and people into IKN_DATABASE_URL, then replay it
+    through one edge agent per door to IKN_MQTT_URL (IKN_SITE_KEY turns cards to tokens)."""
+    badge, sim = BadgeSettings.from_env(), SimSettings.from_env()
+    configure(sim.log, "sim")
+    from firmware_sim.rush import morning_rush
+    from ikn.benchmarks.attendance import WITA, Options, doors, prepare, rush
+
+    o = Options(people=args.people, buildings=args.buildings, speed=args.speed, day=args.day)
+    arrivals = morning_rush(o.people, doors(o), o.day, WITA, seed=sim.seed)
+
+    async def main(_stop: asyncio.Event) -> None:
+        await prepare(badge.db.url, o, badge.site_key)
+        await rush(sim.mqtt, arrivals, o, badge.site_key)
+        print(f"{len(arrivals)} taps at {len(doors(o))} doors on {o.day}")
+
+    run_until_signal(main)
+
+
+def cmd_bench_attendance(args: argparse.Namespace) -> None:
+    import logging
+
+    import orjson
+
+    from ikn.benchmarks.attendance import Options, run
+
+    logging.basicConfig(level=logging.WARNING)
+    figures = run(Options(people=args.people, buildings=args.buildings, speed=args.speed))
+    print(orjson.dumps(figures).decode(), flush=True)
+
+
+def register_bench(kinds: Any) -> None:
+    """``ikn bench attendance`` (called by ikn/commands/bench.py)."""
+    bench = kinds.add_parser(
+        "attendance", help="morning rush of badge taps: seconds until every daily record is right"
+    )
+    bench.add_argument("--people", type=int, default=20_000, help="ASN arriving 07:00-08:00")
+    bench.add_argument("--buildings", type=int, default=4)
+    bench.add_argument("--speed", type=float, default=120.0, help="times real time")
+    bench.set_defaults(func=cmd_bench_attendance)
+
+
+def register(sub: Any) -> None:
+    badge = sub.add_parser("badge", help="badge enrolment (token of the card, never the number)")
+    actions = badge.add_subparsers(dest="action", required=True)
+    enrol = actions.add_parser("enrol", help="map a card's badge token to a person")
+    enrol.add_argument("--person", required=True)
+    enrol.add_argument("--card", help="the card number (default: read from standard input)")
+    enrol.set_defaults(func=cmd_badge_enrol)
+    revoke = actions.add_parser("revoke", help="stop mapping a card's badge token")
+    revoke.add_argument("--card", help="the card number (default: read from standard input)")
+    revoke.set_defaults(func=cmd_badge_revoke)
+    att = sub.add_parser("attendance", help="attendance chores")
+    att_actions = att.add_subparsers(dest="action", required=True)
+    recompute = att_actions.add_parser("recompute", help="recompute daily records of a period")
+    recompute.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    recompute.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    recompute.add_argument("--person", action="append", help="only this person (repeatable)")
+    recompute.add_argument("--policy", help="policy file (default: IKN_ATTENDANCE_POLICY)")
+    recompute.set_defaults(func=cmd_recompute)
+    rush = att_actions.add_parser(
+        "rush", help="the morning-rush scenario: load its people, replay their taps via MQTT"
+    )
+    rush.add_argument("--people", type=int, default=20_000)
+    rush.add_argument("--buildings", type=int, default=4)
+    rush.add_argument("--speed", type=float, default=120.0, help="times real time")
+    rush.add_argument("--day", type=date.fromisoformat, default=date(2026, 10, 1))
+    rush.set_defaults(func=cmd_rush)

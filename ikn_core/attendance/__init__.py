@@ -1,0 +1,86 @@
+"""Attendance rules (issue 7): pure, typed, no I/O beyond reading a policy file.
+
+Public names (import them from ``ikn_core.attendance``):
+
+- policy:   ``Policies`` (``default()``, ``load(path)``, ``parse(text)``, ``in_force(day)``),
+            ``Policy``, ``DaySchedule``, ``WorkingHours``, ``Period``, ``DayOff``,
+            ``DayOffKind``, ``AbsenceBand``
+- record:   ``Signal``, ``SignalKind``, ``PlaceType``, ``Excuse``, ``ExcuseKind``,
+            ``WorkMode``, ``DailyRecord``, ``local_day``, ``compute_day``
+- absences: ``yearly_summary``, ``AbsenceSummary``, ``AbsenceWarning``, ``AbsenceRun``,
+            ``unexcused_days``, ``absence_runs``,
+            ``warning_level``
+- week:     ``remote_days_over_cap``
+- geo:      ``Coordinates``, ``distance_m``, ``within_geofence``
+- errors:   ``AttendanceError`` > ``PolicyError``, ``SignalError``
+
+Interface changes are logged at the top of ``CHANGES.txt`` in this folder.
+"""
+
+from ikn_core.attendance.absences import (
+    AbsenceRun,
+    AbsenceSummary,
+    AbsenceWarning,
+    absence_runs,
+    unexcused_days,
+    warning_level,
+    yearly_summary,
+)
+from ikn_core.attendance.errors import AttendanceError, PolicyError, SignalError
+from ikn_core.attendance.geo import Coordinates, distance_m, within_geofence
+from ikn_core.attendance.policy import (
+    AbsenceBand,
+    DayOff,
+    DayOffKind,
+    DaySchedule,
+    Period,
+    Policies,
+    Policy,
+    WorkingHours,
+)
+from ikn_core.attendance.record import (
+    DailyRecord,
+    Excuse,
+    ExcuseKind,
+    PlaceType,
+    Signal,
+    SignalKind,
+    WorkMode,
+    compute_day,
+    local_day,
+)
+from ikn_core.attendance.week import remote_days_over_cap
+
+__all__ = [
+    "AbsenceBand",
+    "AbsenceRun",
+    "AbsenceSummary",
+    "AbsenceWarning",
+    "AttendanceError",
+    "Coordinates",
+    "DailyRecord",
+    "DayOff",
+    "DayOffKind",
+    "DaySchedule",
+    "Excuse",
+    "ExcuseKind",
+    "Period",
+    "PlaceType",
+    "Policies",
+    "Policy",
+    "PolicyError",
+    "Signal",
+    "SignalError",
+    "SignalKind",
+    "WorkMode",
+    "WorkingHours",
+    "absence_runs",
+    "compute_day",
+    "distance_m",
+    "local_day",
+    "remote_days_over_cap",
+    "unexcused_days",
+    "warning_level",
+    "within_geofence",
+    "yearly_summary",
+]

@@ -1,0 +1,250 @@
+"""Attendance policy: the regulation's figures, kept as configuration.
+
+A policy file (TOML, see ``docs/attendance.md``) holds one or more *versions*, each
+with an ``effective_from`` date. ``Policies.in_force(day)`` picks the version in force
+on a day, so re-computing a past day applies the rules of that day. The shipped
+national default (Perpres 21/2023 figures) is ``Policies.default()``.
+
+Everything here is pure: the only I/O is reading the file in ``Policies.load``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from ikn_core.attendance.errors import PolicyError
+
+MON, TUE, WED, THU, FRI, SAT, SUN = range(1, 8)  # ISO weekdays, as date.isoweekday()
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DayOffKind(StrEnum):
+    PUBLIC_HOLIDAY = "public_holiday"
+    COLLECTIVE_LEAVE = "collective_leave"  # cuti bersama
+
+
+@dataclass(frozen=True, slots=True)
+class DayOff:
+    """A public holiday or a day of collective leave (cuti bersama)."""
+
+    day: date
+    name: str
+    kind: DayOffKind
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A span of days, both ends included (a Ramadan month)."""
+
+    start: date
+    end: date
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("a period must not end before it starts")
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.start <= day <= self.end
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingHours:
+    """A timetable: start time, hours per week, and the break of each ISO weekday.
+
+    ``breaks[0]`` is Monday's break in minutes, ``breaks[6]`` Sunday's.
+    """
+
+    start: time
+    minutes_per_week: int
+    breaks: tuple[int, int, int, int, int, int, int]
+
+    def break_minutes(self, day: date) -> int:
+        return self.breaks[day.isoweekday() - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class DaySchedule:
+    """The timetable of one working day (derived, see ``Policy.schedule``).
+
+    ``end`` = ``start`` + ``work_minutes`` + ``break_minutes``; ``work_minutes`` is the
+    week's hours spread evenly over the working days (37.5 h / 5 = 450 min).
+    """
+
+    day: date
+    start: time
+    end: time
+    work_minutes: int
+    break_minutes: int
+    ramadan: bool
+
+    def start_at(self, zone: ZoneInfo) -> datetime:
+        """The start of this day as an aware datetime in ``zone``."""
+        return datetime.combine(self.day, self.start, tzinfo=zone)
+
+    def end_at(self, zone: ZoneInfo) -> datetime:
+        """The expected end of this day as an aware datetime in ``zone``."""
+        return datetime.combine(self.day, self.end, tzinfo=zone)
+
+
+@dataclass(frozen=True, slots=True)
+class AbsenceBand:
+    """PP 94/2021: ``min_days``..``max_days`` (None: no upper bound) unexcused days a
+    year reach ``level`` (a stable code such as ``teguran_lisan``); ``sanction`` says it
+    in words."""
+
+    min_days: int
+    max_days: int | None
+    level: str
+    sanction: str = ""
+
+    def __contains__(self, days: object) -> bool:
+        if not isinstance(days, int):
+            return False
+        return self.min_days <= days and (self.max_days is None or days <= self.max_days)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """One version of the attendance policy. Build it with ``Policies.parse/load``."""
+
+    version: str
+    effective_from: date
+    working_days: frozenset[int]  # ISO weekdays
+    regular: WorkingHours
+    ramadan: WorkingHours
+    ramadan_periods: tuple[Period, ...]
+    days_off: tuple[DayOff, ...]  # public holidays and collective leave, by day
+    geofence_radius_m: float
+    remote_days_per_week: int  # cap of WFA days in an ISO week
+    location_retention_days: int | None  # None: never store coordinates
+    late_tolerance_minutes: int  # lateness up to this is not counted
+    missing_clock_in_minutes: int  # a missing clock-in counts as this many minutes late
+    missing_clock_out_minutes: int  # a missing clock-out counts as this early departure
+    absence_bands: tuple[AbsenceBand, ...]  # ascending, not overlapping
+    consecutive_absence_days: int  # this many unexcused working days in a row ...
+    consecutive_absence_level: str  # ... reach this level
+    _off: dict[date, DayOff] = field(init=False, repr=False, compare=False)
+    _schedules: dict[date, DaySchedule | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_off", {d.day: d for d in self.days_off})
+        object.__setattr__(self, "_schedules", {})  # a memo: schedule() is pure
+
+    @property
+    def stores_coordinates(self) -> bool:
+        """False when the policy says coordinates must not be stored at all."""
+        return self.location_retention_days is not None
+
+    def day_off(self, day: date) -> DayOff | None:
+        """The public holiday or collective-leave day on ``day``, if any."""
+        return self._off.get(day)
+
+    def non_working_reason(self, day: date) -> str | None:
+        """Why ``day`` is not a working day (``"weekend (sat)"``, ``"public holiday:
+        Hari Raya Natal"``, ``"collective leave: ..."``), or None on a working day."""
+        off = self.day_off(day)
+        if off is not None:
+            label = (
+                "public holiday" if off.kind is DayOffKind.PUBLIC_HOLIDAY else "collective leave"
+            )
+            return f"{label}: {off.name}"
+        if day.isoweekday() not in self.working_days:
+            return f"weekend ({WEEKDAY_NAMES[day.isoweekday() - 1]})"
+        return None
+
+    def is_working_day(self, day: date) -> bool:
+        return self.non_working_reason(day) is None
+
+    def in_ramadan(self, day: date) -> bool:
+        return any(day in period for period in self.ramadan_periods)
+
+    def schedule(self, day: date) -> DaySchedule | None:
+        """The timetable of ``day`` (Ramadan hours in Ramadan), None if not a working day."""
+        if day not in self._schedules:
+            if len(self._schedules) > 4096:
+                self._schedules.clear()
+            self._schedules[day] = self._derive_schedule(day)
+        return self._schedules[day]
+
+    def _derive_schedule(self, day: date) -> DaySchedule | None:
+        if not self.is_working_day(day):
+            return None
+        ramadan = self.in_ramadan(day)
+        hours = self.ramadan if ramadan else self.regular
+        work = hours.minutes_per_week // len(self.working_days)
+        pause = hours.break_minutes(day)
+        start = datetime.combine(day, hours.start)
+        end = (start + timedelta(minutes=work + pause)).time()
+        return DaySchedule(day, hours.start, end, work, pause, ramadan)
+
+    def absence_band(self, days: int) -> AbsenceBand | None:
+        """The PP 94/2021 band that ``days`` unexcused days in a year fall in, if any."""
+        return next((band for band in self.absence_bands if days in band), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """All versions of a policy, ordered by ``effective_from`` (no two on one day)."""
+
+    versions: tuple[Policy, ...]
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            raise PolicyError("policy", "at least one policy version is needed")
+        days = [v.effective_from for v in self.versions]
+        if days != sorted(set(days)):
+            raise PolicyError("policy", "effective_from dates must be distinct and ascending")
+
+    def in_force(self, day: date) -> Policy:
+        """The version in force on ``day``; PolicyError if ``day`` precedes them all."""
+        index = bisect.bisect_right([v.effective_from for v in self.versions], day) - 1
+        if index < 0:
+            first = self.versions[0].effective_from
+            raise PolicyError(
+                "effective_from", f"no policy in force on {day} (the first starts {first})"
+            )
+        return self.versions[index]
+
+    @classmethod
+    def of(cls, versions: Iterable[Policy]) -> Policies:
+        return cls(tuple(sorted(versions, key=lambda v: v.effective_from)))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "") -> Policies:
+        """Parse a TOML policy file; PolicyError names the key (``policy[0].start``)."""
+        from ikn_core.attendance.policy_file import parse_policies
+
+        return cls.of(parse_policies(text, source))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policies:
+        """Read and parse the policy file at ``path``."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError("", f"cannot read the policy file: {exc}", str(path)) from exc
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def default(cls) -> Policies:
+        """The shipped national policy (``policies/national.toml``)."""
+        text = resources.files("ikn_core.attendance").joinpath("policies", "national.toml")
+        return cls.parse(text.read_text(encoding="utf-8"), "national.toml")
+
+
+def weekday_breaks(
+    default: int, overrides: Sequence[tuple[int, int]] = ()
+) -> tuple[int, int, int, int, int, int, int]:
+    """Seven break lengths: ``default`` everywhere but the (ISO weekday, minutes) given."""
+    table = dict(overrides)
+    b = [table.get(day, default) for day in range(1, 8)]
+    return (b[0], b[1], b[2], b[3], b[4], b[5], b[6])

@@ -1,0 +1,206 @@
+"""Daily attendance records: computing dirty days, storing and reading records.
+
+A (person, day) is dirty when a signal of that local day arrived (trigger on
+``attendance_signals``) or a request was approved. ``recompute_dirty`` takes a batch
+of dirty days (``FOR UPDATE SKIP LOCKED``, so several API processes share the work),
+computes each with ``ikn_core.attendance.compute_day`` under the policy in force that
+day and stores the records, all in one transaction: a failure leaves the days dirty.
+A signal arriving while a day is being computed marks it dirty again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from ikn_core.attendance import (
+    DailyRecord,
+    Excuse,
+    PlaceType,
+    Policies,
+    Signal,
+    SignalKind,
+    compute_day,
+)
+
+DEFAULT_ZONE = "Asia/Makassar"
+
+_TAKE_DIRTY = """
+WITH taken AS (
+    DELETE FROM attendance_dirty d
+    USING (SELECT person_id, day FROM attendance_dirty
+           ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED) t
+    WHERE d.person_id = t.person_id AND d.day = t.day
+    RETURNING d.person_id, d.day)
+SELECT t.person_id, t.day, p.agency, coalesce(b.tz, $2) AS tz
+FROM taken t JOIN people p ON p.id = t.person_id
+LEFT JOIN buildings b ON b.id = p.home_building_id
+"""
+
+_PEOPLE_DAYS = """
+SELECT p.id AS person_id, q.day, p.agency, coalesce(b.tz, $3) AS tz
+FROM unnest($1::text[]) p_id(id) JOIN people p ON p.id = p_id.id
+LEFT JOIN buildings b ON b.id = p.home_building_id
+CROSS JOIN unnest($2::date[]) q(day)
+"""
+
+# A window of three UTC days around each local day: compute_day keeps only the day's.
+_SIGNALS = """
+SELECT q.person_id, q.day, s.id, s.kind, s.at, s.place_type, s.building_id, b.agency
+FROM unnest($1::text[], $2::date[]) q(person_id, day)
+JOIN attendance_signals s ON s.person_id = q.person_id
+     AND s.at >= (q.day - 1)::timestamp AT TIME ZONE 'UTC'
+     AND s.at < (q.day + 2)::timestamp AT TIME ZONE 'UTC'
+LEFT JOIN buildings b ON b.id = s.building_id
+"""
+
+_EXCUSES = """
+SELECT q.person_id, q.day, r.id, r.kind, r.reason
+FROM unnest($1::text[], $2::date[]) q(person_id, day)
+JOIN attendance_requests r ON r.person_id = q.person_id AND r.status = 'approved'
+     AND r.kind IN ('cuti', 'dinas_luar') AND r.days @> q.day
+"""
+
+_UPSERT = """
+INSERT INTO attendance_days AS a (person_id, day, mode, clock_in, clock_out, minutes_worked,
+    late_minutes, early_departure_minutes, missing_clock_in, missing_clock_out, excuse_id,
+    record, policy_version, computed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
+ON CONFLICT (person_id, day) DO UPDATE SET mode = EXCLUDED.mode,
+    clock_in = EXCLUDED.clock_in, clock_out = EXCLUDED.clock_out,
+    minutes_worked = EXCLUDED.minutes_worked, late_minutes = EXCLUDED.late_minutes,
+    early_departure_minutes = EXCLUDED.early_departure_minutes,
+    missing_clock_in = EXCLUDED.missing_clock_in, missing_clock_out = EXCLUDED.missing_clock_out,
+    excuse_id = EXCLUDED.excuse_id, record = EXCLUDED.record,
+    policy_version = EXCLUDED.policy_version, computed_at = now()
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonDay:
+    person_id: str
+    day: date
+    agency: str
+    tz: str
+
+
+def _key(row: asyncpg.Record) -> tuple[str, date]:
+    return row["person_id"], row["day"]
+
+
+def _signal(row: asyncpg.Record) -> Signal:
+    return Signal(
+        f"s{row['id']}",
+        SignalKind(row["kind"]),
+        row["at"],
+        PlaceType(row["place_type"]),
+        row["building_id"],
+        row["agency"],
+    )
+
+
+async def compute(
+    conn: asyncpg.Connection, policies: Policies, due: Sequence[PersonDay]
+) -> list[tuple[str, DailyRecord]]:
+    """The records of ``due`` from the ledger and approved leave / official travel."""
+    people = [d.person_id for d in due]
+    days = [d.day for d in due]
+    signals: dict[tuple[str, date], list[Signal]] = defaultdict(list)
+    for row in await conn.fetch(_SIGNALS, people, days):
+        signals[_key(row)].append(_signal(row))
+    excuses: dict[tuple[str, date], Excuse] = {}
+    for row in await conn.fetch(_EXCUSES, people, days):
+        excuses[_key(row)] = Excuse(row["day"], row["kind"], row["reason"], str(row["id"]))
+    out = []
+    for d in due:
+        key = (d.person_id, d.day)
+        policy = policies.in_force(d.day)
+        record = compute_day(
+            d.day, ZoneInfo(d.tz), d.agency, signals.get(key, ()), policy, excuses.get(key)
+        )
+        out.append((d.person_id, record))
+    return out
+
+
+async def store(conn: asyncpg.Connection, records: Sequence[tuple[str, DailyRecord]]) -> None:
+    await conn.executemany(
+        _UPSERT,
+        [
+            (
+                person,
+                r.day,
+                r.mode.value,
+                r.clock_in,
+                r.clock_out,
+                r.minutes_worked,
+                r.late_minutes,
+                r.early_departure_minutes,
+                r.missing_clock_in,
+                r.missing_clock_out,
+                r.excuse_id,
+                r.as_json(),
+                r.policy_version,
+            )
+            for person, r in records
+        ],
+    )
+
+
+async def recompute_dirty(conn: asyncpg.Connection, policies: Policies, limit: int = 2000) -> int:
+    """Compute and store up to ``limit`` dirty days; how many were done."""
+    async with conn.transaction():
+        rows = await conn.fetch(_TAKE_DIRTY, limit, DEFAULT_ZONE)
+        due = [PersonDay(r["person_id"], r["day"], r["agency"], r["tz"]) for r in rows]
+        if due:
+            await store(conn, await compute(conn, policies, due))
+    return len(due)
+
+
+async def person_days(
+    conn: asyncpg.Connection, person_ids: Sequence[str], days: Sequence[date]
+) -> list[PersonDay]:
+    rows = await conn.fetch(_PEOPLE_DAYS, list(person_ids), list(days), DEFAULT_ZONE)
+    return [PersonDay(r["person_id"], r["day"], r["agency"], r["tz"]) for r in rows]
+
+
+async def mark_dirty(
+    conn: asyncpg.Connection, person_ids: Sequence[str] | None, days: Sequence[date]
+) -> int:
+    """Mark days dirty for these people (everyone when None); how many."""
+    status = await conn.execute(
+        """INSERT INTO attendance_dirty (person_id, day)
+           SELECT p.id, q.day FROM people p CROSS JOIN unnest($2::date[]) q(day)
+           WHERE $1::text[] IS NULL OR p.id = ANY($1::text[])
+           ON CONFLICT (person_id, day) DO UPDATE SET marked_at = now()""",
+        None if person_ids is None else list(person_ids),
+        list(days),
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def records(
+    conn: asyncpg.Connection,
+    policies: Policies,
+    person_ids: Sequence[str],
+    days: Sequence[date],
+) -> dict[tuple[str, date], DailyRecord]:
+    """The records of these people on these days: stored ones as stored; a day with
+    no stored record (no signal ever arrived) computed on the spot, not stored."""
+    rows = await conn.fetch(
+        """SELECT person_id, day, record FROM attendance_days
+           WHERE person_id = ANY($1::text[]) AND day = ANY($2::date[])""",
+        list(person_ids),
+        list(days),
+    )
+    found = {_key(r): DailyRecord.from_json(r["record"]) for r in rows}
+    missing = [
+        d for d in await person_days(conn, person_ids, days) if (d.person_id, d.day) not in found
+    ]
+    for person, record in await compute(conn, policies, missing) if missing else []:
+        found[(person, record.day)] = record
+    return found

@@ -1,0 +1,313 @@
+"""Leave (cuti), official travel (dinas luar) and correction requests, and their audit.
+
+A request is decided by a supervisor of the requester's agency and unit, never by
+the requester (the table refuses it too). Approving one recomputes the days it
+covers in the same transaction; the audit keeps who, when, and each day's record
+before and after.
+
+    StoreError
+    └── RequestError          kind: a stable code, the problem ``type`` of the API
+        ├── RequestNotFound   no such request (or not one the caller may see)
+        ├── RequestDecided    it was approved or rejected already
+        ├── OwnRequest        the approver made the request (or is its subject)
+        └── NotYourUnit       the approver supervises another agency or unit
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from ikn_core.attendance import Policies
+from ikn_store import attendance_days as days_store
+from ikn_store.errors import StoreError
+from ikn_store.people import Person
+
+KINDS = ("cuti", "dinas_luar", "correction")
+
+
+class RequestError(StoreError):
+    kind = "request-error"
+
+
+class RequestNotFound(RequestError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "request-not-found"
+
+
+class RequestDecided(RequestError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "request-decided"
+
+
+class OwnRequest(RequestError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "own-request"
+
+
+class NotYourUnit(RequestError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "not-your-unit"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    person_id: str
+    kind: str
+    first: date
+    last: date
+    reason: str
+    clock_in: datetime | None = None
+    clock_out: datetime | None = None
+    place_type: str = "office"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: UUID
+    person_id: str
+    kind: str
+    first: date
+    last: date
+    reason: str
+    clock_in: datetime | None
+    clock_out: datetime | None
+    status: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(value: date | datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": str(self.id),
+            "person": self.person_id,
+            "kind": self.kind,
+            "from": iso(self.first),
+            "to": iso(self.last),
+            "reason": self.reason,
+            "clock_in": iso(self.clock_in),
+            "clock_out": iso(self.clock_out),
+            "status": self.status,
+            "requested_by": self.requested_by,
+            "requested_at": iso(self.requested_at),
+            "decided_by": self.decided_by,
+            "decided_at": iso(self.decided_at),
+        }
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(n) for n in range((self.last - self.first).days + 1)]
+
+
+_COLUMNS = """id, person_id, kind, lower(days) AS first, upper(days) - 1 AS last, reason,
+    clock_in, clock_out, status, requested_by, requested_at, decided_by, decided_at"""
+
+
+def _request(row: asyncpg.Record) -> Request:
+    return Request(**{k: row[k] for k in Request.__dataclass_fields__})
+
+
+async def create(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""INSERT INTO attendance_requests
+                    (person_id, kind, days, reason, clock_in, clock_out, requested_by)
+                VALUES ($1, $2, daterange($3, $4, '[]'), $5, $6, $7, $8)
+                RETURNING {_COLUMNS}""",
+            new.person_id,
+            new.kind,
+            new.first,
+            new.last,
+            new.reason,
+            new.clock_in,
+            new.clock_out,
+            by,
+        )
+        assert row is not None
+        request = _request(row)
+        await _audit(conn, actor=by, action="requested", request=request, after=request.as_json())
+    return request
+
+
+async def get(conn: asyncpg.Connection, request_id: UUID) -> Request:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM attendance_requests WHERE id = $1", request_id
+    )
+    if row is None:
+        raise RequestNotFound(f"no request {request_id}")
+    return _request(row)
+
+
+async def visible_to(conn: asyncpg.Connection, me: Person, unit: bool) -> list[Request]:
+    """My requests; with ``unit``, also those of my agency and unit."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM attendance_requests r
+            WHERE r.person_id = $1 OR ($2 AND r.person_id IN
+                (SELECT id FROM people WHERE agency = $3 AND unit = $4))
+            ORDER BY r.requested_at DESC LIMIT 500""",
+        me.id,
+        unit,
+        me.agency,
+        me.unit,
+    )
+    return [_request(r) for r in rows]
+
+
+async def decide(
+    conn: asyncpg.Connection,
+    request_id: UUID,
+    approver: Person,
+    approve: bool,
+    policies: Policies,
+) -> Request:
+    """Approve or reject; an approval recomputes the days covered, all audited."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""SELECT q.*, p.agency, p.unit
+                FROM (SELECT {_COLUMNS} FROM attendance_requests WHERE id = $1 FOR UPDATE) q
+                JOIN people p ON p.id = q.person_id""",
+            request_id,
+        )
+        if row is None:
+            raise RequestNotFound(f"no request {request_id}")
+        request = _request(row)
+        _check_approver(request, approver, row["agency"], row["unit"])
+        row = await conn.fetchrow(
+            f"""UPDATE attendance_requests SET status = $2, decided_by = $3, decided_at = now()
+                WHERE id = $1 RETURNING {_COLUMNS}""",
+            request_id,
+            "approved" if approve else "rejected",
+            approver.id,
+        )
+        assert row is not None
+        decided = _request(row)
+        action = "approved" if approve else "rejected"
+        await _audit(
+            conn,
+            actor=approver.id,
+            action=action,
+            request=decided,
+            before=request.as_json(),
+            after=decided.as_json(),
+        )
+        if approve:
+            await _apply(conn, decided, approver.id, policies)
+    return decided
+
+
+def _check_approver(request: Request, approver: Person, agency: str, unit: str) -> None:
+    if request.status != "pending":
+        raise RequestDecided(f"the request was {request.status} already")
+    if approver.id in (request.requested_by, request.person_id):
+        raise OwnRequest("a request cannot be decided by its requester or its subject")
+    if (approver.agency, approver.unit) != (agency, unit):
+        raise NotYourUnit("only a supervisor of the same agency and unit decides it")
+
+
+async def _apply(
+    conn: asyncpg.Connection, request: Request, actor: str, policies: Policies
+) -> None:
+    """Add a correction's signals, then recompute every day covered, auditing each."""
+    if request.kind == "correction":
+        building = await conn.fetchval(
+            "SELECT home_building_id FROM people WHERE id = $1", request.person_id
+        )
+        for kind, at in (
+            ("correction_in", request.clock_in),
+            ("correction_out", request.clock_out),
+        ):
+            if at is not None:
+                await conn.execute(
+                    """INSERT INTO attendance_signals
+                           (person_id, kind, at, place_type, building_id, source)
+                       VALUES ($1, $2, $3, 'office', $4, $5)
+                       ON CONFLICT ON CONSTRAINT attendance_signals_once DO NOTHING""",
+                    request.person_id,
+                    kind,
+                    at,
+                    building,
+                    f"request:{request.id}",
+                )
+    before = await _stored(conn, request.person_id, request.days)
+    due = await days_store.person_days(conn, [request.person_id], request.days)
+    computed = await days_store.compute(conn, policies, due)
+    await days_store.store(conn, computed)
+    await conn.execute(
+        "DELETE FROM attendance_dirty WHERE person_id = $1 AND day = ANY($2::date[])",
+        request.person_id,
+        request.days,
+    )
+    for _, record in computed:
+        after = record.as_json()
+        await _audit(
+            conn,
+            actor=actor,
+            action="recomputed",
+            request=request,
+            day=record.day,
+            before=before.get(record.day),
+            after=after,
+        )
+
+
+async def _stored(
+    conn: asyncpg.Connection, person_id: str, days: Sequence[date]
+) -> dict[date, Any]:
+    rows = await conn.fetch(
+        "SELECT day, record FROM attendance_days WHERE person_id = $1 AND day = ANY($2::date[])",
+        person_id,
+        list(days),
+    )
+    return {r["day"]: r["record"] for r in rows}
+
+
+async def _audit(
+    conn: asyncpg.Connection,
+    *,
+    actor: str,
+    action: str,
+    request: Request,
+    day: date | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO attendance_audit (actor, action, request_id, person_id, day, before, after)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        actor,
+        action,
+        request.id,
+        request.person_id,
+        day,
+        before,
+        after,
+    )
+
+
+async def audit_trail(conn: asyncpg.Connection, person_id: str, day: date) -> list[dict[str, Any]]:
+    """Who did what to ``person_id``'s ``day`` (and the requests covering it), oldest first."""
+    rows = await conn.fetch(
+        """SELECT a.at, a.actor, a.action, a.request_id, a.day, a.before, a.after
+           FROM attendance_audit a LEFT JOIN attendance_requests r ON r.id = a.request_id
+           WHERE a.person_id = $1 AND (a.day = $2 OR (a.day IS NULL AND r.days @> $2))
+           ORDER BY a.id""",
+        person_id,
+        day,
+    )
+    return [
+        {
+            "at": r["at"].isoformat(),
+            "actor": r["actor"],
+            "action": r["action"],
+            "request": str(r["request_id"]) if r["request_id"] else None,
+            "day": r["day"].isoformat() if r["day"] else None,
+            "before": r["before"],
+            "after": r["after"],
+        }
+        for r in rows
+    ]

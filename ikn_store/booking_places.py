@@ -1,0 +1,132 @@
+"""What a booking of a desk must respect: its building's zone, the rules in force
+(the building's, overridden per zone) and, in a restricted zone, who may book.
+
+The API keeps these in a ``PlaceCache``; ``desk_booking_places`` (migration 0008)
+gives each row a fingerprint, and the booking INSERT books only while the row
+still has the fingerprint the API checked, so a cached row is never trusted blindly.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from ikn_core.booking import BookingRules, UnknownDesk
+
+_RULE_FIELDS = tuple(f.name for f in fields(BookingRules))
+
+
+@dataclass(frozen=True, slots=True)
+class DeskPlace:
+    """A desk with its building's zone, the rules in force and who may book it."""
+
+    desk_id: str
+    zone_id: str
+    building_id: str
+    tz: str
+    rules: BookingRules
+    allowed: tuple[str, ...] | None  # ``agency`` or ``agency/unit``; None: open to all
+    fingerprint: str
+
+    @property
+    def zone_info(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOverrides:
+    """A zone's overrides of its building's rules; None keeps the building's value.
+    Hours (opens/closes) and durations (min/max) are overridden as pairs."""
+
+    max_days_ahead: int | None = None
+    min_minutes: int | None = None
+    max_minutes: int | None = None
+    opens_minute: int | None = None
+    closes_minute: int | None = None
+    cancel_cutoff_minutes: int | None = None
+
+
+def _place(row: asyncpg.Record) -> DeskPlace:
+    overrides = {n: row[n] for n in _RULE_FIELDS if row[n] is not None}
+    allowed = row["allowed"]
+    return DeskPlace(
+        row["desk_id"],
+        row["zone_id"],
+        row["building_id"],
+        row["tz"],
+        BookingRules(**overrides),
+        tuple(allowed) if allowed is not None else None,
+        row["fingerprint"],
+    )
+
+
+async def desk_place(conn: asyncpg.Connection, desk_id: str) -> DeskPlace:
+    row = await conn.fetchrow("SELECT * FROM desk_booking_places WHERE desk_id = $1", desk_id)
+    if row is None:
+        raise UnknownDesk(f"no desk {desk_id!r}")
+    return _place(row)
+
+
+class PlaceCache:
+    """Desk places read lately, at most ``size`` of them (the oldest read go first)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._places: OrderedDict[str, DeskPlace] = OrderedDict()
+
+    def cached(self, desk_id: str) -> DeskPlace | None:
+        return self._places.get(desk_id)
+
+    async def fresh(self, conn: asyncpg.Connection, desk_id: str) -> DeskPlace:
+        """Read the desk's place from the database and keep it."""
+        self._places.pop(desk_id, None)
+        place = await desk_place(conn, desk_id)
+        self._places[desk_id] = place
+        while len(self._places) > self._size:
+            self._places.popitem(last=False)
+        return place
+
+
+_UPSERT = """
+    INSERT INTO {table} ({key}, {columns}) VALUES ($1, {values})
+    ON CONFLICT ({key}) DO UPDATE SET {updates}"""
+
+
+async def _upsert(
+    conn: asyncpg.Connection, table: str, key: tuple[str, str], values: dict[str, object]
+) -> None:
+    sql = _UPSERT.format(
+        table=table,
+        key=key[0],
+        columns=", ".join(values),
+        values=", ".join(f"${i}" for i in range(2, len(values) + 2)),
+        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in values),
+    )
+    await conn.execute(sql, key[1], *values.values())
+
+
+async def set_rules(conn: asyncpg.Connection, building_id: str, rules: BookingRules) -> None:
+    """The building's rules (every field; a zone may override them)."""
+    values = {n: getattr(rules, n) for n in _RULE_FIELDS}
+    await _upsert(conn, "booking_rules", ("building_id", building_id), values)
+
+
+async def set_zone_rules(conn: asyncpg.Connection, zone_id: str, rules: RuleOverrides) -> None:
+    values = {n: getattr(rules, n) for n in _RULE_FIELDS}
+    await _upsert(conn, "zone_booking_rules", ("zone_id", zone_id), values)
+
+
+async def restrict_zone(
+    conn: asyncpg.Connection, zone_id: str, allowed: list[tuple[str, str | None]]
+) -> None:
+    """Only these (agency, unit) may book in the zone (unit None: the whole agency);
+    an empty list opens the zone to everyone again."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM zone_access WHERE zone_id = $1", zone_id)
+        await conn.executemany(
+            "INSERT INTO zone_access (zone_id, agency, unit) VALUES ($1, $2, $3)",
+            [(zone_id, agency, unit) for agency, unit in allowed],
+        )

@@ -1,0 +1,156 @@
+"""Desk displays: each change of a desk's live state goes to its sensor's ``down`` topic.
+
+A ``DisplayFeed`` holds one PostgreSQL connection that LISTENs on ``ikn_desk_events``
+(migration 0002: the trigger on ``desk_state`` notifies each new event at commit).
+For each event it works out what the desk's display shows now, in the building's
+zone, and publishes a contract ``display`` command (QoS 1) to the desk sensor:
+
+- ``occupied`` (with ``until`` the end of the booking in force, if any);
+- ``booked`` until the end of the booking in force, when nobody sits there;
+- ``free``, with ``until`` the start of the next booking today, if any.
+
+Only one ingest replica feeds the displays: the listener holds a PostgreSQL
+advisory lock, and the others wait to take over when its connection goes. Pending
+events are bounded (``PENDING_MAX``, oldest dropped and counted); a display takes
+the newest ``ts``, so a dropped older state is never missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from ikn_core.contract import DisplayCommand, down_topic, encode_down
+from ikn_core.contract.down import DisplayState
+from ikn_store.devices import DeskEvent, desk_events_by_id
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "ikn_desk_events"
+LOCK_KEY = 0x494B4E_0D15  # pg advisory lock: one display feeder per database
+PENDING_MAX = 10_000
+RETRY_S = 2.0
+APPLICATION_NAME = "ikn-display-feed"  # its connection in pg_stat_activity
+_ACTIVE = "status IN ('booked', 'checked_in')"
+_BOOKINGS = f"""
+SELECT (SELECT upper(period) FROM bookings
+        WHERE desk_id = $1 AND {_ACTIVE} AND period @> $2::timestamptz) AS current_end,
+       (SELECT min(lower(period)) FROM bookings
+        WHERE desk_id = $1 AND {_ACTIVE} AND lower(period) > $2 AND lower(period) < $3)
+       AS next_start
+"""
+
+Publish = Callable[[str, bytes], None]
+
+
+def display_for(
+    event: DeskEvent,
+    now: datetime,
+    current_end: datetime | None,
+    next_start: datetime | None,
+) -> DisplayCommand:
+    """What the desk's display shows at ``now`` (times in the building's zone)."""
+    tz = ZoneInfo(event.tz)
+
+    def hhmm(t: datetime | None) -> str | None:
+        return None if t is None else t.astimezone(tz).strftime("%H:%M")
+
+    state: DisplayState = "free"
+    until = hhmm(next_start)
+    if event.occupied:
+        state, until = "occupied", hhmm(current_end)
+    elif current_end is not None:
+        state, until = "booked", hhmm(current_end)
+    ts = int(now.timestamp() * 1000)
+    return DisplayCommand(id=f"desk-event-{event.id}", ts=ts, state=state, until=until)
+
+
+def _end_of_local_day(now: datetime, tz: str) -> datetime:
+    local = now.astimezone(ZoneInfo(tz))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+class DisplayFeed:
+    """LISTENs for desk events and publishes display states; run it in a TaskGroup."""
+
+    def __init__(self, dsn: str, pool: asyncpg.Pool, publish: Publish) -> None:
+        self._dsn = dsn
+        self._pool = pool
+        self._publish = publish
+        self._pending: deque[int] = deque(maxlen=PENDING_MAX)
+        self._wake = asyncio.Event()
+        self.published = 0
+        self.dropped = 0
+        self.leading = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._listen_once(stop)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("desk display feed lost (%s); retrying in %.0f s", exc, RETRY_S)
+            self.leading = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RETRY_S)
+
+    async def _listen_once(self, stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(
+            self._dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME}
+        )
+        lost = asyncio.Event()
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                return  # another replica feeds the displays; try again later
+            self.leading = True
+
+            def on_lost(_conn: Any) -> None:
+                lost.set()
+                self._wake.set()
+
+            conn.add_termination_listener(on_lost)
+            await conn.add_listener(CHANNEL, self._notified)
+            log.info("feeding desk displays from %s", CHANNEL)
+            stopper = asyncio.ensure_future(stop.wait())
+            stopper.add_done_callback(lambda _f: self._wake.set())
+            try:
+                while not (stop.is_set() or lost.is_set()):
+                    await self._wake.wait()
+                    self._wake.clear()
+                    await self._dispatch()
+            finally:
+                stopper.cancel()
+        finally:
+            if not conn.is_closed():
+                await conn.close(timeout=5)
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if len(self._pending) == PENDING_MAX:
+            self.dropped += 1
+        self._pending.append(int(payload))
+        self._wake.set()
+
+    async def _dispatch(self) -> None:
+        ids = list(self._pending)
+        self._pending.clear()
+        if not ids:
+            return
+        async with self._pool.acquire(timeout=10) as conn:
+            events = await desk_events_by_id(conn, ids)
+            newest = {e.desk_id: e for e in events}  # ordered by id: the last one wins
+            for event in newest.values():
+                await self._show(conn, event)
+
+    async def _show(self, conn: asyncpg.Connection, event: DeskEvent) -> None:
+        now = datetime.now(event.at.tzinfo)
+        row = await conn.fetchrow(_BOOKINGS, event.desk_id, now, _end_of_local_day(now, event.tz))
+        display = display_for(event, now, row["current_end"], row["next_start"])
+        self._publish(down_topic(event.device_id), encode_down(display))
+        self.published += 1

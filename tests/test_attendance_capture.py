@@ -1,0 +1,136 @@
+"""Signals captured inside the ingest's transaction (ikn_store.readings.write): badge
+taps of enrolled tokens, the booking check-in a tap makes, desk occupancy during a
+booking; unknown tokens counted; every redelivery a no-op."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from edge_agent.badge import badge_token
+from ikn_core.attendance import Policies
+from ikn_store.attendance_days import mark_dirty, recompute_dirty
+from ikn_store.badges import enrol, revoke
+from ikn_store.partitions import ensure_partitions
+from ikn_store.people import upsert_people
+from ikn_store.pool import create_pool
+from ikn_store.readings import ReadingRow, UpMessage, write
+from tests.helpers import seed
+from tests.test_attendance_e2e import KEY, PEOPLE, SITE
+
+WITA = ZoneInfo("Asia/Makassar")
+ANI = badge_token(KEY, "0004829001")
+STRANGER = badge_token(KEY, "9999")
+START = datetime(2026, 10, 1, 9, 0, tzinfo=WITA)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    await seed(database_url, SITE)
+    pool = await create_pool(database_url, 2)
+    async with pool.acquire() as conn:
+        await upsert_people(conn, PEOPLE)
+        await enrol(conn, ANI, "ani")
+        await conn.execute(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by)
+               VALUES ('d1', 'ani', tstzrange($1, $2), 'ani')""",
+            START,
+            START + timedelta(hours=8),
+        )
+    yield pool
+    await pool.close()
+
+
+def _message(
+    device: str, stream: str, *readings: tuple[datetime, str, dict[str, Any]]
+) -> UpMessage:
+    now = datetime.now(UTC)
+    rows = tuple(
+        ReadingRow(device, stream, seq, ts, now, kind, body)
+        for seq, (ts, kind, body) in enumerate(readings)
+    )
+    return UpMessage(f"ikn/v1/dev/{device}/up", device, b"{}", now, rows)
+
+
+async def _write(pool: asyncpg.Pool, *messages: UpMessage) -> None:
+    async with pool.acquire() as conn:
+        days = {r.ts.astimezone(UTC).date() for m in messages for r in m.rows}
+        await ensure_partitions(conn, days)
+        await write(conn, messages)
+
+
+async def _signals(pool: asyncpg.Pool) -> list[tuple[str, str, datetime]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT person_id, kind, at FROM attendance_signals ORDER BY id")
+    return [(r["person_id"], r["kind"], r["at"]) for r in rows]
+
+
+async def test_a_tap_is_a_signal_and_checks_in_the_booking_of_that_day(pool: asyncpg.Pool) -> None:
+    at = START - timedelta(hours=1, minutes=20)  # 07:40, before the booking starts
+    taps = _message(
+        "door-b1",
+        str(uuid.uuid4()),
+        (at, "badge_tap", {"badge": ANI, "direction": "in"}),
+        (at, "badge_tap", {"badge": STRANGER, "direction": "in"}),
+    )
+    await _write(pool, taps)
+    await _write(pool, taps)  # redelivered
+    assert await _signals(pool) == [("ani", "badge_in", at), ("ani", "booking_check_in", at)]
+    async with pool.acquire() as conn:
+        booking = await conn.fetchrow("SELECT status, check_in_signal FROM bookings")
+        unknown = await conn.fetchval(
+            "SELECT taps FROM badge_unknown_taps WHERE device_id = 'door-b1'"
+        )
+        dirty = await conn.fetch("SELECT person_id, day FROM attendance_dirty")
+    assert tuple(booking) == ("checked_in", "badge")
+    assert unknown == 2  # as received: the redelivery counts again
+    assert [tuple(r) for r in dirty] == [("ani", START.date())]
+
+
+async def test_desk_occupancy_during_the_booking_is_one_signal(pool: asyncpg.Pool) -> None:
+    stream = str(uuid.uuid4())
+    before = START - timedelta(hours=2)  # long before the booking: not a signal
+    first, later = START + timedelta(minutes=5), START + timedelta(hours=2)
+    await _write(
+        pool,
+        _message(
+            "desk-d1",
+            stream,
+            (before, "desk_occupancy", {"occupied": True}),
+            (first, "desk_occupancy", {"occupied": True}),
+            (later, "desk_occupancy", {"occupied": True}),
+        ),
+    )
+    kinds = [(kind, at) for _, kind, at in await _signals(pool)]
+    assert ("desk_occupied", first) in kinds
+    assert sum(kind == "desk_occupied" for kind, _ in kinds) == 1
+    assert ("booking_check_in", first) in kinds  # the sensor checked the booking in
+
+
+async def test_a_revoked_badge_is_unknown_from_then_on(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        assert await revoke(conn, ANI)
+    now = datetime.now(UTC)
+    await _write(
+        pool,
+        _message(
+            "door-b1", str(uuid.uuid4()), (now, "badge_tap", {"badge": ANI, "direction": "in"})
+        ),
+    )
+    assert await _signals(pool) == []
+
+
+async def test_recompute_marks_and_computes_every_day_of_a_period(pool: asyncpg.Pool) -> None:
+    days = [START.date() + timedelta(n) for n in range(3)]  # Thursday to Saturday
+    async with pool.acquire() as conn:
+        assert await mark_dirty(conn, ["ani"], days) == 3
+        assert await recompute_dirty(conn, Policies.default()) == 3
+        rows = await conn.fetch("SELECT day, mode FROM attendance_days ORDER BY day")
+        assert await conn.fetchval("SELECT count(*) FROM attendance_dirty") == 0
+    assert [r["mode"] for r in rows] == ["absent", "absent", "non_working_day"]

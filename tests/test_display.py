@@ -1,0 +1,110 @@
+"""Desk displays: a desk sensor's change goes through the real ingest and PostgreSQL
+(trigger, NOTIFY) and comes back down through the real Mosquitto to the edge agent,
+which hands the display state to the simulated driver; times in the building's zone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from edge_agent import EdgeAgent
+from ikn.brokers import BrokerProcess
+from ikn_core.contract import DisplayCommand, Observation
+from ikn_store.devices import DeskEvent
+from ingest.display import display_for
+from tests.helpers import eventually
+from tests.test_commands_api import ingest  # noqa: F401  (the fixture)
+from tests.test_downlink_edge import CONFIG, QueueDriver
+from tests.test_edge_agent import DEADLINE_S, mqtt_settings
+from tests.test_ingest import Running
+
+DEVICE, DESK = "desk-d1", "d1"
+WITA = ZoneInfo("Asia/Makassar")
+
+
+def _event(occupied: bool) -> DeskEvent:
+    at = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    return DeskEvent(1, DESK, DEVICE, occupied, at, "z", "f", "b1", "Asia/Makassar")
+
+
+@pytest.mark.parametrize(
+    ("occupied", "current_end", "next_start", "state", "until"),
+    [
+        (True, None, None, "occupied", None),
+        (True, datetime(2026, 11, 23, 4, 0, tzinfo=UTC), None, "occupied", "12:00"),
+        (False, datetime(2026, 11, 23, 15, 30, tzinfo=UTC), None, "booked", "23:30"),
+        (False, None, datetime(2026, 11, 23, 6, 15, tzinfo=UTC), "free", "14:15"),
+        (False, None, None, "free", None),
+    ],
+)
+def test_the_display_shows_local_time(
+    occupied: bool,
+    current_end: datetime | None,
+    next_start: datetime | None,
+    state: str,
+    until: str | None,
+) -> None:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    shown = display_for(_event(occupied), now, current_end, next_start)
+    assert (shown.state, shown.until) == (state, until)
+    assert shown.ts == int(now.timestamp() * 1000)
+
+
+@pytest.fixture
+async def desk(mosquitto: BrokerProcess) -> AsyncIterator[QueueDriver]:
+    driver = QueueDriver(device_id=DEVICE)
+    async with EdgeAgent(DEVICE, mqtt_settings(mosquitto), config=CONFIG) as agent:
+        pump = asyncio.create_task(agent.pump(driver))
+        async with asyncio.timeout(DEADLINE_S):
+            await agent.wait_listening()
+        yield driver
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+
+
+async def _shown(driver: QueueDriver, count: int) -> DisplayCommand:
+    """The newest display state once the driver has been shown ``count`` of them."""
+    await eventually(
+        lambda: asyncio.sleep(0, len(driver.displays)), lambda n: n >= count, DEADLINE_S
+    )
+    return driver.displays[-1]
+
+
+def _sit(driver: QueueDriver, occupied: bool) -> None:
+    ts = int(datetime.now(UTC).timestamp() * 1000)
+    driver.queue.put_nowait(Observation("desk_occupancy", ts, {"occupied": occupied}))
+
+
+async def test_a_sensor_change_updates_the_desk_display(
+    ingest: Running,  # noqa: F811
+    desk: QueueDriver,
+    database_url: str,
+) -> None:
+    _sit(desk, True)
+    first = await _shown(desk, 1)
+    assert first.state == "occupied" and first.until is None
+
+    end = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO people (id, name, agency, unit) VALUES ('p1', 'Ayu', 'A', 'U')"
+        )
+        await conn.execute(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by)
+               VALUES ($1, 'p1', tstzrange(now() - interval '1 hour', $2), 'p1')""",
+            DESK,
+            end,
+        )
+    finally:
+        await conn.close()
+    _sit(desk, False)
+    second = await _shown(desk, 2)
+    assert second.state == "booked"
+    assert second.until == end.astimezone(WITA).strftime("%H:%M")
+    assert ingest.service.stats.counts["dead_letter.unknown_kind"] == 0

@@ -1,0 +1,276 @@
+"""OIDC bearer tokens against a real local identity provider's HTTP endpoints (discovery and
+JWKS served by aiohttp, keys generated here) and the real API on PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import jwt
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from api.app import make_app
+from ikn_core.domain import Role
+from ikn_core.errors import SettingsError
+from ikn_core.settings import ApiSettings
+from ikn_store.people import Person, upsert_people
+from ikn_store.tokens import create_token
+from tests.helpers import seed
+
+AUDIENCE = "ikn-api"
+PROBLEM = "application/problem+json"
+
+
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _jwk(key: PrivateKeyTypes, kid: str) -> dict[str, Any]:
+    if isinstance(key, rsa.RSAPrivateKey):
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        alg = "RS256"
+    else:
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        jwk = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        alg = "ES256"
+    return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
+
+
+@dataclass
+class Provider:
+    """A local identity provider: discovery + JWKS over HTTP, counting JWKS fetches."""
+
+    keys: dict[str, PrivateKeyTypes] = field(default_factory=dict)
+    issuer: str = ""
+    jwks_fetches: int = 0
+
+    def app(self) -> web.Application:
+        async def discovery(request: web.Request) -> web.Response:
+            return web.json_response({"issuer": self.issuer, "jwks_uri": self.issuer + "/certs"})
+
+        async def certs(request: web.Request) -> web.Response:
+            self.jwks_fetches += 1
+            return web.json_response({"keys": [_jwk(k, kid) for kid, k in self.keys.items()]})
+
+        app = web.Application()
+        app.router.add_get("/realms/ikn/.well-known/openid-configuration", discovery)
+        app.router.add_get("/realms/ikn/certs", certs)
+        return app
+
+    def token(
+        self,
+        sub: str = "ani",
+        *,
+        kid: str = "rsa-1",
+        key: PrivateKeyTypes | None = None,
+        roles: tuple[str, ...] = (),
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        body = {
+            "iss": self.issuer,
+            "aud": AUDIENCE,
+            "exp": now + 300,
+            "iat": now,
+            "nbf": now,
+            "preferred_username": sub,
+            "realm_access": {"roles": list(roles)},
+            **claims,
+        }
+        signer = key if key is not None else self.keys[kid]
+        alg = "RS256" if isinstance(signer, rsa.RSAPrivateKey) else "ES256"
+        return jwt.encode(body, signer, algorithm=alg, headers={"kid": kid})  # type: ignore[arg-type]
+
+
+@dataclass
+class World:
+    provider: Provider
+    client: TestClient[web.Request, web.Application]
+    database_url: str
+
+    async def get(self, path: str, token: str) -> Any:
+        return await self.client.get(path, headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[World]:
+    provider = Provider(keys={"rsa-1": _rsa(), "ec-1": ec.generate_private_key(ec.SECP256R1())})
+    idp = TestServer(provider.app(), host="127.0.0.1")
+    await idp.start_server()
+    provider.issuer = str(idp.make_url("/realms/ikn"))
+    await seed(database_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await upsert_people(
+            conn,
+            [
+                Person("ani", "Ani", "Kemenkeu", "Anggaran", Role.EMPLOYEE),
+                Person("budi", "Budi", "Kemenkeu", "Anggaran", Role.FACILITY_MANAGER),
+            ],
+        )
+    finally:
+        await conn.close()
+    env = {
+        "IKN_DATABASE_URL": database_url,
+        "IKN_OIDC_ISSUER": provider.issuer,
+        "IKN_OIDC_AUDIENCE": AUDIENCE,
+        "IKN_OIDC_ROLE_MAP": "ikn-fm=facility_manager,ikn-admin=admin",
+        "IKN_OIDC_LEEWAY_S": "30",
+        "IKN_OIDC_JWKS_MIN_REFRESH_S": "0",
+    }
+    try:
+        async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as client:
+            yield World(provider, client, database_url)
+    finally:
+        await idp.close()
+
+
+async def _refused(response: Any, status: int, kind: str, detail: str = "") -> None:
+    assert response.status == status
+    assert response.content_type == PROBLEM
+    body = await response.json()
+    assert body["type"].endswith("/" + kind)
+    assert detail in body.get("detail", "")
+
+
+async def test_a_valid_token_acts_for_its_person(world: World) -> None:
+    for kid in ("rsa-1", "ec-1"):  # RS256 and ES256
+        response = await world.get("/api/v1/bookings", world.provider.token("ani", kid=kid))
+        assert response.status == 200
+        assert (await response.json())["person"] == "ani"
+    assert world.provider.jwks_fetches == 1  # cached after discovery and one fetch
+
+
+async def test_roles_come_from_the_mapped_claim_else_from_the_person(world: World) -> None:
+    devices = "/api/v1/devices"
+    plain = world.provider.token("ani")
+    await _refused(await world.get(devices, plain), 403, "forbidden")
+    granted = world.provider.token("ani", roles=("offline_access", "ikn-fm"))
+    assert (await world.get(devices, granted)).status == 200
+    # budi holds no IdP role, but is a facility manager in people
+    assert (await world.get(devices, world.provider.token("budi"))).status == 200
+    admin_only = "/api/v1/devices/desk-d1"
+    response = await world.client.patch(
+        admin_only,
+        json={"enabled": False},
+        headers={"Authorization": f"Bearer {world.provider.token('ani', roles=('ikn-admin',))}"},
+    )
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("claims", "detail"),
+    [
+        # times are seconds from when the test runs, not from collection (minutes earlier)
+        ({"exp": -120}, "expired"),
+        ({"nbf": +120}, "not valid yet"),
+        ({"aud": "another-app"}, "another audience"),
+        ({"iss": "https://keycloak.example/realms/other"}, "another issuer"),
+    ],
+)
+async def test_bad_claims_are_refused(world: World, claims: dict[str, Any], detail: str) -> None:
+    now = int(time.time())
+    claims = {k: now + v if k in ("exp", "nbf") else v for k, v in claims.items()}
+    response = await world.get("/api/v1/bookings", world.provider.token("ani", **claims))
+    await _refused(response, 401, "unauthenticated", detail)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_clock_skew_within_the_leeway_is_accepted(world: World) -> None:
+    now = int(time.time())
+    token = world.provider.token("ani", exp=now - 10, nbf=now + 10)  # leeway 30 s
+    assert (await world.get("/api/v1/bookings", token)).status == 200
+
+
+async def test_a_forged_signature_is_refused(world: World) -> None:
+    forged = world.provider.token("ani", kid="rsa-1", key=_rsa())  # right kid, wrong key
+    await _refused(await world.get("/api/v1/bookings", forged), 401, "unauthenticated", "signature")
+    parts = world.provider.token("ani").split(".")
+    tampered = ".".join([parts[0], world.provider.token("budi").split(".")[1], parts[2]])
+    await _refused(await world.get("/api/v1/bookings", tampered), 401, "unauthenticated")
+
+
+async def test_unknown_kid_refetches_the_keys_once_then_refuses(world: World) -> None:
+    assert (await world.get("/api/v1/bookings", world.provider.token("ani"))).status == 200
+    stranger = world.provider.token("ani", kid="nobody", key=_rsa())
+    response = await world.get("/api/v1/bookings", stranger)
+    await _refused(response, 401, "unauthenticated", "unknown signing key")
+    assert world.provider.jwks_fetches == 2  # looked again before refusing
+
+
+async def test_a_rotated_key_is_picked_up(world: World) -> None:
+    assert (await world.get("/api/v1/bookings", world.provider.token("ani"))).status == 200
+    world.provider.keys["rsa-2"] = _rsa()
+    response = await world.get("/api/v1/bookings", world.provider.token("ani", kid="rsa-2"))
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("alg", ["HS256", "none"])
+async def test_symmetric_and_unsigned_tokens_are_refused(world: World, alg: str) -> None:
+    body = {"iss": world.provider.issuer, "aud": AUDIENCE, "exp": int(time.time()) + 60}
+    body["preferred_username"] = "ani"
+    key = "a-guessable-shared-secret-of-32-bytes!" if alg == "HS256" else None
+    token = jwt.encode(body, key, algorithm=alg, headers={"kid": "rsa-1"})  # type: ignore[arg-type]
+    await _refused(await world.get("/api/v1/bookings", token), 401, "unauthenticated", "algorithm")
+
+
+async def test_a_person_not_in_people_is_not_provisioned(world: World) -> None:
+    response = await world.get("/api/v1/bookings", world.provider.token("citra"))
+    await _refused(response, 403, "not-provisioned", "citra")
+
+
+async def test_api_tokens_still_work_with_oidc_on(world: World) -> None:
+    conn = await asyncpg.connect(world.database_url)
+    try:
+        token = await create_token(conn, "ops", "facility_manager")
+    finally:
+        await conn.close()
+    assert (await world.get("/api/v1/devices", token)).status == 200
+
+
+async def test_an_unreachable_provider_is_a_503_not_a_500(database_url: str) -> None:
+    with socket_closed() as port:
+        env = {
+            "IKN_DATABASE_URL": database_url,
+            "IKN_OIDC_ISSUER": f"http://127.0.0.1:{port}/realms/ikn",
+            "IKN_OIDC_AUDIENCE": AUDIENCE,
+            "IKN_OIDC_HTTP_TIMEOUT_S": "2",
+        }
+        provider = Provider(keys={"rsa-1": _rsa()}, issuer=env["IKN_OIDC_ISSUER"])
+        async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as client:
+            response = await client.get(
+                "/api/v1/bookings", headers={"Authorization": f"Bearer {provider.token()}"}
+            )
+            await _refused(response, 503, "identity-provider-unavailable")
+
+
+@contextlib.contextmanager
+def socket_closed() -> Iterator[int]:
+    """A port on which nothing listens (bound, never listening, for the test's duration)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
+def test_settings_list_every_oidc_problem() -> None:
+    env = {
+        "IKN_DATABASE_URL": "postgresql://x@localhost/db",
+        "IKN_OIDC_ISSUER": "https://sso.ikn.go.id/realms/asn",
+        "IKN_OIDC_ROLE_MAP": "ikn-fm=boss",
+        "IKN_OIDC_ALGORITHMS": "HS256",
+    }
+    with pytest.raises(SettingsError) as caught:
+        ApiSettings.from_env(env)
+    text = str(caught.value)
+    for name in ("IKN_OIDC_AUDIENCE", "IKN_OIDC_ROLE_MAP", "IKN_OIDC_ALGORITHMS"):
+        assert name in text
+    assert ApiSettings.from_env({"IKN_DATABASE_URL": env["IKN_DATABASE_URL"]}).oidc is None
