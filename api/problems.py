@@ -71,6 +71,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         kind = exc.reason.lower().replace(" ", "-")
         return Problem(exc.status, kind, exc.reason).response(request.path)
+    except ConnectionResetError:
+        # The client went away mid-request: nobody reads the answer, and it is not our
+        # error. 499 ("client closed request", nginx's name) shows so in the access log.
+        log.info("client left during %s %s", request.method, request.path)
+        return web.Response(status=499)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(500, "internal-error", "Internal server error").response(request.path)

@@ -8,7 +8,9 @@ SIGINT or SIGTERM. A bad setting stops it at once with exit status 2.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 
 from ikn.commands import MODULES
 from ikn_core.errors import IknError, SettingsError
@@ -22,10 +24,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so one-shot commands (benchmarks, imports) stop the
+    # servers and children they started. Long-running services replace this handler
+    # with their loop's own (ikn/running.py) and stop gracefully.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         args.func(args)
+    except KeyboardInterrupt:
+        print(f"ikn {args.command}: interrupted", file=sys.stderr)
+        sys.exit(130)
     except SettingsError as exc:
         print(f"ikn {args.command}: {exc}", file=sys.stderr)
         sys.exit(2)
