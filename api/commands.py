@@ -26,7 +26,7 @@ from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 
 from api.auth import PRINCIPAL, requires
-from api.problems import Problem, invalid_parameter
+from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.contract import (
     ConfigCommand,
@@ -142,16 +142,6 @@ def _command_json(view: CommandView) -> dict[str, Any]:
     }
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise invalid_parameter("body", "must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise invalid_parameter("body", "must be a JSON object")
-    return body
-
-
 def _command(body: dict[str, Any], now: datetime) -> DownCommand:
     """The contract command the body asks for, with a new id; 400 naming the field."""
     name = body.get("cmd")
@@ -187,7 +177,7 @@ async def send(request: web.Request) -> web.Response:
     """Send ``{"cmd": "identify", "seconds": 10}`` (or config, reboot) to a device."""
     device_id = request.match_info["id"]
     now = datetime.now(UTC)
-    command = _command(await _body(request), now)
+    command = _command(await json_object_body(request), now)
     publisher = request.app[PUBLISHER]
     if publisher is None:
         raise Problem(503, "no-broker", "Commands are off", "the API has no IKN_MQTT_URL")

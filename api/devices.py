@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires
-from api.problems import Problem, invalid_parameter
+from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.domain import Device, DeviceKind, Role
 from ikn_store.devices import (
@@ -105,16 +105,6 @@ async def fleet_alerts(request: web.Request) -> web.Response:
     return _json({"devices": [d for d in await _fleet(request) if d["alerts"]]})
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise invalid_parameter("body", "must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise invalid_parameter("body", "must be a JSON object")
-    return body
-
-
 def _text(body: dict[str, Any], name: str, *, required: bool) -> str | None:
     value = body.get(name)
     if value is None and not required:
@@ -162,7 +152,7 @@ def _refused(exc: DeviceError) -> Problem:
 @requires(Role.ADMIN)
 async def register(request: web.Request) -> web.Response:
     """Register a device; the answer holds its MQTT password, which is never shown again."""
-    device, interval = _new_device(await _body(request))
+    device, interval = _new_device(await json_object_body(request))
     async with request.app[POOL].acquire() as conn:
         try:
             password = await register_device(conn, device, interval)
@@ -178,7 +168,7 @@ async def register(request: web.Request) -> web.Response:
 @requires(Role.ADMIN)
 async def change(request: web.Request) -> web.Response:
     """``{"enabled": false}`` disables a device; `ikn broker-config` then shuts it out."""
-    body = await _body(request)
+    body = await json_object_body(request)
     if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
         raise invalid_parameter("enabled", 'send {"enabled": true} or {"enabled": false}')
     device_id = request.match_info["id"]

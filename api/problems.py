@@ -60,6 +60,17 @@ def invalid_parameter(name: str, reason: str) -> Problem:
     )
 
 
+async def json_object_body(request: web.Request) -> dict[str, Any]:
+    """The request's body as a JSON object; a 400 naming ``body`` otherwise."""
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise invalid_parameter("body", "must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise invalid_parameter("body", "must be a JSON object")
+    return body
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
