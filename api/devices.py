@@ -20,6 +20,7 @@ from ikn_store.devices import (
     DeviceView,
     device_alerts,
     list_devices,
+    move_device,
     register_device,
     set_enabled,
 )
@@ -167,14 +168,27 @@ async def register(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/devices/{id}")
 @requires(Role.ADMIN)
 async def change(request: web.Request) -> web.Response:
-    """``{"enabled": false}`` disables a device; `ikn broker-config` then shuts it out."""
+    """``{"enabled": false}`` disables a device (`ikn broker-config` then shuts it out);
+    ``{"building": ..., "zone": ..., "desk": ...}`` moves it (zone and desk may be null)."""
     body = await json_object_body(request)
-    if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
-        raise invalid_parameter("enabled", 'send {"enabled": true} or {"enabled": false}')
+    allowed = {"enabled", "building", "zone", "desk"}
+    unknown = sorted(set(body) - allowed)
+    if unknown or not body:
+        name = unknown[0] if unknown else "body"
+        raise invalid_parameter(name, f"send any of {', '.join(sorted(allowed))}")
+    if "enabled" in body and not isinstance(body["enabled"], bool):
+        raise invalid_parameter("enabled", "must be true or false")
+    moving = bool({"building", "zone", "desk"} & set(body))
+    building = _text(body, "building", required=moving)
+    zone, desk = (_text(body, name, required=False) for name in _OPTIONAL)
     device_id = request.match_info["id"]
     async with request.app[POOL].acquire() as conn:
         try:
-            await set_enabled(conn, device_id, body["enabled"])
+            async with conn.transaction():
+                if building is not None:
+                    await move_device(conn, device_id, building, zone, desk)
+                if "enabled" in body:
+                    await set_enabled(conn, device_id, body["enabled"])
         except DeviceError as exc:
             raise _refused(exc) from exc
         (view,) = await list_devices(conn, device_id=device_id)

@@ -142,6 +142,57 @@ async def rotate_password(conn: asyncpg.Connection, device_id: str) -> str:
     return password
 
 
+_PLACE_MISMATCH = """
+SELECT CASE
+    WHEN $2::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM zones z JOIN floors f ON f.id = z.floor_id
+        WHERE z.id = $2 AND f.building_id = $1) THEN 'zone'
+    WHEN $3::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM desks d JOIN zones z ON z.id = d.zone_id JOIN floors f ON f.id = z.floor_id
+        WHERE d.id = $3 AND f.building_id = $1 AND ($2::text IS NULL OR d.zone_id = $2)) THEN 'desk'
+END
+"""
+
+
+async def move_device(
+    conn: asyncpg.Connection, device_id: str, building: str, zone: str | None, desk: str | None
+) -> None:
+    """Place a device elsewhere (zone and desk must lie in the building, and the desk in
+    the zone). The live facts it reported at its old place (a desk's state, a zone's
+    people count) are dropped: nothing reports them any more."""
+    async with conn.transaction():
+        kind = await conn.fetchval("SELECT kind FROM devices WHERE id = $1 FOR UPDATE", device_id)
+        if kind is None:
+            raise DeviceError("unknown-device", "id", f"no device {device_id}")
+        if not await conn.fetchval("SELECT true FROM buildings WHERE id = $1", building):
+            raise DeviceError("unknown-place", "building", f"no such building {building}")
+        field = await conn.fetchval(_PLACE_MISMATCH, building, zone, desk)
+        if field is not None:
+            raise DeviceError("unknown-place", field, f"no such {field} in building {building}")
+        if kind == "desk_sensor" and desk is None:
+            raise DeviceError("desk-required", "desk", "a desk sensor needs a desk")
+        try:
+            await conn.execute(
+                "UPDATE devices SET building_id = $2, zone_id = $3, desk_id = $4 WHERE id = $1",
+                device_id,
+                building,
+                zone,
+                desk,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise DeviceError("desk-taken", "desk", f"desk {desk} already has a sensor") from exc
+        await conn.execute(
+            "DELETE FROM desk_state WHERE device_id = $1 AND desk_id IS DISTINCT FROM $2",
+            device_id,
+            desk,
+        )
+        await conn.execute(
+            "DELETE FROM zone_counts WHERE device_id = $1 AND zone_id IS DISTINCT FROM $2",
+            device_id,
+            zone,
+        )
+
+
 async def set_enabled(conn: asyncpg.Connection, device_id: str, enabled: bool) -> None:
     done = await conn.fetchval(
         "UPDATE devices SET enabled = $2 WHERE id = $1 RETURNING id", device_id, enabled

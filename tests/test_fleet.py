@@ -3,7 +3,10 @@ disabling, and the broker files (hashes Mosquitto's own tools agree with)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,9 +180,86 @@ async def test_bad_registrations_get_a_problem_naming_the_field(
     assert (await response.json())["invalid_params"][0]["name"] == field
 
 
-@pytest.mark.parametrize("body", [b"{}", b'{"enabled": "no"}', b'{"enabled": false, "x": 1}'])
-async def test_bad_changes_get_a_problem(client: Client, database_url: str, body: bytes) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{}", "body"),
+        (b'{"enabled": "no"}', "enabled"),
+        (b'{"enabled": false, "x": 1}', "x"),
+        (b'{"zone": "b1-f1-a"}', "building"),  # a move names the building
+        (b'{"building": "b1", "desk": "no such"}', "desk"),
+    ],
+)
+async def test_bad_changes_get_a_problem(
+    client: Client, database_url: str, body: bytes, field: str
+) -> None:
     admin = await _headers(database_url, "admin")
     response = await client.patch("/api/v1/devices/desk-d1", data=body, headers=admin)
     assert response.status == 400
-    assert (await response.json())["invalid_params"][0]["name"] == "enabled"
+    assert (await response.json())["invalid_params"][0]["name"] == field
+
+
+async def test_moving_a_sensor_to_another_desk_drops_its_old_desks_state(
+    client: Client, database_url: str
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO desks (id, zone_id, name, x, y) VALUES ('d4', 'b1-f2-a', 'Meja 4', 2, 2)"
+        )
+        await conn.execute(
+            """INSERT INTO desk_state (desk_id, device_id, occupied, since, reported_at, updated_at)
+               VALUES ('d1', 'desk-d1', true, now(), now(), now())"""
+        )
+    finally:
+        await conn.close()
+    admin = await _headers(database_url, "admin")
+    url = "/api/v1/devices/desk-d1"
+
+    async def refused(body: dict[str, object]) -> tuple[int, str]:
+        response = await client.patch(url, json=body, headers=admin)
+        assert response.content_type == PROBLEM
+        return response.status, (await response.json())["invalid_params"][0]["name"]
+
+    assert await refused({"building": "b1", "zone": "b1-f2-a", "desk": "d3"}) == (409, "desk")
+    assert await refused({"building": "b1", "zone": "b1-f1-a", "desk": "d4"}) == (422, "desk")
+    assert await refused({"building": "b1", "zone": "b1-f2-a"}) == (422, "desk")  # no desk
+    assert await refused({"building": "b9", "desk": "d4"}) == (422, "building")
+    assert await refused({"building": "b1", "zone": "z9", "desk": "d4"}) == (422, "zone")
+    assert (
+        await client.patch("/api/v1/devices/nope", json={"building": "b1"}, headers=admin)
+    ).status == 404
+
+    moved = await client.patch(
+        url,
+        json={"building": "b1", "zone": "b1-f2-a", "desk": "d4", "enabled": True},
+        headers=admin,
+    )
+    assert moved.status == 200
+    body = await moved.json()
+    assert (body["building"], body["zone"], body["desk"]) == ("b1", "b1-f2-a", "d4")
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM desk_state WHERE desk_id = 'd1'") == 0
+    finally:
+        await conn.close()
+
+
+def test_ikn_device_move_places_the_device_and_names_a_bad_place(database_url: str) -> None:
+    asyncio.run(seed(database_url))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ikn", "device", "move", "--id", "desk-d2", *args],
+            env={**os.environ, "IKN_DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    bad = run("--building", "b1", "--zone", "b1-f2-a", "--desk", "d2")
+    assert bad.returncode == 1 and "no such desk in building b1" in bad.stderr
+    done = run("--building", "b1", "--zone", "b1-f1-a", "--desk", "d2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "desk-d2 moved to b1 / b1-f1-a / d2"

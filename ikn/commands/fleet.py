@@ -57,6 +57,20 @@ def _cmd_set_enabled(enabled: bool) -> Any:
     return cmd
 
 
+def cmd_device_move(args: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.devices import DeviceError, move_device
+
+        try:
+            await move_device(conn, args.id, args.building, args.zone, args.desk)
+        except DeviceError as exc:
+            sys.exit(f"ikn device: {exc}")
+        place = " / ".join(p for p in (args.building, args.zone, args.desk) if p)
+        print(f"{args.id} moved to {place}")
+
+    database_command("device", work)
+
+
 def cmd_broker_account(args: argparse.Namespace) -> None:
     async def work(conn: asyncpg.Connection) -> None:
         from ikn_store.broker_auth import ServiceRole, set_service_password
@@ -104,6 +118,12 @@ def register(sub: Any) -> None:
         p = device.add_parser(name, help=f"{name} a device (takes effect at broker-config)")
         p.add_argument("--id", required=True)
         p.set_defaults(func=_cmd_set_enabled(enabled))
+    move = device.add_parser("move", help="place a device in another building, zone or desk")
+    move.add_argument("--id", required=True)
+    move.add_argument("--building", required=True)
+    move.add_argument("--zone")
+    move.add_argument("--desk")
+    move.set_defaults(func=cmd_device_move)
     account = sub.add_parser(
         "broker-account", help="create or rotate a service's broker account (password once)"
     )
