@@ -83,11 +83,30 @@ def device_alerts(device: DeviceView, now: datetime) -> list[str]:
     return found
 
 
+_PLACE_MISMATCH = """
+SELECT CASE
+    WHEN $2::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM zones z JOIN floors f ON f.id = z.floor_id
+        WHERE z.id = $2 AND f.building_id = $1) THEN 'zone'
+    WHEN $3::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM desks d JOIN zones z ON z.id = d.zone_id JOIN floors f ON f.id = z.floor_id
+        WHERE d.id = $3 AND f.building_id = $1 AND ($2::text IS NULL OR d.zone_id = $2)) THEN 'desk'
+END
+"""
+
+
 async def register_device(
     conn: asyncpg.Connection, device: Device, expected_interval_s: int = 300
 ) -> str:
     """Insert ``device`` with new broker credentials; returns the password (shown once)."""
     password = new_password()
+    field = await conn.fetchval(_PLACE_MISMATCH, device.building_id, device.zone_id, device.desk_id)
+    if field is not None and await conn.fetchval(
+        "SELECT true FROM buildings WHERE id = $1", device.building_id
+    ):
+        raise DeviceError(
+            "unknown-place", field, f"no such {field} in building {device.building_id}"
+        )
     try:
         async with conn.transaction():
             await conn.execute(
@@ -140,18 +159,6 @@ async def rotate_password(conn: asyncpg.Connection, device_id: str) -> str:
     if done is None:
         raise DeviceError("unknown-device", "id", f"no device {device_id}")
     return password
-
-
-_PLACE_MISMATCH = """
-SELECT CASE
-    WHEN $2::text IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM zones z JOIN floors f ON f.id = z.floor_id
-        WHERE z.id = $2 AND f.building_id = $1) THEN 'zone'
-    WHEN $3::text IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM desks d JOIN zones z ON z.id = d.zone_id JOIN floors f ON f.id = z.floor_id
-        WHERE d.id = $3 AND f.building_id = $1 AND ($2::text IS NULL OR d.zone_id = $2)) THEN 'desk'
-END
-"""
 
 
 async def move_device(

@@ -167,6 +167,7 @@ async def test_disabling_takes_a_device_out_of_the_broker_files(
         (orjson.dumps({**NEW, "kind": "desk_sensor"}), 400, "desk"),
         (orjson.dumps({**NEW, "building": "b9"}), 422, "building"),
         (orjson.dumps({**NEW, "zone": "z9"}), 422, "zone"),
+        (orjson.dumps({**NEW, "kind": "desk_sensor", "desk": "d3"}), 422, "desk"),  # other zone
         (orjson.dumps({**NEW, "kind": "desk_sensor", "desk": "d1"}), 409, "desk"),
     ],
 )
