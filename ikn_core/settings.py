@@ -210,6 +210,7 @@ class IngestSettings:
     batch_max_readings: int = 5000
     batch_latency_ms: int = 100
     queue_max_messages: int = 1000
+    writers: int = 2  # batches written at once, each on its own connection
     retention_days: int = 90
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
@@ -228,6 +229,7 @@ class IngestSettings:
             batch_max_readings=r.get("IKN_INGEST_BATCH_MAX", _int_between(1, 100_000), 5000),
             batch_latency_ms=r.get("IKN_INGEST_BATCH_LATENCY_MS", _int_between(1, 10_000), 100),
             queue_max_messages=r.get("IKN_INGEST_QUEUE_MAX", _int_between(1, 1_000_000), 1000),
+            writers=r.get("IKN_INGEST_WRITERS", _int_between(1, 8), 2),
             retention_days=r.get("IKN_RETENTION_DAYS", _int_between(1, 3650), 90),
             metrics_host=r.get("IKN_INGEST_METRICS_HOST", _text, "127.0.0.1"),
             metrics_port=r.get("IKN_INGEST_METRICS_PORT", _int_between(0, 65535), 0),

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -82,6 +83,16 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and state[:2] in _TRANSIENT_CLASSES
 
 
+@dataclass(slots=True)
+class _InFlight:
+    """A batch being written: acknowledged when ``task`` gives its result."""
+
+    batch: list[Received]
+    decoded: list[Decoded]
+    task: asyncio.Task[WriteResult | None]
+    started: float
+
+
 class IngestService:
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
@@ -138,20 +149,45 @@ class IngestService:
         source: MqttSource,
         stop: asyncio.Event,
     ) -> None:
-        while not stop.is_set():
-            batch = await self._collect(queue, stop)
-            if not batch:
-                continue
-            decoded = [decode(m, self.window) for m in batch]
-            started = time.perf_counter()
-            result = await self._write(pool, decoded, stop)
+        """Batch, decode and write; up to ``writers`` batches are written at once (the
+        next one is decoded while the database works on the last). Batches are
+        acknowledged in the order they were received, each once its transaction
+        committed: MQTT wants PUBACKs in order, and a crash loses nothing unacknowledged."""
+        writers = asyncio.Semaphore(self.settings.writers)
+        written: asyncio.Queue[_InFlight | None] = asyncio.Queue()
+        acker = asyncio.create_task(self._acknowledge(written, source, queue))
+        try:
+            while not stop.is_set() and not acker.done():
+                batch = await self._collect(queue, stop)
+                if not batch:
+                    continue
+                decoded = [decode(m, self.window) for m in batch]
+                await writers.acquire()
+                task = asyncio.create_task(self._write(pool, decoded, stop))
+                task.add_done_callback(lambda _t: writers.release())
+                written.put_nowait(_InFlight(batch, decoded, task, time.perf_counter()))
+        finally:
+            written.put_nowait(None)
+            await acker  # what is in flight finishes (or gives up, unacknowledged)
+
+    async def _acknowledge(
+        self,
+        written: asyncio.Queue[_InFlight | None],
+        source: MqttSource,
+        queue: asyncio.Queue[Received],
+    ) -> None:
+        while (item := await written.get()) is not None:
+            result = await item.task
             if result is None:
-                return  # stopping while the database is away: leave it all unacknowledged
-            for message in batch:
+                # stopping while the database is away: leave this and the rest unacknowledged
+                while (rest := await written.get()) is not None:
+                    await rest.task
+                return
+            for message in item.batch:
                 source.ack(message)
             if self.sink is not None:
-                self.sink.offer(decoded, result.places)
-            self.stats.add(result, decoded, time.perf_counter() - started)
+                self.sink.offer(item.decoded, result.places)
+            self.stats.add(result, item.decoded, time.perf_counter() - item.started)
             self.stats.metrics.queue_depth.set(queue.qsize())
             for letter in result.dead_letters:
                 log.warning(
