@@ -23,6 +23,7 @@ from api import (
     openapi,
     release,
     stream,
+    zones,
 )
 from api.auth import auth_middleware
 from api.problems import problem_middleware
@@ -55,6 +56,7 @@ def make_app(settings: ApiSettings) -> web.Application:
     app.add_routes(bookings.routes)
     bookings.setup(app)  # the desk places the booking routes keep in memory
     app.add_routes(availability.routes)
+    app.add_routes(zones.routes)  # a zone's booking rules and access list (admin)
     app.add_routes(dead_letters.routes)
     attendance.setup(app, settings.attendance_policy, settings.attendance_interval_s)
     app.add_routes(attendance_reports.routes)

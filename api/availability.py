@@ -4,7 +4,10 @@ Filters: ``building``, ``floor``, ``zone`` (all that are given apply) and
 ``equipment`` (comma-separated; a desk must have all). Each desk comes with its
 floor-plan coordinates and a state: ``booked`` (an active booking overlaps the
 window), ``occupied`` (the window includes now and the sensor sees someone: a
-walk-up), ``offline`` (its sensor is offline; still bookable) or ``free``.
+walk-up), ``disabled`` (an admin took it out of use), ``assigned`` (assigned
+permanently to one person: only they, their delegate or a facility manager may book
+it), ``offline`` (its sensor is offline; still bookable) or ``free``. ``free`` says
+whether the caller may book it for themself (the assignee sees their desk as free).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from api.auth import requires
+from api.auth import PRINCIPAL, requires
 from api.booking_http import ALL_ROLES, ID, invalid, parse_time, problem, respond
 from api.state import POOL
 from ikn_store.availability import DeskAvailability, availability
@@ -27,22 +30,28 @@ _PLACES = ("building", "floor", "zone")
 _PARAMS = (*_PLACES, "start", "end", "equipment")
 _TAG = re.compile(r"[a-z0-9_-]{1,32}")
 MAX_WINDOW = timedelta(days=31)
+STATES = ("free", "booked", "occupied", "offline", "disabled", "assigned")
 
 routes = web.RouteTableDef()
 
 
 def _state(desk: DeskAvailability, covers_now: bool) -> str:
+    if desk.disabled:
+        return "disabled"
     if desk.booked:
         return "booked"
     if covers_now and desk.occupied:
         return "occupied"
+    if desk.assigned_to is not None:
+        return "assigned"
     if desk.sensor_online is False:
         return "offline"
     return "free"
 
 
-def _desk_json(desk: DeskAvailability, covers_now: bool) -> dict[str, Any]:
+def _desk_json(desk: DeskAvailability, covers_now: bool, me: str | None) -> dict[str, Any]:
     state = _state(desk, covers_now)
+    mine = state == "assigned" and desk.assigned_to == me
     return {
         "desk": desk.desk_id,
         "name": desk.name,
@@ -53,7 +62,7 @@ def _desk_json(desk: DeskAvailability, covers_now: bool) -> dict[str, Any]:
         "y": desk.y,
         "equipment": list(desk.equipment),
         "state": state,
-        "free": state in ("free", "offline"),
+        "free": state in ("free", "offline") or mine,
     }
 
 
@@ -100,7 +109,9 @@ async def search(request: web.Request) -> web.Response:
         desks = await availability(conn, start, end, equipment=equipment, **places)
     now = datetime.now(UTC)
     covers_now = start <= now < end
-    rendered = [_desk_json(d, covers_now) for d in desks]
+    person = request[PRINCIPAL].person
+    me = person.id if person is not None else None
+    rendered = [_desk_json(d, covers_now, me) for d in desks]
     counts = Counter(d["state"] for d in rendered)
     tz = ZoneInfo(desks[0].tz) if desks else UTC
     body = {
@@ -108,7 +119,7 @@ async def search(request: web.Request) -> web.Response:
         "start": start.astimezone(tz).isoformat(),
         "end": end.astimezone(tz).isoformat(),
         "equipment": list(equipment),
-        "summary": {s: counts[s] for s in ("free", "booked", "occupied", "offline")},
+        "summary": {s: counts[s] for s in STATES},
         "desks": rendered,
     }
     return respond(body)

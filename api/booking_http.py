@@ -70,6 +70,14 @@ TITLES: dict[str, tuple[str, str]] = {
         "This zone is reserved for other agencies or units",
         "Zona ini khusus untuk instansi atau unit lain",
     ),
+    "desk-disabled": (
+        "This desk is out of use and cannot be booked",
+        "Meja ini tidak digunakan dan tidak dapat dipesan",
+    ),
+    "desk-assigned": (
+        "This desk is assigned permanently to someone else",
+        "Meja ini ditetapkan secara tetap untuk orang lain",
+    ),
     "cancel-cut-off": (
         "Too late to cancel this booking",
         "Sudah terlambat untuk membatalkan pemesanan ini",
@@ -105,6 +113,8 @@ STATUS = {
     "outside-check-in-window": 409,
     "not-checked-in": 409,
     "zone-restricted": 403,
+    "desk-disabled": 409,
+    "desk-assigned": 403,
     "cancel-cut-off": 409,
     "booking-contended": 503,
 }

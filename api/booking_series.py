@@ -18,9 +18,10 @@ from uuid import UUID, uuid4
 
 from aiohttp import web
 
-from api.auth import requires
+from api.auth import PRINCIPAL, requires
 from api.booking_http import (
     ALL_ROLES,
+    MANAGERS,
     PLACES,
     body_of,
     booking_json,
@@ -99,7 +100,16 @@ async def _book_all(
         for n, (start, end) in enumerate(recurrence.occurrences(tz)):
             occurrence_key = f"{key}#{n}" if key is not None else None
             cmd = store.BookDesk(
-                desk, whom.id, whom.agency, whom.unit, start, end, me.id, occurrence_key, series
+                desk,
+                whom.id,
+                whom.agency,
+                whom.unit,
+                start,
+                end,
+                me.id,
+                occurrence_key,
+                series,
+                manager=request[PRINCIPAL].role in MANAGERS,
             )
             try:
                 booking, _ = await store.book_checked(conn, places, cmd, datetime.now(UTC))

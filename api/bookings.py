@@ -68,7 +68,10 @@ async def create(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     me = require_person(request)
     whom = await for_whom(request, me, body.get("person"))
-    cmd = store.BookDesk(desk, whom.id, whom.agency, whom.unit, start, end, me.id, key)
+    manager = request[PRINCIPAL].role in MANAGERS
+    cmd = store.BookDesk(
+        desk, whom.id, whom.agency, whom.unit, start, end, me.id, key, manager=manager
+    )
     try:
         async with request.app[POOL].acquire() as conn:
             booking, created = await store.book_checked(

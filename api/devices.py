@@ -66,6 +66,7 @@ def _device_json(device: DeviceView, now: datetime) -> dict[str, Any]:
         "outbox": status.get("outbox"),
         "dropped": status.get("dropped"),
         "clock_synced": status.get("clock_synced"),
+        "battery_pct": status.get("battery_pct"),
         "alerts": alerts(device, now),
     }
 

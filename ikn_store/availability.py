@@ -25,6 +25,8 @@ class DeskAvailability:
     booked: bool
     occupied: bool | None
     sensor_online: bool | None
+    disabled: bool = False  # nobody may book it
+    assigned_to: str | None = None  # only this person may book it
 
 
 async def availability(
@@ -45,7 +47,7 @@ async def availability(
                    EXISTS (SELECT 1 FROM bookings k
                            WHERE k.desk_id = d.id AND k.status IN {ACTIVE_SQL}
                              AND k.period && tstzrange($1, $2, '[)')) AS booked,
-                   s.occupied, ds.online AS sensor_online
+                   s.occupied, ds.online AS sensor_online, d.disabled, d.assigned_to
             FROM desks d
             JOIN zones z ON z.id = d.zone_id
             JOIN floors f ON f.id = z.floor_id

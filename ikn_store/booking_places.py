@@ -1,5 +1,6 @@
 """What a booking of a desk must respect: its building's zone, the rules in force
-(the building's, overridden per zone) and, in a restricted zone, who may book.
+(the building's, overridden per zone), in a restricted zone who may book, and
+whether the desk is disabled or assigned permanently to one person (migration 0011).
 
 The API keeps these in a ``PlaceCache``; ``desk_booking_places`` (migration 0008)
 gives each row a fingerprint, and the booking INSERT books only while the row
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from ikn_core.booking import BookingRules, UnknownDesk
+from ikn_core.booking import BookingError, BookingRules, UnknownDesk
 
 _RULE_FIELDS = tuple(f.name for f in fields(BookingRules))
 
@@ -30,6 +31,8 @@ class DeskPlace:
     rules: BookingRules
     allowed: tuple[str, ...] | None  # ``agency`` or ``agency/unit``; None: open to all
     fingerprint: str
+    disabled: bool = False  # nobody may book it
+    assigned_to: str | None = None  # only for this person (or by a facility manager)
 
     @property
     def zone_info(self) -> ZoneInfo:
@@ -49,6 +52,23 @@ class RuleOverrides:
     cancel_cutoff_minutes: int | None = None
 
 
+class DeskDisabled(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "desk-disabled"
+
+
+class DeskAssigned(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+    kind = "desk-assigned"
+
+
+def check_desk(place: DeskPlace, person_id: str, manager: bool) -> None:
+    """A disabled desk is never booked; an assigned one only for its person, except by
+    a facility manager (the booking INSERT checks the same, see ikn_store.bookings)."""
+    if place.disabled:
+        raise DeskDisabled(f"desk {place.desk_id} is disabled")
+    if place.assigned_to not in (None, person_id) and not manager:
+        raise DeskAssigned(f"desk {place.desk_id} is assigned to someone else")
+
+
 def _place(row: asyncpg.Record) -> DeskPlace:
     overrides = {n: row[n] for n in _RULE_FIELDS if row[n] is not None}
     allowed = row["allowed"]
@@ -60,6 +80,8 @@ def _place(row: asyncpg.Record) -> DeskPlace:
         BookingRules(**overrides),
         tuple(allowed) if allowed is not None else None,
         row["fingerprint"],
+        row["disabled"],
+        row["assigned_to"],
     )
 
 
@@ -130,3 +152,50 @@ async def restrict_zone(
             "INSERT INTO zone_access (zone_id, agency, unit) VALUES ($1, $2, $3)",
             [(zone_id, agency, unit) for agency, unit in allowed],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRules:
+    """A zone's overrides, its building's rules and the rules in force there."""
+
+    zone_id: str
+    building_id: str
+    overrides: RuleOverrides
+    building: BookingRules
+    in_force: BookingRules
+
+
+_ZONE_RULES = """
+    SELECT f.building_id, {columns}
+    FROM zones z
+    JOIN floors f ON f.id = z.floor_id
+    LEFT JOIN booking_rules r ON r.building_id = f.building_id
+    LEFT JOIN zone_booking_rules zr ON zr.zone_id = z.id
+    WHERE z.id = $1""".format(
+    columns=", ".join(f"r.{n} AS building_{n}, zr.{n} AS zone_{n}" for n in _RULE_FIELDS)
+)
+
+
+async def zone_rules(conn: asyncpg.Connection, zone_id: str) -> ZoneRules | None:
+    """None when there is no such zone."""
+    row = await conn.fetchrow(_ZONE_RULES, zone_id)
+    if row is None:
+        return None
+    building = {n: row[f"building_{n}"] for n in _RULE_FIELDS if row[f"building_{n}"] is not None}
+    zone = {n: row[f"zone_{n}"] for n in _RULE_FIELDS if row[f"zone_{n}"] is not None}
+    return ZoneRules(
+        zone_id,
+        row["building_id"],
+        RuleOverrides(**zone),
+        BookingRules(**building),
+        BookingRules(**{**building, **zone}),
+    )
+
+
+async def zone_access(conn: asyncpg.Connection, zone_id: str) -> list[tuple[str, str | None]]:
+    """The (agency, unit) that may book in the zone; empty: open to everyone."""
+    rows = await conn.fetch(
+        "SELECT agency, unit FROM zone_access WHERE zone_id = $1 ORDER BY agency, unit NULLS FIRST",
+        zone_id,
+    )
+    return [(r["agency"], r["unit"]) for r in rows]

@@ -29,7 +29,7 @@ from ikn_core.booking import (
     ZoneRestricted,
     check_access,
 )
-from ikn_store.booking_places import DeskPlace, PlaceCache
+from ikn_store.booking_places import DeskAssigned, DeskDisabled, DeskPlace, PlaceCache, check_desk
 
 ACTIVE_SQL = "('booked', 'checked_in')"
 
@@ -101,13 +101,18 @@ def _replay(
 
 
 # Books only while the desk's place still has the fingerprint the caller checked its
-# rules against (see ikn_store.booking_places); no row: the place changed or is gone.
+# rules against (see ikn_store.booking_places), and only a desk that is not disabled and
+# is assigned to nobody, to the person, or booked by a manager ($9); no row: the place
+# changed or is gone, or the desk may not be booked (the caller re-reads and says why).
+# An admin's disable committed after this statement's snapshot does not undo it: the
+# booking made before the disable stays (cancel it if need be).
 _INSERT = """
     WITH k AS (
         INSERT INTO bookings (desk_id, person_id, period, created_by, idempotency_key, series_id)
         SELECT p.desk_id, $2, tstzrange($3, $4, '[)'), $5, $6, $8
         FROM desk_booking_places p, LATERAL (SELECT booking_lock($1, $2)) AS queued
         WHERE p.desk_id = $1 AND p.fingerprint = $7  -- booking_lock: see migration 0003
+          AND NOT p.disabled AND (p.assigned_to IS NULL OR p.assigned_to = $2 OR $9)
         RETURNING *)
     SELECT k.id, k.desk_id, k.person_id, lower(k.period) AS start, upper(k.period) AS "end",
            k.status, k.checked_in_at, k.check_in_signal, k.created_by, k.created_at,
@@ -142,9 +147,11 @@ async def book(
     created_by: str,
     idempotency_key: str | None = None,
     series_id: UUID | None = None,
+    manager: bool = False,
 ) -> tuple[Booking, bool] | None:
     """Book atomically; return the booking and whether it was created now (False: a
-    replay), or None when ``place`` is no longer the desk's (read it again, re-check).
+    replay), or None when ``place`` is no longer the desk's or forbids this booking
+    (disabled, assigned to another and not ``manager``): read it again, re-check.
 
     Call it outside a transaction: each attempt is its own statement.
     """
@@ -153,7 +160,7 @@ async def book(
     want = (desk_id, person_id, start, end)
     for _ in range(DEADLOCK_RETRIES):
         try:
-            row = await conn.fetchrow(_INSERT, *args, place.fingerprint, series_id)
+            row = await conn.fetchrow(_INSERT, *args, place.fingerprint, series_id, manager)
         except asyncpg.DeadlockDetectedError:
             continue
         except (asyncpg.UniqueViolationError, asyncpg.ExclusionViolationError) as exc:
@@ -183,7 +190,8 @@ def _conflict(
 
 @dataclass(frozen=True, slots=True)
 class BookDesk:
-    """Book ``desk_id`` for [start, end) for a person of ``agency``/``unit``."""
+    """Book ``desk_id`` for [start, end) for a person of ``agency``/``unit``;
+    ``manager``: the booker is a facility manager (may book a desk assigned to another)."""
 
     desk_id: str
     person_id: str
@@ -194,6 +202,7 @@ class BookDesk:
     created_by: str
     idempotency_key: str | None = None
     series_id: UUID | None = None
+    manager: bool = False
 
 
 PLACE_ATTEMPTS = 5
@@ -215,8 +224,7 @@ async def book_checked(
     for _ in range(PLACE_ATTEMPTS):
         if place is None or (not fresh and _refused(place, cmd, now)):
             place, fresh = await places.fresh(conn, cmd.desk_id), True
-        place.rules.check(cmd.start, cmd.end, now, place.zone_info)
-        check_access(place.allowed, cmd.agency, cmd.unit)
+        _check(place, cmd, now)
         result = await book(
             conn,
             place=place,
@@ -226,6 +234,7 @@ async def book_checked(
             created_by=cmd.created_by,
             idempotency_key=cmd.idempotency_key,
             series_id=cmd.series_id,
+            manager=cmd.manager,
         )
         if result is not None:
             return result
@@ -233,11 +242,16 @@ async def book_checked(
     raise BookingContended(f"desk {cmd.desk_id}: its rules keep changing; retry")
 
 
+def _check(place: DeskPlace, cmd: BookDesk, now: datetime) -> None:
+    place.rules.check(cmd.start, cmd.end, now, place.zone_info)
+    check_access(place.allowed, cmd.agency, cmd.unit)
+    check_desk(place, cmd.person_id, cmd.manager)
+
+
 def _refused(place: DeskPlace, cmd: BookDesk, now: datetime) -> bool:
     try:
-        place.rules.check(cmd.start, cmd.end, now, place.zone_info)
-        check_access(place.allowed, cmd.agency, cmd.unit)
-    except (RuleBroken, ZoneRestricted):
+        _check(place, cmd, now)
+    except (RuleBroken, ZoneRestricted, DeskDisabled, DeskAssigned):
         return True
     return False
 

@@ -57,7 +57,16 @@ RECENT_WINDOW = timedelta(minutes=5)
 FLOOD_READINGS_PER_MIN = 600
 CLOCK_AHEAD_S = 60.0
 CLOCK_BEHIND_S = 900.0
-ALERTS = ("never-seen", "offline", "clock-not-synced", "clock-drift", "flooding", "no-credentials")
+BATTERY_LOW_PCT = 20
+ALERTS = (
+    "never-seen",
+    "offline",
+    "clock-not-synced",
+    "clock-drift",
+    "flooding",
+    "battery-low",
+    "no-credentials",
+)
 
 
 def device_alerts(device: DeviceView, now: datetime) -> list[str]:
@@ -78,6 +87,9 @@ def device_alerts(device: DeviceView, now: datetime) -> list[str]:
     minutes = RECENT_WINDOW.total_seconds() / 60
     if device.recent_readings > FLOOD_READINGS_PER_MIN * minutes:
         found.append("flooding")
+    battery = status.get("battery_pct")
+    if isinstance(battery, int) and battery < BATTERY_LOW_PCT:
+        found.append("battery-low")
     if not device.has_credentials:
         found.append("no-credentials")
     return found

@@ -91,6 +91,10 @@ ACCESS = {
     ("POST", "/api/v1/attendance/requests/{id}/approve"): {"supervisor"},
     ("POST", "/api/v1/attendance/requests/{id}/reject"): {"supervisor"},
     ("GET", "/api/v1/attendance/day"): EVERYONE,
+    ("GET", "/api/v1/zones/{id}/booking-rules"): {"facility_manager", "admin"},
+    ("PUT", "/api/v1/zones/{id}/booking-rules"): {"admin"},
+    ("GET", "/api/v1/zones/{id}/access"): {"facility_manager", "admin"},
+    ("PUT", "/api/v1/zones/{id}/access"): {"admin"},
 }
 # What an admitted role gets from the bare request made below, when not 200: the
 # route wants a body, parameters or a real id (per-role tests: tests/test_booking_api.py).
@@ -119,6 +123,16 @@ ADMITTED_STATUS = {
     ("POST", "/api/v1/attendance/requests/{id}/approve"): 400,
     ("POST", "/api/v1/attendance/requests/{id}/reject"): 400,
     ("GET", "/api/v1/attendance/day"): 400,
+    # zones: no such zone (404 unknown-place, ADMITTED_KIND), a body (tests/test_zone_admin.py)
+    ("GET", "/api/v1/zones/{id}/booking-rules"): 404,
+    ("PUT", "/api/v1/zones/{id}/booking-rules"): 400,
+    ("GET", "/api/v1/zones/{id}/access"): 404,
+    ("PUT", "/api/v1/zones/{id}/access"): 400,
+}
+# The problem type an admitted role gets when not 200, when not invalid-parameter.
+ADMITTED_KIND = {
+    ("GET", "/api/v1/zones/{id}/booking-rules"): "unknown-place",
+    ("GET", "/api/v1/zones/{id}/access"): "unknown-place",
 }
 ROLES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
 
@@ -168,7 +182,8 @@ async def test_protected_routes_admit_exactly_their_roles(
     if role in allowed:
         assert response.status == ADMITTED_STATUS.get(route, 200)
         if response.status != 200:
-            assert (await response.json())["type"].endswith("/invalid-parameter")
+            kind = ADMITTED_KIND.get(route, "invalid-parameter")
+            assert (await response.json())["type"].endswith("/" + kind)
     else:
         assert response.status == 403
         assert (await response.json())["type"].endswith("/forbidden")

@@ -1,16 +1,21 @@
-"""``ikn badge enrol | revoke`` and ``ikn attendance recompute`` as a user runs them."""
+"""``ikn badge enrol | revoke``, ``ikn attendance recompute`` and ``ikn sim --scenario rush``
+as a user runs them."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
+import urllib.request
+from pathlib import Path
 
 from edge_agent.badge import badge_token
-from ikn.brokers import BrokerProcess
+from ikn.benchmarks.attendance import Api
+from ikn.brokers import BrokerProcess, free_port
 from ikn_store.people import upsert_people
-from tests.helpers import fetch, seed
+from tests.helpers import fetch, poll, seed
 from tests.test_attendance_e2e import KEY, PEOPLE, SITE
 
 
@@ -31,7 +36,7 @@ def _ikn(
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
 
@@ -93,15 +98,73 @@ def test_recompute_a_period(database_url: str) -> None:
     ]
 
 
-def test_the_rush_scenario_loads_its_people_and_replays_their_taps(
+def _ingest(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``ikn ingest`` and its metrics port."""
+    port = free_port()
+    with (workdir / "ingest.log").open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ikn", "ingest"],
+            stdout=out,
+            stderr=out,
+            env={
+                **env,
+                "IKN_INGEST_CLIENT_ID": "rush-ingest",
+                "IKN_INGEST_METRICS_PORT": str(port),
+            },
+        )
+    return proc, port
+
+
+def _subscribed(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return b"\nikn_ingest_subscribed 1.0" in r.read()
+    except OSError:
+        return False
+
+
+def test_the_rush_from_ikn_sim_completes_and_checks_every_record(
+    database_url: str, mosquitto: BrokerProcess, tmp_path: Path
+) -> None:
+    env = {**os.environ, "IKN_DATABASE_URL": database_url, "IKN_MQTT_URL": mosquitto.url}
+    env["IKN_LOG_LEVEL"] = "WARNING"
+    ingest, api = _ingest(env, tmp_path), Api(env, tmp_path)
+    try:
+        poll(lambda: _subscribed(ingest[1]), bool, within=60)
+        api.wait_up()
+        args = ("sim", "--scenario", "rush", "--people", "200", "--buildings", "3")
+        done = _ikn(*args, "--speed", "7200", "--wait", "60", url=database_url, env=env)
+    finally:
+        ingest[0].terminate()
+        ingest[0].wait(timeout=60)
+        api.stop()
+    assert done.returncode == 0, done.stderr
+    taps, outcome = done.stdout.strip().splitlines()
+    assert taps == "200 taps at 3 doors on 2026-10-01"
+    found = re.fullmatch(
+        r"records complete (\d+\.\d{3}) s after the last tap; (\d+)/200 correct", outcome
+    )
+    assert found is not None, outcome
+    assert 0 <= float(found[1]) < 60 and found[2] == "200"
+    query = """SELECT count(*) FILTER (WHERE mode IN ('wfo', 'wfo_other')),
+                      count(DISTINCT person_id) FROM attendance_days WHERE day = '2026-10-01'"""
+    assert tuple(asyncio.run(fetch(database_url, query))[0]) == (200, 200)
+
+
+def test_the_rush_says_so_when_records_are_not_complete(
     database_url: str, mosquitto: BrokerProcess
 ) -> None:
+    """No ingest is running: the taps are never stored, the records never complete."""
     env = {"IKN_MQTT_URL": mosquitto.url, "IKN_SIM_SEED": "7"}
     args = ("attendance", "rush", "--people", "40", "--buildings", "2", "--speed", "36000")
-    done = _ikn(*args, url=database_url, env=env)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "40 taps at 2 doors on 2026-10-01"
-    again = _ikn(*args, url=database_url, env=env)  # loading twice changes nothing
-    assert again.returncode == 0, again.stderr
+    done = _ikn(*args, "--wait", "0.5", url=database_url, env=env)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "40 taps at 2 doors on 2026-10-01",
+        "records NOT complete within 0.5 s; 0/40 correct",
+    ]
+    assert "not every daily record" in done.stderr
+    again = _ikn(*args, "--wait", "0", url=database_url, env=env)  # loading twice changes nothing
+    assert again.returncode == 1, again.stderr
     query = "SELECT (SELECT count(*) FROM people), (SELECT count(*) FROM badges)"
     assert tuple(asyncio.run(fetch(database_url, query))[0]) == (40, 40)

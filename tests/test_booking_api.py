@@ -502,7 +502,14 @@ async def test_availability_of_a_floor(world: World) -> None:
     body = await response.json()
     assert body["floor"] == "b1-f1"
     assert body["start"] == tomorrow(8).isoformat()
-    assert body["summary"] == {"free": 1, "booked": 1, "occupied": 0, "offline": 0}
+    assert body["summary"] == {
+        "free": 1,
+        "booked": 1,
+        "occupied": 0,
+        "offline": 0,
+        "disabled": 0,
+        "assigned": 0,
+    }
     d1, d2 = body["desks"]
     assert (d1["desk"], d1["state"], d1["free"], d1["x"], d1["y"]) == ("d1", "free", True, 1.0, 1.0)
     assert (d2["desk"], d2["state"], d2["free"]) == ("d2", "booked", False)

@@ -65,6 +65,9 @@ def test_each_alert_and_its_bound() -> None:
     assert device_alerts(_view(status={"v": 1, "state": "online", "clock_synced": False}), NOW) == [
         "clock-not-synced"
     ]
+    low = {"v": 1, "state": "online", "clock_synced": True, "battery_pct": 19}
+    assert device_alerts(_view(status=low), NOW) == ["battery-low"]
+    assert device_alerts(_view(status={**low, "battery_pct": 20}), NOW) == []
     assert device_alerts(_view(enabled=False, recent_readings=10**6), NOW) == []
 
 

@@ -160,7 +160,7 @@ async def test_an_older_reading_never_overrides_a_newer_state(
 async def test_status_and_will_update_device_health(
     ingest: Running, database_url: str, mosquitto: BrokerProcess
 ) -> None:
-    online = encode_status(Status("online", fw="1.2.0", uptime_s=5))
+    online = encode_status(Status("online", fw="1.2.0", uptime_s=5, battery_pct=15))
     publish(mosquitto.port, "ikn/v1/dev/desk-d3/status", online, retain=True)
     rows = await eventually(
         lambda: fetch(
@@ -169,6 +169,7 @@ async def test_status_and_will_update_device_health(
         lambda r: len(r) == 1 and r[0]["online"] is True,
     )
     assert orjson.loads(rows[0]["status"])["fw"] == "1.2.0"
+    assert orjson.loads(rows[0]["status"])["battery_pct"] == 15
     publish(
         mosquitto.port, "ikn/v1/dev/desk-d3/status", encode_status(Status("offline")), retain=True
     )

@@ -1,4 +1,5 @@
-"""``ikn badge enrol | revoke`` and ``ikn attendance recompute``.
+"""``ikn badge enrol | revoke``, ``ikn attendance recompute`` and the morning rush
+(``ikn sim --scenario rush``, alias ``ikn attendance rush``).
 
 ``ikn badge enrol --person P`` reads the card number from standard input (or
 ``--card N``, which a shell history keeps: prefer stdin), turns it into the badge
@@ -109,22 +110,49 @@ def cmd_recompute(args: argparse.Namespace) -> None:
 
 
 def cmd_rush(args: argparse.Namespace) -> None:
-    """Load the rush's buildings and people into IKN_DATABASE_URL, then replay it
-    through one edge agent per door to IKN_MQTT_URL (IKN_SITE_KEY turns cards to tokens)."""
-    badge, sim = BadgeSettings.from_env(), SimSettings.from_env()
+    """``ikn sim --scenario rush`` (alias ``ikn attendance rush``): load the rush's buildings
+    and people into IKN_DATABASE_URL, replay it through one edge agent per door to
+    IKN_MQTT_URL (IKN_SITE_KEY turns cards to tokens), then wait for the running ingest and
+    API job to complete the daily records and check every one (exit 1 if any is wrong)."""
+    badge, sim, api = BadgeSettings.from_env(), SimSettings.from_env(), ApiSettings.from_env()
     configure(sim.log, "sim")
-    from firmware_sim.rush import morning_rush
-    from ikn.benchmarks.attendance import WITA, Options, doors, prepare, rush
+    from api.attendance import load_policies
+    from ikn.benchmarks.attendance import Options, doors, prepare, replay_and_check
 
-    o = Options(people=args.people, buildings=args.buildings, speed=args.speed, day=args.day)
-    arrivals = morning_rush(o.people, doors(o), o.day, WITA, seed=sim.seed)
+    speed = args.speed if args.speed is not None else 120.0
+    o = Options(args.people, args.buildings, speed, args.day, sim.seed)
+    policies = load_policies(api.attendance_policy)
 
     async def main(_stop: asyncio.Event) -> None:
         await prepare(badge.db.url, o, badge.site_key)
-        await rush(sim.mqtt, arrivals, o, badge.site_key)
-        print(f"{len(arrivals)} taps at {len(doors(o))} doors on {o.day}")
+        figures = await replay_and_check(
+            badge.db.url, sim.mqtt, o, badge.site_key, policies=policies, within=args.wait
+        )
+        print(f"{figures['taps']} taps at {len(doors(o))} doors on {o.day}", flush=True)
+        print(_rush_outcome(figures, args.wait), flush=True)
+        if not figures["all_correct"]:
+            raise IknError("not every daily record of the rush is correct")
 
     run_until_signal(main)
+
+
+def _rush_outcome(figures: dict[str, Any], wait: float) -> str:
+    lag = figures["complete_after_last_tap_s"]
+    done = f"complete {lag:.3f} s after the last tap" if lag is not None else None
+    done = done or f"NOT complete within {wait:g} s"
+    return f"records {done}; {figures['records_ok']}/{figures['people']} correct"
+
+
+def add_rush_options(parser: Any, *, speed: bool) -> None:
+    """The rush's options (``ikn sim`` has its own ``--speed``)."""
+    parser.add_argument("--people", type=int, default=20_000, help="ASN arriving 07:00-08:00")
+    parser.add_argument("--buildings", type=int, default=4)
+    parser.add_argument("--day", type=date.fromisoformat, default=date(2026, 10, 1))
+    parser.add_argument(
+        "--wait", type=float, default=600.0, help="seconds to wait for the records after the rush"
+    )
+    if speed:
+        parser.add_argument("--speed", type=float, help="times real time (default 120)")
 
 
 def cmd_bench_attendance(args: argparse.Namespace) -> None:
@@ -168,11 +196,6 @@ def register(sub: Any) -> None:
     recompute.add_argument("--person", action="append", help="only this person (repeatable)")
     recompute.add_argument("--policy", help="policy file (default: IKN_ATTENDANCE_POLICY)")
     recompute.set_defaults(func=cmd_recompute)
-    rush = att_actions.add_parser(
-        "rush", help="the morning-rush scenario: load its people, replay their taps via MQTT"
-    )
-    rush.add_argument("--people", type=int, default=20_000)
-    rush.add_argument("--buildings", type=int, default=4)
-    rush.add_argument("--speed", type=float, default=120.0, help="times real time")
-    rush.add_argument("--day", type=date.fromisoformat, default=date(2026, 10, 1))
+    rush = att_actions.add_parser("rush", help="alias of ikn sim --scenario rush")
+    add_rush_options(rush, speed=True)
     rush.set_defaults(func=cmd_rush)

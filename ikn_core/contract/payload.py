@@ -228,6 +228,7 @@ class Status:
     outbox: int | None = None
     dropped: int | None = None
     clock_synced: bool | None = None
+    battery_pct: int | None = None  # battery-powered devices: charge left, 0-100
     v: int = VERSION
 
     def __post_init__(self) -> None:
@@ -244,6 +245,8 @@ class Status:
                 _int_in(name, value, 0, SEQ_MAX)
         if self.clock_synced is not None:
             _expect(type(self.clock_synced) is bool, "clock_synced", "a boolean", self.clock_synced)
+        if self.battery_pct is not None:
+            _int_in("battery_pct", self.battery_pct, 0, 100)
 
     def to_dict(self) -> dict[str, Any]:
         """The payload, ``v`` first as in the docs (``{"v":1,"state":"offline"}``)."""

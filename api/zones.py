@@ -1,0 +1,189 @@
+"""A zone's booking rules and who may book there, for admins (facility managers read):
+
+- ``GET|PUT /api/v1/zones/{id}/booking-rules``: the zone's overrides of its building's
+  rules (``null``: the building's value; hours and durations as pairs), and the rules
+  in force there;
+- ``GET|PUT /api/v1/zones/{id}/access``: the agencies (or agency units) that may book
+  in the zone; an empty list opens it to everyone.
+
+A PUT replaces the whole setting. Bookings made earlier stay; the API's cached desk
+places see the change at once (their fingerprint changes, see
+``ikn_store.booking_places``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, fields
+from typing import Any
+
+from aiohttp import web
+
+from api.auth import requires
+from api.booking_http import ID, body_of, invalid, problem, respond
+from api.problems import Problem
+from api.state import POOL
+from ikn_core.domain import Role
+from ikn_store.booking_places import (
+    RuleOverrides,
+    ZoneRules,
+    restrict_zone,
+    set_zone_rules,
+    zone_access,
+    zone_rules,
+)
+from ikn_store.spaces import find_place
+
+routes = web.RouteTableDef()
+
+READERS = (Role.FACILITY_MANAGER, Role.ADMIN)
+# The ranges of migration 0008's CHECKs, by field.
+LIMITS = {
+    "max_days_ahead": (0, 366),
+    "min_minutes": (1, 1440),
+    "max_minutes": (1, 10080),
+    "opens_minute": (0, 1439),
+    "closes_minute": (1, 1440),
+    "cancel_cutoff_minutes": (0, 10080),
+}
+PAIRS = (("opens_minute", "closes_minute"), ("min_minutes", "max_minutes"))
+RULE_FIELDS = tuple(f.name for f in fields(RuleOverrides))
+NAME = re.compile(r"[^/\s](?:[^/]{0,62}[^/\s])?")  # an agency or unit: no '/', trimmed
+
+
+def _zone_id(request: web.Request) -> str:
+    zone_id = request.match_info["id"]
+    if not ID.fullmatch(zone_id):
+        raise invalid(request, "id", "must be 1-64 letters, digits, '-' or '_'")
+    return zone_id
+
+
+def _unknown(request: web.Request, zone_id: str) -> Problem:
+    return problem(
+        request,
+        "unknown-place",
+        f"zone {zone_id!r}",
+        404,
+        invalid_params=[{"name": "id", "reason": "no such zone"}],
+    )
+
+
+def _rules_json(rules: ZoneRules) -> dict[str, Any]:
+    return {
+        "zone": rules.zone_id,
+        "building": rules.building_id,
+        "overrides": asdict(rules.overrides),
+        "in_force": asdict(rules.in_force),
+    }
+
+
+async def _answer_rules(request: web.Request, zone_id: str) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        rules = await zone_rules(conn, zone_id)
+    if rules is None:
+        raise _unknown(request, zone_id)
+    return respond(_rules_json(rules))
+
+
+@routes.get("/api/v1/zones/{id}/booking-rules")
+@requires(*READERS)
+async def get_rules(request: web.Request) -> web.Response:
+    """The zone's overrides and the rules in force there."""
+    return await _answer_rules(request, _zone_id(request))
+
+
+def _overrides(request: web.Request, body: dict[str, Any]) -> RuleOverrides:
+    values: dict[str, int | None] = {}
+    for name in RULE_FIELDS:
+        value = body.get(name)
+        low, high = LIMITS[name]
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high
+        ):
+            raise invalid(request, name, f"an integer from {low} to {high}, or null")
+        values[name] = value
+    for first, second in PAIRS:
+        if (values[first] is None) != (values[second] is None):
+            missing = first if values[first] is None else second
+            raise invalid(request, missing, f"{first} and {second} are overridden together")
+    opens, closes = values["opens_minute"], values["closes_minute"]
+    if opens is not None and closes is not None and opens >= closes:
+        raise invalid(request, "closes_minute", "must be after opens_minute")
+    shortest, longest = values["min_minutes"], values["max_minutes"]
+    if shortest is not None and longest is not None and shortest > longest:
+        raise invalid(request, "max_minutes", "must not be less than min_minutes")
+    return RuleOverrides(**values)
+
+
+@routes.put("/api/v1/zones/{id}/booking-rules")
+@requires(Role.ADMIN)
+async def put_rules(request: web.Request) -> web.Response:
+    """Replace the zone's overrides (a field left out or null: the building's value)."""
+    body = await body_of(request, RULE_FIELDS)
+    zone_id = _zone_id(request)
+    overrides = _overrides(request, body)
+    async with request.app[POOL].acquire() as conn:
+        if await find_place(conn, "zone", zone_id) is None:
+            raise _unknown(request, zone_id)
+        await set_zone_rules(conn, zone_id, overrides)
+    return await _answer_rules(request, zone_id)
+
+
+def _access_json(zone_id: str, allowed: list[tuple[str, str | None]]) -> dict[str, Any]:
+    return {
+        "zone": zone_id,
+        "restricted": bool(allowed),
+        "allowed": [{"agency": agency, "unit": unit} for agency, unit in allowed],
+    }
+
+
+@routes.get("/api/v1/zones/{id}/access")
+@requires(*READERS)
+async def get_access(request: web.Request) -> web.Response:
+    """Who may book in the zone (empty: everyone)."""
+    zone_id = _zone_id(request)
+    async with request.app[POOL].acquire() as conn:
+        if await find_place(conn, "zone", zone_id) is None:
+            raise _unknown(request, zone_id)
+        allowed = await zone_access(conn, zone_id)
+    return respond(_access_json(zone_id, allowed))
+
+
+def _entry(request: web.Request, n: int, entry: object) -> tuple[str, str | None]:
+    field = f"allowed[{n}]"
+    if not isinstance(entry, dict) or set(entry) - {"agency", "unit"}:
+        raise invalid(request, field, 'an object {"agency": ..., "unit": ... or null}')
+    agency, unit = entry.get("agency"), entry.get("unit")
+    if not isinstance(agency, str) or not NAME.fullmatch(agency):
+        raise invalid(request, f"{field}.agency", "required: 1-64 characters, no '/'")
+    if unit is not None and (not isinstance(unit, str) or not NAME.fullmatch(unit)):
+        raise invalid(request, f"{field}.unit", "1-64 characters, no '/', or null")
+    return agency, unit
+
+
+def _allowed(request: web.Request, body: dict[str, Any]) -> list[tuple[str, str | None]]:
+    entries = body.get("allowed")
+    if not isinstance(entries, list):
+        raise invalid(request, "allowed", "required: a list (empty: open to everyone)")
+    allowed: list[tuple[str, str | None]] = []
+    for n, entry in enumerate(entries):
+        parsed = _entry(request, n, entry)
+        if parsed in allowed:
+            raise invalid(request, f"allowed[{n}]", "listed twice")
+        allowed.append(parsed)
+    return allowed
+
+
+@routes.put("/api/v1/zones/{id}/access")
+@requires(Role.ADMIN)
+async def put_access(request: web.Request) -> web.Response:
+    """Replace who may book in the zone; ``{"allowed": []}`` opens it to everyone."""
+    body = await body_of(request, ("allowed",))
+    zone_id = _zone_id(request)
+    allowed = _allowed(request, body)
+    async with request.app[POOL].acquire() as conn:
+        if await find_place(conn, "zone", zone_id) is None:
+            raise _unknown(request, zone_id)
+        await restrict_zone(conn, zone_id, allowed)
+        stored = await zone_access(conn, zone_id)
+    return respond(_access_json(zone_id, stored))
