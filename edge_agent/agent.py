@@ -45,6 +45,7 @@ from edge_agent.config import AgentConfig, AgentStats
 from edge_agent.downlink import Downlink, configured, result_observation
 from edge_agent.driver import Driver
 from edge_agent.errors import AgentClosedError, ConnectRefusedError
+from edge_agent.faults import DeliveryFaults
 from edge_agent.outbox import MemoryOutbox, Outbox
 from edge_agent.transport import LoopBridge, make_client
 from edge_agent.uplink import Uplink
@@ -90,6 +91,7 @@ class EdgeAgent:
         executor: Executor | None = None,
         rng: random.Random | None = None,
         site_key: bytes | None = None,
+        faults: DeliveryFaults | None = None,
     ) -> None:
         self.device_id = device_id
         self._site_key = site_key  # turns a badge's card number into its token
@@ -108,6 +110,7 @@ class EdgeAgent:
             latency_s=self._config.batch_latency_s,
             window=self._config.max_in_flight,
             max_bytes=self._config.batch_max_bytes,
+            faults=faults,
         )
         self._downlink = Downlink(device_id, self._apply_config, self._report_result)
         self._status_sent = 0.0
@@ -208,13 +211,18 @@ class EdgeAgent:
         """Submit the driver's observations until it ends or ``stop`` is set."""
         if driver.device_id != self.device_id:  # a payload never speaks for another device
             raise ValueError(f"driver {driver.device_id!r} is not device {self.device_id!r}")
-        self._downlink.driver = driver
+        self.attach(driver)
         async with asyncio.TaskGroup() as tg:
             feeder = tg.create_task(self._feed(driver))
             if stop is not None:
                 stopper = tg.create_task(stop.wait())
                 feeder.add_done_callback(lambda _: stopper.cancel())
                 stopper.add_done_callback(lambda _: feeder.cancel())
+
+    def attach(self, driver: Driver) -> None:
+        """Hand down commands and display states to ``driver`` (``pump`` does it; a
+        caller that feeds ``submit`` itself calls this)."""
+        self._downlink.driver = driver
 
     async def _feed(self, driver: Driver) -> None:
         observations = aiter(driver)
@@ -396,7 +404,13 @@ class EdgeAgent:
             outbox=len(self._outbox),
             dropped=self._outbox.dropped,
             clock_synced=system_clock_synced(),
+            battery_pct=self._battery_pct(),
         )
+
+    def _battery_pct(self) -> int | None:
+        """The driver's ``battery_pct`` (0-100), when its device runs on a battery."""
+        level = getattr(self._downlink.driver, "battery_pct", None)
+        return level if type(level) is int and 0 <= level <= 100 else None
 
     # -- paho callbacks (on the loop thread) --------------------------------------------
 

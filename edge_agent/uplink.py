@@ -7,6 +7,10 @@ within 200 ms), or at once while flushing. At most ``window`` batches are
 unacknowledged at a time; each PUBACK frees a place and forgets the readings
 that batch carried. While offline nothing is sent and readings wait in the outbox.
 
+With :class:`edge_agent.faults.DeliveryFaults` (the simulator's fault injection) a
+batch may be published again after its PUBACK, or held back and published after
+the next one; the readings are still forgotten only on their own batch's PUBACK.
+
 Everything here runs on the asyncio loop thread; ``send`` publishes one payload
 with QoS 1 and returns the MQTT message id that its PUBACK will carry.
 """
@@ -18,6 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from edge_agent.faults import DeliveryFaults
 from edge_agent.outbox import Outbox
 from ikn_core.contract import MAX_PAYLOAD_BYTES, Batch, Reading, encode_batch
 
@@ -45,6 +50,7 @@ class Uplink:
         latency_s: float,
         window: int,
         max_bytes: int = MAX_PAYLOAD_BYTES,
+        faults: DeliveryFaults | None = None,
     ) -> None:
         self._outbox = outbox
         self._send = send
@@ -57,6 +63,11 @@ class Uplink:
         self._due = False  # the oldest pending reading has waited long enough
         self._timer: asyncio.TimerHandle | None = None
         self._fill_scheduled = False
+        self._faults = faults
+        self._held: list[Sequence[Reading]] = []  # reorder fault: waits for the next batch
+        self._held_at = 0  # the fill that held it (a later one releases it if no batch came)
+        self._fills = 0
+        self._copies: dict[int, bytes] = {}  # duplicate fault: sent again after this PUBACK
         self.delivered = 0
         self.refused = 0
 
@@ -103,6 +114,9 @@ class Uplink:
         if span is None:
             return False
         self._outbox.ack(span.first_seq, span.last_seq)
+        copy = self._copies.pop(mid, None)
+        if copy is not None and self._online:
+            self._send(copy)  # its PUBACK matches no span: nothing more is forgotten
         if ok:
             self.delivered += span.count
         else:
@@ -126,9 +140,12 @@ class Uplink:
     def fill(self) -> None:
         """Publish batches while online, ready, and the window has room."""
         self._fill_scheduled = False
+        self._fills += 1
         while self._online and len(self._in_flight) < self._window:
             pending = self._outbox.pending
             if pending == 0:
+                if self._held_at != self._fills:  # not held by this very fill: go now
+                    self._release_held()
                 self._due = False
                 return
             if pending < self._batch_max and not self._due:
@@ -154,5 +171,23 @@ class Uplink:
             self._publish(readings[:half])
             self._publish(readings[half:])
             return
+        if self._faults is not None and not self._held and self._faults.hold_now():
+            self._held.append(readings)
+            self._held_at = self._fills
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._latency_s, self.fill)  # at the latest, it goes then
+            return
+        self._send_tracked(readings, payload)
+        self._release_held()
+
+    def _send_tracked(self, readings: Sequence[Reading], payload: bytes) -> None:
         mid = self._send(payload)
         self._in_flight[mid] = Span(readings[0].seq, readings[-1].seq, len(readings))
+        if self._faults is not None and self._faults.duplicate_now():
+            self._copies[mid] = payload
+
+    def _release_held(self) -> None:
+        """Publish the batch the reorder fault held back (after the one just sent)."""
+        held, self._held = self._held, []
+        for readings in held:
+            self._send_tracked(readings, encode_batch(Batch(self._outbox.stream, tuple(readings))))

@@ -90,6 +90,24 @@ class Controls:
         return self.sample_interval_s if self.sample_interval_s is not None else default
 
 
+BATTERY_DRAIN_PCT_PER_DAY = 0.25  # a coin-cell sensor lasts about a year
+
+
+class Battery:
+    """A battery-powered device's charge: starts between 10 and 100 % (its own
+    generator, so readings stay as they were) and drains with simulated time."""
+
+    def __init__(self, device_id: str, clock: SimClock) -> None:
+        self._start = random.Random(f"battery:{device_id}").uniform(10.0, 100.0)
+        self._battery_clock = clock
+
+    @property
+    def battery_pct(self) -> int:
+        """What the edge agent reports in the device's status (``battery_pct``)."""
+        days = self._battery_clock.now() / 86_400
+        return max(0, round(self._start - days * BATTERY_DRAIN_PCT_PER_DAY))
+
+
 def _expect(plan: DevicePlan, cls: type[B]) -> B:
     if not isinstance(plan.behaviour, cls):
         raise TypeError(f"{plan.device.id}: expected {cls.__name__}, got {plan.behaviour!r}")
@@ -101,7 +119,7 @@ def device_rng(seed: int, device_id: str) -> random.Random:
     return random.Random(f"{seed}:{device_id}")
 
 
-class DeskSensor(Controls):
+class DeskSensor(Controls, Battery):
     """An occupancy sensor under one desk (iterate it once: it is one device's life)."""
 
     def __init__(
@@ -111,6 +129,7 @@ class DeskSensor(Controls):
         if plan.device.desk_id is None:
             raise TypeError(f"{plan.device.id}: a desk sensor needs a desk")
         Controls.__init__(self)
+        Battery.__init__(self, plan.device.id, clock)
         self.device_id = plan.device.id
         self.desk_id = plan.device.desk_id
         self._clock = clock
@@ -150,13 +169,14 @@ class PeopleCounter(Controls):
             t += self.interval(default)
 
 
-class EnvironmentSensor(Controls):
+class EnvironmentSensor(Controls, Battery):
     """A CO2, temperature and humidity sensor on one floor."""
 
     def __init__(
         self, plan: DevicePlan, clock: SimClock, rng: random.Random, occupancy: Occupancy
     ) -> None:
         Controls.__init__(self)
+        Battery.__init__(self, plan.device.id, clock)
         self._behaviour = _expect(plan, EnvironmentBehaviour)
         self.device_id = plan.device.id
         self.zones = plan.zones

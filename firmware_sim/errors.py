@@ -2,7 +2,8 @@
 
 IknError (ikn_core.errors)
 └── SimError            base of everything the simulator raises on purpose
-    └── ScenarioError   a scenario cannot be found or does not describe a valid site
+    ├── ScenarioError   a scenario cannot be found or does not describe a valid site
+    └── FaultError      a ``--fault`` switch is malformed or does not fit the run
 """
 
 from __future__ import annotations
@@ -23,3 +24,12 @@ class ScenarioError(SimError):
         self.path = path
         where = f" at {path}" if path else ""
         super().__init__(f"scenario {source}{where}: {detail}")
+
+
+class FaultError(SimError):
+    """The fault switch ``spec`` (``duplicate=2``) is wrong: ``detail`` says why."""
+
+    def __init__(self, spec: str, detail: str) -> None:
+        self.spec = spec
+        self.detail = detail
+        super().__init__(f"--fault {spec}: {detail}")

@@ -184,3 +184,40 @@ def test_the_clock_sync_state_comes_from_timesyncd(tmp_path: Path) -> None:
     assert system_clock_synced(tmp_path) is False
     (tmp_path / "synchronized").touch()
     assert system_clock_synced(tmp_path) is True
+
+
+async def test_a_battery_powered_driver_reports_its_charge_in_the_status(
+    mosquitto: BrokerProcess,
+) -> None:
+    @dataclass
+    class OnBattery:
+        device_id: str = DEVICE
+        battery_pct: int = 64
+
+        async def __aiter__(self) -> AsyncIterator[Observation]:
+            await asyncio.Event().wait()
+            yield _count(0)
+
+    config = AgentConfig(reconnect_min_s=0.05, reconnect_max_s=0.5, status_interval_s=0.1)
+    driver = OnBattery()
+    async with (
+        subscribed(mosquitto, f"ikn/v1/dev/{DEVICE}/status") as sub,
+        EdgeAgent(DEVICE, mqtt_settings(mosquitto), config=config) as agent,
+    ):
+        agent.attach(driver)
+        await sub.wait_until(lambda: any(s.battery_pct == 64 for s in sub.statuses()), "64 %")
+        driver.battery_pct = 12
+        await sub.wait_until(lambda: any(s.battery_pct == 12 for s in sub.statuses()), "12 %")
+
+
+async def test_a_simulated_sensors_battery_drains_with_simulated_time() -> None:
+    from firmware_sim.clock import VirtualClock
+    from firmware_sim.devices import BATTERY_DRAIN_PCT_PER_DAY, Battery
+
+    clock = VirtualClock()
+    battery = Battery("desk-x", clock)
+    start = battery.battery_pct
+    assert 10 <= start <= 100
+    assert Battery("desk-x", VirtualClock()).battery_pct == start  # the same device, the same
+    await clock.sleep_until(40 * 86_400)
+    assert battery.battery_pct == max(0, round(start - 40 * BATTERY_DRAIN_PCT_PER_DAY)) < start
