@@ -36,6 +36,7 @@ routes = web.RouteTableDef()
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TABLE_PARAMS = ("level", "bucket", "from", "to", "building", "floor", "zone", "format")
 Table = Callable[[asyncpg.Connection, Query], Awaitable[list[dict[str, Any]]]]
+JsonTable = Callable[[asyncpg.Connection, Query], Awaitable[bytes]]
 
 
 def _choice(request: web.Request, name: str, kind: type[Level] | type[Bucket], default: str) -> Any:
@@ -112,16 +113,13 @@ def respond(
     return web.Response(body=body, content_type="application/json")
 
 
-async def _table(request: web.Request, table: Table, name: str) -> web.Response:
+async def _table(
+    request: web.Request, table: Table, name: str, as_json: JsonTable | None = None
+) -> web.Response:
+    """The table as CSV or JSON; ``as_json`` renders the JSON rows in PostgreSQL."""
     query = parse_query(request)
-    wants_csv(request)  # a bad format is refused before any work
+    csv_wanted = wants_csv(request)  # a bad format is refused before any work
     filters = {k: v for k in ("building", "floor", "zone") if (v := getattr(query, k)) is not None}
-    async with request.app[POOL].acquire() as conn:
-        await check_places(conn, filters)
-        try:
-            rows = await table(conn, query)
-        except ValueError as exc:
-            raise invalid_parameter("level", str(exc)) from None
     head = {
         "level": query.level.value,
         "bucket": query.bucket.value,
@@ -129,14 +127,30 @@ async def _table(request: web.Request, table: Table, name: str) -> web.Response:
         "to": query.last.isoformat(),
         **filters,
     }
+    async with request.app[POOL].acquire() as conn:
+        await check_places(conn, filters)
+        try:
+            if as_json is not None and not csv_wanted:
+                return _json_rows(head, await as_json(conn, query))
+            rows = await table(conn, query)
+        except ValueError as exc:
+            raise invalid_parameter("level", str(exc)) from None
     return respond(request, head, rows, name)
+
+
+def _json_rows(head: dict[str, Any], rows: bytes) -> web.Response:
+    """``head`` with the already encoded JSON array ``rows`` as its ``rows``."""
+    body = orjson.dumps(head)[:-1] + b',"rows":' + rows + b"}"  # head is never empty
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.get("/api/v1/analytics/utilisation")
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
 async def utilisation(request: web.Request) -> web.Response:
     """Occupancy and booked shares, peak and average occupancy, utilisation per place."""
-    return await _table(request, analytics.utilisation, "utilisation")
+    return await _table(
+        request, analytics.utilisation, "utilisation", as_json=analytics.utilisation_json
+    )
 
 
 @routes.get("/api/v1/analytics/funnel")

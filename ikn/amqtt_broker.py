@@ -10,8 +10,25 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Iterator
+from typing import Any
 
 from amqtt.broker import Broker
+
+
+class _SnapshotDict(dict[str, Any]):
+    """Iterates over a copy. amqtt 0.12.1 loops over its subscriptions with an
+    ``await`` inside, when a client connects (the retained messages of a pre-existing
+    session) and when it broadcasts a message; another client subscribing meanwhile
+    ended the loop with "dictionary changed size during iteration", dropping the new
+    client's session, so a message published by hand could vanish (seen in the demo
+    test)."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.keys()))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
 
 
 async def serve(port: int) -> None:
@@ -20,6 +37,7 @@ async def serve(port: int) -> None:
         "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
     }
     broker = Broker(config)
+    broker._subscriptions = _SnapshotDict(broker._subscriptions)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ikn_store.rollups import DESK_SLOTS
 
@@ -134,8 +135,9 @@ FROM slots s JOIN _analytics_ranges g USING (desk_id)
 GROUP BY 1, 2
 """
 
-# The figures of each place and bucket from the sums of ``{rows}``, all in SQL (a
-# month of desks is a hundred thousand rows).
+# The figures of each place and bucket from the sums of ``{rows}``, each row rendered
+# as JSON by analytics_utilisation_row (migration 0012), all in SQL (a month of desks
+# is a hundred thousand rows).
 _UTILISATION = """
 WITH r AS ({rows}),
 m AS (
@@ -144,20 +146,18 @@ m AS (
                               - greatest(r.bucket, $1::date::timestamp))::float8 AS secs
     FROM r
 )
-SELECT nullif(place, '') AS place, to_char(bucket, '{label}') AS bucket, desks,
-       round(live_s / 0.6) / 100 AS live_minutes,
-       round(occupied_s / 0.6) / 100 AS occupied_minutes,
-       round(booked_s / 0.6) / 100 AS booked_minutes,
-       round((occupied_s - occupied_booked_s) / 0.6) / 100
-           AS unbooked_occupied_minutes,
-       round(occupied_s / nullif(live_s, 0) * 10000) / 10000 AS occupancy_share,
-       round(booked_s / nullif(desks * secs, 0) * 10000) / 10000 AS booked_share,
-       peak::integer AS peak_occupied,
-       round(occupied_s / secs * 10000) / 10000 AS average_occupied,
-       round(slots_used / nullif(slots_live, 0)::float8 * 10000) / 10000 AS frequency,
-       round(occ_sum / nullif(slots_used, 0) * 10000) / 10000 AS occupancy_rate,
-       round(occ_sum / nullif(slots_live, 0) * 10000) / 10000 AS utilisation
-FROM m ORDER BY place, bucket
+SELECT analytics_utilisation_row(
+    nullif(place, ''), to_char(bucket, '{label}'), desks::bigint, secs, slots_live::bigint,
+    slots_used::bigint, occ_sum::float8, peak::bigint, live_s::float8, occupied_s::float8,
+    booked_s::float8, occupied_booked_s::float8) AS body
+FROM m ORDER BY nullif(place, ''), bucket
+"""
+
+# Desks by local day: the rows the refresh rendered (``analytics_desk_rows``).
+_DESK_DAY_ROWS = """
+SELECT r.body FROM ({scope}) s
+JOIN analytics_desk_rows r ON r.desk_id = s.desk_id AND r.day >= $1::date AND r.day <= $2::date
+ORDER BY r.desk_id, r.day
 """
 _INTERVAL = {
     Bucket.QUARTER: "15 minutes",
@@ -225,17 +225,39 @@ def _label(query: Query, start: datetime) -> str:
 
 async def utilisation(conn: asyncpg.Connection, query: Query) -> list[dict[str, Any]]:
     """Occupancy and booked shares, peak and average concurrency, SMG utilisation."""
+    return [orjson.loads(body) for body in await _utilisation_rows(conn, query)]
+
+
+async def utilisation_json(conn: asyncpg.Connection, query: Query) -> bytes:
+    """The rows of :func:`utilisation` as one JSON array, rendered by PostgreSQL."""
+    return b"[" + ",".join(await _utilisation_rows(conn, query)).encode() + b"]"
+
+
+async def _utilisation_rows(conn: asyncpg.Connection, query: Query) -> list[str]:
+    """Each row as JSON text: desks by day from the rendered rows, the rest computed."""
+    if query.level is Level.DESK and query.bucket is Bucket.DAY:
+        sql = _DESK_DAY_ROWS.format(scope=_SCOPE.format(place="d.id"))
+        return [r[0] for r in await conn.fetch(sql, *_args(query))]
     parts = {"step": _INTERVAL[query.bucket], "label": _LABEL[query.bucket]}
     inner = _rollup_sql(query)
     if inner is not None:
         sql = _UTILISATION.format(rows=inner, **parts)
-        return [dict(r) for r in await conn.fetch(sql, *_args(query), query.level.value)]
+        return [r[0] for r in await conn.fetch(sql, *_args(query), query.level.value)]
     raw = _FROM_RAW_SLOTS.format(
         desk_slots=DESK_SLOTS, bucket=_bucket(query, "(s.slot AT TIME ZONE g.tz)")
     )
     async with _raw_ranges(conn, query):
         rows = await conn.fetch(_UTILISATION.format(rows=raw, **parts), query.first, query.last)
-    return [dict(r) for r in rows]
+    return [r[0] for r in rows]
+
+
+async def utilisation_computed(conn: asyncpg.Connection, query: Query) -> list[dict[str, Any]]:
+    """Desks by day computed from the day rollup like every other level, not read from
+    the rendered rows (what those must equal; the tests compare them)."""
+    parts = {"step": _INTERVAL[query.bucket], "label": _LABEL[query.bucket]}
+    sql = _UTILISATION.format(rows=_rollup_sql(query), **parts)
+    rows = await conn.fetch(sql, *_args(query), query.level.value)
+    return [orjson.loads(r[0]) for r in rows]
 
 
 def _rollup_sql(query: Query) -> str | None:

@@ -18,6 +18,7 @@ import asyncpg
 
 from ikn_core.booking import CHECK_IN_OPENS_BEFORE
 from ikn_store.attendance import capture_from_staging
+from ikn_store.rollups import mark_dirty_from_staging
 
 _READING_COLUMNS = ("device_id", "stream", "seq", "ts", "received_at", "kind", "body")
 _DEAD_COLUMNS = ("received_at", "topic", "device_id", "reason", "detail", "payload")
@@ -231,6 +232,8 @@ async def _insert_readings(
     )
     status = await conn.execute(_INSERT_READINGS)
     kinds = {r.kind for r in rows}
+    if kinds & {"desk_occupancy", "environment"}:
+        await mark_dirty_from_staging(conn)  # what the analytics rollups recompute
     if "desk_occupancy" in kinds:
         await conn.execute(_UPDATE_DESK_STATE, vacant_grace)
         await conn.execute(_SENSOR_CHECK_IN, CHECK_IN_OPENS_BEFORE)

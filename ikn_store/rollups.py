@@ -1,4 +1,7 @@
-"""Incremental analytics rollups: recompute what the triggers of 0006 marked dirty.
+"""Incremental analytics rollups: recompute what was marked dirty.
+
+Dirty spans come from the ingest's write transaction (:func:`mark_dirty_from_staging`,
+for readings) and from the bookings trigger of migration 0006.
 
 ``refresh`` takes every dirty span out of ``analytics_dirty``, widens it to whole
 local days of the zone's building (a day's figures are recomputed whole), and
@@ -228,6 +231,40 @@ SET desk_id = EXCLUDED.desk_id, local_start = EXCLUDED.local_start, status = EXC
     checked_in = EXCLUDED.checked_in, live_s = EXCLUDED.live_s, occupied_s = EXCLUDED.occupied_s
 """
 
+# Each desk's rendered utilisation row of the day (migration 0012), from its day rollup.
+_DESK_ROWS_GONE = """
+DELETE FROM analytics_desk_rows r USING (SELECT DISTINCT desk_id FROM _analytics_ranges) g
+WHERE r.desk_id = g.desk_id AND r.day = $1
+"""
+
+_DESK_ROWS = """
+INSERT INTO analytics_desk_rows
+SELECT a.place, a.day, analytics_desk_row(a)
+FROM analytics_days a JOIN (SELECT DISTINCT desk_id FROM _analytics_ranges) g
+  ON a.level = 'desk' AND a.place = g.desk_id AND a.day = $1
+"""
+
+# What the ingest's batch in ``staging_readings`` makes dirty, per zone (the refresh
+# recomputes whole zone-days anyway): a desk reading from its time to two expected
+# intervals later (its state holds that long), an environment reading at its moment.
+# Redelivered readings mark again, which costs a recomputation but changes no figure.
+_MARK_DIRTY = """
+INSERT INTO analytics_dirty (zone_id, span)
+SELECT z.zone_id, tstzrange(min(z.lo), max(z.hi))
+FROM (SELECT CASE WHEN s.kind = 'desk_occupancy' THEN k.zone_id ELSE d.zone_id END AS zone_id,
+             s.lo,
+             s.hi + CASE WHEN s.kind = 'desk_occupancy'
+                         THEN make_interval(secs => 2 * d.expected_interval_s)
+                         ELSE interval '1 microsecond' END AS hi
+      FROM (SELECT device_id, kind, min(ts) AS lo, max(ts) AS hi FROM staging_readings
+            WHERE kind IN ('desk_occupancy', 'environment') GROUP BY device_id, kind) s
+      JOIN devices d ON d.id = s.device_id
+      LEFT JOIN desks k ON k.id = d.desk_id AND d.kind = 'desk_sensor'
+      WHERE s.kind = 'environment' OR k.id IS NOT NULL) z
+WHERE z.zone_id IS NOT NULL
+GROUP BY z.zone_id
+"""
+
 # Bookings deleted since (their desk's day was marked dirty by the delete).
 _BOOKINGS_GONE = """
 DELETE FROM analytics_booking_use u USING (SELECT DISTINCT desk_id, day FROM _analytics_ranges) g
@@ -256,8 +293,15 @@ async def refresh(conn: asyncpg.Connection) -> Refreshed | None:
             await _refresh_day(conn, day)
         await conn.execute("DROP TABLE _analytics_days")
     if len(days) >= BACKFILL_DAYS:  # fresh statistics, so the planner sees the new rows
-        await conn.execute("ANALYZE analytics_slots, analytics_days, analytics_booking_use")
+        await conn.execute(
+            "ANALYZE analytics_slots, analytics_days, analytics_desk_rows, analytics_booking_use"
+        )
     return Refreshed(zone_days=int(zone_days), days=len(days))
+
+
+async def mark_dirty_from_staging(conn: asyncpg.Connection) -> None:
+    """Mark what the batch in ``staging_readings`` changes, in the caller's transaction."""
+    await conn.execute(_MARK_DIRTY)
 
 
 async def _refresh_day(conn: asyncpg.Connection, day: date) -> None:
@@ -272,6 +316,8 @@ async def _refresh_day(conn: asyncpg.Connection, day: date) -> None:
     await conn.execute(_DAYS_GONE, day)
     await conn.execute(_PLACE_DAYS, day)
     await conn.execute(_DESK_DAYS, day)
+    await conn.execute(_DESK_ROWS_GONE, day)
+    await conn.execute(_DESK_ROWS, day)
     await conn.execute(_BOOKINGS_GONE)
     await conn.execute(_BOOKING_USE)
     await conn.execute(

@@ -1,8 +1,11 @@
-"""Desk displays: each change of a desk's live state goes to its sensor's ``down`` topic.
+"""Desk displays: each change of a desk's live state or bookings goes to its sensor's
+``down`` topic.
 
 A ``DisplayFeed`` holds one PostgreSQL connection that LISTENs on ``ikn_desk_events``
-(migration 0002: the trigger on ``desk_state`` notifies each new event at commit).
-For each event it works out what the desk's display shows now, in the building's
+(migration 0002: the trigger on ``desk_state`` notifies each new event at commit) and
+on ``ikn_booking_changes`` (migration 0012: a booking of the coming day created,
+cancelled, checked in or out, released or deleted notifies its desk at commit).
+For each it works out what the desk's display shows now, in the building's
 zone, and publishes a contract ``display`` command (QoS 1) to the desk sensor:
 
 - ``occupied`` (with ``until`` the end of the booking in force, if any);
@@ -11,8 +14,8 @@ zone, and publishes a contract ``display`` command (QoS 1) to the desk sensor:
 
 Only one ingest replica feeds the displays: the listener holds a PostgreSQL
 advisory lock, and the others wait to take over when its connection goes. Pending
-events are bounded (``PENDING_MAX``, oldest dropped and counted); a display takes
-the newest ``ts``, so a dropped older state is never missed.
+events and desks are bounded (``PENDING_MAX`` each, oldest dropped and counted); a
+display takes the newest ``ts``, so a dropped older state is never missed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,6 +39,7 @@ from ikn_store.devices import DeskEvent, desk_events_by_id
 log = logging.getLogger(__name__)
 
 CHANNEL = "ikn_desk_events"
+BOOKING_CHANNEL = "ikn_booking_changes"  # payload: the desk id
 LOCK_KEY = 0x494B4E_0D15  # pg advisory lock: one display feeder per database
 PENDING_MAX = 10_000
 RETRY_S = 2.0
@@ -48,29 +53,56 @@ SELECT (SELECT upper(period) FROM bookings
        AS next_start
 """
 
+# A desk's live state now, for a booking change (no desk event): its sensor, occupied
+# or not (free when the sensor never reported), and its building's zone.
+_DESKS_NOW = """
+SELECT d.id AS desk_id, coalesce(s.device_id, sensor.id) AS device_id,
+       coalesce(s.occupied, false) AS occupied, b.tz
+FROM desks d
+JOIN zones z ON z.id = d.zone_id
+JOIN floors f ON f.id = z.floor_id
+JOIN buildings b ON b.id = f.building_id
+LEFT JOIN desk_state s ON s.desk_id = d.id
+LEFT JOIN LATERAL (SELECT v.id FROM devices v
+                   WHERE v.desk_id = d.id AND v.kind = 'desk_sensor' AND v.enabled
+                   ORDER BY v.id LIMIT 1) sensor ON true
+WHERE d.id = ANY($1::text[])
+"""
+
 Publish = Callable[[str, bytes], None]
 
 
+@dataclass(frozen=True, slots=True)
+class DeskNow:
+    """What a display needs of a desk: its sensor, whether it is in use, its zone."""
+
+    desk_id: str
+    device_id: str
+    occupied: bool
+    tz: str
+
+
 def display_for(
-    event: DeskEvent,
+    desk: DeskEvent | DeskNow,
     now: datetime,
     current_end: datetime | None,
     next_start: datetime | None,
 ) -> DisplayCommand:
     """What the desk's display shows at ``now`` (times in the building's zone)."""
-    tz = ZoneInfo(event.tz)
+    tz = ZoneInfo(desk.tz)
 
     def hhmm(t: datetime | None) -> str | None:
         return None if t is None else t.astimezone(tz).strftime("%H:%M")
 
     state: DisplayState = "free"
     until = hhmm(next_start)
-    if event.occupied:
+    if desk.occupied:
         state, until = "occupied", hhmm(current_end)
     elif current_end is not None:
         state, until = "booked", hhmm(current_end)
     ts = int(now.timestamp() * 1000)
-    return DisplayCommand(id=f"desk-event-{event.id}", ts=ts, state=state, until=until)
+    name = f"desk-event-{desk.id}" if isinstance(desk, DeskEvent) else f"desk-booking-{ts}"
+    return DisplayCommand(id=name, ts=ts, state=state, until=until)
 
 
 def _end_of_local_day(now: datetime, tz: str) -> datetime:
@@ -86,6 +118,7 @@ class DisplayFeed:
         self._pool = pool
         self._publish = publish
         self._pending: deque[int] = deque(maxlen=PENDING_MAX)
+        self._desks: dict[str, None] = {}  # desks whose bookings changed, oldest first
         self._wake = asyncio.Event()
         self.published = 0
         self.dropped = 0
@@ -117,7 +150,8 @@ class DisplayFeed:
 
             conn.add_termination_listener(on_lost)
             await conn.add_listener(CHANNEL, self._notified)
-            log.info("feeding desk displays from %s", CHANNEL)
+            await conn.add_listener(BOOKING_CHANNEL, self._booking_changed)
+            log.info("feeding desk displays from %s and %s", CHANNEL, BOOKING_CHANNEL)
             stopper = asyncio.ensure_future(stop.wait())
             stopper.add_done_callback(lambda _f: self._wake.set())
             try:
@@ -137,20 +171,32 @@ class DisplayFeed:
         self._pending.append(int(payload))
         self._wake.set()
 
+    def _booking_changed(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._desks.pop(payload, None)
+        if len(self._desks) == PENDING_MAX:
+            self.dropped += 1
+            del self._desks[next(iter(self._desks))]
+        self._desks[payload] = None
+        self._wake.set()
+
     async def _dispatch(self) -> None:
-        ids = list(self._pending)
+        ids, desks = list(self._pending), list(self._desks)
         self._pending.clear()
-        if not ids:
+        self._desks.clear()
+        if not (ids or desks):
             return
         async with self._pool.acquire(timeout=10) as conn:
-            events = await desk_events_by_id(conn, ids)
-            newest = {e.desk_id: e for e in events}  # ordered by id: the last one wins
-            for event in newest.values():
-                await self._show(conn, event)
+            events = await desk_events_by_id(conn, ids) if ids else []
+            newest: dict[str, DeskEvent | DeskNow] = {e.desk_id: e for e in events}  # last wins
+            if missing := [d for d in desks if d not in newest]:
+                rows = await conn.fetch(_DESKS_NOW, missing)
+                newest.update({r["desk_id"]: DeskNow(**dict(r)) for r in rows if r["device_id"]})
+            for desk in newest.values():
+                await self._show(conn, desk)
 
-    async def _show(self, conn: asyncpg.Connection, event: DeskEvent) -> None:
-        now = datetime.now(event.at.tzinfo)
-        row = await conn.fetchrow(_BOOKINGS, event.desk_id, now, _end_of_local_day(now, event.tz))
-        display = display_for(event, now, row["current_end"], row["next_start"])
-        self._publish(down_topic(event.device_id), encode_down(display))
+    async def _show(self, conn: asyncpg.Connection, desk: DeskEvent | DeskNow) -> None:
+        now = datetime.now(UTC)
+        row = await conn.fetchrow(_BOOKINGS, desk.desk_id, now, _end_of_local_day(now, desk.tz))
+        display = display_for(desk, now, row["current_end"], row["next_start"])
+        self._publish(down_topic(desk.device_id), encode_down(display))
         self.published += 1

@@ -146,10 +146,10 @@ def test_demo_serves_changing_desks_and_leaves_no_process_behind(
     finally:
         demo.proc.send_signal(stop_signal)
         code = demo.proc.wait(timeout=90)
+        demo.reader.join(timeout=10)  # the pipe is read to its end, then closed even on failure
+        assert demo.proc.stdout is not None
+        demo.proc.stdout.close()
     demo.wait_for("demo stopped.", within=5)
-    demo.reader.join(timeout=5)
-    assert demo.proc.stdout is not None
-    demo.proc.stdout.close()
     assert code == 0
     _, alive = psutil.wait_procs(family, timeout=15)
     assert alive == [], f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"

@@ -15,6 +15,7 @@ import pytest
 from edge_agent import EdgeAgent
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import DisplayCommand, Observation
+from ikn_store.bookings import cancel, check_in, check_out
 from ikn_store.devices import DeskEvent
 from ingest.display import display_for
 from tests.helpers import eventually
@@ -103,8 +104,74 @@ async def test_a_sensor_change_updates_the_desk_display(
         )
     finally:
         await conn.close()
+    booked = await _shown(desk, 2)  # the booking's NOTIFY: in use until its end
+    assert (booked.state, booked.until) == ("occupied", end.astimezone(WITA).strftime("%H:%M"))
     _sit(desk, False)
-    second = await _shown(desk, 2)
+    second = await _shown(desk, 3)
     assert second.state == "booked"
     assert second.until == end.astimezone(WITA).strftime("%H:%M")
     assert ingest.service.stats.counts["dead_letter.unknown_kind"] == 0
+
+
+async def _shown_after(driver: QueueDriver, count: int) -> DisplayCommand:
+    """The newest display state once more than ``count`` have been shown."""
+    return await _shown(driver, count + 1)
+
+
+async def test_booking_changes_update_the_desk_display(
+    ingest: Running,  # noqa: F811
+    desk: QueueDriver,
+    database_url: str,
+) -> None:
+    """No sensor change: booking, checking in and out and cancelling a booking of the
+    desk reach its display through the bookings trigger's NOTIFY (migration 0012)."""
+    _sit(desk, False)
+    assert (await _shown(desk, 1)).state == "free"
+    end = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO people (id, name, agency, unit) VALUES ('p1', 'A', 'A', 'U')"
+        )
+        booking = await conn.fetchval(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by)
+               VALUES ($1, 'p1', tstzrange(now() - interval '1 minute', $2), 'p1') RETURNING id""",
+            DESK,
+            end,
+        )
+        booked = await _shown_after(desk, 1)
+        assert (booked.state, booked.until) == ("booked", end.astimezone(WITA).strftime("%H:%M"))
+
+        shown = len(desk.displays)
+        await check_in(conn, booking, "app", datetime.now(UTC))
+        await check_out(conn, booking, datetime.now(UTC))
+        await eventually(
+            lambda: asyncio.sleep(0, desk.displays[-1]),
+            lambda d: len(desk.displays) > shown and d.state == "free",
+            DEADLINE_S,
+        )
+
+        soon = datetime.now(UTC) + timedelta(minutes=30)
+        shown = len(desk.displays)
+        second = await conn.fetchval(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by)
+               VALUES ($1, 'p1', tstzrange($2, $3), 'p1') RETURNING id""",
+            DESK,
+            soon,
+            soon + timedelta(hours=1),
+        )
+        upcoming = await _shown_after(desk, shown)
+        assert (upcoming.state, upcoming.until) == ("free", _today_or_none(soon))
+
+        shown = len(desk.displays)
+        await cancel(conn, second)
+        cancelled = await _shown_after(desk, shown)
+        assert (cancelled.state, cancelled.until) == ("free", None)
+    finally:
+        await conn.close()
+
+
+def _today_or_none(start: datetime) -> str | None:
+    """A free display names the next booking's start only when it is today (local)."""
+    local = start.astimezone(WITA)
+    return local.strftime("%H:%M") if local.date() == datetime.now(WITA).date() else None

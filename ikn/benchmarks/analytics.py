@@ -8,14 +8,24 @@ through the ingest's own store path (``ikn_store.readings.write``), so the rollu
 triggers run as in production. Then:
 
 1. ``refresh_s``: the first full rollup of the month (``ikn_store.rollups.refresh``);
-2. per level (desk, zone, floor, building, agency): the month's utilisation by day,
-   repeated, p50 and p99 in ms, and the rows answered; the funnel by building too;
+2. per level (desk, zone, floor, building, agency): the month's utilisation by day as
+   the API answers it (the JSON rows, ``analytics.utilisation_json``), repeated, p50
+   and p99 in ms, with the rows and bytes answered; ``desk_dicts``: the desk level as
+   Python dicts (``analytics.utilisation``, what CSV is written from); the funnel by
+   building too;
 3. ``late_refresh_ms``: a late reading for one desk in the middle of the month, and
    the refresh that corrects its closed day;
 4. the ceilings: ``scan_floor_ms`` a bare ``count(*)`` over the month of desk-day
    rollup rows (what the largest level, desks, must read at least), and
    ``raw_building_ms`` one building's month of desk-hours computed from the raw
    readings and bookings instead of the rollups.
+
+5. ``dirty_marking``: what marking the rollups dirty adds to the ingest's readings
+   INSERT, per statement, for a batch of ``DIRTY_BATCH`` new desk readings (median of
+   ``DIRTY_TRIALS``, each in a rolled-back transaction): the INSERT alone, the INSERT
+   with the statement-level trigger of migration 0006 (transition table; recreated for
+   the measurement), and the INSERT plus the ingest's own marking from its staging
+   table (``rollups.mark_dirty_from_staging``, what runs now).
 
 ``ratio`` = scan_floor_ms / the desk level's p50 (1.0: as fast as counting the rows
 it reads); ``raw_speedup`` = raw_building_ms / the building level's p50.
@@ -36,6 +46,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import orjson
 
 from ikn.brokers import free_port
 from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
@@ -46,12 +57,14 @@ from ikn_store.migrations import migrate
 from ikn_store.partitions import ensure_partitions
 from ikn_store.pool import create_pool
 from ikn_store.readings import ReadingRow, UpMessage, write
-from ikn_store.rollups import refresh
+from ikn_store.rollups import mark_dirty_from_staging, refresh
 from ikn_store.spaces import load_site
 
 WITA = ZoneInfo("Asia/Makassar")
 AGENCIES = ("kemenkeu", "bappenas", "kemendagri", "otorita", None)  # None: shared zones
 MESSAGES_PER_WRITE = 50  # about 5,000 readings per ingest transaction
+DIRTY_BATCH = 5000
+DIRTY_TRIALS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,12 +253,12 @@ async def _queries(url: str, o: Options, first: date, last: date) -> dict[str, A
     conn = await asyncpg.connect(url)
     try:
         for level in Level:
-            query = Query(level, Bucket.DAY, first, last)
-            p50, p99, rows = await _timed(o.repeat, lambda q=query: analytics.utilisation(conn, q))
-            out[level.value] = {"p50_ms": p50, "p99_ms": p99, "rows": rows}
+            out[level.value] = await _answers(conn, o, Query(level, Bucket.DAY, first, last))
+        desk = Query(Level.DESK, Bucket.DAY, first, last)
+        p50, p99, rows = await _timed(o.repeat, lambda: analytics.utilisation(conn, desk))
+        out["desk_dicts"] = {"p50_ms": p50, "p99_ms": p99, "rows": rows}
         one = Query(Level.DESK, Bucket.DAY, first, last, building="ab0")
-        p50, p99, rows = await _timed(o.repeat, lambda: analytics.utilisation(conn, one))
-        out["desk_one_building"] = {"p50_ms": p50, "p99_ms": p99, "rows": rows}
+        out["desk_one_building"] = await _answers(conn, o, one)
         funnel = Query(Level.BUILDING, Bucket.DAY, first, last)
         p50, p99, rows = await _timed(o.repeat, lambda: analytics.funnel(conn, funnel))
         out["funnel_building"] = {"p50_ms": p50, "p99_ms": p99, "rows": rows}
@@ -264,6 +277,101 @@ async def _queries(url: str, o: Options, first: date, last: date) -> dict[str, A
     finally:
         await conn.close()
     return out
+
+
+async def _answers(conn: asyncpg.Connection, o: Options, query: Query) -> dict[str, Any]:
+    """The JSON answer's p50/p99, its rows and its size."""
+    p50, p99, size = await _timed(o.repeat, lambda: analytics.utilisation_json(conn, query))
+    rows = len(orjson.loads(await analytics.utilisation_json(conn, query)))
+    return {"p50_ms": p50, "p99_ms": p99, "rows": rows, "mb": round(size / 1e6, 1)}
+
+
+# Migration 0006's dirty-marking, a statement-level trigger with a transition table
+# (replaced in 0012), recreated inside a rolled-back transaction to compare with.
+_TRIGGER_0006 = """
+CREATE FUNCTION pg_temp.bench_readings_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO analytics_dirty (desk_id, span)
+    SELECT d.desk_id,
+           tstzrange(min(n.ts), max(n.ts) + make_interval(secs => 2 * max(d.expected_interval_s)))
+    FROM new_readings n JOIN devices d ON d.id = n.device_id
+    WHERE n.kind = 'desk_occupancy' AND d.kind = 'desk_sensor'
+    GROUP BY d.desk_id;
+    INSERT INTO analytics_dirty (zone_id, span)
+    SELECT d.zone_id, tstzrange(min(n.ts), max(n.ts) + interval '1 microsecond')
+    FROM new_readings n JOIN devices d ON d.id = n.device_id
+    WHERE n.kind = 'environment' AND d.zone_id IS NOT NULL
+    GROUP BY d.zone_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER bench_readings_dirty
+AFTER INSERT ON readings REFERENCING NEW TABLE AS new_readings
+FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.bench_readings_dirty();
+"""
+
+
+def _dirty_batch(day: date, desks: int) -> list[ReadingRow]:
+    """New desk readings (fresh streams) from up to 500 desks, ten each, on ``day``."""
+    now = datetime.now(UTC)
+    streams = [str(uuid.uuid4()) for _ in range(DIRTY_BATCH // 10)]
+    return [
+        ReadingRow(
+            f"asad{i // 10 % desks}",
+            streams[i // 10],
+            i % 10 + 1,
+            _local(day, 480 + i % 10),
+            now,
+            "desk_occupancy",
+            {"occupied": i % 2 == 0},
+        )
+        for i in range(DIRTY_BATCH)
+    ]
+
+
+async def _insert_ms(conn: asyncpg.Connection, rows: list[ReadingRow], form: str) -> float:
+    """The readings INSERT (and its dirty-marking) in ms, in a rolled-back transaction."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        if form == "trigger":
+            await conn.execute(_TRIGGER_0006)
+        await conn.copy_records_to_table("staging_readings", records=rows, columns=_COLUMNS)
+        t0 = time.perf_counter()
+        await conn.execute(
+            "INSERT INTO readings SELECT * FROM staging_readings ON CONFLICT DO NOTHING"
+        )
+        if form == "staging":
+            await mark_dirty_from_staging(conn)
+        return (time.perf_counter() - t0) * 1000
+    finally:
+        await tx.rollback()
+
+
+_COLUMNS = ("device_id", "stream", "seq", "ts", "received_at", "kind", "body")
+
+
+async def _dirty_cost(url: str, day: date, desks: int) -> dict[str, Any]:
+    pool = await create_pool(url, 1)
+    try:
+        async with pool.acquire() as conn:
+            samples: dict[str, list[float]] = {"none": [], "trigger": [], "staging": []}
+            for trial in range(DIRTY_TRIALS):
+                rows = _dirty_batch(day, desks)
+                forms = list(samples)
+                for form in forms[trial % 3 :] + forms[: trial % 3]:  # each form first in turn
+                    samples[form].append(await _insert_ms(conn, rows, form))
+    finally:
+        await pool.close()
+    median = {form: sorted(t)[len(t) // 2] for form, t in samples.items()}
+    return {
+        "readings": DIRTY_BATCH,
+        "insert_ms": round(median["none"], 2),
+        "insert_with_trigger_0006_ms": round(median["trigger"], 2),
+        "insert_with_staging_marking_ms": round(median["staging"], 2),
+        "trigger_share": round(median["trigger"] / median["none"] - 1, 3),
+        "staging_share": round(median["staging"] / median["none"] - 1, 3),
+    }
 
 
 async def _late(url: str, day: date) -> float:
@@ -294,6 +402,7 @@ async def _measure(url: str, o: Options) -> dict[str, Any]:
     first, last = loaded.pop("first"), loaded.pop("last")
     timings = await _queries(url, o, first, last)
     late_ms = await _late(url, first + (last - first) / 2)
+    dirty = await _dirty_cost(url, first + (last - first) / 2, o.desks)
     desk_p50 = timings[Level.DESK.value]["p50_ms"]
     return {
         **loaded,
@@ -301,6 +410,7 @@ async def _measure(url: str, o: Options) -> dict[str, Any]:
         "bucket": "day",
         **{k: v for k, v in timings.items()},
         "late_refresh_ms": late_ms,
+        "dirty_marking": dirty,
         "ratio": round(timings["scan_floor_ms"] / desk_p50, 3) if desk_p50 else None,
         "raw_speedup": round(timings["raw_building_ms"] / timings["building"]["p50_ms"], 1),
         "cpus": os.cpu_count(),
