@@ -196,19 +196,19 @@ class Ingests:
         self.ports = [free_port() for _ in range(count)]
         self.procs = []
         for n, port in enumerate(self.ports):
-            out = (workdir / f"ingest{n}.log").open("ab")
-            self.procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "ikn", "ingest"],
-                    stdout=out,
-                    stderr=out,
-                    env={
-                        **env,
-                        "IKN_INGEST_CLIENT_ID": f"bench-ingest-{n}",
-                        "IKN_INGEST_METRICS_PORT": str(port),
-                    },
+            with (workdir / f"ingest{n}.log").open("ab") as out:  # the child keeps its own copy
+                self.procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "ikn", "ingest"],
+                        stdout=out,
+                        stderr=out,
+                        env={
+                            **env,
+                            "IKN_INGEST_CLIENT_ID": f"bench-ingest-{n}",
+                            "IKN_INGEST_METRICS_PORT": str(port),
+                        },
+                    )
                 )
-            )
         self.peak_rss = 0.0
 
     def wait_subscribed(self, within: float = 60) -> None:
