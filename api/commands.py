@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import MISSING
@@ -74,7 +73,7 @@ class CommandPublisher:
         if url.username:
             self._client.username_pw_set(url.username, url.password)
         if url.tls:
-            self._client.tls_set_context(ssl.create_default_context())
+            self._client.tls_set_context(settings.tls_context())
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._url = url
 

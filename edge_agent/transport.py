@@ -45,6 +45,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class _Client(Client):
+    """paho's client, but a failed TLS handshake closes its socket: paho 2.x leaves the
+    wrapped socket to the garbage collector, one leaked socket per retry of a device
+    whose broker certificate does not verify."""
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        context = self._ssl_context
+        assert context is not None  # tls_set_context ran
+        ssl_sock = context.wrap_socket(
+            tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
+        )
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()  # the context checks the host name (check_hostname)
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock
+
+
 def make_client(
     device_id: str,
     settings: MqttSettings,
@@ -57,7 +77,7 @@ def make_client(
     """A paho client for one device: client id = device id, MQTT 5 or 3.1.1,
     credentials and TLS from the URL, and a retained QoS 1 Will. Connects nothing."""
     v5 = settings.protocol == "5"
-    client = Client(
+    client = _Client(
         CallbackAPIVersion.VERSION2,
         client_id=device_id,
         protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
@@ -70,7 +90,7 @@ def make_client(
     if url.username:
         client.username_pw_set(url.username, url.password)
     if url.tls:
-        client.tls_set_context(ssl.create_default_context())
+        client.tls_set_context(settings.tls_context())
     client.will_set(will_topic, will_payload, qos=1, retain=True)
     client.connect_async(url.host, url.port, keepalive=keepalive_s)
     return client

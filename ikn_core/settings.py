@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -141,13 +142,28 @@ class LogSettings:
 class MqttSettings:
     url: MqttUrl
     protocol: str = "5"  # "5" or "3.1.1" (the embedded amqtt broker speaks only 3.1.1)
+    ca_file: str | None = None  # PEM CA bundle for mqtts:// (else the system's CAs)
 
     @classmethod
     def read(cls, r: _Reader) -> MqttSettings:
         return cls(
             url=r.get("IKN_MQTT_URL", MqttUrl.parse),
             protocol=r.get("IKN_MQTT_PROTOCOL", _choice("5", "3.1.1"), "5"),
+            ca_file=r.get("IKN_MQTT_CA_FILE", _ca_file, "") or None,
         )
+
+    def tls_context(self) -> ssl.SSLContext:
+        """For ``mqtts://``: the broker's certificate checked against ``ca_file`` (a
+        private CA) or the system's CAs, and its host name against the URL."""
+        return ssl.create_default_context(cafile=self.ca_file)
+
+
+def _ca_file(text: str) -> str:
+    try:
+        ssl.create_default_context(cafile=text)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"not a readable PEM CA file: {exc}") from None
+    return text
 
 
 @dataclass(frozen=True, slots=True)

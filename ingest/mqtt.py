@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import ssl
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -71,7 +70,7 @@ class MqttSource:
         if url.username:
             self._client.username_pw_set(url.username, url.password)
         if url.tls:
-            self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            self._client.tls_set_context(settings.tls_context())
 
     def start(self) -> None:
         url = self.settings.url
