@@ -1,5 +1,8 @@
-"""A zone's booking rules and who may book there, for admins (facility managers read):
+"""A building's and a zone's booking rules and who may book there, for admins
+(facility managers read):
 
+- ``GET|PUT /api/v1/buildings/{id}/booking-rules``: the building's own values over the
+  platform defaults (``null``: the default), and the rules in force there;
 - ``GET|PUT /api/v1/zones/{id}/booking-rules``: the zone's overrides of its building's
   rules (``null``: the building's value; hours and durations as pairs), and the rules
   in force there;
@@ -25,9 +28,12 @@ from api.problems import Problem
 from api.state import POOL
 from ikn_core.domain import Role
 from ikn_store.booking_places import (
+    BuildingRules,
     RuleOverrides,
     ZoneRules,
+    building_rules,
     restrict_zone,
+    set_building_rules,
     set_zone_rules,
     zone_access,
     zone_rules,
@@ -51,21 +57,59 @@ RULE_FIELDS = tuple(f.name for f in fields(RuleOverrides))
 NAME = re.compile(r"[^/\s](?:[^/]{0,62}[^/\s])?")  # an agency or unit: no '/', trimmed
 
 
-def _zone_id(request: web.Request) -> str:
-    zone_id = request.match_info["id"]
-    if not ID.fullmatch(zone_id):
+def _place_id(request: web.Request) -> str:
+    """The zone's or building's id from the path, checked."""
+    place_id = request.match_info["id"]
+    if not ID.fullmatch(place_id):
         raise invalid(request, "id", "must be 1-64 letters, digits, '-' or '_'")
-    return zone_id
+    return place_id
 
 
-def _unknown(request: web.Request, zone_id: str) -> Problem:
+def _unknown(request: web.Request, place_id: str, kind: str = "zone") -> Problem:
     return problem(
         request,
         "unknown-place",
-        f"zone {zone_id!r}",
+        f"{kind} {place_id!r}",
         404,
-        invalid_params=[{"name": "id", "reason": "no such zone"}],
+        invalid_params=[{"name": "id", "reason": f"no such {kind}"}],
     )
+
+
+def _building_json(rules: BuildingRules) -> dict[str, Any]:
+    return {
+        "building": rules.building_id,
+        "overrides": asdict(rules.overrides),
+        "in_force": asdict(rules.in_force),
+    }
+
+
+async def _answer_building(request: web.Request, building_id: str) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        rules = await building_rules(conn, building_id)
+    if rules is None:
+        raise _unknown(request, building_id, "building")
+    return respond(_building_json(rules))
+
+
+@routes.get("/api/v1/buildings/{id}/booking-rules")
+@requires(*READERS)
+async def get_building_rules(request: web.Request) -> web.Response:
+    """The building's own values and the rules in force there (zones may override)."""
+    return await _answer_building(request, _place_id(request))
+
+
+@routes.put("/api/v1/buildings/{id}/booking-rules")
+@requires(Role.ADMIN)
+async def put_building_rules(request: web.Request) -> web.Response:
+    """Replace the building's values (a field left out or null: the platform default)."""
+    body = await body_of(request, RULE_FIELDS)
+    building_id = _place_id(request)
+    values = _overrides(request, body)
+    async with request.app[POOL].acquire() as conn:
+        if await find_place(conn, "building", building_id) is None:
+            raise _unknown(request, building_id, "building")
+        await set_building_rules(conn, building_id, values)
+    return await _answer_building(request, building_id)
 
 
 def _rules_json(rules: ZoneRules) -> dict[str, Any]:
@@ -89,7 +133,7 @@ async def _answer_rules(request: web.Request, zone_id: str) -> web.Response:
 @requires(*READERS)
 async def get_rules(request: web.Request) -> web.Response:
     """The zone's overrides and the rules in force there."""
-    return await _answer_rules(request, _zone_id(request))
+    return await _answer_rules(request, _place_id(request))
 
 
 def _overrides(request: web.Request, body: dict[str, Any]) -> RuleOverrides:
@@ -120,7 +164,7 @@ def _overrides(request: web.Request, body: dict[str, Any]) -> RuleOverrides:
 async def put_rules(request: web.Request) -> web.Response:
     """Replace the zone's overrides (a field left out or null: the building's value)."""
     body = await body_of(request, RULE_FIELDS)
-    zone_id = _zone_id(request)
+    zone_id = _place_id(request)
     overrides = _overrides(request, body)
     async with request.app[POOL].acquire() as conn:
         if await find_place(conn, "zone", zone_id) is None:
@@ -141,7 +185,7 @@ def _access_json(zone_id: str, allowed: list[tuple[str, str | None]]) -> dict[st
 @requires(*READERS)
 async def get_access(request: web.Request) -> web.Response:
     """Who may book in the zone (empty: everyone)."""
-    zone_id = _zone_id(request)
+    zone_id = _place_id(request)
     async with request.app[POOL].acquire() as conn:
         if await find_place(conn, "zone", zone_id) is None:
             raise _unknown(request, zone_id)
@@ -179,7 +223,7 @@ def _allowed(request: web.Request, body: dict[str, Any]) -> list[tuple[str, str 
 async def put_access(request: web.Request) -> web.Response:
     """Replace who may book in the zone; ``{"allowed": []}`` opens it to everyone."""
     body = await body_of(request, ("allowed",))
-    zone_id = _zone_id(request)
+    zone_id = _place_id(request)
     allowed = _allowed(request, body)
     async with request.app[POOL].acquire() as conn:
         if await find_place(conn, "zone", zone_id) is None:

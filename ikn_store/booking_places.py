@@ -192,6 +192,39 @@ async def zone_rules(conn: asyncpg.Connection, zone_id: str) -> ZoneRules | None
     )
 
 
+async def set_building_rules(
+    conn: asyncpg.Connection, building_id: str, rules: RuleOverrides
+) -> None:
+    """The building's own values; None keeps the platform's default (its zones may
+    override them in turn)."""
+    values = {n: getattr(rules, n) for n in _RULE_FIELDS}
+    await _upsert(conn, "booking_rules", ("building_id", building_id), values)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildingRules:
+    """A building's own values over the platform defaults, and the rules in force."""
+
+    building_id: str
+    overrides: RuleOverrides
+    in_force: BookingRules
+
+
+_BUILDING_RULES = """
+    SELECT b.id, {columns}
+    FROM buildings b LEFT JOIN booking_rules r ON r.building_id = b.id
+    WHERE b.id = $1""".format(columns=", ".join(f"r.{n}" for n in _RULE_FIELDS))
+
+
+async def building_rules(conn: asyncpg.Connection, building_id: str) -> BuildingRules | None:
+    """None when there is no such building."""
+    row = await conn.fetchrow(_BUILDING_RULES, building_id)
+    if row is None:
+        return None
+    own = {n: row[n] for n in _RULE_FIELDS if row[n] is not None}
+    return BuildingRules(building_id, RuleOverrides(**own), BookingRules(**own))
+
+
 async def zone_access(conn: asyncpg.Connection, zone_id: str) -> list[tuple[str, str | None]]:
     """The (agency, unit) that may book in the zone; empty: open to everyone."""
     rows = await conn.fetch(

@@ -105,3 +105,47 @@ async def test_an_unknown_zone_is_404_and_only_admins_change(world: World) -> No
     await _problem(put, 404, "unknown-place")
     by_fm = await _put(world, ACCESS, {"allowed": []}, who="fajar")
     await _problem(by_fm, 403, "forbidden")
+
+
+BUILDING = "/api/v1/buildings/b1/booking-rules"
+
+
+async def test_building_rules_set_by_an_admin_apply_under_the_zones_overrides(
+    world: World,
+) -> None:
+    before = await _get(world, BUILDING, "fajar")  # a facility manager reads
+    assert before["building"] == "b1"
+    changed = await _put(world, BUILDING, {"max_days_ahead": 0, "cancel_cutoff_minutes": 60})
+    assert changed.status == 200, await changed.text()
+    body = await changed.json()
+    assert body["overrides"]["max_days_ahead"] == 0 and body["overrides"]["min_minutes"] is None
+    assert body["in_force"] == {
+        **before["in_force"],
+        "max_days_ahead": 0,
+        "cancel_cutoff_minutes": 60,
+    }
+    assert await _get(world, BUILDING) == body
+    # the zone's rules in force follow the building's, and the next booking too
+    assert (await _get(world, RULES))["in_force"]["max_days_ahead"] == 0
+    await _problem(await world.book("ani", "d1", tomorrow(9), tomorrow(10)), 422, "too-far-ahead")
+    # a zone's override still wins over its building
+    await _put(world, RULES, {"max_days_ahead": 7})
+    assert (await world.book("ani", "d1", tomorrow(9), tomorrow(10))).status == 201
+    assert (await (await _put(world, BUILDING, {})).json())["in_force"] == before["in_force"]
+
+
+async def test_building_rules_refuse_bad_values_unknown_buildings_and_non_admins(
+    world: World,
+) -> None:
+    bad = await _put(world, BUILDING, {"opens_minute": 480})
+    assert (await _problem(bad, 400, "invalid-parameter"))["invalid_params"][0]["name"] == (
+        "closes_minute"
+    )
+    missing = await world.client.get(
+        "/api/v1/buildings/nowhere/booking-rules", headers=world.headers["adi"]
+    )
+    await _problem(missing, 404, "unknown-place")
+    await _problem(
+        await _put(world, "/api/v1/buildings/nowhere/booking-rules", {}), 404, "unknown-place"
+    )
+    await _problem(await _put(world, BUILDING, {}, who="fajar"), 403, "forbidden")
