@@ -1,8 +1,10 @@
 """A building's and a zone's booking rules and who may book there, for admins
 (facility managers read):
 
-- ``GET|PUT /api/v1/buildings/{id}/booking-rules``: the building's own values over the
-  platform defaults (``null``: the default), and the rules in force there;
+- ``GET|PUT /api/v1/sites/{id}/booking-rules``: a site's values over the platform
+  defaults, for all its buildings (``null``: the default);
+- ``GET|PUT /api/v1/buildings/{id}/booking-rules``: the building's own values over its
+  site's (``null``: the site's value, or the default), and the rules in force there;
 - ``GET|PUT /api/v1/zones/{id}/booking-rules``: the zone's overrides of its building's
   rules (``null``: the building's value; hours and durations as pairs), and the rules
   in force there;
@@ -28,13 +30,15 @@ from api.problems import Problem
 from api.state import POOL
 from ikn_core.domain import Role
 from ikn_store.booking_places import (
-    BuildingRules,
+    LevelRules,
     RuleOverrides,
     ZoneRules,
     building_rules,
     restrict_zone,
     set_building_rules,
+    set_site_rules,
     set_zone_rules,
+    site_rules,
     zone_access,
     zone_rules,
 )
@@ -75,41 +79,62 @@ def _unknown(request: web.Request, place_id: str, kind: str = "zone") -> Problem
     )
 
 
-def _building_json(rules: BuildingRules) -> dict[str, Any]:
-    return {
-        "building": rules.building_id,
-        "overrides": asdict(rules.overrides),
-        "in_force": asdict(rules.in_force),
-    }
+def _level_json(kind: str, rules: LevelRules) -> dict[str, Any]:
+    body: dict[str, Any] = {kind: rules.id}
+    if kind == "building":
+        body["site"] = rules.site_id
+    return {**body, "overrides": asdict(rules.overrides), "in_force": asdict(rules.in_force)}
 
 
-async def _answer_building(request: web.Request, building_id: str) -> web.Response:
+async def _answer_level(request: web.Request, kind: str, place_id: str) -> web.Response:
+    read = building_rules if kind == "building" else site_rules
     async with request.app[POOL].acquire() as conn:
-        rules = await building_rules(conn, building_id)
+        rules = await read(conn, place_id)
     if rules is None:
-        raise _unknown(request, building_id, "building")
-    return respond(_building_json(rules))
+        raise _unknown(request, place_id, kind)
+    return respond(_level_json(kind, rules))
+
+
+async def _put_level(request: web.Request, kind: str) -> web.Response:
+    body = await body_of(request, RULE_FIELDS)
+    place_id = _place_id(request)
+    values = _overrides(request, body)
+    read = building_rules if kind == "building" else site_rules
+    write = set_building_rules if kind == "building" else set_site_rules
+    async with request.app[POOL].acquire() as conn:
+        if await read(conn, place_id) is None:
+            raise _unknown(request, place_id, kind)
+        await write(conn, place_id, values)
+    return await _answer_level(request, kind, place_id)
+
+
+@routes.get("/api/v1/sites/{id}/booking-rules")
+@requires(*READERS)
+async def get_site_rules(request: web.Request) -> web.Response:
+    """The site's values for all its buildings, and the rules in force there."""
+    return await _answer_level(request, "site", _place_id(request))
+
+
+@routes.put("/api/v1/sites/{id}/booking-rules")
+@requires(Role.ADMIN)
+async def put_site_rules(request: web.Request) -> web.Response:
+    """Replace the site's values (a field left out or null: the platform default)."""
+    return await _put_level(request, "site")
 
 
 @routes.get("/api/v1/buildings/{id}/booking-rules")
 @requires(*READERS)
 async def get_building_rules(request: web.Request) -> web.Response:
     """The building's own values and the rules in force there (zones may override)."""
-    return await _answer_building(request, _place_id(request))
+    return await _answer_level(request, "building", _place_id(request))
 
 
 @routes.put("/api/v1/buildings/{id}/booking-rules")
 @requires(Role.ADMIN)
 async def put_building_rules(request: web.Request) -> web.Response:
-    """Replace the building's values (a field left out or null: the platform default)."""
-    body = await body_of(request, RULE_FIELDS)
-    building_id = _place_id(request)
-    values = _overrides(request, body)
-    async with request.app[POOL].acquire() as conn:
-        if await find_place(conn, "building", building_id) is None:
-            raise _unknown(request, building_id, "building")
-        await set_building_rules(conn, building_id, values)
-    return await _answer_building(request, building_id)
+    """Replace the building's values (a field left out or null: its site's value, or
+    the platform default)."""
+    return await _put_level(request, "building")
 
 
 def _rules_json(rules: ZoneRules) -> dict[str, Any]:

@@ -169,10 +169,14 @@ _ZONE_RULES = """
     SELECT f.building_id, {columns}
     FROM zones z
     JOIN floors f ON f.id = z.floor_id
+    JOIN buildings b ON b.id = f.building_id
+    LEFT JOIN site_booking_rules sr ON sr.site_id = b.site_id
     LEFT JOIN booking_rules r ON r.building_id = f.building_id
     LEFT JOIN zone_booking_rules zr ON zr.zone_id = z.id
     WHERE z.id = $1""".format(
-    columns=", ".join(f"r.{n} AS building_{n}, zr.{n} AS zone_{n}" for n in _RULE_FIELDS)
+    columns=", ".join(
+        f"coalesce(r.{n}, sr.{n}) AS building_{n}, zr.{n} AS zone_{n}" for n in _RULE_FIELDS
+    )
 )
 
 
@@ -195,34 +199,63 @@ async def zone_rules(conn: asyncpg.Connection, zone_id: str) -> ZoneRules | None
 async def set_building_rules(
     conn: asyncpg.Connection, building_id: str, rules: RuleOverrides
 ) -> None:
-    """The building's own values; None keeps the platform's default (its zones may
-    override them in turn)."""
+    """The building's own values; None keeps its site's value, or the platform's
+    default (its zones may override them in turn)."""
     values = {n: getattr(rules, n) for n in _RULE_FIELDS}
     await _upsert(conn, "booking_rules", ("building_id", building_id), values)
 
 
 @dataclass(frozen=True, slots=True)
-class BuildingRules:
-    """A building's own values over the platform defaults, and the rules in force."""
+class LevelRules:
+    """A site's or building's own values over the level above (a building's site, or
+    the platform defaults), and the rules in force there."""
 
-    building_id: str
+    id: str
+    site_id: str | None  # a building's site
     overrides: RuleOverrides
     in_force: BookingRules
 
 
 _BUILDING_RULES = """
-    SELECT b.id, {columns}
-    FROM buildings b LEFT JOIN booking_rules r ON r.building_id = b.id
-    WHERE b.id = $1""".format(columns=", ".join(f"r.{n}" for n in _RULE_FIELDS))
+    SELECT b.site_id, {columns}
+    FROM buildings b
+    LEFT JOIN booking_rules r ON r.building_id = b.id
+    LEFT JOIN site_booking_rules sr ON sr.site_id = b.site_id
+    WHERE b.id = $1""".format(
+    columns=", ".join(f"r.{n} AS own_{n}, sr.{n} AS above_{n}" for n in _RULE_FIELDS)
+)
+_SITE_RULES = """
+    SELECT NULL::text AS site_id, {columns}
+    FROM sites s LEFT JOIN site_booking_rules sr ON sr.site_id = s.id
+    WHERE s.id = $1""".format(
+    columns=", ".join(f"sr.{n} AS own_{n}, NULL::integer AS above_{n}" for n in _RULE_FIELDS)
+)
 
 
-async def building_rules(conn: asyncpg.Connection, building_id: str) -> BuildingRules | None:
-    """None when there is no such building."""
-    row = await conn.fetchrow(_BUILDING_RULES, building_id)
+async def _level_rules(conn: asyncpg.Connection, query: str, place_id: str) -> LevelRules | None:
+    row = await conn.fetchrow(query, place_id)
     if row is None:
         return None
-    own = {n: row[n] for n in _RULE_FIELDS if row[n] is not None}
-    return BuildingRules(building_id, RuleOverrides(**own), BookingRules(**own))
+    own = {n: row[f"own_{n}"] for n in _RULE_FIELDS if row[f"own_{n}"] is not None}
+    above = {n: row[f"above_{n}"] for n in _RULE_FIELDS if row[f"above_{n}"] is not None}
+    in_force = BookingRules(**{**above, **own})
+    return LevelRules(place_id, row["site_id"], RuleOverrides(**own), in_force)
+
+
+async def building_rules(conn: asyncpg.Connection, building_id: str) -> LevelRules | None:
+    """None when there is no such building."""
+    return await _level_rules(conn, _BUILDING_RULES, building_id)
+
+
+async def site_rules(conn: asyncpg.Connection, site_id: str) -> LevelRules | None:
+    """None when there is no such site."""
+    return await _level_rules(conn, _SITE_RULES, site_id)
+
+
+async def set_site_rules(conn: asyncpg.Connection, site_id: str, rules: RuleOverrides) -> None:
+    """The site's values for all its buildings; None keeps the platform's default."""
+    values = {n: getattr(rules, n) for n in _RULE_FIELDS}
+    await _upsert(conn, "site_booking_rules", ("site_id", site_id), values)
 
 
 async def zone_access(conn: asyncpg.Connection, zone_id: str) -> list[tuple[str, str | None]]:

@@ -91,6 +91,8 @@ ACCESS = {
     ("POST", "/api/v1/attendance/requests/{id}/approve"): {"supervisor"},
     ("POST", "/api/v1/attendance/requests/{id}/reject"): {"supervisor"},
     ("GET", "/api/v1/attendance/day"): EVERYONE,
+    ("GET", "/api/v1/sites/{id}/booking-rules"): {"facility_manager", "admin"},
+    ("PUT", "/api/v1/sites/{id}/booking-rules"): {"admin"},
     ("GET", "/api/v1/buildings/{id}/booking-rules"): {"facility_manager", "admin"},
     ("PUT", "/api/v1/buildings/{id}/booking-rules"): {"admin"},
     ("GET", "/api/v1/zones/{id}/booking-rules"): {"facility_manager", "admin"},
@@ -126,6 +128,8 @@ ADMITTED_STATUS = {
     ("POST", "/api/v1/attendance/requests/{id}/reject"): 400,
     ("GET", "/api/v1/attendance/day"): 400,
     # zones: no such zone (404 unknown-place, ADMITTED_KIND), a body (tests/test_zone_admin.py)
+    ("GET", "/api/v1/sites/{id}/booking-rules"): 404,
+    ("PUT", "/api/v1/sites/{id}/booking-rules"): 400,
     ("GET", "/api/v1/buildings/{id}/booking-rules"): 404,
     ("PUT", "/api/v1/buildings/{id}/booking-rules"): 400,
     ("GET", "/api/v1/zones/{id}/booking-rules"): 404,
@@ -135,6 +139,7 @@ ADMITTED_STATUS = {
 }
 # The problem type an admitted role gets when not 200, when not invalid-parameter.
 ADMITTED_KIND = {
+    ("GET", "/api/v1/sites/{id}/booking-rules"): "unknown-place",
     ("GET", "/api/v1/buildings/{id}/booking-rules"): "unknown-place",
     ("GET", "/api/v1/zones/{id}/booking-rules"): "unknown-place",
     ("GET", "/api/v1/zones/{id}/access"): "unknown-place",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.test_booking_api import World, _problem, open_world, tomorrow
@@ -149,3 +150,30 @@ async def test_building_rules_refuse_bad_values_unknown_buildings_and_non_admins
         await _put(world, "/api/v1/buildings/nowhere/booking-rules", {}), 404, "unknown-place"
     )
     await _problem(await _put(world, BUILDING, {}, who="fajar"), 403, "forbidden")
+
+
+async def test_site_rules_reach_its_buildings_unless_a_building_sets_its_own(
+    world: World,
+) -> None:
+    conn = await asyncpg.connect(world.url)
+    try:
+        await conn.execute("INSERT INTO sites (id, name) VALUES ('ikn', 'Kawasan IKN')")
+        await conn.execute("UPDATE buildings SET site_id = 'ikn' WHERE id = 'b1'")
+    finally:
+        await conn.close()
+    site = "/api/v1/sites/ikn/booking-rules"
+    before = await _get(world, site, "fajar")
+    changed = await _put(world, site, {"max_days_ahead": 0})
+    assert changed.status == 200, await changed.text()
+    assert (await changed.json())["in_force"] == {**before["in_force"], "max_days_ahead": 0}
+    building = await _get(world, BUILDING)
+    assert (building["site"], building["in_force"]["max_days_ahead"]) == ("ikn", 0)
+    assert building["overrides"]["max_days_ahead"] is None  # inherited, not its own
+    await _problem(await world.book("ani", "d1", tomorrow(9), tomorrow(10)), 422, "too-far-ahead")
+    await _put(world, BUILDING, {"max_days_ahead": 3})  # the building's own value wins
+    assert (await world.book("ani", "d1", tomorrow(9), tomorrow(10))).status == 201
+    missing = await world.client.get(
+        "/api/v1/sites/nowhere/booking-rules", headers=world.headers["adi"]
+    )
+    await _problem(missing, 404, "unknown-place")
+    await _problem(await _put(world, site, {}, who="fajar"), 403, "forbidden")
