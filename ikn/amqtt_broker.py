@@ -11,9 +11,12 @@ import asyncio
 import logging
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amqtt.broker import Broker
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items
 
 
 class _SnapshotDict(dict[str, Any]):
@@ -27,8 +30,8 @@ class _SnapshotDict(dict[str, Any]):
     def __iter__(self) -> Iterator[str]:
         return iter(list(self.keys()))
 
-    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
-        return list(super().items())
+    def items(self) -> dict_items[str, Any]:
+        return dict(self).items()
 
 
 async def serve(port: int) -> None:

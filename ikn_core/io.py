@@ -136,11 +136,11 @@ def _absent(value: object) -> bool:
     return value is None or value == ""
 
 
-def _typed(row: RawRow, problems: list[ImportProblem]) -> dict[str, object]:
+def _typed(row: RawRow, problems: list[ImportProblem]) -> dict[str, Any]:
     """The row's fields that parse (the others recorded in ``problems``), so that
     the checks across rows still see every id that is well formed."""
     spec = FIELDS[row.kind]
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for name in sorted(set(row.values) - set(spec)):
         problems.append(ImportProblem(row.where, name, "unknown field"))
     for name, (parse, required) in spec.items():
@@ -237,9 +237,10 @@ def _child_kind(kind: str) -> str:
 
 def _check_rows(
     rows: Iterable[RawRow],
-) -> tuple[list[tuple[RawRow, dict[str, object]]], list[ImportProblem]]:
+) -> tuple[list[tuple[RawRow, dict[str, Any]]], list[ImportProblem]]:
+    """Each row's typed fields (values of the types its FIELDS spec parses to)."""
     problems: list[ImportProblem] = []
-    good: list[tuple[RawRow, dict[str, object]]] = []
+    good: list[tuple[RawRow, dict[str, Any]]] = []
     for row in rows:
         if row.kind == "?":
             problems.append(ImportProblem(row.where, "kind", f"must be one of {', '.join(KINDS)}"))
@@ -315,7 +316,7 @@ def parse_people(text: str, fmt: str, existing: Mapping[str, set[str]]) -> tuple
             problems.append(ImportProblem(row.where, "home_building", f"no building {home!r}"))
     if problems:
         raise ImportRejectedError(problems)
-    return tuple(PersonRecord(**typed) for _, typed in good)  # type: ignore[arg-type]
+    return tuple(PersonRecord(**typed) for _, typed in good)
 
 
 def _object(item: object) -> Mapping[str, object]:

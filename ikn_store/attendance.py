@@ -126,7 +126,7 @@ async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy
     """Store one signal (coordinates only when ``policy`` keeps them); its id, or None
     when the same (source, kind) was stored before."""
     keep = policy.stores_coordinates
-    return await conn.fetchval(  # type: ignore[no-any-return]
+    signal_id = await conn.fetchval(
         """INSERT INTO attendance_signals
                (person_id, kind, at, place_type, building_id, source, lat, lon, accuracy_m)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -141,6 +141,7 @@ async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy
         signal.lon if keep else None,
         signal.accuracy_m if keep else None,
     )
+    return None if signal_id is None else int(signal_id)
 
 
 @dataclass(frozen=True, slots=True)

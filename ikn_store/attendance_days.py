@@ -121,7 +121,12 @@ async def compute(
         key = (d.person_id, d.day)
         policy = policies.in_force(d.day)
         record = compute_day(
-            d.day, ZoneInfo(d.tz), d.agency, signals.get(key, ()), policy, excuses.get(key)
+            d.day,
+            ZoneInfo(d.tz),
+            d.agency,
+            signals.get(key, ()),
+            policy=policy,
+            excuse=excuses.get(key),
         )
         out.append((d.person_id, record))
     return out

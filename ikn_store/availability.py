@@ -9,19 +9,11 @@ from datetime import datetime
 import asyncpg
 
 from ikn_store.bookings import ACTIVE_SQL
+from ikn_store.spaces import DeskOnPlan
 
 
 @dataclass(frozen=True, slots=True)
-class DeskAvailability:
-    desk_id: str
-    name: str
-    building_id: str
-    floor_id: str
-    zone_id: str
-    x: float
-    y: float
-    equipment: tuple[str, ...]
-    tz: str
+class DeskAvailability(DeskOnPlan):
     booked: bool
     occupied: bool | None
     sensor_online: bool | None

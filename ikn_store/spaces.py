@@ -55,7 +55,9 @@ class Place:
 
 
 @dataclass(frozen=True, slots=True)
-class DeskLive:
+class DeskOnPlan:
+    """A desk where a floor plan shows it: its place in the hierarchy and coordinates."""
+
     desk_id: str
     name: str
     building_id: str
@@ -65,6 +67,10 @@ class DeskLive:
     y: float
     equipment: tuple[str, ...]
     tz: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeskLive(DeskOnPlan):
     device_id: str | None
     occupied: bool | None
     since: datetime | None

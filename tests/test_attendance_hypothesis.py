@@ -74,7 +74,7 @@ def test_order_and_zone_never_change_the_record(
     day, signals = case
     policy = POLICIES.in_force(day)
     excuse = Excuse(day, ExcuseKind.DINAS_LUAR, id="e") if excused else None
-    expected = compute_day(day, WITA, "OIKN", signals, policy, excuse)
+    expected = compute_day(day, WITA, "OIKN", signals, policy=policy, excuse=excuse)
     shuffled = data.draw(st.permutations(signals))
     zones = data.draw(
         st.lists(st.sampled_from(ZONES), min_size=len(signals), max_size=len(signals))
@@ -83,7 +83,7 @@ def test_order_and_zone_never_change_the_record(
         Signal(s.id, s.kind, s.at.astimezone(z), s.place, s.building_id, s.building_agency)
         for s, z in zip(shuffled, zones, strict=True)
     ]
-    again = compute_day(day, WITA, "OIKN", moved, policy, excuse)
+    again = compute_day(day, WITA, "OIKN", moved, policy=policy, excuse=excuse)
     assert again == expected
     assert again.as_json() == expected.as_json()
     assert DailyRecord.from_json(again.as_json()) == again

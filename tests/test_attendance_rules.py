@@ -69,7 +69,9 @@ def sig(
 def day_of(
     day: date, signals: Iterable[Signal], excuse: Excuse | None = None, policy: Policy | None = None
 ) -> DailyRecord:
-    return compute_day(day, WITA, AGENCY, signals, policy or POLICIES.in_force(day), excuse)
+    return compute_day(
+        day, WITA, AGENCY, signals, policy=policy or POLICIES.in_force(day), excuse=excuse
+    )
 
 
 def badge_day(day: date, t_in: tuple[int, int], t_out: tuple[int, int]) -> DailyRecord:
@@ -318,11 +320,11 @@ def test_a_past_day_is_computed_under_the_policy_then_in_force() -> None:
     later = national(start="08:00", version="v2", effective_from=date(2026, 11, 25))
     policies = Policies.of([later, national(version="v1")])
     tap = [sig("i", SignalKind.BADGE_IN, at(MONDAY, 7, 50))]
-    before = compute_day(MONDAY, WITA, AGENCY, tap, policies.in_force(MONDAY))
+    before = compute_day(MONDAY, WITA, AGENCY, tap, policy=policies.in_force(MONDAY))
     assert (before.policy_version, before.late_minutes) == ("v1", 20)
     thursday = MONDAY + timedelta(days=3)
     tap2 = [sig("i", SignalKind.BADGE_IN, at(thursday, 7, 50))]
-    after = compute_day(thursday, WITA, AGENCY, tap2, policies.in_force(thursday))
+    after = compute_day(thursday, WITA, AGENCY, tap2, policy=policies.in_force(thursday))
     assert (after.policy_version, after.late_minutes) == ("v2", 0)
 
 

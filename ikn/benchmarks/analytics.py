@@ -22,10 +22,9 @@ triggers run as in production. Then:
 
 5. ``dirty_marking``: what marking the rollups dirty adds to the ingest's readings
    INSERT, per statement, for a batch of ``DIRTY_BATCH`` new desk readings (median of
-   ``DIRTY_TRIALS``, each in a rolled-back transaction): the INSERT alone, the INSERT
-   with the statement-level trigger of migration 0006 (transition table; recreated for
-   the measurement), and the INSERT plus the ingest's own marking from its staging
-   table (``rollups.mark_dirty_from_staging``, what runs now).
+   ``DIRTY_TRIALS``, each in a rolled-back transaction): the INSERT alone, and the
+   INSERT plus the ingest's marking from its staging table
+   (``rollups.mark_dirty_from_staging``).
 
 ``ratio`` = scan_floor_ms / the desk level's p50 (1.0: as fast as counting the rows
 it reads); ``raw_speedup`` = raw_building_ms / the building level's p50.
@@ -286,31 +285,6 @@ async def _answers(conn: asyncpg.Connection, o: Options, query: Query) -> dict[s
     return {"p50_ms": p50, "p99_ms": p99, "rows": rows, "mb": round(size / 1e6, 1)}
 
 
-# Migration 0006's dirty-marking, a statement-level trigger with a transition table
-# (replaced in 0012), recreated inside a rolled-back transaction to compare with.
-_TRIGGER_0006 = """
-CREATE FUNCTION pg_temp.bench_readings_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO analytics_dirty (desk_id, span)
-    SELECT d.desk_id,
-           tstzrange(min(n.ts), max(n.ts) + make_interval(secs => 2 * max(d.expected_interval_s)))
-    FROM new_readings n JOIN devices d ON d.id = n.device_id
-    WHERE n.kind = 'desk_occupancy' AND d.kind = 'desk_sensor'
-    GROUP BY d.desk_id;
-    INSERT INTO analytics_dirty (zone_id, span)
-    SELECT d.zone_id, tstzrange(min(n.ts), max(n.ts) + interval '1 microsecond')
-    FROM new_readings n JOIN devices d ON d.id = n.device_id
-    WHERE n.kind = 'environment' AND d.zone_id IS NOT NULL
-    GROUP BY d.zone_id;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER bench_readings_dirty
-AFTER INSERT ON readings REFERENCING NEW TABLE AS new_readings
-FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.bench_readings_dirty();
-"""
-
-
 def _dirty_batch(day: date, desks: int) -> list[ReadingRow]:
     """New desk readings (fresh streams) from up to 500 desks, ten each, on ``day``."""
     now = datetime.now(UTC)
@@ -334,8 +308,6 @@ async def _insert_ms(conn: asyncpg.Connection, rows: list[ReadingRow], form: str
     tx = conn.transaction()
     await tx.start()
     try:
-        if form == "trigger":
-            await conn.execute(_TRIGGER_0006)
         await conn.copy_records_to_table("staging_readings", records=rows, columns=_COLUMNS)
         t0 = time.perf_counter()
         await conn.execute(
@@ -355,11 +327,11 @@ async def _dirty_cost(url: str, day: date, desks: int) -> dict[str, Any]:
     pool = await create_pool(url, 1)
     try:
         async with pool.acquire() as conn:
-            samples: dict[str, list[float]] = {"none": [], "trigger": [], "staging": []}
+            samples: dict[str, list[float]] = {"none": [], "staging": []}
             for trial in range(DIRTY_TRIALS):
                 rows = _dirty_batch(day, desks)
                 forms = list(samples)
-                for form in forms[trial % 3 :] + forms[: trial % 3]:  # each form first in turn
+                for form in forms[trial % 2 :] + forms[: trial % 2]:  # each form first in turn
                     samples[form].append(await _insert_ms(conn, rows, form))
     finally:
         await pool.close()
@@ -367,9 +339,7 @@ async def _dirty_cost(url: str, day: date, desks: int) -> dict[str, Any]:
     return {
         "readings": DIRTY_BATCH,
         "insert_ms": round(median["none"], 2),
-        "insert_with_trigger_0006_ms": round(median["trigger"], 2),
         "insert_with_staging_marking_ms": round(median["staging"], 2),
-        "trigger_share": round(median["trigger"] / median["none"] - 1, 3),
         "staging_share": round(median["staging"] / median["none"] - 1, 3),
     }
 

@@ -64,7 +64,7 @@ def run(options: Options) -> dict[str, Any]:
     started = time.perf_counter()
     late_ours = 0
     for day, signals in workload:
-        record = compute_day(day, WITA, AGENCY, signals, policies.in_force(day))
+        record = compute_day(day, WITA, AGENCY, signals, policy=policies.in_force(day))
         late_ours += record.late_minutes if record.clock_in else 0
     ours = time.perf_counter() - started
     started = time.perf_counter()

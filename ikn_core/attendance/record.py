@@ -203,11 +203,12 @@ def local_day(at: datetime, zone: ZoneInfo) -> date:
     return require_aware(at, "at").astimezone(zone).date()
 
 
-def compute_day(  # noqa: PLR0917 - the signature att-platform codes against
+def compute_day(
     day: date,
     zone: ZoneInfo,
     home_agency: str,
     signals: Iterable[Signal],
+    *,
     policy: Policy,
     excuse: Excuse | None = None,
 ) -> DailyRecord:
