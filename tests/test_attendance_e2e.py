@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -116,12 +116,12 @@ async def world(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[Wo
         await asyncio.wait_for(task, 30)
 
 
-def tap(world: World, *taps: tuple[datetime, str]) -> None:
+def tap(world: World, *taps: tuple[datetime, Literal["in", "out"]]) -> None:
     """Taps of Ani's card at the door reader, as its edge agent publishes them
     (the card number turned into the badge token with the site key)."""
     token = badge_token(KEY, CARD)
     readings = tuple(
-        BadgeTap(i, int(at.timestamp() * 1000), token, direction)  # type: ignore[arg-type]
+        BadgeTap(i, int(at.timestamp() * 1000), token, direction)
         for i, (at, direction) in enumerate(taps)
     )
     publish(world.port, "ikn/v1/dev/door-b1/up", encode_batch(Batch(Batch.new_stream(), readings)))
