@@ -11,7 +11,9 @@ from api import (
     analytics,
     attendance,
     attendance_reports,
+    auth,
     availability,
+    booking_batches,
     bookings,
     commands,
     dead_letters,
@@ -47,6 +49,9 @@ def make_app(settings: ApiSettings) -> web.Application:
         await pool.close()
 
     app.cleanup_ctx.append(database)
+    lanes = booking_batches.lanes_for(settings.db.pool_max)
+    auth.setup(app, lanes)  # token lookups in batches under load
+    booking_batches.setup(app, lanes)  # group commit for new bookings
     stream.setup(app, settings.db.url)  # after the pool: its hub reads through it
     release.setup(app, settings.release_interval_s)
     app.add_routes(health.routes)

@@ -6,16 +6,17 @@ a route with neither is refused, so a forgotten check fails closed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from api import oidc
+from api.coalesce import Coalescer
 from api.problems import Handler, Problem
 from api.state import POOL
 from ikn_core.domain import Role
-from ikn_store.people import Person, token_holder
+from ikn_store.people import Person, TokenHolder, token_holders
 
 _ACCESS = "ikn_access"  # attribute on handlers: frozenset of roles, or "public"
 
@@ -28,6 +29,26 @@ class Principal:
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+TOKENS = web.AppKey("tokens", Coalescer[str, TokenHolder | None])
+TOKEN_BATCH = 256
+
+
+def setup(app: web.Application, lanes: int) -> None:
+    """Token lookups of concurrent requests go to the database together (api.coalesce):
+    under load one query answers many requests; a quiet API still asks at once."""
+
+    async def tokens(app: web.Application) -> AsyncIterator[None]:
+        pool = app[POOL]
+
+        async def look_up(tokens: Sequence[str]) -> list[TokenHolder | None]:
+            async with pool.acquire() as conn:
+                return await token_holders(conn, tokens)
+
+        app[TOKENS] = Coalescer(look_up, lanes=lanes, max_batch=TOKEN_BATCH)
+        yield
+        await app[TOKENS].close()
+
+    app.cleanup_ctx.append(tokens)
 
 
 def requires(*roles: Role) -> Callable[[Handler], Handler]:
@@ -57,8 +78,7 @@ async def _authenticate(request: web.Request) -> Principal:
     if oidc_identity is not None:
         person = oidc_identity.person
         return Principal(person.id, oidc_identity.role, person)
-    async with request.app[POOL].acquire() as conn:
-        owner = await token_holder(conn, token.strip())  # the person too: one query
+    owner = await request.app[TOKENS](token.strip())  # the person too: one query
     if owner is None:
         raise Problem(401, "unauthenticated", "The bearer token is unknown or expired")
     return Principal(owner.name, Role(owner.role), owner.person)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from api import booking_series
 from api.auth import PRINCIPAL, requires
+from api.booking_batches import BOOKER
 from api.booking_http import (
     ALL_ROLES,
     MANAGERS,
@@ -73,10 +74,9 @@ async def create(request: web.Request) -> web.Response:
         desk, whom.id, whom.agency, whom.unit, start, end, me.id, key, manager=manager
     )
     try:
-        async with request.app[POOL].acquire() as conn:
-            booking, created = await store.book_checked(
-                conn, request.app[PLACES], cmd, datetime.now(UTC)
-            )
+        booking, created = await store.book_checked(
+            request.app[BOOKER], request.app[PLACES], cmd, datetime.now(UTC)
+        )
     except BookingError as exc:
         raise from_error(request, exc) from exc
     location = f"/api/v1/bookings/{booking.id}"

@@ -7,14 +7,17 @@ translated here into the domain's ``DeskAlreadyBooked`` / ``PersonAlreadyBooked`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
 from ikn_core.booking import (
     BookingContended,
+    BookingError,
     BookingNotActive,
     BookingNotFound,
     BookingStatus,
@@ -207,26 +210,37 @@ class BookDesk:
 
 PLACE_ATTEMPTS = 5
 
+Booked = tuple[Booking, bool] | None  # see book(): None means "read the place again"
 
-async def book_checked(
-    conn: asyncpg.Connection, places: PlaceCache, cmd: BookDesk, now: datetime
-) -> tuple[Booking, bool]:
-    """Check the desk's rules and zone access, then book, in one round trip when the
-    desk's place is cached and unchanged. A refusal is always decided on a freshly read
-    place; a booking only on a place the INSERT confirmed unchanged."""
-    if cmd.idempotency_key is not None:
+
+class Booker(Protocol):
+    """Where ``book_checked`` reads and books: ``OnConnection``, or the API's batches."""
+
+    async def fresh_place(self, places: PlaceCache, desk_id: str) -> DeskPlace: ...
+
+    async def replayed(self, cmd: BookDesk) -> Booking | None: ...
+
+    async def insert(self, place: DeskPlace, cmd: BookDesk) -> Booked: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OnConnection:
+    """Book on one connection, one statement per booking."""
+
+    conn: asyncpg.Connection
+
+    async def fresh_place(self, places: PlaceCache, desk_id: str) -> DeskPlace:
+        return await places.fresh(self.conn, desk_id)
+
+    async def replayed(self, cmd: BookDesk) -> Booking | None:
+        if cmd.idempotency_key is None:
+            return None
         want = (cmd.desk_id, cmd.person_id, cmd.start, cmd.end)
-        earlier = await replayed(conn, cmd.created_by, cmd.idempotency_key, want)
-        if earlier is not None:
-            return earlier, False
-    place = places.cached(cmd.desk_id)
-    fresh = place is None
-    for _ in range(PLACE_ATTEMPTS):
-        if place is None or (not fresh and _refused(place, cmd, now)):
-            place, fresh = await places.fresh(conn, cmd.desk_id), True
-        _check(place, cmd, now)
-        result = await book(
-            conn,
+        return await replayed(self.conn, cmd.created_by, cmd.idempotency_key, want)
+
+    async def insert(self, place: DeskPlace, cmd: BookDesk) -> Booked:
+        return await book(
+            self.conn,
             place=place,
             person_id=cmd.person_id,
             start=cmd.start,
@@ -236,10 +250,91 @@ async def book_checked(
             series_id=cmd.series_id,
             manager=cmd.manager,
         )
+
+
+async def book_checked(
+    booker: Booker | asyncpg.Connection, places: PlaceCache, cmd: BookDesk, now: datetime
+) -> tuple[Booking, bool]:
+    """Check the desk's rules and zone access, then book, in one round trip when the
+    desk's place is cached and unchanged. A refusal is always decided on a freshly read
+    place; a booking only on a place the INSERT confirmed unchanged."""
+    if isinstance(booker, asyncpg.Connection):
+        booker = OnConnection(booker)
+    earlier = await booker.replayed(cmd)
+    if earlier is not None:
+        return earlier, False
+    place = places.cached(cmd.desk_id)
+    fresh = place is None
+    for _ in range(PLACE_ATTEMPTS):
+        if place is None or (not fresh and _refused(place, cmd, now)):
+            place, fresh = await booker.fresh_place(places, cmd.desk_id), True
+        _check(place, cmd, now)
+        result = await booker.insert(place, cmd)
         if result is not None:
             return result
         place = None  # the rules changed meanwhile: read them again
     raise BookingContended(f"desk {cmd.desk_id}: its rules keep changing; retry")
+
+
+_BOOK_BATCH = "SELECT * FROM book_batch($1, $2, $3, $4, $5, $6, $7) ORDER BY ord"
+BATCH_MAX = 48  # a subtransaction each; PostgreSQL keeps 64 per backend in shared memory
+
+
+async def book_batch(
+    conn: asyncpg.Connection, items: Sequence[tuple[DeskPlace, BookDesk]]
+) -> list[Booked | BookingError]:
+    """Book many in one transaction (migration 0015): for each item its booking, None
+    (its place changed: read it again), or the ``BookingError`` that refuses it alone.
+    Items with an idempotency key or a series take ``book()`` (their replays need it).
+    Should the batch fail as a whole, each item is booked on its own instead."""
+    if any(cmd.idempotency_key is not None or cmd.series_id is not None for _, cmd in items):
+        raise ValueError("book_batch takes no idempotency keys or series")
+    if len(items) > BATCH_MAX:
+        raise ValueError(f"book_batch takes at most {BATCH_MAX} bookings")
+    columns = zip(
+        *(
+            (
+                place.desk_id,
+                cmd.person_id,
+                cmd.start,
+                cmd.end,
+                cmd.created_by,
+                place.fingerprint,
+                cmd.manager,
+            )
+            for place, cmd in items
+        ),
+        strict=True,
+    )
+    try:
+        rows = await conn.fetch(_BOOK_BATCH, *(list(c) for c in columns))
+    except (asyncpg.IntegrityConstraintViolationError, asyncpg.DeadlockDetectedError):
+        return [await _alone(conn, place, cmd) for place, cmd in items]
+    return [_outcome(row, place, cmd) for row, (place, cmd) in zip(rows, items, strict=True)]
+
+
+def _outcome(row: asyncpg.Record, place: DeskPlace, cmd: BookDesk) -> Booked | BookingError:
+    match row["outcome"]:
+        case "booked":
+            return _booking(row, place.tz), True
+        case "place-changed":
+            return None
+        case "desk-taken":
+            return DeskAlreadyBooked(f"desk {place.desk_id} is already booked for this time")
+        case "person-taken":
+            return PersonAlreadyBooked(
+                f"{cmd.person_id} already holds a booking overlapping this time"
+            )
+    raise AssertionError(f"book_batch answered {row['outcome']!r}")
+
+
+async def _alone(
+    conn: asyncpg.Connection, place: DeskPlace, cmd: BookDesk
+) -> Booked | BookingError:
+    try:
+        return await OnConnection(conn).insert(place, cmd)
+    except BookingError as exc:
+        return exc
 
 
 def _check(place: DeskPlace, cmd: BookDesk, now: datetime) -> None:

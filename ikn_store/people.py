@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -65,18 +66,26 @@ class TokenHolder:
     person: Person | None
 
 
-async def token_holder(conn: asyncpg.Connection, token: str) -> TokenHolder | None:
-    """The token's owner and its person in one query; None for an unknown or expired token."""
-    row = await conn.fetchrow(
-        """SELECT t.name AS token_name, t.role AS token_role, p.*
+async def token_holders(
+    conn: asyncpg.Connection, tokens: Sequence[str]
+) -> list[TokenHolder | None]:
+    """Each token's owner and its person, in one query for many tokens (the API's
+    concurrent requests); None for an unknown or expired token."""
+    hashes = [hashlib.sha256(t.encode()).digest() for t in tokens]
+    rows = await conn.fetch(
+        """SELECT t.token_hash, t.name AS token_name, t.role AS token_role, p.*
            FROM api_tokens t LEFT JOIN people p ON p.id = t.person_id
-           WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > now())""",
-        hashlib.sha256(token.encode()).digest(),
+           WHERE t.token_hash = ANY($1::bytea[])
+             AND (t.expires_at IS NULL OR t.expires_at > now())""",
+        hashes,
     )
-    if row is None:
-        return None
-    person = _person(row) if row["id"] is not None else None
-    return TokenHolder(row["token_name"], row["token_role"], person)
+    holders = {
+        bytes(r["token_hash"]): TokenHolder(
+            r["token_name"], r["token_role"], _person(r) if r["id"] is not None else None
+        )
+        for r in rows
+    }
+    return [holders.get(h) for h in hashes]
 
 
 async def token_person(conn: asyncpg.Connection, token: str) -> Person | None:

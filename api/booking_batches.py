@@ -1,0 +1,76 @@
+"""``POST /api/v1/bookings`` in batches: the bookings that arrive together share one
+transaction, round trip and commit (``api.coalesce``, ``ikn_store.bookings.book_batch``),
+each still answered on its own: 201, or the 409 of its own conflict.
+
+A booking with an ``Idempotency-Key`` is made on its own (its replay is decided by the
+key's unique constraint, which a batch does not catch per item), as are the occurrences
+of a series (``api.booking_series`` books them on one connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+from aiohttp import web
+
+from api.coalesce import Coalescer
+from api.state import POOL
+from ikn_core.booking import BookingError
+from ikn_store import bookings as store
+from ikn_store.booking_places import DeskPlace, PlaceCache
+
+
+def lanes_for(pool_max: int) -> int:
+    """Batches of one kind in flight at once, each on a connection of the pool: a
+    quarter of it (bookings and token lookups, so half the pool at most)."""
+    return max(1, pool_max // 4)
+
+
+class BatchedBooker:
+    """A ``store.Booker`` on the pool: inserts go in batches, reads one by one."""
+
+    def __init__(self, pool: asyncpg.Pool, lanes: int) -> None:
+        self._pool = pool
+        self._batches: Coalescer[tuple[DeskPlace, store.BookDesk], store.Booked] = Coalescer(
+            self._run, lanes=lanes, max_batch=store.BATCH_MAX
+        )
+
+    async def _run(
+        self, items: Sequence[tuple[DeskPlace, store.BookDesk]]
+    ) -> Sequence[store.Booked | BookingError]:
+        async with self._pool.acquire() as conn:
+            return await store.book_batch(conn, items)
+
+    async def fresh_place(self, places: PlaceCache, desk_id: str) -> DeskPlace:
+        async with self._pool.acquire() as conn:
+            return await places.fresh(conn, desk_id)
+
+    async def replayed(self, cmd: store.BookDesk) -> store.Booking | None:
+        if cmd.idempotency_key is None:
+            return None
+        async with self._pool.acquire() as conn:
+            return await store.OnConnection(conn).replayed(cmd)
+
+    async def insert(self, place: DeskPlace, cmd: store.BookDesk) -> store.Booked:
+        if cmd.idempotency_key is not None or cmd.series_id is not None:
+            async with self._pool.acquire() as conn:
+                return await store.OnConnection(conn).insert(place, cmd)
+        return await self._batches((place, cmd))
+
+    async def close(self) -> None:
+        await self._batches.close()
+
+
+BOOKER = web.AppKey("booker", BatchedBooker)
+
+
+def setup(app: web.Application, lanes: int) -> None:
+    """The app's booker, made once the pool is there, closed before it."""
+
+    async def booker(app: web.Application) -> AsyncIterator[None]:
+        app[BOOKER] = BatchedBooker(app[POOL], lanes)
+        yield
+        await app[BOOKER].close()
+
+    app.cleanup_ctx.append(booker)
