@@ -41,7 +41,7 @@ def make_app(settings: ApiSettings) -> web.Application:
     app = web.Application(middlewares=[problem_middleware, auth_middleware])
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        pool = await create_pool(settings.db.url, settings.db.pool_max)
+        pool = await create_pool(settings.db.url, settings.db.pool_max, api=True)
         async with pool.acquire() as conn:
             await migrate(conn)
         app[POOL] = pool

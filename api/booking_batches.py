@@ -9,16 +9,21 @@ of a series (``api.booking_series`` books them on one connection).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 from aiohttp import web
 
+from api.booking_http import PLACES
 from api.coalesce import Coalescer
 from api.state import POOL
 from ikn_core.booking import BookingError
 from ikn_store import bookings as store
 from ikn_store.booking_places import DeskPlace, PlaceCache
+
+log = logging.getLogger(__name__)
 
 
 def lanes_for(pool_max: int) -> int:
@@ -65,12 +70,25 @@ class BatchedBooker:
 BOOKER = web.AppKey("booker", BatchedBooker)
 
 
+async def _warm(pool: asyncpg.Pool, places: PlaceCache) -> None:
+    try:
+        async with pool.acquire() as conn:
+            kept = await places.warm(conn)
+    except (OSError, asyncpg.PostgresError) as exc:  # not fatal: desks are read when booked
+        log.warning("desk places not read at start (%s); they are read when booked", exc)
+    else:
+        log.info("desk places in memory: %d", kept)
+
+
 def setup(app: web.Application, lanes: int) -> None:
-    """The app's booker, made once the pool is there, closed before it."""
+    """The app's booker, made once the pool is there, closed before it; the desk places
+    are read into memory in the background meanwhile."""
 
     async def booker(app: web.Application) -> AsyncIterator[None]:
         app[BOOKER] = BatchedBooker(app[POOL], lanes)
+        warming = asyncio.create_task(_warm(app[POOL], app[PLACES]))
         yield
+        warming.cancel()
         await app[BOOKER].close()
 
     app.cleanup_ctx.append(booker)

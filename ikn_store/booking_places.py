@@ -93,6 +93,9 @@ _ZONE_PLACES = """
     LIMIT $2"""
 
 
+_ALL_PLACES = "SELECT * FROM desk_booking_places ORDER BY desk_id LIMIT $1"
+
+
 async def desk_place(conn: asyncpg.Connection, desk_id: str) -> DeskPlace:
     row = await conn.fetchrow("SELECT * FROM desk_booking_places WHERE desk_id = $1", desk_id)
     if row is None:
@@ -123,6 +126,13 @@ class PlaceCache:
             for row in rows:
                 self._keep(_place(row))
         return self._places[desk_id]
+
+    async def warm(self, conn: asyncpg.Connection) -> int:
+        """Read the places of as many desks as the cache keeps (the API at start, so a
+        morning rush does not begin with reads); how many it keeps now."""
+        for row in await conn.fetch(_ALL_PLACES, self._size):
+            self._keep(_place(row))
+        return len(self._places)
 
     def _keep(self, place: DeskPlace) -> None:
         self._places.pop(place.desk_id, None)

@@ -13,6 +13,17 @@ process), gives N people a token each, then:
 
 Prints one JSON line: bookings_per_s (201s per second), requests_per_s, p50_ms, p99_ms,
 errors_5xx, conflicts_409, double_bookings, ceiling_bookings_per_s, ratio.
+
+Two ways to load the API:
+
+- closed loop (the default): each client sends its next request when the last one
+  answered, as fast as the API goes. Throughput is then C / mean latency, so at C=200
+  a p99 under 100 ms would need more than 2,000 answers a second;
+- open loop (``--rate R``): requests are due at R per second whatever the answers do,
+  the C clients sending each when it is due (wrk2's and k6's constant arrival rate).
+  Latency counts from when a request was due, so a request that waited for a free
+  client counts its wait (no coordinated omission). This is the latency a rush of R
+  requests a second meets.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
+import orjson
 
 from ikn.brokers import free_port
 from ikn_core.booking import BookingError
@@ -52,6 +64,7 @@ POOL_MAX = 20
 class Options:
     clients: int = 200
     bookings: int = 5000
+    rate: float | None = None  # requests/s offered (open loop); None: closed loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +115,7 @@ async def _prepare(url: str, site: Site, requests: list[Request]) -> None:
                VALUES ($1, $2, 'employee', $2)""",
             [(hashlib.sha256(r.token.encode()).digest(), r.person) for r in requests],
         )
+        await conn.execute("ANALYZE")  # statistics, as a database in service has them
     finally:
         await conn.close()
 
@@ -128,26 +142,43 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else 0.0
 
 
-async def _rush(base: str, requests: list[Request], clients: int) -> dict[str, Any]:
+async def _rush(
+    base: str, requests: list[Request], clients: int, rate: float | None
+) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    queue = iter(requests)
+    # Bodies and headers are made before the clock starts, as a load tool's are.
+    prepared = [
+        (
+            orjson.dumps({"desk": r.desk, "start": r.start.isoformat(), "end": r.end.isoformat()}),
+            {"Authorization": f"Bearer {r.token}", "Content-Type": "application/json"},
+        )
+        for r in requests
+    ]
+    queue = iter(enumerate(prepared))
+    url = base + "/api/v1/bookings"
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def client() -> None:
-            for r in queue:
-                body = {"desk": r.desk, "start": r.start.isoformat(), "end": r.end.isoformat()}
-                headers = {"Authorization": f"Bearer {r.token}"}
-                t0 = time.perf_counter()
-                async with session.post(
-                    base + "/api/v1/bookings", json=body, headers=headers
-                ) as response:
+            for i, (body, headers) in queue:
+                if rate is None:
+                    due = time.perf_counter()
+                else:  # open loop: request i is due at i/rate, sent then or when we can
+                    due = t0 + i / rate
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                async with session.post(url, data=body, headers=headers) as response:
                     await response.read()
-                latencies.append((time.perf_counter() - t0) * 1000)
+                latencies.append((time.perf_counter() - due) * 1000)
                 statuses[response.status] = statuses.get(response.status, 0) + 1
 
+        async def connect() -> None:
+            async with session.get(base + "/healthz") as response:
+                await response.read()
+
+        # The C connections are opened before the clock starts, as a load tool would.
+        await asyncio.gather(*(connect() for _ in range(clients)))
         t0 = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         elapsed = time.perf_counter() - t0
@@ -209,7 +240,7 @@ async def _measure(
 ) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     await _wait_healthy(base, api)
-    ours = await _rush(base, requests, o.clients)
+    ours = await _rush(base, requests, o.clients, o.rate)
     conn = await asyncpg.connect(url)
     try:
         double = int(await conn.fetchval(DOUBLE_BOOKINGS))
@@ -218,6 +249,7 @@ async def _measure(
     ceiling = await _ceiling(url, requests, o.clients)
     return {
         "clients": o.clients,
+        "rate": o.rate,
         "requests": len(requests),
         **ours,
         "double_bookings": double,

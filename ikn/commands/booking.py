@@ -13,8 +13,18 @@ def cmd_bench_booking(args: argparse.Namespace) -> None:
 
     from ikn.benchmarks.booking import Options, run
 
-    figures = run(Options(clients=args.clients, bookings=args.bookings))
+    figures = run(Options(clients=args.clients, bookings=args.bookings, rate=args.rate))
     print(orjson.dumps(figures).decode(), flush=True)
+
+
+def _positive_rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected requests per second, got {text!r}") from None
+    if not 0 < rate <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1000000, got {text}")
+    return rate
 
 
 def register_bench(kinds: Any) -> None:
@@ -24,4 +34,11 @@ def register_bench(kinds: Any) -> None:
     )
     booking.add_argument("--clients", type=int, default=200, help="concurrent HTTP clients")
     booking.add_argument("--bookings", type=int, default=5000, help="booking requests in all")
+    booking.add_argument(
+        "--rate",
+        type=_positive_rate,
+        default=None,
+        help="open loop: requests per second offered, latency counted from when each was "
+        "due (default: closed loop, each client as fast as the API answers)",
+    )
     booking.set_defaults(func=cmd_bench_booking)
