@@ -1,10 +1,11 @@
 """Writes what the ingest received, in one transaction per batch of messages.
 
-Readings go through the connection's ``staging_readings`` temp table (COPY),
-then into ``readings`` with ``ON CONFLICT DO NOTHING``: the key
-``(device_id, stream, seq, ts)`` makes every redelivery a no-op. Desk state,
-last-seen and device status are derived in the same transaction, so live state
-never runs ahead of or behind what is stored.
+Readings go through the connection's ``staging_readings`` temp table (COPY, encoded
+by ``copy_rows``), then into ``readings`` by the SQL function ``ingest_staged()``
+(migration 0014): the key ``(device_id, stream, seq, ts)`` makes every redelivery a
+no-op. The same call derives desk state, zone counts, sensor check-ins, analytics
+dirty spans, attendance signals and last-seen; device status is upserted alongside.
+All in one transaction, so live state never runs ahead of or behind what is stored.
 """
 
 from __future__ import annotations
@@ -17,34 +18,10 @@ from typing import Any, NamedTuple
 import asyncpg
 
 from ikn_core.booking import CHECK_IN_OPENS_BEFORE
-from ikn_store.attendance import capture_from_staging
-from ikn_store.rollups import mark_dirty_from_staging
+from ikn_store import copy_rows
 
 _READING_COLUMNS = ("device_id", "stream", "seq", "ts", "received_at", "kind", "body")
 _DEAD_COLUMNS = ("received_at", "topic", "device_id", "reason", "detail", "payload")
-
-_INSERT_READINGS = """
-INSERT INTO readings SELECT * FROM staging_readings ON CONFLICT DO NOTHING
-"""
-
-# Newest reading wins; a vacant desk keeps counting as in use for the grace ($1),
-# see desk_debounce() in migration 0010 (EXCLUDED holds the raw reading).
-_UPDATE_DESK_STATE = """
-INSERT INTO desk_state AS s (desk_id, device_id, occupied, since, reported_at, updated_at)
-SELECT d.desk_id, l.device_id, l.occupied, l.ts, l.ts, now()
-FROM (SELECT DISTINCT ON (device_id) device_id, ts, (body->>'occupied')::boolean AS occupied
-      FROM staging_readings WHERE kind = 'desk_occupancy'
-      ORDER BY device_id, ts DESC, seq DESC) l
-JOIN devices d ON d.id = l.device_id AND d.desk_id IS NOT NULL
-ON CONFLICT (desk_id) DO UPDATE SET
-    device_id = EXCLUDED.device_id,
-    (occupied, since, vacant_since) = (
-        SELECT * FROM desk_debounce(s.occupied, s.since, s.vacant_since,
-                                    EXCLUDED.occupied, EXCLUDED.since, now() - $1::interval)),
-    reported_at = EXCLUDED.reported_at,
-    updated_at = now()
-WHERE EXCLUDED.reported_at >= s.reported_at
-"""
 
 # Desks whose grace ran out with no newer reading: free since they were left.
 _RELEASE_VACANT_DESKS = """
@@ -53,40 +30,9 @@ SET occupied = false, since = vacant_since, vacant_since = NULL, updated_at = no
 WHERE vacant_since IS NOT NULL AND vacant_since <= now() - $1::interval
 """
 
-# The newest people count of each zone.
-_UPDATE_ZONE_COUNTS = """
-INSERT INTO zone_counts AS z (zone_id, device_id, people, reported_at, updated_at)
-SELECT DISTINCT ON (d.zone_id) d.zone_id, s.device_id, (s.body->>'count')::integer, s.ts, now()
-FROM staging_readings s JOIN devices d ON d.id = s.device_id AND d.zone_id IS NOT NULL
-WHERE s.kind = 'people_count'
-ORDER BY d.zone_id, s.ts DESC, s.seq DESC
-ON CONFLICT (zone_id) DO UPDATE SET
-    device_id = EXCLUDED.device_id,
-    people = EXCLUDED.people,
-    reported_at = EXCLUDED.reported_at,
-    updated_at = now()
-WHERE EXCLUDED.reported_at >= z.reported_at
-"""
-
-# A desk's sensor showing occupied inside a booking's check-in window checks it in.
-_SENSOR_CHECK_IN = """
-UPDATE bookings b
-SET status = 'checked_in', checked_in_at = hit.ts, check_in_signal = 'sensor'
-FROM (SELECT bk.id, min(s.ts) AS ts
-      FROM staging_readings s
-      JOIN devices d ON d.id = s.device_id AND d.desk_id IS NOT NULL
-      JOIN bookings bk ON bk.desk_id = d.desk_id AND bk.status = 'booked'
-           AND s.ts >= lower(bk.period) - $1::interval AND s.ts < upper(bk.period)
-      WHERE s.kind = 'desk_occupancy' AND (s.body->>'occupied')::boolean
-      GROUP BY bk.id) hit
-WHERE b.id = hit.id AND b.status = 'booked'
-"""
-
-_UPDATE_LAST_SEEN = """
-INSERT INTO device_status AS s (device_id, last_seen)
-SELECT device_id, max(received_at) FROM staging_readings GROUP BY device_id
-ON CONFLICT (device_id) DO UPDATE SET last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen)
-"""
+# Stores the staged batch and derives desk state, zone counts, sensor check-ins,
+# analytics dirty spans, attendance signals and last-seen from it (migration 0014).
+_INGEST_STAGED = "SELECT ingest_staged($1::interval, $2::interval, $3, $4, $5)"
 
 _UPSERT_STATUS = """
 INSERT INTO device_status AS s (device_id, online, status, status_at, last_seen)
@@ -99,8 +45,9 @@ WHERE s.status_at IS NULL OR EXCLUDED.status_at >= s.status_at
 
 
 class ReadingRow(NamedTuple):
-    """One reading as stored; a tuple in the column order of ``readings``, so COPY takes
-    it as it is (the ingest makes a hundred thousand of these a second)."""
+    """One reading as stored; a tuple in the column order of ``readings``, which
+    ``copy_rows.encode`` turns into COPY data (the ingest makes a hundred thousand of
+    these a second)."""
 
     device_id: str
     stream: str
@@ -225,23 +172,22 @@ def _unknown(item: UpMessage | StatusUpdate) -> DeadLetter:
 async def _insert_readings(
     conn: asyncpg.Connection, rows: list[ReadingRow], vacant_grace: timedelta
 ) -> int:
-    await conn.copy_records_to_table(
+    await conn.copy_to_table(
         "staging_readings",
-        records=rows,
+        source=copy_rows.chunks(copy_rows.encode(rows)),
         columns=_READING_COLUMNS,
+        format="binary",
     )
-    status = await conn.execute(_INSERT_READINGS)
     kinds = {r.kind for r in rows}
-    if kinds & {"desk_occupancy", "environment"}:
-        await mark_dirty_from_staging(conn)  # what the analytics rollups recompute
-    if "desk_occupancy" in kinds:
-        await conn.execute(_UPDATE_DESK_STATE, vacant_grace)
-        await conn.execute(_SENSOR_CHECK_IN, CHECK_IN_OPENS_BEFORE)
-    if "people_count" in kinds:
-        await conn.execute(_UPDATE_ZONE_COUNTS)
-    await capture_from_staging(conn)  # attendance signals from badge taps and desk sensors
-    await conn.execute(_UPDATE_LAST_SEEN)
-    return int(status.rsplit(" ", 1)[-1])
+    stored = await conn.fetchval(
+        _INGEST_STAGED,
+        vacant_grace,
+        CHECK_IN_OPENS_BEFORE,
+        "desk_occupancy" in kinds,
+        "people_count" in kinds,
+        "environment" in kinds,
+    )
+    return int(stored)
 
 
 async def _upsert_statuses(conn: asyncpg.Connection, statuses: list[StatusUpdate]) -> None:

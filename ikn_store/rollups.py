@@ -244,27 +244,6 @@ FROM analytics_days a JOIN (SELECT DISTINCT desk_id FROM _analytics_ranges) g
   ON a.level = 'desk' AND a.place = g.desk_id AND a.day = $1
 """
 
-# What the ingest's batch in ``staging_readings`` makes dirty, per zone (the refresh
-# recomputes whole zone-days anyway): a desk reading from its time to two expected
-# intervals later (its state holds that long), an environment reading at its moment.
-# Redelivered readings mark again, which costs a recomputation but changes no figure.
-_MARK_DIRTY = """
-INSERT INTO analytics_dirty (zone_id, span)
-SELECT z.zone_id, tstzrange(min(z.lo), max(z.hi))
-FROM (SELECT CASE WHEN s.kind = 'desk_occupancy' THEN k.zone_id ELSE d.zone_id END AS zone_id,
-             s.lo,
-             s.hi + CASE WHEN s.kind = 'desk_occupancy'
-                         THEN make_interval(secs => 2 * d.expected_interval_s)
-                         ELSE interval '1 microsecond' END AS hi
-      FROM (SELECT device_id, kind, min(ts) AS lo, max(ts) AS hi FROM staging_readings
-            WHERE kind IN ('desk_occupancy', 'environment') GROUP BY device_id, kind) s
-      JOIN devices d ON d.id = s.device_id
-      LEFT JOIN desks k ON k.id = d.desk_id AND d.kind = 'desk_sensor'
-      WHERE s.kind = 'environment' OR k.id IS NOT NULL) z
-WHERE z.zone_id IS NOT NULL
-GROUP BY z.zone_id
-"""
-
 # Bookings deleted since (their desk's day was marked dirty by the delete).
 _BOOKINGS_GONE = """
 DELETE FROM analytics_booking_use u USING (SELECT DISTINCT desk_id, day FROM _analytics_ranges) g
@@ -300,8 +279,10 @@ async def refresh(conn: asyncpg.Connection) -> Refreshed | None:
 
 
 async def mark_dirty_from_staging(conn: asyncpg.Connection) -> None:
-    """Mark what the batch in ``staging_readings`` changes, in the caller's transaction."""
-    await conn.execute(_MARK_DIRTY)
+    """Mark what the batch in ``staging_readings`` changes, in the caller's transaction
+    (the ingest's write does it inside ``ingest_staged()``; both use migration 0014's
+    ``ingest_mark_dirty()``)."""
+    await conn.execute("SELECT ingest_mark_dirty()")
 
 
 async def _refresh_day(conn: asyncpg.Connection, day: date) -> None:

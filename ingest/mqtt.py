@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import threading
 from datetime import UTC, datetime
@@ -35,6 +34,49 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 KEEPALIVE_S = 30
 
 
+class Handover(asyncio.Queue[Received]):
+    """The bounded queue from the paho thread to asyncio.
+
+    ``asyncio.run_coroutine_threadsafe(queue.put(...))`` per message cost a third of
+    the ingest's time at one reading per message (a task, two futures and a wake-up
+    of the loop each). Here the paho thread takes a permit (one per free place; it
+    waits while there is none: back-pressure), appends to a list, and wakes the loop
+    only if no hand-over is already scheduled; the loop moves the list into the queue.
+    Taking an item out gives its permit back."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()  # the permits bound it, not asyncio's maxsize
+        self._loop = asyncio.get_running_loop()
+        self._room = threading.Semaphore(maxsize)
+        self._lock = threading.Lock()
+        self._arrived: list[Received] = []
+        self._scheduled = False
+
+    def offer(self, item: Received, closing: threading.Event) -> bool:
+        """From the paho thread: wait for room, then hand ``item`` over; False if
+        the source closed meanwhile (the message stays unacknowledged)."""
+        while not self._room.acquire(timeout=1.0):
+            if closing.is_set():
+                return False
+        with self._lock:
+            self._arrived.append(item)
+            wake, self._scheduled = not self._scheduled, True
+        if wake:
+            self._loop.call_soon_threadsafe(self._move)
+        return True
+
+    def _move(self) -> None:
+        with self._lock:
+            arrived, self._arrived, self._scheduled = self._arrived, [], False
+        for item in arrived:
+            self.put_nowait(item)  # never full: each item holds a permit
+
+    def get_nowait(self) -> Received:  # Queue.get() ends here too
+        item = super().get_nowait()
+        self._room.release()
+        return item
+
+
 class MqttSource:
     """Subscribes to every device's ``up`` (shared) and ``status``; feeds ``queue``."""
 
@@ -43,7 +85,7 @@ class MqttSource:
         settings: MqttSettings,
         client_id: str,
         share_group: str,
-        queue: asyncio.Queue[Received],
+        queue: Handover,
     ) -> None:
         self.settings = settings
         self.share_group = share_group
@@ -135,11 +177,4 @@ class MqttSource:
             datetime.now(UTC),
             self.generation,
         )
-        future = asyncio.run_coroutine_threadsafe(self.queue.put(item), self._loop)
-        while not self._closing.is_set():
-            try:
-                future.result(timeout=1.0)
-                return
-            except concurrent.futures.TimeoutError:
-                continue  # the queue is full: hold the network thread (back-pressure)
-        future.cancel()
+        self.queue.offer(item, self._closing)  # waits while the queue is full

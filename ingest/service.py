@@ -30,7 +30,7 @@ from ingest.decode import Decoded, Received, Window, decode
 from ingest.display import DisplayFeed
 from ingest.influx import InfluxClient, InfluxSink
 from ingest.metrics import IngestMetrics, serve_metrics
-from ingest.mqtt import MqttSource
+from ingest.mqtt import Handover, MqttSource
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class IngestService:
             async with pool.acquire() as conn:
                 await migrate(conn)
             await self._maintain_once(pool)
-            queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=s.queue_max_messages)
+            queue = Handover(s.queue_max_messages)
             source = self.source = MqttSource(s.mqtt, s.client_id, s.share_group, queue)
             source.start()
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,12 @@ def cmd_ingest(_: argparse.Namespace) -> None:
     from ingest.service import IngestService
 
     log.info("starting ingest: %r", settings)
+    # The ingest makes a few container objects per reading (a hundred thousand a
+    # second) and keeps next to none, so the cyclic GC's default (a collection every
+    # 700 allocations) cost a quarter of decoding time for nothing: collect the young
+    # generation less often, and leave what startup made (modules) out of full ones.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     run_until_signal(IngestService(settings).run)
 
 
