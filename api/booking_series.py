@@ -112,7 +112,9 @@ async def _book_all(
                 manager=request[PRINCIPAL].role in MANAGERS,
             )
             try:
-                booking, _ = await store.book_checked(conn, places, cmd, datetime.now(UTC))
+                booking, _ = await store.book_checked(
+                    store.OnConnection(conn), places, cmd, datetime.now(UTC)
+                )
             except BookingError as exc:
                 refused.append(_refusal(request, start, end, exc))
             else:

@@ -253,13 +253,11 @@ class OnConnection:
 
 
 async def book_checked(
-    booker: Booker | asyncpg.Connection, places: PlaceCache, cmd: BookDesk, now: datetime
+    booker: Booker, places: PlaceCache, cmd: BookDesk, now: datetime
 ) -> tuple[Booking, bool]:
     """Check the desk's rules and zone access, then book, in one round trip when the
     desk's place is cached and unchanged. A refusal is always decided on a freshly read
     place; a booking only on a place the INSERT confirmed unchanged."""
-    if isinstance(booker, asyncpg.Connection):
-        booker = OnConnection(booker)
     earlier = await booker.replayed(cmd)
     if earlier is not None:
         return earlier, False
