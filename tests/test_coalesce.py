@@ -24,6 +24,19 @@ class Recorder:
         return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
 
 
+async def _queued(
+    recorder: Recorder, items: Sequence[int], max_batch: int = 8
+) -> tuple[asyncio.Task[int], list[asyncio.Task[int]]]:
+    """The one lane busy with item 0 behind a closed gate, and ``items`` queued behind it."""
+    recorder.gate.clear()
+    calls = Coalescer(recorder.run, lanes=1, max_batch=max_batch)
+    first = asyncio.create_task(calls(0))
+    await asyncio.sleep(0)  # the one lane is now busy with [0]
+    queued = [asyncio.create_task(calls(i)) for i in items]
+    await asyncio.sleep(0)
+    return first, queued
+
+
 async def test_a_quiet_call_goes_at_once_alone() -> None:
     recorder = Recorder()
     calls = Coalescer(recorder.run, lanes=2, max_batch=10)
@@ -33,12 +46,7 @@ async def test_a_quiet_call_goes_at_once_alone() -> None:
 
 async def test_calls_queued_behind_busy_lanes_share_a_batch_and_keep_their_order() -> None:
     recorder = Recorder()
-    recorder.gate.clear()
-    calls = Coalescer(recorder.run, lanes=1, max_batch=4)
-    first = asyncio.create_task(calls(0))
-    await asyncio.sleep(0)  # the one lane is now busy with [0]
-    rest = [asyncio.create_task(calls(i)) for i in (2, 4, 6, 8, 10, 12)]
-    await asyncio.sleep(0)
+    first, rest = await _queued(recorder, (2, 4, 6, 8, 10, 12), max_batch=4)
     recorder.gate.set()
     assert await first == 0
     assert [await t for t in rest] == [20, 40, 60, 80, 100, 120]
@@ -47,14 +55,9 @@ async def test_calls_queued_behind_busy_lanes_share_a_batch_and_keep_their_order
 
 async def test_an_item_refused_fails_only_its_caller() -> None:
     recorder = Recorder()
-    recorder.gate.clear()
-    calls = Coalescer(recorder.run, lanes=1, max_batch=8)
-    blocker = asyncio.create_task(calls(0))
-    await asyncio.sleep(0)
-    odd, even = asyncio.create_task(calls(3)), asyncio.create_task(calls(2))
-    await asyncio.sleep(0)
+    first, (odd, even) = await _queued(recorder, (3, 2))
     recorder.gate.set()
-    await blocker
+    await first
     with pytest.raises(ValueError, match="odd 3"):
         await odd
     assert await even == 20
@@ -72,15 +75,10 @@ async def test_a_failed_batch_fails_each_of_its_callers() -> None:
 
 async def test_a_caller_that_gives_up_is_left_out_of_its_batch() -> None:
     recorder = Recorder()
-    recorder.gate.clear()
-    calls = Coalescer(recorder.run, lanes=1, max_batch=8)
-    blocker = asyncio.create_task(calls(0))
-    await asyncio.sleep(0)
-    gone, kept = asyncio.create_task(calls(2)), asyncio.create_task(calls(4))
-    await asyncio.sleep(0)
+    first, (gone, kept) = await _queued(recorder, (2, 4))
     gone.cancel()  # its client went away while it queued
     recorder.gate.set()
-    await blocker
+    await first
     assert await kept == 40
     assert recorder.batches == [[0], [4]]
 
