@@ -2,7 +2,7 @@
 
 Readings go through the connection's ``staging_readings`` temp table (COPY, encoded
 by ``copy_rows``), then into ``readings`` by the SQL function ``ingest_staged()``
-(migration 0014): the key ``(device_id, stream, seq, ts)`` makes every redelivery a
+(migrations 0014 and 0016): the key ``(device_id, stream, seq, ts)`` makes every redelivery a
 no-op. The same call derives desk state, zone counts, sensor check-ins, analytics
 dirty spans, attendance signals and last-seen; device status is upserted alongside.
 All in one transaction, so live state never runs ahead of or behind what is stored.

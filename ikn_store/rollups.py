@@ -280,7 +280,8 @@ async def refresh(conn: asyncpg.Connection) -> Refreshed | None:
 
 async def mark_dirty_from_staging(conn: asyncpg.Connection) -> None:
     """Mark what the batch in ``staging_readings`` changes, in the caller's transaction
-    (the ingest's write does it inside ``ingest_staged()``; both use migration 0014's
+    (the ingest's write marks the same spans inside ``ingest_staged()``, from its
+    per-device summary of the batch: migration 0016; this uses migration 0014's
     ``ingest_mark_dirty()``)."""
     await conn.execute("SELECT ingest_mark_dirty()")
 
