@@ -22,7 +22,7 @@ CONTENT_TYPE = "application/problem+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class Problem(Exception):  # noqa: N818 - named after RFC 9457, not an error of ours
+class Problem(Exception):
     def __init__(self, status: int, kind: str, title: str, detail: str = "", **extra: Any) -> None:
         super().__init__(detail or title)
         self.status = status

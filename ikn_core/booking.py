@@ -57,7 +57,7 @@ class BookingError(IknError):
         super().__init__(detail)
 
 
-class RuleBroken(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class RuleBroken(BookingError):
     """``kind`` names the rule; ``field`` the request field it concerns."""
 
     def __init__(self, kind: str, detail: str, field: str = "start") -> None:
@@ -66,52 +66,60 @@ class RuleBroken(BookingError):  # noqa: N818 - domain names (DESIGN.md)
         self.field = field
 
 
-class DeskAlreadyBooked(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class DeskAlreadyBooked(BookingError):
     kind = "desk-taken"
 
 
-class PersonAlreadyBooked(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class PersonAlreadyBooked(BookingError):
     kind = "person-already-booked"
 
 
-class IdempotencyKeyReused(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class IdempotencyKeyReused(BookingError):
     kind = "idempotency-key-reused"
 
 
-class UnknownDesk(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class UnknownDesk(BookingError):
     kind = "unknown-desk"
 
 
-class UnknownPerson(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class UnknownPerson(BookingError):
     kind = "unknown-person"
 
 
-class BookingNotFound(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class BookingNotFound(BookingError):
     kind = "booking-not-found"
 
 
-class BookingNotActive(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class BookingNotActive(BookingError):
     kind = "booking-not-active"
 
 
-class OutsideCheckInWindow(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class OutsideCheckInWindow(BookingError):
     kind = "outside-check-in-window"
 
 
-class NotCheckedIn(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class NotCheckedIn(BookingError):
     kind = "not-checked-in"
 
 
-class ZoneRestricted(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class ZoneRestricted(BookingError):
     kind = "zone-restricted"
 
 
-class CancelTooLate(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class CancelTooLate(BookingError):
     kind = "cancel-cut-off"
 
 
-class BookingContended(BookingError):  # noqa: N818 - domain names (DESIGN.md)
+class BookingContended(BookingError):
     kind = "booking-contended"
+
+
+class DeskDisabled(BookingError):
+    kind = "desk-disabled"
+
+
+class DeskAssigned(BookingError):
+    kind = "desk-assigned"
 
 
 CHECK_IN_OPENS_BEFORE = timedelta(minutes=15)

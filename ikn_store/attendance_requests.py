@@ -35,19 +35,19 @@ class RequestError(StoreError):
     kind = "request-error"
 
 
-class RequestNotFound(RequestError):  # noqa: N818 - domain names (DESIGN.md)
+class RequestNotFound(RequestError):
     kind = "request-not-found"
 
 
-class RequestDecided(RequestError):  # noqa: N818 - domain names (DESIGN.md)
+class RequestDecided(RequestError):
     kind = "request-decided"
 
 
-class OwnRequest(RequestError):  # noqa: N818 - domain names (DESIGN.md)
+class OwnRequest(RequestError):
     kind = "own-request"
 
 
-class NotYourUnit(RequestError):  # noqa: N818 - domain names (DESIGN.md)
+class NotYourUnit(RequestError):
     kind = "not-your-unit"
 
 

@@ -18,7 +18,7 @@ from ikn_store.errors import StoreError
 TOKEN = re.compile(r"b1:[A-Za-z0-9_-]{43}")
 
 
-class UnknownBadgePerson(StoreError):  # noqa: N818 - domain names (DESIGN.md)
+class UnknownBadgePerson(StoreError):
     """The person to enrol a badge for does not exist."""
 
 

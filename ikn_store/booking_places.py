@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from ikn_core.booking import BookingError, BookingRules, UnknownDesk
+from ikn_core.booking import BookingRules, DeskAssigned, DeskDisabled, UnknownDesk
 
 _RULE_FIELDS = tuple(f.name for f in fields(BookingRules))
 
@@ -50,14 +50,6 @@ class RuleOverrides:
     opens_minute: int | None = None
     closes_minute: int | None = None
     cancel_cutoff_minutes: int | None = None
-
-
-class DeskDisabled(BookingError):  # noqa: N818 - domain names (DESIGN.md)
-    kind = "desk-disabled"
-
-
-class DeskAssigned(BookingError):  # noqa: N818 - domain names (DESIGN.md)
-    kind = "desk-assigned"
 
 
 def check_desk(place: DeskPlace, person_id: str, manager: bool) -> None:

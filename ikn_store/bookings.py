@@ -23,6 +23,8 @@ from ikn_core.booking import (
     BookingStatus,
     CheckInSignal,
     DeskAlreadyBooked,
+    DeskAssigned,
+    DeskDisabled,
     IdempotencyKeyReused,
     NotCheckedIn,
     PersonAlreadyBooked,
@@ -32,7 +34,7 @@ from ikn_core.booking import (
     ZoneRestricted,
     check_access,
 )
-from ikn_store.booking_places import DeskAssigned, DeskDisabled, DeskPlace, PlaceCache, check_desk
+from ikn_store.booking_places import DeskPlace, PlaceCache, check_desk
 
 ACTIVE_SQL = "('booked', 'checked_in')"
 

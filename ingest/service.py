@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 import asyncpg
 
@@ -33,6 +34,16 @@ from ingest.metrics import IngestMetrics, serve_metrics
 from ingest.mqtt import Handover, MqttSource
 
 log = logging.getLogger(__name__)
+
+
+class Acknowledger(Protocol):
+    """What the consumer needs of its MQTT source (``MqttSource``): acknowledge a
+    message once its batch committed, and stop taking messages when writing failed."""
+
+    def ack(self, message: Received) -> None: ...
+
+    def stop(self) -> None: ...
+
 
 PARTITIONS_AHEAD_DAYS = 7
 MAINTENANCE_INTERVAL_S = 3600
@@ -146,7 +157,7 @@ class IngestService:
         self,
         queue: asyncio.Queue[Received],
         pool: asyncpg.Pool,
-        source: MqttSource,
+        source: Acknowledger,
         stop: asyncio.Event,
     ) -> None:
         """Batch, decode and write; up to ``writers`` batches are written at once (the
@@ -173,7 +184,7 @@ class IngestService:
     async def _acknowledge(
         self,
         written: asyncio.Queue[_InFlight | None],
-        source: MqttSource,
+        source: Acknowledger,
         queue: asyncio.Queue[Received],
     ) -> None:
         while (item := await written.get()) is not None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -16,6 +17,9 @@ import pytest
 from ikn.brokers import INSTALL_HINT, BrokerProcess, find_mosquitto, free_port, start_mosquitto
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
+
+if TYPE_CHECKING:
+    from tests.test_ingest import Running
 
 TEMPLATE = "ikn_test_template"
 
@@ -87,3 +91,15 @@ def database_url(pg_server: str) -> Iterator[str]:
 def empty_database_url(pg_server: str) -> Iterator[str]:
     """An empty database (no migrations applied) of its own for this test."""
     yield from _fresh_database(pg_server, "template0")
+
+
+@pytest.fixture
+async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[Running]:
+    """A seeded database and an ingest service running on it, subscribed to ``mosquitto``."""
+    from tests.helpers import seed
+    from tests.test_ingest import _settings, _start
+
+    await seed(database_url)
+    running = await _start(_settings(database_url, mosquitto, f"ingest-{uuid.uuid4().hex[:8]}"))
+    yield running
+    await running.close()

@@ -5,7 +5,6 @@ through the real ingest into PostgreSQL, and ``GET .../commands`` shows the resu
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,18 +24,10 @@ from ikn_store.tokens import create_token
 from tests.helpers import eventually, seed
 from tests.test_downlink_edge import CONFIG, QueueDriver, _count, _up_sizes
 from tests.test_edge_agent import DEADLINE_S, mqtt_settings, subscribed
-from tests.test_ingest import Running, _settings, _start
+from tests.test_ingest import Running
 
 Client = TestClient[web.Request, web.Application]
 DEVICE = "desk-d1"  # a desk sensor of tests.helpers.SMALL_SITE
-
-
-@pytest.fixture
-async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[Running]:
-    await seed(database_url)
-    running = await _start(_settings(database_url, mosquitto, f"ingest-{uuid.uuid4().hex[:8]}"))
-    yield running
-    await running.close()
 
 
 async def _client(env: dict[str, str]) -> Client:

@@ -19,7 +19,6 @@ from ikn_store.bookings import cancel, check_in, check_out
 from ikn_store.devices import DeskEvent
 from ingest.display import display_for
 from tests.helpers import eventually
-from tests.test_commands_api import ingest  # noqa: F401  (the fixture)
 from tests.test_downlink_edge import CONFIG, QueueDriver
 from tests.test_edge_agent import DEADLINE_S, mqtt_settings
 from tests.test_ingest import Running
@@ -82,7 +81,7 @@ def _sit(driver: QueueDriver, occupied: bool) -> None:
 
 
 async def test_a_sensor_change_updates_the_desk_display(
-    ingest: Running,  # noqa: F811
+    ingest: Running,
     desk: QueueDriver,
     database_url: str,
 ) -> None:
@@ -129,7 +128,7 @@ async def _comes_to(driver: QueueDriver, count: int, state: str, until: str | No
 
 
 async def test_booking_changes_update_the_desk_display(
-    ingest: Running,  # noqa: F811
+    ingest: Running,
     desk: QueueDriver,
     database_url: str,
 ) -> None:

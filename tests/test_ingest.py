@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -51,14 +50,6 @@ async def _start(settings: IngestSettings) -> Running:
     task = asyncio.create_task(service.run(stop))
     await eventually(lambda: asyncio.sleep(0, service), lambda s: s.subscribed or task.done())
     return Running(service, stop, task)
-
-
-@pytest.fixture
-async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[Running]:
-    await seed(database_url)
-    running = await _start(_settings(database_url, mosquitto, f"ingest-{uuid.uuid4().hex[:8]}"))
-    yield running
-    await running.close()
 
 
 def _now_ms() -> int:

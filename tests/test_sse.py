@@ -4,7 +4,6 @@ ingest → PostgreSQL trigger → NOTIFY → API → client; Last-Event-ID repla
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,20 +21,10 @@ from ikn_core.contract import Batch, DeskOccupancy, encode_batch
 from ikn_core.settings import ApiSettings
 from ikn_store.tokens import create_token
 from tests.helpers import eventually, fetch, publish
-from tests.test_ingest import Running, _now_ms, _settings, _start
+from tests.test_ingest import Running, _now_ms
 
 Client = TestClient[web.Request, web.Application]
 TIMEOUT = 20.0
-
-
-@pytest.fixture
-async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[Running]:
-    from tests.helpers import seed
-
-    await seed(database_url)
-    running = await _start(_settings(database_url, mosquitto, f"ingest-{uuid.uuid4().hex[:8]}"))
-    yield running
-    await running.close()
 
 
 @pytest.fixture
