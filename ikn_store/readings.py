@@ -2,7 +2,7 @@
 
 Readings go through the connection's ``staging_readings`` temp table (COPY, encoded
 by ``copy_rows``), then into ``readings`` by the SQL function ``ingest_staged()``
-(migrations 0014 and 0016): the key ``(device_id, stream, seq, ts)`` makes every redelivery a
+(migration 0014): the key ``(device_id, stream, seq, ts)`` makes every redelivery a
 no-op. The same call derives desk state, zone counts, sensor check-ins, analytics
 dirty spans, attendance signals and last-seen; device status is upserted alongside.
 All in one transaction, so live state never runs ahead of or behind what is stored.
@@ -32,7 +32,7 @@ WHERE vacant_since IS NOT NULL AND vacant_since <= now() - $1::interval
 
 # Stores the staged batch and derives desk state, zone counts, sensor check-ins,
 # analytics dirty spans, attendance signals and last-seen from it (migration 0014).
-_INGEST_STAGED = "SELECT ingest_staged($1::interval, $2::interval, $3, $4, $5)"
+_INGEST_STAGED = "SELECT ingest_staged($1::interval, $2::interval, $3)"
 
 _UPSERT_STATUS = """
 INSERT INTO device_status AS s (device_id, online, status, status_at, last_seen)
@@ -178,15 +178,8 @@ async def _insert_readings(
         columns=_READING_COLUMNS,
         format="binary",
     )
-    kinds = {r.kind for r in rows}
-    stored = await conn.fetchval(
-        _INGEST_STAGED,
-        vacant_grace,
-        CHECK_IN_OPENS_BEFORE,
-        "desk_occupancy" in kinds,
-        "people_count" in kinds,
-        "environment" in kinds,
-    )
+    has_counts = any(r.kind == "people_count" for r in rows)
+    stored = await conn.fetchval(_INGEST_STAGED, vacant_grace, CHECK_IN_OPENS_BEFORE, has_counts)
     return int(stored)
 
 
