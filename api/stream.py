@@ -31,6 +31,7 @@ from api.problems import Problem, invalid_parameter
 from api.state import POOL
 from ikn_core.domain import DeskState, Role
 from ikn_store.devices import DeskEvent, desk_events_after, desk_events_by_id
+from ikn_store.errors import CONNECTION_LOST
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class DeskEventHub:
         while not self._stop.is_set():
             try:
                 await self._listen_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (*CONNECTION_LOST, asyncpg.PostgresError) as exc:
                 log.warning("desk event listener lost (%s); retrying in %.0f s", exc, RETRY_S)
             self.ready.clear()
             self.end_all()  # the clients resume with Last-Event-ID: nothing is skipped

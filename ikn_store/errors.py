@@ -4,7 +4,14 @@ StoreError
 └── MigrationError     a migration file is malformed or was changed after it was applied
 """
 
+import asyncpg
+
 from ikn_core.errors import IknError
+
+# A connection to PostgreSQL that is gone or broke mid-operation: retry on a new one.
+# InternalClientError is asyncpg's word for a connection that broke while a query ran
+# ("another operation is in progress" when the server went away under it).
+CONNECTION_LOST = (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 class StoreError(IknError):

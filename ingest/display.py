@@ -35,6 +35,7 @@ import asyncpg
 from ikn_core.contract import DisplayCommand, down_topic, encode_down
 from ikn_core.contract.down import DisplayState
 from ikn_store.devices import DeskEvent, desk_events_by_id
+from ikn_store.errors import CONNECTION_LOST
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class DisplayFeed:
         while not stop.is_set():
             try:
                 await self._listen_once(stop)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (*CONNECTION_LOST, asyncpg.PostgresError) as exc:
                 log.warning("desk display feed lost (%s); retrying in %.0f s", exc, RETRY_S)
             self.leading = False
             with contextlib.suppress(TimeoutError):

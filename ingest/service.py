@@ -16,6 +16,7 @@ import asyncpg
 
 from ikn_core.settings import IngestSettings
 from ikn_store.devices import alert_counts
+from ikn_store.errors import CONNECTION_LOST
 from ikn_store.migrations import migrate
 from ikn_store.partitions import drop_expired, ensure_partitions
 from ikn_store.pool import create_pool
@@ -84,11 +85,8 @@ class Stats:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    """Worth retrying on another connection later, rather than blaming the batch.
-    InternalClientError is asyncpg's word for a connection that broke mid-operation."""
-    if isinstance(
-        exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.InternalClientError
-    ):
+    """Worth retrying on another connection later, rather than blaming the batch."""
+    if isinstance(exc, CONNECTION_LOST):
         return True
     state = getattr(exc, "sqlstate", None) or ""
     return isinstance(exc, asyncpg.PostgresError) and state[:2] in _TRANSIENT_CLASSES

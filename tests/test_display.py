@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -17,7 +18,7 @@ from ikn.brokers import BrokerProcess
 from ikn_core.contract import DisplayCommand, Observation
 from ikn_store.bookings import cancel, check_in, check_out
 from ikn_store.devices import DeskEvent
-from ingest.display import display_for
+from ingest.display import DisplayFeed, display_for
 from tests.helpers import eventually
 from tests.test_downlink_edge import CONFIG, QueueDriver
 from tests.test_edge_agent import DEADLINE_S, mqtt_settings
@@ -182,3 +183,26 @@ def _today_or_none(start: datetime) -> str | None:
     """A free display names the next booking's start only when it is today (local)."""
     local = start.astimezone(WITA)
     return local.strftime("%H:%M") if local.date() == datetime.now(WITA).date() else None
+
+
+async def test_the_feed_outlives_a_connection_broken_mid_query(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL going away under a query makes asyncpg raise InternalClientError ("another
+    operation is in progress"); the feed retries, it does not end the ingest (it did, in a
+    PostgreSQL restart test)."""
+    monkeypatch.setattr("ingest.display.RETRY_S", 0.01)
+    feed = DisplayFeed("postgresql://unused@127.0.0.1:1/x", cast(asyncpg.Pool, None), print)
+    stop = asyncio.Event()
+    attempts = 0
+
+    async def broken(_stop: asyncio.Event) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 3:
+            stop.set()
+        raise asyncpg.InternalClientError("cannot switch to state 11")
+
+    monkeypatch.setattr(feed, "_listen_once", broken)
+    await asyncio.wait_for(feed.run(stop), 5)
+    assert attempts == 3
