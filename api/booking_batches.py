@@ -9,7 +9,6 @@ of a series (``api.booking_series`` books them on one connection).
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -23,8 +22,11 @@ from api.state import POOL
 from ikn_core.booking import BookingError
 from ikn_store import bookings as store
 from ikn_store.booking_places import DeskPlace, PlaceCache
+from ikn_store.people import prepare_token_lookup
 
 log = logging.getLogger(__name__)
+
+WARM_TIMEOUT_S = 10.0  # for each connection of the pool at start
 
 
 def lanes_for(pool_max: int) -> int:
@@ -72,28 +74,40 @@ BOOKER = web.AppKey("booker", BatchedBooker)
 
 
 async def _warm(pool: asyncpg.Pool, places: PlaceCache) -> None:
+    """Ready before the first request: every desk's place in memory, and on every
+    connection of the pool the token lookup and the batch booking prepared (otherwise
+    the first rush pays for 20 backends compiling and planning them at once)."""
     try:
         async with pool.acquire() as conn:
             kept = await places.warm(conn)
-    except (OSError, asyncpg.PostgresError) as exc:  # not fatal: desks are read when booked
-        log.warning("desk places not read at start (%s); they are read when booked", exc)
+        connections: list[asyncpg.pool.PoolConnectionProxy] = []
+        try:
+            for _ in range(pool.get_size()):  # each a different one: all are held
+                connections.append(await pool.acquire(timeout=WARM_TIMEOUT_S))
+            for conn in connections:
+                await prepare_token_lookup(conn)
+                await store.prepare_batches(conn)
+        finally:
+            for conn in connections:
+                await pool.release(conn)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:  # not fatal: just slower
+        log.warning("the API starts cold (%s): desks and statements are read on first use", exc)
     else:
-        log.info("desk places in memory: %d", kept)
-        # They live as long as the process, like everything made at start: leave them
-        # out of the cyclic GC's full collections, which otherwise stall every request
-        # in flight for tens of milliseconds each time they walk them.
-        gc.freeze()
+        log.info("desk places in memory: %d; %d connections prepared", kept, len(connections))
+    # What was made so far lives as long as the process: leave it out of the cyclic
+    # GC's full collections, which otherwise stall every request in flight for tens of
+    # milliseconds each time they walk it.
+    gc.freeze()
 
 
 def setup(app: web.Application, lanes: int) -> None:
-    """The app's booker, made once the pool is there, closed before it; the desk places
-    are read into memory in the background meanwhile."""
+    """The app's booker, made once the pool is there (and warmed, before the API
+    answers), closed before it."""
 
     async def booker(app: web.Application) -> AsyncIterator[None]:
         app[BOOKER] = BatchedBooker(app[POOL], lanes)
-        warming = asyncio.create_task(_warm(app[POOL], app[PLACES]))
+        await _warm(app[POOL], app[PLACES])
         yield
-        warming.cancel()
         await app[BOOKER].close()
 
     app.cleanup_ctx.append(booker)

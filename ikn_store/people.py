@@ -66,6 +66,11 @@ class TokenHolder:
     person: Person | None
 
 
+async def prepare_token_lookup(conn: asyncpg.Connection) -> None:
+    """Prepares the token lookup on this connection (an empty lookup)."""
+    await token_holders(conn, [])
+
+
 async def token_holders(
     conn: asyncpg.Connection, tokens: Sequence[str]
 ) -> list[TokenHolder | None]:

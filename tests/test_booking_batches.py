@@ -82,6 +82,55 @@ async def test_each_item_is_answered_as_one_booking_would_be(conn: asyncpg.Conne
     assert [tuple(r) for r in rows] == [("d1", "ani"), ("d2", "budi"), ("d3", "citra")]
 
 
+async def test_a_batch_without_collisions_is_decided_by_one_statement(
+    conn: asyncpg.Connection,
+) -> None:
+    """No two items collide with each other, so one INSERT makes all the bookings (one
+    subtransaction: one xmin) and one statement trigger marks analytics dirty."""
+    await store.OnConnection(conn).insert(*await _item(conn, "citra", "d3", (0, 2)))
+    items = [
+        await _item(conn, "ani", "d1", (1, 3)),  # booked
+        await _item(conn, "budi", "d3", (1, 2)),  # the desk was taken before
+        await _item(conn, "citra", "d2", (1, 2)),  # citra holds d3 then
+        await _item(conn, "budi", "d2", (3, 4)),  # booked
+    ]
+    place, cmd = await _item(conn, "citra", "d1", (5, 6))
+    items.append((replace(place, fingerprint="stale"), cmd))
+    await conn.execute("DELETE FROM analytics_dirty")
+    outcomes = await store.book_batch(conn, items)
+    assert [type(o).__name__ for o in outcomes] == [
+        "tuple",
+        "DeskAlreadyBooked",
+        "PersonAlreadyBooked",
+        "tuple",
+        "NoneType",  # the place changed since it was read: read it again
+    ]
+    made = [o[0] for o in outcomes if isinstance(o, tuple)]
+    assert [(b.desk_id, b.person_id, b.end - b.start) for b in made] == [
+        ("d1", "ani", timedelta(hours=2)),
+        ("d2", "budi", timedelta(hours=1)),
+    ]
+    xmins = await conn.fetchval(
+        "SELECT count(DISTINCT xmin::text) FROM bookings WHERE id = any($1::uuid[])",
+        [b.id for b in made],
+    )
+    assert xmins == 1
+    dirty = await conn.fetch("SELECT desk_id FROM analytics_dirty ORDER BY desk_id")
+    assert [r["desk_id"] for r in dirty] == ["d1", "d2"]
+
+
+async def test_colliding_items_are_booked_one_by_one(conn: asyncpg.Connection) -> None:
+    """Items that collide with each other are decided in order, each on its own."""
+    items = [
+        await _item(conn, "ani", "d1", (1, 3)),
+        await _item(conn, "budi", "d1", (2, 4)),  # collides with the item before
+        await _item(conn, "budi", "d2", (2, 4)),
+    ]
+    outcomes = await store.book_batch(conn, items)
+    assert [type(o).__name__ for o in outcomes] == ["tuple", "DeskAlreadyBooked", "tuple"]
+    assert await conn.fetchval("SELECT count(DISTINCT xmin::text) FROM bookings") == 2
+
+
 async def test_a_changed_or_disabled_place_asks_for_a_fresh_read(conn: asyncpg.Connection) -> None:
     stale = await _item(conn, "ani", "d1", (1, 2))
     await conn.execute("UPDATE desks SET disabled = true WHERE id = 'd1'")

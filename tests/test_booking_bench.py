@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import orjson
 import pytest
+
+from ikn.benchmarks.booking import DOUBLE_BOOKINGS
+from ikn_core.domain import Role
+from ikn_store.people import Person, upsert_people
+from tests.helpers import seed
 
 
 @pytest.mark.parametrize("rate", [None, "120"])
@@ -55,3 +62,46 @@ def test_a_bad_rate_is_refused_at_once(rate: str) -> None:
     )
     assert done.returncode == 2
     assert "--rate" in done.stderr
+
+
+async def test_the_double_booking_check_finds_every_overlap(database_url: str) -> None:
+    """Without the exclusion constraints, overlaps of a desk or a person are counted;
+    bookings that only touch, or that are cancelled, are not."""
+    await seed(database_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await upsert_people(
+            conn, [Person(p, p, "kemenpan", "sdm", Role.EMPLOYEE) for p in ("ani", "budi")]
+        )
+        await conn.execute(
+            """ALTER TABLE bookings DROP CONSTRAINT bookings_desk_no_overlap,
+                                    DROP CONSTRAINT bookings_person_no_overlap"""
+        )
+        rows = [  # desk, person, hours, status
+            ("d1", "ani", (8, 10), "booked"),
+            ("d1", "budi", (10, 12), "booked"),  # touches: fine
+            ("d2", "ani", (13, 15), "booked"),
+            ("d2", "budi", (14, 16), "cancelled"),  # overlaps, but cancelled: fine
+        ]
+        day = datetime(2026, 12, 1, tzinfo=UTC)
+
+        async def insert(desk: str, person: str, hours: tuple[int, int], status: str) -> None:
+            await conn.execute(
+                """INSERT INTO bookings (desk_id, person_id, period, created_by, status)
+                   VALUES ($1, $2, tstzrange($3, $4), $2, $5)""",
+                desk,
+                person,
+                day + timedelta(hours=hours[0]),
+                day + timedelta(hours=hours[1]),
+                status,
+            )
+
+        for row in rows:
+            await insert(*row)
+        assert await conn.fetchval(DOUBLE_BOOKINGS) == 0
+        await insert("d3", "ani", (9, 11), "booked")  # ani twice at once
+        assert await conn.fetchval(DOUBLE_BOOKINGS) == 1
+        await insert("d1", "budi", (7, 9), "booked")  # d1 twice at once (after the start)
+        assert await conn.fetchval(DOUBLE_BOOKINGS) == 2
+    finally:
+        await conn.close()

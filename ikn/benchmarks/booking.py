@@ -1,11 +1,14 @@
 """``ikn bench booking``: a morning rush of bookings over HTTP, against a ceiling.
 
 It starts its own PostgreSQL (embedded, durable) and the API (``ikn api``, its own
-process), gives N people a token each, then:
+process), gives N people a token each, loads the bookings of the last three days
+(so indexes and planner statistics are those of a database in service), then:
 
 1. ours: C concurrent clients POST N bookings (one per person) for tomorrow's four
    two-hour slots on a pool of desks; one request in ten targets a slot someone
-   else also wants, so the exclusion constraints refuse (409) that many;
+   else also wants, so the exclusion constraints refuse (409) that many. The
+   clients are ``ikn.benchmarks.http_load``'s lean keep-alive connections, so the
+   load costs the shared cores little of what the API and PostgreSQL need;
 2. the double-booking check: overlapping active bookings of one desk or one person;
 3. ceiling: the same N bookings made straight through ``ikn_store.bookings.book``
    (the API's INSERT) by C tasks on an asyncpg pool of the API's size (no HTTP, no
@@ -47,6 +50,7 @@ import aiohttp
 import asyncpg
 import orjson
 
+from ikn.benchmarks import http_load
 from ikn.brokers import free_port
 from ikn_core.booking import BookingError
 from ikn_core.domain import Building, Desk, Floor, Site, Zone
@@ -102,6 +106,31 @@ def _plan(n: int) -> tuple[Site, list[Request]]:
     return site, requests
 
 
+HISTORY_DAYS = 3
+
+
+async def _history(conn: asyncpg.Connection, requests: list[Request]) -> None:
+    """The bookings of the last few days, as a database in service holds them (so its
+    indexes and statistics are a working day's, not an empty table's): the same
+    requests, checked in, a day, two days... earlier. Loaded without triggers (nothing
+    for analytics or desk displays to catch up on during the rush)."""
+    rows = [
+        (r.desk, r.person, r.start - timedelta(days=d), r.end - timedelta(days=d))
+        for d in range(1, HISTORY_DAYS + 1)
+        for r in {(r.desk, r.start): r for r in requests}.values()
+    ]
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by, status,
+                                     checked_in_at, check_in_signal)
+               SELECT d, p, tstzrange(s, e, '[)'), p, 'checked_in', s, 'badge'
+               FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+                    AS h(d, p, s, e)""",
+            *(list(c) for c in zip(*rows, strict=True)),
+        )
+
+
 async def _prepare(url: str, site: Site, requests: list[Request]) -> None:
     conn = await asyncpg.connect(url)
     try:
@@ -116,6 +145,7 @@ async def _prepare(url: str, site: Site, requests: list[Request]) -> None:
                VALUES ($1, $2, 'employee', $2)""",
             [(hashlib.sha256(r.token.encode()).digest(), r.person) for r in requests],
         )
+        await _history(conn, requests)
         await conn.execute("ANALYZE")  # statistics, as a database in service has them
     finally:
         await conn.close()
@@ -144,48 +174,48 @@ def _percentile(values: list[float], p: float) -> float:
 
 
 async def _rush(
-    base: str, requests: list[Request], clients: int, rate: float | None
+    host: str, port: int, requests: list[Request], clients: int, rate: float | None
 ) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    # Bodies and headers are made before the clock starts, as a load tool's are.
+    # Requests are made before the clock starts, as a load tool's are.
     prepared = [
-        (
-            orjson.dumps({"desk": r.desk, "start": r.start.isoformat(), "end": r.end.isoformat()}),
+        http_load.prepare(
+            "POST",
+            f"{host}:{port}",
+            "/api/v1/bookings",
             {"Authorization": f"Bearer {r.token}", "Content-Type": "application/json"},
+            orjson.dumps({"desk": r.desk, "start": r.start.isoformat(), "end": r.end.isoformat()}),
         )
         for r in requests
     ]
     queue = iter(enumerate(prepared))
-    url = base + "/api/v1/bookings"
-    connector = aiohttp.TCPConnector(limit=clients)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
-        async def client() -> None:
-            for i, (body, headers) in queue:
-                if rate is None:
-                    due = time.perf_counter()
-                else:  # open loop: request i is due at i/rate, sent then or when we can
-                    due = t0 + i / rate
-                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                async with session.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                latencies.append((time.perf_counter() - due) * 1000)
-                statuses[response.status] = statuses.get(response.status, 0) + 1
+    async def client(conn: http_load.Connection) -> None:
+        for i, data in queue:
+            if rate is None:
+                due = time.perf_counter()
+            else:  # open loop: request i is due at i/rate, sent then or when we can
+                due = t0 + i / rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            status, _ = await conn.request(data)
+            latencies.append((time.perf_counter() - due) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
 
-        async def connect() -> None:
-            async with session.get(base + "/healthz") as response:
-                await response.read()
-
-        # The C connections are opened before the clock starts, as a load tool would,
-        # and what was made so far (the prepared requests) is left out of the cyclic
-        # GC's collections, which would otherwise pause the client for tens of ms.
-        await asyncio.gather(*(connect() for _ in range(clients)))
+    # The C connections are opened before the clock starts, as a load tool would,
+    # and what was made so far (the prepared requests) is left out of the cyclic
+    # GC's collections, which would otherwise pause the client for tens of ms.
+    connections = await asyncio.gather(
+        *(http_load.Connection.open(host, port) for _ in range(clients))
+    )
+    try:
         gc.freeze()
         t0 = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
+        await asyncio.gather(*(client(conn) for conn in connections))
         elapsed = time.perf_counter() - t0
+    finally:
+        for conn in connections:
+            conn.close()
     return {
         "bookings_per_s": round(statuses.get(201, 0) / elapsed, 1),
         "requests_per_s": round(len(requests) / elapsed, 1),
@@ -198,11 +228,22 @@ async def _rush(
     }
 
 
+# Active bookings that overlap an earlier one (by start) of the same desk, or of the
+# same person: zero exactly when the database holds no double booking. A running
+# maximum of the ends, not a self-join, so it takes milliseconds, not seconds.
 DOUBLE_BOOKINGS = """
-    SELECT count(*) FROM bookings a JOIN bookings b
-      ON a.id < b.id AND (a.desk_id = b.desk_id OR a.person_id = b.person_id)
-     AND a.period && b.period
-     AND a.status IN ('booked', 'checked_in') AND b.status IN ('booked', 'checked_in')"""
+    WITH active AS (
+        SELECT desk_id, person_id, period FROM bookings WHERE status IN ('booked', 'checked_in')
+    ), clash AS (
+        SELECT lower(period) < max(upper(period)) OVER (
+                   PARTITION BY desk_id ORDER BY lower(period)
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS desk,
+               lower(period) < max(upper(period)) OVER (
+                   PARTITION BY person_id ORDER BY lower(period)
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS person
+        FROM active
+    )
+    SELECT count(*) FROM clash WHERE desk OR person"""
 
 
 async def _ceiling(url: str, requests: list[Request], clients: int) -> float:
@@ -242,9 +283,8 @@ async def _ceiling(url: str, requests: list[Request], clients: int) -> float:
 async def _measure(
     url: str, port: int, api: subprocess.Popen[bytes], o: Options, requests: list[Request]
 ) -> dict[str, Any]:
-    base = f"http://127.0.0.1:{port}"
-    await _wait_healthy(base, api)
-    ours = await _rush(base, requests, o.clients, o.rate)
+    await _wait_healthy(f"http://127.0.0.1:{port}", api)
+    ours = await _rush("127.0.0.1", port, requests, o.clients, o.rate)
     conn = await asyncpg.connect(url)
     try:
         double = int(await conn.fetchval(DOUBLE_BOOKINGS))
