@@ -4,20 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from ikn_core.contract import Channel, decode_batch, decode_status, parse_topic
+from ikn_core.contract import Channel, DeviceTopic, decode_batch, decode_status, parse_topic
 from ikn_core.contract.fast import fast_readings
 from ikn_core.errors import ContractError
 from ikn_store.readings import DeadLetter, ReadingRow, StatusUpdate, UpMessage
 
 # Readings further ahead than this are from a device whose clock is wrong.
 MAX_CLOCK_AHEAD = timedelta(days=1)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """A message as the MQTT thread handed it over; ``generation`` names the connection
-    it came on (an ack is only valid on that connection)."""
+# Results kept per valid topic and per stream id, so that a message costs a dict
+# look-up for them, and every reading of a stream shares one string (the COPY
+# encoder converts each distinct stream object to a UUID once). Bounded: emptied
+# when full (a fleet has far fewer devices and streams than this).
+_CACHE_MAX = 100_000
+_topics: dict[str, DeviceTopic] = {}
+_streams: dict[str, str] = {}
+
+
+class Received(NamedTuple):
+    """A message as the MQTT source handed it over; ``generation`` names the connection
+    it came on (an ack is only valid on that connection). A tuple: one is made per
+    message, and a frozen dataclass costs several times as much to build."""
 
     topic: str
     payload: bytes
@@ -35,9 +46,10 @@ class Window:
 
     def bounds_ms(self, now: datetime) -> tuple[float, float]:
         """The accepted device clock range around ``now``, in epoch milliseconds."""
+        now_ms = now.timestamp() * 1000
         return (
-            (now - self.retention).timestamp() * 1000,
-            (now + MAX_CLOCK_AHEAD).timestamp() * 1000,
+            now_ms - self.retention / _MILLISECOND,
+            now_ms + MAX_CLOCK_AHEAD / _MILLISECOND,
         )
 
     def check(self, ts: datetime, now: datetime) -> str | None:
@@ -51,9 +63,28 @@ class Window:
 Decoded = UpMessage | StatusUpdate | DeadLetter
 
 
+def _parse_topic(topic: str) -> DeviceTopic:
+    parsed = _topics.get(topic)
+    if parsed is None:
+        parsed = parse_topic(topic)  # raises for a bad topic, which is not kept
+        if len(_topics) >= _CACHE_MAX:
+            _topics.clear()
+        _topics[topic] = parsed
+    return parsed
+
+
+def _shared_stream(stream: str) -> str:
+    same = _streams.get(stream)
+    if same is None:
+        if len(_streams) >= _CACHE_MAX:
+            _streams.clear()
+        same = _streams[stream] = stream
+    return same
+
+
 def decode(msg: Received, window: Window) -> Decoded:
     try:
-        topic = parse_topic(msg.topic)
+        topic = _parse_topic(msg.topic)
     except ContractError as exc:
         return _dead(msg, None, exc.reason, str(exc))
     try:
@@ -74,6 +105,7 @@ def _up(msg: Received, device_id: str, window: Window) -> UpMessage | DeadLetter
         items = [(r.seq, r.ts, r.kind, r.body()) for r in batch.readings]
     else:
         stream, items = fast
+    stream = _shared_stream(stream)
     rx = msg.received_at
     low, high = window.bounds_ms(rx)
     rows = []

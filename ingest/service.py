@@ -32,7 +32,7 @@ from ingest.decode import Decoded, Received, Window, decode
 from ingest.display import DisplayFeed
 from ingest.influx import InfluxClient, InfluxSink
 from ingest.metrics import IngestMetrics, serve_metrics
-from ingest.mqtt import Handover, MqttSource
+from ingest.mqtt import Inbox, MqttSource
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,12 @@ class Stats:
             self.counts[f"dead_letter.{letter.reason}"] += 1
             m.dead_letters.labels(letter.reason).inc()
         committed = datetime.now(UTC)
+        observe = m.lag_seconds.observe
         for item in batch:
-            if isinstance(item, UpMessage) and item.rows:
-                newest = max(r.ts for r in item.rows)
-                m.lag_seconds.observe(max(0.0, (committed - newest).total_seconds()))
+            if type(item) is UpMessage and item.rows:
+                rows = item.rows
+                newest = rows[0].ts if len(rows) == 1 else max(r.ts for r in rows)
+                observe(max(0.0, (committed - newest).total_seconds()))
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -127,15 +129,15 @@ class IngestService:
             async with pool.acquire() as conn:
                 await migrate(conn)
             await self._maintain_once(pool)
-            queue = Handover(s.queue_max_messages)
+            queue = Inbox(s.queue_max_messages)
             source = self.source = MqttSource(s.mqtt, s.client_id, s.share_group, queue)
-            source.start()
             try:
                 async with (
                     serve_metrics(self.stats.metrics, s.metrics_host, s.metrics_port),
                     self._influx_sink() as sink,
                     asyncio.TaskGroup() as tg,
                 ):
+                    tg.create_task(source.run(stop))
                     if sink is not None:
                         tg.create_task(sink.run(stop))
                     tg.create_task(self._consume(queue, pool, source, stop))

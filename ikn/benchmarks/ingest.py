@@ -45,6 +45,12 @@ from ikn_store.readings import stream_counts
 from ikn_store.spaces import load_site
 
 SCRAPE_INTERVAL_S = 0.25
+STALL_S = 120.0  # no reading stored for this long: the run failed
+# The publisher offers messages faster than one ingest stores them (at B=1 several
+# times faster): the broker holds the backlog for the ingest's session. Mosquitto
+# drops QoS 1 messages past max_queued_messages (start_mosquitto's 100,000), and
+# the run would wait for them for ever; here the backlog is not limited.
+BROKER_CONF = "max_queued_messages 0\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +134,12 @@ def broker_ceiling(broker: BrokerProcess, o: Options) -> float:
             break
         if time.monotonic() > deadline:
             sub.kill()
+            sub.stdout.close()
+            sub.wait()
             raise RuntimeError("mosquitto_sub did not subscribe within 30 s")
     published = _publish(broker, o, str(uuid.uuid4()))
-    sub.stdout.read()
+    with sub.stdout:
+        sub.stdout.read()
     sub.wait(timeout=600)
     return o.readings / (time.time() - float(published["first"]))
 
@@ -239,12 +248,17 @@ def _ours(broker: BrokerProcess, ingests: Ingests, o: Options) -> dict[str, Any]
     published: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: published.update(_publish(broker, o, stream)))
     thread.start()
+    progress, last_stored = time.monotonic(), -1.0
     while True:  # not too often: each scrape costs the ingest CPU it would spend on readings
         families = _scrape(ingests.ports)
         ingests.sample_rss()
         stored = _total(families, "ikn_ingest_readings_stored_total")
         if stored >= o.readings:
             break
+        if stored > last_stored:
+            progress, last_stored = time.monotonic(), stored
+        elif time.monotonic() - progress > STALL_S:
+            raise RuntimeError(f"nothing stored for {STALL_S:.0f} s: {stored:.0f} of {o.readings}")
         time.sleep(SCRAPE_INTERVAL_S)
     finished = _newest(families, "ikn_ingest_last_commit_seconds")  # exact, not the poll's time
     thread.join()
@@ -270,7 +284,7 @@ def run(o: Options) -> dict[str, Any]:
         work = Path(tmp)
         pg = EmbeddedPostgres(work / "pg", free_port())
         pg.start()
-        broker = start_mosquitto(work / "mosquitto")
+        broker = start_mosquitto(work / "mosquitto", extra_conf=BROKER_CONF)
         try:
             url = pg.url()
             asyncio.run(_prepare(url, o.devices))
