@@ -17,6 +17,9 @@ RETURNS TABLE (ord integer, outcome text, id uuid, desk_id text, person_id text,
                start timestamptz, "end" timestamptz, status text,
                checked_in_at timestamptz, check_in_signal text, created_by text,
                created_at timestamptz, series_id uuid)
+-- Planned once per connection: custom plans (PostgreSQL's first choice for a statement
+-- with parameters) cost milliseconds each for this one, more than booking a small batch.
+SET plan_cache_mode = force_generic_plan
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
