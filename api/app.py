@@ -49,7 +49,7 @@ def make_app(settings: ApiSettings) -> web.Application:
         await pool.close()
 
     app.cleanup_ctx.append(database)
-    lanes = booking_batches.lanes_for(settings.db.pool_max)
+    lanes = settings.batch_lanes
     auth.setup(app, lanes)  # token lookups in batches under load
     booking_batches.setup(app, lanes)  # group commit for new bookings
     stream.setup(app, settings.db.url)  # after the pool: its hub reads through it

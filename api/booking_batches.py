@@ -29,12 +29,6 @@ log = logging.getLogger(__name__)
 WARM_TIMEOUT_S = 10.0  # for each connection of the pool at start
 
 
-def lanes_for(pool_max: int) -> int:
-    """Batches of one kind in flight at once, each on a connection of the pool: a
-    quarter of it (bookings and token lookups, so half the pool at most)."""
-    return max(1, pool_max // 4)
-
-
 class BatchedBooker:
     """A ``store.Booker`` on the pool: inserts go in batches, reads one by one."""
 

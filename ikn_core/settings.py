@@ -314,6 +314,25 @@ class OidcSettings:
         )
 
 
+DEFAULT_BATCH_LANES = 3
+
+
+def _batch_lanes(r: _Reader, pool_max: int) -> int:
+    """``IKN_API_BATCH_LANES``: both kinds of batch together may hold two thirds of the
+    pool at most (the rest serves reads); unset, 3 or what the pool allows."""
+    most = max(1, pool_max // 3)
+    if not r.env.get("IKN_API_BATCH_LANES"):
+        return min(DEFAULT_BATCH_LANES, most)
+    lanes = r.get("IKN_API_BATCH_LANES", _int_between(1, 64), DEFAULT_BATCH_LANES)
+    if lanes > most:
+        r.problems.append(
+            f"IKN_API_BATCH_LANES={lanes}: at most {most} with IKN_DATABASE_POOL_MAX={pool_max} "
+            "(bookings and token lookups take a connection per lane each; keep a third "
+            "of the pool for reads)"
+        )
+    return lanes
+
+
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
     db: DatabaseSettings
@@ -327,13 +346,18 @@ class ApiSettings:
     oidc: OidcSettings | None = None  # OIDC bearer tokens; None: API tokens only
     mqtt: MqttSettings | None = None  # to send device commands; None: commands answer 503
     command_ttl_s: int = 300  # a device command not answered by then is expired
+    # Booking batches (and token-lookup batches) in flight at once, each on its own
+    # connection (api/coalesce.py). About the database's cores + 1: more only take
+    # turns on its CPU and wait on each other's locks (docs/api.md, "Group commit").
+    batch_lanes: int = DEFAULT_BATCH_LANES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
         r = _Reader(os.environ if env is None else env)
         with_mqtt = bool(r.env.get("IKN_MQTT_URL"))
+        db = DatabaseSettings.read(r)
         settings = cls(
-            db=DatabaseSettings.read(r),
+            db=db,
             log=LogSettings.read(r),
             host=r.get("IKN_API_HOST", _text, "127.0.0.1"),
             port=r.get("IKN_API_PORT", _int_between(0, 65535), 8080),
@@ -344,6 +368,7 @@ class ApiSettings:
             oidc=OidcSettings.read(r),
             mqtt=MqttSettings.read(r) if with_mqtt else None,
             command_ttl_s=r.get("IKN_COMMAND_TTL_S", _int_between(10, 86_400), 300),
+            batch_lanes=_batch_lanes(r, db.pool_max),
         )
         r.done()
         return settings

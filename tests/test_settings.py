@@ -80,3 +80,33 @@ def test_a_service_with_bad_settings_stops_at_start_saying_why(role: str) -> Non
     assert done.returncode == 2
     assert "IKN_DATABASE_URL" in done.stderr and "bad port" in done.stderr
     assert "hidden" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "lanes"),
+    [
+        ({}, 3),  # the default pool (10) allows 3
+        ({"IKN_DATABASE_POOL_MAX": "20"}, 3),
+        ({"IKN_DATABASE_POOL_MAX": "4"}, 1),  # unset: as many as the pool allows
+        ({"IKN_DATABASE_POOL_MAX": "30", "IKN_API_BATCH_LANES": "8"}, 8),
+    ],
+)
+def test_batch_lanes_default_to_three_or_what_the_pool_allows(
+    env: dict[str, str], lanes: int
+) -> None:
+    settings = ApiSettings.from_env({"IKN_DATABASE_URL": "postgresql://h/db", **env})
+    assert settings.batch_lanes == lanes
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"IKN_API_BATCH_LANES": "0"}, "IKN_API_BATCH_LANES='0': expected an integer from 1"),
+        ({"IKN_API_BATCH_LANES": "4"}, "IKN_API_BATCH_LANES=4: at most 3 with IKN_DATABASE_POOL"),
+    ],
+)
+def test_batch_lanes_the_pool_cannot_serve_stop_the_api(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        ApiSettings.from_env({"IKN_DATABASE_URL": "postgresql://h/db", **env})
+    (problem,) = caught.value.problems
+    assert problem.startswith(message)
