@@ -73,52 +73,39 @@ BEGIN
             ON v.verdict = 'booked' AND b.desk_id = v.desk AND b.person_id = v.person
            AND b.period = v.period;
     EXCEPTION WHEN exclusion_violation THEN
-        verdicts := NULL;  -- items of this batch collide: decide them one by one
+        verdicts := NULL;  -- items of this batch collide: decide them one by one below
     END;
-    IF verdicts IS NOT NULL THEN
-        FOR i IN 1 .. cardinality(verdicts) LOOP
-            ord := i;
-            outcome := verdicts[i];
-            k := made[i];
-            id := k.id;
-            desk_id := k.desk_id;
-            person_id := k.person_id;
-            start := lower(k.period);
-            "end" := upper(k.period);
-            status := k.status;
-            checked_in_at := k.checked_in_at;
-            check_in_signal := k.check_in_signal;
-            created_by := k.created_by;
-            created_at := k.created_at;
-            series_id := k.series_id;
-            RETURN NEXT;
+    IF verdicts IS NULL THEN  -- (or the batch is empty)
+        verdicts := '{}';
+        made := '{}';
+        FOR i IN 1 .. cardinality(desks) LOOP
+            k := NULL;
+            IF NOT EXISTS (
+                SELECT 1 FROM desk_booking_places p
+                WHERE p.desk_id = desks[i] AND p.fingerprint = fingerprints[i]
+                  AND NOT p.disabled
+                  AND (p.assigned_to IS NULL OR p.assigned_to = persons[i] OR managers[i])) THEN
+                verdicts[i] := 'place-changed';  -- the caller reads the place again
+            ELSE
+                BEGIN
+                    INSERT INTO bookings (desk_id, person_id, period, created_by)
+                    VALUES (desks[i], persons[i], tstzrange(starts[i], ends[i], '[)'),
+                            bookers[i])
+                    RETURNING * INTO k;
+                    verdicts[i] := 'booked';
+                EXCEPTION WHEN exclusion_violation THEN
+                    GET STACKED DIAGNOSTICS broken = CONSTRAINT_NAME;
+                    verdicts[i] := CASE broken WHEN 'bookings_person_no_overlap'
+                                   THEN 'person-taken' ELSE 'desk-taken' END;
+                END;
+            END IF;
+            made[i] := k;
         END LOOP;
-        RETURN;
     END IF;
-    FOR i IN 1 .. cardinality(desks) LOOP
+    FOR i IN 1 .. cardinality(verdicts) LOOP  -- a refusal carries only ord and outcome
         ord := i;
-        id := NULL;  -- a refusal carries only ord and outcome
-        IF NOT EXISTS (
-            SELECT 1 FROM desk_booking_places p
-            WHERE p.desk_id = desks[i] AND p.fingerprint = fingerprints[i]
-              AND NOT p.disabled
-              AND (p.assigned_to IS NULL OR p.assigned_to = persons[i] OR managers[i])) THEN
-            outcome := 'place-changed';  -- the caller reads the place again, as after book()
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        BEGIN
-            INSERT INTO bookings (desk_id, person_id, period, created_by)
-            VALUES (desks[i], persons[i], tstzrange(starts[i], ends[i], '[)'), bookers[i])
-            RETURNING * INTO k;
-        EXCEPTION WHEN exclusion_violation THEN
-            GET STACKED DIAGNOSTICS broken = CONSTRAINT_NAME;
-            outcome := CASE broken WHEN 'bookings_person_no_overlap' THEN 'person-taken'
-                                   ELSE 'desk-taken' END;
-            RETURN NEXT;
-            CONTINUE;
-        END;
-        outcome := 'booked';
+        outcome := verdicts[i];
+        k := made[i];
         id := k.id;
         desk_id := k.desk_id;
         person_id := k.person_id;
