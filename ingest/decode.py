@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
-from ikn_core.contract import Channel, DeviceTopic, decode_batch, decode_status, parse_topic
+from ikn_core.contract import Channel, decode_batch, decode_status, parse_topic
 from ikn_core.contract.fast import fast_readings
 from ikn_core.errors import ContractError
 from ikn_store.readings import DeadLetter, ReadingRow, StatusUpdate, UpMessage
@@ -15,14 +17,9 @@ from ikn_store.readings import DeadLetter, ReadingRow, StatusUpdate, UpMessage
 MAX_CLOCK_AHEAD = timedelta(days=1)
 _MILLISECOND = timedelta(milliseconds=1)
 
-
-# Results kept per valid topic and per stream id, so that a message costs a dict
-# look-up for them, and every reading of a stream shares one string (the COPY
-# encoder converts each distinct stream object to a UUID once). Bounded: emptied
-# when full (a fleet has far fewer devices and streams than this).
-_CACHE_MAX = 100_000
-_topics: dict[str, DeviceTopic] = {}
-_streams: dict[str, str] = {}
+# A topic is parsed once (a fleet has far fewer devices than this; a bad topic raises
+# and is not kept).
+_parse_topic = lru_cache(maxsize=100_000)(parse_topic)
 
 
 class Received(NamedTuple):
@@ -63,25 +60,6 @@ class Window:
 Decoded = UpMessage | StatusUpdate | DeadLetter
 
 
-def _parse_topic(topic: str) -> DeviceTopic:
-    parsed = _topics.get(topic)
-    if parsed is None:
-        parsed = parse_topic(topic)  # raises for a bad topic, which is not kept
-        if len(_topics) >= _CACHE_MAX:
-            _topics.clear()
-        _topics[topic] = parsed
-    return parsed
-
-
-def _shared_stream(stream: str) -> str:
-    same = _streams.get(stream)
-    if same is None:
-        if len(_streams) >= _CACHE_MAX:
-            _streams.clear()
-        same = _streams[stream] = stream
-    return same
-
-
 def decode(msg: Received, window: Window) -> Decoded:
     try:
         topic = _parse_topic(msg.topic)
@@ -105,7 +83,7 @@ def _up(msg: Received, device_id: str, window: Window) -> UpMessage | DeadLetter
         items = [(r.seq, r.ts, r.kind, r.body()) for r in batch.readings]
     else:
         stream, items = fast
-    stream = _shared_stream(stream)
+    stream = sys.intern(stream)  # one object per stream: the COPY encoder converts it once
     rx = msg.received_at
     low, high = window.bounds_ms(rx)
     rows = []

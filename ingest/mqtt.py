@@ -109,7 +109,6 @@ class MqttSource:
         self.queue = queue
         self.generation = 0
         self.subscribed_generation = 0  # the connection whose SUBACK arrived last
-        self.connected = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._closing = False
@@ -301,7 +300,6 @@ class MqttSource:
         topics = [(shared(self.share_group, UP_FILTER), 1), (STATUS_FILTER, 1)]
         client.subscribe(topics)
         log.info("connected (generation %d), subscribed to %s", self.generation, topics)
-        self.connected.set()
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         failed = [c for c in codes if c.is_failure]
@@ -312,7 +310,6 @@ class MqttSource:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._live = False
-        self._on_loop(self.connected.clear)
         if not self._closing:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
