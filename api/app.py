@@ -32,7 +32,7 @@ from api.problems import problem_middleware
 from api.state import POOL
 from ikn_core.settings import ApiSettings
 from ikn_store.migrations import migrate
-from ikn_store.pool import create_pool
+from ikn_store.pool import close_pool, create_pool
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def make_app(settings: ApiSettings) -> web.Application:
             await migrate(conn)
         app[POOL] = pool
         yield
-        await pool.close()
+        await close_pool(pool)
 
     app.cleanup_ctx.append(database)
     lanes = settings.batch_lanes

@@ -1,8 +1,10 @@
 """Errors as RFC 9457 ``application/problem+json``, each with a stable ``type``.
 
 Handlers raise ``Problem``; the middleware turns it (and aiohttp's own HTTP
-errors) into a problem document. An unexpected exception is logged with its
-traceback and answered with a 500 problem that reveals nothing.
+errors) into a problem document. A database that cannot be reached, or no pooled
+connection free within the pool's deadline, is a 503 with ``Retry-After``. An
+unexpected exception is logged with its traceback and answered with a 500 problem
+that reveals nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ikn_store.errors import DATABASE_UNAVAILABLE
+
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5  # what a 503 for an unavailable database asks clients to wait
 
 TYPE_BASE = "https://ikn-workspace.example/problems/"
 CONTENT_TYPE = "application/problem+json"
@@ -87,6 +93,18 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         # error. 499 ("client closed request", nginx's name) shows so in the access log.
         log.info("client left during %s %s", request.method, request.path)
         return web.Response(status=499)
+    except DATABASE_UNAVAILABLE as exc:
+        # Not the request's fault, and worth trying again soon: 503 with Retry-After.
+        log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
+        unavailable = Problem(
+            503,
+            "database-unavailable",
+            "The database is not answering",
+            "try again in a few seconds",
+        )
+        response = unavailable.response(request.path)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(500, "internal-error", "Internal server error").response(request.path)

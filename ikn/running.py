@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -10,21 +12,58 @@ from typing import TYPE_CHECKING, Any
 from ikn.logs import configure
 from ikn_core.settings import MigrateSettings
 
+log = logging.getLogger(__name__)
+
+# A stop still under way this long after the signal is forced: what is left is logged
+# with where it waits, and cancelled. Services stop well within it (the ingest gives
+# the batches it is writing 5 s); only something wedged, such as a query on a database
+# that stopped answering, is still there.
+STOP_DEADLINE_S = 15.0
+
 if TYPE_CHECKING:  # the CLI also runs on edge devices, where asyncpg is not installed
     import asyncpg
 
 
 def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-    """Run ``main(stop)`` in a fresh loop; SIGINT/SIGTERM set ``stop``."""
+    """Run ``main(stop)`` in a fresh loop; SIGINT/SIGTERM set ``stop``. If ``main``
+    has not returned ``STOP_DEADLINE_S`` after the signal, it is cancelled."""
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        work = asyncio.create_task(main(stop))
+        deadline = asyncio.create_task(_force_stop(stop, work))
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not deadline.done():
+                raise
+            log.warning("stopped by cancelling what was left")
+        finally:
+            deadline.cancel()
 
     asyncio.run(runner())
+
+
+async def _force_stop(stop: asyncio.Event, work: asyncio.Task[None]) -> None:
+    """Once ``stop`` is set, give ``work`` ``STOP_DEADLINE_S``; then log every task
+    that is left, with where it waits, and cancel ``work``."""
+    await stop.wait()
+    await asyncio.sleep(STOP_DEADLINE_S)
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    log.warning(
+        "still stopping %.0f s after the signal; cancelling the %d tasks left:",
+        STOP_DEADLINE_S,
+        len(tasks),
+    )
+    for task in tasks:
+        out = io.StringIO()
+        task.print_stack(file=out)
+        log.warning("%s", out.getvalue().rstrip())
+    work.cancel()
 
 
 def database_command(

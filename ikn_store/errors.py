@@ -13,6 +13,16 @@ from ikn_core.errors import IknError
 # ("another operation is in progress" when the server went away under it).
 CONNECTION_LOST = (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
+# The database cannot serve now, whatever was asked: the connection is lost (a pool's
+# acquire deadline raises TimeoutError, an OSError), or the server refuses connections
+# (class 08, or 57P03 while it starts or stops) or ended the session (57P01 shutdown).
+DATABASE_UNAVAILABLE = (
+    *CONNECTION_LOST,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
 
 class StoreError(IknError):
     """Base of the storage adapter's errors."""

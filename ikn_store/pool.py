@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import asyncpg
 import orjson
+from asyncpg.pool import PoolAcquireContext
+
+log = logging.getLogger(__name__)
+
+# How long taking a connection from a pool may last, and (asyncpg applies the same
+# budget) giving it back: waiting for a free one, opening a new one, and at release
+# rolling back what was left open or waiting for a cancelled query to end. asyncpg
+# waits for ever by default; a connection wedged by a database that went away mid-
+# operation then holds its caller for ever too, and with it a service's shutdown.
+ACQUIRE_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 5.0  # closing a pool politely; then its connections are cut
 
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS staging_readings (
@@ -37,18 +51,53 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     advisory locks are transaction-level, LISTEN has its own connection."""
 
 
-async def create_pool(url: str, max_size: int = 10, *, api: bool = False) -> asyncpg.Pool:
+class Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg is untyped
+    """asyncpg's pool, where ``acquire()`` gives up after ``acquire_timeout`` seconds
+    (``TimeoutError``) unless told otherwise: so do ``fetch()``, ``execute()`` and the
+    rest, which acquire through it."""
+
+    def __init__(self, *args: object, acquire_timeout: float, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def create_pool(
+    url: str,
+    max_size: int = 10,
+    *,
+    api: bool = False,
+    acquire_timeout: float = ACQUIRE_TIMEOUT_S,
+) -> Pool:
     """A pool whose connections decode jsonb and have the ingest's staging table.
     ``api``: no staging table (the API writes no readings), and every connection is
     opened at once, so that a rush does not begin by opening them."""
-    pool = await asyncpg.create_pool(
+    pool = Pool(
         url,
         min_size=max_size if api else 1,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
         init=_init_reader if api else _init_connection,
         reset=_keep_session,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        acquire_timeout=acquire_timeout,
         command_timeout=60,
         timeout=10,
     )
-    assert pool is not None
+    await pool
     return pool
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    """Close ``pool``, waiting ``CLOSE_TIMEOUT_S`` at most for its connections to come
+    back and say goodbye; then cut what is left (a database that stopped answering)."""
+    try:
+        await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("the database pool did not close within %.0f s; cutting it", CLOSE_TIMEOUT_S)
+        pool.terminate()

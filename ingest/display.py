@@ -124,6 +124,7 @@ class DisplayFeed:
         self.published = 0
         self.dropped = 0
         self.leading = False
+        self._conn: asyncpg.Connection | None = None  # the listening connection, if any
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -136,7 +137,7 @@ class DisplayFeed:
                 await asyncio.wait_for(stop.wait(), RETRY_S)
 
     async def _listen_once(self, stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(
+        conn = self._conn = await asyncpg.connect(
             self._dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME}
         )
         lost = asyncio.Event()
@@ -163,8 +164,15 @@ class DisplayFeed:
             finally:
                 stopper.cancel()
         finally:
+            self._conn = None
             if not conn.is_closed():
                 await conn.close(timeout=5)
+
+    def terminate(self) -> None:
+        """Cut the listening connection at once (a stop that cannot wait for the
+        database); ``run`` then ends if its ``stop`` is set."""
+        if self._conn is not None:
+            self._conn.terminate()
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if len(self._pending) == PENDING_MAX:

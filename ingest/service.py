@@ -19,7 +19,7 @@ from ikn_store.devices import alert_counts
 from ikn_store.errors import CONNECTION_LOST
 from ikn_store.migrations import migrate
 from ikn_store.partitions import drop_expired, ensure_partitions
-from ikn_store.pool import create_pool
+from ikn_store.pool import close_pool, create_pool
 from ikn_store.readings import (
     DeadLetter,
     StatusUpdate,
@@ -52,6 +52,7 @@ REPORT_INTERVAL_S = 10
 RELEASE_INTERVAL_S = 1.0  # how late a desk left turns free after its grace, at most
 ALERTS_INTERVAL_S = 60.0  # how often the ikn_device_alerts gauge is recomputed
 RETRY_MAX_DELAY_S = 30.0
+STOP_GRACE_S = 5.0  # how long a stop waits for the database before cutting it
 # SQLSTATE classes that say "try again later", not "this batch is bad".
 _TRANSIENT_CLASSES = ("08", "53", "57", "40")
 
@@ -131,6 +132,8 @@ class IngestService:
             await self._maintain_once(pool)
             queue = Inbox(s.queue_max_messages)
             source = self.source = MqttSource(s.mqtt, s.client_id, s.share_group, queue)
+            feed = DisplayFeed(s.db.url, pool, source.publish)
+            cutter = asyncio.create_task(_cut_database_after_grace(stop, pool, feed))
             try:
                 async with (
                     serve_metrics(self.stats.metrics, s.metrics_host, s.metrics_port),
@@ -145,12 +148,13 @@ class IngestService:
                     tg.create_task(_every(REPORT_INTERVAL_S, stop, self._report))
                     tg.create_task(_every(0.05, stop, self._watch_subscription))
                     tg.create_task(_every(RELEASE_INTERVAL_S, stop, self._release_desks, pool))
-                    tg.create_task(DisplayFeed(s.db.url, pool, source.publish).run(stop))
+                    tg.create_task(feed.run(stop))
                     tg.create_task(_every(ALERTS_INTERVAL_S, stop, self._count_alerts, pool))
             finally:
+                cutter.cancel()
                 source.stop()
         finally:
-            await pool.close()
+            await close_pool(pool)
         log.info("ingest stopped: %s", dict(self.stats.counts))
 
     async def _consume(
@@ -242,6 +246,9 @@ class IngestService:
             except Exception as exc:
                 if not _is_transient(exc):
                     raise
+                if stop.is_set():
+                    log.info("stopping: a batch stays unacknowledged (%s)", exc)
+                    return None
                 self.stats.metrics.db_retries.inc()
                 log.warning(
                     "PostgreSQL unavailable (%s); holding acks, retry in %.1f s", exc, delay
@@ -354,6 +361,24 @@ async def _get_or_stop(queue: asyncio.Queue[Received], stop: asyncio.Event) -> R
     return None
 
 
+async def _cut_database_after_grace(
+    stop: asyncio.Event, pool: asyncpg.Pool, feed: DisplayFeed
+) -> None:
+    """Once ``stop`` is set, give the batches being written (and every other query)
+    ``STOP_GRACE_S``; then cut every database connection, so that nothing waits on a
+    database that stopped answering. Writes cut short are not acknowledged: the broker
+    redelivers them, and whatever of them committed is dropped then as a duplicate."""
+    await stop.wait()
+    await asyncio.sleep(STOP_GRACE_S)
+    log.warning(
+        "still stopping %.0f s after the signal; cutting the database connections "
+        "(what was being written stays unacknowledged and is redelivered)",
+        STOP_GRACE_S,
+    )
+    pool.terminate()
+    feed.terminate()
+
+
 async def _every(
     interval: float, stop: asyncio.Event, job: Callable[..., Awaitable[None]], *args: object
 ) -> None:
@@ -366,5 +391,9 @@ async def _every(
             pass
         try:
             await job(*args)
-        except Exception:
-            log.exception("periodic job %s failed", getattr(job, "__name__", job))
+        except Exception as exc:
+            name = getattr(job, "__name__", job)
+            if stop.is_set():
+                log.info("periodic job %s cut short by the stop (%r)", name, exc)
+            else:
+                log.exception("periodic job %s failed", name)

@@ -12,17 +12,21 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import asyncpg
 import orjson
 import paho.mqtt.client as mqtt
+import psutil
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ikn.benchmarks.ingest import _site
 from ikn.benchmarks.publisher import device_id
 from ikn.brokers import BrokerProcess, free_port
+from ikn.running import STOP_DEADLINE_S
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.readings import stream_counts
@@ -153,23 +157,45 @@ def test_sigkill_of_the_ingest_mid_stream_loses_and_duplicates_nothing(
     assert counts == (total, total)
 
 
-def test_a_postgresql_restart_mid_stream_loses_and_duplicates_nothing(
-    mosquitto: BrokerProcess, tmp_path: Path
+def _stop_once_all_stored(
+    ingest: subprocess.Popen[bytes], db: str, stream: str, total: int
 ) -> None:
+    """Wait until ``stream``'s ``total`` readings are stored, stop ``ingest`` (it must
+    exit cleanly), and check that each reading is stored once."""
+    try:
+        counts = poll(lambda: _counts(db, stream), lambda c: c[0] >= total, 120)
+    finally:
+        ingest.terminate()
+        assert ingest.wait(timeout=60) == 0
+    assert counts == (total, total)
+
+
+@contextmanager
+def _private_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own (to stop or freeze), migrated and seeded."""
     pg = EmbeddedPostgres(tmp_path / "pg", free_port(), durable=False)
     pg.start()
     try:
-        db = pg.url()
 
         async def prepare() -> None:
-            conn = await asyncpg.connect(db)
+            conn = await asyncpg.connect(pg.url())
             try:
                 await migrate(conn)
             finally:
                 await conn.close()
-            await seed(db, _site(DEVICES))
+            await seed(pg.url(), _site(DEVICES))
 
         asyncio.run(prepare())
+        yield pg
+    finally:
+        pg.stop()
+
+
+def test_a_postgresql_restart_mid_stream_loses_and_duplicates_nothing(
+    mosquitto: BrokerProcess, tmp_path: Path
+) -> None:
+    with _private_postgres(tmp_path) as pg:
+        db = pg.url()
         ingest = _ingest(_env(db, mosquitto), "pg-restart-ingest", tmp_path / "ingest.log")
         _probe_until_stored(mosquitto, db)
         stream, total = str(uuid.uuid4()), 20_000
@@ -179,14 +205,53 @@ def test_a_postgresql_restart_mid_stream_loses_and_duplicates_nothing(
         assert publisher.wait(timeout=120) == 0
         assert ingest.poll() is None  # it waits for the database, it does not die
         pg.start()
+        _stop_once_all_stored(ingest, db, stream, total)
+
+
+def _freeze(pg: EmbeddedPostgres) -> list[psutil.Process]:
+    """SIGSTOP the server and its backends (one that exits meanwhile is skipped)."""
+    assert pg.proc is not None
+    server = psutil.Process(pg.proc.pid)
+    frozen = []
+    for proc in (server, *server.children(recursive=True)):
+        with suppress(psutil.NoSuchProcess):
+            proc.suspend()
+            frozen.append(proc)
+    return frozen
+
+
+def test_a_database_that_stops_answering_does_not_hold_up_a_stop(
+    mosquitto: BrokerProcess, tmp_path: Path
+) -> None:
+    """PostgreSQL frozen mid-stream (SIGSTOP: connections open, nothing answered, as
+    in a network partition): SIGTERM still stops the ingest within its stop deadline,
+    leaving the batches it was writing unacknowledged; the next ingest stores them,
+    and every reading is stored once."""
+    with _private_postgres(tmp_path) as pg:
+        db, log = pg.url(), tmp_path / "ingest.log"
+        env = _env(db, mosquitto)
+        ingest = _ingest(env, "frozen-db-ingest", log)
+        _probe_until_stored(mosquitto, db)
+        stream, total = str(uuid.uuid4()), 20_000
+        publisher = _publisher(mosquitto, total, 10, stream)
+        poll(lambda: _counts(db, stream)[0], lambda n: n > 1000, 60)
+        frozen = _freeze(pg)
         try:
-            counts = poll(lambda: _counts(db, stream), lambda c: c[0] >= total, 120)
-        finally:
+            time.sleep(2)  # the ingest's writes now wait on the frozen server
+            assert ingest.poll() is None
+            started = time.monotonic()
             ingest.terminate()
-            assert ingest.wait(timeout=60) == 0
-        assert counts == (total, total)
-    finally:
-        pg.stop()
+            code = ingest.wait(timeout=120)
+            stopped_in = time.monotonic() - started
+        finally:
+            for proc in frozen:
+                with suppress(psutil.NoSuchProcess):
+                    proc.resume()
+        assert code == 0
+        assert stopped_in < STOP_DEADLINE_S, f"stopped in {stopped_in:.1f} s"
+        assert publisher.wait(timeout=120) == 0
+        ingest = _ingest(env, "frozen-db-ingest", log)  # the same session takes over
+        _stop_once_all_stored(ingest, db, stream, total)
 
 
 def test_two_ingests_share_the_load_and_store_each_reading_once(

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def _with_pool(db: DatabaseSettings, work: Callable[[asyncpg.Pool], Awaitable[None]]) -> None:
     async def main(_stop: asyncio.Event) -> None:
         from ikn_store.migrations import migrate
-        from ikn_store.pool import create_pool
+        from ikn_store.pool import close_pool, create_pool
 
         pool = await create_pool(db.url, 2)
         try:
@@ -35,7 +35,7 @@ def _with_pool(db: DatabaseSettings, work: Callable[[asyncpg.Pool], Awaitable[No
                 await migrate(conn)
             await work(pool)
         finally:
-            await pool.close()
+            await close_pool(pool)
 
     run_until_signal(main)
 
