@@ -3,8 +3,8 @@
 Signals come from:
 
 - badge taps, handed over by ``ikn_store.readings.write`` inside its transaction
-  (one statement over the batch's ``staging_readings``, in the ingest's
-  ``ingest_staged()``, migration 0014);
+  (one statement over the batch's taps in ``staging_readings``, in the ingest's
+  ``ingest_derive()``, migration 0017);
   a tap also checks in the person's booking in that building that local day;
 - a desk sensor showing occupied during its booking (one ``desk_occupied`` per booking);
 - booking check-ins (app, sensor, badge): the ``bookings_attendance`` trigger;

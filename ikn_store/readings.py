@@ -1,21 +1,24 @@
 """Writes what the ingest received, in one transaction per batch of messages.
 
-Readings go through the connection's ``staging_readings`` temp table (COPY, encoded
-by ``copy_rows``), then into ``readings`` by the SQL function ``ingest_staged()``
-(migration 0014): the key ``(device_id, stream, seq, ts)`` makes every redelivery a
-no-op. The same call derives desk state, zone counts, sensor check-ins, analytics
-dirty spans, attendance signals and last-seen; device status is upserted alongside.
-All in one transaction, so live state never runs ahead of or behind what is stored.
+Readings go into ``readings`` by COPY (encoded by ``copy_rows``); the key
+``(device_id, stream, seq, ts)`` makes a redelivered reading fail it, and then the
+batch is written again through the connection's ``staging_readings`` temp table with
+``INSERT ... ON CONFLICT DO NOTHING``. The SQL function ``ingest_derive()`` (migration
+0017) then derives desk state, zone counts, sensor check-ins, analytics dirty spans,
+attendance signals and last-seen from the batch's summary (``summarise``); device
+status is upserted alongside. All in one transaction, so live state never runs ahead
+of or behind what is stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import asyncpg
+import orjson
 
 from ikn_core.booking import CHECK_IN_OPENS_BEFORE
 from ikn_store import copy_rows
@@ -30,9 +33,12 @@ SET occupied = false, since = vacant_since, vacant_since = NULL, updated_at = no
 WHERE vacant_since IS NOT NULL AND vacant_since <= now() - $1::interval
 """
 
-# Stores the staged batch and derives desk state, zone counts, sensor check-ins,
-# analytics dirty spans, attendance signals and last-seen from it (migration 0014).
-_INGEST_STAGED = "SELECT ingest_staged($1::interval, $2::interval, $3)"
+# Derives desk state, zone counts, sensor check-ins, analytics dirty spans, attendance
+# signals and last-seen from a batch's summary (migration 0017).
+_INGEST_DERIVE = "SELECT ingest_derive($1::json, $2::interval, $3::interval, $4, $5)"
+_INSERT_STAGED = "INSERT INTO readings SELECT * FROM staging_readings ON CONFLICT DO NOTHING"
+# Kinds whose bodies the derivation reads: their readings are also staged.
+_STAGED_KINDS = frozenset({"people_count", "badge_tap"})
 
 _UPSERT_STATUS = """
 INSERT INTO device_status AS s (device_id, online, status, status_at, last_seen)
@@ -117,6 +123,30 @@ async def write(
 ) -> WriteResult:
     """Store one batch in one transaction; return what happened to it. A desk whose
     sensor says vacant counts as in use for ``vacant_grace`` more."""
+    try:
+        return await _write(
+            conn, messages, statuses, dead_letters, vacant_grace=vacant_grace, redelivered=False
+        )
+    except _StoredBefore:
+        return await _write(
+            conn, messages, statuses, dead_letters, vacant_grace=vacant_grace, redelivered=True
+        )
+
+
+class _StoredBefore(Exception):
+    """The batch holds a reading stored before (a redelivery): its COPY into
+    ``readings`` failed, and its transaction is rolled back."""
+
+
+async def _write(
+    conn: asyncpg.Connection,
+    messages: Sequence[UpMessage],
+    statuses: Sequence[StatusUpdate],
+    dead_letters: Sequence[DeadLetter],
+    *,
+    vacant_grace: timedelta,
+    redelivered: bool,
+) -> WriteResult:
     async with conn.transaction():
         known = await _enabled_devices(
             conn, {m.device_id for m in messages} | {s.device_id for s in statuses}
@@ -126,10 +156,10 @@ async def write(
         for item in items:
             if item.device_id not in known:
                 result.dead_letters.append(_unknown(item))
-        rows = [r for m in messages if m.device_id in known for r in m.rows]
-        if rows:
-            result.stored = await _insert_readings(conn, rows, vacant_grace)
-            result.duplicates = len(rows) - result.stored
+        ups = [m for m in messages if m.device_id in known and m.rows]
+        if ups:
+            result.stored = await _store_readings(conn, ups, vacant_grace, redelivered)
+            result.duplicates = sum(len(m.rows) for m in ups) - result.stored
         await _upsert_statuses(conn, [s for s in statuses if s.device_id in known])
         if result.dead_letters:
             await conn.copy_records_to_table(
@@ -169,18 +199,115 @@ def _unknown(item: UpMessage | StatusUpdate) -> DeadLetter:
     )
 
 
-async def _insert_readings(
-    conn: asyncpg.Connection, rows: list[ReadingRow], vacant_grace: timedelta
+async def _store_readings(
+    conn: asyncpg.Connection,
+    messages: list[UpMessage],
+    vacant_grace: timedelta,
+    redelivered: bool,
 ) -> int:
-    await conn.copy_to_table(
-        "staging_readings",
-        source=copy_rows.chunks(copy_rows.encode(rows)),
-        columns=_READING_COLUMNS,
-        format="binary",
+    """Store the readings of ``messages`` (all of them new, unless ``redelivered``) and
+    derive what depends on them; how many were new."""
+    rows = [r for m in messages for r in m.rows]
+    summary = summarise(messages)
+    if redelivered:
+        await _copy(conn, "staging_readings", rows)
+        stored = _count(await conn.execute(_INSERT_STAGED))
+    else:
+        try:
+            stored = _count(await _copy(conn, "readings", rows))
+        except asyncpg.UniqueViolationError as exc:
+            raise _StoredBefore from exc
+        if summary.has_counts or summary.has_taps:
+            await _copy(conn, "staging_readings", [r for r in rows if r.kind in _STAGED_KINDS])
+    await conn.execute(
+        _INGEST_DERIVE,
+        summary.json(),
+        vacant_grace,
+        CHECK_IN_OPENS_BEFORE,
+        summary.has_counts,
+        summary.has_taps,
     )
-    has_counts = any(r.kind == "people_count" for r in rows)
-    stored = await conn.fetchval(_INGEST_STAGED, vacant_grace, CHECK_IN_OPENS_BEFORE, has_counts)
-    return int(stored)
+    return stored
+
+
+async def _copy(conn: asyncpg.Connection, table: str, rows: Sequence[ReadingRow]) -> str:
+    return str(
+        await conn.copy_to_table(
+            table,
+            source=copy_rows.chunks(copy_rows.encode(rows)),
+            columns=_READING_COLUMNS,
+            format="binary",
+        )
+    )
+
+
+def _count(status: str) -> int:
+    """The row count of a command status (``COPY 5000``, ``INSERT 0 12``)."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class Summary(NamedTuple):
+    """A batch of readings per device, kind and time (a message's readings usually
+    share all three, so a few entries per device), and which kinds it holds that are
+    read from ``staging_readings``."""
+
+    # (device_id, kind, ts) -> (the newest receipt, a desk reading there says occupied,
+    # the one with the highest seq says occupied)
+    groups: dict[tuple[str, str, datetime], tuple[datetime, bool, bool]]
+    has_counts: bool
+    has_taps: bool
+
+    def json(self) -> str:
+        """As ``ingest_derive()`` takes it: an array of objects."""
+        return orjson.dumps(
+            [
+                {
+                    "device_id": device_id,
+                    "kind": kind,
+                    "ts": ts,
+                    "seen": seen,
+                    "occupied": occupied,
+                    "last_occupied": last_occupied,
+                }
+                for (device_id, kind, ts), (seen, occupied, last_occupied) in self.groups.items()
+            ]
+        ).decode()
+
+
+def summarise(messages: Iterable[UpMessage]) -> Summary:
+    """What ``ingest_derive()`` needs of a batch; 0014 computed the same in SQL from
+    the staged rows (``GROUP BY device_id, kind, ts``). A message's readings carry its
+    device and receipt time, so only their kind, time, seq and body are looked at."""
+    # [seen, occupied, highest seq, its reading occupied] per (device, kind, ts)
+    groups: dict[tuple[str, str, datetime], list[Any]] = {}
+    group: list[Any] = []
+    last_kind = ""
+    for message in messages:
+        device_id, received_at = message.device_id, message.received_at
+        last_ts: datetime | None = None  # a new message starts a new run
+        for _device, _stream, seq, ts, _received, kind, body in message.rows:
+            occupied = kind == "desk_occupancy" and body.get("occupied") is True
+            if ts != last_ts or kind != last_kind:  # runs of one time and kind are the rule
+                last_ts, last_kind = ts, kind
+                key = (device_id, kind, ts)
+                found = groups.get(key)
+                if found is None:
+                    groups[key] = group = [received_at, occupied, seq, occupied]
+                    continue
+                group = found
+                group[0] = max(group[0], received_at)
+            if occupied:
+                group[1] = True
+            if seq > group[2]:
+                group[2], group[3] = seq, occupied
+            elif occupied and seq == group[2]:
+                group[3] = True
+    kinds = {k[1] for k in groups}
+    return Summary(
+        {k: (g[0], g[1], g[3]) for k, g in groups.items()},
+        "people_count" in kinds,
+        "badge_tap" in kinds,
+    )
 
 
 async def _upsert_statuses(conn: asyncpg.Connection, statuses: list[StatusUpdate]) -> None:

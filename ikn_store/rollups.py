@@ -1,7 +1,7 @@
 """Incremental analytics rollups: recompute what was marked dirty.
 
-Dirty spans come from the ingest's write transaction (``ingest_staged()`` of migration
-0014, for readings; :func:`mark_dirty_from_staging` marks the same for a caller that
+Dirty spans come from the ingest's write transaction (``ingest_derive()`` of migration
+0017, for readings; :func:`mark_dirty_from_staging` marks the same for a caller that
 stages readings itself) and from the bookings trigger of migration 0006.
 
 ``refresh`` takes every dirty span out of ``analytics_dirty``, widens it to whole
@@ -281,8 +281,8 @@ async def refresh(conn: asyncpg.Connection) -> Refreshed | None:
 
 async def mark_dirty_from_staging(conn: asyncpg.Connection) -> None:
     """Mark what the batch in ``staging_readings`` changes, in the caller's transaction
-    (the ingest's write marks the same spans inside ``ingest_staged()``, from its
-    per-device summary of the batch; this uses the same migration 0014's
+    (the ingest's write marks the same spans inside ``ingest_derive()`` of migration
+    0017, from its summary of the batch; this uses migration 0014's
     ``ingest_mark_dirty()``)."""
     await conn.execute("SELECT ingest_mark_dirty()")
 
