@@ -232,9 +232,9 @@ def test_a_database_that_stops_answering_does_not_hold_up_a_stop(
         env = _env(db, mosquitto)
         ingest = _ingest(env, "frozen-db-ingest", log)
         _probe_until_stored(mosquitto, db)
-        stream, total = str(uuid.uuid4()), 20_000
+        stream, total = str(uuid.uuid4()), 60_000
         publisher = _publisher(mosquitto, total, 10, stream)
-        poll(lambda: _counts(db, stream)[0], lambda n: n > 1000, 60)
+        poll(lambda: _counts(db, stream)[0], lambda n: n > 2000, 60)
         frozen = _freeze(pg)
         try:
             time.sleep(2)  # the ingest's writes now wait on the frozen server
@@ -249,8 +249,11 @@ def test_a_database_that_stops_answering_does_not_hold_up_a_stop(
                     proc.resume()
         assert code == 0
         assert stopped_in < STOP_DEADLINE_S, f"stopped in {stopped_in:.1f} s"
+        at_freeze = _counts(db, stream)[0]
+        assert at_freeze < total, "the stream ended before the freeze: nothing was tested"
         assert publisher.wait(timeout=120) == 0
         ingest = _ingest(env, "frozen-db-ingest", log)  # the same session takes over
+        _probe_until_stored(mosquitto, db)  # up and serving
         _stop_once_all_stored(ingest, db, stream, total)
 
 

@@ -20,7 +20,9 @@ GOOD = {
 def test_defaults_and_parsed_urls() -> None:
     s = IngestSettings.from_env(GOOD)
     assert s.mqtt.url == MqttUrl("broker", 1883, False, "ingest", "pw")
-    assert (s.share_group, s.batch_latency_ms, s.mqtt.protocol) == ("ikn-ingest", 100, "5")
+    assert (s.share_group, s.batch_latency_ms, s.mqtt.protocol) == ("ikn-ingest", 100, "3.1.1")
+    v5 = IngestSettings.from_env({**GOOD, "IKN_MQTT_PROTOCOL": "5"})
+    assert v5.mqtt.protocol == "5"
     assert MqttUrl.parse("mqtts://h").port == 8883
     assert IngestSettings.from_env({**GOOD, "IKN_INGEST_SHARE_GROUP": "none"}).share_group == ""
 
