@@ -51,7 +51,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     advisory locks are transaction-level, LISTEN has its own connection."""
 
 
-class Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg is untyped
+class Pool(asyncpg.Pool):
     """asyncpg's pool, where ``acquire()`` gives up after ``acquire_timeout`` seconds
     (``TimeoutError``) unless told otherwise: so do ``fetch()``, ``execute()`` and the
     rest, which acquire through it."""
@@ -78,10 +78,11 @@ async def create_pool(
         url,
         min_size=max_size if api else 1,
         max_size=max_size,
-        max_queries=50_000,
-        max_inactive_connection_lifetime=300.0,
         init=_init_reader if api else _init_connection,
         reset=_keep_session,
+        # what asyncpg.create_pool passes by default (Pool takes no defaults itself)
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,

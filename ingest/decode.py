@@ -87,7 +87,7 @@ def _up(msg: Received, device_id: str, window: Window) -> UpMessage | DeadLetter
     rx = msg.received_at
     low, high = window.bounds_ms(rx)
     rows = []
-    last_ms, ts = None, rx
+    last_ms: int | None = None
     for i, (seq, ts_ms, kind, body) in enumerate(items):
         if ts_ms != last_ms:  # a message's readings often share their time: one datetime
             if not low <= ts_ms <= high:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -55,6 +55,11 @@ async def _item(
     return await desk_place(conn, desk), cmd
 
 
+def _kinds(outcomes: Sequence[object]) -> list[str]:
+    """Each outcome's type: ``tuple`` (booked), the refusal's class, or ``NoneType``."""
+    return [type(o).__name__ for o in outcomes]
+
+
 async def test_each_item_is_answered_as_one_booking_would_be(conn: asyncpg.Connection) -> None:
     await store.OnConnection(conn).insert(*await _item(conn, "citra", "d3", (0, 2)))
     items = [
@@ -65,7 +70,7 @@ async def test_each_item_is_answered_as_one_booking_would_be(conn: asyncpg.Conne
         await _item(conn, "budi", "d2", (3, 4)),  # booked: [1,3) and [3,4) only touch
     ]
     outcomes = await store.book_batch(conn, items)
-    assert [type(o).__name__ for o in outcomes] == [
+    assert _kinds(outcomes) == [
         "tuple",
         "DeskAlreadyBooked",
         "PersonAlreadyBooked",
@@ -98,7 +103,7 @@ async def test_a_batch_without_collisions_is_decided_by_one_statement(
     items.append((replace(place, fingerprint="stale"), cmd))
     await conn.execute("DELETE FROM analytics_dirty")
     outcomes = await store.book_batch(conn, items)
-    assert [type(o).__name__ for o in outcomes] == [
+    assert _kinds(outcomes) == [
         "tuple",
         "DeskAlreadyBooked",
         "PersonAlreadyBooked",
@@ -127,7 +132,7 @@ async def test_colliding_items_are_booked_one_by_one(conn: asyncpg.Connection) -
         await _item(conn, "budi", "d2", (2, 4)),
     ]
     outcomes = await store.book_batch(conn, items)
-    assert [type(o).__name__ for o in outcomes] == ["tuple", "DeskAlreadyBooked", "tuple"]
+    assert _kinds(outcomes) == ["tuple", "DeskAlreadyBooked", "tuple"]
     assert await conn.fetchval("SELECT count(DISTINCT xmin::text) FROM bookings") == 2
 
 
