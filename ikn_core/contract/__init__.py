@@ -1,4 +1,4 @@
-"""The MQTT contract, version 1 (see docs/contract.md and ../shared/DESIGN.md).
+"""The MQTT contract, version 1 (see docs/contract.md and docs/design.md).
 
 Topics name the device; payloads are UTF-8 JSON validated here, with the same
 rules as the published JSON Schema files beside this module.
