@@ -43,6 +43,21 @@ _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _PERSON_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 RANK = (Role.EMPLOYEE, Role.DELEGATE, Role.SUPERVISOR, Role.FACILITY_MANAGER, Role.ADMIN)
 MAX_JWKS_BYTES = 1 << 20
+RETRY_FAILED_FETCH_S = 5.0  # after a failed fetch, the next one waits this long
+# The JWK key type each accepted algorithm verifies with.
+_KTY = {
+    **{
+        f"{family}{bits}": kty
+        for family, kty in (("RS", "RSA"), ("PS", "RSA"), ("ES", "EC"))
+        for bits in (256, 384, 512)
+    },
+    "EdDSA": "OKP",
+}
+# What an access token may say it is: a JWT header ``typ`` (RFC 9068 names at+jwt), and
+# Keycloak's ``typ`` claim; an ID token (``ID``) or refresh token carrying our audience
+# is not an access token.
+_ACCESS_HEADER_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+_ACCESS_CLAIM_TYPES = frozenset({"bearer"})
 
 
 class OidcError(Exception):
@@ -92,7 +107,13 @@ def mapped_role(settings: OidcSettings, claims: dict[str, Any]) -> Role | None:
 
 class JwksCache:
     """The provider's signing keys by ``kid``, fetched again (at most every
-    ``jwks_min_refresh_s``) when a token names a key it does not hold."""
+    ``jwks_min_refresh_s``) when a token names a key it does not hold.
+
+    One fetch at a time; tokens that queued behind a fetch do not fetch again. After a
+    failed fetch, tokens naming an unknown key are refused at once (503) for
+    ``RETRY_FAILED_FETCH_S`` (or ``jwks_min_refresh_s`` if shorter), instead of each
+    waiting for its own timeout while the provider is down; keys already held keep
+    working meanwhile."""
 
     def __init__(
         self,
@@ -108,15 +129,29 @@ class JwksCache:
         self.fetches = 0
         self._jwks_url = settings.jwks_url
         self._lock = asyncio.Lock()
+        self._finished = 0  # fetches that have ended, well or not
+        self._failed_at: float | None = None  # when the last fetch failed, if it did
+        self._failure = ""
 
     async def key(self, kid: str) -> jwt.PyJWK:
         if kid not in self.keys:
+            self._fail_fast()
+            finished = self._finished  # fetches ended before this token queued
             async with self._lock:
-                if kid not in self.keys and self._may_refresh():
-                    await self._refresh()
+                if kid not in self.keys and finished == self._finished:
+                    if self._may_refresh():
+                        await self._refresh()
+                else:
+                    self._fail_fast()  # the fetch this token waited for failed
         if kid not in self.keys:
             raise TokenRejectedError(f"unknown signing key {kid!r}")
         return self.keys[kid]
+
+    def _fail_fast(self) -> None:
+        failed = self._failed_at
+        retry_s = min(self.settings.jwks_min_refresh_s, RETRY_FAILED_FETCH_S)
+        if failed is not None and self.clock() - failed < retry_s:
+            raise KeysUnavailableError(self._failure)
 
     def _may_refresh(self) -> bool:
         if self.fetched_at is None:
@@ -124,15 +159,34 @@ class JwksCache:
         return self.clock() - self.fetched_at >= self.settings.jwks_min_refresh_s
 
     async def _refresh(self) -> None:
-        data = await self._get_json(await self._url())
         try:
-            keyset = jwt.PyJWKSet.from_dict(data)
-        except jwt.PyJWTError as exc:
-            raise KeysUnavailableError(f"the provider's JWKS has no usable key: {exc}") from exc
-        self.keys = {k.key_id: k for k in keyset.keys if k.key_id}
+            data = await self._get_json(await self._url())
+            self.keys = self._signing_keys(data)
+        except KeysUnavailableError as exc:
+            self._failed_at, self._failure = self.clock(), exc.reason
+            raise
+        finally:
+            self._finished += 1
+        self._failed_at = None
         self.fetched_at = self.clock()
         self.fetches += 1
         log.info("OIDC: %d signing keys fetched", len(self.keys))
+
+    def _signing_keys(self, data: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+        """The keys of ``data`` (a JWKS) that may verify our algorithms' signatures:
+        ``use`` absent or ``sig`` (not ``enc``), and a ``kty`` one of them takes."""
+        ktys = {_KTY[alg] for alg in self.settings.algorithms}
+        listed = data.get("keys")
+        usable = [
+            k
+            for k in (listed if isinstance(listed, list) else [])
+            if isinstance(k, dict) and k.get("use", "sig") == "sig" and k.get("kty") in ktys
+        ]
+        try:
+            keyset = jwt.PyJWKSet.from_dict({"keys": usable})
+        except jwt.PyJWTError as exc:
+            raise KeysUnavailableError(f"the provider's JWKS has no usable key: {exc}") from exc
+        return {k.key_id: k for k in keyset.keys if k.key_id}
 
     async def _url(self) -> str:
         if not self._jwks_url:
@@ -150,7 +204,7 @@ class JwksCache:
         try:
             async with self.session.get(url) as response:
                 response.raise_for_status()
-                body = await response.content.read(MAX_JWKS_BYTES)
+                body = await _read_whole(response, MAX_JWKS_BYTES)
             document = orjson.loads(body)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("OIDC: cannot fetch %s: %r", url, exc)
@@ -158,6 +212,17 @@ class JwksCache:
         if not isinstance(document, dict):
             raise KeysUnavailableError(f"{url} did not answer a JSON object")
         return document
+
+
+async def _read_whole(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, however the server chunks it; more than ``limit`` bytes: an error
+    (``StreamReader.read(n)`` returns what has arrived so far, which may be a part)."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            raise ValueError(f"the document is larger than {limit} bytes")
+    return bytes(body)
 
 
 class Verifier:
@@ -173,12 +238,27 @@ class Verifier:
         except jwt.PyJWTError as exc:
             raise TokenRejectedError("not a well-formed JWT") from exc
         alg, kid = header.get("alg"), header.get("kid")
+        typ = header.get("typ")
+        if typ is not None and str(typ).lower() not in _ACCESS_HEADER_TYPES:
+            raise TokenRejectedError(f"a {typ!r} token is not an access token")
         if alg not in self.settings.algorithms:
             raise TokenRejectedError(f"algorithm {alg!r} is not accepted")
         if not isinstance(kid, str):
             raise TokenRejectedError("the token names no signing key (kid)")
         key = await self.keys.key(kid)
-        return self._decode(token, key, alg)
+        claims = self._decode(token, key, alg)
+        self._check_kind(claims)
+        return claims
+
+    def _check_kind(self, claims: dict[str, Any]) -> None:
+        """An access token for one of the clients we accept, not an ID token that also
+        names our audience."""
+        typ = claims.get("typ")
+        if typ is not None and str(typ).lower() not in _ACCESS_CLAIM_TYPES:
+            raise TokenRejectedError(f"a {typ!r} token is not an access token")
+        allowed = self.settings.allowed_clients
+        if allowed and claims.get("azp") not in allowed:
+            raise TokenRejectedError("the token was issued to a client not accepted here")
 
     def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
         try:

@@ -283,6 +283,14 @@ def _algorithms(text: str) -> tuple[str, ...]:
     return chosen
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ValueError("expected a comma-separated list of names")
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class OidcSettings:
     """OIDC bearer tokens (JWT access tokens, e.g. from Keycloak); ``IKN_OIDC_ISSUER``
@@ -292,26 +300,44 @@ class OidcSettings:
     audience: str
     jwks_url: str = ""
     algorithms: tuple[str, ...] = ("RS256", "ES256")
-    person_claim: str = "preferred_username"
-    roles_claim: str = "realm_access.roles"
+    # ``sub`` never changes for an account; ``preferred_username`` is one a realm may
+    # let its users edit, so it cannot be the default (a realm's NIP attribute can).
+    person_claim: str = "sub"
+    # Client roles of our own client, so that another application's ``admin`` in a
+    # shared government realm is not ours; realm roles only through an explicit map.
+    roles_claim: str = "resource_access.ikn-api.roles"  # read: of IKN_OIDC_CLIENT_ID
     role_map: tuple[tuple[str, str], ...] = _SAME_ROLES
     leeway_s: int = 60
     http_timeout_s: float = 5.0
     jwks_min_refresh_s: int = 60
+    client_id: str = "ikn-api"  # our client in the IdP; read: defaults to the audience
+    allowed_clients: tuple[str, ...] = ()  # the ``azp`` accepted; empty: any
 
     @classmethod
     def read(cls, r: _Reader) -> OidcSettings | None:
         issuer = r.get("IKN_OIDC_ISSUER", _http_url, "")
         if not issuer:
             return None
+        audience = r.get("IKN_OIDC_AUDIENCE", _text)
+        client_id = r.get("IKN_OIDC_CLIENT_ID", _text, "") or audience
+        roles_claim = r.get("IKN_OIDC_ROLES_CLAIM", _text, "")
+        own_roles = f"resource_access.{client_id}.roles"
+        if roles_claim not in ("", own_roles) and not r.env.get("IKN_OIDC_ROLE_MAP"):
+            r.problems.append(
+                f"IKN_OIDC_ROLE_MAP is required with IKN_OIDC_ROLES_CLAIM={roles_claim}: those "
+                "are not our own client's roles, so map each one that grants one of ours, "
+                "e.g. ikn-admin=admin"
+            )
         return cls(
             issuer=issuer,
-            audience=r.get("IKN_OIDC_AUDIENCE", _text),
+            audience=audience,
             jwks_url=r.get("IKN_OIDC_JWKS_URL", _http_url, ""),
             algorithms=r.get("IKN_OIDC_ALGORITHMS", _algorithms, ("RS256", "ES256")),
-            person_claim=r.get("IKN_OIDC_PERSON_CLAIM", _text, "preferred_username"),
-            roles_claim=r.get("IKN_OIDC_ROLES_CLAIM", _text, "realm_access.roles"),
+            person_claim=r.get("IKN_OIDC_PERSON_CLAIM", _text, "sub"),
+            roles_claim=roles_claim or own_roles,
             role_map=r.get("IKN_OIDC_ROLE_MAP", _role_map, _SAME_ROLES),
+            client_id=client_id,
+            allowed_clients=r.get("IKN_OIDC_ALLOWED_CLIENTS", _names, ()),
             leeway_s=r.get("IKN_OIDC_LEEWAY_S", _int_between(0, 600), 60),
             http_timeout_s=r.get("IKN_OIDC_HTTP_TIMEOUT_S", _positive_float, 5.0),
             jwks_min_refresh_s=r.get("IKN_OIDC_JWKS_MIN_REFRESH_S", _int_between(0, 3600), 60),

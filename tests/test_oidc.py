@@ -3,6 +3,7 @@ JWKS served by aiohttp, keys generated here) and the real API on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import jwt
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -52,14 +54,29 @@ class Provider:
     keys: dict[str, PrivateKeyTypes] = field(default_factory=dict)
     issuer: str = ""
     jwks_fetches: int = 0
+    extra_jwks: list[dict[str, Any]] = field(default_factory=list)  # listed after ours
+    chunk_delay_s: float = 0.0  # > 0: the JWKS is sent in 100-byte chunks this far apart
+    hang_s: float = 0.0  # > 0: the JWKS answer waits this long first
 
     def app(self) -> web.Application:
         async def discovery(request: web.Request) -> web.Response:
             return web.json_response({"issuer": self.issuer, "jwks_uri": self.issuer + "/certs"})
 
-        async def certs(request: web.Request) -> web.Response:
+        async def certs(request: web.Request) -> web.StreamResponse:
             self.jwks_fetches += 1
-            return web.json_response({"keys": [_jwk(k, kid) for kid, k in self.keys.items()]})
+            await asyncio.sleep(self.hang_s)
+            keys = [_jwk(k, kid) for kid, k in self.keys.items()] + self.extra_jwks
+            if not self.chunk_delay_s:
+                return web.json_response({"keys": keys})
+            body = orjson.dumps({"keys": keys})
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for start in range(0, len(body), 100):
+                await response.write(body[start : start + 100])
+                await asyncio.sleep(self.chunk_delay_s)
+            await response.write_eof()
+            return response
 
         app = web.Application()
         app.router.add_get("/realms/ikn/.well-known/openid-configuration", discovery)
@@ -82,8 +99,9 @@ class Provider:
             "exp": now + 300,
             "iat": now,
             "nbf": now,
-            "preferred_username": sub,
-            "realm_access": {"roles": list(roles)},
+            "sub": sub,
+            "typ": "Bearer",
+            "resource_access": {AUDIENCE: {"roles": list(roles)}},
             **claims,
         }
         signer = key if key is not None else self.keys[kid]
@@ -102,8 +120,28 @@ class World:
 
 
 @pytest.fixture
-async def world(database_url: str) -> AsyncIterator[World]:
-    provider = Provider(keys={"rsa-1": _rsa(), "ec-1": ec.generate_private_key(ec.SECP256R1())})
+def provider() -> Provider:
+    return Provider(keys={"rsa-1": _rsa(), "ec-1": ec.generate_private_key(ec.SECP256R1())})
+
+
+@pytest.fixture
+def oidc_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The world's OIDC settings beyond issuer, audience and database; a test gives its
+    own through indirect parametrisation."""
+    given: dict[str, str] | None = getattr(request, "param", None)
+    if given is not None:
+        return given
+    return {
+        "IKN_OIDC_ROLE_MAP": "ikn-fm=facility_manager,ikn-admin=admin",
+        "IKN_OIDC_LEEWAY_S": "30",
+        "IKN_OIDC_JWKS_MIN_REFRESH_S": "0",
+    }
+
+
+@pytest.fixture
+async def world(
+    database_url: str, provider: Provider, oidc_env: dict[str, str]
+) -> AsyncIterator[World]:
     idp = TestServer(provider.app(), host="127.0.0.1")
     await idp.start_server()
     provider.issuer = str(idp.make_url("/realms/ikn"))
@@ -123,9 +161,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
         "IKN_DATABASE_URL": database_url,
         "IKN_OIDC_ISSUER": provider.issuer,
         "IKN_OIDC_AUDIENCE": AUDIENCE,
-        "IKN_OIDC_ROLE_MAP": "ikn-fm=facility_manager,ikn-admin=admin",
-        "IKN_OIDC_LEEWAY_S": "30",
-        "IKN_OIDC_JWKS_MIN_REFRESH_S": "0",
+        **oidc_env,
     }
     try:
         async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as client:
@@ -217,7 +253,7 @@ async def test_a_rotated_key_is_picked_up(world: World) -> None:
 @pytest.mark.parametrize("alg", ["HS256", "none"])
 async def test_symmetric_and_unsigned_tokens_are_refused(world: World, alg: str) -> None:
     body = {"iss": world.provider.issuer, "aud": AUDIENCE, "exp": int(time.time()) + 60}
-    body["preferred_username"] = "ani"
+    body["sub"] = "ani"
     key = "a-guessable-shared-secret-of-32-bytes!" if alg == "HS256" else None
     token = jwt.encode(body, key, algorithm=alg, headers={"kid": "rsa-1"})  # type: ignore[arg-type]
     await _refused(await world.get("/api/v1/bookings", token), 401, "unauthenticated", "algorithm")
@@ -274,3 +310,136 @@ def test_settings_list_every_oidc_problem() -> None:
     for name in ("IKN_OIDC_AUDIENCE", "IKN_OIDC_ROLE_MAP", "IKN_OIDC_ALGORITHMS"):
         assert name in text
     assert ApiSettings.from_env({"IKN_DATABASE_URL": env["IKN_DATABASE_URL"]}).oidc is None
+
+
+# --- Hardening (issue 16, "Identity and tokens") ---
+
+
+async def test_the_person_is_the_stable_sub_not_the_editable_username(world: World) -> None:
+    # A realm that lets users edit their username: citra renames herself "ani".
+    token = world.provider.token("citra-7f3a", preferred_username="ani")
+    await _refused(await world.get("/api/v1/bookings", token), 403, "not-provisioned", "citra")
+
+
+@pytest.mark.parametrize(
+    "oidc_env", [{"IKN_OIDC_JWKS_MIN_REFRESH_S": "0"}], ids=["default-role-map"], indirect=True
+)
+async def test_a_realm_role_named_admin_grants_nothing_by_default(world: World) -> None:
+    # In a shared government realm another application's "admin" is not ours.
+    realm_admin = world.provider.token("ani", realm_access={"roles": ["admin"]})
+    await _refused(await world.get("/api/v1/devices", realm_admin), 403, "forbidden")
+    # our own client's role named admin does grant it
+    client_admin = world.provider.token("ani", roles=("admin",))
+    assert (await world.get("/api/v1/devices", client_admin)).status == 200
+
+
+def test_realm_roles_need_an_explicit_map() -> None:
+    env = {
+        "IKN_DATABASE_URL": "postgresql://x@localhost/db",
+        "IKN_OIDC_ISSUER": "https://sso.ikn.go.id/realms/asn",
+        "IKN_OIDC_AUDIENCE": AUDIENCE,
+        "IKN_OIDC_ROLES_CLAIM": "realm_access.roles",
+    }
+    with pytest.raises(SettingsError, match="IKN_OIDC_ROLE_MAP is required"):
+        ApiSettings.from_env(env)
+    mapped = ApiSettings.from_env({**env, "IKN_OIDC_ROLE_MAP": "ikn-admin=admin"}).oidc
+    assert mapped is not None and mapped.roles_claim == "realm_access.roles"
+    own = ApiSettings.from_env({k: v for k, v in env.items() if k != "IKN_OIDC_ROLES_CLAIM"})
+    assert own.oidc is not None
+    assert own.oidc.roles_claim == f"resource_access.{AUDIENCE}.roles"
+    assert own.oidc.person_claim == "sub"
+
+
+@pytest.mark.parametrize(
+    ("claims", "headers"),
+    [
+        ({"typ": "ID"}, {}),  # Keycloak's ID token, which also names our client as aud
+        ({"typ": "Refresh"}, {}),
+        ({}, {"typ": "secevent+jwt"}),
+    ],
+    ids=["id-token", "refresh-token", "other-header-typ"],
+)
+async def test_tokens_that_are_not_access_tokens_are_refused(
+    world: World, claims: dict[str, Any], headers: dict[str, str]
+) -> None:
+    token = world.provider.token("ani", **claims)
+    if headers:
+        body = jwt.decode(token, options={"verify_signature": False})
+        key = world.provider.keys["rsa-1"]
+        token = jwt.encode(body, key, algorithm="RS256", headers={"kid": "rsa-1", **headers})  # type: ignore[arg-type]
+    response = await world.get("/api/v1/bookings", token)
+    await _refused(response, 401, "unauthenticated", "not an access token")
+
+
+@pytest.mark.parametrize(
+    "oidc_env",
+    [{"IKN_OIDC_ALLOWED_CLIENTS": "ikn-web,ikn-mobile", "IKN_OIDC_JWKS_MIN_REFRESH_S": "0"}],
+    ids=["allowed-clients"],
+    indirect=True,
+)
+async def test_only_the_allowed_clients_tokens_are_taken(world: World) -> None:
+    ok = world.provider.token("ani", azp="ikn-web")
+    assert (await world.get("/api/v1/bookings", ok)).status == 200
+    other = world.provider.token("ani", azp="another-agency-app")
+    await _refused(await world.get("/api/v1/bookings", other), 401, "unauthenticated", "client")
+    await _refused(
+        await world.get("/api/v1/bookings", world.provider.token("ani")), 401, "unauthenticated"
+    )
+
+
+async def test_encryption_keys_and_foreign_key_types_in_the_jwks_are_ignored(
+    world: World,
+) -> None:
+    # Listed after the signing key under the same kid: an encryption key, which the cache
+    # used to keep in its place, and keys of a type no accepted algorithm uses.
+    world.provider.extra_jwks = [
+        {**_jwk(_rsa(), "rsa-1"), "use": "enc", "alg": "RSA-OAEP"},
+        {"kty": "oct", "kid": "rsa-1", "k": "c2VjcmV0", "use": "sig"},
+        {"kty": "OKP", "crv": "X25519", "kid": "x-1", "x": "AAAA", "use": "enc"},
+    ]
+    assert (await world.get("/api/v1/bookings", world.provider.token("ani"))).status == 200
+
+
+async def test_a_jwks_sent_in_chunks_is_read_whole(world: World) -> None:
+    world.provider.chunk_delay_s = 0.02  # each chunk arrives on its own
+    assert (await world.get("/api/v1/bookings", world.provider.token("ani"))).status == 200
+
+
+async def test_a_hanging_provider_does_not_queue_every_bearer_behind_one_fetch(
+    database_url: str, provider: Provider
+) -> None:
+    provider.hang_s = 30  # longer than any timeout below: the provider is down
+    idp = TestServer(provider.app(), host="127.0.0.1")
+    await idp.start_server()
+    provider.issuer = str(idp.make_url("/realms/ikn"))
+    env = {
+        "IKN_DATABASE_URL": database_url,
+        "IKN_OIDC_ISSUER": provider.issuer,
+        "IKN_OIDC_AUDIENCE": AUDIENCE,
+        "IKN_OIDC_HTTP_TIMEOUT_S": "1.5",
+    }
+    try:
+        async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as client:
+            headers = {"Authorization": f"Bearer {provider.token()}"}
+            started = time.monotonic()
+            answers = await asyncio.gather(
+                *(client.get("/api/v1/bookings", headers=headers) for _ in range(6))
+            )
+            elapsed = time.monotonic() - started
+            for response in answers:
+                await _refused(response, 503, "identity-provider-unavailable")
+            # one fetch timed out (1.5 s) and the others waiting for it failed with it;
+            # before, each fetched in turn behind the lock: 6 x 1.5 s = 9 s
+            assert elapsed < 4.5, elapsed
+            assert provider.jwks_fetches == 1
+            # the next bearer within the retry interval is refused at once
+            started = time.monotonic()
+            await _refused(
+                await client.get("/api/v1/bookings", headers=headers),
+                503,
+                "identity-provider-unavailable",
+            )
+            assert time.monotonic() - started < 1.0
+            assert provider.jwks_fetches == 1
+    finally:
+        await idp.close()
