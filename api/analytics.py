@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +24,7 @@ from api.places import check_places
 from api.problems import invalid_parameter
 from api.state import POOL
 from ikn_core.domain import Role
+from ikn_core.spreadsheet import csv_text, dict_rows
 from ikn_store import analytics
 from ikn_store.analytics import Bucket, Level, Query
 from ikn_store.rollups import refresh
@@ -92,11 +91,7 @@ def parse_query(request: web.Request) -> Query:
 
 
 def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    return out.getvalue()
+    return csv_text(columns, dict_rows(columns, rows))
 
 
 def respond(

@@ -7,8 +7,6 @@ signal at all is computed on the spot (absent, excused or a non-working day).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -24,6 +22,7 @@ from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yearly_summary
 from ikn_core.domain import Role
+from ikn_core.spreadsheet import csv_text
 from ikn_store.attendance import signal_details
 from ikn_store.attendance_days import records
 from ikn_store.attendance_requests import audit_trail
@@ -133,15 +132,9 @@ def _csv_row(person: str, r: DailyRecord) -> list[object]:
 
 def month_csv(by_person: dict[str, list[DailyRecord]]) -> str:
     """One row per person per day, then a summary row per person (``day`` = ``total``)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for person, rs in by_person.items():
-        writer.writerows(_csv_row(person, r) for r in rs)
-    writer.writerow(("person", *summary([])))
-    for person, rs in by_person.items():
-        writer.writerow((person, *summary(rs).values()))
-    return out.getvalue()
+    days = [_csv_row(person, r) for person, rs in by_person.items() for r in rs]
+    totals = [(person, *summary(rs).values()) for person, rs in by_person.items()]
+    return csv_text(CSV_COLUMNS, [*days, ("person", *summary([])), *totals])
 
 
 def _wants_csv(request: web.Request) -> bool:

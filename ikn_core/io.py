@@ -24,6 +24,7 @@ import orjson
 from ikn_core.domain import IKN_TIME_ZONE
 from ikn_core.errors import IknError
 from ikn_core.io_fields import FIELDS
+from ikn_core.spreadsheet import csv_text, dict_rows, unquote_cell
 
 KINDS = ("site", "building", "floor", "zone", "desk")
 PARENT = {"building": "site", "floor": "building", "zone": "floor", "desk": "zone"}
@@ -171,7 +172,7 @@ def _csv_rows(
         raise ImportRejectedError(problems)
     for row in reader:
         extra = row.pop(None, None)
-        values = {k: (v or "").strip() for k, v in row.items()}
+        values = {k: unquote_cell((v or "").strip()) for k, v in row.items()}
         if extra:
             values["(extra cells)"] = ";".join(extra)
         yield f"line {reader.line_num}", values
@@ -377,12 +378,8 @@ def _cell(value: object) -> str:
 
 
 def _csv(columns: Sequence[str], rows: Iterable[dict[str, object]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return out.getvalue()
+    cells = ({k: _cell(v) for k, v in row.items()} for row in rows)
+    return csv_text(columns, dict_rows(columns, cells))
 
 
 def spaces_csv(spaces: Spaces) -> str:

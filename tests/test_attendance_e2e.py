@@ -201,7 +201,7 @@ async def test_badge_taps_and_a_remote_check_in_make_two_records_and_the_csv(
     mine = await world.client.get(
         "/api/v1/attendance/me?month=2026-10&format=csv", headers=world.tokens["ani"]
     )
-    assert await mine.text() == EXPECTED_CSV
+    assert await mine.text() == EXPECTED_CSV.replace("\n", "\r\n")  # RFC 4180 lines
     stored = await fetch(
         world.url, "SELECT lat, lon FROM attendance_signals WHERE kind = 'app_check_in'"
     )
