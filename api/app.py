@@ -52,7 +52,7 @@ def make_app(settings: ApiSettings) -> web.Application:
     lanes = settings.batch_lanes
     auth.setup(app, lanes)  # token lookups in batches under load
     booking_batches.setup(app, lanes)  # group commit for new bookings
-    stream.setup(app, settings.db.url)  # after the pool: its hub reads through it
+    stream.setup(app, settings.db.url, settings.streams)  # after the pool: its hub reads it
     release.setup(app, settings.release_interval_s)
     app.add_routes(health.routes)
     app.add_routes(occupancy.routes)

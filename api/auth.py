@@ -84,6 +84,17 @@ async def _authenticate(request: web.Request) -> Principal:
     return Principal(owner.name, Role(owner.role), owner.person)
 
 
+async def still_allowed(request: web.Request, roles: frozenset[Role]) -> bool:
+    """Whether the request's bearer token still authenticates, with one of ``roles``:
+    for a long-lived answer (an event stream) whose token may since have been revoked,
+    have expired, or lost its role."""
+    try:
+        principal = await _authenticate(request)
+    except Problem:
+        return False
+    return principal.role in roles
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route_handler = getattr(request.match_info, "handler", None)

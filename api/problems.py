@@ -29,12 +29,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Problem(Exception):
-    def __init__(self, status: int, kind: str, title: str, detail: str = "", **extra: Any) -> None:
+    """A problem document; ``retry_after_s`` adds ``Retry-After`` (429, 503)."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str = "",
+        *,
+        retry_after_s: int | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail or title)
         self.status = status
         self.kind = kind
         self.title = title
         self.detail = detail
+        self.retry_after_s = retry_after_s
         self.extra = extra
 
     def response(self, instance: str) -> web.Response:
@@ -47,7 +59,9 @@ class Problem(Exception):
         if self.detail:
             body["detail"] = self.detail
         body.update(self.extra)
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        if self.retry_after_s is not None:
+            headers["Retry-After"] = str(self.retry_after_s)
         return web.Response(
             status=self.status,
             body=orjson.dumps(body),
@@ -101,10 +115,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             "database-unavailable",
             "The database is not answering",
             "try again in a few seconds",
+            retry_after_s=RETRY_AFTER_S,
         )
-        response = unavailable.response(request.path)
-        response.headers["Retry-After"] = str(RETRY_AFTER_S)
-        return response
+        return unavailable.response(request.path)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(500, "internal-error", "Internal server error").response(request.path)

@@ -10,13 +10,22 @@ Nothing is ever lost silently: a client too slow to drain its queue is cut off
 every client when the listener connection drops or the API shuts down. The browser's
 EventSource reconnects by itself with ``Last-Event-ID``, and the handler replays
 every event with a greater id from ``desk_events`` before going live again.
+
+Streams are bounded (``StreamSettings``): a bearer token holds at most
+``per_token`` at once (429 beyond), a process ``total`` (503 beyond), both with
+``Retry-After``; every ``recheck_s`` an open stream checks its token again and ends
+when it has been revoked or has expired, or its role no longer may watch; and at most
+``REPLAY_LANES`` replays read from the pool at once, so that reconnecting clients
+cannot take every pooled connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,11 +34,12 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from api.auth import requires
+from api.auth import requires, still_allowed
 from api.places import check_places, place_filters
 from api.problems import Problem, invalid_parameter
 from api.state import POOL
 from ikn_core.domain import DeskState, Role
+from ikn_core.settings import StreamSettings
 from ikn_store.devices import DeskEvent, desk_events_after, desk_events_by_id
 from ikn_store.errors import CONNECTION_LOST
 
@@ -42,15 +52,20 @@ REPLAY_PAGE = 1_000
 HEARTBEAT_S = 15.0
 READY_TIMEOUT_S = 10.0
 RETRY_S = 1.0
+REPLAY_LANES = 2  # replays reading from the pool at once, per process
+LIMIT_RETRY_AFTER_S = 30  # what a client refused for too many streams is asked to wait
+WATCHERS = frozenset({Role.FACILITY_MANAGER, Role.ADMIN})
 
 routes = web.RouteTableDef()
 
 
 class Subscriber:
-    """One open stream: its place filters and its bounded queue (None ends it)."""
+    """One open stream: its place filters and its bounded queue (None ends it);
+    ``holder`` identifies its bearer token (a hash, never the token)."""
 
-    def __init__(self, filters: dict[str, str]) -> None:
+    def __init__(self, filters: dict[str, str], holder: bytes = b"") -> None:
         self.filters = filters
+        self.holder = holder
         self.queue: asyncio.Queue[DeskEvent | None] = asyncio.Queue(QUEUE_SIZE)
         self.ended = False
 
@@ -75,28 +90,54 @@ class Subscriber:
 class DeskEventHub:
     """The process's one LISTENer, fanning desk events out to the open streams."""
 
-    def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
+    def __init__(self, dsn: str, pool: asyncpg.Pool, limits: StreamSettings | None = None) -> None:
         self._dsn = dsn
         self._pool = pool
+        self.limits = limits or StreamSettings()
         self._subscribers: set[Subscriber] = set()
+        self._held: Counter[bytes] = Counter()  # open streams per token holder
+        self.replays = asyncio.Semaphore(REPLAY_LANES)
         self._pending: list[int] = []
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()  # set while LISTEN is active
         self.dropped = 0  # subscribers cut off because their queue overflowed
 
-    def subscribe(self, filters: dict[str, str]) -> Subscriber:
-        sub = Subscriber(filters)
+    def subscribe(self, filters: dict[str, str], holder: bytes = b"") -> Subscriber:
+        """A new stream for ``holder``; a Problem when a limit is reached."""
+        if len(self._subscribers) >= self.limits.total:
+            raise Problem(
+                503,
+                "stream-unavailable",
+                "Too many live streams are open on this server",
+                f"at most {self.limits.total}; try again later",
+                retry_after_s=LIMIT_RETRY_AFTER_S,
+            )
+        if self._held[holder] >= self.limits.per_token:
+            raise Problem(
+                429,
+                "too-many-streams",
+                "This token already holds as many live streams as it may",
+                f"at most {self.limits.per_token} per token; close one first",
+                retry_after_s=LIMIT_RETRY_AFTER_S,
+            )
+        sub = Subscriber(filters, holder)
         self._subscribers.add(sub)
+        self._held[holder] += 1
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        self._subscribers.discard(sub)
+        if sub in self._subscribers:
+            self._subscribers.remove(sub)
+            self._held[sub.holder] -= 1
+            if self._held[sub.holder] <= 0:
+                del self._held[sub.holder]
 
     def end_all(self) -> None:
         for sub in list(self._subscribers):
             sub.end()
         self._subscribers.clear()
+        self._held.clear()
 
     def stop(self) -> None:
         self._stop.set()
@@ -157,11 +198,11 @@ class DeskEventHub:
 HUB = web.AppKey("desk_event_hub", DeskEventHub)
 
 
-def setup(app: web.Application, dsn: str) -> None:
+def setup(app: web.Application, dsn: str, limits: StreamSettings | None = None) -> None:
     """Run the hub alongside ``app`` (after the pool exists); end open streams at shutdown."""
 
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
-        hub = DeskEventHub(dsn, app[POOL])
+        hub = DeskEventHub(dsn, app[POOL], limits)
         task = asyncio.create_task(hub.run(), name="desk-event-hub")
         app[HUB] = hub
         yield
@@ -205,8 +246,13 @@ async def _check_places(request: web.Request, filters: dict[str, str]) -> None:
         await check_places(conn, filters)
 
 
+def _holder(request: web.Request) -> bytes:
+    """Who holds the stream: a hash of the request's bearer token."""
+    return hashlib.sha256(request.headers.get("Authorization", "").encode()).digest()
+
+
 @routes.get("/api/v1/occupancy/stream")
-@requires(Role.FACILITY_MANAGER, Role.ADMIN)
+@requires(*WATCHERS)
 async def stream(request: web.Request) -> web.StreamResponse:
     """Desk changes under the given places; ``Last-Event-ID`` replays what was missed."""
     filters = place_filters(request)
@@ -217,7 +263,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await asyncio.wait_for(hub.ready.wait(), READY_TIMEOUT_S)
     except TimeoutError:
         raise Problem(503, "stream-unavailable", "The live stream is not listening yet") from None
-    sub = hub.subscribe(filters)  # before the replay, so that nothing falls in between
+    # before the replay, so that nothing falls in between
+    sub = hub.subscribe(filters, _holder(request))
     try:
         response = web.StreamResponse(
             headers={
@@ -229,7 +276,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         await response.write(b"retry: 2000\n\n")
         with contextlib.suppress(ConnectionResetError):
-            await _pump(request, response, sub, filters, last)
+            await _pump(request, response, sub, filters, last=last, hub=hub)
         return response
     finally:
         hub.unsubscribe(sub)
@@ -240,12 +287,30 @@ async def _pump(
     response: web.StreamResponse,
     sub: Subscriber,
     filters: dict[str, str],
+    *,
     last: int | None,
+    hub: DeskEventHub,
 ) -> None:
+    loop = asyncio.get_running_loop()
+    recheck_at = loop.time() + hub.limits.recheck_s
+
+    async def token_gone() -> bool:
+        """Every ``recheck_s``: whether the token was revoked, expired or lost its role."""
+        nonlocal recheck_at
+        if loop.time() < recheck_at:
+            return False
+        recheck_at = loop.time() + hub.limits.recheck_s
+        if await still_allowed(request, WATCHERS):
+            return False
+        log.info("SSE stream ended: its token no longer authenticates")
+        return True
+
     replayed: set[int] = set()
     if last is not None:
         while len(replayed) < REPLAY_LIMIT:
-            async with request.app[POOL].acquire() as conn:
+            if await token_gone():
+                return
+            async with hub.replays, request.app[POOL].acquire() as conn:
                 page = await desk_events_after(conn, last, REPLAY_PAGE, **filters)
             for missed in page:
                 await response.write(_frame(missed))
@@ -256,8 +321,11 @@ async def _pump(
         else:
             return  # far behind: end here, the client resumes from what it got
     while not (sub.ended and sub.queue.empty()):
+        if await token_gone():
+            return
+        wait_s = min(HEARTBEAT_S, max(0.0, recheck_at - loop.time()))
         try:
-            async with asyncio.timeout(HEARTBEAT_S):
+            async with asyncio.timeout(wait_s):
                 event = await sub.queue.get()
         except TimeoutError:
             await response.write(b": keepalive\n\n")

@@ -364,6 +364,23 @@ def _batch_lanes(r: _Reader, pool_max: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """Limits of the live SSE streams (``GET /api/v1/occupancy/stream``)."""
+
+    per_token: int = 4  # open streams one bearer token may hold
+    total: int = 500  # open streams in one API process
+    recheck_s: float = 60.0  # how often an open stream checks its token again
+
+    @classmethod
+    def read(cls, r: _Reader) -> StreamSettings:
+        return cls(
+            per_token=r.get("IKN_SSE_MAX_PER_TOKEN", _int_between(1, 1000), 4),
+            total=r.get("IKN_SSE_MAX_STREAMS", _int_between(1, 100_000), 500),
+            recheck_s=r.get("IKN_SSE_RECHECK_S", _positive_float, 60.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     db: DatabaseSettings
     log: LogSettings
@@ -374,6 +391,7 @@ class ApiSettings:
     attendance_policy: str = ""  # a policy TOML file; empty: the national default
     analytics_interval_s: float = 30.0  # how often dirty analytics rollups are recomputed
     oidc: OidcSettings | None = None  # OIDC bearer tokens; None: API tokens only
+    streams: StreamSettings = StreamSettings()
     mqtt: MqttSettings | None = None  # to send device commands; None: commands answer 503
     command_ttl_s: int = 300  # a device command not answered by then is expired
     # Booking batches (and token-lookup batches) in flight at once, each on its own
@@ -396,6 +414,7 @@ class ApiSettings:
             attendance_policy=r.get("IKN_ATTENDANCE_POLICY", _text, ""),
             analytics_interval_s=r.get("IKN_ANALYTICS_INTERVAL_S", _positive_float, 30.0),
             oidc=OidcSettings.read(r),
+            streams=StreamSettings.read(r),
             mqtt=MqttSettings.read(r) if with_mqtt else None,
             command_ttl_s=r.get("IKN_COMMAND_TTL_S", _int_between(10, 86_400), 300),
             batch_lanes=_batch_lanes(r, db.pool_max),

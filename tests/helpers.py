@@ -13,6 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
 from ikn_store.spaces import load_site
+from ikn_store.tokens import create_token
 
 T = TypeVar("T")
 
@@ -87,3 +88,12 @@ def poll(probe: Callable[[], T], accept: Callable[[T], bool], within: float) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {within} s; last value: {value!r}")
         time.sleep(0.3)
+
+
+async def bearer(url: str, name: str, role: str) -> dict[str, str]:
+    """An ``Authorization`` header with a new API token ``name`` of ``role``."""
+    conn = await asyncpg.connect(url)
+    try:
+        return {"Authorization": f"Bearer {await create_token(conn, name, role)}"}
+    finally:
+        await conn.close()

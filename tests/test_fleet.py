@@ -21,8 +21,7 @@ from api.app import make_app
 from ikn.broker_config import Account, acl_file, password_file
 from ikn_core.settings import ApiSettings
 from ikn_store.broker_auth import ServiceRole, broker_users, mosquitto_hash, verify
-from ikn_store.tokens import create_token
-from tests.helpers import fetch, seed
+from tests.helpers import bearer, fetch, seed
 
 Client = TestClient[web.Request, web.Application]
 PROBLEM = "application/problem+json"
@@ -66,11 +65,7 @@ async def client(database_url: str) -> AsyncIterator[Client]:
 
 
 async def _headers(database_url: str, role: str) -> dict[str, str]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return {"Authorization": f"Bearer {await create_token(conn, role, role)}"}
-    finally:
-        await conn.close()
+    return await bearer(database_url, role, role)
 
 
 NEW = {"id": "env-1", "kind": "environment", "building": "b1", "zone": "b1-f1-a"}

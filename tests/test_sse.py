@@ -19,8 +19,7 @@ from api.stream import HUB, QUEUE_SIZE
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
 from ikn_core.settings import ApiSettings
-from ikn_store.tokens import create_token
-from tests.helpers import eventually, fetch, publish
+from tests.helpers import bearer, eventually, fetch, publish
 from tests.test_ingest import Running, _now_ms
 
 Client = TestClient[web.Request, web.Application]
@@ -36,11 +35,7 @@ async def client(database_url: str, ingest: Running) -> AsyncIterator[Client]:
 
 @pytest.fixture
 async def headers(database_url: str) -> dict[str, str]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return {"Authorization": f"Bearer {await create_token(conn, 'fm', 'facility_manager')}"}
-    finally:
-        await conn.close()
+    return await bearer(database_url, "fm", "facility_manager")
 
 
 class Sensor:
@@ -226,3 +221,77 @@ async def test_a_lost_listener_ends_the_streams_and_comes_back(
     _, data = await next_event(again)
     assert data["desk"] == "d2"
     again.close()
+
+
+# --- Limits (issue 16): streams per token and in all, tokens checked again ---
+
+
+async def _token(database_url: str, name: str) -> dict[str, str]:
+    return await bearer(database_url, name, "facility_manager")
+
+
+@pytest.fixture
+async def limited(database_url: str) -> AsyncIterator[Client]:
+    """An API (no ingest needed) with small stream limits and a quick token re-check."""
+    from tests.helpers import seed
+
+    await seed(database_url)
+    env = {
+        "IKN_DATABASE_URL": database_url,
+        "IKN_SSE_MAX_PER_TOKEN": "2",
+        "IKN_SSE_MAX_STREAMS": "3",
+        "IKN_SSE_RECHECK_S": "0.3",
+    }
+    async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as c:
+        yield c
+
+
+async def _opened(client: Client, headers: dict[str, str]) -> aiohttp.ClientResponse:
+    response = await client.get("/api/v1/occupancy/stream", headers=headers)
+    if response.status == 200:
+        assert await response.content.readline() == b"retry: 2000\n"
+    return response
+
+
+async def test_one_token_holds_a_bounded_number_of_streams(
+    limited: Client, database_url: str
+) -> None:
+    ani = await _token(database_url, "ani-dashboard")
+    first, second = await _opened(limited, ani), await _opened(limited, ani)
+    assert (first.status, second.status) == (200, 200)
+    third = await _opened(limited, ani)
+    assert third.status == 429 and third.content_type == "application/problem+json"
+    assert (await third.json())["type"].endswith("/too-many-streams")
+    assert int(third.headers["Retry-After"]) > 0
+    # another token is not held back by ani's
+    other = await _opened(limited, await _token(database_url, "budi-dashboard"))
+    assert other.status == 200
+    # a closed stream gives its place back
+    first.close()
+    again = await eventually(lambda: _opened(limited, ani), lambda r: r.status == 200)
+    for response in (second, other, again):
+        response.close()
+
+
+async def test_a_process_holds_a_bounded_number_of_streams(
+    limited: Client, database_url: str
+) -> None:
+    opened = [await _opened(limited, await _token(database_url, f"wall-{i}")) for i in range(3)]
+    assert [r.status for r in opened] == [200, 200, 200]
+    refused = await _opened(limited, await _token(database_url, "wall-3"))
+    assert refused.status == 503 and "Retry-After" in refused.headers
+    assert (await refused.json())["type"].endswith("/stream-unavailable")
+    for response in opened:
+        response.close()
+
+
+async def test_a_revoked_token_loses_its_open_stream(limited: Client, database_url: str) -> None:
+    headers = await _token(database_url, "lobby-screen")
+    response = await _opened(limited, headers)
+    assert response.status == 200
+    await fetch(database_url, "DELETE FROM api_tokens WHERE name = 'lobby-screen'")
+    async with asyncio.timeout(TIMEOUT):  # re-checked every 0.3 s: the stream ends
+        rest = await response.content.read()
+    assert b"data:" not in rest
+    again = await limited.get("/api/v1/occupancy/stream", headers=headers)
+    assert again.status == 401
