@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -24,13 +24,21 @@ from api.places import check_places
 from api.problems import invalid_parameter
 from api.state import POOL
 from ikn_core.domain import Role
-from ikn_core.spreadsheet import csv_text, dict_rows
+from ikn_core.spreadsheet import csv_lines, csv_text, dict_rows
 from ikn_store import analytics
 from ikn_store.analytics import Bucket, Level, Query
 from ikn_store.rollups import refresh
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+
+# A utilisation table of more rows than this is streamed from a cursor instead of being
+# built whole (a year of a 5,000-desk campus by desk and day: 1.8 million rows). Each
+# stream holds a pooled connection while the client reads, so at most EXPORT_LANES
+# run at once; the rest wait for a lane.
+STREAM_ROWS = 50_000
+EXPORT_LANES = 2
+EXPORTS = web.AppKey("analytics_exports", asyncio.Semaphore)
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TABLE_PARAMS = ("level", "bucket", "from", "to", "building", "floor", "zone", "format")
@@ -110,7 +118,7 @@ def respond(
 
 async def _table(
     request: web.Request, table: Table, name: str, as_json: JsonTable | None = None
-) -> web.Response:
+) -> web.StreamResponse:
     """The table as CSV or JSON; ``as_json`` renders the JSON rows in PostgreSQL."""
     query = parse_query(request)
     csv_wanted = wants_csv(request)  # a bad format is refused before any work
@@ -125,12 +133,79 @@ async def _table(
     async with request.app[POOL].acquire() as conn:
         await check_places(conn, filters)
         try:
+            if table is analytics.utilisation and (
+                await analytics.utilisation_size(conn, query) > STREAM_ROWS
+            ):
+                async with request.app[EXPORTS]:
+                    chunks = analytics.utilisation_chunks(conn, query)
+                    return await _stream(request, head, chunks, name, csv_wanted=csv_wanted)
             if as_json is not None and not csv_wanted:
                 return _json_rows(head, await as_json(conn, query))
             rows = await table(conn, query)
         except ValueError as exc:
             raise invalid_parameter("level", str(exc)) from None
     return respond(request, head, rows, name)
+
+
+async def _stream(
+    request: web.Request,
+    head: dict[str, Any],
+    chunks: AsyncGenerator[list[str], None],
+    name: str,
+    *,
+    csv_wanted: bool,
+) -> web.StreamResponse:
+    """A large table written as it is read (chunks of JSON row texts from a cursor):
+    the same document as ``respond`` and ``_json_rows`` give, never whole in memory.
+    The first chunk is read before the answer starts, so that an error in the query
+    is still a problem document."""
+    async with contextlib.aclosing(chunks):
+        first: list[str] = await anext(chunks, [])
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        if csv_wanted:
+            response.content_type = "text/csv"
+            response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        else:
+            response.content_type = "application/json"
+        await response.prepare(request)
+        try:
+            await _write_chunks(response, head, first, chunks, csv_wanted=csv_wanted)
+        except Exception:
+            # Too late for a problem document: cut the connection, so that the client
+            # sees a body that never ended (no last chunk) rather than waiting for ever.
+            log.exception("streaming %s failed part way; connection cut", name)
+            if request.transport is not None:
+                request.transport.close()
+        return response
+
+
+async def _write_chunks(
+    response: web.StreamResponse,
+    head: dict[str, Any],
+    first: list[str],
+    chunks: AsyncGenerator[list[str], None],
+    *,
+    csv_wanted: bool,
+) -> None:
+    """``head`` and the rows of ``first`` and ``chunks``, as JSON or CSV."""
+    columns = list(orjson.loads(first[0])) if first else []
+    if csv_wanted:
+        await response.write(csv_text(columns, []).encode())
+    else:
+        await response.write(orjson.dumps(head)[:-1] + b',"rows":[')
+    chunk, separator = first, b""
+    while chunk:
+        if csv_wanted:
+            rows = (orjson.loads(r) for r in chunk)
+            await response.write(csv_lines(dict_rows(columns, rows)).encode())
+        else:
+            await response.write(separator + ",".join(chunk).encode())
+            separator = b","
+        chunk = await anext(chunks, [])
+    if not csv_wanted:
+        await response.write(b"]}")
+    await response.write_eof()
 
 
 def _json_rows(head: dict[str, Any], rows: bytes) -> web.Response:
@@ -141,7 +216,7 @@ def _json_rows(head: dict[str, Any], rows: bytes) -> web.Response:
 
 @routes.get("/api/v1/analytics/utilisation")
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
-async def utilisation(request: web.Request) -> web.Response:
+async def utilisation(request: web.Request) -> web.StreamResponse:
     """Occupancy and booked shares, peak and average occupancy, utilisation per place."""
     return await _table(
         request, analytics.utilisation, "utilisation", as_json=analytics.utilisation_json
@@ -150,14 +225,14 @@ async def utilisation(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/analytics/funnel")
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
-async def funnel(request: web.Request) -> web.Response:
+async def funnel(request: web.Request) -> web.StreamResponse:
     """Booked → checked in → occupied, no-shows and ghost bookings per place."""
     return await _table(request, analytics.funnel, "funnel")
 
 
 @routes.get("/api/v1/analytics/environment")
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
-async def environment(request: web.Request) -> web.Response:
+async def environment(request: web.Request) -> web.StreamResponse:
     """Average CO2 and temperature per place, where sensors report them."""
     return await _table(request, analytics.environment, "environment")
 
@@ -205,4 +280,5 @@ def setup(app: web.Application, interval_s: float) -> None:
             await task
 
     app.cleanup_ctx.append(refresher)
+    app[EXPORTS] = asyncio.Semaphore(EXPORT_LANES)
     app.add_routes(routes)

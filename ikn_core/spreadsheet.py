@@ -42,9 +42,13 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     csv module quotes a cell holding a character of the line terminator, so a CR or LF
     inside a name is kept inside its quoted cell (with ``\n`` alone, a bare CR was
     written unquoted, and a spreadsheet started a new row there)."""
+    return csv_lines([columns]) + csv_lines(rows)
+
+
+def csv_lines(rows: Iterable[Sequence[object]]) -> str:
+    """``rows`` as CSV lines with no header (a part of a longer file), every cell safe."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([safe_cell(c) for c in columns])
     writer.writerows([("" if v is None else safe_cell(v)) for v in row] for row in rows)
     return out.getvalue()
 

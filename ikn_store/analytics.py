@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -235,20 +235,52 @@ async def utilisation_json(conn: asyncpg.Connection, query: Query) -> bytes:
 
 async def _utilisation_rows(conn: asyncpg.Connection, query: Query) -> list[str]:
     """Each row as JSON text: desks by day from the rendered rows, the rest computed."""
+    async with _utilisation_statement(conn, query) as (sql, args):
+        return [r[0] for r in await conn.fetch(sql, *args)]
+
+
+async def utilisation_chunks(
+    conn: asyncpg.Connection, query: Query, size: int = 5_000
+) -> AsyncGenerator[list[str], None]:
+    """The rows of :func:`utilisation_json` as JSON texts, ``size`` at a time, from a
+    cursor: a year of a large campus's desks by day (about 1.8 million rows) is never
+    held whole in memory."""
+    statement = _utilisation_statement(conn, query, cursor=True)
+    async with conn.transaction(), statement as (sql, args):
+        cursor = await conn.cursor(sql, *args)
+        while rows := await cursor.fetch(size):
+            yield [r[0] for r in rows]
+
+
+async def utilisation_size(conn: asyncpg.Connection, query: Query) -> int:
+    """How many rows :func:`utilisation` gives at most: places in scope times buckets."""
+    sql = f"SELECT count(DISTINCT place) FROM ({_SCOPE.format(place=_PLACE[query.level])}) s"
+    places = int(await conn.fetchval(sql, *_args(query)))
+    per_day = {Bucket.QUARTER: 96, Bucket.HOUR: 24, Bucket.DAY: 1}
+    buckets = query.days * per_day[query.bucket] if query.bucket in per_day else query.days // 7 + 2
+    return places * buckets
+
+
+@contextlib.asynccontextmanager
+async def _utilisation_statement(
+    conn: asyncpg.Connection, query: Query, *, cursor: bool = False
+) -> AsyncIterator[tuple[str, tuple[Any, ...]]]:
+    """The statement giving :func:`utilisation`'s rows as JSON texts, and its arguments
+    (for desks below a day, with the temporary table it reads: kept to the end of the
+    transaction when a ``cursor`` reads the statement)."""
     if query.level is Level.DESK and query.bucket is Bucket.DAY:
-        sql = _DESK_DAY_ROWS.format(scope=_SCOPE.format(place="d.id"))
-        return [r[0] for r in await conn.fetch(sql, *_args(query))]
+        yield _DESK_DAY_ROWS.format(scope=_SCOPE.format(place="d.id")), _args(query)
+        return
     parts = {"step": _INTERVAL[query.bucket], "label": _LABEL[query.bucket]}
     inner = _rollup_sql(query)
     if inner is not None:
-        sql = _UTILISATION.format(rows=inner, **parts)
-        return [r[0] for r in await conn.fetch(sql, *_args(query), query.level.value)]
+        yield _UTILISATION.format(rows=inner, **parts), (*_args(query), query.level.value)
+        return
     raw = _FROM_RAW_SLOTS.format(
         desk_slots=DESK_SLOTS, bucket=_bucket(query, "(s.slot AT TIME ZONE g.tz)")
     )
-    async with _raw_ranges(conn, query):
-        rows = await conn.fetch(_UTILISATION.format(rows=raw, **parts), query.first, query.last)
-    return [r[0] for r in rows]
+    async with _raw_ranges(conn, query, drop=not cursor):
+        yield _UTILISATION.format(rows=raw, **parts), (query.first, query.last)
 
 
 async def utilisation_computed(conn: asyncpg.Connection, query: Query) -> list[dict[str, Any]]:
@@ -274,15 +306,20 @@ def _rollup_sql(query: Query) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def _raw_ranges(conn: asyncpg.Connection, query: Query) -> AsyncIterator[None]:
-    """The desks in scope as ``_analytics_ranges``, for DESK_SLOTS, in a transaction."""
+async def _raw_ranges(
+    conn: asyncpg.Connection, query: Query, *, drop: bool = True
+) -> AsyncIterator[None]:
+    """The desks in scope as ``_analytics_ranges``, for DESK_SLOTS, in a transaction;
+    ``drop=False`` leaves the table to the end of the caller's transaction (a cursor
+    still reading it)."""
     async with conn.transaction():
         await conn.execute(
             f"CREATE TEMP TABLE _analytics_ranges ON COMMIT DROP AS {_SCOPE.format(place='d.id')}",
             *_args(query),
         )
         yield
-        await conn.execute("DROP TABLE _analytics_ranges")
+        if drop:
+            await conn.execute("DROP TABLE _analytics_ranges")
 
 
 async def desk_slots_raw(conn: asyncpg.Connection, query: Query) -> list[asyncpg.Record]:
