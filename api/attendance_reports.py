@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.attendance import POLICIES, today
+from api.attendance import POLICIES, now, today, zone_of
 from api.auth import PRINCIPAL, requires
 from api.booking_http import ALL_ROLES, invalid, respond
 from api.bookings import require_person
@@ -95,7 +95,7 @@ async def _report(
     request: web.Request, people: Sequence[str], days: Sequence[date]
 ) -> dict[str, list[DailyRecord]]:
     async with request.app[POOL].acquire() as conn:
-        found = await records(conn, request.app[POLICIES], people, days)
+        found = await records(conn, request.app[POLICIES], people, days, now(request.app))
     return {p: [found[(p, d)] for d in days if (p, d) in found] for p in people}
 
 
@@ -270,10 +270,11 @@ async def one_day(request: web.Request) -> web.Response:
     day = _query_day(request)
     me = require_person(request)
     person = await _whose(request, me)
+    zone = await zone_of(request, person)
     async with request.app[POOL].acquire() as conn:
-        found = await records(conn, request.app[POLICIES], [person], [day])
+        found = await records(conn, request.app[POLICIES], [person], [day], now(request.app))
         record = found[(person, day)]
-        signals = await signal_details(conn, list(record.signals))
-        audit = await audit_trail(conn, person, day)
+        signals = await signal_details(conn, list(record.signals), zone)
+        audit = await audit_trail(conn, person, day, zone)
     body = {"person": person, "record": record.as_json(), "signals": signals, "audit": audit}
     return respond(body)

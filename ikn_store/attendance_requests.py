@@ -15,11 +15,11 @@ before and after.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -79,8 +79,12 @@ class Request:
     decided_by: str | None
     decided_at: datetime | None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, zone: ZoneInfo) -> dict[str, Any]:
+        """JSON-ready, times in ``zone`` (the person's)."""
+
         def iso(value: date | datetime | None) -> str | None:
+            if isinstance(value, datetime):
+                return value.astimezone(zone).isoformat()
             return value.isoformat() if value else None
 
         return {
@@ -130,7 +134,9 @@ async def create(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:
         )
         assert row is not None
         request = _request(row)
-        await _audit(conn, actor=by, action="requested", request=request, after=request.as_json())
+        zone = await _zone(conn, request.person_id)
+        after = request.as_json(zone)
+        await _audit(conn, actor=by, action="requested", request=request, after=after)
     return request
 
 
@@ -164,8 +170,11 @@ async def decide(
     approver: Person,
     approve: bool,
     policies: Policies,
+    *,
+    now: datetime,
 ) -> Request:
-    """Approve or reject; an approval recomputes the days covered, all audited."""
+    """Approve or reject; an approval recomputes the days covered, all audited (each
+    day's record before and after as it counts at ``now``)."""
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""SELECT q.*, p.agency, p.unit
@@ -187,17 +196,22 @@ async def decide(
         assert row is not None
         decided = _request(row)
         action = "approved" if approve else "rejected"
+        zone = await _zone(conn, request.person_id)
         await _audit(
             conn,
             actor=approver.id,
             action=action,
             request=decided,
-            before=request.as_json(),
-            after=decided.as_json(),
+            before=request.as_json(zone),
+            after=decided.as_json(zone),
         )
         if approve:
-            await _apply(conn, decided, approver.id, policies)
+            await _apply(conn, decided, approver.id, policies, now)
     return decided
+
+
+async def _zone(conn: asyncpg.Connection, person_id: str) -> ZoneInfo:
+    return (await days_store.counted_spans(conn, [person_id]))[person_id][1]
 
 
 def _check_approver(request: Request, approver: Person, agency: str, unit: str) -> None:
@@ -210,9 +224,12 @@ def _check_approver(request: Request, approver: Person, agency: str, unit: str) 
 
 
 async def _apply(
-    conn: asyncpg.Connection, request: Request, actor: str, policies: Policies
+    conn: asyncpg.Connection, request: Request, actor: str, policies: Policies, now: datetime
 ) -> None:
-    """Add a correction's signals, then recompute every day covered, auditing each."""
+    """Add a correction's signals, then recompute every day covered, auditing each day
+    as it said before (stored or, with no signal yet, computed on the spot) and after."""
+    person, days = [request.person_id], request.days
+    before = await days_store.records(conn, policies, person, days, now)
     if request.kind == "correction":
         building = await conn.fetchval(
             "SELECT home_building_id FROM people WHERE id = $1", request.person_id
@@ -233,37 +250,24 @@ async def _apply(
                     building,
                     f"request:{request.id}",
                 )
-    before = await _stored(conn, request.person_id, request.days)
-    due = await days_store.person_days(conn, [request.person_id], request.days)
-    computed = await days_store.compute(conn, policies, due)
-    await days_store.store(conn, computed)
+    due = await days_store.person_days(conn, person, days)
+    await days_store.store(conn, await days_store.compute(conn, policies, due))
     await conn.execute(
         "DELETE FROM attendance_dirty WHERE person_id = $1 AND day = ANY($2::date[])",
         request.person_id,
-        request.days,
+        days,
     )
-    for _, record in computed:
-        after = record.as_json()
+    after = await days_store.records(conn, policies, person, days, now)
+    for key in sorted(after):
         await _audit(
             conn,
             actor=actor,
             action="recomputed",
             request=request,
-            day=record.day,
-            before=before.get(record.day),
-            after=after,
+            day=key[1],
+            before=before[key].as_json(),
+            after=after[key].as_json(),
         )
-
-
-async def _stored(
-    conn: asyncpg.Connection, person_id: str, days: Sequence[date]
-) -> dict[date, Any]:
-    rows = await conn.fetch(
-        "SELECT day, record FROM attendance_days WHERE person_id = $1 AND day = ANY($2::date[])",
-        person_id,
-        list(days),
-    )
-    return {r["day"]: r["record"] for r in rows}
 
 
 async def _audit(
@@ -289,8 +293,11 @@ async def _audit(
     )
 
 
-async def audit_trail(conn: asyncpg.Connection, person_id: str, day: date) -> list[dict[str, Any]]:
-    """Who did what to ``person_id``'s ``day`` (and the requests covering it), oldest first."""
+async def audit_trail(
+    conn: asyncpg.Connection, person_id: str, day: date, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """Who did what to ``person_id``'s ``day`` (and the requests covering it), oldest
+    first; times in ``zone``."""
     rows = await conn.fetch(
         """SELECT a.at, a.actor, a.action, a.request_id, a.day, a.before, a.after
            FROM attendance_audit a LEFT JOIN attendance_requests r ON r.id = a.request_id
@@ -301,7 +308,7 @@ async def audit_trail(conn: asyncpg.Connection, person_id: str, day: date) -> li
     )
     return [
         {
-            "at": r["at"].isoformat(),
+            "at": r["at"].astimezone(zone).isoformat(),
             "actor": r["actor"],
             "action": r["action"],
             "request": str(r["request_id"]) if r["request_id"] else None,
