@@ -393,3 +393,42 @@ async def test_the_geofence_takes_the_nearest_building_and_says_when_two_held(
     at_b1 = {"place_type": "office", "lat": B1.lat - 0.00004, "lon": B1.lon}
     status, body = await world.post("ani", "/api/v1/attendance/check-in", at_b1)
     assert (status, body["building"], body["also_within"]) == (201, "b1", ["b2"])
+
+
+async def test_an_admin_token_of_no_person_reads_absences_and_days(world: World) -> None:
+    """Issue 16: docs/api.md lets admins read any unit's absences and anyone's day."""
+    await known_since(world, "2026-10-01T00:00+08:00")
+    world.clock.at = wita(10, 7, 10)
+    conn = await asyncpg.connect(world.url)
+    try:
+        admin = {"Authorization": f"Bearer {await create_token(conn, 'ops', 'admin')}"}
+        employee = {"Authorization": f"Bearer {await create_token(conn, 'svc', 'employee')}"}
+    finally:
+        await conn.close()
+    get = world.client.get
+    response = await get("/api/v1/attendance/absences?year=2026", headers=admin)
+    assert response.status == 400
+    assert (await response.json())["invalid_params"][0]["name"] == "agency"
+    path = "/api/v1/attendance/absences?year=2026&agency=kemenpan&unit=sdm"
+    response = await get(path, headers=admin)
+    assert response.status == 200, await response.text()
+    got = {p["person"]: p["unexcused_days"] for p in (await response.json())["people"]}
+    assert got == {"ani": 4, "baru": 2, "budi": 4, "kontrak": 2, "papua": 4}
+    response = await get("/api/v1/attendance/day?day=2026-10-06&person=ani", headers=admin)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["record"]["mode"] == "absent"
+    response = await get("/api/v1/attendance/day?day=2026-10-06", headers=admin)
+    assert response.status == 400
+    assert (await response.json())["invalid_params"][0]["name"] == "person"
+    # still: a token of no person that is not an admin's reads nothing; nor others' days
+    response = await get(path, headers=employee)
+    assert (response.status, (await response.json())["type"].rsplit("/", 1)[-1]) == (
+        403,
+        "not-a-person",
+    )
+    response = await get("/api/v1/attendance/day?day=2026-10-06&person=budi", headers=admin)
+    assert response.status == 200
+    response = await world.client.get(
+        "/api/v1/attendance/day?day=2026-10-06&person=budi", headers=world.tokens["ani"]
+    )
+    assert response.status == 403
