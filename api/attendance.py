@@ -277,6 +277,11 @@ async def _decide(request: web.Request, approve: bool) -> web.Response:
     except requests_store.NotYourUnit as exc:
         # another unit's requests look absent, as if they did not exist
         raise Problem(404, "request-not-found", "No such request", str(exc)) from exc
+    except requests_store.NotHappenedYet as exc:
+        invalid_params = [{"name": "from", "reason": str(exc)}]
+        raise Problem(
+            422, exc.kind, "Not happened yet", str(exc), invalid_params=invalid_params
+        ) from exc
     except requests_store.RequestError as exc:
         raise Problem(_STATUS.get(exc.kind, 409), exc.kind, str(exc)) from exc
     zone = await zone_of(request, decided.person_id)

@@ -10,7 +10,8 @@ before and after.
         ├── RequestNotFound   no such request (or not one the caller may see)
         ├── RequestDecided    it was approved or rejected already
         ├── OwnRequest        the approver made the request (or is its subject)
-        └── NotYourUnit       the approver supervises another agency or unit
+        ├── NotYourUnit       the approver supervises another agency or unit
+        └── NotHappenedYet    approving a correction of a day that has not begun
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ class OwnRequest(RequestError):
 
 class NotYourUnit(RequestError):
     kind = "not-your-unit"
+
+
+class NotHappenedYet(RequestError):
+    """A correction records what happened: its day must have begun (the API refuses to
+    file one earlier; this catches those filed before it did)."""
+
+    kind = "correction-of-future-day"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +194,9 @@ async def decide(
             raise RequestNotFound(f"no request {request_id}")
         request = _request(row)
         _check_approver(request, approver, row["agency"], row["unit"])
+        zone = await _zone(conn, request.person_id)
+        if approve and request.kind == "correction" and request.first > now.astimezone(zone).date():
+            raise NotHappenedYet(f"{request.first} has not begun in {zone.key}")
         row = await conn.fetchrow(
             f"""UPDATE attendance_requests SET status = $2, decided_by = $3, decided_at = now()
                 WHERE id = $1 RETURNING {_COLUMNS}""",
@@ -196,7 +207,6 @@ async def decide(
         assert row is not None
         decided = _request(row)
         action = "approved" if approve else "rejected"
-        zone = await _zone(conn, request.person_id)
         await _audit(
             conn,
             actor=approver.id,

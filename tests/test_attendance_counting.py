@@ -18,6 +18,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.app import make_app
 from api.attendance import CLOCK
@@ -147,6 +149,29 @@ def test_a_missing_clock_out_is_not_counted_while_the_day_goes_on() -> None:
     )
     assert not any(r.startswith("no clock-out:") for r in now.reasons)
     assert as_of(record, CountedSpan(), WITA, wita(10, 8, 0)) == record
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dates(date(2026, 1, 1), date(2026, 12, 31)),
+    st.none() | st.dates(date(2026, 1, 1), date(2026, 12, 31)),
+    st.none() | st.dates(date(2026, 1, 1), date(2026, 12, 31)),
+    st.datetimes(datetime(2026, 1, 1), datetime(2027, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from([WITA, WIT, ZoneInfo("Asia/Jakarta")]),
+)
+def test_as_of_never_counts_a_day_not_over_or_outside_the_span(
+    day: date, start: date | None, end: date | None, now: datetime, zone: ZoneInfo
+) -> None:
+    record = compute_day(day, zone, "kemenpan", (), policy=POLICIES.in_force(day))
+    span = CountedSpan.of(employment_start=start, employment_end=end)
+    shown = as_of(record, span, zone, now)
+    assert as_of(shown, span, zone, now) == shown  # applying it again changes nothing
+    if shown.mode is WorkMode.ABSENT:
+        assert span.covers(day) and now.astimezone(zone).date() > day
+    if span.covers(day) and now.astimezone(zone).date() > day:
+        assert shown == record  # a counted day that is over is as computed
+    if not span.covers(day):
+        assert shown.mode is WorkMode.NOT_COUNTED
 
 
 def test_the_nearest_of_several_geofences_comes_first() -> None:
@@ -312,6 +337,28 @@ async def test_corrections_are_of_days_that_happened_leave_may_be_planned(world:
         ahead = {"kind": kind, "from": "2026-10-12", "to": "2026-10-13", "reason": "planned"}
         status, body = await world.post("ani", "/api/v1/attendance/requests", ahead)
         assert status == 201, body
+
+
+async def test_a_correction_filed_for_a_future_day_is_not_approved(world: World) -> None:
+    """One filed before the API refused them (written straight into the table)."""
+    await known_since(world, "2026-10-01T00:00+08:00")
+    world.clock.at = wita(10, 7, 10)
+    rows = await fetch(
+        world.url,
+        """INSERT INTO attendance_requests (person_id, kind, days, clock_in, reason,
+               requested_by)
+           VALUES ('ani', 'correction', '[2026-10-08,2026-10-08]', '2026-10-08T07:30+08:00',
+               'filed ahead', 'ani') RETURNING id""",
+    )
+    status, body = await world.post("budi", f"/api/v1/attendance/requests/{rows[0]['id']}/approve")
+    assert status == 422, body
+    assert body["type"].endswith("/correction-of-future-day")
+    assert body["invalid_params"][0]["name"] == "from"
+    signals = await fetch(world.url, "SELECT 1 FROM attendance_signals")
+    assert signals == []  # nothing of it reached the ledger
+    world.clock.at = wita(10, 8, 17)  # the day came: now it may be approved
+    status, body = await world.post("budi", f"/api/v1/attendance/requests/{rows[0]['id']}/approve")
+    assert (status, body["status"]) == (200, "approved")
 
 
 async def test_correction_times_are_in_order_and_on_the_day_of_the_building_zone(
