@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from ikn_core.attendance import (
 )
 from ikn_core.settings import ApiSettings
 from ikn_store.io import import_people, import_spaces
+from ikn_store.migrations import MIGRATIONS_DIR, migrate
 from ikn_store.people import link_token
 from ikn_store.tokens import create_token
 from tests.helpers import fetch
@@ -479,3 +481,38 @@ async def test_an_admin_token_of_no_person_reads_absences_and_days(world: World)
         "/api/v1/attendance/day?day=2026-10-06&person=budi", headers=world.tokens["ani"]
     )
     assert response.status == 403
+
+
+async def test_people_and_buildings_stored_before_0021_count_from_their_first_signal(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """An existing deployment keeps the days it has evidence for, and no more."""
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if int(path.name[:4]) < 21:
+            (tmp_path / path.name).write_text(path.read_text())
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await migrate(conn, tmp_path)
+        await conn.execute(
+            """INSERT INTO buildings (id, name) VALUES ('b1', 'B1'), ('b2', 'B2'), ('b3', 'B3');
+               INSERT INTO people (id, name, agency, unit, home_building_id) VALUES
+                   ('ani', 'Ani', 'k', 'u', 'b1'), ('baru', 'Baru', 'k', 'u', 'b3');
+               INSERT INTO attendance_signals (person_id, kind, at, place_type, building_id,
+                   source) VALUES
+                   ('ani', 'badge_in', '2026-03-02T07:30+08:00', 'office', 'b2', 'r:1'),
+                   ('ani', 'app_check_in', '2026-02-02T07:30+08:00', 'home', NULL, 'r:2')"""
+        )
+        await migrate(conn)
+        people = dict(await conn.fetch("SELECT id, known_since FROM people"))
+        buildings = dict(await conn.fetch("SELECT id, created_at FROM buildings"))
+        migrated_at = await conn.fetchval(
+            "SELECT applied_at FROM schema_migrations WHERE version = 21"
+        )
+    finally:
+        await conn.close()
+    assert people["ani"] == datetime(2026, 2, 2, 7, 30, tzinfo=WITA)
+    assert people["baru"] == migrated_at  # no evidence: from the migration on
+    # the home building of a check-in from home, and where the badge was tapped
+    assert buildings["b1"] == datetime(2026, 2, 2, 7, 30, tzinfo=WITA)
+    assert buildings["b2"] == datetime(2026, 3, 2, 7, 30, tzinfo=WITA)
+    assert buildings["b3"] == migrated_at
