@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -30,12 +30,12 @@ from ikn_core.attendance import (
     Policies,
     Policy,
     SignalError,
-    within_geofence,
+    within_geofences,
 )
 from ikn_core.domain import Role
 from ikn_store import attendance as ledger
 from ikn_store import attendance_requests as requests_store
-from ikn_store.attendance_days import DEFAULT_ZONE, recompute_dirty
+from ikn_store.attendance_days import DEFAULT_ZONE, counted_spans, recompute_dirty
 from ikn_store.people import Person
 
 log = logging.getLogger(__name__)
@@ -85,17 +85,29 @@ def _coordinates(request: web.Request, body: dict[str, Any]) -> Coordinates | No
         raise invalid(request, exc.key, exc.detail) from None
 
 
+async def zones_of(request: web.Request, person_ids: Iterable[str]) -> dict[str, ZoneInfo]:
+    """The zone of each person's days (their home building's), for their answers' times."""
+    async with request.app[POOL].acquire() as conn:
+        spans = await counted_spans(conn, sorted(set(person_ids)))
+    return {person: zone for person, (_, zone) in spans.items()}
+
+
+async def zone_of(request: web.Request, person_id: str) -> ZoneInfo:
+    return (await zones_of(request, [person_id]))[person_id]
+
+
 async def _office(
     request: web.Request, point: Coordinates | None, policy: Policy
-) -> ledger.BuildingSite:
+) -> list[ledger.BuildingSite]:
+    """The buildings whose geofence holds ``point``, nearest first (422 when none)."""
     if point is None:
         raise invalid(request, "lat", "an office check-in needs lat and lon")
     async with request.app[POOL].acquire() as conn:
         sites = await ledger.located_buildings(conn)
     radius = policy.geofence_radius_m
-    for site in sites:
-        if within_geofence(point, Coordinates(site.lat, site.lon), radius):
-            return site
+    inside = within_geofences(point, [(s, Coordinates(s.lat, s.lon)) for s in sites], radius)
+    if inside:
+        return inside
     raise Problem(
         422,
         "outside-geofence",
@@ -114,27 +126,30 @@ async def _remote(request: web.Request, kind: str) -> web.Response:
     me = require_person(request)
     at = now(request.app)
     policy = request.app[POLICIES].in_force(today(request.app))
-    site = await _office(request, point, policy) if place == PlaceType.OFFICE else None
+    sites = await _office(request, point, policy) if place == PlaceType.OFFICE else []
     signal = ledger.NewSignal(
         person_id=me.id,
         kind=kind,
         at=at,
         place_type=str(place),
         source=f"api:{uuid4()}",
-        building_id=site.id if site else None,
+        building_id=sites[0].id if sites else None,
         lat=point.lat if point else None,
         lon=point.lon if point else None,
         accuracy_m=point.accuracy_m if point else None,
+        also_within=tuple(s.id for s in sites[1:]),
     )
     async with request.app[POOL].acquire() as conn:
         signal_id = await ledger.add_signal(conn, signal, policy)
+    zone = await zone_of(request, me.id)
     return respond(
         {
             "signal": f"s{signal_id}",
             "kind": kind,
-            "at": at.isoformat(),
+            "at": at.astimezone(zone).isoformat(),
             "place_type": place,
             "building": signal.building_id,
+            "also_within": list(signal.also_within),
             "coordinates_stored": policy.stores_coordinates and point is not None,
         },
         201,
@@ -165,8 +180,10 @@ def _day(request: web.Request, name: str, value: object) -> date:
 
 
 def _new_request(
-    request: web.Request, body: dict[str, Any], me: Person
+    request: web.Request, body: dict[str, Any], me: Person, zone: ZoneInfo
 ) -> requests_store.NewRequest:
+    """The request in ``body``; a correction is of a day that has begun (in ``zone``, the
+    person's), its times on that day, not in the future, the clock-out after the clock-in."""
     kind = body.get("kind")
     if kind not in requests_store.KINDS:
         raise invalid(request, "kind", "required: cuti, dinas_luar or correction")
@@ -179,22 +196,40 @@ def _new_request(
         raise invalid(request, "reason", "required: 1-1000 characters")
     clock_in = clock_out = None
     if kind == "correction":
-        if last != first:
-            raise invalid(request, "to", "a correction is for one day")
-        if body.get("clock_in") is None and body.get("clock_out") is None:
-            raise invalid(request, "clock_in", "a correction gives clock_in, clock_out or both")
-        if body.get("clock_in") is not None:
-            clock_in = parse_time(request, "clock_in", body["clock_in"])
-        if body.get("clock_out") is not None:
-            clock_out = parse_time(request, "clock_out", body["clock_out"])
-        for name, at in (("clock_in", clock_in), ("clock_out", clock_out)):
-            if at is not None and at.astimezone(ZoneInfo(DEFAULT_ZONE)).date() != first:
-                raise invalid(request, name, f"must fall on {first} (WITA)")
+        clock_in, clock_out = _correction_times(request, body, first, last, zone)
     elif body.get("clock_in") is not None or body.get("clock_out") is not None:
         raise invalid(request, "clock_in", "only a correction gives clock times")
     return requests_store.NewRequest(
         me.id, str(kind), first, last, reason.strip(), clock_in, clock_out
     )
+
+
+def _correction_times(
+    request: web.Request, body: dict[str, Any], first: date, last: date, zone: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    at_now = now(request.app).astimezone(zone)
+    if first > at_now.date():
+        detail = f"a correction is of a day that has begun ({at_now.date()} {at_now:%Z} or before)"
+        raise invalid(request, "from", detail)
+    if last != first:
+        raise invalid(request, "to", "a correction is for one day")
+    if body.get("clock_in") is None and body.get("clock_out") is None:
+        raise invalid(request, "clock_in", "a correction gives clock_in, clock_out or both")
+    times = {
+        name: parse_time(request, name, body[name]) if body.get(name) is not None else None
+        for name in ("clock_in", "clock_out")
+    }
+    for name, at in times.items():
+        if at is None:
+            continue
+        if at.astimezone(zone).date() != first:
+            raise invalid(request, name, f"must fall on {first} ({at_now:%Z}, {zone.key})")
+        if at > at_now:
+            raise invalid(request, name, "in the future: a correction records what happened")
+    clock_in, clock_out = times["clock_in"], times["clock_out"]
+    if clock_in is not None and clock_out is not None and clock_out <= clock_in:
+        raise invalid(request, "clock_out", "must be after clock_in")
+    return clock_in, clock_out
 
 
 @routes.post("/api/v1/attendance/requests")
@@ -204,11 +239,12 @@ async def create_request(request: web.Request) -> web.Response:
     fields = ("kind", "from", "to", "reason", "clock_in", "clock_out")
     body = await body_of(request, fields)
     me = require_person(request)
-    new = _new_request(request, body, me)
+    zone = await zone_of(request, me.id)
+    new = _new_request(request, body, me, zone)
     async with request.app[POOL].acquire() as conn:
         created = await requests_store.create(conn, new, me.id)
     location = f"/api/v1/attendance/requests/{created.id}"
-    return respond(created.as_json(), 201, Location=location)
+    return respond(created.as_json(zone), 201, Location=location)
 
 
 @routes.get("/api/v1/attendance/requests")
@@ -223,7 +259,8 @@ async def list_requests(request: web.Request) -> web.Response:
         unit = request[PRINCIPAL].role is Role.SUPERVISOR
         async with request.app[POOL].acquire() as conn:
             found = await requests_store.visible_to(conn, me, unit)
-    return respond({"requests": [r.as_json() for r in found]})
+    zones = await zones_of(request, (r.person_id for r in found))
+    return respond({"requests": [r.as_json(zones[r.person_id]) for r in found]})
 
 
 async def _decide(request: web.Request, approve: bool) -> web.Response:
@@ -235,14 +272,20 @@ async def _decide(request: web.Request, approve: bool) -> web.Response:
     try:
         async with request.app[POOL].acquire() as conn:
             decided = await requests_store.decide(
-                conn, request_id, me, approve, request.app[POLICIES]
+                conn, request_id, me, approve, request.app[POLICIES], now=now(request.app)
             )
     except requests_store.NotYourUnit as exc:
         # another unit's requests look absent, as if they did not exist
         raise Problem(404, "request-not-found", "No such request", str(exc)) from exc
+    except requests_store.NotHappenedYet as exc:
+        invalid_params = [{"name": "from", "reason": str(exc)}]
+        raise Problem(
+            422, exc.kind, "Not happened yet", str(exc), invalid_params=invalid_params
+        ) from exc
     except requests_store.RequestError as exc:
         raise Problem(_STATUS.get(exc.kind, 409), exc.kind, str(exc)) from exc
-    return respond(decided.as_json())
+    zone = await zone_of(request, decided.person_id)
+    return respond(decided.as_json(zone))
 
 
 @routes.post("/api/v1/attendance/requests/{id}/approve")

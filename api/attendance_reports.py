@@ -14,10 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from api.attendance import POLICIES, today
+from api.attendance import POLICIES, now, today, zone_of
 from api.auth import PRINCIPAL, requires
 from api.booking_http import ALL_ROLES, invalid, respond
-from api.bookings import require_person
+from api.bookings import caller, require_person
 from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yearly_summary
@@ -94,7 +94,7 @@ async def _report(
     request: web.Request, people: Sequence[str], days: Sequence[date]
 ) -> dict[str, list[DailyRecord]]:
     async with request.app[POOL].acquire() as conn:
-        found = await records(conn, request.app[POLICIES], people, days)
+        found = await records(conn, request.app[POLICIES], people, days, now(request.app))
     return {p: [found[(p, d)] for d in days if (p, d) in found] for p in people}
 
 
@@ -158,6 +158,13 @@ async def my_month(request: web.Request) -> web.Response:
     return respond({"month": request.query["month"], "people": _json(request, by_person)})
 
 
+def _reader(request: web.Request) -> Person | None:
+    """The caller's person; an admin's token may be of no one (it names whom it reads)."""
+    if request[PRINCIPAL].role is Role.ADMIN:
+        return caller(request)
+    return require_person(request)
+
+
 def _may_see_unit(request: web.Request, agency: str, unit: str) -> None:
     """An admin sees any unit (with or without a person behind the token); others their own."""
     if request[PRINCIPAL].role is Role.ADMIN:
@@ -197,14 +204,17 @@ async def absences(request: web.Request) -> web.Response:
     mine; a supervisor's whole unit (an admin names ``agency`` and ``unit``)."""
     _check_query(request, {"year", "agency", "unit"})
     year = _year(request)
-    me = require_person(request)
     role = request[PRINCIPAL].role
-    agency = request.query.get("agency", me.agency)
-    unit = request.query.get("unit", me.unit)
+    me = _reader(request)
+    agency = request.query.get("agency", me.agency if me else None)
+    unit = request.query.get("unit", me.unit if me else None)
+    if agency is None or unit is None:
+        name = "agency" if agency is None else "unit"
+        raise invalid(request, name, "required with a token of no person: agency and unit")
     if role in (Role.SUPERVISOR, Role.ADMIN):
         _may_see_unit(request, agency, unit)
         people = await _unit_people(request, agency, unit)
-    elif (agency, unit) != (me.agency, me.unit):
+    elif me is None or (agency, unit) != (me.agency, me.unit):
         raise Problem(403, "forbidden", "You may see only your own absences")
     else:
         people = [me.id]
@@ -239,17 +249,24 @@ def _query_day(request: web.Request) -> date:
     return day
 
 
-async def _whose(request: web.Request, me: Person) -> str:
-    """Me, or the person named: a supervisor names people of their unit, an admin anyone."""
-    asked = request.query.get("person", me.id)
-    if asked == me.id:
+async def _whose(request: web.Request, me: Person | None) -> str:
+    """Me, or the person named: a supervisor names people of their unit, an admin anyone
+    (an admin's token of no person must name one)."""
+    asked = request.query.get("person", me.id if me else None)
+    if asked is None:
+        raise invalid(request, "person", "required with a token of no person")
+    if me is not None and asked == me.id:
         return asked
     role = request[PRINCIPAL].role
     async with request.app[POOL].acquire() as conn:
         other = await get_person(conn, asked)
     if other is not None and (
         role is Role.ADMIN
-        or (role is Role.SUPERVISOR and (other.agency, other.unit) == (me.agency, me.unit))
+        or (
+            role is Role.SUPERVISOR
+            and me is not None
+            and (other.agency, other.unit) == (me.agency, me.unit)
+        )
     ):
         return asked
     raise Problem(403, "forbidden", "You may see only your own days (a supervisor: the unit's)")
@@ -261,12 +278,12 @@ async def one_day(request: web.Request) -> web.Response:
     """Why a day says what it says: the record, the signals behind it, the audit trail."""
     _check_query(request, {"day", "person"})
     day = _query_day(request)
-    me = require_person(request)
-    person = await _whose(request, me)
+    person = await _whose(request, _reader(request))
+    zone = await zone_of(request, person)
     async with request.app[POOL].acquire() as conn:
-        found = await records(conn, request.app[POLICIES], [person], [day])
+        found = await records(conn, request.app[POLICIES], [person], [day], now(request.app))
         record = found[(person, day)]
-        signals = await signal_details(conn, list(record.signals))
-        audit = await audit_trail(conn, person, day)
+        signals = await signal_details(conn, list(record.signals), zone)
+        audit = await audit_trail(conn, person, day, zone)
     body = {"person": person, "record": record.as_json(), "signals": signals, "audit": audit}
     return respond(body)

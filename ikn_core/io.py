@@ -2,7 +2,7 @@
 
 Formats (docs/import.md): spaces as nested JSON (``{"sites": [{"buildings": [...]}]}``)
 or CSV with one row per place (``kind,id,parent,...``); people as JSON
-(``{"people": [...]}``) or CSV (``id,name,agency,unit,role,home_building``).
+(``{"people": [...]}``) or CSV (``id,name,agency,unit,role,home_building,...``).
 
 ``parse_spaces`` / ``parse_people`` check every row and every field and, when
 anything is wrong, raise ``ImportRejectedError`` with all the problems, each
@@ -17,6 +17,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import date
 from typing import Any
 
 import orjson
@@ -65,6 +66,7 @@ class BuildingRecord:
     lat: float | None = None
     lon: float | None = None
     agency: str | None = None
+    live_from: date | None = None  # the platform's first day there; None: when created
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,8 @@ class PersonRecord:
     unit: str
     role: str = "employee"
     home_building: str | None = None
+    employment_start: date | None = None
+    employment_end: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +319,10 @@ def parse_people(text: str, fmt: str, existing: Mapping[str, set[str]]) -> tuple
         home = typed.get("home_building")
         if home is not None and home not in buildings:
             problems.append(ImportProblem(row.where, "home_building", f"no building {home!r}"))
+        start, end = typed.get("employment_start"), typed.get("employment_end")
+        if start is not None and end is not None and end < start:
+            reason = f"{end} is before employment_start {start}"
+            problems.append(ImportProblem(row.where, "employment_end", reason))
     if problems:
         raise ImportRejectedError(problems)
     return tuple(PersonRecord(**typed) for _, typed in good)
@@ -360,9 +368,11 @@ def spaces_json(spaces: Spaces) -> bytes:
 
 SPACES_COLUMNS = (
     "kind", "id", "parent", "name", "tz", "lat", "lon", "agency", "level",
-    "x", "y", "equipment", "disabled", "assigned_to",
+    "x", "y", "equipment", "disabled", "assigned_to", "live_from",
 )  # fmt: skip
-PEOPLE_COLUMNS = ("id", "name", "agency", "unit", "role", "home_building")
+PEOPLE_COLUMNS = (
+    "id", "name", "agency", "unit", "role", "home_building", "employment_start", "employment_end",
+)  # fmt: skip
 
 
 def _cell(value: object) -> str:

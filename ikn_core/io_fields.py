@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PERSON_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 _TAG = re.compile(r"[a-z0-9_-]{1,32}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 ROLES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
 MAX_TEXT = 200  # Absent values never reach a parser.
 
@@ -92,6 +94,20 @@ def _bool(value: object) -> bool:
     raise ValueError("must be true or false")
 
 
+def _date(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        if not isinstance(value, str) or not _DATE.fullmatch(value.strip()):
+            raise ValueError
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date YYYY-MM-DD") from None
+    if not 1950 <= day.year <= 2100:
+        raise ValueError("must be a date from 1950 to 2100")
+    return day
+
+
 def _role(value: object) -> str:
     if value not in ROLES:
         raise ValueError(f"must be one of {', '.join(ROLES)}")
@@ -110,6 +126,7 @@ FIELDS: dict[str, dict[str, tuple[Parser, bool]]] = {
         "lat": (_between(-90, 90), False),
         "lon": (_between(-180, 180), False),
         "agency": (_text, False),
+        "live_from": (_date, False),
     },
     "floor": {
         "id": (_id, True),
@@ -140,5 +157,7 @@ FIELDS: dict[str, dict[str, tuple[Parser, bool]]] = {
         "unit": (_text, True),
         "role": (_role, False),
         "home_building": (_id, False),
+        "employment_start": (_date, False),
+        "employment_end": (_date, False),
     },
 }

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -38,6 +39,7 @@ class NewSignal:
     lat: float | None = None
     lon: float | None = None
     accuracy_m: float | None = None
+    also_within: tuple[str, ...] = ()  # other buildings whose geofence held it
 
 
 async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy) -> int | None:
@@ -46,8 +48,9 @@ async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy
     keep = policy.stores_coordinates
     signal_id = await conn.fetchval(
         """INSERT INTO attendance_signals
-               (person_id, kind, at, place_type, building_id, source, lat, lon, accuracy_m)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               (person_id, kind, at, place_type, building_id, source, lat, lon, accuracy_m,
+                also_within)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT ON CONSTRAINT attendance_signals_once DO NOTHING RETURNING id""",
         signal.person_id,
         signal.kind,
@@ -58,6 +61,7 @@ async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy
         signal.lat if keep else None,
         signal.lon if keep else None,
         signal.accuracy_m if keep else None,
+        list(signal.also_within),
     )
     return None if signal_id is None else int(signal_id)
 
@@ -105,11 +109,14 @@ def retention_cutoff(now: datetime, policy: Policy) -> datetime:
     return now if days is None else now - timedelta(days=days)
 
 
-async def signal_details(conn: asyncpg.Connection, ids: list[str]) -> list[dict[str, object]]:
-    """The ledger rows behind a record's signal ids (``s17``): what, when, where, from what."""
+async def signal_details(
+    conn: asyncpg.Connection, ids: list[str], zone: ZoneInfo
+) -> list[dict[str, object]]:
+    """The ledger rows behind a record's signal ids (``s17``): what, when, where, from
+    what; times in ``zone`` (the person's)."""
     numbers = [int(i[1:]) for i in ids if i.startswith("s") and i[1:].isdigit()]
     rows = await conn.fetch(
-        """SELECT id, kind, at, place_type, building_id, source, received_at
+        """SELECT id, kind, at, place_type, building_id, also_within, source, received_at
            FROM attendance_signals WHERE id = ANY($1::bigint[]) ORDER BY at, id""",
         numbers,
     )
@@ -117,11 +124,12 @@ async def signal_details(conn: asyncpg.Connection, ids: list[str]) -> list[dict[
         {
             "id": f"s{r['id']}",
             "kind": r["kind"],
-            "at": r["at"].isoformat(),
+            "at": r["at"].astimezone(zone).isoformat(),
             "place_type": r["place_type"],
             "building": r["building_id"],
+            "also_within": list(r["also_within"]),
             "source": r["source"],
-            "received_at": r["received_at"].isoformat(),
+            "received_at": r["received_at"].astimezone(zone).isoformat(),
         }
         for r in rows
     ]

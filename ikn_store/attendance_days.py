@@ -13,18 +13,20 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from ikn_core.attendance import (
+    CountedSpan,
     DailyRecord,
     Excuse,
     PlaceType,
     Policies,
     Signal,
     SignalKind,
+    as_of,
     compute_day,
 )
 
@@ -51,7 +53,8 @@ CROSS JOIN unnest($2::date[]) q(day)
 
 # A window of three UTC days around each local day: compute_day keeps only the day's.
 _SIGNALS = """
-SELECT q.person_id, q.day, s.id, s.kind, s.at, s.place_type, s.building_id, b.agency
+SELECT q.person_id, q.day, s.id, s.kind, s.at, s.place_type, s.building_id, b.agency,
+       s.also_within
 FROM unnest($1::text[], $2::date[]) q(person_id, day)
 JOIN attendance_signals s ON s.person_id = q.person_id
      AND s.at >= (q.day - 1)::timestamp AT TIME ZONE 'UTC'
@@ -64,6 +67,15 @@ SELECT q.person_id, q.day, r.id, r.kind, r.reason
 FROM unnest($1::text[], $2::date[]) q(person_id, day)
 JOIN attendance_requests r ON r.person_id = q.person_id AND r.status = 'approved'
      AND r.kind IN ('cuti', 'dinas_luar') AND r.days @> q.day
+"""
+
+# What decides which of a person's days count (ikn_core.attendance.counting).
+_SPANS = """
+SELECT p.id, coalesce(b.tz, $2) AS tz, p.employment_start, p.employment_end,
+       (p.known_since AT TIME ZONE coalesce(b.tz, $2))::date AS known_from,
+       coalesce(b.live_from, (b.created_at AT TIME ZONE b.tz)::date) AS building_live_from
+FROM people p LEFT JOIN buildings b ON b.id = p.home_building_id
+WHERE p.id = ANY($1::text[])
 """
 
 _UPSERT = """
@@ -101,6 +113,7 @@ def _signal(row: asyncpg.Record) -> Signal:
         PlaceType(row["place_type"]),
         row["building_id"],
         row["agency"],
+        tuple(row["also_within"]),
     )
 
 
@@ -188,14 +201,37 @@ async def mark_dirty(
     return int(status.rsplit(" ", 1)[-1])
 
 
+async def counted_spans(
+    conn: asyncpg.Connection, person_ids: Sequence[str]
+) -> dict[str, tuple[CountedSpan, ZoneInfo]]:
+    """Each person's counted span and the zone of their days (their home building's;
+    IKN's when they have none)."""
+    rows = await conn.fetch(_SPANS, list(person_ids), DEFAULT_ZONE)
+    return {
+        r["id"]: (
+            CountedSpan.of(
+                employment_start=r["employment_start"],
+                employment_end=r["employment_end"],
+                known_from=r["known_from"],
+                building_live_from=r["building_live_from"],
+            ),
+            ZoneInfo(r["tz"]),
+        )
+        for r in rows
+    }
+
+
 async def records(
     conn: asyncpg.Connection,
     policies: Policies,
     person_ids: Sequence[str],
     days: Sequence[date],
+    now: datetime,
 ) -> dict[tuple[str, date], DailyRecord]:
-    """The records of these people on these days: stored ones as stored; a day with
-    no stored record (no signal ever arrived) computed on the spot, not stored."""
+    """The records of these people on these days as they count at ``now``
+    (``ikn_core.attendance.as_of``: not counted outside a person's span, not yet
+    absent before the day is over): stored ones as stored; a day with no stored record
+    (no signal ever arrived) computed on the spot, not stored."""
     rows = await conn.fetch(
         """SELECT person_id, day, record FROM attendance_days
            WHERE person_id = ANY($1::text[]) AND day = ANY($2::date[])""",
@@ -208,4 +244,5 @@ async def records(
     ]
     for person, record in await compute(conn, policies, missing) if missing else []:
         found[(person, record.day)] = record
-    return found
+    spans = await counted_spans(conn, person_ids)
+    return {(p, d): as_of(r, *spans[p], now) for (p, d), r in found.items()}

@@ -10,16 +10,17 @@ before and after.
         ├── RequestNotFound   no such request (or not one the caller may see)
         ├── RequestDecided    it was approved or rejected already
         ├── OwnRequest        the approver made the request (or is its subject)
-        └── NotYourUnit       the approver supervises another agency or unit
+        ├── NotYourUnit       the approver supervises another agency or unit
+        └── NotHappenedYet    approving a correction of a day that has not begun
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -51,6 +52,13 @@ class NotYourUnit(RequestError):
     kind = "not-your-unit"
 
 
+class NotHappenedYet(RequestError):
+    """A correction records what happened: its day must have begun (the API refuses to
+    file one earlier; this catches those filed before it did)."""
+
+    kind = "correction-of-future-day"
+
+
 @dataclass(frozen=True, slots=True)
 class NewRequest:
     person_id: str
@@ -79,8 +87,12 @@ class Request:
     decided_by: str | None
     decided_at: datetime | None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, zone: ZoneInfo) -> dict[str, Any]:
+        """JSON-ready, times in ``zone`` (the person's)."""
+
         def iso(value: date | datetime | None) -> str | None:
+            if isinstance(value, datetime):
+                return value.astimezone(zone).isoformat()
             return value.isoformat() if value else None
 
         return {
@@ -130,7 +142,9 @@ async def create(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:
         )
         assert row is not None
         request = _request(row)
-        await _audit(conn, actor=by, action="requested", request=request, after=request.as_json())
+        zone = await _zone(conn, request.person_id)
+        after = request.as_json(zone)
+        await _audit(conn, actor=by, action="requested", request=request, after=after)
     return request
 
 
@@ -164,8 +178,11 @@ async def decide(
     approver: Person,
     approve: bool,
     policies: Policies,
+    *,
+    now: datetime,
 ) -> Request:
-    """Approve or reject; an approval recomputes the days covered, all audited."""
+    """Approve or reject; an approval recomputes the days covered, all audited (each
+    day's record before and after as it counts at ``now``)."""
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""SELECT q.*, p.agency, p.unit
@@ -177,6 +194,9 @@ async def decide(
             raise RequestNotFound(f"no request {request_id}")
         request = _request(row)
         _check_approver(request, approver, row["agency"], row["unit"])
+        zone = await _zone(conn, request.person_id)
+        if approve and request.kind == "correction" and request.first > now.astimezone(zone).date():
+            raise NotHappenedYet(f"{request.first} has not begun in {zone.key}")
         row = await conn.fetchrow(
             f"""UPDATE attendance_requests SET status = $2, decided_by = $3, decided_at = now()
                 WHERE id = $1 RETURNING {_COLUMNS}""",
@@ -192,12 +212,16 @@ async def decide(
             actor=approver.id,
             action=action,
             request=decided,
-            before=request.as_json(),
-            after=decided.as_json(),
+            before=request.as_json(zone),
+            after=decided.as_json(zone),
         )
         if approve:
-            await _apply(conn, decided, approver.id, policies)
+            await _apply(conn, decided, approver.id, policies, now)
     return decided
+
+
+async def _zone(conn: asyncpg.Connection, person_id: str) -> ZoneInfo:
+    return (await days_store.counted_spans(conn, [person_id]))[person_id][1]
 
 
 def _check_approver(request: Request, approver: Person, agency: str, unit: str) -> None:
@@ -210,9 +234,12 @@ def _check_approver(request: Request, approver: Person, agency: str, unit: str) 
 
 
 async def _apply(
-    conn: asyncpg.Connection, request: Request, actor: str, policies: Policies
+    conn: asyncpg.Connection, request: Request, actor: str, policies: Policies, now: datetime
 ) -> None:
-    """Add a correction's signals, then recompute every day covered, auditing each."""
+    """Add a correction's signals, then recompute every day covered, auditing each day
+    as it said before (stored or, with no signal yet, computed on the spot) and after."""
+    person, days = [request.person_id], request.days
+    before = await days_store.records(conn, policies, person, days, now)
     if request.kind == "correction":
         building = await conn.fetchval(
             "SELECT home_building_id FROM people WHERE id = $1", request.person_id
@@ -233,37 +260,24 @@ async def _apply(
                     building,
                     f"request:{request.id}",
                 )
-    before = await _stored(conn, request.person_id, request.days)
-    due = await days_store.person_days(conn, [request.person_id], request.days)
-    computed = await days_store.compute(conn, policies, due)
-    await days_store.store(conn, computed)
+    due = await days_store.person_days(conn, person, days)
+    await days_store.store(conn, await days_store.compute(conn, policies, due))
     await conn.execute(
         "DELETE FROM attendance_dirty WHERE person_id = $1 AND day = ANY($2::date[])",
         request.person_id,
-        request.days,
+        days,
     )
-    for _, record in computed:
-        after = record.as_json()
+    after = await days_store.records(conn, policies, person, days, now)
+    for key in sorted(after):
         await _audit(
             conn,
             actor=actor,
             action="recomputed",
             request=request,
-            day=record.day,
-            before=before.get(record.day),
-            after=after,
+            day=key[1],
+            before=before[key].as_json(),
+            after=after[key].as_json(),
         )
-
-
-async def _stored(
-    conn: asyncpg.Connection, person_id: str, days: Sequence[date]
-) -> dict[date, Any]:
-    rows = await conn.fetch(
-        "SELECT day, record FROM attendance_days WHERE person_id = $1 AND day = ANY($2::date[])",
-        person_id,
-        list(days),
-    )
-    return {r["day"]: r["record"] for r in rows}
 
 
 async def _audit(
@@ -289,8 +303,11 @@ async def _audit(
     )
 
 
-async def audit_trail(conn: asyncpg.Connection, person_id: str, day: date) -> list[dict[str, Any]]:
-    """Who did what to ``person_id``'s ``day`` (and the requests covering it), oldest first."""
+async def audit_trail(
+    conn: asyncpg.Connection, person_id: str, day: date, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """Who did what to ``person_id``'s ``day`` (and the requests covering it), oldest
+    first; times in ``zone``."""
     rows = await conn.fetch(
         """SELECT a.at, a.actor, a.action, a.request_id, a.day, a.before, a.after
            FROM attendance_audit a LEFT JOIN attendance_requests r ON r.id = a.request_id
@@ -301,7 +318,7 @@ async def audit_trail(conn: asyncpg.Connection, person_id: str, day: date) -> li
     )
     return [
         {
-            "at": r["at"].isoformat(),
+            "at": r["at"].astimezone(zone).isoformat(),
             "actor": r["actor"],
             "action": r["action"],
             "request": str(r["request_id"]) if r["request_id"] else None,

@@ -9,7 +9,7 @@ not name are left alone (an import never deletes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import asyncpg
@@ -46,17 +46,24 @@ _EXISTING = {
     "person": "SELECT id FROM people",
 }
 
+_PERSON_COLUMNS = (
+    "id", "name", "agency", "unit", "role", "home_building_id",
+    "employment_start", "employment_end",
+)  # fmt: skip
 # table, columns (id first): the upsert writes a row only when a column differs.
 _TABLES = {
     "site": ("sites", ("id", "name")),
-    "building": ("buildings", ("id", "site_id", "name", "tz", "lat", "lon", "agency")),
+    "building": (
+        "buildings",
+        ("id", "site_id", "name", "tz", "lat", "lon", "agency", "live_from"),
+    ),
     "floor": ("floors", ("id", "building_id", "name", "level")),
     "zone": ("zones", ("id", "floor_id", "name", "agency")),
     "desk": (
         "desks",
         ("id", "zone_id", "name", "x", "y", "equipment", "disabled", "assigned_to"),
     ),
-    "person": ("people", ("id", "name", "agency", "unit", "role", "home_building_id")),
+    "person": ("people", _PERSON_COLUMNS),
 }
 
 
@@ -94,7 +101,8 @@ def _space_rows(spaces: Spaces) -> dict[str, list[tuple[Any, ...]]]:
     return {
         "site": [(s.id, s.name) for s in spaces.sites],
         "building": [
-            (b.id, b.parent, b.name, b.tz, b.lat, b.lon, b.agency) for b in spaces.buildings
+            (b.id, b.parent, b.name, b.tz, b.lat, b.lon, b.agency, b.live_from)
+            for b in spaces.buildings
         ],
         "floor": [(f.id, f.parent, f.name, f.level) for f in spaces.floors],
         "zone": [(z.id, z.parent, z.name, z.agency) for z in spaces.zones],
@@ -119,7 +127,7 @@ async def import_people(conn: asyncpg.Connection, text: str, fmt: str) -> list[W
     """As ``import_spaces``, for people (their home buildings must exist)."""
     async with conn.transaction():
         people = parse_people(text, fmt, await existing_ids(conn))
-        rows = [(p.id, p.name, p.agency, p.unit, p.role, p.home_building) for p in people]
+        rows = [astuple(p) for p in people]  # the fields in the table's column order
         return [await _write(conn, "person", rows)]
 
 
@@ -132,7 +140,7 @@ def _real(value: float) -> float:
 async def export_spaces(conn: asyncpg.Connection) -> Spaces:
     sites = await conn.fetch("SELECT id, name FROM sites ORDER BY id")
     buildings = await conn.fetch(
-        "SELECT id, site_id, name, tz, lat, lon, agency FROM buildings ORDER BY id"
+        "SELECT id, site_id, name, tz, lat, lon, agency, live_from FROM buildings ORDER BY id"
     )
     floors = await conn.fetch(
         "SELECT id, building_id, name, level FROM floors ORDER BY building_id, level, id"
@@ -165,6 +173,7 @@ async def export_spaces(conn: asyncpg.Connection) -> Spaces:
 
 async def export_people(conn: asyncpg.Connection) -> tuple[PersonRecord, ...]:
     rows = await conn.fetch(
-        "SELECT id, name, agency, unit, role, home_building_id FROM people ORDER BY id"
+        """SELECT id, name, agency, unit, role, home_building_id, employment_start,
+                  employment_end FROM people ORDER BY id"""
     )
     return tuple(PersonRecord(*r) for r in rows)

@@ -76,6 +76,9 @@ async def _people(url: str) -> dict[str, dict[str, str]]:
     try:
         await set_building_site(conn, "b1", -0.9745, 116.7085, "kemenpan")
         await upsert_people(conn, PEOPLE)
+        # the platform went live at b1, and has known everyone, since September
+        await conn.execute("UPDATE buildings SET live_from = '2026-09-01'")
+        await conn.execute("UPDATE people SET known_since = '2026-09-01T00:00+08:00'")
         await enrol(conn, badge_token(KEY, CARD), "ani")
         tokens = {}
         for p in PEOPLE:
@@ -260,10 +263,10 @@ async def test_an_approved_correction_recomputes_the_day_and_is_audited(world: W
     response = await world.client.get(day, headers=world.tokens["ani"])
     body = await response.json()
     kinds = [(x["kind"], x["at"]) for x in body["signals"]]
-    assert kinds == [
-        ("correction_in", "2026-09-30T23:30:00+00:00"),
-        ("badge_in", "2026-09-30T23:40:00+00:00"),
-        ("badge_out", "2026-10-01T08:05:00+00:00"),
+    assert kinds == [  # in the person's building zone, as bookings are
+        ("correction_in", "2026-10-01T07:30:00+08:00"),
+        ("badge_in", "2026-10-01T07:40:00+08:00"),
+        ("badge_out", "2026-10-01T16:05:00+08:00"),
     ]
     assert {x["id"] for x in body["signals"]} == set(body["record"]["signals"])
     assert body["signals"][0]["source"] == f"request:{created['id']}"
@@ -308,7 +311,9 @@ async def test_people_see_only_their_own_and_supervisors_only_their_unit(world: 
     response = await get("/api/v1/attendance/me?month=2026-10", headers=world.tokens["budi"])
     people = (await response.json())["people"]
     assert [p["person"] for p in people] == ["budi"]
-    assert people[0]["summary"]["unexcused_absences"] == 2  # Thursday and Friday
+    # Thursday; Friday (it is 16:40 on Friday) is not over yet, so not yet absent
+    assert people[0]["summary"]["unexcused_absences"] == 1
+    assert [d["mode"] for d in people[0]["days"]] == ["absent", "not_yet"]
     response = await get("/api/v1/attendance/me?month=2020-01", headers=world.tokens["budi"])
     assert (await response.json())["people"][0]["days"] == []  # before any policy: no days
     response = await get(

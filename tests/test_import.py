@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -192,10 +193,32 @@ def test_bad_people_are_reported_with_their_lines() -> None:
     assert [(p.where, p.field) for p in caught.value.problems] == [("line 1", "email")]
 
 
+def test_employment_dates_are_dates_and_in_order() -> None:
+    text = (
+        "id,name,agency,unit,employment_start,employment_end\n"
+        "ani,Ani,K,A,2026-03-02,2026-03-01\n"
+        "budi,Budi,K,A,2 March,\n"
+        "citra,Citra,K,A,,2026-13-01\n"
+        "dewi,Dewi,K,A,2026-03-02,2026-03-02\n"
+    )
+    with pytest.raises(ImportRejectedError) as caught:
+        parse_people(text, "csv", {})
+    assert {(p.where, p.field) for p in caught.value.problems} == {
+        ("line 2", "employment_end"),
+        ("line 3", "employment_start"),
+        ("line 4", "employment_end"),
+    }
+    assert "before employment_start 2026-03-02" in str(caught.value)
+    spaces = parse_spaces("kind,id,name,live_from\nbuilding,b1,B,2026-01-05\n", "csv", {})
+    (building,) = spaces.buildings
+    assert building.live_from == date(2026, 1, 5)
+
+
 _ids = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)
 _names = st.text(
     st.characters(codec="utf-8", exclude_categories=("C", "Z")), min_size=1, max_size=20
 )
+_dates = st.dates(date(1950, 1, 1), date(2100, 12, 31))
 _coords = st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: float(f"{v:.7g}"))
 
 
@@ -211,6 +234,7 @@ def _spaces(draw: st.DrawFn) -> Spaces:
         draw(st.none() | st.floats(-90, 90)),
         draw(st.none() | st.floats(-180, 180)),
         draw(st.none() | _names),
+        draw(st.none() | _dates),
     )
     floor = FloorRecord("f-" + ids[2], building.id, draw(_names), draw(st.integers(-20, 300)))
     zone = ZoneRecord("z-" + ids[3], floor.id, draw(_names), draw(st.none() | _names))
@@ -248,6 +272,8 @@ def test_written_files_parse_back_to_the_same_spaces(spaces: Spaces) -> None:
             _names,
             st.sampled_from(["employee", "delegate", "supervisor", "facility_manager", "admin"]),
             st.none() | st.just("b1"),
+            st.none() | st.just(date(2026, 1, 5)),
+            st.none() | _dates.filter(lambda d: d >= date(2026, 1, 5)),
         ),
         unique_by=lambda p: p.id,
         max_size=4,

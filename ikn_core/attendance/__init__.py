@@ -11,7 +11,8 @@ Public names (import them from ``ikn_core.attendance``):
             ``unexcused_days``, ``absence_runs``,
             ``warning_level``
 - week:     ``remote_days_over_cap``
-- geo:      ``Coordinates``, ``distance_m``, ``within_geofence``
+- counting: ``CountedSpan``, ``as_of``, ``day_over``, ``day_ends_at``
+- geo:      ``Coordinates``, ``distance_m``, ``within_geofence``, ``within_geofences``
 - errors:   ``AttendanceError`` > ``PolicyError``, ``SignalError``
 
 Interface changes are logged at the top of ``CHANGES.txt`` in this folder.
@@ -26,8 +27,9 @@ from ikn_core.attendance.absences import (
     warning_level,
     yearly_summary,
 )
+from ikn_core.attendance.counting import CountedSpan, as_of, day_ends_at, day_over
 from ikn_core.attendance.errors import AttendanceError, PolicyError, SignalError
-from ikn_core.attendance.geo import Coordinates, distance_m, within_geofence
+from ikn_core.attendance.geo import Coordinates, distance_m, within_geofence, within_geofences
 from ikn_core.attendance.policy import (
     AbsenceBand,
     DayOff,
@@ -58,6 +60,7 @@ __all__ = [
     "AbsenceWarning",
     "AttendanceError",
     "Coordinates",
+    "CountedSpan",
     "DailyRecord",
     "DayOff",
     "DayOffKind",
@@ -75,12 +78,16 @@ __all__ = [
     "WorkMode",
     "WorkingHours",
     "absence_runs",
+    "as_of",
     "compute_day",
+    "day_ends_at",
+    "day_over",
     "distance_m",
     "local_day",
     "remote_days_over_cap",
     "unexcused_days",
     "warning_level",
     "within_geofence",
+    "within_geofences",
     "yearly_summary",
 ]

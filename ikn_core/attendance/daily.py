@@ -82,10 +82,13 @@ def build_record(
         reasons.append("no signal and no excuse on a working day: absent (unexcused)")
         return _record(ctx, WorkMode.ABSENT, None, None, reasons)
     reasons.append(_describe_mode(mode, todays, home_agency))
+    reasons.extend(_describe_ambiguous(todays))
     return _scheduled(ctx, schedule, mode, clock_in=clock_in, clock_out=clock_out, reasons=reasons)
 
 
-def _order(signal: Signal) -> tuple[datetime, str, str, str, str, str, bool, bool]:
+def _order(
+    signal: Signal,
+) -> tuple[datetime, str, str, str, str, str, bool, bool, tuple[str, ...]]:
     """A total order (time first) so the result never depends on the input order."""
     return (
         signal.at,
@@ -96,6 +99,7 @@ def _order(signal: Signal) -> tuple[datetime, str, str, str, str, str, bool, boo
         signal.building_agency or "",
         signal.building_id is None,
         signal.building_agency is None,
+        signal.also_within,
     )
 
 
@@ -299,6 +303,16 @@ def _describe_excuse(excuse: Excuse) -> str:
     detail = f" ({excuse.detail})" if excuse.detail else ""
     ident = f" {excuse.id}" if excuse.id else ""
     return f"excused: {excuse.kind.value}{detail}{ident}"
+
+
+def _describe_ambiguous(todays: tuple[Signal, ...]) -> list[str]:
+    """A line per signal that was within the geofence of more than one building."""
+    return [
+        f"{_name(s)}: within the geofence of {len(s.also_within) + 1} buildings; "
+        f"the nearest, {s.building_id}, taken (also {', '.join(s.also_within)})"
+        for s in todays
+        if s.also_within
+    ]
 
 
 def _describe_mode(mode: WorkMode, todays: tuple[Signal, ...], home_agency: str) -> str:

@@ -8,11 +8,14 @@ that precise (``accuracy_m <= radius``): a fix vaguer than the fence proves noth
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ikn_core.attendance.errors import SignalError
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+_P = TypeVar("_P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +52,16 @@ def within_geofence(point: Coordinates, centre: Coordinates, radius_m: float) ->
     if point.accuracy_m is not None and point.accuracy_m > radius_m:
         return False
     return distance_m(point, centre) <= radius_m
+
+
+def within_geofences(
+    point: Coordinates, places: Iterable[tuple[_P, Coordinates]], radius_m: float
+) -> list[_P]:
+    """The places whose geofence holds ``point`` (as ``within_geofence``), nearest
+    first (ties in the order given)."""
+    inside = [
+        (distance_m(point, centre), n, place)
+        for n, (place, centre) in enumerate(places)
+        if within_geofence(point, centre, radius_m)
+    ]
+    return [place for _, _, place in sorted(inside, key=lambda t: (t[0], t[1]))]

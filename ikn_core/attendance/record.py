@@ -72,6 +72,8 @@ class WorkMode(StrEnum):
     ABSENT = "absent"  # a working day without any signal nor excuse (unexcused)
     EXCUSED = "excused"  # leave (cuti) or official travel (dinas luar)
     NON_WORKING_DAY = "non_working_day"  # weekend, public holiday, collective leave
+    NOT_YET = "not_yet"  # a working day not over yet, no presence so far (counts nothing)
+    NOT_COUNTED = "not_counted"  # outside the person's counted days (counting.py)
 
 
 class ExcuseKind(StrEnum):
@@ -91,7 +93,9 @@ class Signal:
     """Evidence that a person worked: a tap, a sensor, a booking or app check-in.
 
     ``id`` is stable (the audit trail names it); ``at`` must be aware. For an
-    ``office`` signal ``building_agency`` is the agency owning the building.
+    ``office`` signal ``building_agency`` is the agency owning the building;
+    ``also_within`` the other buildings whose geofence held an app check-in (the
+    nearest is ``building_id``).
     """
 
     id: str
@@ -100,6 +104,7 @@ class Signal:
     place: PlaceType
     building_id: str | None = None
     building_agency: str | None = None
+    also_within: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.id:
