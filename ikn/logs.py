@@ -10,6 +10,20 @@ import orjson
 
 from ikn_core.settings import LogSettings
 
+# C0 controls (newline and carriage return among them) and DEL, as escapes: a message
+# carrying a client's text (a percent-decoded path, a header) cannot start a line of
+# its own and pass for another log entry.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+class TextFormatter(logging.Formatter):
+    """One line per entry whatever the message holds; a traceback follows as usual."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = record.message.translate(_CONTROLS)
+        return super().formatMessage(record)
+
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, role: str = "") -> None:
@@ -35,7 +49,7 @@ def configure(settings: LogSettings, role: str) -> None:
         handler.setFormatter(JsonFormatter(role))
     else:
         handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)-7s {role:<6} %(name)s: %(message)s")
+            TextFormatter(f"%(asctime)s %(levelname)-7s {role:<6} %(name)s: %(message)s")
         )
     logging.basicConfig(level=settings.level, handlers=[handler], force=True)
     logging.getLogger("asyncio").setLevel(logging.WARNING)
