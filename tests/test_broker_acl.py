@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ikn.brokers import INSTALL_HINT, BrokerProcess, find_mosquitto, start_mosquitto
+from ikn.brokers import (
+    INSTALL_HINT,
+    BrokerProcess,
+    find_mosquitto,
+    free_port,
+    run_mosquitto,
+    start_mosquitto,
+)
 from tests.helpers import poll, seed
 
 TIMEOUT = 20.0
@@ -43,21 +51,40 @@ def password_of(output: str) -> str:
 
 
 class Client:
-    """A paho client that records its CONNACK, its messages, and waits for one."""
+    """A paho client that records its CONNACK, its messages and any disconnection it
+    did not ask for, and waits for messages. It does not reconnect by itself."""
 
-    def __init__(self, port: int, username: str, password: str) -> None:
+    def __init__(
+        self,
+        port: int,
+        username: str,
+        password: str,
+        *,
+        client_id: str | None = None,
+        persistent: bool = False,
+        will: tuple[str, bytes] | None = None,
+    ) -> None:
+        """``persistent``: MQTT 3.1.1 with a persistent session (clean session off), as
+        the ingest connects by default; otherwise MQTT 5 and a clean start."""
         self.messages: list[tuple[str, bytes]] = []
+        self.dropped: list[Any] = []  # reason codes of disconnections we did not ask for
         self._connack = threading.Event()
         self._arrived = threading.Condition()
+        self._closing = False
         self.reason: Any = None
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{username}-{uuid.uuid4().hex[:6]}",
-            protocol=mqtt.MQTTv5,
+            client_id=client_id or f"{username}-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv311 if persistent else mqtt.MQTTv5,
+            clean_session=False if persistent else None,
+            reconnect_on_failure=False,
         )
         self.client.username_pw_set(username, password)
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert self._connack.wait(TIMEOUT), "no CONNACK"
@@ -70,6 +97,10 @@ class Client:
         with self._arrived:
             self.messages.append((message.topic, message.payload))
             self._arrived.notify_all()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not self._closing:
+            self.dropped.append(reason)
 
     @property
     def connected(self) -> bool:
@@ -84,6 +115,7 @@ class Client:
     def publish(self, topic: str, payload: bytes) -> None:
         info = self.client.publish(topic, payload, qos=1)
         info.wait_for_publish(TIMEOUT)
+        assert info.is_published(), f"{topic}: no PUBACK"
 
     def wait_for(self, payload: bytes) -> list[tuple[str, bytes]]:
         with self._arrived:
@@ -93,7 +125,15 @@ class Client:
         assert ok, f"{payload!r} never arrived; got {self.messages}"
         return list(self.messages)
 
+    def wait_for_all(self, payloads: set[bytes]) -> set[bytes]:
+        """Waits until every one of ``payloads`` arrived (or the timeout); returns
+        which of them did."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: payloads <= {p for _, p in self.messages}, TIMEOUT)
+            return payloads & {p for _, p in self.messages}
+
     def close(self) -> None:
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -107,20 +147,33 @@ def _register(database_url: str, device_id: str) -> str:
     return password_of(out)
 
 
-@pytest.fixture
-def broker(database_url: str, tmp_path: Path) -> Any:
+def _accounts(database_url: str, auth: Path) -> dict[str, str]:
+    """Accounts for dev-a, dev-b and the ingest, and ``passwd`` and ``acl`` in ``auth``;
+    returns the passwords by user name."""
     if find_mosquitto() is None:
         pytest.fail(INSTALL_HINT, pytrace=False)
     asyncio.run(seed(database_url))
     passwords = {d: _register(database_url, d) for d in ("dev-a", "dev-b")}
     passwords["svc.ingest"] = password_of(ikn(database_url, "broker-account", "--role", "ingest"))
-    auth = tmp_path / "auth"
     ikn(database_url, "broker-config", "--out", str(auth))
+    return passwords
+
+
+def _start(config: str, tmp_path: Path, auth: Path) -> BrokerProcess:
+    """``config``: "production" (deploy/mosquitto/mosquitto.conf) or "test"."""
+    if config == "production":
+        return start_production_mosquitto(tmp_path / "mosquitto", auth)
     # Run as root, Mosquitto would switch to the `mosquitto` user, who may not read the
     # 0600 files we own: keep it as us (in production the files belong to its uid).
     keep_user = "user root\n" if os.geteuid() == 0 else ""
-    broker = start_mosquitto(tmp_path / "mosquitto", extra_conf=keep_user, auth_dir=auth)
-    yield broker, passwords, auth
+    return start_mosquitto(tmp_path / "mosquitto", extra_conf=keep_user, auth_dir=auth)
+
+
+@pytest.fixture
+def broker(database_url: str, tmp_path: Path) -> Any:
+    passwords = _accounts(database_url, tmp_path / "auth")
+    broker = _start("test", tmp_path, tmp_path / "auth")
+    yield broker, passwords, tmp_path / "auth"
     broker.stop()
 
 
@@ -210,3 +263,123 @@ def test_a_disabled_device_cannot_connect_after_reload(
     server.proc.send_signal(signal.SIGHUP)
     poll(lambda: _connects(server.port, "dev-b", passwords["dev-b"]), lambda ok: not ok, TIMEOUT)
     assert _connects(server.port, "dev-a", passwords["dev-a"])
+
+
+# -- Client ids are bound to accounts ----------------------------------------------------
+
+PRODUCTION_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
+SHARED_UP = "$share/ikn-ingest/ikn/v1/dev/+/up"
+INGEST_ID = "ikn-ingest-host1"  # what IKN_INGEST_CLIENT_ID defaults to on a host "host1"
+
+
+def start_production_mosquitto(workdir: Path, auth: Path) -> BrokerProcess:
+    """deploy/mosquitto/mosquitto.conf as it is, with its container paths mapped into
+    ``workdir`` and ``auth`` and its plain listener moved to a free loopback port."""
+    port = free_port()
+    data = workdir / "data"
+    data.mkdir(parents=True)
+    paths = {
+        "/mosquitto/config/passwd": str(auth.resolve() / "passwd"),
+        "/mosquitto/config/acl": str(auth.resolve() / "acl"),
+        "/mosquitto/data/": f"{data.resolve()}/",
+    }
+    # As root, Mosquitto would switch to the `mosquitto` user (see `_start`); its
+    # "running" line, which run_mosquitto waits for, is information.
+    lines = ["user root"] if os.geteuid() == 0 else []
+    lines.append("log_type information")
+    for original in PRODUCTION_CONF.read_text(encoding="utf-8").splitlines():
+        line = f"listener {port} 127.0.0.1" if original == "listener 1883" else original
+        for container, here in paths.items():
+            line = line.replace(container, here)
+        lines.append(line)
+    assert f"listener {port} 127.0.0.1" in lines, "no plain listener in the production config"
+    return run_mosquitto(workdir, port, "\n".join(lines) + "\n")
+
+
+@pytest.fixture(params=["production", "test"])
+def bound_broker(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[tuple[BrokerProcess, dict[str, str]]]:
+    """A Mosquitto with the generated passwd and acl: the production configuration, or
+    the tests' own (``start_mosquitto(auth_dir=...)``)."""
+    passwords = _accounts(database_url, tmp_path / "auth")
+    server = _start(request.param, tmp_path, tmp_path / "auth")
+    yield server, passwords
+    server.stop()
+
+
+@pytest.mark.parametrize("stolen_id", [INGEST_ID, "svc.ingest"])
+def test_a_device_cannot_take_over_the_ingests_session(
+    bound_broker: tuple[BrokerProcess, dict[str, str]], stolen_id: str
+) -> None:
+    server, passwords = bound_broker
+    port = server.port
+
+    def ingest() -> Client:
+        return Client(
+            port, "svc.ingest", passwords["svc.ingest"], client_id=INGEST_ID, persistent=True
+        )
+
+    first = ingest()
+    first.subscribe(SHARED_UP)
+    first.close()  # away: its persistent session keeps the subscription and queues for it
+    device = Client(port, "dev-a", passwords["dev-a"])
+    backlog = {f"reading {i}".encode() for i in range(50)}
+    for payload in sorted(backlog):
+        device.publish("ikn/v1/dev/dev-a/up", payload)
+    # dev-b connects with the ingest's client id and a clean session: were the id its
+    # own, the broker would hand it the ingest's session, and end it.
+    thief = Client(port, "dev-b", passwords["dev-b"], client_id=stolen_id, persistent=False)
+    assert thief.connected
+    back = ingest()
+    try:
+        assert len(back.wait_for_all(backlog)) == 50, "the ingest lost its backlog"
+        again = Client(port, "dev-b", passwords["dev-b"], client_id=stolen_id, persistent=True)
+        device.publish("ikn/v1/dev/dev-a/up", b"marker")
+        back.wait_for(b"marker")
+        assert back.dropped == [], "the ingest was disconnected"
+        again.close()
+    finally:
+        for client in (thief, back, device):
+            client.close()
+
+
+@pytest.mark.parametrize("stolen_id", ["dev-a", "svc.ingest"])
+def test_a_device_cannot_take_over_another_devices_session(
+    bound_broker: tuple[BrokerProcess, dict[str, str]], stolen_id: str
+) -> None:
+    server, passwords = bound_broker
+    port = server.port
+    status = "ikn/v1/dev/dev-a/status"
+    watcher = Client(port, "svc.ingest", passwords["svc.ingest"])
+    watcher.subscribe(status)
+
+    def victim() -> Client:
+        return Client(
+            port,
+            "dev-a",
+            passwords["dev-a"],
+            client_id="dev-a",
+            persistent=True,
+            will=(status, b"offline"),
+        )
+
+    first = victim()
+    first.subscribe("ikn/v1/dev/dev-a/down")
+    first.close()  # away (a graceful DISCONNECT: no Will); its commands wait for it
+    commands = {f"command {i}".encode() for i in range(5)}
+    for payload in sorted(commands):
+        watcher.publish("ikn/v1/dev/dev-a/down", payload)
+    thief = Client(port, "dev-b", passwords["dev-b"], client_id=stolen_id)
+    back = victim()
+    try:
+        assert back.wait_for_all(commands) == commands, "the device lost its commands"
+        again = Client(port, "dev-b", passwords["dev-b"], client_id=stolen_id, persistent=True)
+        back.publish(status, b"still online")
+        got = watcher.wait_for(b"still online")
+        assert (status, b"offline") not in got, "the device's Will was published"
+        assert back.dropped == [], "the device was disconnected"
+        again.close()
+    finally:
+        for client in (thief, back, watcher):
+            client.close()

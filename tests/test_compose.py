@@ -183,6 +183,31 @@ def test_the_broker_refuses_anonymous_clients_and_gets_its_files() -> None:
     assert "/mosquitto/config/mosquitto.conf" in mounts
 
 
+def _listeners(conf: str) -> dict[str, list[str]]:
+    """Each ``listener`` of a Mosquitto config with the lines that follow it up to the
+    next blank line (its options), commented out ones too: the TLS listener is there for
+    an operator to uncomment."""
+    listeners: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for raw in conf.splitlines():
+        line = raw.removeprefix("#").strip()
+        if line.startswith("listener "):
+            current = listeners.setdefault(line, [])
+        elif not line:
+            current = None
+        elif current is not None:
+            current.append(line)
+    return listeners
+
+
+def test_every_listener_binds_client_ids_to_user_names() -> None:
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    listeners = _listeners(conf)
+    assert "listener 1883" in listeners and "listener 8883" in listeners
+    for listener, options in listeners.items():
+        assert "use_username_as_clientid true" in options, listener
+
+
 def test_secrets_come_from_the_env_file() -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     defined = env_example()
