@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,9 +28,11 @@ from ikn.brokers import (
     run_mosquitto,
     start_mosquitto,
 )
+from ikn_store.broker_auth import broker_users, verify
 from tests.helpers import poll, seed
 
 TIMEOUT = 20.0
+INGESTS = ("svc.ingest-1", "svc.ingest-2")
 
 
 def ikn(database_url: str, *args: str) -> str:
@@ -148,13 +151,15 @@ def _register(database_url: str, device_id: str) -> str:
 
 
 def _accounts(database_url: str, auth: Path) -> dict[str, str]:
-    """Accounts for dev-a, dev-b and the ingest, and ``passwd`` and ``acl`` in ``auth``;
+    """Accounts for dev-a, dev-b and two ingest replicas, and ``passwd`` and ``acl`` in ``auth``;
     returns the passwords by user name."""
     if find_mosquitto() is None:
         pytest.fail(INSTALL_HINT, pytrace=False)
     asyncio.run(seed(database_url))
     passwords = {d: _register(database_url, d) for d in ("dev-a", "dev-b")}
-    passwords["svc.ingest"] = password_of(ikn(database_url, "broker-account", "--role", "ingest"))
+    for name in INGESTS:  # one account per replica
+        out = ikn(database_url, "broker-account", "--role", "ingest", "--name", name[4:])
+        passwords[name] = password_of(out)
     ikn(database_url, "broker-config", "--out", str(auth))
     return passwords
 
@@ -182,19 +187,20 @@ def test_the_files_hold_only_hashes_and_disabled_devices_are_left_out(
 ) -> None:
     _, passwords, auth = broker
     passwd = (auth / "passwd").read_text()
-    assert {line.split(":")[0] for line in passwd.splitlines()} == {"svc.ingest", "dev-a", "dev-b"}
+    assert {line.split(":")[0] for line in passwd.splitlines()} == {*INGESTS, "dev-a", "dev-b"}
     assert all(p not in passwd for p in passwords.values())
     assert oct((auth / "passwd").stat().st_mode & 0o777) == "0o600"
     acl = (auth / "acl").read_text()
     assert "pattern write ikn/v1/dev/%u/up" in acl
-    assert "user svc.ingest\ntopic read ikn/v1/dev/+/up" in acl
+    for name in INGESTS:
+        assert f"user {name}\ntopic read ikn/v1/dev/+/up" in acl
 
 
 def test_a_device_cannot_publish_under_another_devices_id(
     broker: tuple[BrokerProcess, dict[str, str], Path],
 ) -> None:
     server, passwords, _ = broker
-    ingest = Client(server.port, "svc.ingest", passwords["svc.ingest"])
+    ingest = Client(server.port, "svc.ingest-1", passwords["svc.ingest-1"])
     a = Client(server.port, "dev-a", passwords["dev-a"])
     try:
         assert ingest.connected and a.connected
@@ -217,7 +223,7 @@ def test_a_device_cannot_read_another_devices_down_topic(
     broker: tuple[BrokerProcess, dict[str, str], Path],
 ) -> None:
     server, passwords, _ = broker
-    ingest = Client(server.port, "svc.ingest", passwords["svc.ingest"])
+    ingest = Client(server.port, "svc.ingest-1", passwords["svc.ingest-1"])
     a = Client(server.port, "dev-a", passwords["dev-a"])
     try:
         a.subscribe("ikn/v1/dev/dev-b/down", "ikn/v1/dev/+/down")
@@ -308,7 +314,7 @@ def bound_broker(
     server.stop()
 
 
-@pytest.mark.parametrize("stolen_id", [INGEST_ID, "svc.ingest"])
+@pytest.mark.parametrize("stolen_id", [INGEST_ID, "svc.ingest-1"])
 def test_a_device_cannot_take_over_the_ingests_session(
     bound_broker: tuple[BrokerProcess, dict[str, str]], stolen_id: str
 ) -> None:
@@ -317,7 +323,7 @@ def test_a_device_cannot_take_over_the_ingests_session(
 
     def ingest() -> Client:
         return Client(
-            port, "svc.ingest", passwords["svc.ingest"], client_id=INGEST_ID, persistent=True
+            port, "svc.ingest-1", passwords["svc.ingest-1"], client_id=INGEST_ID, persistent=True
         )
 
     first = ingest()
@@ -344,14 +350,14 @@ def test_a_device_cannot_take_over_the_ingests_session(
             client.close()
 
 
-@pytest.mark.parametrize("stolen_id", ["dev-a", "svc.ingest"])
+@pytest.mark.parametrize("stolen_id", ["dev-a", "svc.ingest-1"])
 def test_a_device_cannot_take_over_another_devices_session(
     bound_broker: tuple[BrokerProcess, dict[str, str]], stolen_id: str
 ) -> None:
     server, passwords = bound_broker
     port = server.port
     status = "ikn/v1/dev/dev-a/status"
-    watcher = Client(port, "svc.ingest", passwords["svc.ingest"])
+    watcher = Client(port, "svc.ingest-1", passwords["svc.ingest-1"])
     watcher.subscribe(status)
 
     def victim() -> Client:
@@ -383,3 +389,86 @@ def test_a_device_cannot_take_over_another_devices_session(
     finally:
         for client in (thief, back, watcher):
             client.close()
+
+
+def test_each_ingest_replica_has_its_own_session(
+    bound_broker: tuple[BrokerProcess, dict[str, str]],
+) -> None:
+    """Both replicas, with the same client id configured, share the group's messages
+    and stay connected; two processes with one account evict each other, which is why
+    each replica gets its own."""
+    server, passwords = bound_broker
+    replicas = [
+        Client(server.port, name, passwords[name], client_id=INGEST_ID, persistent=True)
+        for name in INGESTS
+    ]
+    device = Client(server.port, "dev-a", passwords["dev-a"])
+    try:
+        for replica in replicas:
+            replica.subscribe(SHARED_UP)
+        sent = {f"reading {i}".encode() for i in range(50)}
+        for payload in sorted(sent):
+            device.publish("ikn/v1/dev/dev-a/up", payload)
+
+        def received() -> list[list[bytes]]:
+            return [[p for _, p in replica.messages] for replica in replicas]
+
+        poll(lambda: sum(map(len, received())), lambda n: n >= len(sent), TIMEOUT)
+        assert sorted(received()[0] + received()[1]) == sorted(sent)  # each once
+        assert all(received()), "the group gave one replica nothing"
+        assert [r.dropped for r in replicas] == [[], []]
+
+        twin = Client(server.port, INGESTS[0], passwords[INGESTS[0]], client_id="another")
+        poll(lambda: replicas[0].dropped, bool, TIMEOUT)  # one account, one session
+        twin.close()
+        assert replicas[1].dropped == []
+    finally:
+        for client in (*replicas, device):
+            client.close()
+
+
+def test_service_accounts_are_named_per_replica_and_rotate(database_url: str) -> None:
+    first = password_of(
+        ikn(database_url, "broker-account", "--role", "ingest", "--name", "ingest-2")
+    )
+    again = ikn(database_url, "broker-account", "--role", "ingest", "--name", "ingest-2")
+    assert again.startswith("MQTT user name svc.ingest-2,")
+    assert password_of(again) != first
+    plain = ikn(database_url, "broker-account", "--role", "api")
+    assert plain.startswith("MQTT user name svc.api,")
+
+    async def hashes() -> dict[str, str]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return {u.username: u.password_hash for u in await broker_users(conn)}
+        finally:
+            await conn.close()
+
+    stored = asyncio.run(hashes())
+    assert set(stored) == {"svc.api", "svc.ingest-2"}
+    assert verify(password_of(again), stored["svc.ingest-2"])
+    assert not verify(first, stored["svc.ingest-2"])
+
+    removed = ikn(
+        database_url, "broker-account", "--role", "ingest", "--name", "ingest-2", "--remove"
+    )
+    assert removed.startswith("removed svc.ingest-2;")
+    assert set(asyncio.run(hashes())) == {"svc.api"}
+
+
+@pytest.mark.parametrize(
+    ("role", "name"),
+    [("ingest", "api-2"), ("ingest", "ingest_2"), ("ingest", "Ingest-2"), ("ingest", "ingest-"),
+     ("api", "apix"), ("ingest", "ingest-" + "9" * 60), ("sim", "sim-a.b")],
+)  # fmt: skip
+def test_a_bad_account_name_is_refused_clearly(database_url: str, role: str, name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ikn", "broker-account", "--role", role, "--name", name],
+        env={**os.environ, "IKN_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert f"account name {name!r}" in done.stderr and "Traceback" not in done.stderr

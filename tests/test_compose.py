@@ -23,7 +23,13 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from ikn_core.settings import ApiSettings, IngestSettings, MigrateSettings, SimSettings
+from ikn_core.settings import (
+    ApiSettings,
+    IngestSettings,
+    MigrateSettings,
+    MqttUrl,
+    SimSettings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -136,34 +142,60 @@ def test_every_ikn_variable_is_one_the_code_reads() -> None:
     assert used - read == set(), "set in compose or .env.example, read by no code"
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS))
-def test_each_service_gets_settings_its_role_accepts(name: str) -> None:
-    service = ikn_services()[name]
-    assert service["command"][0] == name
-    env = {
+def role(service: Mapping[str, Any]) -> str:
+    """The ``ikn`` command a service runs (``ingest`` for ingest-1 and ingest-2)."""
+    return str(service["command"][0])
+
+
+def service_env(service: Mapping[str, Any]) -> dict[str, str]:
+    """A service's environment, filled from .env.example."""
+    return {
         key: interpolate(str(value), env_example()) for key, value in service["environment"].items()
     }
-    settings = SETTINGS[name](env)
+
+
+@pytest.mark.parametrize("name", sorted(ikn_services()))
+def test_each_service_gets_settings_its_role_accepts(name: str) -> None:
+    service = ikn_services()[name]
+    env = service_env(service)
+    settings = SETTINGS[role(service)](env)
     assert env["IKN_LOG_FORMAT"] == "json"
     if isinstance(settings, ApiSettings):
         assert settings.host == "0.0.0.0"
         assert f"{settings.port}:{settings.port}" in service["ports"]
     if isinstance(settings, IngestSettings):
         assert settings.share_group == "ikn-ingest"
-        assert settings.mqtt.url.password == env_example()["MQTT_INGEST_PASSWORD"]
-        assert "IKN_INGEST_CLIENT_ID" not in env, "replicas need a client id each"
+        assert settings.mqtt.url.username == f"svc.{name}"  # svc.ingest-1, svc.ingest-2
+        variable = f"MQTT_{name.upper().replace('-', '_')}_PASSWORD"
+        assert settings.mqtt.url.password == env_example()[variable]
+        assert "IKN_INGEST_CLIENT_ID" not in env, "the broker keys the session by the account"
+
+
+def test_no_two_services_share_a_broker_account() -> None:
+    """The broker's client id is the user name: two services (or replicas) connected
+    with one account would evict each other."""
+    users = [
+        MqttUrl.parse(env["IKN_MQTT_URL"]).username
+        for env in map(service_env, ikn_services().values())
+        if "IKN_MQTT_URL" in env
+    ]
+    assert len(users) == len(set(users)), users
+    assert sum(1 for u in users if u and u.startswith("svc.ingest-")) >= 2
 
 
 def test_the_services_are_wired_as_designed() -> None:
     services = compose()["services"]
-    assert set(ikn_services()) == set(SETTINGS)
+    assert {role(s) for s in ikn_services().values()} == set(SETTINGS)
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "healthcheck" in services["postgres"]
-    for name in ("ingest", "api", "seed"):
+    ingests = [name for name, s in ikn_services().items() if role(s) == "ingest"]
+    assert ingests == ["ingest-1", "ingest-2"]
+    for name in (*ingests, "api", "seed"):
         condition = services[name]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", name
-    assert "mosquitto" in services["ingest"]["depends_on"]
-    assert services["ingest"]["deploy"]["replicas"] >= 2
+    for name in ingests:
+        assert "mosquitto" in services[name]["depends_on"]
+        assert "deploy" not in services[name], "replicas of one service share one account"
     assert services["sim"]["profiles"] == ["trial"]
     assert services["sim"]["command"] == ["sim", "--scenario", "demo", "--speed", "60"]
     assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"

@@ -20,7 +20,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import make_app
 from ikn.broker_config import Account, acl_file, password_file
 from ikn_core.settings import ApiSettings
-from ikn_store.broker_auth import ServiceRole, broker_users, mosquitto_hash, verify
+from ikn_store.broker_auth import (
+    ServiceAccount,
+    ServiceRole,
+    broker_users,
+    mosquitto_hash,
+    verify,
+)
 from ikn_store.tokens import create_token
 from tests.helpers import fetch, seed
 
@@ -144,7 +150,7 @@ async def test_disabling_takes_a_device_out_of_the_broker_files(
         assert await broker_users(conn) == []
         from ikn_store.broker_auth import set_service_password
 
-        await set_service_password(conn, ServiceRole.INGEST)
+        await set_service_password(conn, ServiceAccount.of(ServiceRole.INGEST))
         assert [u.username for u in await broker_users(conn)] == ["svc.ingest"]
     finally:
         await conn.close()

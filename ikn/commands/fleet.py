@@ -72,12 +72,23 @@ def cmd_device_move(args: argparse.Namespace) -> None:
 
 
 def cmd_broker_account(args: argparse.Namespace) -> None:
-    async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.broker_auth import ServiceRole, set_service_password
+    from ikn_store.broker_auth import ServiceAccount, ServiceRole
 
-        role = ServiceRole(args.role)
-        password = await set_service_password(conn, role)
-        print(f"MQTT user name {role.username}, password (shown once):")
+    try:
+        account = ServiceAccount.of(ServiceRole(args.role), args.name)
+    except ValueError as exc:
+        sys.exit(f"ikn broker-account: {exc}")
+
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.broker_auth import remove_service_account, set_service_password
+
+        if args.remove:
+            if not await remove_service_account(conn, account):
+                sys.exit(f"ikn broker-account: no account {account.username}")
+            print(f"removed {account.username}; run `ikn broker-config` and reload the broker")
+            return
+        password = await set_service_password(conn, account)
+        print(f"MQTT user name {account.username}, password (shown once):")
         print(password)
 
     database_command("broker-account", work)
@@ -128,6 +139,14 @@ def register(sub: Any) -> None:
         "broker-account", help="create or rotate a service's broker account (password once)"
     )
     account.add_argument("--role", required=True, choices=SERVICE_ROLES)
+    account.add_argument(
+        "--name",
+        help="the account's name, svc.<name>: the role (default) or <role>-<suffix>, e.g. "
+        "ingest-2; one account per process connected at the same time (each ingest replica)",
+    )
+    account.add_argument(
+        "--remove", action="store_true", help="remove the account (a replica gone for good)"
+    )
     account.set_defaults(func=cmd_broker_account)
     config = sub.add_parser(
         "broker-config", help="write Mosquitto's passwd and acl from the registry"
