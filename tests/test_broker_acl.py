@@ -278,12 +278,13 @@ SHARED_UP = "$share/ikn-ingest/ikn/v1/dev/+/up"
 INGEST_ID = "ikn-ingest-host1"  # what IKN_INGEST_CLIENT_ID defaults to on a host "host1"
 
 
-def start_production_mosquitto(workdir: Path, auth: Path) -> BrokerProcess:
+def start_production_mosquitto(workdir: Path, auth: Path, port: int | None = None) -> BrokerProcess:
     """deploy/mosquitto/mosquitto.conf as it is, with its container paths mapped into
-    ``workdir`` and ``auth`` and its plain listener moved to a free loopback port."""
-    port = free_port()
+    ``workdir`` and ``auth`` and its plain listener moved to a loopback ``port`` (by
+    default a free one)."""
+    port = port or free_port()
     data = workdir / "data"
-    data.mkdir(parents=True)
+    data.mkdir(parents=True, exist_ok=True)
     paths = {
         "/mosquitto/config/passwd": str(auth.resolve() / "passwd"),
         "/mosquitto/config/acl": str(auth.resolve() / "acl"),
@@ -472,3 +473,31 @@ def test_a_bad_account_name_is_refused_clearly(database_url: str, role: str, nam
     )
     assert done.returncode != 0
     assert f"account name {name!r}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_production_broker_keeps_the_ingests_backlog_across_a_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    """persistence: what waits for an ingest that is away survives a graceful restart."""
+    passwords = _accounts(database_url, tmp_path / "auth")
+    server = start_production_mosquitto(tmp_path / "mosquitto", tmp_path / "auth")
+    user = INGESTS[0]
+    try:
+        away = Client(server.port, user, passwords[user], persistent=True)
+        away.subscribe(SHARED_UP)
+        away.close()
+        device = Client(server.port, "dev-a", passwords["dev-a"])
+        backlog = {f"reading {i}".encode() for i in range(50)}
+        for payload in sorted(backlog):
+            device.publish("ikn/v1/dev/dev-a/up", payload)
+        device.close()
+        server.stop()  # SIGTERM: Mosquitto saves its store and exits
+        assert server.proc.returncode == 0
+        server = start_production_mosquitto(tmp_path / "mosquitto", tmp_path / "auth", server.port)
+        back = Client(server.port, user, passwords[user], persistent=True)
+        try:
+            assert back.wait_for_all(backlog) == backlog
+        finally:
+            back.close()
+    finally:
+        server.stop()

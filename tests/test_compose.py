@@ -240,6 +240,23 @@ def test_every_listener_binds_client_ids_to_user_names() -> None:
         assert "use_username_as_clientid true" in options, listener
 
 
+def test_the_broker_persists_as_deploy_mosquitto_explains() -> None:
+    """The choices of mosquitto.conf's persistence section (why: its comments)."""
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    options = dict(
+        line.split(maxsplit=1) for line in conf.splitlines() if line and not line.startswith("#")
+    )
+    assert options["persistence"] == "true"
+    assert options["persistence_location"] == "/mosquitto/data/"
+    assert "/mosquitto/data" in {
+        v.split(":")[1] for v in compose()["services"]["mosquitto"]["volumes"]
+    }
+    assert options["autosave_on_changes"] == "false"  # a time, not a count of changes
+    assert 0 < int(options["autosave_interval"]) <= 60
+    assert 0 < int(options["max_queued_bytes"]) <= 256 * 2**20
+    assert int(options["max_queued_messages"]) > 0
+
+
 def test_secrets_come_from_the_env_file() -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     defined = env_example()
