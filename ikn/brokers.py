@@ -137,7 +137,11 @@ def run_mosquitto(workdir: Path, port: int, conf_text: str) -> BrokerProcess:
 def _auth_conf(auth_dir: Path | None) -> str:
     if auth_dir is None:
         return "allow_anonymous true\n"
+    # Run as root, Mosquitto would switch to the `mosquitto` user, who may not read the
+    # 0600 files we own: keep it as us (in production the files belong to its uid).
+    keep_user = "user root\n" if os.geteuid() == 0 else ""
     return (
+        f"{keep_user}"
         "allow_anonymous false\n"
         "use_username_as_clientid true\n"
         f"password_file {auth_dir.resolve() / 'passwd'}\n"

@@ -168,10 +168,7 @@ def _start(config: str, tmp_path: Path, auth: Path) -> BrokerProcess:
     """``config``: "production" (deploy/mosquitto/mosquitto.conf) or "test"."""
     if config == "production":
         return start_production_mosquitto(tmp_path / "mosquitto", auth)
-    # Run as root, Mosquitto would switch to the `mosquitto` user, who may not read the
-    # 0600 files we own: keep it as us (in production the files belong to its uid).
-    keep_user = "user root\n" if os.geteuid() == 0 else ""
-    return start_mosquitto(tmp_path / "mosquitto", extra_conf=keep_user, auth_dir=auth)
+    return start_mosquitto(tmp_path / "mosquitto", auth_dir=auth)
 
 
 @pytest.fixture
@@ -290,7 +287,7 @@ def start_production_mosquitto(workdir: Path, auth: Path, port: int | None = Non
         "/mosquitto/config/acl": str(auth.resolve() / "acl"),
         "/mosquitto/data/": f"{data.resolve()}/",
     }
-    # As root, Mosquitto would switch to the `mosquitto` user (see `_start`); its
+    # As root, Mosquitto would switch to the `mosquitto` user (see ikn.brokers); its
     # "running" line, which run_mosquitto waits for, is information.
     lines = ["user root"] if os.geteuid() == 0 else []
     lines.append("log_type information")

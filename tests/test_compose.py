@@ -155,9 +155,12 @@ def service_env(service: Mapping[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", sorted(ikn_services()))
-def test_each_service_gets_settings_its_role_accepts(name: str) -> None:
+def test_each_service_gets_settings_its_role_accepts(name: str, tmp_path: Path) -> None:
     service = ikn_services()[name]
     env = service_env(service)
+    if "IKN_SIM_LOGINS_FILE" in env:  # a file in the trial-logins volume: one like it
+        (tmp_path / "logins").write_text("desk-1:pw\n")
+        env["IKN_SIM_LOGINS_FILE"] = str(tmp_path / "logins")
     settings = SETTINGS[role(service)](env)
     assert env["IKN_LOG_FORMAT"] == "json"
     if isinstance(settings, ApiSettings):
@@ -198,6 +201,13 @@ def test_the_services_are_wired_as_designed() -> None:
         assert "deploy" not in services[name], "replicas of one service share one account"
     assert services["sim"]["profiles"] == ["trial"]
     assert services["sim"]["command"] == ["sim", "--scenario", "demo", "--speed", "60"]
+    # the simulated devices log in as themselves, with what the seed writes
+    logins = services["sim"]["environment"]["IKN_SIM_LOGINS_FILE"]
+    assert services["seed"]["command"][-2:] == ["--sim-logins", logins]
+    assert MqttUrl.parse(services["sim"]["environment"]["IKN_MQTT_URL"]).username is None
+    [seed_volume] = services["seed"]["volumes"]
+    assert services["sim"]["volumes"] == [f"{seed_volume}:ro"]
+    assert logins.startswith(seed_volume.split(":")[1] + "/")
     assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
     assert services["postgres"]["image"] == "postgres:16"
     assert services["influxdb"]["image"] == "influxdb:2"

@@ -14,6 +14,8 @@ from ikn_core.domain import Device, DeviceKind
 if TYPE_CHECKING:
     import asyncpg
 
+    from ikn.broker_config import Account
+
 SERVICE_ROLES = ("ingest", "api", "sim")
 
 
@@ -96,19 +98,27 @@ def cmd_broker_account(args: argparse.Namespace) -> None:
 
 def cmd_broker_config(args: argparse.Namespace) -> None:
     async def work(conn: asyncpg.Connection) -> None:
-        from ikn.broker_config import Account, write_config
-        from ikn_store.broker_auth import broker_users
-
-        users = await broker_users(conn)
-        accounts = [
-            Account(u.username, u.password_hash, u.role.value if u.role else None) for u in users
-        ]
-        passwd, acl = write_config(Path(args.out), accounts)
+        accounts, passwd, acl = await write_broker_files(conn, Path(args.out))
         services = sum(1 for a in accounts if a.service)
         print(f"wrote {passwd} and {acl}: {services} service account(s), ", end="")
         print(f"{len(accounts) - services} enabled device(s); reload the broker (SIGHUP)")
 
     database_command("broker-config", work)
+
+
+async def write_broker_files(
+    conn: asyncpg.Connection, out_dir: Path
+) -> tuple[list[Account], Path, Path]:
+    """Mosquitto's ``passwd`` and ``acl`` in ``out_dir``, from the registry."""
+    from ikn.broker_config import Account, write_config
+    from ikn_store.broker_auth import broker_users
+
+    users = await broker_users(conn)
+    accounts = [
+        Account(u.username, u.password_hash, u.role.value if u.role else None) for u in users
+    ]
+    passwd, acl = write_config(out_dir, accounts)
+    return accounts, passwd, acl
 
 
 def register(sub: Any) -> None:
