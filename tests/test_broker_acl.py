@@ -35,9 +35,9 @@ TIMEOUT = 20.0
 INGESTS = ("svc.ingest-1", "svc.ingest-2")
 
 
-def ikn(database_url: str, *args: str) -> str:
-    """Run the real command line; returns its stdout."""
-    done = subprocess.run(
+def run_ikn(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real command line."""
+    return subprocess.run(
         [sys.executable, "-m", "ikn", *args],
         env={**os.environ, "IKN_DATABASE_URL": database_url},
         capture_output=True,
@@ -45,6 +45,11 @@ def ikn(database_url: str, *args: str) -> str:
         timeout=120,
         check=False,
     )
+
+
+def ikn(database_url: str, *args: str) -> str:
+    """Run the real command line, which must succeed; returns its stdout."""
+    done = run_ikn(database_url, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -460,14 +465,7 @@ def test_service_accounts_are_named_per_replica_and_rotate(database_url: str) ->
      ("api", "apix"), ("ingest", "ingest-" + "9" * 60), ("sim", "sim-a.b")],
 )  # fmt: skip
 def test_a_bad_account_name_is_refused_clearly(database_url: str, role: str, name: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "ikn", "broker-account", "--role", role, "--name", name],
-        env={**os.environ, "IKN_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_ikn(database_url, "broker-account", "--role", role, "--name", name)
     assert done.returncode != 0
     assert f"account name {name!r}" in done.stderr and "Traceback" not in done.stderr
 
@@ -498,3 +496,24 @@ def test_the_production_broker_keeps_the_ingests_backlog_across_a_restart(
             back.close()
     finally:
         server.stop()
+
+
+def test_the_sim_account_is_for_trials_only(database_url: str, tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_ikn(database_url, *args)
+
+    refused = run("broker-account", "--role", "sim")
+    assert refused.returncode == 2 and "trials only" in refused.stderr, refused.stderr
+    assert run("broker-account", "--role", "sim", "--trial").returncode == 0
+    assert run("broker-account", "--role", "ingest", "--name", "ingest-1").returncode == 0
+
+    production = run("broker-config", "--out", str(tmp_path / "production"))
+    assert production.returncode == 0 and "left out svc.sim" in production.stderr
+    assert "svc.sim" not in (tmp_path / "production" / "passwd").read_text()
+    assert "svc.sim" not in (tmp_path / "production" / "acl").read_text()
+    assert "svc.ingest-1:" in (tmp_path / "production" / "passwd").read_text()
+
+    trial = run("broker-config", "--out", str(tmp_path / "trial"), "--trial")
+    assert trial.returncode == 0 and "left out" not in trial.stderr
+    assert "svc.sim:" in (tmp_path / "trial" / "passwd").read_text()
+    assert "user svc.sim\n" in (tmp_path / "trial" / "acl").read_text()
