@@ -208,9 +208,22 @@ def test_the_services_are_wired_as_designed() -> None:
     [seed_volume] = services["seed"]["volumes"]
     assert services["sim"]["volumes"] == [f"{seed_volume}:ro"]
     assert logins.startswith(seed_volume.split(":")[1] + "/")
-    assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
-    assert services["postgres"]["image"] == "postgres:16"
-    assert services["influxdb"]["image"] == "influxdb:2"
+    assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2.0.")
+    assert services["postgres"]["image"].startswith("postgres:16.")
+    assert services["influxdb"]["image"].startswith("influxdb:2.")
+
+
+def test_every_image_is_pinned_to_a_release() -> None:
+    """``eclipse-mosquitto:2.0.20``, not ``:2`` or ``:latest``: a pull must not change
+    the broker or the database under the platform (only our own image is built here)."""
+    for name, service in compose()["services"].items():
+        image = service["image"]
+        if image.startswith("ikn-workspace:"):
+            assert "build" in service, name
+            continue
+        # a release: PostgreSQL's are MAJOR.MINOR (16.4), the others' MAJOR.MINOR.PATCH
+        release = r"\d+\.\d+" if image.startswith("postgres:") else r"\d+\.\d+\.\d+"
+        assert re.fullmatch(rf"[a-z0-9./-]+:{release}", image), f"{name}: {image}"
 
 
 def test_the_broker_refuses_anonymous_clients_and_gets_its_files() -> None:
