@@ -31,11 +31,6 @@ class ServiceRole(StrEnum):
     API = "api"
     SIM = "sim"
 
-    @property
-    def username(self) -> str:
-        """The role's first account, ``svc.<role>``."""
-        return f"svc.{self.value}"
-
 
 _NAME_SUFFIX = re.compile(r"(-[a-z0-9]+)*")
 NAME_MAX = 60  # with "svc.", the 64 characters migration 0020 allows
