@@ -166,6 +166,9 @@ def test_each_service_gets_settings_its_role_accepts(name: str, tmp_path: Path) 
     if isinstance(settings, ApiSettings):
         assert settings.host == "0.0.0.0"
         assert f"{settings.port}:{settings.port}" in service["ports"]
+        assert settings.mqtt is not None, "without a broker, device commands answer 503"
+        assert settings.mqtt.url.username == "svc.api"
+        assert settings.mqtt.url.password == env_example()["MQTT_API_PASSWORD"]
     if isinstance(settings, IngestSettings):
         assert settings.share_group == "ikn-ingest"
         assert settings.mqtt.url.username == f"svc.{name}"  # svc.ingest-1, svc.ingest-2
@@ -196,8 +199,9 @@ def test_the_services_are_wired_as_designed() -> None:
     for name in (*ingests, "api", "seed"):
         condition = services[name]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", name
-    for name in ingests:
+    for name in (*ingests, "api"):
         assert "mosquitto" in services[name]["depends_on"]
+    for name in ingests:
         assert "deploy" not in services[name], "replicas of one service share one account"
     assert services["sim"]["profiles"] == ["trial"]
     assert services["sim"]["command"] == ["sim", "--scenario", "demo", "--speed", "60"]
