@@ -5,11 +5,14 @@ out once the broker re-reads the files (SIGHUP)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +32,7 @@ from ikn.brokers import (
     start_mosquitto,
 )
 from ikn_store.broker_auth import broker_users, verify
+from ikn_store.readings import stream_counts
 from tests.helpers import poll, seed
 
 TIMEOUT = 20.0
@@ -517,3 +521,75 @@ def test_the_sim_account_is_for_trials_only(database_url: str, tmp_path: Path) -
     assert trial.returncode == 0 and "left out" not in trial.stderr
     assert "svc.sim:" in (tmp_path / "trial" / "passwd").read_text()
     assert "user svc.sim\n" in (tmp_path / "trial" / "acl").read_text()
+
+
+def test_two_ingest_replicas_store_everything_once_with_an_account_each(
+    database_url: str, tmp_path: Path
+) -> None:
+    """docker-compose.yml's design on real parts: two `ikn ingest` processes, each with
+    its own account, share the group on the production configuration; even with one
+    client id configured for both (two replicas on one host name), neither evicts the
+    other and every reading is stored once."""
+    passwords = _accounts(database_url, tmp_path / "auth")
+    server = start_production_mosquitto(tmp_path / "mosquitto", tmp_path / "auth")
+    ingests = []
+    try:
+        for user in INGESTS:
+            url = f"mqtt://{user}:{passwords[user]}@127.0.0.1:{server.port}"
+            log = (tmp_path / f"{user}.log").open("ab")
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("IKN_")},
+                "IKN_DATABASE_URL": database_url,
+                "IKN_MQTT_URL": url,
+                "IKN_INGEST_CLIENT_ID": INGEST_ID,
+                "IKN_INGEST_BATCH_LATENCY_MS": "20",
+            }
+            command = [sys.executable, "-m", "ikn", "ingest"]
+            ingests.append(subprocess.Popen(command, stdout=log, stderr=log, env=env))
+            log.close()
+
+        def subscribed() -> int:
+            return sum(
+                "subscribed to" in (tmp_path / f"{user}.log").read_text() for user in INGESTS
+            )
+
+        poll(subscribed, lambda n: n == 2, 60)
+        stream = str(uuid.uuid4())
+        device = Client(server.port, "dev-a", passwords["dev-a"])
+        try:
+            for first in range(0, 500, 10):
+                readings = [
+                    {"seq": first + i, "ts": int(time.time() * 1000), "kind": "environment",
+                     "temp_c": 24.5}
+                    for i in range(10)
+                ]  # fmt: skip
+                batch = {"v": 1, "stream": stream, "readings": readings}
+                device.publish("ikn/v1/dev/dev-a/up", json.dumps(batch).encode())
+        finally:
+            device.close()
+
+        async def counts() -> tuple[int, int]:
+            conn = await asyncpg.connect(database_url)
+            try:
+                return await stream_counts(conn, stream)
+            finally:
+                await conn.close()
+
+        assert poll(lambda: asyncio.run(counts()), lambda c: c[0] >= 500, 60) == (500, 500)
+        assert "already connected, closing old connection" not in server.log_path.read_text()
+        assert [p.poll() for p in ingests] == [None, None]
+        for proc in ingests:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        stored = []
+        for user in INGESTS:
+            log = (tmp_path / f"{user}.log").read_text()
+            assert log.count("connected (generation") == 1, f"{user} was evicted:\n{log}"
+            stored += [int(n) for n in re.findall(r"'stored': (\d+)", log)]
+        assert len(stored) == 2 and all(stored) and sum(stored) == 500, stored  # shared
+    finally:
+        for proc in ingests:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        server.stop()
