@@ -1,6 +1,9 @@
 """Proof on a real Mosquitto configured by ``ikn broker-config``: each device is
 confined to its own topics, a wrong password is refused, a disabled device is shut
-out once the broker re-reads the files (SIGHUP)."""
+out once the broker re-reads the files (SIGHUP). Client ids are bound to accounts, on
+deploy/mosquitto/mosquitto.conf itself and on the tests' brokers: no device takes over
+the ingest's or another device's session, each ingest replica has an account of its
+own; the production config keeps a backlog across a restart."""
 
 from __future__ import annotations
 
