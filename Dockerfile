@@ -25,6 +25,9 @@ RUN pip install ".[server]" && rm -rf /src
 
 USER ikn
 WORKDIR /home/ikn
+# The trial profile's volume of simulated devices' logins: created here, so that a new
+# volume mounted on it belongs to ikn.
+RUN mkdir -m 0700 /home/ikn/trial
 EXPOSE 8080
 ENTRYPOINT ["ikn"]
 CMD ["--help"]

@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,10 +101,17 @@ class Fleet:
         site_key: bytes | None = None,
         outbox_dir: Path | None = None,
         faults: DeliveryFaults | None = None,
+        passwords: Mapping[str, str] | None = None,
     ) -> None:
+        """``passwords``: each device logs in as itself (user name: its id) with its own
+        password; without them every device uses ``mqtt``'s login."""
         ids = [d.device_id for d in drivers]
         if len(set(ids)) != len(ids):
             raise ValueError("two drivers share a device id; each needs its own MQTT client id")
+        missing = sorted(set(ids) - set(passwords)) if passwords else []
+        if missing:
+            raise ValueError(f"no broker password for {len(missing)} device(s): {missing[:5]}")
+        self._passwords = passwords
         self._mqtt, self._config, self._site_key = mqtt, config, site_key
         self._outbox_dir, self._faults = outbox_dir, faults
         if outbox_dir is not None:
@@ -154,9 +161,12 @@ class Fleet:
             capacity = (self._config or AgentConfig()).outbox_capacity
             path = self._outbox_dir / f"{device_id}.db"
             outbox = SqliteOutbox(path, capacity, synchronous="NORMAL", exclusive=True)
+        mqtt = self._mqtt
+        if self._passwords:
+            mqtt = mqtt.with_login(device_id, self._passwords[device_id])
         agent = EdgeAgent(
             device_id,
-            self._mqtt,
+            mqtt,
             config=self._config,
             outbox=outbox,
             site_key=self._site_key,

@@ -138,6 +138,7 @@ class _Run:
             site_key=self.settings.site_key,
             outbox_dir=self.options.outbox_dir,
             faults=self.delivery,
+            passwords=self.settings.device_passwords,
         )
         try:
             async with asyncio.TaskGroup() as tg:

@@ -11,7 +11,9 @@ password file (a disabled device) cannot connect once Mosquitto re-reads the fil
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,9 +80,23 @@ def write_config(out_dir: Path, accounts: Iterable[Account]) -> tuple[Path, Path
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / "passwd", out_dir / "acl")
     for path, text in zip(paths, (password_file(listed), acl_file(listed)), strict=True):
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
+        write_private(path, text)
+    return paths
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, readable by its owner only (0600).
+
+    The text goes first into a new file of a unique name in the same directory
+    (``mkstemp``: created with O_EXCL, mode 0600), so that no other process's file, nor a
+    link planted under a predictable name, is ever written through; then it is renamed
+    over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
-    return paths
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -100,22 +100,32 @@ def start_mosquitto(
     """Start a private Mosquitto on a free loopback port, configured under ``workdir``.
 
     With ``auth_dir`` (holding ``passwd`` and ``acl``, as ``ikn broker-config`` writes
-    them) anonymous clients are refused and those files decide who may do what."""
-    binary = find_mosquitto()
-    if binary is None:
-        raise BrokerError(INSTALL_HINT)
-    workdir.mkdir(parents=True, exist_ok=True)
+    them) anonymous clients are refused, those files decide who may do what, and each
+    client's id is its user name, as in production (``use_username_as_clientid`` is a
+    listener's option: a listener added by ``extra_conf`` does not have it)."""
     port = port or free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
+    return run_mosquitto(
+        workdir,
+        port,
         f"listener {port} 127.0.0.1\n"
         f"{_auth_conf(auth_dir)}"
         "persistence false\n"
         "max_queued_messages 100000\n"
         "max_inflight_messages 1000\n"
         "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-        f"{extra_conf}"
+        f"{extra_conf}",
     )
+
+
+def run_mosquitto(workdir: Path, port: int, conf_text: str) -> BrokerProcess:
+    """Start Mosquitto with ``conf_text`` (written to ``workdir/mosquitto.conf``), which
+    listens on 127.0.0.1:``port``; returns once its log says it runs."""
+    binary = find_mosquitto()
+    if binary is None:
+        raise BrokerError(INSTALL_HINT)
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(conf_text)
     log_path = workdir / "mosquitto.log"
     with log_path.open("ab") as out:
         proc = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=out)
@@ -127,8 +137,13 @@ def start_mosquitto(
 def _auth_conf(auth_dir: Path | None) -> str:
     if auth_dir is None:
         return "allow_anonymous true\n"
+    # Run as root, Mosquitto would switch to the `mosquitto` user, who may not read the
+    # 0600 files we own: keep it as us (in production the files belong to its uid).
+    keep_user = "user root\n" if os.geteuid() == 0 else ""
     return (
+        f"{keep_user}"
         "allow_anonymous false\n"
+        "use_username_as_clientid true\n"
         f"password_file {auth_dir.resolve() / 'passwd'}\n"
         f"acl_file {auth_dir.resolve() / 'acl'}\n"
     )

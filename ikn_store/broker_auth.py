@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,15 +25,41 @@ SALT_BYTES = 12
 
 
 class ServiceRole(StrEnum):
-    """The platform's own broker accounts, each with its user name ``svc.<role>``."""
+    """What a platform's own broker account may do (its ACL block)."""
 
     INGEST = "ingest"
     API = "api"
     SIM = "sim"
 
+
+_NAME_SUFFIX = re.compile(r"(-[a-z0-9]+)*")
+NAME_MAX = 60  # with "svc.", the 64 characters migration 0020 allows
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    """A service account: ``svc.<name>``, where the name is the role itself or the role
+    followed by ``-`` and a suffix (``ingest-2``): one account per process connected at
+    the same time, since the broker's client id is the user name."""
+
+    role: ServiceRole
+    name: str
+
+    def __post_init__(self) -> None:
+        suffix = self.name.removeprefix(self.role.value)
+        if suffix == self.name or not _NAME_SUFFIX.fullmatch(suffix) or len(self.name) > NAME_MAX:
+            raise ValueError(
+                f"account name {self.name!r}: {self.role.value!r} or "
+                f"{self.role.value}-<suffix> (a-z, 0-9, '-'), at most {NAME_MAX} characters"
+            )
+
+    @classmethod
+    def of(cls, role: ServiceRole, name: str | None = None) -> ServiceAccount:
+        return cls(role, name or role.value)
+
     @property
     def username(self) -> str:
-        return f"svc.{self.value}"
+        return f"svc.{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +98,24 @@ def verify(password: str, hashed: str) -> bool:
     return hmac.compare_digest(expected, actual)
 
 
-async def set_service_password(conn: asyncpg.Connection, role: ServiceRole) -> str:
+async def set_service_password(conn: asyncpg.Connection, account: ServiceAccount) -> str:
     """Create or rotate a service account; returns its new password (shown once)."""
     password = new_password()
     await conn.execute(
         """INSERT INTO broker_accounts (username, role, password_hash) VALUES ($1, $2, $3)
            ON CONFLICT (username) DO UPDATE
            SET password_hash = EXCLUDED.password_hash, created_at = now()""",
-        role.username,
-        role.value,
+        account.username,
+        account.role.value,
         mosquitto_hash(password),
     )
     return password
+
+
+async def remove_service_account(conn: asyncpg.Connection, account: ServiceAccount) -> bool:
+    """Retire an account (a replica gone for good); False if there was none."""
+    status = await conn.execute("DELETE FROM broker_accounts WHERE username = $1", account.username)
+    return bool(status != "DELETE 0")
 
 
 async def broker_users(conn: asyncpg.Connection) -> list[BrokerUser]:

@@ -1,32 +1,50 @@
 """Proof on a real Mosquitto configured by ``ikn broker-config``: each device is
 confined to its own topics, a wrong password is refused, a disabled device is shut
-out once the broker re-reads the files (SIGHUP)."""
+out once the broker re-reads the files (SIGHUP). Client ids are bound to accounts, on
+deploy/mosquitto/mosquitto.conf itself and on the tests' brokers: no device takes over
+the ingest's or another device's session, each ingest replica has an account of its
+own; the production config keeps a backlog across a restart."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ikn.brokers import INSTALL_HINT, BrokerProcess, find_mosquitto, start_mosquitto
+from ikn.brokers import (
+    INSTALL_HINT,
+    BrokerProcess,
+    find_mosquitto,
+    free_port,
+    run_mosquitto,
+    start_mosquitto,
+)
+from ikn_store.broker_auth import broker_users, verify
+from ikn_store.readings import stream_counts
 from tests.helpers import poll, seed
 
 TIMEOUT = 20.0
+INGESTS = ("svc.ingest-1", "svc.ingest-2")
 
 
-def ikn(database_url: str, *args: str) -> str:
-    """Run the real command line; returns its stdout."""
-    done = subprocess.run(
+def run_ikn(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real command line."""
+    return subprocess.run(
         [sys.executable, "-m", "ikn", *args],
         env={**os.environ, "IKN_DATABASE_URL": database_url},
         capture_output=True,
@@ -34,6 +52,11 @@ def ikn(database_url: str, *args: str) -> str:
         timeout=120,
         check=False,
     )
+
+
+def ikn(database_url: str, *args: str) -> str:
+    """Run the real command line, which must succeed; returns its stdout."""
+    done = run_ikn(database_url, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -43,21 +66,40 @@ def password_of(output: str) -> str:
 
 
 class Client:
-    """A paho client that records its CONNACK, its messages, and waits for one."""
+    """A paho client that records its CONNACK, its messages and any disconnection it
+    did not ask for, and waits for messages. It does not reconnect by itself."""
 
-    def __init__(self, port: int, username: str, password: str) -> None:
+    def __init__(
+        self,
+        port: int,
+        username: str,
+        password: str,
+        *,
+        client_id: str | None = None,
+        persistent: bool = False,
+        will: tuple[str, bytes] | None = None,
+    ) -> None:
+        """``persistent``: MQTT 3.1.1 with a persistent session (clean session off), as
+        the ingest connects by default; otherwise MQTT 5 and a clean start."""
         self.messages: list[tuple[str, bytes]] = []
+        self.dropped: list[Any] = []  # reason codes of disconnections we did not ask for
         self._connack = threading.Event()
         self._arrived = threading.Condition()
+        self._closing = False
         self.reason: Any = None
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{username}-{uuid.uuid4().hex[:6]}",
-            protocol=mqtt.MQTTv5,
+            client_id=client_id or f"{username}-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv311 if persistent else mqtt.MQTTv5,
+            clean_session=False if persistent else None,
+            reconnect_on_failure=False,
         )
         self.client.username_pw_set(username, password)
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert self._connack.wait(TIMEOUT), "no CONNACK"
@@ -70,6 +112,10 @@ class Client:
         with self._arrived:
             self.messages.append((message.topic, message.payload))
             self._arrived.notify_all()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not self._closing:
+            self.dropped.append(reason)
 
     @property
     def connected(self) -> bool:
@@ -84,6 +130,7 @@ class Client:
     def publish(self, topic: str, payload: bytes) -> None:
         info = self.client.publish(topic, payload, qos=1)
         info.wait_for_publish(TIMEOUT)
+        assert info.is_published(), f"{topic}: no PUBACK"
 
     def wait_for(self, payload: bytes) -> list[tuple[str, bytes]]:
         with self._arrived:
@@ -93,7 +140,15 @@ class Client:
         assert ok, f"{payload!r} never arrived; got {self.messages}"
         return list(self.messages)
 
+    def wait_for_all(self, payloads: set[bytes]) -> set[bytes]:
+        """Waits until every one of ``payloads`` arrived (or the timeout); returns
+        which of them did."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: payloads <= {p for _, p in self.messages}, TIMEOUT)
+            return payloads & {p for _, p in self.messages}
+
     def close(self) -> None:
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -107,20 +162,32 @@ def _register(database_url: str, device_id: str) -> str:
     return password_of(out)
 
 
-@pytest.fixture
-def broker(database_url: str, tmp_path: Path) -> Any:
+def _accounts(database_url: str, auth: Path) -> dict[str, str]:
+    """Accounts for dev-a, dev-b and two ingest replicas, and ``passwd`` and ``acl`` in ``auth``;
+    returns the passwords by user name."""
     if find_mosquitto() is None:
         pytest.fail(INSTALL_HINT, pytrace=False)
     asyncio.run(seed(database_url))
     passwords = {d: _register(database_url, d) for d in ("dev-a", "dev-b")}
-    passwords["svc.ingest"] = password_of(ikn(database_url, "broker-account", "--role", "ingest"))
-    auth = tmp_path / "auth"
+    for name in INGESTS:  # one account per replica
+        out = ikn(database_url, "broker-account", "--role", "ingest", "--name", name[4:])
+        passwords[name] = password_of(out)
     ikn(database_url, "broker-config", "--out", str(auth))
-    # Run as root, Mosquitto would switch to the `mosquitto` user, who may not read the
-    # 0600 files we own: keep it as us (in production the files belong to its uid).
-    keep_user = "user root\n" if os.geteuid() == 0 else ""
-    broker = start_mosquitto(tmp_path / "mosquitto", extra_conf=keep_user, auth_dir=auth)
-    yield broker, passwords, auth
+    return passwords
+
+
+def _start(config: str, tmp_path: Path, auth: Path) -> BrokerProcess:
+    """``config``: "production" (deploy/mosquitto/mosquitto.conf) or "test"."""
+    if config == "production":
+        return start_production_mosquitto(tmp_path / "mosquitto", auth)
+    return start_mosquitto(tmp_path / "mosquitto", auth_dir=auth)
+
+
+@pytest.fixture
+def broker(database_url: str, tmp_path: Path) -> Any:
+    passwords = _accounts(database_url, tmp_path / "auth")
+    broker = _start("test", tmp_path, tmp_path / "auth")
+    yield broker, passwords, tmp_path / "auth"
     broker.stop()
 
 
@@ -129,19 +196,20 @@ def test_the_files_hold_only_hashes_and_disabled_devices_are_left_out(
 ) -> None:
     _, passwords, auth = broker
     passwd = (auth / "passwd").read_text()
-    assert {line.split(":")[0] for line in passwd.splitlines()} == {"svc.ingest", "dev-a", "dev-b"}
+    assert {line.split(":")[0] for line in passwd.splitlines()} == {*INGESTS, "dev-a", "dev-b"}
     assert all(p not in passwd for p in passwords.values())
     assert oct((auth / "passwd").stat().st_mode & 0o777) == "0o600"
     acl = (auth / "acl").read_text()
     assert "pattern write ikn/v1/dev/%u/up" in acl
-    assert "user svc.ingest\ntopic read ikn/v1/dev/+/up" in acl
+    for name in INGESTS:
+        assert f"user {name}\ntopic read ikn/v1/dev/+/up" in acl
 
 
 def test_a_device_cannot_publish_under_another_devices_id(
     broker: tuple[BrokerProcess, dict[str, str], Path],
 ) -> None:
     server, passwords, _ = broker
-    ingest = Client(server.port, "svc.ingest", passwords["svc.ingest"])
+    ingest = Client(server.port, "svc.ingest-1", passwords["svc.ingest-1"])
     a = Client(server.port, "dev-a", passwords["dev-a"])
     try:
         assert ingest.connected and a.connected
@@ -164,7 +232,7 @@ def test_a_device_cannot_read_another_devices_down_topic(
     broker: tuple[BrokerProcess, dict[str, str], Path],
 ) -> None:
     server, passwords, _ = broker
-    ingest = Client(server.port, "svc.ingest", passwords["svc.ingest"])
+    ingest = Client(server.port, "svc.ingest-1", passwords["svc.ingest-1"])
     a = Client(server.port, "dev-a", passwords["dev-a"])
     try:
         a.subscribe("ikn/v1/dev/dev-b/down", "ikn/v1/dev/+/down")
@@ -210,3 +278,321 @@ def test_a_disabled_device_cannot_connect_after_reload(
     server.proc.send_signal(signal.SIGHUP)
     poll(lambda: _connects(server.port, "dev-b", passwords["dev-b"]), lambda ok: not ok, TIMEOUT)
     assert _connects(server.port, "dev-a", passwords["dev-a"])
+
+
+# -- Client ids are bound to accounts ----------------------------------------------------
+
+PRODUCTION_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
+SHARED_UP = "$share/ikn-ingest/ikn/v1/dev/+/up"
+INGEST_ID = "ikn-ingest-host1"  # what IKN_INGEST_CLIENT_ID defaults to on a host "host1"
+
+
+def start_production_mosquitto(workdir: Path, auth: Path, port: int | None = None) -> BrokerProcess:
+    """deploy/mosquitto/mosquitto.conf as it is, with its container paths mapped into
+    ``workdir`` and ``auth`` and its plain listener moved to a loopback ``port`` (by
+    default a free one)."""
+    port = port or free_port()
+    data = workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "/mosquitto/config/passwd": str(auth.resolve() / "passwd"),
+        "/mosquitto/config/acl": str(auth.resolve() / "acl"),
+        "/mosquitto/data/": f"{data.resolve()}/",
+    }
+    # As root, Mosquitto would switch to the `mosquitto` user (see ikn.brokers); its
+    # "running" line, which run_mosquitto waits for, is information.
+    lines = ["user root"] if os.geteuid() == 0 else []
+    lines.append("log_type information")
+    for original in PRODUCTION_CONF.read_text(encoding="utf-8").splitlines():
+        line = f"listener {port} 127.0.0.1" if original == "listener 1883" else original
+        for container, here in paths.items():
+            line = line.replace(container, here)
+        lines.append(line)
+    assert f"listener {port} 127.0.0.1" in lines, "no plain listener in the production config"
+    return run_mosquitto(workdir, port, "\n".join(lines) + "\n")
+
+
+@pytest.fixture(params=["production", "test"])
+def bound_broker(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[tuple[BrokerProcess, dict[str, str]]]:
+    """A Mosquitto with the generated passwd and acl: the production configuration, or
+    the tests' own (``start_mosquitto(auth_dir=...)``)."""
+    passwords = _accounts(database_url, tmp_path / "auth")
+    server = _start(request.param, tmp_path, tmp_path / "auth")
+    yield server, passwords
+    server.stop()
+
+
+@pytest.mark.parametrize("stolen_id", [INGEST_ID, "svc.ingest-1"])
+def test_a_device_cannot_take_over_the_ingests_session(
+    bound_broker: tuple[BrokerProcess, dict[str, str]], stolen_id: str
+) -> None:
+    server, passwords = bound_broker
+    port = server.port
+
+    def ingest() -> Client:
+        return Client(
+            port, "svc.ingest-1", passwords["svc.ingest-1"], client_id=INGEST_ID, persistent=True
+        )
+
+    first = ingest()
+    first.subscribe(SHARED_UP)
+    first.close()  # away: its persistent session keeps the subscription and queues for it
+    device = Client(port, "dev-a", passwords["dev-a"])
+    backlog = {f"reading {i}".encode() for i in range(50)}
+    for payload in sorted(backlog):
+        device.publish("ikn/v1/dev/dev-a/up", payload)
+    # dev-b connects with the ingest's client id and a clean session: were the id its
+    # own, the broker would hand it the ingest's session, and end it.
+    thief = Client(port, "dev-b", passwords["dev-b"], client_id=stolen_id, persistent=False)
+    assert thief.connected
+    back = ingest()
+    try:
+        assert len(back.wait_for_all(backlog)) == 50, "the ingest lost its backlog"
+        again = Client(port, "dev-b", passwords["dev-b"], client_id=stolen_id, persistent=True)
+        device.publish("ikn/v1/dev/dev-a/up", b"marker")
+        back.wait_for(b"marker")
+        assert back.dropped == [], "the ingest was disconnected"
+        again.close()
+    finally:
+        for client in (thief, back, device):
+            client.close()
+
+
+@pytest.mark.parametrize("stolen_id", ["dev-a", "svc.ingest-1"])
+def test_a_device_cannot_take_over_another_devices_session(
+    bound_broker: tuple[BrokerProcess, dict[str, str]], stolen_id: str
+) -> None:
+    server, passwords = bound_broker
+    port = server.port
+    status = "ikn/v1/dev/dev-a/status"
+    watcher = Client(port, "svc.ingest-1", passwords["svc.ingest-1"])
+    watcher.subscribe(status)
+
+    def victim() -> Client:
+        return Client(
+            port,
+            "dev-a",
+            passwords["dev-a"],
+            client_id="dev-a",
+            persistent=True,
+            will=(status, b"offline"),
+        )
+
+    first = victim()
+    first.subscribe("ikn/v1/dev/dev-a/down")
+    first.close()  # away (a graceful DISCONNECT: no Will); its commands wait for it
+    commands = {f"command {i}".encode() for i in range(5)}
+    for payload in sorted(commands):
+        watcher.publish("ikn/v1/dev/dev-a/down", payload)
+    thief = Client(port, "dev-b", passwords["dev-b"], client_id=stolen_id)
+    back = victim()
+    try:
+        assert back.wait_for_all(commands) == commands, "the device lost its commands"
+        again = Client(port, "dev-b", passwords["dev-b"], client_id=stolen_id, persistent=True)
+        back.publish(status, b"still online")
+        got = watcher.wait_for(b"still online")
+        assert (status, b"offline") not in got, "the device's Will was published"
+        assert back.dropped == [], "the device was disconnected"
+        again.close()
+    finally:
+        for client in (thief, back, watcher):
+            client.close()
+
+
+def test_each_ingest_replica_has_its_own_session(
+    bound_broker: tuple[BrokerProcess, dict[str, str]],
+) -> None:
+    """Both replicas, with the same client id configured, share the group's messages
+    and stay connected; two processes with one account evict each other, which is why
+    each replica gets its own."""
+    server, passwords = bound_broker
+    replicas = [
+        Client(server.port, name, passwords[name], client_id=INGEST_ID, persistent=True)
+        for name in INGESTS
+    ]
+    device = Client(server.port, "dev-a", passwords["dev-a"])
+    try:
+        for replica in replicas:
+            replica.subscribe(SHARED_UP)
+        sent = {f"reading {i}".encode() for i in range(50)}
+        for payload in sorted(sent):
+            device.publish("ikn/v1/dev/dev-a/up", payload)
+
+        def received() -> list[list[bytes]]:
+            return [[p for _, p in replica.messages] for replica in replicas]
+
+        poll(lambda: sum(map(len, received())), lambda n: n >= len(sent), TIMEOUT)
+        assert sorted(received()[0] + received()[1]) == sorted(sent)  # each once
+        assert all(received()), "the group gave one replica nothing"
+        assert [r.dropped for r in replicas] == [[], []]
+
+        twin = Client(server.port, INGESTS[0], passwords[INGESTS[0]], client_id="another")
+        poll(lambda: replicas[0].dropped, bool, TIMEOUT)  # one account, one session
+        twin.close()
+        assert replicas[1].dropped == []
+    finally:
+        for client in (*replicas, device):
+            client.close()
+
+
+def test_service_accounts_are_named_per_replica_and_rotate(database_url: str) -> None:
+    first = password_of(
+        ikn(database_url, "broker-account", "--role", "ingest", "--name", "ingest-2")
+    )
+    again = ikn(database_url, "broker-account", "--role", "ingest", "--name", "ingest-2")
+    assert again.startswith("MQTT user name svc.ingest-2,")
+    assert password_of(again) != first
+    plain = ikn(database_url, "broker-account", "--role", "api")
+    assert plain.startswith("MQTT user name svc.api,")
+
+    async def hashes() -> dict[str, str]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return {u.username: u.password_hash for u in await broker_users(conn)}
+        finally:
+            await conn.close()
+
+    stored = asyncio.run(hashes())
+    assert set(stored) == {"svc.api", "svc.ingest-2"}
+    assert verify(password_of(again), stored["svc.ingest-2"])
+    assert not verify(first, stored["svc.ingest-2"])
+
+    removed = ikn(
+        database_url, "broker-account", "--role", "ingest", "--name", "ingest-2", "--remove"
+    )
+    assert removed.startswith("removed svc.ingest-2;")
+    assert set(asyncio.run(hashes())) == {"svc.api"}
+
+
+@pytest.mark.parametrize(
+    ("role", "name"),
+    [("ingest", "api-2"), ("ingest", "ingest_2"), ("ingest", "Ingest-2"), ("ingest", "ingest-"),
+     ("api", "apix"), ("ingest", "ingest-" + "9" * 60), ("sim", "sim-a.b")],
+)  # fmt: skip
+def test_a_bad_account_name_is_refused_clearly(database_url: str, role: str, name: str) -> None:
+    done = run_ikn(database_url, "broker-account", "--role", role, "--name", name)
+    assert done.returncode != 0
+    assert f"account name {name!r}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_production_broker_keeps_the_ingests_backlog_across_a_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    """persistence: what waits for an ingest that is away survives a graceful restart."""
+    passwords = _accounts(database_url, tmp_path / "auth")
+    server = start_production_mosquitto(tmp_path / "mosquitto", tmp_path / "auth")
+    user = INGESTS[0]
+    try:
+        away = Client(server.port, user, passwords[user], persistent=True)
+        away.subscribe(SHARED_UP)
+        away.close()
+        device = Client(server.port, "dev-a", passwords["dev-a"])
+        backlog = {f"reading {i}".encode() for i in range(50)}
+        for payload in sorted(backlog):
+            device.publish("ikn/v1/dev/dev-a/up", payload)
+        device.close()
+        server.stop()  # SIGTERM: Mosquitto saves its store and exits
+        assert server.proc.returncode == 0
+        server = start_production_mosquitto(tmp_path / "mosquitto", tmp_path / "auth", server.port)
+        back = Client(server.port, user, passwords[user], persistent=True)
+        try:
+            assert back.wait_for_all(backlog) == backlog
+        finally:
+            back.close()
+    finally:
+        server.stop()
+
+
+def test_the_sim_account_is_for_trials_only(database_url: str, tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_ikn(database_url, *args)
+
+    refused = run("broker-account", "--role", "sim")
+    assert refused.returncode == 2 and "trials only" in refused.stderr, refused.stderr
+    assert run("broker-account", "--role", "sim", "--trial").returncode == 0
+    assert run("broker-account", "--role", "ingest", "--name", "ingest-1").returncode == 0
+
+    production = run("broker-config", "--out", str(tmp_path / "production"))
+    assert production.returncode == 0 and "left out svc.sim" in production.stderr
+    assert "svc.sim" not in (tmp_path / "production" / "passwd").read_text()
+    assert "svc.sim" not in (tmp_path / "production" / "acl").read_text()
+    assert "svc.ingest-1:" in (tmp_path / "production" / "passwd").read_text()
+
+    trial = run("broker-config", "--out", str(tmp_path / "trial"), "--trial")
+    assert trial.returncode == 0 and "left out" not in trial.stderr
+    assert "svc.sim:" in (tmp_path / "trial" / "passwd").read_text()
+    assert "user svc.sim\n" in (tmp_path / "trial" / "acl").read_text()
+
+
+def test_two_ingest_replicas_store_everything_once_with_an_account_each(
+    database_url: str, tmp_path: Path
+) -> None:
+    """docker-compose.yml's design on real parts: two `ikn ingest` processes, each with
+    its own account, share the group on the production configuration; even with one
+    client id configured for both (two replicas on one host name), neither evicts the
+    other and every reading is stored once."""
+    passwords = _accounts(database_url, tmp_path / "auth")
+    server = start_production_mosquitto(tmp_path / "mosquitto", tmp_path / "auth")
+    ingests = []
+    try:
+        for user in INGESTS:
+            url = f"mqtt://{user}:{passwords[user]}@127.0.0.1:{server.port}"
+            log = (tmp_path / f"{user}.log").open("ab")
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("IKN_")},
+                "IKN_DATABASE_URL": database_url,
+                "IKN_MQTT_URL": url,
+                "IKN_INGEST_CLIENT_ID": INGEST_ID,
+                "IKN_INGEST_BATCH_LATENCY_MS": "20",
+            }
+            command = [sys.executable, "-m", "ikn", "ingest"]
+            ingests.append(subprocess.Popen(command, stdout=log, stderr=log, env=env))
+            log.close()
+
+        def subscribed() -> int:
+            return sum(
+                "subscribed to" in (tmp_path / f"{user}.log").read_text() for user in INGESTS
+            )
+
+        poll(subscribed, lambda n: n == 2, 60)
+        stream = str(uuid.uuid4())
+        device = Client(server.port, "dev-a", passwords["dev-a"])
+        try:
+            for first in range(0, 500, 10):
+                readings = [
+                    {"seq": first + i, "ts": int(time.time() * 1000), "kind": "environment",
+                     "temp_c": 24.5}
+                    for i in range(10)
+                ]  # fmt: skip
+                batch = {"v": 1, "stream": stream, "readings": readings}
+                device.publish("ikn/v1/dev/dev-a/up", json.dumps(batch).encode())
+        finally:
+            device.close()
+
+        async def counts() -> tuple[int, int]:
+            conn = await asyncpg.connect(database_url)
+            try:
+                return await stream_counts(conn, stream)
+            finally:
+                await conn.close()
+
+        assert poll(lambda: asyncio.run(counts()), lambda c: c[0] >= 500, 60) == (500, 500)
+        assert "already connected, closing old connection" not in server.log_path.read_text()
+        assert [p.poll() for p in ingests] == [None, None]
+        for proc in ingests:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        stored = []
+        for user in INGESTS:
+            log = (tmp_path / f"{user}.log").read_text()
+            assert log.count("connected (generation") == 1, f"{user} was evicted:\n{log}"
+            stored += [int(n) for n in re.findall(r"'stored': (\d+)", log)]
+        assert len(stored) == 2 and all(stored) and sum(stored) == 500, stored  # shared
+    finally:
+        for proc in ingests:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        server.stop()

@@ -23,7 +23,13 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from ikn_core.settings import ApiSettings, IngestSettings, MigrateSettings, SimSettings
+from ikn_core.settings import (
+    ApiSettings,
+    IngestSettings,
+    MigrateSettings,
+    MqttUrl,
+    SimSettings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -136,39 +142,92 @@ def test_every_ikn_variable_is_one_the_code_reads() -> None:
     assert used - read == set(), "set in compose or .env.example, read by no code"
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS))
-def test_each_service_gets_settings_its_role_accepts(name: str) -> None:
-    service = ikn_services()[name]
-    assert service["command"][0] == name
-    env = {
+def role(service: Mapping[str, Any]) -> str:
+    """The ``ikn`` command a service runs (``ingest`` for ingest-1 and ingest-2)."""
+    return str(service["command"][0])
+
+
+def service_env(service: Mapping[str, Any]) -> dict[str, str]:
+    """A service's environment, filled from .env.example."""
+    return {
         key: interpolate(str(value), env_example()) for key, value in service["environment"].items()
     }
-    settings = SETTINGS[name](env)
+
+
+@pytest.mark.parametrize("name", sorted(ikn_services()))
+def test_each_service_gets_settings_its_role_accepts(name: str, tmp_path: Path) -> None:
+    service = ikn_services()[name]
+    env = service_env(service)
+    if "IKN_SIM_LOGINS_FILE" in env:  # a file in the trial-logins volume: one like it
+        (tmp_path / "logins").write_text("desk-1:pw\n")
+        env["IKN_SIM_LOGINS_FILE"] = str(tmp_path / "logins")
+    settings = SETTINGS[role(service)](env)
     assert env["IKN_LOG_FORMAT"] == "json"
     if isinstance(settings, ApiSettings):
         assert settings.host == "0.0.0.0"
         assert f"{settings.port}:{settings.port}" in service["ports"]
+        assert settings.mqtt is not None, "without a broker, device commands answer 503"
+        assert settings.mqtt.url.username == "svc.api"
+        assert settings.mqtt.url.password == env_example()["MQTT_API_PASSWORD"]
     if isinstance(settings, IngestSettings):
         assert settings.share_group == "ikn-ingest"
-        assert settings.mqtt.url.password == env_example()["MQTT_INGEST_PASSWORD"]
-        assert "IKN_INGEST_CLIENT_ID" not in env, "replicas need a client id each"
+        assert settings.mqtt.url.username == f"svc.{name}"  # svc.ingest-1, svc.ingest-2
+        variable = f"MQTT_{name.upper().replace('-', '_')}_PASSWORD"
+        assert settings.mqtt.url.password == env_example()[variable]
+        assert "IKN_INGEST_CLIENT_ID" not in env, "the broker keys the session by the account"
+
+
+def test_no_two_services_share_a_broker_account() -> None:
+    """The broker's client id is the user name: two services (or replicas) connected
+    with one account would evict each other."""
+    users = [
+        MqttUrl.parse(env["IKN_MQTT_URL"]).username
+        for env in map(service_env, ikn_services().values())
+        if "IKN_MQTT_URL" in env
+    ]
+    assert len(users) == len(set(users)), users
+    assert sum(1 for u in users if u and u.startswith("svc.ingest-")) >= 2
 
 
 def test_the_services_are_wired_as_designed() -> None:
     services = compose()["services"]
-    assert set(ikn_services()) == set(SETTINGS)
+    assert {role(s) for s in ikn_services().values()} == set(SETTINGS)
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "healthcheck" in services["postgres"]
-    for name in ("ingest", "api", "seed"):
+    ingests = [name for name, s in ikn_services().items() if role(s) == "ingest"]
+    assert ingests == ["ingest-1", "ingest-2"]
+    for name in (*ingests, "api", "seed"):
         condition = services[name]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", name
-    assert "mosquitto" in services["ingest"]["depends_on"]
-    assert services["ingest"]["deploy"]["replicas"] >= 2
+    for name in (*ingests, "api"):
+        assert "mosquitto" in services[name]["depends_on"]
+    for name in ingests:
+        assert "deploy" not in services[name], "replicas of one service share one account"
     assert services["sim"]["profiles"] == ["trial"]
     assert services["sim"]["command"] == ["sim", "--scenario", "demo", "--speed", "60"]
-    assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
-    assert services["postgres"]["image"] == "postgres:16"
-    assert services["influxdb"]["image"] == "influxdb:2"
+    # the simulated devices log in as themselves, with what the seed writes
+    logins = services["sim"]["environment"]["IKN_SIM_LOGINS_FILE"]
+    assert services["seed"]["command"][-2:] == ["--sim-logins", logins]
+    assert MqttUrl.parse(services["sim"]["environment"]["IKN_MQTT_URL"]).username is None
+    [seed_volume] = services["seed"]["volumes"]
+    assert services["sim"]["volumes"] == [f"{seed_volume}:ro"]
+    assert logins.startswith(seed_volume.split(":")[1] + "/")
+    assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2.0.")
+    assert services["postgres"]["image"].startswith("postgres:16.")
+    assert services["influxdb"]["image"].startswith("influxdb:2.")
+
+
+def test_every_image_is_pinned_to_a_release() -> None:
+    """``eclipse-mosquitto:2.0.20``, not ``:2`` or ``:latest``: a pull must not change
+    the broker or the database under the platform (only our own image is built here)."""
+    for name, service in compose()["services"].items():
+        image = service["image"]
+        if image.startswith("ikn-workspace:"):
+            assert "build" in service, name
+            continue
+        # a release: PostgreSQL's are MAJOR.MINOR (16.4), the others' MAJOR.MINOR.PATCH
+        release = r"\d+\.\d+" if image.startswith("postgres:") else r"\d+\.\d+\.\d+"
+        assert re.fullmatch(rf"[a-z0-9./-]+:{release}", image), f"{name}: {image}"
 
 
 def test_the_broker_refuses_anonymous_clients_and_gets_its_files() -> None:
@@ -181,6 +240,48 @@ def test_the_broker_refuses_anonymous_clients_and_gets_its_files() -> None:
         [path] = [line.split()[1] for line in lines if line.startswith(f"{directive} ")]
         assert path in mounts, f"{directive} {path} is not mounted"
     assert "/mosquitto/config/mosquitto.conf" in mounts
+
+
+def _listeners(conf: str) -> dict[str, list[str]]:
+    """Each ``listener`` of a Mosquitto config with the lines that follow it up to the
+    next blank line (its options), commented out ones too: the TLS listener is there for
+    an operator to uncomment."""
+    listeners: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for raw in conf.splitlines():
+        line = raw.removeprefix("#").strip()
+        if line.startswith("listener "):
+            current = listeners.setdefault(line, [])
+        elif not line:
+            current = None
+        elif current is not None:
+            current.append(line)
+    return listeners
+
+
+def test_every_listener_binds_client_ids_to_user_names() -> None:
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    listeners = _listeners(conf)
+    assert "listener 1883" in listeners and "listener 8883" in listeners
+    for listener, options in listeners.items():
+        assert "use_username_as_clientid true" in options, listener
+
+
+def test_the_broker_persists_as_deploy_mosquitto_explains() -> None:
+    """The choices of mosquitto.conf's persistence section (why: its comments)."""
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    options = dict(
+        line.split(maxsplit=1) for line in conf.splitlines() if line and not line.startswith("#")
+    )
+    assert options["persistence"] == "true"
+    assert options["persistence_location"] == "/mosquitto/data/"
+    assert "/mosquitto/data" in {
+        v.split(":")[1] for v in compose()["services"]["mosquitto"]["volumes"]
+    }
+    assert options["autosave_on_changes"] == "false"  # a time, not a count of changes
+    assert 0 < int(options["autosave_interval"]) <= 60
+    assert 0 < int(options["max_queued_bytes"]) <= 256 * 2**20
+    assert int(options["max_queued_messages"]) > 0
 
 
 def test_secrets_come_from_the_env_file() -> None:

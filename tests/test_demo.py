@@ -123,9 +123,15 @@ def test_demo_serves_changing_desks_and_leaves_no_process_behind(
                 ],
             }
         )
+        # With Mosquitto the demo's broker has accounts, as in production: the banner's
+        # command logs in as the device (the embedded amqtt has none).
+        login = (
+            ["-u", "desk-f1-manual", "-P", demo.find(r" -P (\S+)")] if broker == "mosquitto" else []
+        )
         subprocess.run(
             [
                 "mosquitto_pub",
+                *login,
                 "-p",
                 port,
                 "-q",
@@ -140,6 +146,14 @@ def test_demo_serves_changing_desks_and_leaves_no_process_behind(
             check=True,
         )
         poll(states, lambda s: s["f1-manual"] == "occupied", 30)
+
+        if broker == "mosquitto":  # without the device's login: refused
+            anonymous = subprocess.run(
+                ["mosquitto_pub", "-p", port, "-q", "1", "-t", "ikn/v1/dev/desk-f1-manual/up",
+                 "-m", batch],
+                capture_output=True, check=False,
+            )  # fmt: skip
+            assert anonymous.returncode != 0
 
         family = psutil.Process(demo.proc.pid).children(recursive=True)
         assert len(family) >= 5  # postgres, broker, ingest, api, sim (and postgres' workers)

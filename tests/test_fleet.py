@@ -18,9 +18,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
-from ikn.broker_config import Account, acl_file, password_file
+from ikn.broker_config import Account, acl_file, password_file, write_config
 from ikn_core.settings import ApiSettings
-from ikn_store.broker_auth import ServiceRole, broker_users, mosquitto_hash, verify
+from ikn_store.broker_auth import (
+    ServiceAccount,
+    ServiceRole,
+    broker_users,
+    mosquitto_hash,
+    verify,
+)
 from tests.helpers import bearer, fetch, seed
 
 Client = TestClient[web.Request, web.Application]
@@ -54,6 +60,27 @@ def test_the_acl_confines_devices_and_lists_services() -> None:
     )
     with pytest.raises(ValueError, match="password file"):
         password_file([Account("a:b", "$7$1$a$b")])
+
+
+def test_the_files_are_written_through_no_planted_link(tmp_path: Path) -> None:
+    """Each file goes through a new temporary file of a unique name (O_EXCL), never
+    through whatever waits under a predictable name (``.passwd.tmp`` was the old one)."""
+    elsewhere = tmp_path / "readable-by-all"
+    elsewhere.write_text("")
+    elsewhere.chmod(0o644)
+    out = tmp_path / "auth"
+    out.mkdir()
+    for name in ("passwd", "acl"):
+        (out / f".{name}.tmp").symlink_to(elsewhere)
+    accounts = [Account("svc.ingest", "$7$1$a$b", "ingest"), Account("dev-1", "$7$1$c$d")]
+    passwd, acl = write_config(out, accounts)
+    assert elsewhere.read_text() == ""  # nothing written through the links
+    assert passwd.read_text() == password_file(accounts) and not passwd.is_symlink()
+    assert acl.read_text() == acl_file(accounts) and not acl.is_symlink()
+    assert {oct(p.stat().st_mode & 0o777) for p in (passwd, acl)} == {"0o600"}
+    again = write_config(out, accounts[1:])  # replaced, and no temporary file left behind
+    assert again[0].read_text() == "dev-1:$7$1$c$d\n"
+    assert sorted(p.name for p in out.iterdir()) == [".acl.tmp", ".passwd.tmp", "acl", "passwd"]
 
 
 @pytest.fixture
@@ -139,7 +166,7 @@ async def test_disabling_takes_a_device_out_of_the_broker_files(
         assert await broker_users(conn) == []
         from ikn_store.broker_auth import set_service_password
 
-        await set_service_password(conn, ServiceRole.INGEST)
+        await set_service_password(conn, ServiceAccount.of(ServiceRole.INGEST))
         assert [u.username for u in await broker_users(conn)] == ["svc.ingest"]
     finally:
         await conn.close()

@@ -14,7 +14,13 @@ from ikn_core.domain import Device, DeviceKind
 if TYPE_CHECKING:
     import asyncpg
 
+    from ikn.broker_config import Account
+
 SERVICE_ROLES = ("ingest", "api", "sim")
+SIM_REFUSED = (
+    "a sim account may publish for every device, so it is for trials only, never "
+    "production (simulated devices can log in as themselves: ikn seed --sim-logins)"
+)
 
 
 def _device(args: argparse.Namespace) -> Device:
@@ -72,12 +78,26 @@ def cmd_device_move(args: argparse.Namespace) -> None:
 
 
 def cmd_broker_account(args: argparse.Namespace) -> None:
-    async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.broker_auth import ServiceRole, set_service_password
+    from ikn_store.broker_auth import ServiceAccount, ServiceRole
 
-        role = ServiceRole(args.role)
-        password = await set_service_password(conn, role)
-        print(f"MQTT user name {role.username}, password (shown once):")
+    try:
+        account = ServiceAccount.of(ServiceRole(args.role), args.name)
+    except ValueError as exc:
+        sys.exit(f"ikn broker-account: {exc}")
+    if account.role is ServiceRole.SIM and not args.trial and not args.remove:
+        print(f"ikn broker-account: {SIM_REFUSED}; pass --trial to create it", file=sys.stderr)
+        sys.exit(2)
+
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.broker_auth import remove_service_account, set_service_password
+
+        if args.remove:
+            if not await remove_service_account(conn, account):
+                sys.exit(f"ikn broker-account: no account {account.username}")
+            print(f"removed {account.username}; run `ikn broker-config` and reload the broker")
+            return
+        password = await set_service_password(conn, account)
+        print(f"MQTT user name {account.username}, password (shown once):")
         print(password)
 
     database_command("broker-account", work)
@@ -85,19 +105,33 @@ def cmd_broker_account(args: argparse.Namespace) -> None:
 
 def cmd_broker_config(args: argparse.Namespace) -> None:
     async def work(conn: asyncpg.Connection) -> None:
-        from ikn.broker_config import Account, write_config
-        from ikn_store.broker_auth import broker_users
-
-        users = await broker_users(conn)
-        accounts = [
-            Account(u.username, u.password_hash, u.role.value if u.role else None) for u in users
-        ]
-        passwd, acl = write_config(Path(args.out), accounts)
+        accounts, passwd, acl = await write_broker_files(conn, Path(args.out), trial=args.trial)
         services = sum(1 for a in accounts if a.service)
         print(f"wrote {passwd} and {acl}: {services} service account(s), ", end="")
         print(f"{len(accounts) - services} enabled device(s); reload the broker (SIGHUP)")
 
     database_command("broker-config", work)
+
+
+async def write_broker_files(
+    conn: asyncpg.Connection, out_dir: Path, *, trial: bool = False
+) -> tuple[list[Account], Path, Path]:
+    """Mosquitto's ``passwd`` and ``acl`` in ``out_dir``, from the registry; ``sim``
+    accounts only with ``trial`` (they may publish for every device)."""
+    from ikn.broker_config import Account, write_config
+    from ikn_store.broker_auth import ServiceRole, broker_users
+
+    users = await broker_users(conn)
+    left_out = [u.username for u in users if u.role is ServiceRole.SIM and not trial]
+    if left_out:
+        print(f"left out {', '.join(left_out)}: {SIM_REFUSED} (--trial keeps it)", file=sys.stderr)
+    accounts = [
+        Account(u.username, u.password_hash, u.role.value if u.role else None)
+        for u in users
+        if u.username not in left_out
+    ]
+    passwd, acl = write_config(out_dir, accounts)
+    return accounts, passwd, acl
 
 
 def register(sub: Any) -> None:
@@ -128,9 +162,23 @@ def register(sub: Any) -> None:
         "broker-account", help="create or rotate a service's broker account (password once)"
     )
     account.add_argument("--role", required=True, choices=SERVICE_ROLES)
+    account.add_argument(
+        "--name",
+        help="the account's name, svc.<name>: the role (default) or <role>-<suffix>, e.g. "
+        "ingest-2; one account per process connected at the same time (each ingest replica)",
+    )
+    account.add_argument(
+        "--remove", action="store_true", help="remove the account (a replica gone for good)"
+    )
+    account.add_argument(
+        "--trial", action="store_true", help="allow --role sim (never in production)"
+    )
     account.set_defaults(func=cmd_broker_account)
     config = sub.add_parser(
         "broker-config", help="write Mosquitto's passwd and acl from the registry"
     )
     config.add_argument("--out", required=True, help="directory for passwd and acl")
+    config.add_argument(
+        "--trial", action="store_true", help="also admit sim accounts (never in production)"
+    )
     config.set_defaults(func=cmd_broker_config)

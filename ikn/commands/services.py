@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ikn.logs import configure
 from ikn.running import database_command, run_until_signal
-from ikn_core.domain import Role
+from ikn_core.domain import Device, Role
 from ikn_core.settings import ApiSettings, IngestSettings
 
 if TYPE_CHECKING:
@@ -70,8 +72,26 @@ def cmd_seed(args: argparse.Namespace) -> None:
             f"loaded {len(site.buildings)} building(s), {len(site.floors)} floor(s), "
             f"{len(site.desks)} desk(s), {len(site.devices)} device(s)"
         )
+        if args.sim_logins:
+            await _write_sim_logins(conn, site.devices, Path(args.sim_logins))
 
     database_command("seed", work)
+
+
+async def _write_sim_logins(
+    conn: asyncpg.Connection, devices: Sequence[Device], path: Path
+) -> None:
+    """New broker passwords for ``devices``, written to ``path`` (0600) for ``ikn sim``."""
+    from ikn.broker_config import write_private
+    from ikn_core import device_logins
+    from ikn_store.devices import rotate_password
+
+    logins = {d.id: await rotate_password(conn, d.id) for d in devices}
+    write_private(path, device_logins.render(logins))
+    print(
+        f"wrote {len(logins)} device password(s) to {path} for IKN_SIM_LOGINS_FILE; "
+        "run `ikn broker-config` and reload the broker to let them connect"
+    )
 
 
 def cmd_token_create(args: argparse.Namespace) -> None:
@@ -89,6 +109,12 @@ def register(sub: Any) -> None:
     sub.add_parser("api", help="run the HTTP API").set_defaults(func=cmd_api)
     seed = sub.add_parser("seed", help="load a scenario's building and devices into the database")
     seed.add_argument("--scenario", default="demo", help="builtin name or path to a JSON file")
+    seed.add_argument(
+        "--sim-logins",
+        metavar="FILE",
+        help="trials: give every device of the scenario a new broker password and write "
+        "them to FILE (0600), for `ikn sim` (IKN_SIM_LOGINS_FILE)",
+    )
     seed.set_defaults(func=cmd_seed)
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="create a bearer token (printed once)")

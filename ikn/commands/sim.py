@@ -38,6 +38,7 @@ def cmd_sim(args: argparse.Namespace) -> None:
 
     scenario = load_scenario(args.scenario)
     options = _sim_options(args, scenario)
+    _check_passwords(settings, scenario)
 
     async def main(stop: asyncio.Event) -> None:
         await run_sim(settings, scenario, stop, options=options)
@@ -59,6 +60,21 @@ def _sim_options(args: argparse.Namespace, scenario: Scenario) -> SimOptions:
         print(f"ikn sim: {exc}", file=sys.stderr)
         sys.exit(2)
     return SimOptions(faults=plan, serial=args.serial, outbox_dir=outbox_dir)
+
+
+def _check_passwords(settings: SimSettings, scenario: Scenario) -> None:
+    """With IKN_SIM_LOGINS_FILE, every simulated device needs its line; exit 2 if not."""
+    if not settings.device_passwords:
+        return
+    missing = sorted({d.id for d in scenario.site.devices} - set(settings.device_passwords))
+    if missing:
+        print(
+            f"ikn sim: IKN_SIM_LOGINS_FILE has no password for {len(missing)} device(s) "
+            f"of the scenario: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
+            "(ikn seed --sim-logins FILE writes them all)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
 
 def register(sub: Any) -> None:
