@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from ikn_core.errors import SettingsError
 from ikn_core.settings import (
+    PLACEHOLDER,
     ApiSettings,
     IngestSettings,
     MigrateSettings,
@@ -147,11 +149,21 @@ def role(service: Mapping[str, Any]) -> str:
     return str(service["command"][0])
 
 
-def service_env(service: Mapping[str, Any]) -> dict[str, str]:
-    """A service's environment, filled from .env.example."""
+def filled_env_file() -> dict[str, str]:
+    """.env.example as an operator fills it: each ``change-me`` replaced by a secret."""
     return {
-        key: interpolate(str(value), env_example()) for key, value in service["environment"].items()
+        name: f"s3cret{name.lower().replace('_', '')}" if value == PLACEHOLDER else value
+        for name, value in env_example().items()
     }
+
+
+def service_env(
+    service: Mapping[str, Any], env_file: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A service's environment, filled from ``env_file`` (.env.example, its
+    placeholders replaced, by default)."""
+    env = filled_env_file() if env_file is None else env_file
+    return {key: interpolate(str(value), env) for key, value in service["environment"].items()}
 
 
 @pytest.mark.parametrize("name", sorted(ikn_services()))
@@ -168,13 +180,29 @@ def test_each_service_gets_settings_its_role_accepts(name: str, tmp_path: Path) 
         assert f"{settings.port}:{settings.port}" in service["ports"]
         assert settings.mqtt is not None, "without a broker, device commands answer 503"
         assert settings.mqtt.url.username == "svc.api"
-        assert settings.mqtt.url.password == env_example()["MQTT_API_PASSWORD"]
+        assert settings.mqtt.url.password == filled_env_file()["MQTT_API_PASSWORD"]
     if isinstance(settings, IngestSettings):
         assert settings.share_group == "ikn-ingest"
         assert settings.mqtt.url.username == f"svc.{name}"  # svc.ingest-1, svc.ingest-2
         variable = f"MQTT_{name.upper().replace('-', '_')}_PASSWORD"
-        assert settings.mqtt.url.password == env_example()[variable]
+        assert settings.mqtt.url.password == filled_env_file()[variable]
         assert "IKN_INGEST_CLIENT_ID" not in env, "the broker keys the session by the account"
+
+
+@pytest.mark.parametrize("name", sorted(ikn_services()))
+def test_each_service_refuses_the_placeholders_of_env_example(name: str) -> None:
+    """Started with .env.example copied but not filled in, every IKN service stops at
+    start, naming each of its variables that still holds ``change-me``."""
+    service = ikn_services()[name]
+    env = service_env(service, env_example())
+    left = sorted(k for k, v in env.items() if PLACEHOLDER in v)
+    if not left:
+        assert name == "sim", "only the trial's simulator gets no secret from .env"
+        return
+    with pytest.raises(SettingsError) as caught:
+        SETTINGS[role(service)](env)
+    named = sorted(p.split()[0] for p in caught.value.problems if "placeholder" in p)
+    assert named == left
 
 
 def test_no_two_services_share_a_broker_account() -> None:
