@@ -289,15 +289,16 @@ INGEST_ID = "ikn-ingest-host1"  # what IKN_INGEST_CLIENT_ID defaults to on a hos
 
 def start_production_mosquitto(workdir: Path, auth: Path, port: int | None = None) -> BrokerProcess:
     """deploy/mosquitto/mosquitto.conf as it is, with its container paths mapped into
-    ``workdir`` and ``auth`` and its plain listener moved to a loopback ``port`` (by
-    default a free one)."""
+    ``workdir`` (its pid file: ``workdir/run/mosquitto.pid``) and ``auth`` and its plain
+    listener moved to a loopback ``port`` (by default a free one)."""
     port = port or free_port()
-    data = workdir / "data"
-    data.mkdir(parents=True, exist_ok=True)
+    data, run = workdir / "data", workdir / "run"
+    for directory in (data, run):
+        directory.mkdir(parents=True, exist_ok=True)
     paths = {
-        "/mosquitto/config/passwd": str(auth.resolve() / "passwd"),
-        "/mosquitto/config/acl": str(auth.resolve() / "acl"),
+        "/mosquitto/auth/": f"{auth.resolve()}/",
         "/mosquitto/data/": f"{data.resolve()}/",
+        "/mosquitto/run/": f"{run.resolve()}/",
     }
     # As root, Mosquitto would switch to the `mosquitto` user (see ikn.brokers); its
     # "running" line, which run_mosquitto waits for, is information.

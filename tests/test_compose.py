@@ -43,6 +43,8 @@ SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "ingest": IngestSettings.from_env,
     "api": ApiSettings.from_env,
     "sim": SimSettings.from_env,
+    "broker-config": MigrateSettings.from_env,
+    "broker-sync": MigrateSettings.from_env,
 }
 _IKN_VAR = re.compile(r"\bIKN_[A-Z0-9_]+\b")
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
@@ -264,10 +266,40 @@ def test_the_broker_refuses_anonymous_clients_and_gets_its_files() -> None:
     assert "allow_anonymous false" in lines
     assert "allow_anonymous true" not in lines
     mounts = {v.split(":")[1] for v in compose()["services"]["mosquitto"]["volumes"]}
-    for directive in ("password_file", "acl_file"):
+    for directive in ("password_file", "acl_file", "pid_file"):
         [path] = [line.split()[1] for line in lines if line.startswith(f"{directive} ")]
-        assert path in mounts, f"{directive} {path} is not mounted"
+        assert str(Path(path).parent) in mounts, f"{directive} {path} is not mounted"
     assert "/mosquitto/config/mosquitto.conf" in mounts
+
+
+def _mounted(service: Mapping[str, Any], inside: str) -> str:
+    """The volume a service mounts at ``inside``."""
+    [volume] = [v.split(":")[0] for v in service["volumes"] if v.split(":")[1] == inside]
+    return volume
+
+
+def test_broker_accounts_reach_the_broker_by_themselves() -> None:
+    """broker-init writes passwd and acl before the broker starts; broker-sync keeps
+    them in step and signals the broker through its pid file, in its PID namespace,
+    as its uid (the files are 0600), without a Docker socket."""
+    services = compose()["services"]
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    options = dict(line.split(maxsplit=1) for line in conf.splitlines() if line[:1].isalpha())
+    broker, init, sync = services["mosquitto"], services["broker-init"], services["broker-sync"]
+    assert broker["depends_on"]["broker-init"]["condition"] == "service_completed_successfully"
+    auth = _mounted(broker, str(Path(options["password_file"]).parent))
+    out = init["command"][init["command"].index("--out") + 1]
+    assert _mounted(init, out) == auth and init["command"][0] == "broker-config"
+    assert sync["command"][:3] == ["broker-sync", "--out", out] and _mounted(sync, out) == auth
+    pid_file = Path(sync["command"][sync["command"].index("--pid-file") + 1])
+    run = _mounted(broker, str(Path(options["pid_file"]).parent))
+    assert _mounted(sync, str(pid_file.parent)) == run
+    assert pid_file.name == Path(options["pid_file"]).name
+    assert sync["pid"] == "service:mosquitto"
+    assert init["user"] == sync["user"] == "1883:1883"  # the eclipse-mosquitto image's uid
+    assert "--trial" not in init["command"] + sync["command"]
+    for service in services.values():
+        assert not any("docker.sock" in v for v in service.get("volumes", [])), service
 
 
 def _listeners(conf: str) -> dict[str, list[str]]:
