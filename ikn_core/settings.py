@@ -454,11 +454,19 @@ class ApiSettings:
 class MigrateSettings:
     db: DatabaseSettings
     log: LogSettings
+    # ``ikn migrate`` only: an administrator's URL; set, the migrations run as a
+    # migration role and IKN_DATABASE_URL's user becomes the application role
+    # (ikn_store/roles.py). Unset: IKN_DATABASE_URL's user migrates (one role).
+    migrate_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MigrateSettings:
         r = _Reader(os.environ if env is None else env)
-        settings = cls(db=DatabaseSettings.read(r), log=LogSettings.read(r))
+        settings = cls(
+            db=DatabaseSettings.read(r),
+            log=LogSettings.read(r),
+            migrate_url=r.get("IKN_DATABASE_MIGRATE_URL", _database_url, "") or None,
+        )
         r.done()
         return settings
 

@@ -207,6 +207,24 @@ def test_each_service_refuses_the_placeholders_of_env_example(name: str) -> None
     assert named == left
 
 
+def test_only_migrate_connects_as_the_database_administrator() -> None:
+    """The services connect as the application role; only `migrate` gets the
+    administrator's URL (the postgres image's superuser), to make the roles."""
+    from urllib.parse import urlsplit
+
+    from ikn_store.roles import Roles
+
+    superuser = compose()["services"]["postgres"]["environment"]["POSTGRES_USER"]
+    for name, service in ikn_services().items():
+        env = service_env(service)
+        if "IKN_DATABASE_URL" in env:
+            assert Roles.from_url(env["IKN_DATABASE_URL"]).app == "ikn_app", name
+        admin = env.get("IKN_DATABASE_MIGRATE_URL")
+        assert (admin is not None) == (name == "migrate"), name
+        if admin is not None:
+            assert urlsplit(admin).username == superuser
+
+
 def test_no_two_services_share_a_broker_account() -> None:
     """The broker's client id is the user name: two services (or replicas) connected
     with one account would evict each other."""
