@@ -179,7 +179,7 @@ def test_each_service_gets_settings_its_role_accepts(name: str, tmp_path: Path) 
     assert env["IKN_LOG_FORMAT"] == "json"
     if isinstance(settings, ApiSettings):
         assert settings.host == "0.0.0.0"
-        assert f"{settings.port}:{settings.port}" in service["ports"]
+        assert f"127.0.0.1:{settings.port}:{settings.port}" in service["ports"]
         assert settings.mqtt is not None, "without a broker, device commands answer 503"
         assert settings.mqtt.url.username == "svc.api"
         assert settings.mqtt.url.password == filled_env_file()["MQTT_API_PASSWORD"]
@@ -223,6 +223,66 @@ def test_only_migrate_connects_as_the_database_administrator() -> None:
         assert (admin is not None) == (name == "migrate"), name
         if admin is not None:
             assert urlsplit(admin).username == superuser
+
+
+# Published on every interface: HTTPS (Caddy), MQTT over TLS (Mosquitto), and Caddy's
+# port 80, which only redirects to HTTPS and answers ACME's challenge.
+PUBLIC_PORTS = {("caddy", 443), ("caddy", 80), ("mosquitto", 8883)}
+
+
+def _published(entry: str) -> tuple[str, int]:
+    """``[HOST_IP:]HOST_PORT:CONTAINER_PORT`` -> (the host address, the host port)."""
+    parts = str(entry).split(":")
+    assert len(parts) in (2, 3), f"{entry}: give the host port explicitly"
+    return (parts[0] if len(parts) == 3 else "0.0.0.0", int(parts[-2]))
+
+
+def test_no_plain_port_is_published_on_all_interfaces() -> None:
+    public = set()
+    for name, service in compose()["services"].items():
+        for entry in service.get("ports", []):
+            address, port = _published(entry)
+            if address != "127.0.0.1":
+                public.add((name, port))
+    assert public == PUBLIC_PORTS
+    for name in ("postgres", "influxdb", "grafana"):
+        assert "ports" not in compose()["services"][name], f"{name} is reached through others"
+
+
+def test_the_broker_speaks_tls_with_the_mounted_certificate() -> None:
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    assert "listener 8883" in conf.splitlines(), "the TLS listener is commented out"
+    options = dict(line.split(maxsplit=1) for line in _listeners(conf)["listener 8883"])
+    assert options["tls_version"] == "tlsv1.2"
+    mounts = {
+        v.split(":")[1]: v.split(":")[0] for v in compose()["services"]["mosquitto"]["volumes"]
+    }
+    for option, name in (
+        ("certfile", "server.crt"),
+        ("keyfile", "server.key"),
+        ("cafile", "ca.crt"),
+    ):
+        assert mounts[options[option]] == f"./deploy/mosquitto/certs/{name}"
+    assert not any("ca.key" in source for source in mounts.values()), "the CA key stays offline"
+
+
+def test_the_api_is_behind_a_tls_reverse_proxy() -> None:
+    services = compose()["services"]
+    caddy = services["caddy"]
+    assert caddy["image"].startswith("caddy:2.")
+    assert "./deploy/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in caddy["volumes"]
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text(encoding="utf-8")
+    directives = [
+        line.strip() for line in caddyfile.splitlines() if not line.lstrip().startswith("#")
+    ]
+    api_port = ApiSettings.from_env(service_env(services["api"])).port
+    assert f"reverse_proxy api:{api_port}" in directives
+    assert "reverse_proxy grafana:3000" in directives
+    assert "tls {$SITE_TLS}" in directives and "{$SITE_ADDRESS} {" in directives
+    assert any(d.startswith("Strict-Transport-Security ") for d in directives)
+    assert set(caddy["environment"]) == {"SITE_ADDRESS", "SITE_TLS"}
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_SERVER_ROOT_URL"].startswith("https://${SITE_ADDRESS")
 
 
 def test_no_two_services_share_a_broker_account() -> None:
