@@ -84,7 +84,7 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 
 
 def read_variables() -> set[str]:
-    """IKN_* names the code reads: ``x.get("IKN_...")``, ``getenv("IKN_...")``,
+    """IKN_* names the code reads: ``x.get("IKN_...")``, ``getenv("IKN_...")``, ``r.raw("IKN_...")``,
     ``environ["IKN_..."]`` (setting one, as ikn/demo.py does for its children, is not reading)."""
     names = set()
     for package in CODE:
@@ -94,7 +94,7 @@ def read_variables() -> set[str]:
                 if isinstance(node, ast.Call) and node.args:
                     func = node.func
                     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                    if name in ("get", "getenv"):
+                    if name in ("get", "getenv", "raw"):  # raw: ikn_core.settings._Reader
                         arg = node.args[0]
                 elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
                     arg = node.slice
@@ -283,6 +283,39 @@ def test_the_api_is_behind_a_tls_reverse_proxy() -> None:
     assert set(caddy["environment"]) == {"SITE_ADDRESS", "SITE_TLS"}
     grafana = services["grafana"]["environment"]
     assert grafana["GF_SERVER_ROOT_URL"].startswith("https://${SITE_ADDRESS")
+
+
+def test_grafana_reads_and_the_ingest_writes_influxdb_with_a_bucket_token() -> None:
+    """The all-access admin token stays with InfluxDB's setup; Grafana's data source
+    gets the read-only token, the ingest the write-only one and the sink's settings."""
+    services = compose()["services"]
+    admin = "${INFLUXDB_TOKEN"
+    holders = [n for n, s in services.items() if admin in str(s.get("environment", {}))]
+    assert holders == ["influxdb"]
+    init = services["influxdb"]["environment"]
+    filled = filled_env_file()
+    for name in ("ingest-1", "ingest-2"):
+        influx = IngestSettings.from_env(service_env(services[name])).influx
+        assert influx is not None, f"{name}: without IKN_INFLUX_URL Grafana gets no data"
+        assert influx.url == "http://influxdb:8086"
+        assert influx.token == filled["INFLUXDB_INGEST_TOKEN"]
+        assert (influx.org, influx.bucket) == (
+            interpolate(init["DOCKER_INFLUXDB_INIT_ORG"], filled),
+            interpolate(init["DOCKER_INFLUXDB_INIT_BUCKET"], filled),
+        )
+    source = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "influxdb.yaml"
+    [datasource] = YAML(typ="safe").load(source.read_text(encoding="utf-8"))["datasources"]
+    variable = re.fullmatch(r"\$\{(\w+)\}", datasource["secureJsonData"]["token"])
+    assert variable is not None
+    grafana = service_env(services["grafana"])
+    assert grafana[variable[1]] == filled["INFLUXDB_GRAFANA_TOKEN"]
+    script = (ROOT / "deploy" / "influxdb" / "ikn-tokens").read_text(encoding="utf-8")
+    assert '"INFLUXDB_GRAFANA_TOKEN=$(token --read-bucket ' in script
+    assert '"INFLUXDB_INGEST_TOKEN=$(token --write-bucket ' in script
+    assert (
+        "./deploy/influxdb/ikn-tokens:/usr/local/bin/ikn-tokens:ro"
+        in (services["influxdb"]["volumes"])
+    )
 
 
 def test_no_two_services_share_a_broker_account() -> None:
