@@ -84,8 +84,9 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 
 
 def read_variables() -> set[str]:
-    """IKN_* names the code reads: ``x.get("IKN_...")``, ``getenv("IKN_...")``, ``r.raw("IKN_...")``,
-    ``environ["IKN_..."]`` (setting one, as ikn/demo.py does for its children, is not reading)."""
+    """IKN_* names the code reads: ``x.get("IKN_...")``, ``getenv("IKN_...")``,
+    ``r.raw("IKN_...")``, ``environ["IKN_..."]`` (setting one, as ikn/demo.py does for its
+    children, is not reading)."""
     names = set()
     for package in CODE:
         for path in (ROOT / package).rglob("*.py"):
