@@ -52,7 +52,7 @@ class BrokerSync:
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 delay = RECONNECT_S[min(self._failures, len(RECONNECT_S) - 1)]
                 self._failures += 1
-                log.warning("database unavailable (%s); again in %.0f s", exc, delay)
+                log.warning("cannot sync the broker files (%s); again in %.0f s", exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
 
