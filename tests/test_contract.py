@@ -50,7 +50,8 @@ from ikn_core.contract import (
     status_topic,
     up_topic,
 )
-from ikn_core.contract.payload import BADGE_PATTERN, SEQ_MAX, TS_MAX, TS_MIN
+from ikn_core.contract.fast import fast_readings
+from ikn_core.contract.payload import BADGE_PATTERN, NO_NUL_PATTERN, SEQ_MAX, TS_MAX, TS_MIN
 from ikn_core.errors import ContractError
 
 Doc = dict[str, Any]
@@ -116,7 +117,7 @@ _counters = st.none() | st.integers(0, SEQ_MAX)
 statuses = st.builds(
     Status,
     state=st.sampled_from(["online", "offline"]),
-    fw=st.none() | st.text(max_size=64),
+    fw=st.none() | st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=64),
     uptime_s=_counters,
     outbox=_counters,
     dropped=_counters,
@@ -944,3 +945,51 @@ def test_subscription_filters_and_shared_subscriptions() -> None:
     assert shared("ikn-ingest", UP_FILTER) == "$share/ikn-ingest/ikn/v1/dev/+/up"
     assert shared("", STATUS_FILTER) == STATUS_FILTER
     assert parse_topic("ikn/v1/dev/Desk_07-b/status") == DeviceTopic("Desk_07-b", Channel.STATUS)
+
+
+# -- what PostgreSQL cannot hold: U+0000, lone surrogates (issue 15) -----------------------
+
+_NUL_DESK = {"seq": 1, "ts": TS, "kind": "desk_occupancy", "occupied": True}
+_NUL_ANSWER = {"seq": 1, "ts": TS, "kind": "command_result", "command": "c-1", "ok": False}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "path"),
+    [
+        (
+            orjson.dumps(_batch(**{**_NUL_ANSWER, "detail": "sensor\x00fault"})),
+            "bad_field",
+            "readings[0].detail",
+        ),
+        (orjson.dumps({**_batch(**_NUL_DESK), "x\x00y": 1}), "unknown_field", "x\x00y"),
+        (orjson.dumps(_batch(**_NUL_DESK, **{"\x00": 1})), "unknown_field", "readings[0].\x00"),
+        (
+            orjson.dumps(_batch(**{**_NUL_DESK, "kind": "desk_occupancy\x00"})),
+            "unknown_kind",
+            "readings[0].kind",
+        ),
+        (
+            orjson.dumps(_batch(**_NUL_ANSWER)).replace(b'"ok"', b'"detail":"\\ud800","ok"'),
+            "not_json",
+            "",
+        ),
+    ],
+)
+def test_a_string_postgresql_cannot_hold_is_refused_by_both_batch_decoders(
+    raw: bytes, reason: str, path: str
+) -> None:
+    error = _error(decode_batch, raw)
+    assert (error.reason, error.path) == (reason, path)
+    assert fast_readings(raw) is None
+    if reason != "not_json":
+        assert not BATCH_SCHEMA.is_valid(orjson.loads(raw))
+
+
+def test_a_nul_in_a_status_is_refused_and_the_schemas_say_so() -> None:
+    raw = orjson.dumps({"v": 1, "state": "online", "fw": "1.0\x00"})
+    error = _error(decode_status, raw)
+    assert (error.reason, error.path) == ("bad_field", "fw")
+    assert not STATUS_SCHEMA.is_valid(orjson.loads(raw))
+    fw = STATUS_SCHEMA.schema["properties"]["fw"]
+    detail = BATCH_SCHEMA.schema["$defs"]["command_result"]["properties"]["detail"]
+    assert fw["pattern"] == detail["pattern"] == NO_NUL_PATTERN

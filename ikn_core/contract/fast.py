@@ -27,6 +27,10 @@ from ikn_core.contract.payload import (
 # (seq, ts, kind, body) per reading; body holds the kind-specific fields.
 FastReading = tuple[int, int, str, dict[str, Any]]
 
+# How JSON writes U+0000, which no string of contract v1 may hold (payload.NO_NUL_PATTERN):
+# a payload with it is never plainly valid (a false alarm, an escaped backslash before
+# "u0000", only costs the slow path).
+_NUL = b"\\u0000"
 _BATCH_KEYS = frozenset({"v", "stream", "readings"})
 _ENV_FIELDS = (("co2_ppm", 0, 100_000), ("temp_c", -50, 100), ("humidity_pct", 0, 100))
 _ENV_KEYS = frozenset({"seq", "ts", "kind", "co2_ppm", "temp_c", "humidity_pct"})
@@ -85,7 +89,7 @@ _BODIES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
 
 def fast_readings(raw: bytes) -> tuple[str, list[FastReading]] | None:
     """``(stream, readings)`` of a plainly valid payload, else ``None``."""
-    if len(raw) > MAX_PAYLOAD_BYTES:
+    if len(raw) > MAX_PAYLOAD_BYTES or _NUL in raw:  # a NUL: decode_batch says where
         return None
     try:
         doc = orjson.loads(raw)

@@ -31,6 +31,10 @@ _BADGE = re.compile(BADGE_PATTERN)
 COMMAND_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # a down command's id (contract/down.py)
 _COMMAND_ID = re.compile(COMMAND_ID_PATTERN)
 DETAIL_MAX = 200
+# PostgreSQL text and jsonb cannot hold U+0000, so no string of contract v1 may (the
+# schemas say so with this pattern). Lone surrogates need no rule: JSON text holding one
+# (an escaped "\ud800") is not UTF-8, and the parser refuses it (not_json).
+NO_NUL_PATTERN = r"^[^\u0000]*$"
 T = TypeVar("T")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -55,6 +59,14 @@ def _expect(ok: bool, field: str, wanted: str, value: object) -> None:
         except TypeError:  # from make_reading: a Python value JSON cannot hold
             shown = repr(value)[:40]
         raise ContractError("bad_field", f"expected {wanted}, got {got} {shown}", field)
+
+
+def _text(field: str, value: object, limit: int, wanted: str) -> None:
+    """A free-text field: a string of at most ``limit`` characters, without U+0000."""
+    _expect(type(value) is str and len(value) <= limit, field, wanted, value)
+    assert isinstance(value, str)
+    if "\x00" in value:
+        raise ContractError("bad_field", "must not contain U+0000 (NUL)", field)
 
 
 def _int_in(field: str, value: object, low: int, high: int) -> None:
@@ -180,12 +192,7 @@ class CommandResult(Reading):
             )
         _expect(type(self.ok) is bool, "ok", "a boolean", self.ok)
         if self.detail is not None:
-            _expect(
-                type(self.detail) is str and len(self.detail) <= DETAIL_MAX,
-                "detail",
-                f"a string of at most {DETAIL_MAX} characters",
-                self.detail,
-            )
+            _text("detail", self.detail, DETAIL_MAX, f"a string of at most {DETAIL_MAX} characters")
 
 
 KINDS: dict[str, type[Reading]] = {
@@ -238,7 +245,7 @@ class Status:
                 "bad_field", f"expected 'online' or 'offline', got {self.state!r}", "state"
             )
         if self.fw is not None:
-            _expect(type(self.fw) is str and len(self.fw) <= 64, "fw", "a short string", self.fw)
+            _text("fw", self.fw, 64, "a short string")
         for name in ("uptime_s", "outbox", "dropped"):
             value = getattr(self, name)
             if value is not None:
