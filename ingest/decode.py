@@ -87,6 +87,10 @@ def decode(msg: Received, window: Window) -> Decoded:
             return _status(msg, topic.device_id)
     except ContractError as exc:
         return _dead(msg, topic.device_id, exc.reason, str(exc))
+    except Exception as exc:  # a gap in the decoder must not stop the ingest for everyone
+        log.exception("decoding a message from %s failed", topic.device_id)
+        detail = f"the platform could not decode it: {type(exc).__name__}"
+        return _dead(msg, topic.device_id, "store_failed", detail)
     return _dead(msg, topic.device_id, "bad_topic", "the ingest does not consume down topics")
 
 

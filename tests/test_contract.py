@@ -40,6 +40,7 @@ from ikn_core.contract import (
     Reading,
     Status,
     decode_batch,
+    decode_down,
     decode_status,
     down_topic,
     encode_batch,
@@ -993,3 +994,33 @@ def test_a_nul_in_a_status_is_refused_and_the_schemas_say_so() -> None:
     fw = STATUS_SCHEMA.schema["properties"]["fw"]
     detail = BATCH_SCHEMA.schema["$defs"]["command_result"]["properties"]["detail"]
     assert fw["pattern"] == detail["pattern"] == NO_NUL_PATTERN
+
+
+_DEEP = "[" * 1000 + "]" * 1000  # orjson reads up to 1,024 levels; repr() recursed too deep
+
+
+@pytest.mark.parametrize(
+    ("decode", "raw", "reason", "path"),
+    [
+        (decode_batch, f'{{"v":{_DEEP}}}', "bad_version", "v"),
+        (decode_batch, f'{{"v":1,"stream":{_DEEP},"readings":[]}}', "bad_field", "stream"),
+        (
+            decode_batch,
+            f'{{"v":1,"stream":"{STREAM}","readings":[{{"seq":1,"ts":{TS},"kind":{_DEEP}}}]}}',
+            "unknown_kind",
+            "readings[0].kind",
+        ),
+        (decode_status, f'{{"v":1,"state":{_DEEP}}}', "bad_field", "state"),
+        (decode_status, f'{{"v":{_DEEP},"state":"online"}}', "bad_version", "v"),
+        (decode_down, f'{{"v":{_DEEP}}}', "bad_version", "v"),
+        (decode_down, f'{{"v":1,"id":"c-1","ts":{TS},"cmd":{_DEEP}}}', "unknown_command", "cmd"),
+    ],
+)
+def test_a_deeply_nested_value_is_a_contract_error_with_a_short_message(
+    decode: Callable[[bytes], object], raw: str, reason: str, path: str
+) -> None:
+    """Found by tests/test_ingest_hypothesis.py: a ``v`` nested 1,000 deep made the error
+    message's repr() raise RecursionError, which stopped the ingest."""
+    error = _error(decode, raw.encode())
+    assert (error.reason, error.path) == (reason, path)
+    assert len(str(error)) < 200

@@ -10,6 +10,7 @@ holds the two together).
 from __future__ import annotations
 
 import re
+import reprlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -39,6 +40,16 @@ T = TypeVar("T")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 40, 40
+
+
+def shown(value: object) -> str:
+    """A value as an error message shows it, bounded in depth and length: a hostile one
+    may nest a thousand levels deep (``repr`` then raises RecursionError) or be 256 KiB."""
+    return _SHOWN.repr(value)
+
+
 def _type_name(value: object) -> str:
     return {
         bool: "a boolean",
@@ -55,10 +66,10 @@ def _expect(ok: bool, field: str, wanted: str, value: object) -> None:
     if not ok:
         got = _type_name(value)
         try:
-            shown = orjson.dumps(value).decode()[:40] if got != "an object" else "{...}"
-        except TypeError:  # from make_reading: a Python value JSON cannot hold
-            shown = repr(value)[:40]
-        raise ContractError("bad_field", f"expected {wanted}, got {got} {shown}", field)
+            text = orjson.dumps(value).decode()[:40] if got != "an object" else "{...}"
+        except TypeError:  # a Python value JSON cannot hold (make_reading), or deep nesting
+            text = shown(value)
+        raise ContractError("bad_field", f"expected {wanted}, got {got} {text}", field)
 
 
 def _text(field: str, value: object, limit: int, wanted: str) -> None:
@@ -136,7 +147,7 @@ class BadgeTap(Reading):
             raise ContractError("bad_field", f"a badge token must match {BADGE_PATTERN}", "badge")
         if self.direction not in ("in", "out"):
             raise ContractError(
-                "bad_field", f"expected 'in' or 'out', got {self.direction!r}", "direction"
+                "bad_field", f"expected 'in' or 'out', got {shown(self.direction)}", "direction"
             )
 
 
@@ -242,7 +253,7 @@ class Status:
         _int_in("v", self.v, VERSION, VERSION)
         if self.state not in ("online", "offline"):
             raise ContractError(
-                "bad_field", f"expected 'online' or 'offline', got {self.state!r}", "state"
+                "bad_field", f"expected 'online' or 'offline', got {shown(self.state)}", "state"
             )
         if self.fw is not None:
             _text("fw", self.fw, 64, "a short string")
@@ -280,7 +291,7 @@ def make_reading(obs: Observation, seq: int) -> Reading:
     cls = KINDS.get(obs.kind)
     if cls is None:
         raise ContractError(
-            "unknown_kind", f"{obs.kind!r} is not one of {', '.join(sorted(KINDS))}"
+            "unknown_kind", f"{shown(obs.kind)} is not one of {', '.join(sorted(KINDS))}"
         )
     allowed, required = _READING_SHAPES[obs.kind]
     return _build(
@@ -365,7 +376,7 @@ def _reading(doc: object) -> Reading:
         if "kind" not in doc:
             raise ContractError("missing_field", "is required", "kind")
         raise ContractError(
-            "unknown_kind", f"{kind!r} is not one of {', '.join(sorted(KINDS))}", "kind"
+            "unknown_kind", f"{shown(kind)} is not one of {', '.join(sorted(KINDS))}", "kind"
         )
     allowed, required = _READING_SHAPES[cls.kind]
     body = dict(doc)
@@ -377,7 +388,7 @@ def decode_batch(raw: bytes) -> Batch:
     """Parse and validate an ``up`` payload; raise ContractError saying where and why."""
     doc = _load(raw)
     if "v" in doc and doc["v"] != VERSION:
-        raise ContractError("bad_version", f"version {doc['v']!r} is not supported", "v")
+        raise ContractError("bad_version", f"version {shown(doc['v'])} is not supported", "v")
     readings = doc.get("readings")
     if type(readings) is not list:
         if "readings" not in doc:
@@ -399,7 +410,7 @@ def decode_batch(raw: bytes) -> Batch:
 def decode_status(raw: bytes) -> Status:
     doc = _load(raw)
     if "v" in doc and doc["v"] != VERSION:
-        raise ContractError("bad_version", f"version {doc['v']!r} is not supported", "v")
+        raise ContractError("bad_version", f"version {shown(doc['v'])} is not supported", "v")
     return _build(Status, doc, *_STATUS_SHAPE, nulls=False)
 
 
