@@ -1,17 +1,19 @@
 """Dead letters: what did not fit the contract, kept with the reason, and read back.
 
 Writing one can never fail on its content: the payload goes into ``bytea`` (cut to
-the contract's maximum, its full length and SHA-256 kept beside it), and every text
-column holds a safe rendering (``safe_text``: U+0000 and lone surrogates written as
-escapes, bounded in length). A flood from one device is bounded too: the counts per
-device, reason and hour (``dead_letter_counts``) stay exact, while of the payloads
-only the first ``keep_per_hour`` and then one in every ``keep_per_hour`` are kept.
-Both expire after the retention (``delete_expired``, run by the ingest's maintenance).
+the contract's maximum, its full length and SHA-256 kept beside it, badge fields
+redacted: ``redact``), and every text column holds a safe rendering (``safe_text``:
+U+0000 and lone surrogates written as escapes, bounded in length). A flood from one
+device is bounded too: the counts per device, reason and hour (``dead_letter_counts``)
+stay exact, while of the payloads only the first ``keep_per_hour`` and then one in
+every ``keep_per_hour`` are kept. Both expire after the retention (``delete_expired``,
+run by the ingest's maintenance).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,6 +63,22 @@ def safe_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# A badge field's value in JSON text, even broken or cut short: a string, or anything up
+# to the next delimiter. "card" too: a faulty reader may send its card number so named.
+_BADGE_VALUE = re.compile(rb'("(?:badge|card)"\s*:\s*)(?:"(?:[^"\\]|\\.)*"?|[^\s,}\]]+)')
+REDACTED = b'"[redacted]"'
+
+
+def redact(payload: bytes) -> bytes:
+    """``payload`` with the value of every ``badge`` (and ``card``) field replaced by
+    ``"[redacted]"``: a badge token, or a card number a faulty reader sent, is personal
+    data that neither the table nor a facility manager needs. The rest stays byte for
+    byte; the size and SHA-256 kept beside it are of the payload as received."""
+    if b'"badge"' not in payload and b'"card"' not in payload:
+        return payload
+    return _BADGE_VALUE.sub(lambda m: m[1] + REDACTED, payload)
+
+
 def hour_of(t: datetime) -> datetime:
     """The hour ``t`` falls in, as the counts are kept (UTC: the same instants everywhere)."""
     return datetime.fromtimestamp(t.timestamp() // 3600 * 3600, UTC)
@@ -88,7 +106,7 @@ def _record(letter: DeadLetter) -> tuple[object, ...]:
         device,
         reason,
         safe_text(letter.detail, DETAIL_MAX_CHARS),
-        payload[:MAX_PAYLOAD_BYTES],
+        redact(payload[:MAX_PAYLOAD_BYTES]),
         len(payload),
         hashlib.sha256(payload).digest(),
     )

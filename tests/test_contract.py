@@ -1024,3 +1024,13 @@ def test_a_deeply_nested_value_is_a_contract_error_with_a_short_message(
     error = _error(decode, raw.encode())
     assert (error.reason, error.path) == (reason, path)
     assert len(str(error)) < 200
+
+
+@pytest.mark.parametrize("badge", [4829001234, 4829001234.5, ["0004829001"], {"n": 4829001234}])
+def test_a_badge_field_s_value_is_never_echoed_in_the_error(badge: object) -> None:
+    """Before: ``readings[0].badge: expected a string, got an integer 4829001234``, kept
+    in dead_letters.detail and the ingest's log (issue 16): a card number."""
+    reading = {"seq": 1, "ts": TS, "kind": "badge_tap", "badge": badge, "direction": "in"}
+    error = _error(decode_batch, orjson.dumps(_batch(**reading)))
+    assert (error.reason, error.path) == ("bad_field", "readings[0].badge")
+    assert "482900" not in str(error)

@@ -103,3 +103,19 @@ async def test_retention_deletes_older_letters_and_their_counts(database_url: st
     rows = await fetch(database_url, "SELECT device_id, received_at FROM dead_letters")
     assert [tuple(r) for r in rows] == [("a", NOW)]
     assert await _counts(database_url) == {"not_json": 1}
+
+
+async def test_badge_fields_are_redacted_with_the_length_and_hash_kept(database_url: str) -> None:
+    """Before: a card number a faulty reader sent was kept and shown to facility
+    managers (issue 16). Only the values go; the rest of the payload stays as it was."""
+    payload = (
+        b'{"v":1,"stream":"s","readings":[{"seq":1,"ts":1,"kind":"badge_tap",'
+        b'"badge":"0004829001","direction":"in"},{"badge": 4829001234},{"card":"0004829002"}]}'
+    )
+    await _write(database_url, [DeadLetter(NOW, "ikn/v1/dev/door/up", "door", "x", "", payload)])
+    (row,) = await fetch(database_url, "SELECT payload, size, sha256 FROM dead_letters")
+    assert bytes(row["payload"]) == (
+        b'{"v":1,"stream":"s","readings":[{"seq":1,"ts":1,"kind":"badge_tap",'
+        b'"badge":"[redacted]","direction":"in"},{"badge": "[redacted]"},{"card":"[redacted]"}]}'
+    )
+    assert (row["size"], bytes(row["sha256"])) == (len(payload), hashlib.sha256(payload).digest())

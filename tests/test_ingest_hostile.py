@@ -196,3 +196,21 @@ async def test_the_inbox_is_bounded_in_bytes_as_well_as_messages() -> None:
     assert not woken  # 800 bytes: more than half
     inbox.get_nowait()
     assert woken == [True] and not inbox.at_limit() and inbox.bytes == 400
+
+
+async def test_a_card_number_reaches_neither_the_dead_letters_nor_the_log(
+    ingest: Running, database_url: str, mosquitto: BrokerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16: a faulty reader's card numbers, as an integer and as a string."""
+    caplog.set_level(logging.DEBUG)
+    stream = str(uuid.uuid4())
+    for seq, badge in enumerate([4829001234, "0004829001"]):
+        reading = {"seq": seq, "ts": _now_ms(), "kind": "badge_tap", "badge": badge}
+        reading["direction"] = "in"
+        publish(mosquitto.port, UP, orjson.dumps({"v": 1, "stream": stream, "readings": [reading]}))
+    letters = await eventually(lambda: _dead(database_url), lambda d: len(d) == 2)
+    assert [reason for _, reason, _, _ in letters] == ["bad_field", "bad_field"]
+    for _topic, _reason, detail, payload in letters:
+        assert b"482900" not in payload and "482900" not in detail
+        assert b'"badge":"[redacted]"' in payload
+    assert "482900" not in caplog.text

@@ -142,7 +142,9 @@ class BadgeTap(Reading):
 
     def __post_init__(self) -> None:
         Reading.__post_init__(self)
-        _expect(type(self.badge) is str, "badge", "a string", self.badge)
+        if type(self.badge) is not str:  # its value is never shown: it may be a card number
+            got = _type_name(self.badge)
+            raise ContractError("bad_field", f"expected a string, got {got}", "badge")
         if not _BADGE.fullmatch(self.badge):
             raise ContractError("bad_field", f"a badge token must match {BADGE_PATTERN}", "badge")
         if self.direction not in ("in", "out"):
