@@ -9,8 +9,9 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import orjson
 import pytest
 
@@ -18,12 +19,12 @@ from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
 from ikn_store.dead_letters import DeadLetter
 from ikn_store.pool import close_pool, create_pool
-from ikn_store.readings import WriteResult
+from ikn_store.readings import WriteResult, write_dead_letters
 from ingest.decode import Decoded, Received, decode
 from ingest.mqtt import Inbox
 from ingest.service import DeadLetterLog, IngestService
 from tests.helpers import eventually, fetch, publish, seed
-from tests.test_ingest import Running, _settings
+from tests.test_ingest import Running, _settings, _start
 
 UP = "ikn/v1/dev/desk-d1/up"
 
@@ -144,9 +145,9 @@ async def test_a_batch_the_database_refuses_is_bisected_to_the_one_message(
     calls: list[int] = []
     real = service._write_once
 
-    async def counted(pool: object, batch: Sequence[Decoded]) -> WriteResult:
+    async def counted(pool: asyncpg.Pool, batch: Sequence[Decoded]) -> WriteResult:
         calls.append(len(batch))
-        return await real(pool, batch)  # type: ignore[arg-type]
+        return await real(pool, batch)
 
     monkeypatch.setattr(service, "_write_once", counted)
     pool = await create_pool(database_url, 2)
@@ -214,3 +215,29 @@ async def test_a_card_number_reaches_neither_the_dead_letters_nor_the_log(
         assert b"482900" not in payload and "482900" not in detail
         assert b'"badge":"[redacted]"' in payload
     assert "482900" not in caplog.text
+
+
+async def test_the_ingest_deletes_dead_letters_older_than_their_retention(
+    database_url: str, mosquitto: BrokerProcess
+) -> None:
+    """IKN_DEAD_LETTER_RETENTION_DAYS (30 by default), enforced by the maintenance the
+    ingest runs when it starts and every hour. Before: kept for ever."""
+    await seed(database_url)
+    now = datetime.now(UTC)
+    old, recent = (
+        DeadLetter(at, UP, "desk-d1", "not_json", "", b"x")
+        for at in (now - timedelta(days=31), now - timedelta(days=29))
+    )
+    conn = await asyncpg.connect(database_url)
+    try:
+        await write_dead_letters(conn, [old, recent])
+    finally:
+        await conn.close()
+    running = await _start(_settings(database_url, mosquitto, f"ingest-{uuid.uuid4().hex[:8]}"))
+    try:
+        rows = await fetch(database_url, "SELECT received_at FROM dead_letters")
+        assert [r[0] for r in rows] == [recent.received_at]
+        counts = await fetch(database_url, "SELECT sum(letters) FROM dead_letter_counts")
+        assert counts[0][0] == 1
+    finally:
+        await running.close()
