@@ -313,7 +313,7 @@ class IngestService:
         """A batch the database refused for its content: write each half of it, and
         halve again what is refused, down to the message that is, which is kept as a
         dead letter. One bad message among n costs about 2·log2(n) more transactions
-        (one by one cost n: 5,000 messages took 8 times as long)."""
+        (one by one cost n: 5,000 messages took 10.3-10.6 s, bisected 0.17-0.36 s)."""
         if len(decoded) > 1:
             log.warning(
                 "batch refused (%s); isolating what is refused among its %d messages",
