@@ -3,7 +3,8 @@
 cleared retained message; the ingest never exits; a good reading published after each
 one is stored; and the exact set of (device, stream, seq) stored is what was sent valid.
 
-Hypothesis draws a valid batch of a desk sensor and then edits it: any Unicode (U+0000
+Hypothesis draws a valid batch of a desk sensor (or, one in four, a status) and then
+edits it: any Unicode (U+0000
 and lone surrogates included, escaped or as raw bytes) in values and field names, huge
 numbers, deep nesting, duplicate keys, extra keys, truncation."""
 
@@ -30,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ikn.brokers import BrokerProcess
 from ikn_core.domain import READING_KINDS, DeviceKind
-from ikn_store.readings import UpMessage
+from ikn_store.readings import StatusUpdate, UpMessage
 from ingest.decode import Cleared, Received, Window, decode
 from tests.helpers import seed
 from tests.test_ingest_resilience import _env, _ingest
@@ -69,6 +70,16 @@ def batches(draw: st.DrawFn) -> dict[str, Any]:
     return {"v": 1, "stream": str(draw(st.uuids())), "readings": items}
 
 
+@st.composite
+def statuses(draw: st.DrawFn) -> dict[str, Any]:
+    doc: dict[str, Any] = {"v": 1, "state": draw(st.sampled_from(["online", "offline"]))}
+    if draw(st.booleans()):
+        doc["fw"] = draw(_ANY_TEXT)
+    if draw(st.booleans()):
+        doc["uptime_s"] = draw(st.integers(0, 2**63 - 1))
+    return doc
+
+
 def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The objects of ``doc`` an edit may change: itself and its readings, as far as
     earlier edits left them objects."""
@@ -78,9 +89,11 @@ def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @st.composite
-def hostile(draw: st.DrawFn) -> bytes:
-    """A valid batch with zero to three edits, serialised one of several ways."""
-    doc = draw(batches())
+def hostile(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A valid batch (or, one in four, a status) with zero to three edits, serialised one
+    of several ways; and the topic it goes to."""
+    channel = draw(st.sampled_from(["up", "up", "up", "status"]))
+    doc = draw(batches() if channel == "up" else statuses())
     for _ in range(draw(st.integers(0, 3))):
         containers = _containers(doc)
         if not containers:
@@ -121,7 +134,7 @@ def hostile(draw: st.DrawFn) -> bytes:
     raw = text.encode("utf-8", "surrogatepass")  # a lone surrogate as raw bytes: not UTF-8
     if draw(st.booleans()) and draw(st.booleans()):
         raw = raw[: draw(st.integers(0, len(raw) - 1))]
-    return raw
+    return f"ikn/v1/dev/{HOSTILE}/{channel}", raw
 
 
 @dataclass
@@ -129,6 +142,7 @@ class _Sent:
     stored: set[tuple[str, str, int]] = field(default_factory=set)
     dead: int = 0
     cleared: int = 0
+    statuses: int = 0
 
 
 @contextmanager
@@ -149,12 +163,14 @@ def _publish(client: mqtt.Client, topic: str, payload: bytes) -> None:
     assert info.is_published()
 
 
-def _expect(raw: bytes, sent: _Sent, window: Window) -> None:
+def _expect(topic: str, raw: bytes, sent: _Sent, window: Window) -> None:
     """What the ingest must make of ``raw``, by the contract's decoder and the registry."""
-    outcome = decode(Received(f"ikn/v1/dev/{HOSTILE}/up", raw, 0, 1, datetime.now(UTC), 0), window)
+    outcome = decode(Received(topic, raw, 0, 1, datetime.now(UTC), 0), window)
     allowed = READING_KINDS[DeviceKind.DESK_SENSOR]
     if isinstance(outcome, Cleared):
         sent.cleared += 1
+    elif isinstance(outcome, StatusUpdate):
+        sent.statuses += 1
     elif isinstance(outcome, UpMessage) and all(r.kind in allowed for r in outcome.rows):
         sent.stored |= {(HOSTILE, r.stream, r.seq) for r in outcome.rows}
     else:
@@ -166,20 +182,49 @@ def _contract_reasons() -> set[str]:
     return set(re.findall(r"^\| `([a-z_]+)` \|", text, re.MULTILINE))
 
 
+class _Db:
+    """A connection for a synchronous test: each query runs the test's own loop."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn: asyncpg.Connection = self.loop.run_until_complete(asyncpg.connect(url))
+
+    def value(self, sql: str, *args: object) -> Any:
+        return self.loop.run_until_complete(self.conn.fetchval(sql, *args))
+
+    def rows(self, sql: str) -> list[asyncpg.Record]:
+        return list(self.loop.run_until_complete(self.conn.fetch(sql)))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
+
+
+def _all_accounted_for(db: _Db, sent: _Sent) -> None:
+    """Every hostile message ended as the contract says; nothing else was stored."""
+    deadline = time.monotonic() + 60
+    letters = "SELECT coalesce(sum(letters), 0) FROM dead_letter_counts"
+    while db.value(letters) < sent.dead and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert db.value(letters) == sent.dead
+    rows = db.rows("SELECT device_id, stream, seq FROM readings")
+    assert {(r[0], str(r[1]), r[2]) for r in rows} == sent.stored
+    reasons = {r[0] for r in db.rows("SELECT DISTINCT reason FROM dead_letters")}
+    assert reasons <= _contract_reasons() - {"store_failed"}
+    assert sent.dead and sent.statuses  # the examples were of each outcome
+    assert any(device == HOSTILE for device, _, _ in sent.stored)
+
+
 def test_hostile_payloads_never_stop_the_ingest_and_lose_nothing(
     database_url: str, mosquitto: BrokerProcess, tmp_path: Path
 ) -> None:
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(seed(database_url))
-    conn: asyncpg.Connection = loop.run_until_complete(asyncpg.connect(database_url))
+    asyncio.run(seed(database_url))
+    db = _Db(database_url)
     proc = _ingest(_env(database_url, mosquitto), "hypothesis-ingest", tmp_path / "ingest.log")
     good_stream = str(uuid.uuid4())
     good_seqs = itertools.count(1)
     sent = _Sent()
     window = Window(timedelta(days=90))
-
-    def query(sql: str, *args: object) -> Any:
-        return loop.run_until_complete(conn.fetchval(sql, *args))
 
     def good_reading_stored(client: mqtt.Client, seq: int, *, resend_s: float = 60) -> None:
         """Publish a good reading after the hostile one and wait until it is stored
@@ -195,7 +240,7 @@ def test_hostile_payloads_never_stop_the_ingest_and_lose_nothing(
             _publish(client, f"ikn/v1/dev/{GOOD}/up", batch)
             resend = time.monotonic() + resend_s
             while time.monotonic() < resend:
-                if query(sql, good_stream, seq):
+                if db.value(sql, good_stream, seq):
                     return
                 assert proc.poll() is None, "the ingest exited"
                 assert time.monotonic() < deadline, f"good reading {seq} not stored"
@@ -211,25 +256,16 @@ def test_hostile_payloads_never_stop_the_ingest_and_lose_nothing(
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
             )
             @given(hostile())
-            def one(raw: bytes) -> None:
-                _expect(raw, sent, window)
-                _publish(client, f"ikn/v1/dev/{HOSTILE}/up", raw)
+            def one(message: tuple[str, bytes]) -> None:
+                topic, raw = message
+                _expect(topic, raw, sent, window)
+                _publish(client, topic, raw)
                 good_reading_stored(client, next(good_seqs))
 
             one()
-        deadline = time.monotonic() + 60
-        letters = "SELECT coalesce(sum(letters), 0) FROM dead_letter_counts"
-        while query(letters) < sent.dead and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert query(letters) == sent.dead
-        rows = loop.run_until_complete(conn.fetch("SELECT device_id, stream, seq FROM readings"))
-        assert {(r[0], str(r[1]), r[2]) for r in rows} == sent.stored
-        reasons = loop.run_until_complete(conn.fetch("SELECT DISTINCT reason FROM dead_letters"))
-        assert {r[0] for r in reasons} <= _contract_reasons() - {"store_failed"}
-        assert sent.dead and any(device == HOSTILE for device, _, _ in sent.stored)  # both
+        _all_accounted_for(db, sent)
         assert proc.poll() is None
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-        loop.run_until_complete(conn.close())
-        loop.close()
+        db.close()
