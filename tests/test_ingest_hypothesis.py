@@ -4,9 +4,9 @@ cleared retained message; the ingest never exits; a good reading published after
 one is stored; and the exact set of (device, stream, seq) stored is what was sent valid.
 
 Hypothesis draws a valid batch of a desk sensor (or, one in four, a status) and then
-edits it: any Unicode (U+0000
-and lone surrogates included, escaped or as raw bytes) in values and field names, huge
-numbers, deep nesting, duplicate keys, extra keys, truncation."""
+edits it: any Unicode (U+0000 and lone surrogates included, escaped or as raw bytes) in
+values and field names, huge numbers, deep nesting, duplicate keys, extra keys,
+truncation."""
 
 from __future__ import annotations
 
