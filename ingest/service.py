@@ -243,7 +243,8 @@ class IngestService:
                 self.dead_letter_log.add(letter)
 
     async def _collect(self, queue: asyncio.Queue[Received], stop: asyncio.Event) -> list[Received]:
-        """Wait for a first message, then take more until the batch is full or the
+        """Wait for a first message, then take more until the batch is full (in messages,
+        or in payload bytes as the inbox is: ``IKN_INGEST_QUEUE_MAX_BYTES``) or the
         latency bound is reached."""
         first = await _get_or_stop(queue, stop)
         if first is None:
@@ -251,7 +252,8 @@ class IngestService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.batch_latency_ms / 1000
         batch = [first]
-        while len(batch) < self.settings.batch_max_readings:
+        size, max_size = len(first.payload), self.settings.queue_max_bytes
+        while len(batch) < self.settings.batch_max_readings and size < max_size:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -262,6 +264,7 @@ class IngestService:
                     batch.append(await asyncio.wait_for(queue.get(), remaining))
                 except TimeoutError:
                     break
+            size += len(batch[-1].payload)
         return batch
 
     async def _write(

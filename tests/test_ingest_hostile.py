@@ -9,6 +9,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -241,3 +242,18 @@ async def test_the_ingest_deletes_dead_letters_older_than_their_retention(
         assert counts[0][0] == 1
     finally:
         await running.close()
+
+
+async def test_a_batch_holds_no_more_payload_bytes_than_the_inbox(
+    database_url: str, mosquitto: BrokerProcess
+) -> None:
+    """IKN_INGEST_QUEUE_MAX_BYTES bounds a batch being collected too: 5,000 messages of
+    1 MiB (what the production broker lets through) would otherwise make a 5 GB batch."""
+    settings = replace(_settings(database_url, mosquitto, "bytes"), queue_max_bytes=1 << 20)
+    service = IngestService(settings)
+    inbox = Inbox(1000, service.settings.queue_max_bytes)
+    now = datetime.now(UTC)
+    for mid in range(10):
+        inbox.put_nowait(Received(UP, b"x" * 400_000, mid, 1, now, 1))
+    batch = await service._collect(inbox, asyncio.Event())
+    assert [m.mid for m in batch] == [0, 1, 2]  # 1.2 MB: the third passed the bound
