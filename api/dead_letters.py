@@ -45,16 +45,19 @@ def _letter_json(letter: StoredDeadLetter) -> dict[str, object]:
         "device": letter.device_id,
         "reason": letter.reason,
         "detail": letter.detail,
-        "size": len(letter.payload),
+        "size": letter.size,
+        "sha256": letter.sha256.hex(),
         "payload_base64": base64.b64encode(letter.payload[:PREVIEW_BYTES]).decode(),
-        "truncated": len(letter.payload) > PREVIEW_BYTES,
+        "truncated": letter.size > PREVIEW_BYTES,
     }
 
 
 @routes.get("/api/v1/dead-letters")
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
 async def dead_letters(request: web.Request) -> web.Response:
-    """Newest first; ``?reason=&device=&before=<id>&limit=`` (default 100, at most 1000)."""
+    """Newest first; ``?reason=&device=&before=<id>&limit=`` (default 100, at most 1000).
+    ``counts`` are per reason, of ``device`` alone when it is given, and exact: the
+    flood guard keeps only a sample of a flooding device's payloads, never of its counts."""
     unknown = sorted(set(request.query) - set(_PARAMS))
     if unknown:
         raise invalid_parameter(unknown[0], f"unknown parameter; use {', '.join(_PARAMS)}")
@@ -65,7 +68,7 @@ async def dead_letters(request: web.Request) -> web.Response:
         letters = await list_dead_letters(
             conn, reason=reason, device=device, before=before, limit=limit
         )
-        counts = await count_by_reason(conn)
+        counts = await count_by_reason(conn, device)
     body = {
         "counts": counts,
         "dead_letters": [_letter_json(d) for d in letters],
