@@ -18,7 +18,7 @@ from aiohttp import web
 
 from api.attendance import POLICIES, today
 from api.auth import PRINCIPAL, requires
-from api.booking_http import ALL_ROLES, invalid, respond
+from api.booking_http import ALL_ROLES, invalid, parse_day, respond
 from api.bookings import require_person
 from api.problems import Problem
 from api.state import POOL
@@ -237,10 +237,7 @@ async def absences(request: web.Request) -> web.Response:
 
 
 def _query_day(request: web.Request) -> date:
-    try:
-        day = date.fromisoformat(request.query.get("day", ""))
-    except ValueError:
-        raise invalid(request, "day", "required: a date YYYY-MM-DD") from None
+    day = parse_day(request, "day", request.query.get("day"))
     if not _until_today(request, day, day + timedelta(days=1)):
         raise invalid(request, "day", "in the future, or before any attendance policy")
     return day
