@@ -121,7 +121,7 @@ async def text_middleware(request: web.Request, handler: Handler) -> web.StreamR
     for name, value in request.match_info.items():
         _text(name, value)
     for name, value in request.query.items():
-        _text(name, name)
+        _text("query", name)
         _text(name, value)
     return await handler(request)
 
