@@ -20,6 +20,7 @@ from api.attendance import POLICIES, today
 from api.auth import PRINCIPAL, requires
 from api.booking_http import ALL_ROLES, invalid, parse_day, respond
 from api.bookings import require_person
+from api.params import digits
 from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yearly_summary
@@ -192,7 +193,7 @@ async def unit_month(request: web.Request) -> web.Response:
 
 def _year(request: web.Request) -> int:
     text = request.query.get("year", "")
-    if not (text.isdigit() and 2000 <= int(text) <= 2100):
+    if not (digits(text) and 2000 <= int(text) <= 2100):
         raise invalid(request, "year", "required: YYYY")
     return int(text)
 

@@ -1,4 +1,5 @@
-"""The one parser of the dates and times requests carry (query, body, path).
+"""The one parser of the dates and times requests carry (query, body, path), and the
+test of a whole number written in digits.
 
 A date or time must fall in the years ``FIRST_YEAR`` to ``LAST_YEAR``: beyond them
 Python's date arithmetic overflows (``9999-12-31`` plus a day) and no working day of
@@ -13,6 +14,12 @@ from api.problems import invalid_parameter
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 _RANGE = f"must fall in the years {FIRST_YEAR} to {LAST_YEAR}"
+
+
+def digits(text: str) -> bool:
+    """Whether ``text`` is a whole number in ASCII digits (``str.isdigit`` also takes
+    ``'²'``, which ``int()`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def _in_range(name: str, value: date) -> None:

@@ -228,3 +228,26 @@ async def test_a_405_says_which_methods_the_path_allows(world: World) -> None:
     )
     await _problem(booking, 405, "method-not-allowed")
     assert "DELETE" in booking.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("url", "who", "headers", "field"),
+    [
+        ("/api/v1/dead-letters?limit=%C2%B2", "fajar", {}, "limit"),
+        ("/api/v1/attendance/absences?year=%C2%B2", "ani", {}, "year"),
+        (
+            "/api/v1/occupancy/stream?floor=b1-f1",
+            "fajar",
+            {"Last-Event-ID": "\xb2"},
+            "Last-Event-ID",
+        ),
+    ],
+)
+async def test_digits_that_int_cannot_read_are_refused(
+    world: World, url: str, who: str, headers: dict[str, str], field: str
+) -> None:
+    # '²' (superscript two) passes str.isdigit, and int() refuses it.
+    response = await world.client.get(
+        URL(url, encoded=True), headers={**world.headers[who], **headers}
+    )
+    assert _named(await _problem(response, 400, "invalid-parameter")) == field
