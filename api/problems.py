@@ -75,19 +75,24 @@ def _text(name: str, value: str) -> None:
         raise invalid_parameter(name, "must not contain a NUL character")
 
 
-def _checked(value: Any, path: str) -> Any:
+MAX_DEPTH = 32  # of a body's nesting; no route's body nests deeper than 3
+
+
+def _checked(value: Any, path: str, depth: int = 0) -> Any:
     """The JSON value with every string checked (``_text``) and every whole-valued float
     made an int (``190.0`` is the integer JSON Schema and the MQTT contract see)."""
+    if depth > MAX_DEPTH:
+        raise invalid_parameter(path, f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         _text(path, value)
     elif isinstance(value, float) and value.is_integer():
         return int(value)
     elif isinstance(value, list):
-        return [_checked(item, f"{path}[{n}]") for n, item in enumerate(value)]
+        return [_checked(item, f"{path}[{n}]", depth + 1) for n, item in enumerate(value)]
     elif isinstance(value, dict):
         for key in value:
             _text(path or "body", key)
-        return {k: _checked(v, f"{path}.{k}" if path else k) for k, v in value.items()}
+        return {k: _checked(v, f"{path}.{k}" if path else k, depth + 1) for k, v in value.items()}
     return value
 
 

@@ -251,3 +251,16 @@ async def test_digits_that_int_cannot_read_are_refused(
         URL(url, encoded=True), headers={**world.headers[who], **headers}
     )
     assert _named(await _problem(response, 400, "invalid-parameter")) == field
+
+
+async def test_a_deeply_nested_body_is_refused_not_a_recursion_error(world: World) -> None:
+    # orjson reads up to 1,024 levels; the body's check stops at api.problems.MAX_DEPTH.
+    body = b'{"desk": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    response = await world.client.post(
+        "/api/v1/bookings",
+        data=body,
+        headers={**world.headers["ani"], "Content-Type": "application/json"},
+    )
+    problem = await _problem(response, 400, "invalid-parameter")
+    assert _named(problem).startswith("desk[0][0]")
+    assert "nested deeper than" in problem["detail"]
