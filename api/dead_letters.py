@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires
+from api.params import digits
 from api.problems import invalid_parameter
 from api.state import POOL
 from ikn_core.domain import Role
@@ -25,7 +26,7 @@ def _int_param(request: web.Request, name: str, low: int, high: int) -> int | No
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not digits(raw) or not low <= int(raw) <= high:
         raise invalid_parameter(name, f"must be an integer from {low} to {high}")
     return int(raw)
 
