@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires
+from api.params import parse_day
 from api.places import check_places
 from api.problems import invalid_parameter
 from api.state import POOL
@@ -55,13 +56,7 @@ def _choice(request: web.Request, name: str, kind: type[Level] | type[Bucket], d
 
 
 def _day(request: web.Request, name: str) -> date:
-    value = request.query.get(name)
-    if value is None:
-        raise invalid_parameter(name, "required: a local day YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise invalid_parameter(name, "a local day YYYY-MM-DD") from None
+    return parse_day(name, request.query.get(name))
 
 
 def _place(request: web.Request, name: str) -> str | None:

@@ -28,7 +28,8 @@ from api import (
     zones,
 )
 from api.auth import auth_middleware
-from api.problems import problem_middleware
+from api.problems import problem_middleware, text_middleware
+from api.server import HANDLER_ARGS
 from api.state import POOL
 from ikn_core.settings import ApiSettings
 from ikn_store.migrations import migrate
@@ -38,7 +39,10 @@ log = logging.getLogger(__name__)
 
 
 def make_app(settings: ApiSettings) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[problem_middleware, text_middleware, auth_middleware],
+        handler_args=HANDLER_ARGS,  # the parser's limits (api.server)
+    )
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         pool = await create_pool(settings.db.url, settings.db.pool_max, api=True)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from api.auth import PRINCIPAL, requires
-from api.booking_http import ALL_ROLES, body_of, invalid, parse_time, respond
+from api.booking_http import ALL_ROLES, body_of, invalid, parse_day, parse_time, respond
 from api.bookings import caller, require_person
 from api.problems import Problem
 from api.state import POOL
@@ -170,15 +170,6 @@ async def check_out(request: web.Request) -> web.Response:
     return await _remote(request, "app_check_out")
 
 
-def _day(request: web.Request, name: str, value: object) -> date:
-    if not isinstance(value, str):
-        raise invalid(request, name, "required: a date YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise invalid(request, name, "a date YYYY-MM-DD") from None
-
-
 def _new_request(
     request: web.Request, body: dict[str, Any], me: Person, zone: ZoneInfo
 ) -> requests_store.NewRequest:
@@ -187,8 +178,8 @@ def _new_request(
     kind = body.get("kind")
     if kind not in requests_store.KINDS:
         raise invalid(request, "kind", "required: cuti, dinas_luar or correction")
-    first = _day(request, "from", body.get("from"))
-    last = _day(request, "to", body["to"]) if body.get("to") is not None else first
+    first = parse_day(request, "from", body.get("from"))
+    last = parse_day(request, "to", body["to"]) if body.get("to") is not None else first
     if last < first or (last - first).days > 366:
         raise invalid(request, "to", "on or after from, at most a year later")
     reason = body.get("reason")

@@ -16,8 +16,9 @@ from aiohttp import web
 
 from api.attendance import POLICIES, now, today, zone_of
 from api.auth import PRINCIPAL, requires
-from api.booking_http import ALL_ROLES, invalid, respond
+from api.booking_http import ALL_ROLES, invalid, parse_day, respond
 from api.bookings import caller, require_person
+from api.params import digits
 from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yearly_summary
@@ -192,7 +193,7 @@ async def unit_month(request: web.Request) -> web.Response:
 
 def _year(request: web.Request) -> int:
     text = request.query.get("year", "")
-    if not (text.isdigit() and 2000 <= int(text) <= 2100):
+    if not (digits(text) and 2000 <= int(text) <= 2100):
         raise invalid(request, "year", "required: YYYY")
     return int(text)
 
@@ -240,10 +241,7 @@ async def absences(request: web.Request) -> web.Response:
 
 
 def _query_day(request: web.Request) -> date:
-    try:
-        day = date.fromisoformat(request.query.get("day", ""))
-    except ValueError:
-        raise invalid(request, "day", "required: a date YYYY-MM-DD") from None
+    day = parse_day(request, "day", request.query.get("day"))
     if not _until_today(request, day, day + timedelta(days=1)):
         raise invalid(request, "day", "in the future, or before any attendance policy")
     return day

@@ -6,7 +6,7 @@ JSON of a booking.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 import orjson
 from aiohttp import web
 
+from api import params
 from api.auth import PRINCIPAL
-from api.problems import Problem, invalid_parameter
+from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.booking import BookingError, BookingNotFound, RuleBroken
 from ikn_core.domain import Role
@@ -101,6 +102,10 @@ TITLES: dict[str, tuple[str, str]] = {
     "unknown-place": ("No such place", "Tempat tidak ditemukan"),
     "forbidden": ("Your role may not do this", "Peran Anda tidak mengizinkan tindakan ini"),
     "invalid-parameter": ("A request parameter is invalid", "Parameter permintaan tidak valid"),
+    "unsupported-media-type": (
+        "The body must be sent as application/json",
+        "Isi permintaan harus dikirim sebagai application/json",
+    ),
 }
 STATUS = {
     "desk-taken": 409,
@@ -162,16 +167,23 @@ def from_error(request: web.Request, error: BookingError) -> Problem:
     return problem(request, error.kind, error.detail, STATUS.get(error.kind, 409))
 
 
+def localised(request: web.Request, exc: Problem) -> Problem:
+    """The problem with its title in the caller's language."""
+    return problem(request, exc.kind, exc.detail, exc.status, **exc.extra)
+
+
 def parse_time(request: web.Request, name: str, value: object) -> datetime:
-    if not isinstance(value, str):
-        raise invalid(request, name, "required: an ISO 8601 date-time with an offset")
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise invalid(request, name, "not an ISO 8601 date-time") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise invalid(request, name, "needs a UTC offset (Z or +08:00); naive times are refused")
-    return parsed
+        return params.parse_time(name, value)
+    except Problem as exc:
+        raise localised(request, exc) from None
+
+
+def parse_day(request: web.Request, name: str, value: object) -> date:
+    try:
+        return params.parse_day(name, value)
+    except Problem as exc:
+        raise localised(request, exc) from None
 
 
 def booking_json(b: store.Booking) -> dict[str, Any]:
@@ -216,12 +228,11 @@ def path_booking_id(request: web.Request) -> UUID:
 
 
 async def body_of(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The body (``api.problems.json_object_body``) with no field but those ``allowed``."""
     try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise invalid(request, "body", "a JSON object is required") from None
-    if not isinstance(body, dict):
-        raise invalid(request, "body", "a JSON object is required")
+        body = await json_object_body(request)
+    except Problem as exc:
+        raise localised(request, exc) from None
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise invalid(request, unknown[0], f"unknown field; use {', '.join(allowed)}")

@@ -12,7 +12,7 @@ series replays every occurrence and books nothing twice.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -31,6 +31,7 @@ from api.booking_http import (
     from_error,
     idempotency_key,
     invalid,
+    parse_day,
     parse_time,
     path_booking_id,
     problem,
@@ -67,10 +68,7 @@ def _recurrence(request: web.Request, body: dict[str, Any]) -> Recurrence:
     skip = body.get("skip", [])
     if not isinstance(skip, list) or not all(isinstance(d, str) for d in skip):
         raise invalid(request, "skip", "a list of local dates (YYYY-MM-DD)")
-    try:
-        skipped = frozenset(date.fromisoformat(d) for d in skip)
-    except ValueError:
-        raise invalid(request, "skip", "a list of local dates (YYYY-MM-DD)") from None
+    skipped = frozenset(parse_day(request, "skip", d) for d in skip)
     return Recurrence(start, end, Repeat(repeat), count, skipped)
 
 

@@ -25,6 +25,7 @@ from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 
 from api.auth import PRINCIPAL, requires
+from api.booking_http import ID
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.contract import (
@@ -43,6 +44,7 @@ from ikn_store.commands import (
     CommandView,
     NewCommand,
     add_command,
+    device_known,
     fail_command,
     get_command,
     list_commands,
@@ -166,6 +168,13 @@ def _command(body: dict[str, Any], now: datetime) -> DownCommand:
         raise invalid_parameter(exc.path or "body", str(exc)) from None
 
 
+def _device_id(request: web.Request) -> str:
+    device_id = request.match_info["id"]
+    if not ID.fullmatch(device_id):
+        raise invalid_parameter("id", "must be 1-64 letters, digits, '-' or '_'")
+    return device_id
+
+
 def _unknown(device_id: str) -> Problem:
     return Problem(404, "unknown-device", "No such device", f"no device {device_id}")
 
@@ -174,7 +183,7 @@ def _unknown(device_id: str) -> Problem:
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
 async def send(request: web.Request) -> web.Response:
     """Send ``{"cmd": "identify", "seconds": 10}`` (or config, reboot) to a device."""
-    device_id = request.match_info["id"]
+    device_id = _device_id(request)
     now = datetime.now(UTC)
     command = _command(await json_object_body(request), now)
     publisher = request.app[PUBLISHER]
@@ -211,8 +220,10 @@ async def send(request: web.Request) -> web.Response:
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
 async def history(request: web.Request) -> web.Response:
     """The device's last 100 commands, newest first, with their status (an unknown
-    device has none)."""
-    device_id = request.match_info["id"]
+    device is 404)."""
+    device_id = _device_id(request)
     async with request.app[POOL].acquire() as conn:
+        if not await device_known(conn, device_id):
+            raise _unknown(device_id)
         commands = await list_commands(conn, device_id, datetime.now(UTC))
     return _json({"commands": [_command_json(c) for c in commands]})

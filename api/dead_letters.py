@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires
+from api.params import digits
 from api.problems import invalid_parameter
 from api.state import POOL
 from ikn_core.domain import Role
@@ -25,7 +26,7 @@ def _int_param(request: web.Request, name: str, low: int, high: int) -> int | No
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not digits(raw) or not low <= int(raw) <= high:
         raise invalid_parameter(name, f"must be an integer from {low} to {high}")
     return int(raw)
 
@@ -45,16 +46,19 @@ def _letter_json(letter: StoredDeadLetter) -> dict[str, object]:
         "device": letter.device_id,
         "reason": letter.reason,
         "detail": letter.detail,
-        "size": len(letter.payload),
+        "size": letter.size,
+        "sha256": letter.sha256.hex(),
         "payload_base64": base64.b64encode(letter.payload[:PREVIEW_BYTES]).decode(),
-        "truncated": len(letter.payload) > PREVIEW_BYTES,
+        "truncated": letter.size > PREVIEW_BYTES,
     }
 
 
 @routes.get("/api/v1/dead-letters")
 @requires(Role.FACILITY_MANAGER, Role.ADMIN)
 async def dead_letters(request: web.Request) -> web.Response:
-    """Newest first; ``?reason=&device=&before=<id>&limit=`` (default 100, at most 1000)."""
+    """Newest first; ``?reason=&device=&before=<id>&limit=`` (default 100, at most 1000).
+    ``counts`` are per reason, of ``device`` alone when it is given, and exact: the
+    flood guard keeps only a sample of a flooding device's payloads, never of its counts."""
     unknown = sorted(set(request.query) - set(_PARAMS))
     if unknown:
         raise invalid_parameter(unknown[0], f"unknown parameter; use {', '.join(_PARAMS)}")
@@ -65,7 +69,7 @@ async def dead_letters(request: web.Request) -> web.Response:
         letters = await list_dead_letters(
             conn, reason=reason, device=device, before=before, limit=limit
         )
-        counts = await count_by_reason(conn)
+        counts = await count_by_reason(conn, device)
     body = {
         "counts": counts,
         "dead_letters": [_letter_json(d) for d in letters],

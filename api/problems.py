@@ -49,13 +49,14 @@ class Problem(Exception):
         self.retry_after_s = retry_after_s
         self.extra = extra
 
-    def response(self, instance: str) -> web.Response:
+    def response(self, instance: str | None) -> web.Response:
         body: dict[str, Any] = {
             "type": TYPE_BASE + self.kind,
             "title": self.title,
             "status": self.status,
-            "instance": instance,
         }
+        if instance is not None:
+            body["instance"] = instance
         if self.detail:
             body["detail"] = self.detail
         body.update(self.extra)
@@ -80,15 +81,68 @@ def invalid_parameter(name: str, reason: str) -> Problem:
     )
 
 
+def _text(name: str, value: str) -> None:
+    """PostgreSQL's text cannot hold NUL: refuse it here, naming the field, rather than
+    as a 500 from the database. (Invalid UTF-8 cannot arrive: orjson refuses it in a
+    body, and the path and query decode it to U+FFFD.)"""
+    if "\x00" in value:
+        raise invalid_parameter(name, "must not contain a NUL character")
+
+
+MAX_DEPTH = 32  # of a body's nesting; no route's body nests deeper than 3
+
+
+def _checked(value: Any, path: str, depth: int = 0) -> Any:
+    """The JSON value with every string checked (``_text``) and every whole-valued float
+    made an int (``190.0`` is the integer JSON Schema and the MQTT contract see)."""
+    if depth > MAX_DEPTH:
+        raise invalid_parameter(path, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        _text(path, value)
+    elif isinstance(value, float) and value.is_integer():
+        return int(value)
+    elif isinstance(value, list):
+        return [_checked(item, f"{path}[{n}]", depth + 1) for n, item in enumerate(value)]
+    elif isinstance(value, dict):
+        for key in value:
+            _text(path or "body", key)
+        return {k: _checked(v, f"{path}.{k}" if path else k, depth + 1) for k, v in value.items()}
+    return value
+
+
 async def json_object_body(request: web.Request) -> dict[str, Any]:
-    """The request's body as a JSON object; a 400 naming ``body`` otherwise."""
+    """The request's body as a JSON object, the one reader of every route that takes one:
+    415 unless it is sent as ``application/json``; 400 naming ``body``, or the field, when
+    there is none, or it is not a JSON object, or it holds text PostgreSQL cannot store."""
+    if not request.body_exists:
+        raise invalid_parameter("body", "required: a JSON object")
+    if request.content_type != "application/json":
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "The body must be sent as application/json",
+            f"Content-Type: {request.content_type or 'none'}; send application/json",
+            invalid_params=[{"name": "Content-Type", "reason": "must be application/json"}],
+        )
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
         raise invalid_parameter("body", "must be a JSON object") from None
     if not isinstance(body, dict):
         raise invalid_parameter("body", "must be a JSON object")
-    return body
+    checked: dict[str, Any] = _checked(body, "")
+    return checked
+
+
+@web.middleware
+async def text_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Path segments and query parameters pass ``_text`` before any route reads them."""
+    for name, value in request.match_info.items():
+        _text(name, value)
+    for name, value in request.query.items():
+        _text("query", name)
+        _text(name, value)
+    return await handler(request)
 
 
 @web.middleware
@@ -101,7 +155,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         kind = exc.reason.lower().replace(" ", "-")
-        return Problem(exc.status, kind, exc.reason).response(request.path)
+        response = Problem(exc.status, kind, exc.reason).response(request.path)
+        if "Allow" in exc.headers:  # a 405 says which methods the path has
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except ConnectionResetError:
         # The client went away mid-request: nobody reads the answer, and it is not our
         # error. 499 ("client closed request", nginx's name) shows so in the access log.

@@ -35,6 +35,7 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires, still_allowed
+from api.params import digits
 from api.places import check_places, place_filters
 from api.problems import Problem, invalid_parameter
 from api.state import POOL
@@ -222,7 +223,7 @@ def _last_event_id(request: web.Request) -> int | None:
     raw = request.headers.get("Last-Event-ID")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not digits(raw) or len(raw) > 18:
         raise invalid_parameter("Last-Event-ID", "must be a desk event id (a whole number)")
     return int(raw)
 

@@ -106,6 +106,9 @@ class Downlink:
 
 
 def _short(text: str) -> str:
+    """A driver's error as a ``detail`` the contract takes: no U+0000 (shown as U+FFFD,
+    or the answer would be refused and lost), at most DETAIL_MAX characters."""
+    text = text.replace("\x00", "\ufffd")
     return text if len(text) <= DETAIL_MAX else text[: DETAIL_MAX - 1] + "…"
 
 

@@ -31,8 +31,9 @@ from pathlib import Path
 import asyncpg
 
 from ikn.brokers import BrokerProcess, find_mosquitto, free_port, start_amqtt, start_mosquitto
-from ikn_core.domain import Desk, Device, DeviceKind, Site
+from ikn_core.domain import Desk, Device, DeviceKind, Role, Site
 from ikn_store.embedded import EmbeddedPostgres
+from ikn_store.people import Person
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,17 @@ SCENARIO = "demo"
 MANUAL_DESK = "f1-manual"
 MANUAL_DEVICE = f"desk-{MANUAL_DESK}"
 INGEST_ACCOUNT = "ingest-1"  # the demo's one ingest replica: svc.ingest-1
+BUILDING = "ikn-b1"
+BOOK_DESK = "f1-a-01"  # the desk the banner's example books
+# The demo's people, one per role the banner prints a token for (one agency and unit).
+PEOPLE = (
+    Person("demo-ani", "Ani Rahayu", "demo-agency", "umum", Role.EMPLOYEE, BUILDING),
+    Person("demo-sari", "Sari Wulandari", "demo-agency", "umum", Role.SUPERVISOR, BUILDING),
+    Person(
+        "demo-fajar", "Fajar Nugroho", "demo-agency", "fasilitas", Role.FACILITY_MANAGER, BUILDING
+    ),
+    Person("demo-adi", "Adi Saputra", "demo-agency", "ti", Role.ADMIN, BUILDING),
+)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -110,7 +122,7 @@ class Demo:
         self.postgres.start()
         db_url = self.postgres.url(DATABASE)
         kind = self._broker_kind()
-        token = asyncio.run(self._prepare_database(accounts=kind == "mosquitto"))
+        tokens = asyncio.run(self._prepare_database(accounts=kind == "mosquitto"))
         self.broker = self._start_broker(kind)
         api_port = self.options.api_port if _port_free(self.options.api_port) else free_port()
         env = {
@@ -130,7 +142,7 @@ class Demo:
         if self.logins:  # each simulated device logs in as itself
             env = {**env, "IKN_SIM_LOGINS_FILE": str(self.dir / "sim-logins")}
         self._spawn("sim", env, "--scenario", SCENARIO)
-        self._banner(api_port, token)
+        self._banner(api_port, tokens)
 
     def _login(self, env: dict[str, str], user: str) -> dict[str, str]:
         """``env`` with ``user``'s login in the broker URL (when the broker has accounts)."""
@@ -140,11 +152,15 @@ class Demo:
         url = f"mqtt://{user}:{self.logins[user]}@{self.broker.host}:{self.broker.port}"
         return {**env, "IKN_MQTT_URL": url}
 
-    async def _prepare_database(self, *, accounts: bool) -> str:
+    async def _prepare_database(self, *, accounts: bool) -> dict[Role, str]:
+        """The building, the demo's people and a fresh token for each (by role), and
+        with ``accounts`` the broker accounts (``_broker_accounts``)."""
         assert self.postgres is not None
         from firmware_sim.scenario import load_scenario
         from ikn_store.attendance import set_building_site
+        from ikn_store.booking_places import RuleOverrides, set_building_rules
         from ikn_store.migrations import migrate
+        from ikn_store.people import upsert_people
         from ikn_store.spaces import load_site
         from ikn_store.tokens import create_token
 
@@ -160,10 +176,18 @@ class Demo:
             site = _with_manual_desk(load_scenario(SCENARIO).site)
             await load_site(conn, site)
             # where the demo building stands (Nusantara's core), for office check-ins' geofence
-            await set_building_site(conn, "ikn-b1", -0.9747, 116.7068, "demo-agency")
+            await set_building_site(conn, BUILDING, -0.9747, 116.7068, "demo-agency")
             if accounts:
                 await self._broker_accounts(conn, site)
-            return await create_token(conn, "demo facility manager", "facility_manager")
+            # open around the clock, so that the banner's booking works whenever it is tried
+            await set_building_rules(
+                conn, BUILDING, RuleOverrides(opens_minute=0, closes_minute=1440)
+            )
+            await upsert_people(conn, list(PEOPLE))
+            ids = [p.id for p in PEOPLE]
+            # A token is shown once: a demo started again replaces the tokens it made.
+            await conn.execute("DELETE FROM api_tokens WHERE name = ANY($1)", ids)
+            return {p.role: await create_token(conn, p.id, str(p.role), p.id) for p in PEOPLE}
         finally:
             await conn.close()
 
@@ -224,7 +248,7 @@ class Demo:
         if not self._stop:
             raise RuntimeError(f"the API did not answer within {timeout} s; see {self.dir}/api.log")
 
-    def _banner(self, port: int, token: str) -> None:
+    def _banner(self, port: int, tokens: dict[Role, str]) -> None:
         assert self.broker is not None and self.postgres is not None
         base = f"http://127.0.0.1:{port}"
         now = "'$(date +%s)'"  # the shell fills in the time: seq and ts (epoch ms)
@@ -234,6 +258,11 @@ class Demo:
         )
         password = self.logins.get(MANUAL_DEVICE)
         login = f" -u {MANUAL_DEVICE} -P {password}" if password else ""
+        people = "\n".join(
+            f"    {str(p.role).replace('_', ' '):<17} {tokens[p.role]}  {p.id} ({p.name})"
+            for p in PEOPLE
+        )
+        employee, manager = tokens[Role.EMPLOYEE], tokens[Role.FACILITY_MANAGER]
         print(
             f"""
 IKN Workspace demo is running.
@@ -241,10 +270,22 @@ IKN Workspace demo is running.
   Broker      {self.broker.kind} at {self.broker.url}
   PostgreSQL  {self.postgres.url(DATABASE)}  (data in {self.postgres.data_dir})
   Logs        {self.dir}/{{ingest,api,sim}}.log
-  Token       {token}  (facility manager)
+  Tokens      (Authorization: Bearer <token>; each acts for its person)
+{people}
+
+The ikn command beside the demo (ikn token create --person P, ikn import people FILE, ...)
+reaches its database with:
+  export IKN_DATABASE_URL={self.postgres.url(DATABASE)}
 
 Try:
-  curl -H 'Authorization: Bearer {token}' '{base}/api/v1/occupancy/live?floor=ikn-b1-f1'
+  curl -H 'Authorization: Bearer {manager}' '{base}/api/v1/occupancy/live?floor=ikn-b1-f1'
+
+Book desk {BOOK_DESK} for the next two hours as the employee, then check in with the id
+the booking answers (the demo building is open around the clock):
+  start=$(date -u -d '+1 min' +%FT%TZ); end=$(date -u -d '+2 hours' +%FT%TZ)
+  curl -H 'Authorization: Bearer {employee}' -H 'Content-Type: application/json' \\
+    -d '{{"desk": "{BOOK_DESK}", "start": "'$start'", "end": "'$end'"}}' {base}/api/v1/bookings
+  curl -X POST -H 'Authorization: Bearer {employee}' {base}/api/v1/bookings/<id>/check-in
 
 Publish a reading by hand (desk f1-manual has no simulated sensor; it becomes occupied):
   mosquitto_pub -p {self.broker.port}{login} -q 1 -t ikn/v1/dev/{MANUAL_DEVICE}/up -m \\

@@ -23,6 +23,16 @@ class DeviceKind(StrEnum):
     ENVIRONMENT = "environment"
 
 
+# The reading kinds each kind of device sends: its own, and the answers to commands
+# (every device takes them). Anything else from it is a dead letter (wrong_kind).
+READING_KINDS: dict[DeviceKind, frozenset[str]] = {
+    DeviceKind.DESK_SENSOR: frozenset({"desk_occupancy", "command_result"}),
+    DeviceKind.BADGE_READER: frozenset({"badge_tap", "command_result"}),
+    DeviceKind.PEOPLE_COUNTER: frozenset({"people_count", "command_result"}),
+    DeviceKind.ENVIRONMENT: frozenset({"environment", "command_result"}),
+}
+
+
 class DeskState(StrEnum):
     """What the live view says of a desk."""
 

@@ -254,8 +254,11 @@ class IngestSettings:
     batch_max_readings: int = 5000
     batch_latency_ms: int = 100
     queue_max_messages: int = 1000
+    queue_max_bytes: int = 64 * 1024 * 1024  # payload bytes waiting, at about most
     writers: int = 2  # batches written at once, each on its own connection
     retention_days: int = 90
+    dead_letter_retention_days: int = 30
+    dead_letter_keep_per_hour: int = 100  # payloads per device and reason, then sampled
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
     influx: InfluxSettings | None = None
@@ -276,8 +279,17 @@ class IngestSettings:
             batch_max_readings=r.get("IKN_INGEST_BATCH_MAX", _int_between(1, 100_000), 5000),
             batch_latency_ms=r.get("IKN_INGEST_BATCH_LATENCY_MS", _int_between(1, 10_000), 100),
             queue_max_messages=r.get("IKN_INGEST_QUEUE_MAX", _int_between(1, 1_000_000), 1000),
+            queue_max_bytes=r.get(
+                "IKN_INGEST_QUEUE_MAX_BYTES", _int_between(1 << 20, 1 << 34), 64 * 1024 * 1024
+            ),
             writers=r.get("IKN_INGEST_WRITERS", _int_between(1, 8), 2),
             retention_days=r.get("IKN_RETENTION_DAYS", _int_between(1, 3650), 90),
+            dead_letter_retention_days=r.get(
+                "IKN_DEAD_LETTER_RETENTION_DAYS", _int_between(1, 3650), 30
+            ),
+            dead_letter_keep_per_hour=r.get(
+                "IKN_DEAD_LETTER_KEEP_PER_HOUR", _int_between(1, 1_000_000), 100
+            ),
             metrics_host=r.get("IKN_INGEST_METRICS_HOST", _text, "127.0.0.1"),
             metrics_port=r.get("IKN_INGEST_METRICS_PORT", _int_between(0, 65535), 0),
             influx=InfluxSettings.read(r),

@@ -95,6 +95,10 @@ def _view(row: asyncpg.Record) -> CommandView:
     return CommandView(**values)
 
 
+async def device_known(conn: asyncpg.Connection, device_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM devices WHERE id = $1", device_id))
+
+
 async def list_commands(
     conn: asyncpg.Connection, device_id: str, now: datetime, limit: int = 100
 ) -> list[CommandView]:

@@ -21,10 +21,16 @@ import asyncpg
 import orjson
 
 from ikn_core.booking import CHECK_IN_OPENS_BEFORE
+from ikn_core.domain import READING_KINDS, DeviceKind
 from ikn_store import copy_rows
+from ikn_store.dead_letters import DeadLetter
+from ikn_store.dead_letters import store as store_dead_letters
+
+# Of a device's dead letters, how many payloads an hour are kept before only one in so
+# many is (IKN_DEAD_LETTER_KEEP_PER_HOUR; the counts stay exact).
+DEAD_LETTER_KEEP_PER_HOUR = 100
 
 _READING_COLUMNS = ("device_id", "stream", "seq", "ts", "received_at", "kind", "body")
-_DEAD_COLUMNS = ("received_at", "topic", "device_id", "reason", "detail", "payload")
 
 # Desks whose grace ran out with no newer reading: free since they were left.
 _RELEASE_VACANT_DESKS = """
@@ -62,16 +68,6 @@ class ReadingRow(NamedTuple):
     received_at: datetime
     kind: str
     body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    received_at: datetime
-    topic: str
-    device_id: str | None
-    reason: str
-    detail: str
-    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +116,21 @@ async def write(
     dead_letters: Sequence[DeadLetter] = (),
     *,
     vacant_grace: timedelta = timedelta(0),
+    dead_letter_keep: int = DEAD_LETTER_KEEP_PER_HOUR,
 ) -> WriteResult:
     """Store one batch in one transaction; return what happened to it. A desk whose
-    sensor says vacant counts as in use for ``vacant_grace`` more."""
+    sensor says vacant counts as in use for ``vacant_grace`` more; of a device's dead
+    letters, ``dead_letter_keep`` payloads an hour are kept in full (``store_dead_letters``)."""
+    options = _Options(vacant_grace, dead_letter_keep)
     try:
-        return await _write(
-            conn, messages, statuses, dead_letters, vacant_grace=vacant_grace, redelivered=False
-        )
+        return await _write(conn, messages, statuses, dead_letters, options, redelivered=False)
     except _StoredBefore:
-        return await _write(
-            conn, messages, statuses, dead_letters, vacant_grace=vacant_grace, redelivered=True
-        )
+        return await _write(conn, messages, statuses, dead_letters, options, redelivered=True)
+
+
+class _Options(NamedTuple):
+    vacant_grace: timedelta
+    dead_letter_keep: int
 
 
 class _StoredBefore(Exception):
@@ -142,50 +142,76 @@ async def _write(
     conn: asyncpg.Connection,
     messages: Sequence[UpMessage],
     statuses: Sequence[StatusUpdate],
-    dead_letters: Sequence[DeadLetter],
+    letters: Sequence[DeadLetter],
+    options: _Options,
     *,
-    vacant_grace: timedelta,
     redelivered: bool,
 ) -> WriteResult:
     async with conn.transaction():
-        known = await _enabled_devices(
+        known, kinds = await _enabled_devices(
             conn, {m.device_id for m in messages} | {s.device_id for s in statuses}
         )
-        result = WriteResult(dead_letters=list(dead_letters), places=known)
+        result = WriteResult(dead_letters=list(letters), places=known)
         items: list[UpMessage | StatusUpdate] = [*messages, *statuses]
         for item in items:
             if item.device_id not in known:
                 result.dead_letters.append(_unknown(item))
-        ups = [m for m in messages if m.device_id in known and m.rows]
+        ups = []
+        for m in messages:
+            if m.device_id in known and m.rows:
+                wrong = _wrong_kind(m, kinds[m.device_id])
+                if wrong is None:
+                    ups.append(m)
+                else:
+                    result.dead_letters.append(wrong)
         if ups:
-            result.stored = await _store_readings(conn, ups, vacant_grace, redelivered)
+            result.stored = await _store_readings(conn, ups, options.vacant_grace, redelivered)
             result.duplicates = sum(len(m.rows) for m in ups) - result.stored
         await _upsert_statuses(conn, [s for s in statuses if s.device_id in known])
-        if result.dead_letters:
-            await conn.copy_records_to_table(
-                "dead_letters",
-                records=[tuple(getattr(d, c) for c in _DEAD_COLUMNS) for d in result.dead_letters],
-                columns=_DEAD_COLUMNS,
-            )
+        await store_dead_letters(conn, result.dead_letters, options.dead_letter_keep)
         return result
 
 
-async def write_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> None:
-    await write(conn, (), (), letters)
+async def write_dead_letters(
+    conn: asyncpg.Connection,
+    letters: Sequence[DeadLetter],
+    keep_per_hour: int = DEAD_LETTER_KEEP_PER_HOUR,
+) -> None:
+    await write(conn, (), (), letters, dead_letter_keep=keep_per_hour)
 
 
 _ENABLED_DEVICES = """
-SELECT d.id, d.building_id, z.floor_id, d.zone_id
+SELECT d.id, d.building_id, z.floor_id, d.zone_id, d.kind
 FROM devices d LEFT JOIN zones z ON z.id = d.zone_id
 WHERE d.id = ANY($1::text[]) AND d.enabled
 """
 
 
-async def _enabled_devices(conn: asyncpg.Connection, ids: set[str]) -> dict[str, DevicePlace]:
+async def _enabled_devices(
+    conn: asyncpg.Connection, ids: set[str]
+) -> tuple[dict[str, DevicePlace], dict[str, frozenset[str]]]:
+    """Where each enabled device of ``ids`` is, and which reading kinds it may send."""
     if not ids:
-        return {}
+        return {}, {}
     rows = await conn.fetch(_ENABLED_DEVICES, ids)
-    return {r[0]: DevicePlace(r[1], r[2], r[3]) for r in rows}
+    places = {r[0]: DevicePlace(r[1], r[2], r[3]) for r in rows}
+    return places, {r[0]: READING_KINDS[DeviceKind(r[4])] for r in rows}
+
+
+def _wrong_kind(message: UpMessage, allowed: frozenset[str]) -> DeadLetter | None:
+    """A dead letter when a reading of ``message`` is of a kind its device does not send."""
+    for i, row in enumerate(message.rows):
+        if row.kind not in allowed:
+            return DeadLetter(
+                message.received_at,
+                message.topic,
+                message.device_id,
+                "wrong_kind",
+                f"readings[{i}].kind: a {row.kind} reading from a device that sends "
+                f"{', '.join(sorted(allowed))}",
+                message.payload,
+            )
+    return None
 
 
 def _unknown(item: UpMessage | StatusUpdate) -> DeadLetter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,10 @@ from typing import NamedTuple
 from ikn_core.contract import Channel, decode_batch, decode_status, parse_topic
 from ikn_core.contract.fast import fast_readings
 from ikn_core.errors import ContractError
-from ikn_store.readings import DeadLetter, ReadingRow, StatusUpdate, UpMessage
+from ikn_store.dead_letters import DeadLetter
+from ikn_store.readings import ReadingRow, StatusUpdate, UpMessage
+
+log = logging.getLogger(__name__)
 
 # Readings further ahead than this are from a device whose clock is wrong.
 MAX_CLOCK_AHEAD = timedelta(days=1)
@@ -57,7 +61,15 @@ class Window:
         return None
 
 
-Decoded = UpMessage | StatusUpdate | DeadLetter
+class Cleared(NamedTuple):
+    """A 0-byte message on ``up`` or ``status``: how a device clears the retained message
+    of a topic (MQTT). Nothing to store, and no dead letter; it is acknowledged."""
+
+    topic: str
+    received_at: datetime
+
+
+Decoded = UpMessage | StatusUpdate | DeadLetter | Cleared
 
 
 def decode(msg: Received, window: Window) -> Decoded:
@@ -65,6 +77,9 @@ def decode(msg: Received, window: Window) -> Decoded:
         topic = _parse_topic(msg.topic)
     except ContractError as exc:
         return _dead(msg, None, exc.reason, str(exc))
+    if not msg.payload and topic.channel is not Channel.DOWN:
+        log.debug("retained message cleared on %s", msg.topic)
+        return Cleared(msg.topic, msg.received_at)
     try:
         if topic.channel is Channel.UP:
             return _up(msg, topic.device_id, window)
@@ -72,6 +87,10 @@ def decode(msg: Received, window: Window) -> Decoded:
             return _status(msg, topic.device_id)
     except ContractError as exc:
         return _dead(msg, topic.device_id, exc.reason, str(exc))
+    except Exception as exc:  # a gap in the decoder must not stop the ingest for everyone
+        log.exception("decoding a message from %s failed", topic.device_id)
+        detail = f"the platform could not decode it: {type(exc).__name__}"
+        return _dead(msg, topic.device_id, "store_failed", detail)
     return _dead(msg, topic.device_id, "bad_topic", "the ingest does not consume down topics")
 
 

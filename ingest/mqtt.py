@@ -4,7 +4,8 @@
   transaction holding its readings committed.
 - Persistent session (stable client id, no clean start, session expiry), so what
   devices publish while the ingest restarts waits in the broker.
-- The queue of received messages is bounded (``Inbox``, ``IKN_INGEST_QUEUE_MAX``):
+- The queue of received messages is bounded (``Inbox``, ``IKN_INGEST_QUEUE_MAX``
+  messages and ``IKN_INGEST_QUEUE_MAX_BYTES`` of payload):
   when it is full the loop stops reading the socket (``remove_reader``), and the
   broker holds the rest (TCP back-pressure); reading resumes once the consumer
   emptied half of it.
@@ -58,34 +59,46 @@ MISC_INTERVAL_S = 1.0  # keep-alive pings and the check that the broker answers 
 
 class Inbox(asyncio.Queue[Received]):
     """The queue between the MQTT source and the consumer, kept to about ``limit``
-    messages: the source stops reading while it is ``at_limit()``, and taking an item out
-    of a queue at most half full wakes it again (``when_room``), so it reads in bursts.
+    messages and ``byte_limit`` payload bytes: the source stops reading while it is
+    ``at_limit()``, and taking an item out of a queue at most half full (in both) wakes
+    it again (``when_room``), so it reads in bursts.
 
     ``put_nowait`` itself never refuses: one ``loop_read()`` of paho can deliver
     more than one message (it reads as many packets as it has QoS 1 messages of its
     own in flight, the desk display updates), and a message paho delivered must not
-    be dropped. So it can go past ``limit`` by that many, no more."""
+    be dropped. So it can go past ``limit`` by that many, no more (and past
+    ``byte_limit`` by their size)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, byte_limit: int = 1 << 62) -> None:
         super().__init__()
         self.limit = limit
+        self.byte_limit = byte_limit
+        self.bytes = 0  # payload bytes waiting
         self._on_room: Callable[[], None] | None = None
 
     def at_limit(self) -> bool:
         """Whether the source should stop reading (``full()`` stays asyncio's: an
         unbounded queue is never full, so ``put_nowait`` never raises)."""
-        return self.qsize() >= self.limit
+        return self.qsize() >= self.limit or self.bytes >= self.byte_limit
+
+    def _has_room(self) -> bool:
+        return self.qsize() <= self.limit // 2 and self.bytes <= self.byte_limit // 2
 
     def when_room(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (once) as soon as the queue is at most half full."""
-        if self.qsize() <= self.limit // 2:
+        if self._has_room():
             callback()
         else:
             self._on_room = callback
 
+    def put_nowait(self, item: Received) -> None:  # Queue.put() ends here too
+        super().put_nowait(item)
+        self.bytes += len(item.payload)
+
     def get_nowait(self) -> Received:  # Queue.get() ends here too
         item = super().get_nowait()
-        if self._on_room is not None and self.qsize() <= self.limit // 2:
+        self.bytes -= len(item.payload)
+        if self._on_room is not None and self._has_room():
             callback, self._on_room = self._on_room, None
             callback()
         return item

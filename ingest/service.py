@@ -15,20 +15,20 @@ from typing import Protocol
 import asyncpg
 
 from ikn_core.settings import IngestSettings
+from ikn_store.dead_letters import DeadLetter, delete_expired, safe_text
 from ikn_store.devices import alert_counts
 from ikn_store.errors import CONNECTION_LOST
 from ikn_store.migrations import migrate
 from ikn_store.partitions import drop_expired, ensure_partitions
 from ikn_store.pool import close_pool, create_pool
 from ikn_store.readings import (
-    DeadLetter,
     StatusUpdate,
     UpMessage,
     WriteResult,
     release_vacant_desks,
     write,
 )
-from ingest.decode import Decoded, Received, Window, decode
+from ingest.decode import Cleared, Decoded, Received, Window, decode
 from ingest.display import DisplayFeed
 from ingest.influx import InfluxClient, InfluxSink
 from ingest.metrics import IngestMetrics, serve_metrics
@@ -85,6 +85,40 @@ class Stats:
                 rows = item.rows
                 newest = rows[0].ts if len(rows) == 1 else max(r.ts for r in rows)
                 observe(max(0.0, (committed - newest).total_seconds()))
+            elif type(item) is Cleared:
+                self.counts["cleared"] += 1
+
+
+class DeadLetterLog:
+    """Dead letters in the log without flooding it: the first of a device and reason in
+    an interval is logged at once, the others as one line per device and reason when the
+    interval ends (``flush``). 5,000 bad messages from one device make two lines."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def add(self, letter: DeadLetter) -> None:
+        key = (letter.device_id or "(none)", letter.reason)
+        if key not in self._counts:
+            log.warning(
+                "dead letter from %s: %s: %s",
+                safe_text(letter.topic, 300),
+                letter.reason,
+                safe_text(letter.detail, 500),
+            )
+        self._counts[key] += 1
+
+    def flush(self, interval_s: float) -> None:
+        for (device, reason), n in sorted(self._counts.items()):
+            if n > 1:
+                log.warning(
+                    "%d more dead letters from device %s: %s in the last %.0f s",
+                    n - 1,
+                    device,
+                    reason,
+                    interval_s,
+                )
+        self._counts.clear()
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -114,6 +148,7 @@ class IngestService:
         self.source: MqttSource | None = None
         self.sink: InfluxSink | None = None
         self.vacant_grace = timedelta(seconds=settings.desk_vacant_grace_s)
+        self.dead_letter_log = DeadLetterLog()
 
     @property
     def subscribed(self) -> bool:
@@ -130,7 +165,7 @@ class IngestService:
             async with pool.acquire() as conn:
                 await migrate(conn)
             await self._maintain_once(pool)
-            queue = Inbox(s.queue_max_messages)
+            queue = Inbox(s.queue_max_messages, s.queue_max_bytes)
             source = self.source = MqttSource(s.mqtt, s.client_id, s.share_group, queue)
             feed = DisplayFeed(s.db.url, pool, source.publish)
             cutter = asyncio.create_task(_cut_database_after_grace(stop, pool, feed))
@@ -205,12 +240,11 @@ class IngestService:
             self.stats.add(result, item.decoded, time.perf_counter() - item.started)
             self.stats.metrics.queue_depth.set(queue.qsize())
             for letter in result.dead_letters:
-                log.warning(
-                    "dead letter from %s: %s: %s", letter.topic, letter.reason, letter.detail
-                )
+                self.dead_letter_log.add(letter)
 
     async def _collect(self, queue: asyncio.Queue[Received], stop: asyncio.Event) -> list[Received]:
-        """Wait for a first message, then take more until the batch is full or the
+        """Wait for a first message, then take more until the batch is full (in messages,
+        or in payload bytes as the inbox is: ``IKN_INGEST_QUEUE_MAX_BYTES``) or the
         latency bound is reached."""
         first = await _get_or_stop(queue, stop)
         if first is None:
@@ -218,7 +252,8 @@ class IngestService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.batch_latency_ms / 1000
         batch = [first]
-        while len(batch) < self.settings.batch_max_readings:
+        size, max_size = len(first.payload), self.settings.queue_max_bytes
+        while len(batch) < self.settings.batch_max_readings and size < max_size:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -229,6 +264,7 @@ class IngestService:
                     batch.append(await asyncio.wait_for(queue.get(), remaining))
                 except TimeoutError:
                     break
+            size += len(batch[-1].payload)
         return batch
 
     async def _write(
@@ -265,28 +301,49 @@ class IngestService:
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
         async with pool.acquire() as conn:
             await self._ensure_days(conn, ups)
-            return await write(conn, ups, statuses, dead, vacant_grace=self.vacant_grace)
+            return await write(
+                conn,
+                ups,
+                statuses,
+                dead,
+                vacant_grace=self.vacant_grace,
+                dead_letter_keep=self.settings.dead_letter_keep_per_hour,
+            )
 
     async def _write_apart(
         self, pool: asyncpg.Pool, decoded: Sequence[Decoded], exc: Exception
     ) -> WriteResult:
-        """A batch the database refused for its content: write message by message, and
-        keep the one that fails as a dead letter, so one bad message never blocks the rest."""
+        """A batch the database refused for its content: write each half of it, and
+        halve again what is refused, down to the message that is, which is kept as a
+        dead letter. One bad message among n costs about 2·log2(n) more transactions
+        (one by one cost n: 5,000 messages took 10.3-10.6 s, bisected 0.17-0.36 s)."""
         if len(decoded) > 1:
-            log.warning("batch refused (%s); writing its %d messages one by one", exc, len(decoded))
+            log.warning(
+                "batch refused (%s); isolating what is refused among its %d messages",
+                safe_text(str(exc), 300),
+                len(decoded),
+            )
         total = WriteResult()
-        for item in decoded:
-            try:
-                result = await self._write_once(pool, [item])
-            except Exception as item_exc:
-                if _is_transient(item_exc):
-                    raise
-                result = await self._write_once(pool, [_store_failed(item, item_exc)])
-            total.stored += result.stored
-            total.duplicates += result.duplicates
-            total.dead_letters += result.dead_letters
-            total.places.update(result.places)
+        await self._bisect(pool, decoded, exc, total)
         return total
+
+    async def _bisect(
+        self, pool: asyncpg.Pool, decoded: Sequence[Decoded], exc: Exception, total: WriteResult
+    ) -> None:
+        """Write ``decoded``, which the database refused with ``exc``, into ``total``."""
+        if len(decoded) == 1:
+            _add(total, await self._write_once(pool, [_store_failed(decoded[0], exc)]))
+            return
+        middle = len(decoded) // 2
+        for half in (decoded[:middle], decoded[middle:]):
+            try:
+                result = await self._write_once(pool, half)
+            except Exception as half_exc:
+                if _is_transient(half_exc):
+                    raise
+                await self._bisect(pool, half, half_exc, total)
+            else:
+                _add(total, result)
 
     @asynccontextmanager
     async def _influx_sink(self) -> AsyncIterator[InfluxSink | None]:
@@ -317,6 +374,10 @@ class IngestService:
         async with pool.acquire() as conn:
             await ensure_partitions(conn, days)
             await drop_expired(conn, self.settings.retention_days, today)
+            kept = timedelta(days=self.settings.dead_letter_retention_days)
+            expired = await delete_expired(conn, kept, datetime.now(UTC))
+        if expired:
+            log.info("deleted %d dead letters older than %d days", expired, kept.days)
         self._days = {d for d in self._days | days if d >= today - timedelta(days=2)}
 
     async def _count_alerts(self, pool: asyncpg.Pool) -> None:
@@ -333,13 +394,26 @@ class IngestService:
         self.stats.metrics.subscribed.set(1 if self.subscribed else 0)
 
     async def _report(self) -> None:
+        self.dead_letter_log.flush(REPORT_INTERVAL_S)
         if self.stats.counts:
             log.info("ingest totals: %s", dict(sorted(self.stats.counts.items())))
 
 
+def _add(total: WriteResult, result: WriteResult) -> None:
+    total.stored += result.stored
+    total.duplicates += result.duplicates
+    total.dead_letters += result.dead_letters
+    total.places.update(result.places)
+
+
 def _store_failed(item: Decoded, exc: Exception) -> DeadLetter:
-    if isinstance(item, DeadLetter):
-        raise exc  # the dead-letter table itself refused it: nothing safer to do
+    """A message the database refused, as a dead letter (``store_failed``: the contract
+    let through what PostgreSQL cannot hold). The dead-letter write renders every text
+    safely (ikn_store.dead_letters), so one failing again is no matter of content."""
+    if isinstance(item, Cleared) or (
+        isinstance(item, DeadLetter) and item.reason == "store_failed"
+    ):
+        raise exc
     return DeadLetter(
         item.received_at,
         item.topic,

@@ -113,6 +113,7 @@ ADMITTED_STATUS = {
     ("POST", "/api/v1/devices"): 400,
     ("PATCH", "/api/v1/devices/{id}"): 400,
     ("POST", "/api/v1/devices/{id}/commands"): 400,  # a body saying which command
+    ("GET", "/api/v1/devices/{id}/commands"): 404,  # no such device
     ("GET", "/api/v1/analytics/utilisation"): 400,  # from and to are required
     ("GET", "/api/v1/analytics/funnel"): 400,
     ("GET", "/api/v1/analytics/environment"): 400,
@@ -139,6 +140,7 @@ ADMITTED_STATUS = {
 }
 # The problem type an admitted role gets when not 200, when not invalid-parameter.
 ADMITTED_KIND = {
+    ("GET", "/api/v1/devices/{id}/commands"): "unknown-device",
     ("GET", "/api/v1/sites/{id}/booking-rules"): "unknown-place",
     ("GET", "/api/v1/buildings/{id}/booking-rules"): "unknown-place",
     ("GET", "/api/v1/zones/{id}/booking-rules"): "unknown-place",

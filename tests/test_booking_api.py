@@ -185,10 +185,9 @@ async def test_bad_input_is_a_problem_naming_the_field(
 
 
 async def test_not_json_and_not_an_object(world: World) -> None:
+    headers = {**world.headers["ani"], "Content-Type": "application/json"}
     for data in (b"{", b"[1]"):
-        response = await world.client.post(
-            "/api/v1/bookings", data=data, headers=world.headers["ani"]
-        )
+        response = await world.client.post("/api/v1/bookings", data=data, headers=headers)
         assert (await _problem(response, 400, "invalid-parameter"))["invalid_params"][0][
             "name"
         ] == "body"

@@ -40,6 +40,7 @@ from ikn_core.contract import (
     Reading,
     Status,
     decode_batch,
+    decode_down,
     decode_status,
     down_topic,
     encode_batch,
@@ -50,7 +51,8 @@ from ikn_core.contract import (
     status_topic,
     up_topic,
 )
-from ikn_core.contract.payload import BADGE_PATTERN, SEQ_MAX, TS_MAX, TS_MIN
+from ikn_core.contract.fast import fast_readings
+from ikn_core.contract.payload import BADGE_PATTERN, NO_NUL_PATTERN, SEQ_MAX, TS_MAX, TS_MIN
 from ikn_core.errors import ContractError
 
 Doc = dict[str, Any]
@@ -116,7 +118,7 @@ _counters = st.none() | st.integers(0, SEQ_MAX)
 statuses = st.builds(
     Status,
     state=st.sampled_from(["online", "offline"]),
-    fw=st.none() | st.text(max_size=64),
+    fw=st.none() | st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=64),
     uptime_s=_counters,
     outbox=_counters,
     dropped=_counters,
@@ -944,3 +946,91 @@ def test_subscription_filters_and_shared_subscriptions() -> None:
     assert shared("ikn-ingest", UP_FILTER) == "$share/ikn-ingest/ikn/v1/dev/+/up"
     assert shared("", STATUS_FILTER) == STATUS_FILTER
     assert parse_topic("ikn/v1/dev/Desk_07-b/status") == DeviceTopic("Desk_07-b", Channel.STATUS)
+
+
+# -- what PostgreSQL cannot hold: U+0000, lone surrogates (issue 15) -----------------------
+
+_NUL_DESK = {"seq": 1, "ts": TS, "kind": "desk_occupancy", "occupied": True}
+_NUL_ANSWER = {"seq": 1, "ts": TS, "kind": "command_result", "command": "c-1", "ok": False}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "path"),
+    [
+        (
+            orjson.dumps(_batch(**{**_NUL_ANSWER, "detail": "sensor\x00fault"})),
+            "bad_field",
+            "readings[0].detail",
+        ),
+        (orjson.dumps({**_batch(**_NUL_DESK), "x\x00y": 1}), "unknown_field", "x\x00y"),
+        (orjson.dumps(_batch(**_NUL_DESK, **{"\x00": 1})), "unknown_field", "readings[0].\x00"),
+        (
+            orjson.dumps(_batch(**{**_NUL_DESK, "kind": "desk_occupancy\x00"})),
+            "unknown_kind",
+            "readings[0].kind",
+        ),
+        (
+            orjson.dumps(_batch(**_NUL_ANSWER)).replace(b'"ok"', b'"detail":"\\ud800","ok"'),
+            "not_json",
+            "",
+        ),
+    ],
+)
+def test_a_string_postgresql_cannot_hold_is_refused_by_both_batch_decoders(
+    raw: bytes, reason: str, path: str
+) -> None:
+    error = _error(decode_batch, raw)
+    assert (error.reason, error.path) == (reason, path)
+    assert fast_readings(raw) is None
+    if reason != "not_json":
+        assert not BATCH_SCHEMA.is_valid(orjson.loads(raw))
+
+
+def test_a_nul_in_a_status_is_refused_and_the_schemas_say_so() -> None:
+    raw = orjson.dumps({"v": 1, "state": "online", "fw": "1.0\x00"})
+    error = _error(decode_status, raw)
+    assert (error.reason, error.path) == ("bad_field", "fw")
+    assert not STATUS_SCHEMA.is_valid(orjson.loads(raw))
+    fw = STATUS_SCHEMA.schema["properties"]["fw"]
+    detail = BATCH_SCHEMA.schema["$defs"]["command_result"]["properties"]["detail"]
+    assert fw["pattern"] == detail["pattern"] == NO_NUL_PATTERN
+
+
+_DEEP = "[" * 1000 + "]" * 1000  # orjson reads up to 1,024 levels; repr() recursed too deep
+
+
+@pytest.mark.parametrize(
+    ("decode", "raw", "reason", "path"),
+    [
+        (decode_batch, f'{{"v":{_DEEP}}}', "bad_version", "v"),
+        (decode_batch, f'{{"v":1,"stream":{_DEEP},"readings":[]}}', "bad_field", "stream"),
+        (
+            decode_batch,
+            f'{{"v":1,"stream":"{STREAM}","readings":[{{"seq":1,"ts":{TS},"kind":{_DEEP}}}]}}',
+            "unknown_kind",
+            "readings[0].kind",
+        ),
+        (decode_status, f'{{"v":1,"state":{_DEEP}}}', "bad_field", "state"),
+        (decode_status, f'{{"v":{_DEEP},"state":"online"}}', "bad_version", "v"),
+        (decode_down, f'{{"v":{_DEEP}}}', "bad_version", "v"),
+        (decode_down, f'{{"v":1,"id":"c-1","ts":{TS},"cmd":{_DEEP}}}', "unknown_command", "cmd"),
+    ],
+)
+def test_a_deeply_nested_value_is_a_contract_error_with_a_short_message(
+    decode: Callable[[bytes], object], raw: str, reason: str, path: str
+) -> None:
+    """Found by tests/test_ingest_hypothesis.py: a ``v`` nested 1,000 deep made the error
+    message's repr() raise RecursionError, which stopped the ingest."""
+    error = _error(decode, raw.encode())
+    assert (error.reason, error.path) == (reason, path)
+    assert len(str(error)) < 200
+
+
+@pytest.mark.parametrize("badge", [4829001234, 4829001234.5, ["0004829001"], {"n": 4829001234}])
+def test_a_badge_field_s_value_is_never_echoed_in_the_error(badge: object) -> None:
+    """Before: ``readings[0].badge: expected a string, got an integer 4829001234``, kept
+    in dead_letters.detail and the ingest's log (issue 16): a card number."""
+    reading = {"seq": 1, "ts": TS, "kind": "badge_tap", "badge": badge, "direction": "in"}
+    error = _error(decode_batch, orjson.dumps(_batch(**reading)))
+    assert (error.reason, error.path) == ("bad_field", "readings[0].badge")
+    assert "482900" not in str(error)

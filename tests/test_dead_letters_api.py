@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -13,7 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
 from ikn_core.settings import ApiSettings
-from ikn_store.readings import DeadLetter, write_dead_letters
+from ikn_store.dead_letters import DeadLetter
+from ikn_store.readings import write_dead_letters
 from ikn_store.tokens import create_token
 
 Client = TestClient[web.Request, web.Application]
@@ -92,3 +94,15 @@ async def test_bad_parameters_name_the_field(
     assert response.status == 400
     assert response.content_type == "application/problem+json"
     assert (await response.json())["invalid_params"][0]["name"] == field
+
+
+async def test_counts_of_one_device_and_the_payloads_length_and_hash(
+    client: tuple[Client, dict[str, str]],
+) -> None:
+    c, auth = client
+    only_b = await (await c.get("/api/v1/dead-letters?device=b", headers=auth)).json()
+    assert only_b["counts"] == {"unknown_device": 1}
+    only_a = await (await c.get("/api/v1/dead-letters?device=a", headers=auth)).json()
+    assert only_a["counts"] == {"not_json": 1, "too_large": 1}
+    big = only_a["dead_letters"][0]
+    assert (big["size"], big["sha256"]) == (3000, hashlib.sha256(b"x" * 3000).hexdigest())

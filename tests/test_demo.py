@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,47 @@ class DemoProcess:
         raise AssertionError(f"{pattern!r} not in output:\n{''.join(self.output)}")
 
 
-def _live(base: str, token: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{base}/api/v1/occupancy/live?floor=ikn-b1-f1",
-        headers={"Authorization": f"Bearer {token}"},
-    )
+def _call(base: str, token: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data, headers, method=method)
     with urllib.request.urlopen(request, timeout=5) as response:
         return dict(json.load(response))
+
+
+def _live(base: str, token: str) -> dict[str, Any]:
+    return _call(base, token, "GET", "/api/v1/occupancy/live?floor=ikn-b1-f1")
+
+
+def _books_and_checks_in(demo: DemoProcess, base: str) -> None:
+    """The banner's people, and the README's first booking with the employee's token."""
+    tokens = {
+        role: demo.find(rf"^    {role}\s+(ikn_\S+)\s")
+        for role in ("employee", "supervisor", "facility manager", "admin")
+    }
+    assert len(set(tokens.values())) == 4
+    database = demo.find(r"^  export IKN_DATABASE_URL=(postgresql://\S+)$")
+    assert database == demo.find(r"PostgreSQL\s+(postgresql://\S+)")
+    start = datetime.now(UTC) + timedelta(minutes=1)  # any time of day: open all night
+    booking = _call(
+        base,
+        tokens["employee"],
+        "POST",
+        "/api/v1/bookings",
+        {
+            "desk": "f1-a-01",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=2)).isoformat(),
+        },
+    )
+    assert (booking["person"], booking["status"]) == ("demo-ani", "booked")
+    checked = _call(base, tokens["employee"], "POST", f"/api/v1/bookings/{booking['id']}/check-in")
+    assert checked["status"] == "checked_in"
+    mine = _call(base, tokens["supervisor"], "GET", "/api/v1/bookings")
+    assert mine["bookings"] == []  # the supervisor's token acts for the supervisor
 
 
 @pytest.mark.parametrize(
@@ -96,8 +131,9 @@ def test_demo_serves_changing_desks_and_leaves_no_process_behind(
     try:
         demo.wait_for("Press Ctrl-C to stop.", within=120)
         base = demo.find(r"API\s+(http://\S+)")
-        token = demo.find(r"Token\s+(ikn_\S+)")
+        token = demo.find(r"^    facility manager\s+(ikn_\S+)\s")
         assert demo.find(r"Broker\s+(\w+)") == broker
+        _books_and_checks_in(demo, base)
 
         def states() -> dict[str, str]:
             return {d["desk"]: d["state"] for d in _live(base, token)["desks"]}

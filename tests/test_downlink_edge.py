@@ -221,3 +221,19 @@ async def test_a_simulated_sensors_battery_drains_with_simulated_time() -> None:
     assert Battery("desk-x", VirtualClock()).battery_pct == start  # the same device, the same
     await clock.sleep_until(40 * 86_400)
     assert battery.battery_pct == max(0, round(start - 40 * BATTERY_DRAIN_PCT_PER_DAY)) < start
+
+
+async def test_a_driver_error_holding_a_nul_is_still_answered(mosquitto: BrokerProcess) -> None:
+    """The contract refuses U+0000 in ``detail`` (PostgreSQL cannot store it): the agent
+    shows it as U+FFFD, where its answer would otherwise be refused and lost."""
+
+    @dataclass(eq=False)
+    class Failing(QueueDriver):
+        def on_command(self, command: DownCommand) -> None:
+            raise RuntimeError("relay\x00stuck")
+
+    async with running(mosquitto, Failing()) as (sub, _agent):
+        await _send(mosquitto, _command(IdentifyCommand, "id-3", seconds=5))
+        await sub.wait_until(lambda: "id-3" in _results(sub), "the identify result")
+        result = _results(sub)["id-3"]
+        assert (result.ok, result.detail) == (False, "RuntimeError: relay\ufffdstuck")

@@ -197,7 +197,8 @@ async def test_bad_registrations_get_a_problem_naming_the_field(
     client: Client, database_url: str, body: bytes, status: int, field: str
 ) -> None:
     admin = await _headers(database_url, "admin")
-    response = await client.post("/api/v1/devices", data=body, headers=admin)
+    headers = {**admin, "Content-Type": "application/json"}
+    response = await client.post("/api/v1/devices", data=body, headers=headers)
     assert response.status == status
     assert response.content_type == PROBLEM
     assert (await response.json())["invalid_params"][0]["name"] == field
@@ -217,7 +218,8 @@ async def test_bad_changes_get_a_problem(
     client: Client, database_url: str, body: bytes, field: str
 ) -> None:
     admin = await _headers(database_url, "admin")
-    response = await client.patch("/api/v1/devices/desk-d1", data=body, headers=admin)
+    headers = {**admin, "Content-Type": "application/json"}
+    response = await client.patch("/api/v1/devices/desk-d1", data=body, headers=headers)
     assert response.status == 400
     assert (await response.json())["invalid_params"][0]["name"] == field
 

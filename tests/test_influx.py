@@ -8,7 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,11 @@ from influxdb_client.rest import ApiException
 
 from ikn.brokers import BrokerProcess, free_port, wait_for_port
 from ikn_core.contract import Batch, DeskOccupancy, Environment, PeopleCount, encode_batch
+from ikn_core.domain import Device, DeviceKind
 from ikn_core.settings import InfluxSettings, IngestSettings
 from ikn_store.readings import DevicePlace, ReadingRow
 from ingest.influx import _retryable, line
-from tests.helpers import eventually, fetch, publish, seed
+from tests.helpers import SMALL_SITE, eventually, fetch, publish, seed
 from tests.test_ingest import Running, _start
 
 INSTALL_HINT = "victoria-metrics is needed: apt-get install victoria-metrics (scripts/setup dev)"
@@ -114,31 +115,32 @@ def _sample(running: Running, name: str, **labels: str) -> float:
 async def test_readings_arrive_in_influx_with_values_tags_and_times(
     database_url: str, mosquitto: BrokerProcess, victoria: VictoriaMetrics
 ) -> None:
-    await seed(database_url)
+    sensors = (
+        Device("count-1", DeviceKind.PEOPLE_COUNTER, "b1", "b1-f1-a"),
+        Device("air-1", DeviceKind.ENVIRONMENT, "b1", "b1-f1-a"),
+    )
+    await seed(database_url, replace(SMALL_SITE, devices=SMALL_SITE.devices + sensors))
     running = await _start(_settings(database_url, mosquitto, victoria.url))
     try:
         t0 = int(time.time() * 1000) - 60_000
-        readings = (
-            DeskOccupancy(1, t0, True),
-            DeskOccupancy(2, t0 + 1000, False),
-            PeopleCount(3, t0 + 2000, 7),
-            Environment(4, t0 + 3000, co2_ppm=612, temp_c=24.5),
-        )
-        publish(
-            mosquitto.port,
-            "ikn/v1/dev/desk-d1/up",
-            encode_batch(Batch(Batch.new_stream(), readings)),
-        )
+        sent = {
+            "desk-d1": (DeskOccupancy(1, t0, True), DeskOccupancy(2, t0 + 1000, False)),
+            "count-1": (PeopleCount(3, t0 + 2000, 7),),
+            "air-1": (Environment(4, t0 + 3000, co2_ppm=612, temp_c=24.5),),
+        }
+        for device, readings in sent.items():
+            batch = encode_batch(Batch(Batch.new_stream(), readings))
+            publish(mosquitto.port, f"ikn/v1/dev/{device}/up", batch)
         publish(
             mosquitto.port,
             "ikn/v1/dev/no-such-device/up",
-            encode_batch(Batch(Batch.new_stream(), readings)),
+            encode_batch(Batch(Batch.new_stream(), sent["desk-d1"])),
         )
         expected = {
             ("desk_occupancy_occupied", "desk-d1"): {t0: 1.0, t0 + 1000: 0.0},
-            ("people_count_count", "desk-d1"): {t0 + 2000: 7.0},
-            ("environment_co2_ppm", "desk-d1"): {t0 + 3000: 612.0},
-            ("environment_temp_c", "desk-d1"): {t0 + 3000: 24.5},
+            ("people_count_count", "count-1"): {t0 + 2000: 7.0},
+            ("environment_co2_ppm", "air-1"): {t0 + 3000: 612.0},
+            ("environment_temp_c", "air-1"): {t0 + 3000: 24.5},
         }
         await eventually(lambda: _exported(victoria), lambda got: got == expected)
         assert _sample(running, "ikn_ingest_influx_written_total") == 4

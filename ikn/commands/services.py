@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ikn.logs import configure
 from ikn.running import database_command, run_until_signal
 from ikn_core.domain import Device, Role
+from ikn_core.errors import IknError
 from ikn_core.settings import ApiSettings, IngestSettings, MigrateSettings
 
 if TYPE_CHECKING:
@@ -56,14 +58,16 @@ def cmd_ingest(_: argparse.Namespace) -> None:
 def cmd_api(_: argparse.Namespace) -> None:
     settings = ApiSettings.from_env()
     configure(settings.log, "api")
-    from aiohttp import web
-
     from api.app import make_app
+    from api.server import serving
+
+    async def serve(stop: asyncio.Event) -> None:
+        async with serving(make_app(settings), settings.host, settings.port):
+            log.info("API listening on http://%s:%d", settings.host, settings.port)
+            await stop.wait()
 
     log.info("starting API on http://%s:%d", settings.host, settings.port)
-    web.run_app(
-        make_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
-    )
+    run_until_signal(serve)
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
@@ -102,10 +106,23 @@ async def _write_sim_logins(
 
 
 def cmd_token_create(args: argparse.Namespace) -> None:
-    async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.tokens import create_token
+    """A new token, printed once: ``--person P`` makes it act for P (with P's role, and
+    P's id as its name, ``P (2)`` when that is taken, unless told otherwise)."""
+    if args.person is None and (args.name is None or args.role is None):
+        raise IknError("give --person P, or --name and --role for a token of no one")
 
-        print(await create_token(conn, args.name, args.role))
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.people import get_person
+        from ikn_store.tokens import create_token, free_name
+
+        role, name = args.role, args.name
+        if args.person is not None:
+            person = await get_person(conn, args.person)
+            if person is None:
+                raise IknError(f"no person {args.person!r} (ikn import people FILE loads them)")
+            role = role or str(person.role)
+            name = name or await free_name(conn, person.id)
+        print(await create_token(conn, name, role, args.person))
 
     database_command("token", work)
 
@@ -125,6 +142,7 @@ def register(sub: Any) -> None:
     seed.set_defaults(func=cmd_seed)
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="create a bearer token (printed once)")
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--person", help="the person the token acts for (default role: theirs)")
+    create.add_argument("--name", help="a unique name (default: the person's id, or 'id (2)'...)")
+    create.add_argument("--role", choices=[r.value for r in Role])
     create.set_defaults(func=cmd_token_create)

@@ -31,6 +31,7 @@ from ikn_core.contract.payload import (
     _integral,
     _load,
     _shape,
+    shown,
 )
 from ikn_core.errors import ContractError
 
@@ -122,7 +123,7 @@ class DisplayCommand(DownCommand):
         DownCommand.__post_init__(self)
         if self.state not in ("free", "booked", "occupied"):
             raise ContractError(
-                "bad_field", f"expected free, booked or occupied, got {self.state!r}", "state"
+                "bad_field", f"expected free, booked or occupied, got {shown(self.state)}", "state"
             )
         if self.until is not None:
             _expect(type(self.until) is str, "until", "a string", self.until)
@@ -142,14 +143,14 @@ def decode_down(raw: bytes) -> DownCommand:
     """Parse and validate a ``down`` payload; raise ContractError saying where and why."""
     doc = _load(raw)
     if "v" in doc and doc["v"] != VERSION:
-        raise ContractError("bad_version", f"version {doc['v']!r} is not supported", "v")
+        raise ContractError("bad_version", f"version {shown(doc['v'])} is not supported", "v")
     name = doc.get("cmd")
     cls = COMMANDS.get(name) if type(name) is str else None
     if cls is None:
         if "cmd" not in doc:
             raise ContractError("missing_field", "is required", "cmd")
         raise ContractError(
-            "unknown_command", f"{name!r} is not one of {', '.join(sorted(COMMANDS))}", "cmd"
+            "unknown_command", f"{shown(name)} is not one of {', '.join(sorted(COMMANDS))}", "cmd"
         )
     if "v" not in doc:
         raise ContractError("missing_field", "is required", "v")

@@ -27,6 +27,12 @@ from ikn_core.contract.payload import (
 # (seq, ts, kind, body) per reading; body holds the kind-specific fields.
 FastReading = tuple[int, int, str, dict[str, Any]]
 
+# Where JSON text escapes a character, U+0000 among them (which no string of contract v1
+# may hold, payload.NO_NUL_PATTERN), or a lone surrogate. The strings of the kinds below
+# need no escape (UUIDs, kind names, badge tokens, "in"/"out"), so a payload with one is
+# left to decode_batch. A one-byte search (memchr): 0.2 us for 100 readings, where
+# searching for "\u0000" took 3.3 us.
+_ESCAPE = b"\\"
 _BATCH_KEYS = frozenset({"v", "stream", "readings"})
 _ENV_FIELDS = (("co2_ppm", 0, 100_000), ("temp_c", -50, 100), ("humidity_pct", 0, 100))
 _ENV_KEYS = frozenset({"seq", "ts", "kind", "co2_ppm", "temp_c", "humidity_pct"})
@@ -85,7 +91,7 @@ _BODIES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
 
 def fast_readings(raw: bytes) -> tuple[str, list[FastReading]] | None:
     """``(stream, readings)`` of a plainly valid payload, else ``None``."""
-    if len(raw) > MAX_PAYLOAD_BYTES:
+    if len(raw) > MAX_PAYLOAD_BYTES or _ESCAPE in raw:  # a NUL? decode_batch says where
         return None
     try:
         doc = orjson.loads(raw)

@@ -10,6 +10,7 @@ holds the two together).
 from __future__ import annotations
 
 import re
+import reprlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -31,8 +32,22 @@ _BADGE = re.compile(BADGE_PATTERN)
 COMMAND_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # a down command's id (contract/down.py)
 _COMMAND_ID = re.compile(COMMAND_ID_PATTERN)
 DETAIL_MAX = 200
+# PostgreSQL text and jsonb cannot hold U+0000, so no string of contract v1 may (the
+# schemas say so with this pattern). Lone surrogates need no rule: JSON text holding one
+# (an escaped "\ud800") is not UTF-8, and the parser refuses it (not_json).
+NO_NUL_PATTERN = r"^[^\u0000]*$"
 T = TypeVar("T")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 40, 40
+
+
+def shown(value: object) -> str:
+    """A value as an error message shows it, bounded in depth and length: a hostile one
+    may nest a thousand levels deep (``repr`` then raises RecursionError) or be 256 KiB."""
+    return _SHOWN.repr(value)
 
 
 def _type_name(value: object) -> str:
@@ -51,10 +66,18 @@ def _expect(ok: bool, field: str, wanted: str, value: object) -> None:
     if not ok:
         got = _type_name(value)
         try:
-            shown = orjson.dumps(value).decode()[:40] if got != "an object" else "{...}"
-        except TypeError:  # from make_reading: a Python value JSON cannot hold
-            shown = repr(value)[:40]
-        raise ContractError("bad_field", f"expected {wanted}, got {got} {shown}", field)
+            text = orjson.dumps(value).decode()[:40] if got != "an object" else "{...}"
+        except TypeError:  # a Python value JSON cannot hold (make_reading), or deep nesting
+            text = shown(value)
+        raise ContractError("bad_field", f"expected {wanted}, got {got} {text}", field)
+
+
+def _text(field: str, value: object, limit: int, wanted: str) -> None:
+    """A free-text field: a string of at most ``limit`` characters, without U+0000."""
+    _expect(type(value) is str and len(value) <= limit, field, wanted, value)
+    assert isinstance(value, str)
+    if "\x00" in value:
+        raise ContractError("bad_field", "must not contain U+0000 (NUL)", field)
 
 
 def _int_in(field: str, value: object, low: int, high: int) -> None:
@@ -119,12 +142,14 @@ class BadgeTap(Reading):
 
     def __post_init__(self) -> None:
         Reading.__post_init__(self)
-        _expect(type(self.badge) is str, "badge", "a string", self.badge)
+        if type(self.badge) is not str:  # its value is never shown: it may be a card number
+            got = _type_name(self.badge)
+            raise ContractError("bad_field", f"expected a string, got {got}", "badge")
         if not _BADGE.fullmatch(self.badge):
             raise ContractError("bad_field", f"a badge token must match {BADGE_PATTERN}", "badge")
         if self.direction not in ("in", "out"):
             raise ContractError(
-                "bad_field", f"expected 'in' or 'out', got {self.direction!r}", "direction"
+                "bad_field", f"expected 'in' or 'out', got {shown(self.direction)}", "direction"
             )
 
 
@@ -180,12 +205,7 @@ class CommandResult(Reading):
             )
         _expect(type(self.ok) is bool, "ok", "a boolean", self.ok)
         if self.detail is not None:
-            _expect(
-                type(self.detail) is str and len(self.detail) <= DETAIL_MAX,
-                "detail",
-                f"a string of at most {DETAIL_MAX} characters",
-                self.detail,
-            )
+            _text("detail", self.detail, DETAIL_MAX, f"a string of at most {DETAIL_MAX} characters")
 
 
 KINDS: dict[str, type[Reading]] = {
@@ -235,10 +255,10 @@ class Status:
         _int_in("v", self.v, VERSION, VERSION)
         if self.state not in ("online", "offline"):
             raise ContractError(
-                "bad_field", f"expected 'online' or 'offline', got {self.state!r}", "state"
+                "bad_field", f"expected 'online' or 'offline', got {shown(self.state)}", "state"
             )
         if self.fw is not None:
-            _expect(type(self.fw) is str and len(self.fw) <= 64, "fw", "a short string", self.fw)
+            _text("fw", self.fw, 64, "a short string")
         for name in ("uptime_s", "outbox", "dropped"):
             value = getattr(self, name)
             if value is not None:
@@ -273,7 +293,7 @@ def make_reading(obs: Observation, seq: int) -> Reading:
     cls = KINDS.get(obs.kind)
     if cls is None:
         raise ContractError(
-            "unknown_kind", f"{obs.kind!r} is not one of {', '.join(sorted(KINDS))}"
+            "unknown_kind", f"{shown(obs.kind)} is not one of {', '.join(sorted(KINDS))}"
         )
     allowed, required = _READING_SHAPES[obs.kind]
     return _build(
@@ -358,7 +378,7 @@ def _reading(doc: object) -> Reading:
         if "kind" not in doc:
             raise ContractError("missing_field", "is required", "kind")
         raise ContractError(
-            "unknown_kind", f"{kind!r} is not one of {', '.join(sorted(KINDS))}", "kind"
+            "unknown_kind", f"{shown(kind)} is not one of {', '.join(sorted(KINDS))}", "kind"
         )
     allowed, required = _READING_SHAPES[cls.kind]
     body = dict(doc)
@@ -370,7 +390,7 @@ def decode_batch(raw: bytes) -> Batch:
     """Parse and validate an ``up`` payload; raise ContractError saying where and why."""
     doc = _load(raw)
     if "v" in doc and doc["v"] != VERSION:
-        raise ContractError("bad_version", f"version {doc['v']!r} is not supported", "v")
+        raise ContractError("bad_version", f"version {shown(doc['v'])} is not supported", "v")
     readings = doc.get("readings")
     if type(readings) is not list:
         if "readings" not in doc:
@@ -392,7 +412,7 @@ def decode_batch(raw: bytes) -> Batch:
 def decode_status(raw: bytes) -> Status:
     doc = _load(raw)
     if "v" in doc and doc["v"] != VERSION:
-        raise ContractError("bad_version", f"version {doc['v']!r} is not supported", "v")
+        raise ContractError("bad_version", f"version {shown(doc['v'])} is not supported", "v")
     return _build(Status, doc, *_STATUS_SHAPE, nulls=False)
 
 
