@@ -34,35 +34,33 @@ WITHIN_S = 10.0  # "within a few seconds"; measured: see the test's printed figu
 
 
 class Synced:
-    def __init__(self, broker: BrokerProcess, passwords: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, broker: BrokerProcess, passwords: dict[str, str], log: Path, pid_file: Path
+    ) -> None:
         self.broker, self.passwords, self.log = broker, passwords, log
+        self.pid_file = pid_file  # the one broker-sync was given
 
     def connects(self, user: str, password: str | None = None) -> bool:
         return _connects(self.broker.port, user, password or self.passwords[user])
 
 
 @pytest.fixture
-def synced(database_url: str, tmp_path: Path) -> Iterator[Synced]:
+def synced(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Synced]:
     """The production broker with dev-a, dev-b and two ingest accounts, and a running
-    ``ikn broker-sync`` signalling it through its pid file."""
+    ``ikn broker-sync`` signalling it through its pid file (or, indirectly
+    parametrized with "not yet", through a pid file that does not exist yet)."""
     auth = tmp_path / "auth"
     passwords = _accounts(database_url, auth)  # as the broker-init step writes them
     broker = start_production_mosquitto(tmp_path / "mosquitto", auth)
     pid_file = tmp_path / "mosquitto" / "run" / "mosquitto.pid"
     assert int(pid_file.read_text()) == broker.proc.pid
+    if getattr(request, "param", None) == "not yet":
+        pid_file = tmp_path / "later" / "mosquitto.pid"
     log = tmp_path / "broker-sync.log"
+    command = ["broker-sync", "--out", str(auth), "--pid-file", str(pid_file)]
     with log.open("wb") as out:
         sync = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ikn",
-                "broker-sync",
-                "--out",
-                str(auth),
-                "--pid-file",
-                str(pid_file),
-            ],
+            [sys.executable, "-m", "ikn", *command],
             env={**os.environ, "IKN_DATABASE_URL": database_url, "IKN_LOG_LEVEL": "INFO"},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -73,7 +71,7 @@ def synced(database_url: str, tmp_path: Path) -> Iterator[Synced]:
             assert sync.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        yield Synced(broker, passwords, log)
+        yield Synced(broker, passwords, log, pid_file)
     finally:
         sync.terminate()
         assert sync.wait(30) == 0, log.read_text()
@@ -128,5 +126,26 @@ async def test_a_rotated_password_replaces_the_old_one_by_itself(
         await eventually(lambda: asyncio.to_thread(synced.connects, "dev-a", new), bool, WITHIN_S)
         assert not await asyncio.to_thread(synced.connects, "dev-a"), "the old password works"
         await eventually(lambda: dropped(device), bool, WITHIN_S)
+    finally:
+        device.close()
+
+
+@pytest.mark.parametrize("synced", ["not yet"], indirect=True)
+async def test_a_reload_that_failed_is_tried_again(synced: Synced, database_url: str) -> None:
+    """The broker's pid file missing (the broker restarting): the files are written, the
+    reload is tried again every second, and done once the pid file is there."""
+    device = Client(synced.broker.port, "dev-b", synced.passwords["dev-b"])
+    try:
+        ikn(database_url, "device", "disable", "--id", "dev-b")
+        await eventually(
+            lambda: asyncio.to_thread(synced.log.read_bytes),
+            lambda text: text.count(b"cannot reload the broker") >= 2,
+            WITHIN_S,
+        )
+        assert device.dropped == [], "no reload reached the broker, so it kept the device"
+        synced.pid_file.parent.mkdir()
+        synced.pid_file.write_text(f"{synced.broker.proc.pid}\n")
+        await eventually(lambda: dropped(device), bool, WITHIN_S)
+        assert not await asyncio.to_thread(synced.connects, "dev-b")
     finally:
         device.close()
