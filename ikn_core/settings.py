@@ -101,6 +101,10 @@ def _text(text: str) -> str:
     return text
 
 
+# What .env.example holds in place of every secret: a service refuses to start with it.
+PLACEHOLDER = "change-me"
+
+
 class _Reader:
     """Reads variables from a mapping, collecting problems instead of raising at once."""
 
@@ -108,8 +112,26 @@ class _Reader:
         self.env = env
         self.problems: list[str] = []
 
+    def raw(self, name: str) -> str:
+        """The variable's text, empty if unset or still the placeholder."""
+        raw = self.env.get(name, "")
+        return "" if self._placeholder(name, raw) else raw
+
+    def _placeholder(self, name: str, raw: str) -> bool:
+        """Whether ``raw`` still holds .env.example's placeholder (a password, a token,
+        a key): a problem, reported without the value."""
+        if PLACEHOLDER not in raw.lower():
+            return False
+        self.problems.append(
+            f"{name} still holds the placeholder {PLACEHOLDER!r} of .env.example: "
+            "replace it with a real secret (value not shown)"
+        )
+        return True
+
     def get(self, name: str, parse: Callable[[str], T], default: T | None = None) -> T:
         raw = self.env.get(name, "")
+        if self._placeholder(name, raw):
+            return default  # type: ignore[return-value]  # only reached with problems recorded
         if raw == "":
             if default is None:
                 self.problems.append(f"{name} is required (see docs/configuration.md)")
@@ -207,7 +229,7 @@ class InfluxSettings:
             url=url,
             org=r.get("IKN_INFLUX_ORG", _text),
             bucket=r.get("IKN_INFLUX_BUCKET", _text),
-            token=r.env.get("IKN_INFLUX_TOKEN", ""),
+            token=r.raw("IKN_INFLUX_TOKEN"),
             batch_size=r.get("IKN_INFLUX_BATCH_SIZE", _int_between(1, 100_000), 5000),
             flush_ms=r.get("IKN_INFLUX_FLUSH_MS", _int_between(1, 60_000), 1000),
             buffer_max=r.get("IKN_INFLUX_BUFFER_MAX", _int_between(1, 10_000_000), 200_000),
@@ -444,11 +466,19 @@ class ApiSettings:
 class MigrateSettings:
     db: DatabaseSettings
     log: LogSettings
+    # ``ikn migrate`` only: an administrator's URL; set, the migrations run as a
+    # migration role and IKN_DATABASE_URL's user becomes the application role
+    # (ikn_store/roles.py). Unset: IKN_DATABASE_URL's user migrates (one role).
+    migrate_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MigrateSettings:
         r = _Reader(os.environ if env is None else env)
-        settings = cls(db=DatabaseSettings.read(r), log=LogSettings.read(r))
+        settings = cls(
+            db=DatabaseSettings.read(r),
+            log=LogSettings.read(r),
+            migrate_url=r.get("IKN_DATABASE_MIGRATE_URL", _database_url, "") or None,
+        )
         r.done()
         return settings
 
@@ -555,7 +585,7 @@ def _device_id(text: str) -> str:
 def _site_key(r: _Reader) -> bytes | None:
     """IKN_SITE_KEY: optional (only badge readers need it), at least 16 bytes; a
     problem is reported without the value, which is a secret."""
-    raw = r.env.get("IKN_SITE_KEY", "")
+    raw = r.raw("IKN_SITE_KEY")
     if raw == "":
         return None
     key = raw.encode()
