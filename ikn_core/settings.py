@@ -233,6 +233,7 @@ class IngestSettings:
     metrics_port: int = 0
     influx: InfluxSettings | None = None
     desk_vacant_grace_s: int = 300
+    stored_notices: bool = True  # end-to-end acknowledgement on each device's down topic
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -255,6 +256,7 @@ class IngestSettings:
             metrics_port=r.get("IKN_INGEST_METRICS_PORT", _int_between(0, 65535), 0),
             influx=InfluxSettings.read(r),
             desk_vacant_grace_s=r.get("IKN_DESK_VACANT_GRACE_S", _int_between(0, 86_400), 300),
+            stored_notices=r.get("IKN_INGEST_STORED_NOTICES", _choice("on", "off"), "on") == "on",
         )
         r.done()
         return settings
