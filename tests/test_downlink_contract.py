@@ -98,8 +98,10 @@ _values = st.one_of(
     st.just([[1, 1]] * (STORED_RANGES_MAX + 1)),
 )
 _keys = st.sampled_from(
-    ["v", "id", "ts", "cmd", "seconds", "state", "until", "extra", "stream", "seqs"]
-    + sorted(CONFIG_RANGES)
+    [
+        *("v", "id", "ts", "cmd", "seconds", "state", "until", "extra", "stream", "seqs"),
+        *sorted(CONFIG_RANGES),
+    ]
 )
 
 
