@@ -456,6 +456,8 @@ class EdgeSettings:
     sim_scenario: str = "demo"
     speed: float = 1.0
     seed: int = 0
+    await_stored: bool = True  # keep readings until the ingest's stored notice
+    stored_timeout_s: float = 30.0  # resend what no notice confirmed after this (doubling)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EdgeSettings:
@@ -475,6 +477,8 @@ class EdgeSettings:
             sim_scenario=r.get("IKN_SIM_SCENARIO", _text, "demo"),
             speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
             seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
+            await_stored=r.get("IKN_EDGE_AWAIT_STORED", _choice("on", "off"), "on") == "on",
+            stored_timeout_s=r.get("IKN_EDGE_STORED_TIMEOUT_S", _int_between(1, 3600), 30),
         )
         if settings.driver == "serial" and not settings.serial_port:
             r.problems.append("IKN_SERIAL_PORT is required with IKN_EDGE_DRIVER=serial")

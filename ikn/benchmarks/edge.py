@@ -11,40 +11,53 @@ default) and the default ``AgentConfig``:
    reading; then the broker is reachable and ``drain_readings_per_s`` is how many
    readings per second the agent publishes and has acknowledged until empty.
 
+With ``ack`` ``puback`` or ``stored`` an embedded PostgreSQL and one ``ikn ingest``
+also run, both agents' devices registered: ``puback`` without the ingest's stored
+notices (the agent forgets a reading on the broker's PUBACK), ``stored`` with them
+and the agent's ``await_stored`` (the end-to-end acknowledgement: the drain ends
+when PostgreSQL holds every reading). ``none`` (the default) runs no ingest.
+
 The child prints one JSON object; ``run`` returns it with the options added.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ikn.brokers import start_mosquitto
+from ikn.brokers import BrokerProcess, free_port, start_mosquitto
+
+ACKS = ("none", "puback", "stored")
 
 
 @dataclass(frozen=True)
 class Options:
     queued: int = 1_000_000
     idle_s: float = 10.0
+    ack: str = "none"  # one of ACKS
 
 
 CHILD = textwrap.dedent(
     """
     import asyncio, os, resource, sqlite3, sys, time
     import orjson
-    from edge_agent import EdgeAgent, SqliteOutbox
+    from edge_agent import AgentConfig, EdgeAgent, SqliteOutbox
     from ikn_core.contract import DeskOccupancy, Observation
     from ikn_core.settings import MqttSettings, MqttUrl
 
     url, workdir, queued, idle_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     mqtt = MqttSettings(MqttUrl.parse(url))
+    config = AgentConfig(await_stored=sys.argv[5] == "stored")
 
     def cpu():
         t = os.times()
@@ -52,7 +65,7 @@ CHILD = textwrap.dedent(
 
     async def idle():
         box = SqliteOutbox(os.path.join(workdir, "idle.db"))
-        async with EdgeAgent("bench-idle", mqtt, outbox=box) as agent:
+        async with EdgeAgent("bench-idle", mqtt, config=config, outbox=box) as agent:
             async with asyncio.timeout(30):
                 await agent.wait_connected()
             await asyncio.sleep(1.0)  # settle after start-up
@@ -81,13 +94,13 @@ CHILD = textwrap.dedent(
 
     async def drain(path):
         box = SqliteOutbox(path, queued)
-        agent = EdgeAgent("bench-drain", mqtt, outbox=box)
+        agent = EdgeAgent("bench-drain", mqtt, config=config, outbox=box)
         t0 = time.monotonic()
         await agent.start()
         async with asyncio.timeout(3600):
             await agent.flush()
         elapsed = time.monotonic() - t0
-        delivered = agent.stats.delivered
+        delivered = queued - len(box)  # (with await_stored: confirmed, each once)
         await agent.close()
         box.close()
         return delivered, elapsed
@@ -109,26 +122,71 @@ CHILD = textwrap.dedent(
 )
 
 
+def _agent(broker: BrokerProcess, tmp: str, options: Options) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            broker.url,
+            tmp,
+            str(options.queued),
+            str(options.idle_s),
+            options.ack,
+        ],
+        capture_output=True,
+        check=False,
+    )
+
+
+@contextmanager
+def _platform(broker: BrokerProcess, workdir: Path, ack: str) -> Iterator[None]:
+    """PostgreSQL and one ingest (notices on with ``stored``) while the block runs."""
+    import asyncio
+
+    from ikn.benchmarks.ingest import Ingests, register_devices
+    from ikn_core.domain import Device, DeviceKind
+    from ikn_store.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(workdir / "pg", free_port())
+    pg.start()
+    try:
+        devices = [
+            Device("bench-idle", DeviceKind.ENVIRONMENT, "bb", "bz"),
+            Device("bench-drain", DeviceKind.DESK_SENSOR, "bb", "bz", "bd0"),
+        ]
+        asyncio.run(register_devices(pg.url(), devices))
+        env = {
+            **os.environ,
+            "IKN_DATABASE_URL": pg.url(),
+            "IKN_MQTT_URL": broker.url,
+            "IKN_LOG_LEVEL": "WARNING",
+            "IKN_INGEST_STORED_NOTICES": "on" if ack == "stored" else "off",
+        }
+        ingests = Ingests(env, 1, workdir)
+        try:
+            ingests.wait_subscribed()
+            yield
+        finally:
+            ingests.stop()
+    finally:
+        pg.stop()
+
+
 def run(options: Options) -> dict[str, Any]:
+    if options.ack not in ACKS:
+        raise ValueError(f"ack must be one of {', '.join(ACKS)}")
     with tempfile.TemporaryDirectory(prefix="ikn-bench-edge-") as tmp:
         broker = start_mosquitto(Path(tmp) / "mosquitto")
         try:
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    CHILD,
-                    broker.url,
-                    tmp,
-                    str(options.queued),
-                    str(options.idle_s),
-                ],
-                capture_output=True,
-                check=False,
-            )
+            if options.ack == "none":
+                proc = _agent(broker, tmp, options)
+            else:
+                with _platform(broker, Path(tmp), options.ack):
+                    proc = _agent(broker, tmp, options)
         finally:
             broker.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"the benchmark agent failed: {proc.stderr.decode()[-2000:]}")
     figures: dict[str, Any] = orjson.loads(proc.stdout.splitlines()[-1])
-    return {**figures, "queued": options.queued, "idle_s": options.idle_s}
+    return {**figures, "queued": options.queued, "idle_s": options.idle_s, "ack": options.ack}

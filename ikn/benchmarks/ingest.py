@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class Options:
     devices: int = 100
     batch: int = 100
     ingest_processes: int = 1
+    stored_notices: bool = True  # the end-to-end acknowledgement (IKN_INGEST_STORED_NOTICES)
 
 
 def _site(devices: int) -> Site:
@@ -73,6 +74,18 @@ def _site(devices: int) -> Site:
             for n in range(devices)
         ),
     )
+
+
+async def register_devices(url: str, devices: list[Device]) -> None:
+    """A migrated database holding the bench building and ``devices`` (ikn bench edge)."""
+    site = _site(1)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        await load_site(conn, replace(site, devices=tuple(devices)))
+        await ensure_partitions(conn, [datetime.now(UTC).date()])
+    finally:
+        await conn.close()
 
 
 async def _prepare(url: str, devices: int) -> None:
@@ -294,6 +307,7 @@ def run(o: Options) -> dict[str, Any]:
                 "IKN_DATABASE_URL": url,
                 "IKN_MQTT_URL": broker.url,
                 "IKN_LOG_LEVEL": "WARNING",
+                "IKN_INGEST_STORED_NOTICES": "on" if o.stored_notices else "off",
             }
             ingests = Ingests(env, o.ingest_processes, work)
             try:
@@ -322,4 +336,5 @@ def run(o: Options) -> dict[str, Any]:
         "devices": o.devices,
         "batch": o.batch,
         "ingest_processes": o.ingest_processes,
+        "stored_notices": o.stored_notices,
     }
