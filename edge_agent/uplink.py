@@ -167,16 +167,16 @@ class Uplink:
         return True
 
     def stored(self, stream: str, seqs: Sequence[tuple[int, int]]) -> int:
-        """A stored notice: forget ``seqs`` of ``stream``; return how many readings went."""
-        if stream != self._outbox.stream:
-            return 0  # an earlier stream's (a memory outbox that restarted): long gone
+        """A stored notice: forget ``seqs`` of ``stream``; return how many readings went.
+        Without ``Confirm`` the PUBACK forgot them already: nothing to do."""
+        if self._confirm is None or stream != self._outbox.stream:
+            return 0  # (another stream's: a memory outbox that restarted; long gone)
         forgotten = 0
         for first, last in seqs:
             forgotten += self._outbox.ack(first, last)
             self._forget_awaiting(first, last)
         self.confirmed += forgotten
-        if self._confirm is not None:
-            self._wait_s = self._confirm.timeout_s
+        self._wait_s = self._confirm.timeout_s
         return forgotten
 
     def _forget_awaiting(self, first: int, last: int) -> None:

@@ -207,7 +207,7 @@ class IngestService:
                 source.ack(message)
             if notices is not None:  # the end-to-end acknowledgement (ingest/stored.py)
                 notices.note(item.decoded)
-                notices.flush()
+                self.stats.metrics.stored_notices.inc(notices.flush())
             if self.sink is not None:
                 self.sink.offer(item.decoded, result.places)
             self.stats.add(result, item.decoded, time.perf_counter() - item.started)

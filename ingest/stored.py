@@ -40,7 +40,6 @@ class StoredNotices:
     def __init__(self, publish: Publish) -> None:
         self._publish = publish
         self._seqs: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
-        self.sent = 0
 
     def note(self, decoded: Iterable[Decoded]) -> None:
         """Remember the readings of a committed batch."""
@@ -55,17 +54,19 @@ class StoredNotices:
                 if named is not None:
                     self._seqs[(item.device_id, named[0])].extend(named[1])
 
-    def flush(self) -> None:
+    def flush(self) -> int:
         """Publish what ``note`` gathered, one notice per device and stream (more only
-        past ``STORED_RANGES_MAX`` ranges), and forget it."""
+        past ``STORED_RANGES_MAX`` ranges), and forget it; return how many notices."""
         gathered, self._seqs = self._seqs, defaultdict(list)
+        sent = 0
         for (device_id, stream), seqs in gathered.items():
             topic = down_topic(device_id)
             ranges = seq_ranges(seqs)
             for start in range(0, len(ranges), STORED_RANGES_MAX):
                 notice = StoredNotice(stream, tuple(ranges[start : start + STORED_RANGES_MAX]))
                 self._publish(topic, encode_down(notice), 0)
-                self.sent += 1
+                sent += 1
+        return sent
 
 
 def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:

@@ -24,7 +24,8 @@ from ikn_core.contract import (
     down_topic,
     encode_down,
 )
-from ikn_core.settings import IngestSettings
+from ikn_core.errors import SettingsError
+from ikn_core.settings import EdgeSettings, IngestSettings
 from ikn_store.readings import DeadLetter
 from ingest.stored import StoredNotices, seq_ranges
 from tests.helpers import eventually, fetch, publish, seed
@@ -70,7 +71,7 @@ def test_a_dead_letter_confirms_the_readings_it_names_and_only_those() -> None:
             letter(named, topic="ikn/v1/dev/desk-d1/status"),
         ]
     )
-    notices.flush()
+    assert notices.flush() == 1
     assert [(t, decode_down(p), q) for t, p, q in sent] == [
         (down_topic("desk-d1"), StoredNotice(stream, ((4, 5),)), 0)
     ]
@@ -191,8 +192,20 @@ async def test_an_ingest_with_notices_off_confirms_nothing(
     assert await _stored_seqs(db, box.stream) == [1, 2, 3, 4, 5]  # the resend stored once
 
 
-def test_the_setting_turns_notices_off() -> None:
+def test_the_settings_turn_notices_and_waiting_off() -> None:
     env = {"IKN_DATABASE_URL": "postgresql://u@h/d", "IKN_MQTT_URL": "mqtt://h"}
     assert IngestSettings.from_env(env).stored_notices is True
     off = IngestSettings.from_env({**env, "IKN_INGEST_STORED_NOTICES": "off"})
     assert off.stored_notices is False
+    edge = {"IKN_MQTT_URL": "mqtt://h", "IKN_DEVICE_ID": "desk-d1"}
+    assert (
+        EdgeSettings.from_env(edge).await_stored,
+        EdgeSettings.from_env(edge).stored_timeout_s,
+    ) == (True, 30)
+    quiet = {**edge, "IKN_EDGE_AWAIT_STORED": "off", "IKN_EDGE_STORED_TIMEOUT_S": "5"}
+    assert (
+        EdgeSettings.from_env(quiet).await_stored,
+        EdgeSettings.from_env(quiet).stored_timeout_s,
+    ) == (False, 5)
+    with pytest.raises(SettingsError, match="IKN_EDGE_AWAIT_STORED"):
+        EdgeSettings.from_env({**edge, "IKN_EDGE_AWAIT_STORED": "yes"})
