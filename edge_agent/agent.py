@@ -76,7 +76,7 @@ TIMESYNC_DIR = Path("/run/systemd/timesync")  # systemd-timesyncd's state
 def _confirm(config: AgentConfig) -> Confirm | None:
     if not config.await_stored:
         return None
-    return Confirm(config.stored_timeout_s, config.stored_timeout_max_s)
+    return Confirm(config.stored_timeout_s, config.stored_timeout_max_s, config.max_unconfirmed)
 
 
 def system_clock_synced(timesync_dir: Path = TIMESYNC_DIR) -> bool | None:

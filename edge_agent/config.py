@@ -31,6 +31,7 @@ class AgentConfig:
     await_stored: bool = False
     stored_timeout_s: float = 30.0
     stored_timeout_max_s: float = 300.0
+    max_unconfirmed: int = 100_000  # sent and not yet confirmed: then wait for notices
 
     def __post_init__(self) -> None:
         problems = [
@@ -52,6 +53,7 @@ class AgentConfig:
                 ),
                 ("close_timeout_s >= 0", self.close_timeout_s >= 0),
                 ("stored_timeout_s > 0", self.stored_timeout_s > 0),
+                ("max_unconfirmed >= 1", self.max_unconfirmed >= 1),
                 (
                     "stored_timeout_max_s >= stored_timeout_s",
                     self.stored_timeout_max_s >= self.stored_timeout_s,

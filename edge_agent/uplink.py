@@ -15,7 +15,10 @@ With ``Confirm`` (``AgentConfig.await_stored``, the end-to-end acknowledgement) 
 PUBACK only frees the window place: the readings stay in the outbox, *awaiting*,
 until the platform's ``stored`` notice names them (``stored``), and a span that
 no notice confirmed within ``timeout_s`` of its PUBACK is published again (from
-the outbox, ``held``); the database drops what it already had. The wait doubles
+the outbox, ``held``); the database drops what it already had. At most
+``max_unconfirmed`` readings are out unconfirmed: an outbox draining after an
+outage goes at the pace PostgreSQL stores it, not the broker's (which would only
+queue it, and make the oldest wait past the timeout and be sent twice). The wait doubles
 with each round that resent something, up to ``timeout_max_s`` (an ingest that is
 down for an hour is not sent the outbox every 30 s), and is back at ``timeout_s``
 as soon as a notice comes.
@@ -46,6 +49,7 @@ class Confirm:
 
     timeout_s: float = 30.0
     timeout_max_s: float = 300.0
+    max_unconfirmed: int = 100_000  # readings sent and not confirmed, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +109,10 @@ class Uplink:
     @property
     def unconfirmed(self) -> int | None:
         """Readings published and not yet confirmed stored; None without ``Confirm``."""
-        if self._confirm is None:
-            return None
+        return None if self._confirm is None else self._out()
+
+    def _out(self) -> int:
+        """Readings handed out by ``take`` and still held."""
         return len(self._outbox) - self._outbox.pending
 
     @property
@@ -177,6 +183,8 @@ class Uplink:
             self._forget_awaiting(first, last)
         self.confirmed += forgotten
         self._wait_s = self._confirm.timeout_s
+        if forgotten:
+            self._schedule_fill()  # (room under max_unconfirmed again)
         return forgotten
 
     def _forget_awaiting(self, first: int, last: int) -> None:
@@ -222,6 +230,8 @@ class Uplink:
                 self._due = False
                 return
             if pending < self._batch_max and not self._due:
+                return
+            if self._confirm is not None and self._out() >= self._confirm.max_unconfirmed:
                 return
             self._publish(self._outbox.take(self._batch_max))
 

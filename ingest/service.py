@@ -173,7 +173,7 @@ class IngestService:
         committed: MQTT wants PUBACKs in order, and a crash loses nothing unacknowledged."""
         writers = asyncio.Semaphore(self.settings.writers)
         written: asyncio.Queue[_InFlight | None] = asyncio.Queue()
-        notices = StoredNotices(source.publish) if self.settings.stored_notices else None
+        notices = self._stored_notices(source)
         acker = asyncio.create_task(self._acknowledge(written, source, queue, notices))
         try:
             while not stop.is_set() and not acker.done():
@@ -188,6 +188,15 @@ class IngestService:
         finally:
             written.put_nowait(None)
             await acker  # what is in flight finishes (or gives up, unacknowledged)
+            if notices is not None:
+                notices.close()
+
+    def _stored_notices(self, source: Acknowledger) -> StoredNotices | None:
+        """The end-to-end acknowledgement, unless ``IKN_INGEST_STORED_NOTICES=off``."""
+        if not self.settings.stored_notices:
+            return None
+        interval_s = self.settings.stored_interval_ms / 1000
+        return StoredNotices(source.publish, interval_s, self.stats.metrics.stored_notices.inc)
 
     async def _acknowledge(
         self,
@@ -207,7 +216,6 @@ class IngestService:
                 source.ack(message)
             if notices is not None:  # the end-to-end acknowledgement (ingest/stored.py)
                 notices.note(item.decoded)
-                self.stats.metrics.stored_notices.inc(notices.flush())
             if self.sink is not None:
                 self.sink.offer(item.decoded, result.places)
             self.stats.add(result, item.decoded, time.perf_counter() - item.started)

@@ -3,7 +3,8 @@
 After a batch committed (``IngestService._acknowledge``) every reading it carried
 is in PostgreSQL for good: stored, stored before (a redelivery), or kept in a dead
 letter (then a resend could never fare better). :class:`StoredNotices` gathers
-their ``(device, stream, seq)`` and publishes, per device and stream, one
+their ``(device, stream, seq)`` and publishes, per device and stream, at most
+every ``IKN_INGEST_STORED_INTERVAL_MS``, one
 ``{"v":1,"cmd":"stored","stream":...,"seqs":[[first,last],...]}`` on the device's
 ``down`` topic (contract: ``ikn_core.contract.down.StoredNotice``), so the edge
 agent may forget them (``AgentConfig.await_stored``).
@@ -18,37 +19,66 @@ say) is not a reading any agent of ours sent: nothing to confirm.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 
 import orjson
 
-from ikn_core.contract import Channel, StoredNotice, down_topic, encode_down, parse_topic
-from ikn_core.contract.down import STORED_RANGES_MAX
+from ikn_core.contract import Channel, StoredNotice, down_topic, parse_topic
+from ikn_core.contract.down import STORED_RANGES_MAX, encode_stored
 from ikn_core.contract.payload import SEQ_MAX
 from ikn_core.errors import ContractError
 from ikn_store.readings import DeadLetter, UpMessage
 from ingest.decode import Decoded
 
 Publish = Callable[[str, bytes, int], None]  # topic, payload, QoS
+_down_topic = lru_cache(maxsize=100_000)(down_topic)  # (as decode's _parse_topic)
 
 
 class StoredNotices:
-    """Collects what a commit made final (``note``) and publishes one notice per device
-    and stream (``flush``)."""
+    """Collects what commits made final (``note``) and publishes, ``interval_s`` after
+    the first of them (0: at once), one notice per device and stream (``flush``).
 
-    def __init__(self, publish: Publish) -> None:
+    Coalescing over an interval, not per commit: at one reading a message a commit
+    holds a few messages of each device, and a notice per device per commit was about
+    one notice per two messages, 20 % of the ingest's messages/s in ``ikn bench
+    ingest --batch 1``. ``close()`` publishes what is left."""
+
+    def __init__(
+        self, publish: Publish, interval_s: float = 0.0, sent: Callable[[int], object] = int
+    ) -> None:
         self._publish = publish
+        self._interval_s = interval_s
+        self._sent = sent  # told how many notices each flush published (a metric)
         self._seqs: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+        self._timer: asyncio.TimerHandle | None = None
 
     def note(self, decoded: Iterable[Decoded]) -> None:
-        """Remember the readings of a committed batch."""
+        """Remember the readings of a committed batch; publish them soon."""
+        self._gather(decoded)
+        if not self._seqs:
+            return
+        if self._interval_s <= 0:
+            self.flush()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._interval_s, self.flush)
+
+    def close(self) -> None:
+        """Publish what waits now (the ingest is stopping)."""
+        self.flush()
+
+    def _gather(self, decoded: Iterable[Decoded]) -> None:
+        seqs = self._seqs
         for item in decoded:
             if type(item) is UpMessage:
-                if item.rows:
-                    self._seqs[(item.device_id, item.rows[0].stream)].extend(
-                        r.seq for r in item.rows
-                    )
+                rows = item.rows
+                if len(rows) == 1:  # (one reading a message: the costly case, per message)
+                    seqs[(item.device_id, rows[0].stream)].append(rows[0].seq)
+                elif rows:
+                    seqs[(item.device_id, rows[0].stream)].extend([r.seq for r in rows])
             elif type(item) is DeadLetter and item.device_id is not None:
                 named = _named_readings(item)
                 if named is not None:
@@ -57,15 +87,19 @@ class StoredNotices:
     def flush(self) -> int:
         """Publish what ``note`` gathered, one notice per device and stream (more only
         past ``STORED_RANGES_MAX`` ranges), and forget it; return how many notices."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         gathered, self._seqs = self._seqs, defaultdict(list)
         sent = 0
         for (device_id, stream), seqs in gathered.items():
-            topic = down_topic(device_id)
+            topic = _down_topic(device_id)
             ranges = seq_ranges(seqs)
             for start in range(0, len(ranges), STORED_RANGES_MAX):
-                notice = StoredNotice(stream, tuple(ranges[start : start + STORED_RANGES_MAX]))
-                self._publish(topic, encode_down(notice), 0)
+                payload = encode_stored(stream, ranges[start : start + STORED_RANGES_MAX])
+                self._publish(topic, payload, 0)
                 sent += 1
+        self._sent(sent)
         return sent
 
 

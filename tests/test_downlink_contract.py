@@ -38,6 +38,7 @@ from ikn_core.contract.down import (
     HHMM_PATTERN,
     STORED_RANGES_MAX,
     DisplayState,
+    encode_stored,
 )
 from ikn_core.contract.payload import COMMAND_ID_PATTERN, SEQ_MAX, TS_MAX, TS_MIN
 from ikn_core.errors import ContractError
@@ -123,6 +124,12 @@ def test_valid_commands_fit_the_schema_and_round_trip(command: DownMessage) -> N
     raw = encode_down(command)
     assert list(DOWN_SCHEMA.iter_errors(orjson.loads(raw))) == []
     assert decode_down(raw) == command
+
+
+@settings(max_examples=100, deadline=None)
+@given(notices)
+def test_the_ingest_encodes_a_notice_as_the_contract_does(notice: StoredNotice) -> None:
+    assert encode_stored(notice.stream, notice.seqs) == encode_down(notice)
 
 
 @settings(max_examples=600, deadline=None)

@@ -26,7 +26,7 @@ from ikn_core.contract import (
 )
 from ikn_core.errors import SettingsError
 from ikn_core.settings import EdgeSettings, IngestSettings
-from ikn_store.readings import DeadLetter
+from ikn_store.readings import DeadLetter, ReadingRow, UpMessage
 from ingest.stored import StoredNotices, seq_ranges
 from tests.helpers import eventually, fetch, publish, seed
 from tests.test_edge_agent import DEADLINE_S, mqtt_settings, now_ms, subscribed
@@ -52,7 +52,8 @@ def test_seqs_become_sorted_inclusive_ranges() -> None:
 
 def test_a_dead_letter_confirms_the_readings_it_names_and_only_those() -> None:
     sent: list[tuple[str, bytes, int]] = []
-    notices = StoredNotices(lambda topic, payload, qos: sent.append((topic, payload, qos)))
+    counts: list[int] = []
+    notices = StoredNotices(lambda *args: sent.append(args), 0.0, counts.append)
     stream = "5f0c2a9e-1f7b-4d1e-9d7e-3b8f2a6c1d40"
     now = datetime.now(UTC)
 
@@ -71,9 +72,30 @@ def test_a_dead_letter_confirms_the_readings_it_names_and_only_those() -> None:
             letter(named, topic="ikn/v1/dev/desk-d1/status"),
         ]
     )
-    assert notices.flush() == 1
+    assert counts == [1]  # (interval 0: at once)
     assert [(t, decode_down(p), q) for t, p, q in sent] == [
         (down_topic("desk-d1"), StoredNotice(stream, ((4, 5),)), 0)
+    ]
+
+
+async def test_commits_within_the_interval_make_one_notice_per_device() -> None:
+    sent: list[tuple[str, bytes, int]] = []
+    flushed = asyncio.Event()
+    notices = StoredNotices(lambda *args: sent.append(args), 0.05, lambda _n: flushed.set())
+    stream, now = "5f0c2a9e-1f7b-4d1e-9d7e-3b8f2a6c1d40", datetime.now(UTC)
+
+    def up(device: str, *seqs: int) -> UpMessage:
+        rows = tuple(ReadingRow(device, stream, q, now, now, "desk_occupancy", {}) for q in seqs)
+        return UpMessage(f"ikn/v1/dev/{device}/up", device, b"", now, rows)
+
+    notices.note([up("desk-d1", 1, 2), up("desk-d2", 7)])
+    notices.note([up("desk-d1", 4), up("desk-d1", 3)])  # a second commit, soon after
+    assert sent == []
+    async with asyncio.timeout(DEADLINE_S):
+        await flushed.wait()
+    assert sorted((t, decode_down(p)) for t, p, _ in sent) == [
+        (down_topic("desk-d1"), StoredNotice(stream, ((1, 4),))),
+        (down_topic("desk-d2"), StoredNotice(stream, ((7, 7),))),
     ]
 
 
@@ -149,6 +171,23 @@ async def test_readings_no_notice_confirms_stay_and_are_resent(mosquitto: Broker
         assert len(box) == 1
     status = decode_status(sub.on("status")[-1].payload)
     assert status.unconfirmed is not None
+
+
+async def test_at_most_max_unconfirmed_readings_are_out(mosquitto: BrokerProcess) -> None:
+    """Past ``max_unconfirmed`` the agent sends nothing new until notices come: an
+    outbox draining after an outage goes at the pace PostgreSQL stores it."""
+    config = replace(AWAIT, batch_max_readings=10, max_unconfirmed=25)
+    async with subscribed(mosquitto) as sub, _agent(mosquitto, config) as (agent, box):
+        for n in range(60):
+            agent.submit(_desk(n))
+        # A timeout passed (the first 30 were sent again) and still nothing past 30.
+        await eventually(lambda: asyncio.sleep(0, agent.stats.resent), lambda n: n >= 30)
+        assert {r.seq for r in sub.readings(DEVICE)} == set(range(1, 31))
+        notice = encode_down(StoredNotice(box.stream, ((1, 30),)))
+        await asyncio.to_thread(publish, mosquitto.port, down_topic(DEVICE), notice)
+        await sub.wait_until(
+            lambda: {r.seq for r in sub.readings(DEVICE)} == set(range(1, 61)), "the rest"
+        )
 
 
 async def test_a_dead_lettered_reading_is_confirmed_too(

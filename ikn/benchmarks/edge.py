@@ -15,7 +15,9 @@ With ``ack`` ``puback`` or ``stored`` an embedded PostgreSQL and one ``ikn inges
 also run, both agents' devices registered: ``puback`` without the ingest's stored
 notices (the agent forgets a reading on the broker's PUBACK), ``stored`` with them
 and the agent's ``await_stored`` (the end-to-end acknowledgement: the drain ends
-when PostgreSQL holds every reading). ``none`` (the default) runs no ingest.
+when PostgreSQL holds every reading). ``none`` (the default) runs no ingest. With
+an ingest, ``stored_s`` is how long after the drain's start PostgreSQL held every
+queued reading (the newest commit), whichever way the agent forgets them.
 
 The child prints one JSON object; ``run`` returns it with the options added.
 """
@@ -27,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,7 @@ import orjson
 from ikn.brokers import BrokerProcess, free_port, start_mosquitto
 
 ACKS = ("none", "puback", "stored")
+STORED_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ CHILD = textwrap.dedent(
     async def drain(path):
         box = SqliteOutbox(path, queued)
         agent = EdgeAgent("bench-drain", mqtt, config=config, outbox=box)
-        t0 = time.monotonic()
+        t0, started = time.monotonic(), time.time()
         await agent.start()
         async with asyncio.timeout(3600):
             await agent.flush()
@@ -103,12 +107,12 @@ CHILD = textwrap.dedent(
         delivered = queued - len(box)  # (with await_stored: confirmed, each once)
         await agent.close()
         box.close()
-        return delivered, elapsed
+        return delivered, elapsed, started
 
     share, rss = asyncio.run(idle())
     path = os.path.join(workdir, "drain.db")
     per_reading = fill(path)
-    delivered, elapsed = asyncio.run(drain(path))
+    delivered, elapsed, started = asyncio.run(drain(path))
     print(orjson.dumps({
         "rss_mb": round(rss, 1),
         "cpu_share": round(share, 4),
@@ -116,6 +120,7 @@ CHILD = textwrap.dedent(
         "outbox_bytes_per_reading": round(per_reading, 1),
         "drained": delivered,
         "drain_s": round(elapsed, 2),
+        "drain_started": started,
         "drain_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }).decode())
     """
@@ -140,11 +145,15 @@ def _agent(broker: BrokerProcess, tmp: str, options: Options) -> subprocess.Comp
 
 
 @contextmanager
-def _platform(broker: BrokerProcess, workdir: Path, ack: str) -> Iterator[None]:
-    """PostgreSQL and one ingest (notices on with ``stored``) while the block runs."""
+def _platform(
+    broker: BrokerProcess, workdir: Path, ack: str
+) -> Iterator[Callable[[int, float], float]]:
+    """PostgreSQL and one ingest (notices on with ``stored``) while the block runs;
+    it gets a function that waits until PostgreSQL holds the ``queued`` readings of
+    the drain and says how long after ``started`` (Unix time) the last of them came."""
     import asyncio
 
-    from ikn.benchmarks.ingest import Ingests, register_devices
+    from ikn.benchmarks.ingest import Ingests, count_device, newest_commit, register_devices
     from ikn_core.domain import Device, DeviceKind
     from ikn_store.embedded import EmbeddedPostgres
 
@@ -164,9 +173,18 @@ def _platform(broker: BrokerProcess, workdir: Path, ack: str) -> Iterator[None]:
             "IKN_INGEST_STORED_NOTICES": "on" if ack == "stored" else "off",
         }
         ingests = Ingests(env, 1, workdir)
+
+        def stored_after(queued: int, started: float) -> float:
+            deadline = time.monotonic() + STORED_WAIT_S
+            while asyncio.run(count_device(pg.url(), "bench-drain")) < queued:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL lacks readings after {STORED_WAIT_S} s")
+                time.sleep(0.25)
+            return newest_commit(ingests) - started
+
         try:
             ingests.wait_subscribed()
-            yield
+            yield stored_after
         finally:
             ingests.stop()
     finally:
@@ -180,13 +198,20 @@ def run(options: Options) -> dict[str, Any]:
         broker = start_mosquitto(Path(tmp) / "mosquitto")
         try:
             if options.ack == "none":
-                proc = _agent(broker, tmp, options)
+                figures = _figures(_agent(broker, tmp, options))
             else:
-                with _platform(broker, Path(tmp), options.ack):
-                    proc = _agent(broker, tmp, options)
+                with _platform(broker, Path(tmp), options.ack) as stored_after:
+                    figures = _figures(_agent(broker, tmp, options))
+                    stored_s = stored_after(options.queued, figures["drain_started"])
+                    figures["stored_s"] = round(stored_s, 2)
         finally:
             broker.stop()
+    del figures["drain_started"]
+    return {**figures, "queued": options.queued, "idle_s": options.idle_s, "ack": options.ack}
+
+
+def _figures(proc: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"the benchmark agent failed: {proc.stderr.decode()[-2000:]}")
     figures: dict[str, Any] = orjson.loads(proc.stdout.splitlines()[-1])
-    return {**figures, "queued": options.queued, "idle_s": options.idle_s, "ack": options.ack}
+    return figures

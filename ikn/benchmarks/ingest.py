@@ -88,6 +88,22 @@ async def register_devices(url: str, devices: list[Device]) -> None:
         await conn.close()
 
 
+async def count_device(url: str, device: str) -> int:
+    """Readings stored of ``device`` (ikn bench edge)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM readings WHERE device_id = $1", device)
+        )
+    finally:
+        await conn.close()
+
+
+def newest_commit(ingests: Ingests) -> float:
+    """Unix time of the ingests' newest commit."""
+    return _newest(_scrape(ingests.ports), "ikn_ingest_last_commit_seconds")
+
+
 async def _prepare(url: str, devices: int) -> None:
     conn = await asyncpg.connect(url)
     try:
@@ -337,4 +353,5 @@ def run(o: Options) -> dict[str, Any]:
         "batch": o.batch,
         "ingest_processes": o.ingest_processes,
         "stored_notices": o.stored_notices,
+        "notices_sent": round(_total(ours["families"], "ikn_ingest_stored_notices_total")),
     }

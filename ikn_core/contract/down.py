@@ -21,7 +21,7 @@ so that an agent that predates it counts it as malformed and answers nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -223,6 +223,12 @@ def command_id_of(raw: bytes) -> str | None:
         return None
     value = doc.get("id") if type(doc) is dict else None
     return value if type(value) is str and _COMMAND_ID.fullmatch(value) else None
+
+
+def encode_stored(stream: str, seqs: Sequence[tuple[int, int]]) -> bytes:
+    """``encode_down(StoredNotice(stream, seqs))`` without checking them again: for the
+    ingest, whose streams and seqs come from readings it decoded (a notice a commit)."""
+    return orjson.dumps({"v": VERSION, "cmd": StoredNotice.cmd, "stream": stream, "seqs": seqs})
 
 
 def encode_down(command: DownMessage) -> bytes:
