@@ -15,13 +15,13 @@ With ``Confirm`` (``AgentConfig.await_stored``, the end-to-end acknowledgement) 
 PUBACK only frees the window place: the readings stay in the outbox, *awaiting*,
 until the platform's ``stored`` notice names them (``stored``), and a span that
 no notice confirmed within ``timeout_s`` of its PUBACK is published again (from
-the outbox, ``held``); the database drops what it already had. At most
-``max_unconfirmed`` readings are out unconfirmed: an outbox draining after an
-outage goes at the pace PostgreSQL stores it, not the broker's (which would only
-queue it, and make the oldest wait past the timeout and be sent twice). The wait doubles
+the outbox, ``held``); the database drops what it already had. The wait doubles
 with each round that resent something, up to ``timeout_max_s`` (an ingest that is
 down for an hour is not sent the outbox every 30 s), and is back at ``timeout_s``
-as soon as a notice comes.
+as soon as a notice comes. At most ``max_unconfirmed`` readings are out
+unconfirmed: an outbox draining after an outage goes at the pace PostgreSQL stores
+it, not the broker's (which would only queue it, and make the oldest wait past the
+timeout and be sent twice).
 
 Everything here runs on the asyncio loop thread; ``send`` publishes one payload
 with QoS 1 and returns the MQTT message id that its PUBACK will carry.
