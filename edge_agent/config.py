@@ -31,7 +31,7 @@ class AgentConfig:
     await_stored: bool = False
     stored_timeout_s: float = 30.0
     stored_timeout_max_s: float = 300.0
-    max_unconfirmed: int = 100_000  # sent and not yet confirmed: then wait for notices
+    max_unconfirmed: int = 200_000  # sent and not yet confirmed: then wait for notices
 
     def __post_init__(self) -> None:
         problems = [

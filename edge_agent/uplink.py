@@ -49,7 +49,7 @@ class Confirm:
 
     timeout_s: float = 30.0
     timeout_max_s: float = 300.0
-    max_unconfirmed: int = 100_000  # readings sent and not confirmed, at most
+    max_unconfirmed: int = 200_000  # readings sent and not confirmed, at most
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,7 +234,7 @@ class IngestSettings:
     influx: InfluxSettings | None = None
     desk_vacant_grace_s: int = 300
     stored_notices: bool = True  # end-to-end acknowledgement on each device's down topic
-    stored_interval_ms: int = 250  # notices of commits this close together go as one
+    stored_interval_ms: int = 1000  # notices of commits this close together go as one
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -258,7 +258,9 @@ class IngestSettings:
             influx=InfluxSettings.read(r),
             desk_vacant_grace_s=r.get("IKN_DESK_VACANT_GRACE_S", _int_between(0, 86_400), 300),
             stored_notices=r.get("IKN_INGEST_STORED_NOTICES", _choice("on", "off"), "on") == "on",
-            stored_interval_ms=r.get("IKN_INGEST_STORED_INTERVAL_MS", _int_between(0, 10_000), 250),
+            stored_interval_ms=r.get(
+                "IKN_INGEST_STORED_INTERVAL_MS", _int_between(0, 10_000), 1000
+            ),
         )
         r.done()
         return settings

@@ -63,7 +63,7 @@ AGENT_CHILD = textwrap.dedent(
         box = SqliteOutbox(path)
         config = AgentConfig(
             reconnect_min_s=0.05, reconnect_max_s=0.3, batch_max_readings=50,
-            await_stored=confirm, stored_timeout_s=1.0, stored_timeout_max_s=4.0,
+            await_stored=confirm, stored_timeout_s=3.0, stored_timeout_max_s=6.0,
         )
         agent = EdgeAgent(device, MqttSettings(MqttUrl.parse(url)), config=config, outbox=box)
         await agent.start()

@@ -39,8 +39,8 @@ AWAIT = AgentConfig(
     batch_latency_s=0.05,
     batch_max_readings=20,
     await_stored=True,
-    stored_timeout_s=0.5,
-    stored_timeout_max_s=1.0,
+    stored_timeout_s=2.0,  # above the ingest's notice interval (1 s)
+    stored_timeout_max_s=4.0,
 )
 
 
