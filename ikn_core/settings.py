@@ -263,6 +263,8 @@ class IngestSettings:
     metrics_port: int = 0
     influx: InfluxSettings | None = None
     desk_vacant_grace_s: int = 300
+    stored_notices: bool = True  # end-to-end acknowledgement on each device's down topic
+    stored_interval_ms: int = 1000  # notices of commits this close together go as one
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -294,6 +296,10 @@ class IngestSettings:
             metrics_port=r.get("IKN_INGEST_METRICS_PORT", _int_between(0, 65535), 0),
             influx=InfluxSettings.read(r),
             desk_vacant_grace_s=r.get("IKN_DESK_VACANT_GRACE_S", _int_between(0, 86_400), 300),
+            stored_notices=r.get("IKN_INGEST_STORED_NOTICES", _choice("on", "off"), "on") == "on",
+            stored_interval_ms=r.get(
+                "IKN_INGEST_STORED_INTERVAL_MS", _int_between(0, 10_000), 1000
+            ),
         )
         r.done()
         return settings
@@ -550,6 +556,8 @@ class EdgeSettings:
     sim_scenario: str = "demo"
     speed: float = 1.0
     seed: int = 0
+    await_stored: bool = True  # keep readings until the ingest's stored notice
+    stored_timeout_s: float = 30.0  # resend what no notice confirmed after this (doubling)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EdgeSettings:
@@ -569,6 +577,8 @@ class EdgeSettings:
             sim_scenario=r.get("IKN_SIM_SCENARIO", _text, "demo"),
             speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
             seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
+            await_stored=r.get("IKN_EDGE_AWAIT_STORED", _choice("on", "off"), "on") == "on",
+            stored_timeout_s=r.get("IKN_EDGE_STORED_TIMEOUT_S", _int_between(1, 3600), 30),
         )
         if settings.driver == "serial" and not settings.serial_port:
             r.problems.append("IKN_SERIAL_PORT is required with IKN_EDGE_DRIVER=serial")
