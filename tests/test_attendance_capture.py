@@ -48,9 +48,13 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 def _message(
-    device: str, stream: str, *readings: tuple[datetime, str, dict[str, Any]]
+    device: str,
+    stream: str,
+    *readings: tuple[datetime, str, dict[str, Any]],
+    received: datetime | None = None,
 ) -> UpMessage:
-    now = datetime.now(UTC)
+    """An up message received a second after its newest reading (unless ``received``)."""
+    now = received or max(ts for ts, _, _ in readings) + timedelta(seconds=1)
     rows = tuple(
         ReadingRow(device, stream, seq, ts, now, kind, body)
         for seq, (ts, kind, body) in enumerate(readings)
@@ -134,3 +138,34 @@ async def test_recompute_marks_and_computes_every_day_of_a_period(pool: asyncpg.
         rows = await conn.fetch("SELECT day, mode FROM attendance_days ORDER BY day")
         assert await conn.fetchval("SELECT count(*) FROM attendance_dirty") == 0
     assert [r["mode"] for r in rows] == ["absent", "absent", "non_working_day"]
+
+
+async def test_taps_count_only_from_a_badge_reader_at_a_door(pool: asyncpg.Pool) -> None:
+    """A desk sensor's or an environment sensor's tap, or one from a reader placed at a
+    desk, is a dead letter: no signal, no check-in, counted by reason."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO devices (id, kind, building_id, zone_id, desk_id) VALUES
+               ('reader-d2', 'badge_reader', 'b1', 'b1-f1-a', 'd2'),
+               ('env-b1', 'environment', 'b1', 'b1-f1-a', NULL)"""
+        )
+    at = START - timedelta(hours=1, minutes=20)
+    tap = (at, "badge_tap", {"badge": ANI, "direction": "in"})
+    for device in ("desk-d1", "env-b1", "reader-d2"):
+        await _write(pool, _message(device, str(uuid.uuid4()), tap))
+    assert await _signals(pool) == []
+    async with pool.acquire() as conn:
+        status = await conn.fetchval("SELECT status FROM bookings")
+        letters = await conn.fetch(
+            "SELECT device_id, reason, detail FROM dead_letters ORDER BY device_id"
+        )
+    assert status == "booked"
+    assert [(r["device_id"], r["reason"]) for r in letters] == [
+        ("desk-d1", "wrong_kind"),
+        ("env-b1", "wrong_kind"),
+        ("reader-d2", "not_at_door"),
+    ]
+    assert (
+        letters[2]["detail"] == "readings[0].kind: a badge_tap from a badge reader placed at a desk"
+    )
+    assert ANI not in str([tuple(r) for r in letters])
