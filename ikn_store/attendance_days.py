@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -54,7 +54,7 @@ CROSS JOIN unnest($2::date[]) q(day)
 # A window of three UTC days around each local day: compute_day keeps only the day's.
 _SIGNALS = """
 SELECT q.person_id, q.day, s.id, s.kind, s.at, s.place_type, s.building_id, b.agency,
-       s.also_within
+       s.also_within, s.received_at, s.accepted_by IS NOT NULL AS accepted
 FROM unnest($1::text[], $2::date[]) q(person_id, day)
 JOIN attendance_signals s ON s.person_id = q.person_id
      AND s.at >= (q.day - 1)::timestamp AT TIME ZONE 'UTC'
@@ -117,15 +117,47 @@ def _signal(row: asyncpg.Record) -> Signal:
     )
 
 
+# Signals a device makes from its readings, whose time is the device's clock: those
+# received late are evidence pending a correction (``late``).
+DEVICE_SIGNAL_KINDS = frozenset({"badge_in", "badge_out", "desk_occupied"})
+
+
+def late(row: asyncpg.Record, policies: Policies) -> bool:
+    """A device's signal received more than the policy's ``late_signal_after`` after its
+    time (in force on its day), not accepted by an approved correction citing it: it is
+    kept as evidence and counts for nothing until then."""
+    return (
+        row["kind"] in DEVICE_SIGNAL_KINDS
+        and not row["accepted"]
+        and row["received_at"] - row["at"] > policies.in_force(row["day"]).late_signal_after
+    )
+
+
+def _pending(row: asyncpg.Record, zone: ZoneInfo) -> str:
+    at, received = row["at"].astimezone(zone), row["received_at"].astimezone(zone)
+    return (
+        f"pending evidence: {row['kind']} s{row['id']} at {at:%H:%M %Z} received late "
+        f"({received:%Y-%m-%d %H:%M %Z}): counts only through an approved correction citing it"
+    )
+
+
 async def compute(
     conn: asyncpg.Connection, policies: Policies, due: Sequence[PersonDay]
 ) -> list[tuple[str, DailyRecord]]:
-    """The records of ``due`` from the ledger and approved leave / official travel."""
+    """The records of ``due`` from the ledger and approved leave / official travel; late
+    evidence (``late``) is left out, and named in the reasons."""
     people = [d.person_id for d in due]
     days = [d.day for d in due]
+    zones = {d.person_id: ZoneInfo(d.tz) for d in due}
     signals: dict[tuple[str, date], list[Signal]] = defaultdict(list)
+    pending: dict[tuple[str, date], list[str]] = defaultdict(list)
     for row in await conn.fetch(_SIGNALS, people, days):
-        signals[_key(row)].append(_signal(row))
+        if late(row, policies):
+            local = row["at"].astimezone(zones[row["person_id"]]).date()
+            if local == row["day"]:
+                pending[_key(row)].append(_pending(row, zones[row["person_id"]]))
+        else:
+            signals[_key(row)].append(_signal(row))
     excuses: dict[tuple[str, date], Excuse] = {}
     for row in await conn.fetch(_EXCUSES, people, days):
         excuses[_key(row)] = Excuse(row["day"], row["kind"], row["reason"], str(row["id"]))
@@ -141,8 +173,21 @@ async def compute(
             policy=policy,
             excuse=excuses.get(key),
         )
+        if key in pending:
+            record = replace(record, reasons=(*record.reasons, *pending[key]))
         out.append((d.person_id, record))
     return out
+
+
+async def pending_evidence(
+    conn: asyncpg.Connection, policies: Policies, person_id: str, day: date, zone: ZoneInfo
+) -> list[str]:
+    """The ids of ``person_id``'s late signals of ``day`` (``late``): evidence waiting
+    for a correction that cites it."""
+    rows = await conn.fetch(_SIGNALS, [person_id], [day])
+    return [
+        f"s{r['id']}" for r in rows if late(r, policies) and r["at"].astimezone(zone).date() == day
+    ]
 
 
 async def store(conn: asyncpg.Connection, records: Sequence[tuple[str, DailyRecord]]) -> None:

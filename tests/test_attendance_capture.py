@@ -15,10 +15,12 @@ import pytest
 
 from edge_agent.badge import badge_token
 from ikn_core.attendance import Policies
-from ikn_store.attendance_days import mark_dirty, recompute_dirty
+from ikn_store import attendance_requests as requests_store
+from ikn_store.attendance_days import mark_dirty, pending_evidence, recompute_dirty
+from ikn_store.attendance_requests import NewRequest
 from ikn_store.badges import enrol, revoke
 from ikn_store.partitions import ensure_partitions
-from ikn_store.people import upsert_people
+from ikn_store.people import get_person, upsert_people
 from ikn_store.pool import create_pool
 from ikn_store.readings import ReadingRow, UpMessage, write
 from tests.helpers import seed
@@ -169,3 +171,57 @@ async def test_taps_count_only_from_a_badge_reader_at_a_door(pool: asyncpg.Pool)
         letters[2]["detail"] == "readings[0].kind: a badge_tap from a badge reader placed at a desk"
     )
     assert ANI not in str([tuple(r) for r in letters])
+
+
+async def test_a_late_tap_is_evidence_that_counts_only_through_an_approved_correction(
+    pool: asyncpg.Pool,
+) -> None:
+    """A tap received more than the policy's 24 h after its time checks in nothing and
+    changes no day, until a supervisor approves a correction that cites it."""
+    async with pool.acquire() as conn:  # live at b1, and knowing Ani, since September
+        await conn.execute("UPDATE buildings SET live_from = '2026-09-01'")
+        await conn.execute("UPDATE people SET known_since = '2026-09-01T00:00+08:00'")
+    at = START - timedelta(hours=1, minutes=20)  # 07:40 WITA on Thursday 1 October
+    tap = (at, "badge_tap", {"badge": ANI, "direction": "in"})
+    received = at + timedelta(hours=24, minutes=1)
+    await _write(pool, _message("door-b1", str(uuid.uuid4()), tap, received=received))
+    policies = Policies.default()
+    day = START.date()
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings") == "booked"
+        signal = await conn.fetchval("SELECT id FROM attendance_signals WHERE kind = 'badge_in'")
+        assert await recompute_dirty(conn, policies) == 1
+        record = await conn.fetchval(
+            "SELECT record FROM attendance_days WHERE person_id = 'ani' AND day = $1", day
+        )
+        assert record["mode"] == "absent" and record["clock_in"] is None
+        assert record["signals"] == []
+        assert record["reasons"][-1] == (
+            f"pending evidence: badge_in s{signal} at 07:40 WITA received late "
+            "(2026-10-02 07:41 WITA): counts only through an approved correction citing it"
+        )
+        assert await pending_evidence(conn, policies, "ani", day, WITA) == [f"s{signal}"]
+        with pytest.raises(requests_store.UnknownEvidence):  # not a signal of Ani's day
+            await requests_store.create(
+                conn, NewRequest("ani", "correction", day, day, "x", evidence=(signal + 9,)), "ani"
+            )
+        asked = await requests_store.create(
+            conn,
+            NewRequest("ani", "correction", day, day, "reader was offline", evidence=(signal,)),
+            "ani",
+        )
+        budi = await get_person(conn, "budi")
+        assert budi is not None
+        now = datetime(2026, 10, 2, 9, 0, tzinfo=WITA)
+        await requests_store.decide(conn, asked.id, budi, True, policies, now=now)
+        record = await conn.fetchval(
+            "SELECT record FROM attendance_days WHERE person_id = 'ani' AND day = $1", day
+        )
+        audit = await conn.fetchrow(
+            "SELECT actor, before, after FROM attendance_audit WHERE action = 'recomputed'"
+        )
+        assert await pending_evidence(conn, policies, "ani", day, WITA) == []
+    assert record["clock_in"] == "2026-10-01T07:40:00+08:00"
+    assert record["signals"] == [f"s{signal}"]
+    assert audit["actor"] == "budi"
+    assert (audit["before"]["mode"], audit["after"]["mode"]) == ("absent", "wfo")

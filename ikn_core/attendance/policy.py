@@ -23,6 +23,8 @@ from ikn_core.attendance.errors import PolicyError
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(1, 8)  # ISO weekdays, as date.isoweekday()
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The default of corrections.late_signal_hours: the correction window of a device's signal.
+LATE_SIGNAL_AFTER = timedelta(hours=24)
 
 
 class DayOffKind(StrEnum):
@@ -131,6 +133,9 @@ class Policy:
     absence_bands: tuple[AbsenceBand, ...]  # ascending, not overlapping
     consecutive_absence_days: int  # this many unexcused working days in a row ...
     consecutive_absence_level: str  # ... reach this level
+    # A device's signal received later than this after its time is late evidence: it
+    # counts only through an approved correction citing it (corrections.late_signal_hours).
+    late_signal_after: timedelta = LATE_SIGNAL_AFTER
     _off: dict[date, DayOff] = field(init=False, repr=False, compare=False)
     _schedules: dict[date, DaySchedule | None] = field(init=False, repr=False, compare=False)
 

@@ -12,11 +12,12 @@ import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from ikn_core.attendance.errors import PolicyError
 from ikn_core.attendance.policy import (
+    LATE_SIGNAL_AFTER,
     WEEKDAY_NAMES,
     AbsenceBand,
     DayOff,
@@ -142,6 +143,7 @@ def _policy(t: _Table) -> Policy:
     remote.done()
     late = _lateness(t.table("lateness"))
     bands, run_days, run_level = _absence(t.table("absence"))
+    late_after = _late_signal_after(t)
     t.done()
     return Policy(
         version=version,
@@ -160,7 +162,24 @@ def _policy(t: _Table) -> Policy:
         absence_bands=bands,
         consecutive_absence_days=run_days,
         consecutive_absence_level=run_level,
+        late_signal_after=late_after,
     )
+
+
+def _late_signal_after(t: _Table) -> timedelta:
+    """``corrections.late_signal_hours`` (optional table and key; 24 h when left out)."""
+    if "corrections" not in t.data:
+        t.used.add("corrections")
+        return LATE_SIGNAL_AFTER
+    corrections = t.table("corrections")
+    hours = corrections.optional(
+        "late_signal_hours",
+        _int_range(1, 24 * 366),
+        "a whole number of hours from 1 to 8784",
+        LATE_SIGNAL_AFTER // timedelta(hours=1),
+    )
+    corrections.done()
+    return timedelta(hours=hours)
 
 
 def _working_days(t: _Table) -> frozenset[int]:
