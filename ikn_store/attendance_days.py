@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -214,14 +215,58 @@ async def store(conn: asyncpg.Connection, records: Sequence[tuple[str, DailyReco
     )
 
 
+_STORED = """
+SELECT a.person_id, a.day, a.record
+FROM unnest($1::text[], $2::date[]) q(person_id, day)
+JOIN attendance_days a ON a.person_id = q.person_id AND a.day = q.day
+"""
+
+# One statement per job run: a row per record whose content changed.
+_AUDIT_CHANGES = """
+INSERT INTO attendance_audit (actor, action, person_id, day, before, after, signals)
+SELECT 'job:recompute', 'recomputed', q.person_id, q.day, q.before, q.after,
+       ARRAY(SELECT jsonb_array_elements_text(q.signals))
+FROM jsonb_to_recordset($1::jsonb)
+    AS q(person_id text, day date, before jsonb, after jsonb, signals jsonb)
+"""
+
+
 async def recompute_dirty(conn: asyncpg.Connection, policies: Policies, limit: int = 2000) -> int:
-    """Compute and store up to ``limit`` dirty days; how many were done."""
+    """Compute and store up to ``limit`` dirty days; how many were done. Every stored
+    record whose content this changes is audited (``audit_changes``)."""
     async with conn.transaction():
         rows = await conn.fetch(_TAKE_DIRTY, limit, DEFAULT_ZONE)
         due = [PersonDay(r["person_id"], r["day"], r["agency"], r["tz"]) for r in rows]
         if due:
-            await store(conn, await compute(conn, policies, due))
+            computed = await compute(conn, policies, due)
+            people, days = [d.person_id for d in due], [d.day for d in due]
+            before = {_key(r): r["record"] for r in await conn.fetch(_STORED, people, days)}
+            await store(conn, computed)
+            await audit_changes(conn, before, computed)
     return len(due)
+
+
+async def audit_changes(
+    conn: asyncpg.Connection,
+    before: dict[tuple[str, date], dict[str, Any]],
+    computed: Sequence[tuple[str, DailyRecord]],
+) -> None:
+    """Audit, as ``job:recompute`` with the ids of the signals new to each record, every
+    record of ``computed`` that replaced a stored one of other content. A day's first
+    record is no change: it replaces nothing (what the day said until then was computed
+    on the spot from no signal)."""
+    changes = []
+    for person, record in computed:
+        old = before.get((person, record.day))
+        after = record.as_json()
+        if old is None or old == after:
+            continue
+        new = [s for s in record.signals if s not in old.get("signals", ())]
+        changes.append(
+            {"person_id": person, "day": record.day, "before": old, "after": after, "signals": new}
+        )
+    if changes:
+        await conn.execute(_AUDIT_CHANGES, changes)
 
 
 async def person_days(

@@ -225,3 +225,49 @@ async def test_a_late_tap_is_evidence_that_counts_only_through_an_approved_corre
     assert record["signals"] == [f"s{signal}"]
     assert audit["actor"] == "budi"
     assert (audit["before"]["mode"], audit["after"]["mode"]) == ("absent", "wfo")
+
+
+async def test_the_job_audits_every_record_it_changes_and_no_first_record(
+    pool: asyncpg.Pool,
+) -> None:
+    """The dirty-day job writes one audit row per record whose content changed (actor
+    job:recompute, before, after, the new signals); a day's first record is no change,
+    and recomputing a day to the same record audits nothing."""
+    at = START - timedelta(hours=1, minutes=20)  # 07:40
+    await _write(
+        pool,
+        _message(
+            "door-b1", str(uuid.uuid4()), (at, "badge_tap", {"badge": ANI, "direction": "in"})
+        ),
+    )
+    policies = Policies.default()
+    day = START.date()
+    async with pool.acquire() as conn:
+        assert await recompute_dirty(conn, policies) == 1  # the first record
+        assert await conn.fetchval("SELECT count(*) FROM attendance_audit") == 0
+        await mark_dirty(conn, ["ani"], [day])
+        assert await recompute_dirty(conn, policies) == 1  # the same record again
+        assert await conn.fetchval("SELECT count(*) FROM attendance_audit") == 0
+    out = START + timedelta(hours=7, minutes=10)  # 16:10
+    await _write(
+        pool,
+        _message(
+            "door-b1", str(uuid.uuid4()), (out, "badge_tap", {"badge": ANI, "direction": "out"})
+        ),
+    )
+    async with pool.acquire() as conn:
+        assert await recompute_dirty(conn, policies) == 1
+        rows = await conn.fetch("SELECT * FROM attendance_audit")
+        out_id = await conn.fetchval("SELECT id FROM attendance_signals WHERE kind = 'badge_out'")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["actor"], row["action"], row["person_id"], row["day"]) == (
+        "job:recompute",
+        "recomputed",
+        "ani",
+        day,
+    )
+    assert row["request_id"] is None
+    assert row["signals"] == [f"s{out_id}"]
+    assert row["before"]["clock_out"] is None
+    assert row["after"]["clock_out"] == "2026-10-01T16:10:00+08:00"
