@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -47,6 +47,8 @@ class DeviceView:
     has_credentials: bool
     recent_readings: int = 0  # readings received in the last RECENT_WINDOW
     clock_offset_s: float | None = None  # smallest (receive time - device ts) in it
+    tap_tokens_per_min: int = 0  # a badge reader's most distinct tokens in a minute (TAP_WINDOW)
+    taps_outside_hours: int = 0  # its taps outside OPENING_HOURS in its building's zone
 
 
 # Alerts from what the device sent lately (RECENT_WINDOW): flooding past
@@ -58,6 +60,15 @@ FLOOD_READINGS_PER_MIN = 600
 CLOCK_AHEAD_S = 60.0
 CLOCK_BEHIND_S = 900.0
 BATTERY_LOW_PCT = 20
+# Badge readers whose taps look implausible, over the last TAP_WINDOW: more than
+# TAP_TOKENS_PER_MIN distinct tokens in one minute at one reader (a replay, a cloned
+# card list), or taps outside the opening hours: the national policy's working day
+# (07:30 at the earliest, 16:30 at the latest) widened by OPENING_MARGIN each side, in
+# the building's zone.
+TAP_WINDOW = timedelta(days=1)
+TAP_TOKENS_PER_MIN = 30
+OPENING_MARGIN = timedelta(hours=1)
+OPENING_HOURS = (time(7, 30), time(16, 30))
 ALERTS = (
     "never-seen",
     "offline",
@@ -66,6 +77,8 @@ ALERTS = (
     "flooding",
     "battery-low",
     "no-credentials",
+    "implausible-tap-rate",
+    "taps-outside-hours",
 )
 
 
@@ -92,6 +105,10 @@ def device_alerts(device: DeviceView, now: datetime) -> list[str]:
         found.append("battery-low")
     if not device.has_credentials:
         found.append("no-credentials")
+    if device.tap_tokens_per_min > TAP_TOKENS_PER_MIN:
+        found.append("implausible-tap-rate")
+    if device.taps_outside_hours:
+        found.append("taps-outside-hours")
     return found
 
 
@@ -224,7 +241,8 @@ _SELECT = """
 SELECT d.id, d.kind, d.building_id, d.zone_id, d.desk_id, d.enabled, d.expected_interval_s,
        s.online, s.last_seen, s.status_at, s.status,
        c.device_id IS NOT NULL AS has_credentials,
-       coalesce(r.recent, 0) AS recent_readings, r.clock_offset_s
+       coalesce(r.recent, 0) AS recent_readings, r.clock_offset_s,
+       coalesce(t.tokens, 0) AS tap_tokens_per_min, coalesce(t.outside, 0) AS taps_outside_hours
 FROM devices d
 LEFT JOIN device_status s ON s.device_id = d.id
 LEFT JOIN device_credentials c ON c.device_id = d.id
@@ -237,6 +255,22 @@ LEFT JOIN (
       AND received_at > now() - interval '5 minutes'
     GROUP BY device_id
 ) r ON r.device_id = d.id
+LEFT JOIN (
+    -- badge taps received in TAP_WINDOW: most distinct tokens a minute, and how many
+    -- fell outside the opening hours ($3, $4: local times) of the reader's building
+    SELECT m.device_id, max(m.tokens) AS tokens, sum(m.outside) AS outside
+    FROM (SELECT t.device_id, date_trunc('minute', t.ts) AS minute,
+                 count(DISTINCT t.body->>'badge') AS tokens,
+                 count(*) FILTER (WHERE (t.ts AT TIME ZONE bd.tz)::time NOT BETWEEN $3 AND $4)
+                     AS outside
+          FROM readings t
+          JOIN devices td ON td.id = t.device_id
+          JOIN buildings bd ON bd.id = td.building_id
+          WHERE t.kind = 'badge_tap' AND t.ts > now() - $5::interval
+                AND t.ts < now() + interval '1 day' AND t.received_at > now() - $5::interval
+          GROUP BY 1, 2) m
+    GROUP BY m.device_id
+) t ON t.device_id = d.id
 """
 
 
@@ -256,8 +290,18 @@ async def list_devices(
                      AND ($2::text IS NULL OR d.id = $2) ORDER BY d.id""",
         building,
         device_id,
+        _at(OPENING_HOURS[0], -OPENING_MARGIN),
+        _at(OPENING_HOURS[1], OPENING_MARGIN),
+        TAP_WINDOW,
     )
     return [_view(r) for r in rows]
+
+
+def _at(moment: time, shift: timedelta) -> time:
+    """``moment`` shifted, kept within the day."""
+    minutes = moment.hour * 60 + moment.minute + shift // timedelta(minutes=1)
+    minutes = max(0, min(24 * 60 - 1, minutes))
+    return time(minutes // 60, minutes % 60)
 
 
 async def alert_counts(conn: asyncpg.Connection, now: datetime) -> Counter[str]:
