@@ -7,14 +7,16 @@ StoreError
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
 
+from ikn_core.attendance import Policies
 from ikn_core.domain import Device
 from ikn_store.broker_auth import mosquitto_hash, new_password
 from ikn_store.errors import StoreError
@@ -60,15 +62,32 @@ FLOOD_READINGS_PER_MIN = 600
 CLOCK_AHEAD_S = 60.0
 CLOCK_BEHIND_S = 900.0
 BATTERY_LOW_PCT = 20
-# Badge readers whose taps look implausible, over the last TAP_WINDOW: more than
-# TAP_TOKENS_PER_MIN distinct tokens in one minute at one reader (a replay, a cloned
-# card list), or taps outside the opening hours: the national policy's working day
-# (07:30 at the earliest, 16:30 at the latest) widened by OPENING_MARGIN each side, in
-# the building's zone.
+# Badge readers whose taps look implausible, over the taps received in TAP_WINDOW.
 TAP_WINDOW = timedelta(days=1)
-TAP_TOKENS_PER_MIN = 30
-OPENING_MARGIN = timedelta(hours=1)
-OPENING_HOURS = (time(7, 30), time(16, 30))
+
+
+class TapRules(NamedTuple):
+    """When a reader's taps look implausible: more than ``max_tokens_per_minute``
+    distinct tokens in one minute (a replay, a cloned card list), or a tap outside
+    ``opens``-``closes`` in its building's zone. ``of`` takes them from the attendance
+    policy (``badge_readers.*`` and its working hours)."""
+
+    max_tokens_per_minute: int
+    opens: time
+    closes: time
+
+    @classmethod
+    def of(cls, policies: Policies, now: datetime) -> TapRules:
+        """From the version in force on ``now``'s date (the first, before any is)."""
+        day = max(now.date(), policies.versions[0].effective_from)
+        policy = policies.in_force(day)
+        opens, closes = policy.opening_hours(day)
+        return cls(policy.reader_max_tokens_per_minute, opens, closes)
+
+
+# The shipped national policy, read once: what the ingest's alert gauge judges taps by.
+_national = functools.cache(Policies.default)
+
 ALERTS = (
     "never-seen",
     "offline",
@@ -82,8 +101,10 @@ ALERTS = (
 )
 
 
-def device_alerts(device: DeviceView, now: datetime) -> list[str]:
-    """What needs a facility manager's attention about an enabled device."""
+def device_alerts(device: DeviceView, now: datetime, taps: TapRules | None = None) -> list[str]:
+    """What needs a facility manager's attention about an enabled device (its taps judged
+    by ``taps``, the national policy's when None)."""
+    taps = taps or TapRules.of(_national(), now)
     if not device.enabled:
         return []
     found = []
@@ -105,7 +126,7 @@ def device_alerts(device: DeviceView, now: datetime) -> list[str]:
         found.append("battery-low")
     if not device.has_credentials:
         found.append("no-credentials")
-    if device.tap_tokens_per_min > TAP_TOKENS_PER_MIN:
+    if device.tap_tokens_per_min > taps.max_tokens_per_minute:
         found.append("implausible-tap-rate")
     if device.taps_outside_hours:
         found.append("taps-outside-hours")
@@ -282,33 +303,35 @@ def _view(row: asyncpg.Record) -> DeviceView:
 
 
 async def list_devices(
-    conn: asyncpg.Connection, building: str | None = None, device_id: str | None = None
+    conn: asyncpg.Connection,
+    building: str | None = None,
+    device_id: str | None = None,
+    *,
+    taps: TapRules | None = None,
 ) -> list[DeviceView]:
+    """The registered devices with their health; taps outside ``taps``' opening hours
+    (the national policy's when None) counted."""
+    taps = taps or TapRules.of(_national(), datetime.now(UTC))
     rows = await conn.fetch(
         _SELECT
         + """WHERE ($1::text IS NULL OR d.building_id = $1)
                      AND ($2::text IS NULL OR d.id = $2) ORDER BY d.id""",
         building,
         device_id,
-        _at(OPENING_HOURS[0], -OPENING_MARGIN),
-        _at(OPENING_HOURS[1], OPENING_MARGIN),
+        taps.opens,
+        taps.closes,
         TAP_WINDOW,
     )
     return [_view(r) for r in rows]
 
 
-def _at(moment: time, shift: timedelta) -> time:
-    """``moment`` shifted, kept within the day."""
-    minutes = moment.hour * 60 + moment.minute + shift // timedelta(minutes=1)
-    minutes = max(0, min(24 * 60 - 1, minutes))
-    return time(minutes // 60, minutes % 60)
-
-
 async def alert_counts(conn: asyncpg.Connection, now: datetime) -> Counter[str]:
-    """How many devices have each alert now (every name of ALERTS, zero included)."""
+    """How many devices have each alert now (every name of ALERTS, zero included; taps
+    judged by the national policy)."""
     counts: Counter[str] = Counter(dict.fromkeys(ALERTS, 0))
-    for device in await list_devices(conn):
-        counts.update(device_alerts(device, now))
+    taps = TapRules.of(_national(), now)
+    for device in await list_devices(conn, taps=taps):
+        counts.update(device_alerts(device, now, taps))
     return counts
 
 

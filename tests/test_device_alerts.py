@@ -5,19 +5,20 @@ clocks; listed by the devices API and counted in the ingest's Prometheus gauge."
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
+from ikn_core.attendance import Policies
+from ikn_core.attendance.policy import READER_MAX_TOKENS_PER_MINUTE as TAP_TOKENS_PER_MIN
 from ikn_core.settings import ApiSettings, IngestSettings
 from ikn_store.devices import (
     ALERTS,
     FLOOD_READINGS_PER_MIN,
     RECENT_WINDOW,
-    TAP_TOKENS_PER_MIN,
     DeviceView,
     alert_counts,
     device_alerts,
@@ -145,8 +146,13 @@ async def _taps(conn: asyncpg.Connection, device: str, tokens: int, ts: datetime
 
 
 async def test_implausible_taps_raise_an_alert_for_their_reader(database_url: str) -> None:
-    """More than TAP_TOKENS_PER_MIN distinct tokens in a minute at one reader, or a tap
-    outside the opening hours in the building's zone, are alerts of that reader."""
+    """More than the policy's badge_readers.max_tokens_per_minute (30) distinct tokens in
+    a minute at one reader, or a tap outside the opening hours (the working hours +- 60
+    min: 06:30-17:30) in the building's zone, are alerts of that reader."""
+    assert Policies.default().in_force(date(2026, 12, 7)).opening_hours(date(2026, 12, 7)) == (
+        time(6, 30),
+        time(17, 30),
+    )
     await seed(database_url)
     conn = await asyncpg.connect(database_url)
     try:
