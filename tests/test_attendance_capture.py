@@ -271,3 +271,23 @@ async def test_the_job_audits_every_record_it_changes_and_no_first_record(
     assert row["signals"] == [f"s{out_id}"]
     assert row["before"]["clock_out"] is None
     assert row["after"]["clock_out"] == "2026-10-01T16:10:00+08:00"
+
+
+async def test_a_desk_reading_received_after_the_booking_ended_checks_nothing_in(
+    pool: asyncpg.Pool,
+) -> None:
+    """Its time inside the booking, but received the next day: the booking stays booked;
+    its desk_occupied signal is late evidence like a late tap."""
+    during = START + timedelta(hours=1)
+    await _write(
+        pool,
+        _message(
+            "desk-d1",
+            str(uuid.uuid4()),
+            (during, "desk_occupancy", {"occupied": True}),
+            received=START + timedelta(days=1),
+        ),
+    )
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings") == "booked"
+    assert [kind for _, kind, _ in await _signals(pool)] == ["desk_occupied"]

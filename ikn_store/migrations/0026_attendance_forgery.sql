@@ -7,7 +7,8 @@
 --    such readers too, so no other path makes one a signal or a check-in.
 -- 2. A tap is stored with the time it was received (attendance_signals.received_at), and
 --    checks in a booking only when it was received before the booking ended: a tap
---    replayed or backdated after the day cannot check in that day's booking. A device's
+--    replayed or backdated after the day cannot check in that day's booking; nor can a
+--    desk sensor's reading (the newest receipt of its summary entry, "seen"). A device's
 --    signal received more than the policy's corrections.late_signal_hours after its time
 --    is "late": evidence that counts only once a correction request citing it
 --    (attendance_requests.evidence) is approved, which sets accepted_by
@@ -20,8 +21,8 @@ ALTER TABLE attendance_signals
     ADD COLUMN accepted_by uuid REFERENCES attendance_requests ON DELETE SET NULL;
 ALTER TABLE attendance_audit ADD COLUMN signals text[] NOT NULL DEFAULT '{}';
 
--- ingest_derive() of migration 0017 with the badge taps of point 1 and 2; its other
--- statements are unchanged.
+-- ingest_derive() of migration 0017 with the badge taps and the sensor check-in of
+-- points 1 and 2; its other statements are unchanged.
 CREATE OR REPLACE FUNCTION ingest_derive(
     summary json, vacant_grace interval, check_in_opens interval,
     has_counts boolean, has_taps boolean
@@ -99,10 +100,12 @@ BEGIN
         SET status = 'checked_in', checked_in_at = hit.ts, check_in_signal = 'sensor'
         FROM (SELECT bk.id, min(s.ts) AS ts
               FROM json_to_recordset(ingest_derive.summary)
-                  AS s(device_id text, kind text, ts timestamptz, occupied boolean)
+                  AS s(device_id text, kind text, ts timestamptz, seen timestamptz,
+                       occupied boolean)
               JOIN devices d ON d.id = s.device_id AND d.desk_id IS NOT NULL
               JOIN bookings bk ON bk.desk_id = d.desk_id AND bk.status = 'booked'
                    AND s.ts >= lower(bk.period) - check_in_opens AND s.ts < upper(bk.period)
+                   AND s.seen < upper(bk.period)  -- received while the booking lasts
               WHERE s.kind = 'desk_occupancy' AND s.occupied
               GROUP BY bk.id) hit
         WHERE b.id = hit.id AND b.status = 'booked';
