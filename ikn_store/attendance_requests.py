@@ -348,7 +348,7 @@ async def audit_trail(
     """Who did what to ``person_id``'s ``day`` (and the requests covering it), oldest
     first; times in ``zone``."""
     rows = await conn.fetch(
-        """SELECT a.at, a.actor, a.action, a.request_id, a.day, a.before, a.after
+        """SELECT a.at, a.actor, a.action, a.request_id, a.day, a.before, a.after, a.signals
            FROM attendance_audit a LEFT JOIN attendance_requests r ON r.id = a.request_id
            WHERE a.person_id = $1 AND (a.day = $2 OR (a.day IS NULL AND r.days @> $2))
            ORDER BY a.id""",
@@ -364,6 +364,7 @@ async def audit_trail(
             "day": r["day"].isoformat() if r["day"] else None,
             "before": r["before"],
             "after": r["after"],
+            "signals": list(r["signals"]),  # of a job:recompute row: the signals new to it
         }
         for r in rows
     ]

@@ -271,6 +271,9 @@ async def test_the_job_audits_every_record_it_changes_and_no_first_record(
     assert row["signals"] == [f"s{out_id}"]
     assert row["before"]["clock_out"] is None
     assert row["after"]["clock_out"] == "2026-10-01T16:10:00+08:00"
+    async with pool.acquire() as conn:  # what GET /api/v1/attendance/day shows of it
+        (shown,) = await requests_store.audit_trail(conn, "ani", day, WITA)
+    assert (shown["actor"], shown["signals"]) == ("job:recompute", [f"s{out_id}"])
 
 
 async def test_a_desk_reading_received_after_the_booking_ended_checks_nothing_in(
