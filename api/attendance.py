@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -207,6 +208,9 @@ def _new_request(
     )
 
 
+_SIGNAL_ID = re.compile(r"s[0-9]{1,18}")
+
+
 def _evidence(request: web.Request, body: dict[str, Any]) -> tuple[int, ...]:
     """The signal ids (``s17``) a correction cites: late evidence it makes count."""
     value = body.get("evidence")
@@ -214,14 +218,9 @@ def _evidence(request: web.Request, body: dict[str, Any]) -> tuple[int, ...]:
         return ()
     if not isinstance(value, list) or len(value) > 100:
         raise invalid(request, "evidence", "a list of at most 100 signal ids such as s17")
-    ids = []
-    for item in value:
-        if not (isinstance(item, str) and item[:1] == "s" and item[1:].isdigit()):
-            raise invalid(request, "evidence", "a list of signal ids such as s17")
-        if len(item) > 19:
-            raise invalid(request, "evidence", "a list of signal ids such as s17")
-        ids.append(int(item[1:]))
-    return tuple(ids)
+    if not all(isinstance(item, str) and _SIGNAL_ID.fullmatch(item) for item in value):
+        raise invalid(request, "evidence", "a list of signal ids such as s17")
+    return tuple(int(item[1:]) for item in value)
 
 
 def _correction_times(
@@ -233,7 +232,7 @@ def _correction_times(
         raise invalid(request, "from", detail)
     if last != first:
         raise invalid(request, "to", "a correction is for one day")
-    if all(body.get(name) is None for name in ("clock_in", "clock_out", "evidence")):
+    if body.get("clock_in") is None and body.get("clock_out") is None and not body.get("evidence"):
         raise invalid(request, "clock_in", "a correction gives clock_in, clock_out, evidence")
     times = {
         name: parse_time(request, name, body[name]) if body.get(name) is not None else None

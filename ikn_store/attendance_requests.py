@@ -272,6 +272,9 @@ async def _apply(
     as it said before (stored or, with no signal yet, computed on the spot) and after."""
     person, days = [request.person_id], request.days
     before = await days_store.records(conn, policies, person, days, now)
+    # The days' dirty marks first, as a new signal's trigger takes them and as the
+    # recompute job does (dirty mark, then record): in the other order the two deadlock.
+    await days_store.mark_dirty(conn, person, days)
     if request.kind == "correction":
         await conn.execute(
             """UPDATE attendance_signals SET accepted_by = $2

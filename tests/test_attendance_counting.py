@@ -543,7 +543,11 @@ async def test_a_late_tap_is_pending_evidence_until_a_correction_citing_it_is_ap
     assert any(r.startswith(f"pending evidence: badge_in {tap}") for r in body["record"]["reasons"])
 
     cite = {**CORRECTION, "from": "2026-10-06"}
-    for bad in (["s999999999"], [tap.upper()], tap):
+    status, problem = await world.post(
+        "ani", "/api/v1/attendance/requests", {**cite, "evidence": []}
+    )
+    assert (status, problem["invalid_params"][0]["name"]) == (400, "clock_in")  # nothing cited
+    for bad in (["s999999999"], [tap.upper()], tap, ["s\u0661\u0662"]):
         status, problem = await world.post(
             "ani", "/api/v1/attendance/requests", {**cite, "evidence": bad}
         )
