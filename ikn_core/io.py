@@ -375,15 +375,17 @@ PEOPLE_COLUMNS = (
 )  # fmt: skip
 
 
-def _cell(value: object) -> str:
+def _cell(value: object) -> object:
+    """A field as the CSV writer takes it: numbers stay numbers (a latitude of -0.97 is
+    not text a spreadsheet must be kept from running), everything else is text."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
         return ";".join(value)
-    if isinstance(value, float):
-        return repr(value)
+    if isinstance(value, int | float):
+        return value  # written as repr(), as before
     return str(value)
 
 

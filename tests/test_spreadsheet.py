@@ -9,7 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.attendance_reports import month_csv
-from ikn_core.io import PersonRecord, parse_people, people_csv
+from ikn_core.io import (
+    BuildingRecord,
+    FloorRecord,
+    PersonRecord,
+    SiteRecord,
+    Spaces,
+    ZoneRecord,
+    parse_people,
+    parse_spaces,
+    people_csv,
+    spaces_csv,
+)
 from ikn_core.spreadsheet import csv_text, safe_cell, unquote_cell
 
 FORMULAS = [
@@ -64,3 +75,17 @@ def test_the_attendance_month_csv_quotes_a_person_id_that_looks_like_a_formula()
     # person ids may start with "@" or "-" ([A-Za-z0-9_.@-]); the totals row names them
     rows = _cells(month_csv({"@SUM(A1)": [], "-1+2": []}))
     assert {r[0] for r in rows[2:]} == {"'@SUM(A1)", "'-1+2"}
+
+
+def test_ikn_export_spaces_quotes_formulas_and_imports_back_the_same() -> None:
+    spaces = Spaces(
+        sites=(SiteRecord("s1", '=HYPERLINK("https://evil.example","Kampus")'),),
+        buildings=(BuildingRecord("b1", "s1", "+Gedung A", agency="@kemenkeu"),),
+        floors=(FloorRecord("b1-f1", "b1", "-1 Basement", -1),),
+        zones=(ZoneRecord("b1-f1-a", "b1-f1", "'quoted", agency="=cmd"),),
+    )
+    text = spaces_csv(spaces)
+    for row in _cells(text)[1:]:
+        assert all(not c.startswith(("=", "+", "@")) for c in row), row
+    assert _cells(text)[3][8] == "-1"  # the floor's level is a number: untouched
+    assert parse_spaces(text, "csv", {}) == spaces
