@@ -19,6 +19,7 @@ from api import (
     dead_letters,
     devices,
     docs_page,
+    headers,
     health,
     occupancy,
     oidc,
@@ -53,6 +54,7 @@ def make_app(settings: ApiSettings) -> web.Application:
         await close_pool(pool)
 
     app.cleanup_ctx.append(database)
+    headers.setup(app, settings.guard.trusted_proxy)  # CSP, nosniff, Referrer-Policy, HSTS
     lanes = settings.batch_lanes
     auth.setup(app, lanes)  # token lookups in batches under load
     booking_batches.setup(app, lanes)  # group commit for new bookings
