@@ -24,6 +24,7 @@ from api import (
     occupancy,
     oidc,
     openapi,
+    rate_limit,
     release,
     stream,
     zones,
@@ -41,7 +42,12 @@ log = logging.getLogger(__name__)
 
 def make_app(settings: ApiSettings) -> web.Application:
     app = web.Application(
-        middlewares=[problem_middleware, text_middleware, auth_middleware],
+        middlewares=[
+            problem_middleware,
+            text_middleware,
+            auth_middleware,
+            rate_limit.middleware(settings.guard),  # writes per token (after auth: its name)
+        ],
         handler_args=HANDLER_ARGS,  # the parser's limits (api.server)
     )
 
