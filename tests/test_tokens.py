@@ -97,16 +97,21 @@ async def test_a_duplicate_name_or_unknown_person_is_a_clear_error(
     assert "Traceback" not in err
 
 
+async def _migrate_before(conn: asyncpg.Connection, version: int, tmp_path: Path) -> None:
+    """Applies the migrations before ``version`` only (copied to ``tmp_path``)."""
+    for migration in discover():
+        if migration.version < version:
+            name = f"{migration.version:04d}_{migration.name}.sql"
+            shutil.copy(MIGRATIONS_DIR / name, tmp_path)
+    await migrate(conn, tmp_path)
+
+
 async def test_names_given_twice_before_0022_are_numbered(
     empty_database_url: str, tmp_path: Path
 ) -> None:
-    for migration in discover():
-        if migration.version < 22:
-            name = f"{migration.version:04d}_{migration.name}.sql"
-            shutil.copy(MIGRATIONS_DIR / name, tmp_path)
     conn = await asyncpg.connect(empty_database_url)
     try:
-        await migrate(conn, tmp_path)
+        await _migrate_before(conn, 22, tmp_path)
         for n in range(3):
             await conn.execute(
                 "INSERT INTO api_tokens (token_hash, name, role, created_at)"
@@ -256,3 +261,29 @@ async def test_a_persons_token_takes_no_role_of_its_own(world: World) -> None:
     code, out, err = await _ikn(world.url, "token", "create", "--person", "budi", "--role", "admin")
     assert (code, out) == (1, "")
     assert "a person's token has the person's role" in err
+
+
+async def test_0028_gives_a_persons_token_without_expiry_one_in_90_days(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await _migrate_before(conn, 28, tmp_path)
+        await conn.execute(
+            "INSERT INTO people (id, name, agency, unit, role) VALUES ('budi', 'Budi', 'a', 'u',"
+            " 'employee')"
+        )
+        await conn.execute(
+            "INSERT INTO api_tokens (token_hash, name, role, person_id) VALUES"
+            " ($1, 'budi', 'employee', 'budi'), ($2, 'ops', 'admin', NULL)",
+            b"b" * 32,
+            b"o" * 32,
+        )
+        await migrate(conn)
+        rows = await conn.fetch("SELECT name, expires_at, last_used_at FROM api_tokens")
+    finally:
+        await conn.close()
+    by_name = {r["name"]: r for r in rows}
+    assert _about(by_name["budi"]["expires_at"], datetime.now(UTC) + timedelta(days=90))
+    assert by_name["ops"]["expires_at"] is None  # a service token keeps no expiry
+    assert by_name["budi"]["last_used_at"] is None
