@@ -83,4 +83,4 @@ def test_every_write_documents_its_429() -> None:
 
 def test_the_defaults_leave_room_for_the_booking_benchmark_and_the_suite() -> None:
     guard = ApiSettings.from_env({"IKN_DATABASE_URL": "postgresql://x/y"}).guard
-    assert (guard.write_rate, guard.write_burst, guard.trusted_proxy) == (20.0, 200, False)
+    assert (guard.write_rate, guard.write_burst, guard.trusted_proxy) == (50.0, 600, False)
