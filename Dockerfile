@@ -22,6 +22,10 @@ COPY api ./api
 COPY edge_agent ./edge_agent
 COPY firmware_sim ./firmware_sim
 RUN pip install ".[server]" && rm -rf /src
+# broker-init and broker-sync run as Mosquitto's uid (1883) and write the broker's
+# passwd and acl into the broker-auth volume mounted here: created here, so that a new
+# volume mounted on it belongs to that uid (docker-compose.yml).
+RUN mkdir -p -m 0700 /broker/auth && chown 1883:1883 /broker/auth
 
 USER ikn
 WORKDIR /home/ikn

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -186,13 +187,31 @@ def _new_request(
     if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 1000:
         raise invalid(request, "reason", "required: 1-1000 characters")
     clock_in = clock_out = None
+    evidence = _evidence(request, body)
     if kind == "correction":
         clock_in, clock_out = _correction_times(request, body, first, last, zone)
     elif body.get("clock_in") is not None or body.get("clock_out") is not None:
         raise invalid(request, "clock_in", "only a correction gives clock times")
+    elif evidence:
+        raise invalid(request, "evidence", "only a correction cites evidence")
     return requests_store.NewRequest(
-        me.id, str(kind), first, last, reason.strip(), clock_in, clock_out
+        me.id, str(kind), first, last, reason.strip(), clock_in, clock_out, evidence=evidence
     )
+
+
+_SIGNAL_ID = re.compile(r"s[0-9]{1,18}")
+
+
+def _evidence(request: web.Request, body: dict[str, Any]) -> tuple[int, ...]:
+    """The signal ids (``s17``) a correction cites: late evidence it makes count."""
+    value = body.get("evidence")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 100:
+        raise invalid(request, "evidence", "a list of at most 100 signal ids such as s17")
+    if not all(isinstance(item, str) and _SIGNAL_ID.fullmatch(item) for item in value):
+        raise invalid(request, "evidence", "a list of signal ids such as s17")
+    return tuple(int(item[1:]) for item in value)
 
 
 def _correction_times(
@@ -204,8 +223,8 @@ def _correction_times(
         raise invalid(request, "from", detail)
     if last != first:
         raise invalid(request, "to", "a correction is for one day")
-    if body.get("clock_in") is None and body.get("clock_out") is None:
-        raise invalid(request, "clock_in", "a correction gives clock_in, clock_out or both")
+    if body.get("clock_in") is None and body.get("clock_out") is None and not body.get("evidence"):
+        raise invalid(request, "clock_in", "a correction gives clock_in, clock_out, evidence")
     times = {
         name: parse_time(request, name, body[name]) if body.get(name) is not None else None
         for name in ("clock_in", "clock_out")
@@ -227,13 +246,16 @@ def _correction_times(
 @requires(*ALL_ROLES)
 async def create_request(request: web.Request) -> web.Response:
     """Ask for leave (cuti), official travel (dinas_luar) or a correction of one day."""
-    fields = ("kind", "from", "to", "reason", "clock_in", "clock_out")
+    fields = ("kind", "from", "to", "reason", "clock_in", "clock_out", "evidence")
     body = await body_of(request, fields)
     me = require_person(request)
     zone = await zone_of(request, me.id)
     new = _new_request(request, body, me, zone)
-    async with request.app[POOL].acquire() as conn:
-        created = await requests_store.create(conn, new, me.id)
+    try:
+        async with request.app[POOL].acquire() as conn:
+            created = await requests_store.create(conn, new, me.id)
+    except requests_store.UnknownEvidence as exc:
+        raise invalid(request, "evidence", str(exc)) from exc
     location = f"/api/v1/attendance/requests/{created.id}"
     return respond(created.as_json(zone), 201, Location=location)
 

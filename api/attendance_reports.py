@@ -25,7 +25,7 @@ from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yea
 from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
 from ikn_store.attendance import signal_details
-from ikn_store.attendance_days import records
+from ikn_store.attendance_days import pending_evidence, records
 from ikn_store.attendance_requests import audit_trail
 from ikn_store.people import Person, get_person
 
@@ -282,6 +282,14 @@ async def one_day(request: web.Request) -> web.Response:
         found = await records(conn, request.app[POLICIES], [person], [day], now(request.app))
         record = found[(person, day)]
         signals = await signal_details(conn, list(record.signals), zone)
+        waiting = await pending_evidence(conn, request.app[POLICIES], person, day, zone)
+        pending = await signal_details(conn, waiting, zone)
         audit = await audit_trail(conn, person, day, zone)
-    body = {"person": person, "record": record.as_json(), "signals": signals, "audit": audit}
+    body = {
+        "person": person,
+        "record": record.as_json(),
+        "signals": signals,
+        "pending_evidence": pending,
+        "audit": audit,
+    }
     return respond(body)

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from api.attendance import POLICIES
 from api.auth import requires
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
@@ -18,6 +19,7 @@ from ikn_core.domain import Device, DeviceKind, Role
 from ikn_store.devices import (
     DeviceError,
     DeviceView,
+    TapRules,
     device_alerts,
     list_devices,
     move_device,
@@ -32,10 +34,26 @@ MIN_INTERVAL_S, MAX_INTERVAL_S = 10, 86_400
 routes = web.RouteTableDef()
 
 
-def alerts(device: DeviceView, now: datetime) -> list[str]:
+def alerts(device: DeviceView, now: datetime, taps: TapRules) -> list[str]:
     """What needs a facility manager's attention about an enabled device
-    (``ikn_store.devices.device_alerts``: offline, clock, flooding, credentials)."""
-    return device_alerts(device, now)
+    (``ikn_store.devices.device_alerts``: offline, clock, flooding, credentials,
+    implausible taps)."""
+    return device_alerts(device, now, taps)
+
+
+def _taps(request: web.Request, now: datetime) -> TapRules:
+    """When taps look implausible: under the attendance policy the API runs with."""
+    return TapRules.of(request.app[POLICIES], now)
+
+
+async def _views(
+    request: web.Request, building: str | None = None, device_id: str | None = None
+) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    taps = _taps(request, now)
+    async with request.app[POOL].acquire() as conn:
+        devices = await list_devices(conn, building, device_id, taps=taps)
+    return [_device_json(d, now, taps) for d in devices]
 
 
 def _state(device: DeviceView) -> str:
@@ -46,7 +64,7 @@ def _state(device: DeviceView) -> str:
     return "online" if device.online else "offline"
 
 
-def _device_json(device: DeviceView, now: datetime) -> dict[str, Any]:
+def _device_json(device: DeviceView, now: datetime, taps: TapRules) -> dict[str, Any]:
     status = device.status or {}
     return {
         "id": device.id,
@@ -67,7 +85,7 @@ def _device_json(device: DeviceView, now: datetime) -> dict[str, Any]:
         "dropped": status.get("dropped"),
         "clock_synced": status.get("clock_synced"),
         "battery_pct": status.get("battery_pct"),
-        "alerts": alerts(device, now),
+        "alerts": alerts(device, now, taps),
     }
 
 
@@ -87,10 +105,7 @@ def _building(request: web.Request) -> str | None:
 
 async def _fleet(request: web.Request) -> list[dict[str, Any]]:
     building = _building(request)
-    async with request.app[POOL].acquire() as conn:
-        devices = await list_devices(conn, building=building)
-    now = datetime.now(UTC)
-    return [_device_json(d, now) for d in devices]
+    return await _views(request, building=building)
 
 
 @routes.get("/api/v1/devices")
@@ -160,8 +175,7 @@ async def register(request: web.Request) -> web.Response:
             password = await register_device(conn, device, interval)
         except DeviceError as exc:
             raise _refused(exc) from exc
-        (view,) = await list_devices(conn, device_id=device.id)
-    body = _device_json(view, datetime.now(UTC))
+    (body,) = await _views(request, device_id=device.id)
     body["mqtt"] = {"username": device.id, "password": password}
     return _json(body, 201)
 
@@ -192,5 +206,5 @@ async def change(request: web.Request) -> web.Response:
                     await set_enabled(conn, device_id, body["enabled"])
         except DeviceError as exc:
             raise _refused(exc) from exc
-        (view,) = await list_devices(conn, device_id=device_id)
-    return _json(_device_json(view, datetime.now(UTC)))
+    (body,) = await _views(request, device_id=device_id)
+    return _json(body)

@@ -3,13 +3,15 @@
 It numbers what the device's driver observes (``stream`` + ``seq``, via
 ``make_reading``; an observation that does not fit the contract is counted and
 logged, never fatal), keeps the readings in an outbox until the broker has
-acknowledged them, and publishes them in contract-v1 batches with QoS 1 on
-``ikn/v1/dev/{id}/up``. Health goes, retained, to ``ikn/v1/dev/{id}/status``:
-``online`` on every connect and every ``status_interval_s``, ``offline`` on a
-graceful close, and the broker publishes the Will ``{"v":1,"state":"offline"}``
-when the agent vanishes. It subscribes to its own ``down`` topic on every connect
-and hands what arrives to ``edge_agent.downlink`` (config applied without a
-restart, commands to the driver, results back as ``command_result`` readings).
+acknowledged them (with ``AgentConfig.await_stored``: until the platform's
+``stored`` notice on ``down`` says PostgreSQL holds them), and publishes them in
+contract-v1 batches with QoS 1 on ``ikn/v1/dev/{id}/up``. Health goes, retained,
+to ``ikn/v1/dev/{id}/status``: ``online`` on every connect and every
+``status_interval_s``, ``offline`` on a graceful close, and the broker publishes
+the Will ``{"v":1,"state":"offline"}`` when the agent vanishes. It subscribes to
+its own ``down`` topic on every connect and hands what arrives to
+``edge_agent.downlink`` (config applied without a restart, commands to the
+driver, results back as ``command_result`` readings, stored notices to the uplink).
 
 Usage::
 
@@ -48,11 +50,12 @@ from edge_agent.errors import AgentClosedError, ConnectRefusedError
 from edge_agent.faults import DeliveryFaults
 from edge_agent.outbox import MemoryOutbox, Outbox
 from edge_agent.transport import LoopBridge, make_client
-from edge_agent.uplink import Uplink
+from edge_agent.uplink import Confirm, Uplink
 from ikn_core.contract import (
     ConfigCommand,
     Observation,
     Status,
+    StoredNotice,
     down_topic,
     encode_status,
     make_reading,
@@ -68,6 +71,12 @@ TICK_S = 1.0  # how often keepalive is checked
 CLOSE_GRACE_S = 2.0  # for the offline status and DISCONNECT, after the flush
 WILL = encode_status(Status(state="offline"))
 TIMESYNC_DIR = Path("/run/systemd/timesync")  # systemd-timesyncd's state
+
+
+def _confirm(config: AgentConfig) -> Confirm | None:
+    if not config.await_stored:
+        return None
+    return Confirm(config.stored_timeout_s, config.stored_timeout_max_s, config.max_unconfirmed)
 
 
 def system_clock_synced(timesync_dir: Path = TIMESYNC_DIR) -> bool | None:
@@ -111,8 +120,11 @@ class EdgeAgent:
             window=self._config.max_in_flight,
             max_bytes=self._config.batch_max_bytes,
             faults=faults,
+            confirm=_confirm(self._config),
         )
-        self._downlink = Downlink(device_id, self._apply_config, self._report_result)
+        self._downlink = Downlink(
+            device_id, self._apply_config, self._report_result, self._on_stored
+        )
         self._status_sent = 0.0
         self._down_mid: int | None = None
         self._listening = False
@@ -270,6 +282,9 @@ class EdgeAgent:
             refused=self._uplink.refused,
             commands=self._downlink.received,
             malformed_commands=self._downlink.malformed,
+            unconfirmed=self._uplink.unconfirmed or 0,
+            confirmed=self._uplink.confirmed,
+            resent=self._uplink.resent,
         )
 
     @property
@@ -291,7 +306,8 @@ class EdgeAgent:
 
     async def flush(self) -> None:
         """Publish what is pending now and wait until the broker has acknowledged
-        every reading (bound it with ``asyncio.timeout``)."""
+        every reading (with ``await_stored``: until stored notices confirmed every
+        reading; bound it with ``asyncio.timeout``)."""
         self._uplink.flush()
         await self._wait_until(lambda: self._uplink.idle)
 
@@ -346,6 +362,7 @@ class EdgeAgent:
                 async with asyncio.timeout(TICK_S):
                     await self._lost.wait()
             self._bridge.tick()
+            self._uplink.tick()
             if self._connected and time.monotonic() - self._status_sent >= (
                 self._config.status_interval_s
             ):
@@ -405,6 +422,7 @@ class EdgeAgent:
             dropped=self._outbox.dropped,
             clock_synced=system_clock_synced(),
             battery_pct=self._battery_pct(),
+            unconfirmed=self._uplink.unconfirmed,
         )
 
     def _battery_pct(self) -> int | None:
@@ -494,6 +512,11 @@ class EdgeAgent:
             max_bytes=self._config.batch_max_bytes,
         )
         log.info("%s: configuration applied: %s", self.device_id, command)
+
+    def _on_stored(self, notice: StoredNotice) -> None:
+        """The platform holds ``notice.seqs``: the outbox forgets them."""
+        self._uplink.stored(notice.stream, notice.seqs)
+        self._notify()
 
     def _report_result(self, command_id: str, ok: bool, detail: str | None) -> None:
         """Answer a command with a ``command_result`` reading, through the outbox."""

@@ -24,6 +24,14 @@ class AgentConfig:
     reconnect_max_s: float = 60.0
     close_timeout_s: float = 5.0  # for flushing the outbox on close
     status_interval_s: float = 60.0  # the retained online status is re-sent this often
+    # End-to-end acknowledgement: keep each reading until the platform's stored notice
+    # (not the broker's PUBACK) confirms it; resend after stored_timeout_s without one,
+    # the wait doubling up to stored_timeout_max_s. Needs an ingest that publishes the
+    # notices (IKN_INGEST_STORED_NOTICES=on, its default); docs/edge-agent.md.
+    await_stored: bool = False
+    stored_timeout_s: float = 30.0
+    stored_timeout_max_s: float = 300.0
+    max_unconfirmed: int = 200_000  # sent and not yet confirmed: then wait for notices
 
     def __post_init__(self) -> None:
         problems = [
@@ -44,6 +52,12 @@ class AgentConfig:
                     self.reconnect_max_s >= self.reconnect_min_s,
                 ),
                 ("close_timeout_s >= 0", self.close_timeout_s >= 0),
+                ("stored_timeout_s > 0", self.stored_timeout_s > 0),
+                ("max_unconfirmed >= 1", self.max_unconfirmed >= 1),
+                (
+                    "stored_timeout_max_s >= stored_timeout_s",
+                    self.stored_timeout_max_s >= self.stored_timeout_s,
+                ),
             )
             if not ok
         ]
@@ -66,3 +80,6 @@ class AgentStats:
     refused: int  # readings the broker refused (MQTT 5 PUBACK failure)
     commands: int = 0  # down commands received and understood
     malformed_commands: int = 0  # down messages that did not fit the contract
+    unconfirmed: int = 0  # (await_stored) readings sent, not yet confirmed stored
+    confirmed: int = 0  # (await_stored) readings forgotten on a stored notice
+    resent: int = 0  # (await_stored) readings sent again for want of a stored notice

@@ -4,6 +4,8 @@
   ``sample_interval_s`` to the driver; nothing restarts.
 - ``identify`` and ``reboot``: handed to the driver's ``on_command``.
 - ``display``: handed to the driver's ``show``; the newest ``ts`` wins, no result.
+- ``stored`` (a notice, not a command): handed to ``stored`` (the agent's uplink
+  forgets the readings it names); not counted as a command, no result.
 
 Each command but ``display`` is answered with a ``command_result`` reading through the
 outbox (``report``), so the answer is as durable as any reading. A malformed message
@@ -25,6 +27,7 @@ from ikn_core.contract import (
     DisplayCommand,
     DownCommand,
     Observation,
+    StoredNotice,
     command_id_of,
     decode_down,
 )
@@ -40,7 +43,11 @@ class Downlink:
     """Turns ``down`` payloads into actions and results, for one agent."""
 
     def __init__(
-        self, device_id: str, apply_config: Callable[[ConfigCommand], None], report: Report
+        self,
+        device_id: str,
+        apply_config: Callable[[ConfigCommand], None],
+        report: Report,
+        stored: Callable[[StoredNotice], None] = lambda _notice: None,
     ) -> None:
         self.device_id = device_id
         self.driver: Any = None  # set by the agent's pump; may lack on_command/show
@@ -48,6 +55,7 @@ class Downlink:
         self.malformed = 0
         self._apply_config = apply_config
         self._report = report
+        self._stored = stored
         self._shown_ts = -1
 
     def handle(self, payload: bytes) -> None:
@@ -55,6 +63,9 @@ class Downlink:
             command = decode_down(payload)
         except ContractError as exc:
             self._malformed(payload, exc)
+            return
+        if isinstance(command, StoredNotice):
+            self._stored(command)
             return
         self.received += 1
         if isinstance(command, DisplayCommand):

@@ -3,7 +3,9 @@
 The agent numbers each valid observation with the outbox's ``stream`` and
 ``next_seq`` and appends it; the uplink ``take``\\ s the oldest pending readings
 into a batch (they are then *in flight*) and ``ack``\\ s them when the broker's
-PUBACK for that batch arrives: only then are they forgotten.
+PUBACK for that batch arrives, or, with ``AgentConfig.await_stored``, when the
+platform's ``stored`` notice says PostgreSQL holds them: only then are they
+forgotten. ``held`` hands out again what stays unconfirmed for too long.
 
 :class:`MemoryOutbox` keeps them in memory, bounded: a restart loses them, so
 it starts a new stream each time. A durable (SQLite) outbox will implement the
@@ -61,6 +63,11 @@ class Outbox(Protocol):
 
     def ack(self, first_seq: int, last_seq: int) -> int:
         """Forget the readings with ``first_seq <= seq <= last_seq``; return how many."""
+        ...
+
+    def held(self, first_seq: int, last_seq: int) -> list[Reading]:
+        """The readings handed out by ``take`` with ``first_seq <= seq <= last_seq`` that
+        are still held (to publish them again: no stored notice confirmed them)."""
         ...
 
 
@@ -130,3 +137,6 @@ class MemoryOutbox:
                 r for r in self._in_flight if not first_seq <= r.seq <= last_seq
             )
         return before - len(self._in_flight)
+
+    def held(self, first_seq: int, last_seq: int) -> list[Reading]:
+        return [r for r in self._in_flight if first_seq <= r.seq <= last_seq]

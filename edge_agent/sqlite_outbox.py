@@ -10,7 +10,8 @@ It implements :class:`edge_agent.outbox.Outbox`. One file holds one stream:
   ``ikn bench edge`` measures the cost).
 
 A row is written (and committed) before the reading can be published, and deleted
-only when the PUBACK of the message that carried it arrives (``ack``). Readings
+only when the PUBACK of the message that carried it arrives (``ack``), or, with
+``AgentConfig.await_stored``, when the platform's ``stored`` notice confirms it. Readings
 handed out by ``take`` and not yet acknowledged are *in flight* in memory only: after
 a crash every row is pending again and is published again with the same
 ``(stream, seq)``, which the platform drops as a duplicate.
@@ -170,20 +171,28 @@ class SqliteOutbox:
         if rows:
             self._cursor = rows[-1][0] + 1
             self._pending -= len(rows)
-        return [
-            make_reading(Observation(kind, ts, orjson.loads(body)), seq)
-            for seq, ts, kind, body in rows
-        ]
+        return _readings(rows)
 
     def ack(self, first_seq: int, last_seq: int) -> int:
         with self._transaction():
-            deleted = self._db.execute(
-                "DELETE FROM readings WHERE seq BETWEEN ? AND ?", (first_seq, last_seq)
-            ).rowcount
-            if deleted:  # the newest row may be gone: next_seq must survive it
+            gone = self._db.execute(
+                "DELETE FROM readings WHERE seq BETWEEN ? AND ? RETURNING seq",
+                (first_seq, last_seq),
+            ).fetchall()
+            if gone:  # the newest row may be gone: next_seq must survive it
                 self._save_meta(self._next_seq, self._dropped)
-        self._count -= deleted
-        return int(deleted)
+        self._count -= len(gone)
+        if last_seq >= self._cursor:  # a stored notice may confirm readings still pending
+            self._pending -= sum(1 for (seq,) in gone if seq >= self._cursor)
+        return len(gone)
+
+    def held(self, first_seq: int, last_seq: int) -> list[Reading]:
+        rows = self._db.execute(
+            "SELECT seq, ts, kind, body FROM readings WHERE seq BETWEEN ? AND ? AND seq < ?"
+            " ORDER BY seq",
+            (first_seq, last_seq, self._cursor),
+        ).fetchall()
+        return _readings(rows)
 
     # -- inside ---------------------------------------------------------------------------
 
@@ -230,6 +239,12 @@ class SqliteOutbox:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _readings(rows: Iterable[tuple[int, int, str, bytes]]) -> list[Reading]:
+    return [
+        make_reading(Observation(kind, ts, orjson.loads(body)), seq) for seq, ts, kind, body in rows
+    ]
 
 
 class _Transaction:

@@ -11,6 +11,18 @@ With :class:`edge_agent.faults.DeliveryFaults` (the simulator's fault injection)
 batch may be published again after its PUBACK, or held back and published after
 the next one; the readings are still forgotten only on their own batch's PUBACK.
 
+With ``Confirm`` (``AgentConfig.await_stored``, the end-to-end acknowledgement) a
+PUBACK only frees the window place: the readings stay in the outbox, *awaiting*,
+until the platform's ``stored`` notice names them (``stored``), and a span that
+no notice confirmed within ``timeout_s`` of its PUBACK is published again (from
+the outbox, ``held``); the database drops what it already had. The wait doubles
+with each round that resent something, up to ``timeout_max_s`` (an ingest that is
+down for an hour is not sent the outbox every 30 s), and is back at ``timeout_s``
+as soon as a notice comes. At most ``max_unconfirmed`` readings are out
+unconfirmed: an outbox draining after an outage goes at the pace PostgreSQL stores
+it, not the broker's (which would only queue it, and make the oldest wait past the
+timeout and be sent twice).
+
 Everything here runs on the asyncio loop thread; ``send`` publishes one payload
 with QoS 1 and returns the MQTT message id that its PUBACK will carry.
 """
@@ -19,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +40,16 @@ from edge_agent.outbox import Outbox
 from ikn_core.contract import MAX_PAYLOAD_BYTES, Batch, Reading, encode_batch
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """Keep readings until a ``stored`` notice confirms them; resend after ``timeout_s``
+    (doubling, at most ``timeout_max_s``) without one."""
+
+    timeout_s: float = 30.0
+    timeout_max_s: float = 300.0
+    max_unconfirmed: int = 200_000  # readings sent and not confirmed, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +74,7 @@ class Uplink:
         window: int,
         max_bytes: int = MAX_PAYLOAD_BYTES,
         faults: DeliveryFaults | None = None,
+        confirm: Confirm | None = None,
     ) -> None:
         self._outbox = outbox
         self._send = send
@@ -68,13 +92,28 @@ class Uplink:
         self._held_at = 0  # the fill that held it (a later one releases it if no batch came)
         self._fills = 0
         self._copies: dict[int, bytes] = {}  # duplicate fault: sent again after this PUBACK
+        self._confirm = confirm
+        self._wait_s = confirm.timeout_s if confirm is not None else 0.0
+        self._awaiting: dict[int, tuple[Span, float]] = {}  # by first_seq: (span, PUBACK at)
+        self._redo: deque[Span] = deque()  # awaiting too long: to publish again
         self.delivered = 0
         self.refused = 0
+        self.confirmed = 0  # readings a stored notice let the outbox forget
+        self.resent = 0  # readings published again for want of a stored notice
 
     @property
     def in_flight(self) -> int:
         """Messages published and not yet acknowledged."""
         return len(self._in_flight)
+
+    @property
+    def unconfirmed(self) -> int | None:
+        """Readings published and not yet confirmed stored; None without ``Confirm``."""
+        return None if self._confirm is None else self._out()
+
+    def _out(self) -> int:
+        """Readings handed out by ``take`` and still held."""
+        return len(self._outbox) - self._outbox.pending
 
     @property
     def idle(self) -> bool:
@@ -113,7 +152,10 @@ class Uplink:
         span = self._in_flight.pop(mid, None)
         if span is None:
             return False
-        self._outbox.ack(span.first_seq, span.last_seq)
+        if self._confirm is not None and ok:  # kept until the stored notice
+            self._awaiting[span.first_seq] = (span, asyncio.get_running_loop().time())
+        else:
+            self._outbox.ack(span.first_seq, span.last_seq)
         copy = self._copies.pop(mid, None)
         if copy is not None and self._online:
             self._send(copy)  # its PUBACK matches no span: nothing more is forgotten
@@ -130,6 +172,42 @@ class Uplink:
         self._schedule_fill()
         return True
 
+    def stored(self, stream: str, seqs: Sequence[tuple[int, int]]) -> int:
+        """A stored notice: forget ``seqs`` of ``stream``; return how many readings went.
+        Without ``Confirm`` the PUBACK forgot them already: nothing to do."""
+        if self._confirm is None or stream != self._outbox.stream:
+            return 0  # (another stream's: a memory outbox that restarted; long gone)
+        forgotten = 0
+        for first, last in seqs:
+            forgotten += self._outbox.ack(first, last)
+            self._forget_awaiting(first, last)
+        self.confirmed += forgotten
+        self._wait_s = self._confirm.timeout_s
+        if forgotten:
+            self._schedule_fill()  # (room under max_unconfirmed again)
+        return forgotten
+
+    def _forget_awaiting(self, first: int, last: int) -> None:
+        for key, (span, at) in list(self._awaiting.items()):
+            if span.last_seq < first or span.first_seq > last:
+                continue
+            del self._awaiting[key]
+            for lo, hi in ((span.first_seq, first - 1), (last + 1, span.last_seq)):
+                if lo <= hi:  # the part of the span the notice did not cover
+                    self._awaiting[lo] = (Span(lo, hi, hi - lo + 1), at)
+
+    def tick(self) -> None:
+        """Queue for publishing again what waited longer than the timeout for its notice."""
+        if self._confirm is None or not self._online:
+            return
+        due = asyncio.get_running_loop().time() - self._wait_s
+        late = [key for key, (_, at) in self._awaiting.items() if at <= due]
+        if not late:
+            return
+        self._redo.extend(self._awaiting.pop(key)[0] for key in late)
+        self._wait_s = min(self._wait_s * 2, self._confirm.timeout_max_s)
+        self.fill()
+
     def stop(self) -> None:
         """Cancel the latency timer (the agent is closing)."""
         if self._timer is not None:
@@ -142,6 +220,9 @@ class Uplink:
         self._fill_scheduled = False
         self._fills += 1
         while self._online and len(self._in_flight) < self._window:
+            if self._redo:
+                self._resend(self._redo.popleft())
+                continue
             pending = self._outbox.pending
             if pending == 0:
                 if self._held_at != self._fills:  # not held by this very fill: go now
@@ -150,7 +231,15 @@ class Uplink:
                 return
             if pending < self._batch_max and not self._due:
                 return
+            if self._confirm is not None and self._out() >= self._confirm.max_unconfirmed:
+                return
             self._publish(self._outbox.take(self._batch_max))
+
+    def _resend(self, span: Span) -> None:
+        readings = self._outbox.held(span.first_seq, span.last_seq)
+        if readings:  # (what a notice confirmed meanwhile is gone)
+            self.resent += len(readings)
+            self._publish(readings)
 
     def _schedule_fill(self) -> None:
         # Called from inside paho's PUBACK handling: publish after it returns,

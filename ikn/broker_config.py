@@ -74,14 +74,35 @@ def acl_file(accounts: Iterable[Account]) -> str:
     return "".join(out)
 
 
+def render(accounts: Iterable[Account]) -> dict[str, str]:
+    """The text of each file (``passwd``, ``acl``) by its name."""
+    listed = list(accounts)
+    return {"passwd": password_file(listed), "acl": acl_file(listed)}
+
+
 def write_config(out_dir: Path, accounts: Iterable[Account]) -> tuple[Path, Path]:
     """Write ``passwd`` and ``acl`` into ``out_dir`` (mode 0600, each replaced atomically)."""
-    listed = list(accounts)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = (out_dir / "passwd", out_dir / "acl")
-    for path, text in zip(paths, (password_file(listed), acl_file(listed)), strict=True):
-        write_private(path, text)
-    return paths
+    for name, text in render(accounts).items():
+        write_private(out_dir / name, text)
+    return out_dir / "passwd", out_dir / "acl"
+
+
+def write_changed(out_dir: Path, accounts: Iterable[Account]) -> bool:
+    """Write the files of ``out_dir`` whose text differs from what ``accounts`` make;
+    whether any did (and the broker must re-read them)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    changed = False
+    for name, text in render(accounts).items():
+        path = out_dir / name
+        try:
+            same = path.read_text(encoding="utf-8") == text
+        except FileNotFoundError:
+            same = False
+        if not same:
+            write_private(path, text)
+            changed = True
+    return changed
 
 
 def write_private(path: Path, text: str) -> None:

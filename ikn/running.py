@@ -67,18 +67,24 @@ async def _force_stop(stop: asyncio.Event, work: asyncio.Task[None]) -> None:
 
 
 def database_command(
-    role: str, work: Callable[[asyncpg.Connection], Awaitable[None]], *, migrate_first: bool = True
+    role: str,
+    work: Callable[[asyncpg.Connection], Awaitable[None]],
+    *,
+    migrate_first: bool = True,
+    as_admin: bool = False,
 ) -> None:
-    """Run ``work(conn)`` on one connection to ``IKN_DATABASE_URL``, migrated first."""
+    """Run ``work(conn)`` on one connection to ``IKN_DATABASE_URL``, migrated first;
+    ``as_admin``: to ``IKN_DATABASE_MIGRATE_URL`` if it is set."""
     settings = MigrateSettings.from_env()
     configure(settings.log, role)
+    url = (settings.migrate_url if as_admin else None) or settings.db.url
 
     async def main(_stop: asyncio.Event) -> None:
         import asyncpg
 
         from ikn_store.migrations import migrate
 
-        conn = await asyncpg.connect(settings.db.url, timeout=10)
+        conn = await asyncpg.connect(url, timeout=10)
         try:
             if migrate_first:
                 await migrate(conn)

@@ -101,6 +101,10 @@ def _text(text: str) -> str:
     return text
 
 
+# What .env.example holds in place of every secret: a service refuses to start with it.
+PLACEHOLDER = "change-me"
+
+
 class _Reader:
     """Reads variables from a mapping, collecting problems instead of raising at once."""
 
@@ -108,8 +112,26 @@ class _Reader:
         self.env = env
         self.problems: list[str] = []
 
+    def raw(self, name: str) -> str:
+        """The variable's text, empty if unset or still the placeholder."""
+        raw = self.env.get(name, "")
+        return "" if self._placeholder(name, raw) else raw
+
+    def _placeholder(self, name: str, raw: str) -> bool:
+        """Whether ``raw`` still holds .env.example's placeholder (a password, a token,
+        a key): a problem, reported without the value."""
+        if PLACEHOLDER not in raw.lower():
+            return False
+        self.problems.append(
+            f"{name} still holds the placeholder {PLACEHOLDER!r} of .env.example: "
+            "replace it with a real secret (value not shown)"
+        )
+        return True
+
     def get(self, name: str, parse: Callable[[str], T], default: T | None = None) -> T:
         raw = self.env.get(name, "")
+        if self._placeholder(name, raw):
+            return default  # type: ignore[return-value]  # only reached with problems recorded
         if raw == "":
             if default is None:
                 self.problems.append(f"{name} is required (see docs/configuration.md)")
@@ -207,7 +229,7 @@ class InfluxSettings:
             url=url,
             org=r.get("IKN_INFLUX_ORG", _text),
             bucket=r.get("IKN_INFLUX_BUCKET", _text),
-            token=r.env.get("IKN_INFLUX_TOKEN", ""),
+            token=r.raw("IKN_INFLUX_TOKEN"),
             batch_size=r.get("IKN_INFLUX_BATCH_SIZE", _int_between(1, 100_000), 5000),
             flush_ms=r.get("IKN_INFLUX_FLUSH_MS", _int_between(1, 60_000), 1000),
             buffer_max=r.get("IKN_INFLUX_BUFFER_MAX", _int_between(1, 10_000_000), 200_000),
@@ -241,6 +263,8 @@ class IngestSettings:
     metrics_port: int = 0
     influx: InfluxSettings | None = None
     desk_vacant_grace_s: int = 300
+    stored_notices: bool = True  # end-to-end acknowledgement on each device's down topic
+    stored_interval_ms: int = 1000  # notices of commits this close together go as one
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -272,6 +296,10 @@ class IngestSettings:
             metrics_port=r.get("IKN_INGEST_METRICS_PORT", _int_between(0, 65535), 0),
             influx=InfluxSettings.read(r),
             desk_vacant_grace_s=r.get("IKN_DESK_VACANT_GRACE_S", _int_between(0, 86_400), 300),
+            stored_notices=r.get("IKN_INGEST_STORED_NOTICES", _choice("on", "off"), "on") == "on",
+            stored_interval_ms=r.get(
+                "IKN_INGEST_STORED_INTERVAL_MS", _int_between(0, 10_000), 1000
+            ),
         )
         r.done()
         return settings
@@ -495,11 +523,19 @@ class ApiSettings:
 class MigrateSettings:
     db: DatabaseSettings
     log: LogSettings
+    # ``ikn migrate`` only: an administrator's URL; set, the migrations run as a
+    # migration role and IKN_DATABASE_URL's user becomes the application role
+    # (ikn_store/roles.py). Unset: IKN_DATABASE_URL's user migrates (one role).
+    migrate_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MigrateSettings:
         r = _Reader(os.environ if env is None else env)
-        settings = cls(db=DatabaseSettings.read(r), log=LogSettings.read(r))
+        settings = cls(
+            db=DatabaseSettings.read(r),
+            log=LogSettings.read(r),
+            migrate_url=r.get("IKN_DATABASE_MIGRATE_URL", _database_url, "") or None,
+        )
         r.done()
         return settings
 
@@ -571,6 +607,8 @@ class EdgeSettings:
     sim_scenario: str = "demo"
     speed: float = 1.0
     seed: int = 0
+    await_stored: bool = True  # keep readings until the ingest's stored notice
+    stored_timeout_s: float = 30.0  # resend what no notice confirmed after this (doubling)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EdgeSettings:
@@ -590,6 +628,8 @@ class EdgeSettings:
             sim_scenario=r.get("IKN_SIM_SCENARIO", _text, "demo"),
             speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
             seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
+            await_stored=r.get("IKN_EDGE_AWAIT_STORED", _choice("on", "off"), "on") == "on",
+            stored_timeout_s=r.get("IKN_EDGE_STORED_TIMEOUT_S", _int_between(1, 3600), 30),
         )
         if settings.driver == "serial" and not settings.serial_port:
             r.problems.append("IKN_SERIAL_PORT is required with IKN_EDGE_DRIVER=serial")
@@ -606,7 +646,7 @@ def _device_id(text: str) -> str:
 def _site_key(r: _Reader) -> bytes | None:
     """IKN_SITE_KEY: optional (only badge readers need it), at least 16 bytes; a
     problem is reported without the value, which is a secret."""
-    raw = r.env.get("IKN_SITE_KEY", "")
+    raw = r.raw("IKN_SITE_KEY")
     if raw == "":
         return None
     key = raw.encode()

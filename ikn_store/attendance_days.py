@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -54,7 +55,7 @@ CROSS JOIN unnest($2::date[]) q(day)
 # A window of three UTC days around each local day: compute_day keeps only the day's.
 _SIGNALS = """
 SELECT q.person_id, q.day, s.id, s.kind, s.at, s.place_type, s.building_id, b.agency,
-       s.also_within
+       s.also_within, s.received_at, s.accepted_by IS NOT NULL AS accepted
 FROM unnest($1::text[], $2::date[]) q(person_id, day)
 JOIN attendance_signals s ON s.person_id = q.person_id
      AND s.at >= (q.day - 1)::timestamp AT TIME ZONE 'UTC'
@@ -117,15 +118,47 @@ def _signal(row: asyncpg.Record) -> Signal:
     )
 
 
+# Signals a device makes from its readings, whose time is the device's clock: those
+# received late are evidence pending a correction (``late``).
+DEVICE_SIGNAL_KINDS = frozenset({"badge_in", "badge_out", "desk_occupied"})
+
+
+def late(row: asyncpg.Record, policies: Policies) -> bool:
+    """A device's signal received more than the policy's ``late_signal_after`` after its
+    time (in force on its day), not accepted by an approved correction citing it: it is
+    kept as evidence and counts for nothing until then."""
+    return (
+        row["kind"] in DEVICE_SIGNAL_KINDS
+        and not row["accepted"]
+        and row["received_at"] - row["at"] > policies.in_force(row["day"]).late_signal_after
+    )
+
+
+def _pending(row: asyncpg.Record, zone: ZoneInfo) -> str:
+    at, received = row["at"].astimezone(zone), row["received_at"].astimezone(zone)
+    return (
+        f"pending evidence: {row['kind']} s{row['id']} at {at:%H:%M %Z} received late "
+        f"({received:%Y-%m-%d %H:%M %Z}): counts only through an approved correction citing it"
+    )
+
+
 async def compute(
     conn: asyncpg.Connection, policies: Policies, due: Sequence[PersonDay]
 ) -> list[tuple[str, DailyRecord]]:
-    """The records of ``due`` from the ledger and approved leave / official travel."""
+    """The records of ``due`` from the ledger and approved leave / official travel; late
+    evidence (``late``) is left out, and named in the reasons."""
     people = [d.person_id for d in due]
     days = [d.day for d in due]
+    zones = {d.person_id: ZoneInfo(d.tz) for d in due}
     signals: dict[tuple[str, date], list[Signal]] = defaultdict(list)
+    pending: dict[tuple[str, date], list[str]] = defaultdict(list)
     for row in await conn.fetch(_SIGNALS, people, days):
-        signals[_key(row)].append(_signal(row))
+        if late(row, policies):
+            local = row["at"].astimezone(zones[row["person_id"]]).date()
+            if local == row["day"]:
+                pending[_key(row)].append(_pending(row, zones[row["person_id"]]))
+        else:
+            signals[_key(row)].append(_signal(row))
     excuses: dict[tuple[str, date], Excuse] = {}
     for row in await conn.fetch(_EXCUSES, people, days):
         excuses[_key(row)] = Excuse(row["day"], row["kind"], row["reason"], str(row["id"]))
@@ -141,8 +174,21 @@ async def compute(
             policy=policy,
             excuse=excuses.get(key),
         )
+        if key in pending:
+            record = replace(record, reasons=(*record.reasons, *pending[key]))
         out.append((d.person_id, record))
     return out
+
+
+async def pending_evidence(
+    conn: asyncpg.Connection, policies: Policies, person_id: str, day: date, zone: ZoneInfo
+) -> list[str]:
+    """The ids of ``person_id``'s late signals of ``day`` (``late``): evidence waiting
+    for a correction that cites it."""
+    rows = await conn.fetch(_SIGNALS, [person_id], [day])
+    return [
+        f"s{r['id']}" for r in rows if late(r, policies) and r["at"].astimezone(zone).date() == day
+    ]
 
 
 async def store(conn: asyncpg.Connection, records: Sequence[tuple[str, DailyRecord]]) -> None:
@@ -169,14 +215,58 @@ async def store(conn: asyncpg.Connection, records: Sequence[tuple[str, DailyReco
     )
 
 
+_STORED = """
+SELECT a.person_id, a.day, a.record
+FROM unnest($1::text[], $2::date[]) q(person_id, day)
+JOIN attendance_days a ON a.person_id = q.person_id AND a.day = q.day
+"""
+
+# One statement per job run: a row per record whose content changed.
+_AUDIT_CHANGES = """
+INSERT INTO attendance_audit (actor, action, person_id, day, before, after, signals)
+SELECT 'job:recompute', 'recomputed', q.person_id, q.day, q.before, q.after,
+       ARRAY(SELECT jsonb_array_elements_text(q.signals))
+FROM jsonb_to_recordset($1::jsonb)
+    AS q(person_id text, day date, before jsonb, after jsonb, signals jsonb)
+"""
+
+
 async def recompute_dirty(conn: asyncpg.Connection, policies: Policies, limit: int = 2000) -> int:
-    """Compute and store up to ``limit`` dirty days; how many were done."""
+    """Compute and store up to ``limit`` dirty days; how many were done. Every stored
+    record whose content this changes is audited (``audit_changes``)."""
     async with conn.transaction():
         rows = await conn.fetch(_TAKE_DIRTY, limit, DEFAULT_ZONE)
         due = [PersonDay(r["person_id"], r["day"], r["agency"], r["tz"]) for r in rows]
         if due:
-            await store(conn, await compute(conn, policies, due))
+            computed = await compute(conn, policies, due)
+            people, days = [d.person_id for d in due], [d.day for d in due]
+            before = {_key(r): r["record"] for r in await conn.fetch(_STORED, people, days)}
+            await store(conn, computed)
+            await audit_changes(conn, before, computed)
     return len(due)
+
+
+async def audit_changes(
+    conn: asyncpg.Connection,
+    before: dict[tuple[str, date], dict[str, Any]],
+    computed: Sequence[tuple[str, DailyRecord]],
+) -> None:
+    """Audit, as ``job:recompute`` with the ids of the signals new to each record, every
+    record of ``computed`` that replaced a stored one of other content. A day's first
+    record is no change: it replaces nothing (what the day said until then was computed
+    on the spot from no signal)."""
+    changes = []
+    for person, record in computed:
+        old = before.get((person, record.day))
+        after = record.as_json()
+        if old is None or old == after:
+            continue
+        new = [s for s in record.signals if s not in old.get("signals", ())]
+        changes.append(
+            {"person_id": person, "day": record.day, "before": old, "after": after, "signals": new}
+        )
+    if changes:
+        await conn.execute(_AUDIT_CHANGES, changes)
 
 
 async def person_days(

@@ -11,7 +11,9 @@ before and after.
         ├── RequestDecided    it was approved or rejected already
         ├── OwnRequest        the approver made the request (or is its subject)
         ├── NotYourUnit       the approver supervises another agency or unit
-        └── NotHappenedYet    approving a correction of a day that has not begun
+        ├── NotHappenedYet    approving a correction of a day that has not begun
+        └── UnknownEvidence   a correction cites a signal that is not a device's signal of
+                              its person on its day
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class NotHappenedYet(RequestError):
     kind = "correction-of-future-day"
 
 
+class UnknownEvidence(RequestError):
+    kind = "unknown-evidence"
+
+
 @dataclass(frozen=True, slots=True)
 class NewRequest:
     person_id: str
@@ -69,6 +75,7 @@ class NewRequest:
     clock_in: datetime | None = None
     clock_out: datetime | None = None
     place_type: str = "office"
+    evidence: tuple[int, ...] = ()  # ids of late signals a correction cites
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,7 @@ class Request:
     requested_at: datetime
     decided_by: str | None
     decided_at: datetime | None
+    evidence: list[int]
 
     def as_json(self, zone: ZoneInfo) -> dict[str, Any]:
         """JSON-ready, times in ``zone`` (the person's)."""
@@ -109,6 +117,7 @@ class Request:
             "requested_at": iso(self.requested_at),
             "decided_by": self.decided_by,
             "decided_at": iso(self.decided_at),
+            "evidence": [f"s{n}" for n in self.evidence],
         }
 
     @property
@@ -117,7 +126,7 @@ class Request:
 
 
 _COLUMNS = """id, person_id, kind, lower(days) AS first, upper(days) - 1 AS last, reason,
-    clock_in, clock_out, status, requested_by, requested_at, decided_by, decided_at"""
+    clock_in, clock_out, status, requested_by, requested_at, decided_by, decided_at, evidence"""
 
 
 def _request(row: asyncpg.Record) -> Request:
@@ -126,10 +135,12 @@ def _request(row: asyncpg.Record) -> Request:
 
 async def create(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:
     async with conn.transaction():
+        if new.evidence:
+            await _check_evidence(conn, new)
         row = await conn.fetchrow(
             f"""INSERT INTO attendance_requests
-                    (person_id, kind, days, reason, clock_in, clock_out, requested_by)
-                VALUES ($1, $2, daterange($3, $4, '[]'), $5, $6, $7, $8)
+                    (person_id, kind, days, reason, clock_in, clock_out, requested_by, evidence)
+                VALUES ($1, $2, daterange($3, $4, '[]'), $5, $6, $7, $8, $9)
                 RETURNING {_COLUMNS}""",
             new.person_id,
             new.kind,
@@ -139,6 +150,7 @@ async def create(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:
             new.clock_in,
             new.clock_out,
             by,
+            list(new.evidence),
         )
         assert row is not None
         request = _request(row)
@@ -146,6 +158,26 @@ async def create(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:
         after = request.as_json(zone)
         await _audit(conn, actor=by, action="requested", request=request, after=after)
     return request
+
+
+async def _check_evidence(conn: asyncpg.Connection, new: NewRequest) -> None:
+    """A correction cites only device signals (badge taps, desk sensors) of its person
+    on its day (in the person's zone)."""
+    zone = await _zone(conn, new.person_id)
+    found = await conn.fetchval(
+        """SELECT count(*) FROM attendance_signals
+           WHERE id = ANY($1::bigint[]) AND person_id = $2 AND kind = ANY($3::text[])
+             AND (at AT TIME ZONE $4)::date = $5""",
+        list(new.evidence),
+        new.person_id,
+        sorted(days_store.DEVICE_SIGNAL_KINDS),
+        zone.key,
+        new.first,
+    )
+    if new.kind != "correction" or found != len(set(new.evidence)):
+        raise UnknownEvidence(
+            f"a correction cites badge or desk signals of its person on {new.first} only"
+        )
 
 
 async def get(conn: asyncpg.Connection, request_id: UUID) -> Request:
@@ -240,7 +272,17 @@ async def _apply(
     as it said before (stored or, with no signal yet, computed on the spot) and after."""
     person, days = [request.person_id], request.days
     before = await days_store.records(conn, policies, person, days, now)
+    # The days' dirty marks first, as a new signal's trigger takes them and as the
+    # recompute job does (dirty mark, then record): in the other order the two deadlock.
+    await days_store.mark_dirty(conn, person, days)
     if request.kind == "correction":
+        await conn.execute(
+            """UPDATE attendance_signals SET accepted_by = $2
+               WHERE id = ANY($3::bigint[]) AND person_id = $1""",
+            request.person_id,
+            request.id,
+            request.evidence,
+        )
         building = await conn.fetchval(
             "SELECT home_building_id FROM people WHERE id = $1", request.person_id
         )
@@ -309,7 +351,7 @@ async def audit_trail(
     """Who did what to ``person_id``'s ``day`` (and the requests covering it), oldest
     first; times in ``zone``."""
     rows = await conn.fetch(
-        """SELECT a.at, a.actor, a.action, a.request_id, a.day, a.before, a.after
+        """SELECT a.at, a.actor, a.action, a.request_id, a.day, a.before, a.after, a.signals
            FROM attendance_audit a LEFT JOIN attendance_requests r ON r.id = a.request_id
            WHERE a.person_id = $1 AND (a.day = $2 OR (a.day IS NULL AND r.days @> $2))
            ORDER BY a.id""",
@@ -325,6 +367,7 @@ async def audit_trail(
             "day": r["day"].isoformat() if r["day"] else None,
             "before": r["before"],
             "after": r["after"],
+            "signals": list(r["signals"]),  # of a job:recompute row: the signals new to it
         }
         for r in rows
     ]

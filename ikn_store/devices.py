@@ -7,14 +7,16 @@ StoreError
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
 
+from ikn_core.attendance import Policies
 from ikn_core.domain import Device
 from ikn_store.broker_auth import mosquitto_hash, new_password
 from ikn_store.errors import StoreError
@@ -47,6 +49,8 @@ class DeviceView:
     has_credentials: bool
     recent_readings: int = 0  # readings received in the last RECENT_WINDOW
     clock_offset_s: float | None = None  # smallest (receive time - device ts) in it
+    tap_tokens_per_min: int = 0  # a badge reader's most distinct tokens in a minute (TAP_WINDOW)
+    taps_outside_hours: int = 0  # its taps outside OPENING_HOURS in its building's zone
 
 
 # Alerts from what the device sent lately (RECENT_WINDOW): flooding past
@@ -58,6 +62,32 @@ FLOOD_READINGS_PER_MIN = 600
 CLOCK_AHEAD_S = 60.0
 CLOCK_BEHIND_S = 900.0
 BATTERY_LOW_PCT = 20
+# Badge readers whose taps look implausible, over the taps received in TAP_WINDOW.
+TAP_WINDOW = timedelta(days=1)
+
+
+class TapRules(NamedTuple):
+    """When a reader's taps look implausible: more than ``max_tokens_per_minute``
+    distinct tokens in one minute (a replay, a cloned card list), or a tap outside
+    ``opens``-``closes`` in its building's zone. ``of`` takes them from the attendance
+    policy (``badge_readers.*`` and its working hours)."""
+
+    max_tokens_per_minute: int
+    opens: time
+    closes: time
+
+    @classmethod
+    def of(cls, policies: Policies, now: datetime) -> TapRules:
+        """From the version in force on ``now``'s date (the first, before any is)."""
+        day = max(now.date(), policies.versions[0].effective_from)
+        policy = policies.in_force(day)
+        opens, closes = policy.opening_hours(day)
+        return cls(policy.reader_max_tokens_per_minute, opens, closes)
+
+
+# The shipped national policy, read once: what the ingest's alert gauge judges taps by.
+_national = functools.cache(Policies.default)
+
 ALERTS = (
     "never-seen",
     "offline",
@@ -66,11 +96,15 @@ ALERTS = (
     "flooding",
     "battery-low",
     "no-credentials",
+    "implausible-tap-rate",
+    "taps-outside-hours",
 )
 
 
-def device_alerts(device: DeviceView, now: datetime) -> list[str]:
-    """What needs a facility manager's attention about an enabled device."""
+def device_alerts(device: DeviceView, now: datetime, taps: TapRules | None = None) -> list[str]:
+    """What needs a facility manager's attention about an enabled device (its taps judged
+    by ``taps``, the national policy's when None)."""
+    taps = taps or TapRules.of(_national(), now)
     if not device.enabled:
         return []
     found = []
@@ -92,6 +126,10 @@ def device_alerts(device: DeviceView, now: datetime) -> list[str]:
         found.append("battery-low")
     if not device.has_credentials:
         found.append("no-credentials")
+    if device.tap_tokens_per_min > taps.max_tokens_per_minute:
+        found.append("implausible-tap-rate")
+    if device.taps_outside_hours:
+        found.append("taps-outside-hours")
     return found
 
 
@@ -224,7 +262,8 @@ _SELECT = """
 SELECT d.id, d.kind, d.building_id, d.zone_id, d.desk_id, d.enabled, d.expected_interval_s,
        s.online, s.last_seen, s.status_at, s.status,
        c.device_id IS NOT NULL AS has_credentials,
-       coalesce(r.recent, 0) AS recent_readings, r.clock_offset_s
+       coalesce(r.recent, 0) AS recent_readings, r.clock_offset_s,
+       coalesce(t.tokens, 0) AS tap_tokens_per_min, coalesce(t.outside, 0) AS taps_outside_hours
 FROM devices d
 LEFT JOIN device_status s ON s.device_id = d.id
 LEFT JOIN device_credentials c ON c.device_id = d.id
@@ -237,6 +276,22 @@ LEFT JOIN (
       AND received_at > now() - interval '5 minutes'
     GROUP BY device_id
 ) r ON r.device_id = d.id
+LEFT JOIN (
+    -- badge taps received in TAP_WINDOW: most distinct tokens a minute, and how many
+    -- fell outside the opening hours ($3, $4: local times) of the reader's building
+    SELECT m.device_id, max(m.tokens) AS tokens, sum(m.outside) AS outside
+    FROM (SELECT t.device_id, date_trunc('minute', t.ts) AS minute,
+                 count(DISTINCT t.body->>'badge') AS tokens,
+                 count(*) FILTER (WHERE (t.ts AT TIME ZONE bd.tz)::time NOT BETWEEN $3 AND $4)
+                     AS outside
+          FROM readings t
+          JOIN devices td ON td.id = t.device_id
+          JOIN buildings bd ON bd.id = td.building_id
+          WHERE t.kind = 'badge_tap' AND t.ts > now() - $5::interval
+                AND t.ts < now() + interval '1 day' AND t.received_at > now() - $5::interval
+          GROUP BY 1, 2) m
+    GROUP BY m.device_id
+) t ON t.device_id = d.id
 """
 
 
@@ -248,23 +303,35 @@ def _view(row: asyncpg.Record) -> DeviceView:
 
 
 async def list_devices(
-    conn: asyncpg.Connection, building: str | None = None, device_id: str | None = None
+    conn: asyncpg.Connection,
+    building: str | None = None,
+    device_id: str | None = None,
+    *,
+    taps: TapRules | None = None,
 ) -> list[DeviceView]:
+    """The registered devices with their health; taps outside ``taps``' opening hours
+    (the national policy's when None) counted."""
+    taps = taps or TapRules.of(_national(), datetime.now(UTC))
     rows = await conn.fetch(
         _SELECT
         + """WHERE ($1::text IS NULL OR d.building_id = $1)
                      AND ($2::text IS NULL OR d.id = $2) ORDER BY d.id""",
         building,
         device_id,
+        taps.opens,
+        taps.closes,
+        TAP_WINDOW,
     )
     return [_view(r) for r in rows]
 
 
 async def alert_counts(conn: asyncpg.Connection, now: datetime) -> Counter[str]:
-    """How many devices have each alert now (every name of ALERTS, zero included)."""
+    """How many devices have each alert now (every name of ALERTS, zero included; taps
+    judged by the national policy)."""
     counts: Counter[str] = Counter(dict.fromkeys(ALERTS, 0))
-    for device in await list_devices(conn):
-        counts.update(device_alerts(device, now))
+    taps = TapRules.of(_national(), now)
+    for device in await list_devices(conn, taps=taps):
+        counts.update(device_alerts(device, now, taps))
     return counts
 
 

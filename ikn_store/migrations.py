@@ -58,13 +58,16 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     pending = discover(directory)
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
     try:
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   version integer PRIMARY KEY,
-                   name text NOT NULL,
-                   checksum text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
+        # Only when missing: the application role (docs/configuration.md) may not
+        # create tables, and CREATE TABLE IF NOT EXISTS asks for that right first.
+        if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NULL"):
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version integer PRIMARY KEY,
+                       name text NOT NULL,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
         rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
         applied = {r["version"]: r["checksum"] for r in rows}
         done = []

@@ -13,21 +13,13 @@ log = logging.getLogger(__name__)
 LOCK_KEY = 0x494B4E5041525453  # "IKNPARTS"
 
 
-def partition_name(day: date) -> str:
-    return f"readings_{day:%Y%m%d}"
-
-
 async def ensure_partitions(conn: asyncpg.Connection, days: Iterable[date]) -> None:
     """Create the partitions of these days if missing (safe from several ingests at once)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
         for day in sorted(set(days)):
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            end = start + timedelta(days=1)
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF readings "
-                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-            )
+            # as the migration role: the application role owns no table (migration 0025)
+            await conn.execute("SELECT readings_partition_create($1)", day)
 
 
 async def drop_expired(conn: asyncpg.Connection, retention_days: int, today: date) -> list[str]:
@@ -41,9 +33,13 @@ async def drop_expired(conn: asyncpg.Connection, retention_days: int, today: dat
     )
     dropped = []
     for (name,) in names:
-        if datetime.strptime(name[-8:], "%Y%m%d").date() < horizon:
-            await conn.execute(f"DROP TABLE IF EXISTS {name}")
+        if _day_of(name) < horizon:
+            await conn.execute("SELECT readings_partition_drop($1)", _day_of(name))
             dropped.append(name)
     if dropped:
         log.info("retention: dropped %d partition(s) older than %s", len(dropped), horizon)
     return dropped
+
+
+def _day_of(name: str) -> date:
+    return datetime.strptime(name[-8:], "%Y%m%d").replace(tzinfo=UTC).date()

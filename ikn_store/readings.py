@@ -3,11 +3,11 @@
 Readings go into ``readings`` by COPY (encoded by ``copy_rows``); the key
 ``(device_id, stream, seq, ts)`` makes a redelivered reading fail it, and then the
 batch is written again through the connection's ``staging_readings`` temp table with
-``INSERT ... ON CONFLICT DO NOTHING``. The SQL function ``ingest_derive()`` (migration
-0017) then derives desk state, zone counts, sensor check-ins, analytics dirty spans,
-attendance signals and last-seen from the batch's summary (``summarise``); device
-status is upserted alongside. All in one transaction, so live state never runs ahead
-of or behind what is stored.
+``INSERT ... ON CONFLICT DO NOTHING``. The SQL function ``ingest_derive()``
+(migration 0017, replaced by 0026) then derives desk state, zone counts, sensor
+check-ins, analytics dirty spans, attendance signals and last-seen from the batch's
+summary (``summarise``); device status is upserted alongside. All in one
+transaction, so live state never runs ahead of or behind what is stored.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ WHERE vacant_since IS NOT NULL AND vacant_since <= now() - $1::interval
 """
 
 # Derives desk state, zone counts, sensor check-ins, analytics dirty spans, attendance
-# signals and last-seen from a batch's summary (migration 0017).
+# signals and last-seen from a batch's summary (migration 0017, replaced by 0026).
 _INGEST_DERIVE = "SELECT ingest_derive($1::json, $2::interval, $3::interval, $4, $5)"
 _INSERT_STAGED = "INSERT INTO readings SELECT * FROM staging_readings ON CONFLICT DO NOTHING"
 # Kinds whose bodies the derivation reads: their readings are also staged.
@@ -181,7 +181,7 @@ async def write_dead_letters(
 
 
 _ENABLED_DEVICES = """
-SELECT d.id, d.building_id, z.floor_id, d.zone_id, d.kind
+SELECT d.id, d.building_id, z.floor_id, d.zone_id, d.kind, d.desk_id IS NULL AS at_door
 FROM devices d LEFT JOIN zones z ON z.id = d.zone_id
 WHERE d.id = ANY($1::text[]) AND d.enabled
 """
@@ -195,22 +195,38 @@ async def _enabled_devices(
         return {}, {}
     rows = await conn.fetch(_ENABLED_DEVICES, ids)
     places = {r[0]: DevicePlace(r[1], r[2], r[3]) for r in rows}
-    return places, {r[0]: READING_KINDS[DeviceKind(r[4])] for r in rows}
+    return places, {r[0]: _sends(DeviceKind(r[4]), r[5]) for r in rows}
+
+
+# What a badge reader placed at a desk may send: its taps are no attendance signal, as
+# only a reader at a door of its building (at no desk) counts them (docs/attendance.md).
+_READER_AT_DESK = READING_KINDS[DeviceKind.BADGE_READER] - {"badge_tap"}
+
+
+def _sends(kind: DeviceKind, at_door: bool) -> frozenset[str]:
+    """The reading kinds a device of ``kind`` may send where it is."""
+    if kind is DeviceKind.BADGE_READER and not at_door:
+        return _READER_AT_DESK
+    return READING_KINDS[kind]
 
 
 def _wrong_kind(message: UpMessage, allowed: frozenset[str]) -> DeadLetter | None:
     """A dead letter when a reading of ``message`` is of a kind its device does not send."""
     for i, row in enumerate(message.rows):
-        if row.kind not in allowed:
-            return DeadLetter(
-                message.received_at,
-                message.topic,
-                message.device_id,
-                "wrong_kind",
+        if row.kind == "badge_tap" and allowed is _READER_AT_DESK:
+            reason = "not_at_door"
+            detail = f"readings[{i}].kind: a badge_tap from a badge reader placed at a desk"
+        elif row.kind not in allowed:
+            reason = "wrong_kind"
+            detail = (
                 f"readings[{i}].kind: a {row.kind} reading from a device that sends "
-                f"{', '.join(sorted(allowed))}",
-                message.payload,
+                f"{', '.join(sorted(allowed))}"
             )
+        else:
+            continue
+        return DeadLetter(
+            message.received_at, message.topic, message.device_id, reason, detail, message.payload
+        )
     return None
 
 

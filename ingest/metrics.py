@@ -76,6 +76,11 @@ class IngestMetrics:
             "1 while the broker has confirmed the subscriptions",
             registry=r,
         )
+        self.stored_notices = Counter(
+            "ikn_ingest_stored_notices",
+            "stored notices published (end-to-end acknowledgement, one per device and stream)",
+            registry=r,
+        )
         self.db_retries = Counter(
             "ikn_ingest_db_retries", "writes retried because PostgreSQL was away", registry=r
         )

@@ -207,10 +207,11 @@ class MqttSource:
             self._client.loop_write()  # sends DISCONNECT; paho then closes the socket
         self._unwatch()
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Publish with QoS 1 without waiting (desk displays, ingest/display.py: state,
-        the newest wins); paho queues it while the connection is down."""
-        self._client.publish(topic, payload, qos=1)
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publish without waiting (desk displays, ingest/display.py: state, the newest
+        wins; stored notices at QoS 0, ingest/stored.py); paho queues a QoS 1 message
+        while the connection is down and drops a QoS 0 one."""
+        self._client.publish(topic, payload, qos=qos)
 
     def ack(self, msg: Received) -> None:
         """Acknowledge a stored message, on the connection it came on."""

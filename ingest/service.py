@@ -33,6 +33,7 @@ from ingest.display import DisplayFeed
 from ingest.influx import InfluxClient, InfluxSink
 from ingest.metrics import IngestMetrics, serve_metrics
 from ingest.mqtt import Inbox, MqttSource
+from ingest.stored import StoredNotices
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class Acknowledger(Protocol):
     message once its batch committed, and stop taking messages when writing failed."""
 
     def ack(self, message: Received) -> None: ...
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -205,7 +208,8 @@ class IngestService:
         committed: MQTT wants PUBACKs in order, and a crash loses nothing unacknowledged."""
         writers = asyncio.Semaphore(self.settings.writers)
         written: asyncio.Queue[_InFlight | None] = asyncio.Queue()
-        acker = asyncio.create_task(self._acknowledge(written, source, queue))
+        notices = self._stored_notices(source)
+        acker = asyncio.create_task(self._acknowledge(written, source, queue, notices))
         try:
             while not stop.is_set() and not acker.done():
                 batch = await self._collect(queue, stop)
@@ -219,12 +223,22 @@ class IngestService:
         finally:
             written.put_nowait(None)
             await acker  # what is in flight finishes (or gives up, unacknowledged)
+            if notices is not None:
+                notices.close()
+
+    def _stored_notices(self, source: Acknowledger) -> StoredNotices | None:
+        """The end-to-end acknowledgement, unless ``IKN_INGEST_STORED_NOTICES=off``."""
+        if not self.settings.stored_notices:
+            return None
+        interval_s = self.settings.stored_interval_ms / 1000
+        return StoredNotices(source.publish, interval_s, self.stats.metrics.stored_notices.inc)
 
     async def _acknowledge(
         self,
         written: asyncio.Queue[_InFlight | None],
         source: Acknowledger,
         queue: asyncio.Queue[Received],
+        notices: StoredNotices | None = None,
     ) -> None:
         while (item := await written.get()) is not None:
             result = await item.task
@@ -235,6 +249,8 @@ class IngestService:
                 return
             for message in item.batch:
                 source.ack(message)
+            if notices is not None:  # the end-to-end acknowledgement (ingest/stored.py)
+                notices.note(item.decoded)
             if self.sink is not None:
                 self.sink.offer(item.decoded, result.places)
             self.stats.add(result, item.decoded, time.perf_counter() - item.started)

@@ -15,10 +15,12 @@ import pytest
 
 from edge_agent.badge import badge_token
 from ikn_core.attendance import Policies
-from ikn_store.attendance_days import mark_dirty, recompute_dirty
+from ikn_store import attendance_requests as requests_store
+from ikn_store.attendance_days import mark_dirty, pending_evidence, recompute_dirty
+from ikn_store.attendance_requests import NewRequest
 from ikn_store.badges import enrol, revoke
 from ikn_store.partitions import ensure_partitions
-from ikn_store.people import upsert_people
+from ikn_store.people import get_person, upsert_people
 from ikn_store.pool import create_pool
 from ikn_store.readings import ReadingRow, UpMessage, write
 from tests.helpers import seed
@@ -48,9 +50,13 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 def _message(
-    device: str, stream: str, *readings: tuple[datetime, str, dict[str, Any]]
+    device: str,
+    stream: str,
+    *readings: tuple[datetime, str, dict[str, Any]],
+    received: datetime | None = None,
 ) -> UpMessage:
-    now = datetime.now(UTC)
+    """An up message received a second after its newest reading (unless ``received``)."""
+    now = received or max(ts for ts, _, _ in readings) + timedelta(seconds=1)
     rows = tuple(
         ReadingRow(device, stream, seq, ts, now, kind, body)
         for seq, (ts, kind, body) in enumerate(readings)
@@ -134,3 +140,157 @@ async def test_recompute_marks_and_computes_every_day_of_a_period(pool: asyncpg.
         rows = await conn.fetch("SELECT day, mode FROM attendance_days ORDER BY day")
         assert await conn.fetchval("SELECT count(*) FROM attendance_dirty") == 0
     assert [r["mode"] for r in rows] == ["absent", "absent", "non_working_day"]
+
+
+async def test_taps_count_only_from_a_badge_reader_at_a_door(pool: asyncpg.Pool) -> None:
+    """A desk sensor's or an environment sensor's tap, or one from a reader placed at a
+    desk, is a dead letter: no signal, no check-in, counted by reason."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO devices (id, kind, building_id, zone_id, desk_id) VALUES
+               ('reader-d2', 'badge_reader', 'b1', 'b1-f1-a', 'd2'),
+               ('env-b1', 'environment', 'b1', 'b1-f1-a', NULL)"""
+        )
+    at = START - timedelta(hours=1, minutes=20)
+    tap = (at, "badge_tap", {"badge": ANI, "direction": "in"})
+    for device in ("desk-d1", "env-b1", "reader-d2"):
+        await _write(pool, _message(device, str(uuid.uuid4()), tap))
+    assert await _signals(pool) == []
+    async with pool.acquire() as conn:
+        status = await conn.fetchval("SELECT status FROM bookings")
+        letters = await conn.fetch(
+            "SELECT device_id, reason, detail FROM dead_letters ORDER BY device_id"
+        )
+    assert status == "booked"
+    assert [(r["device_id"], r["reason"]) for r in letters] == [
+        ("desk-d1", "wrong_kind"),
+        ("env-b1", "wrong_kind"),
+        ("reader-d2", "not_at_door"),
+    ]
+    assert (
+        letters[2]["detail"] == "readings[0].kind: a badge_tap from a badge reader placed at a desk"
+    )
+    assert ANI not in str([tuple(r) for r in letters])
+
+
+async def test_a_late_tap_is_evidence_that_counts_only_through_an_approved_correction(
+    pool: asyncpg.Pool,
+) -> None:
+    """A tap received more than the policy's 24 h after its time checks in nothing and
+    changes no day, until a supervisor approves a correction that cites it."""
+    async with pool.acquire() as conn:  # live at b1, and knowing Ani, since September
+        await conn.execute("UPDATE buildings SET live_from = '2026-09-01'")
+        await conn.execute("UPDATE people SET known_since = '2026-09-01T00:00+08:00'")
+    at = START - timedelta(hours=1, minutes=20)  # 07:40 WITA on Thursday 1 October
+    tap = (at, "badge_tap", {"badge": ANI, "direction": "in"})
+    received = at + timedelta(hours=24, minutes=1)
+    await _write(pool, _message("door-b1", str(uuid.uuid4()), tap, received=received))
+    policies = Policies.default()
+    day = START.date()
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings") == "booked"
+        signal = await conn.fetchval("SELECT id FROM attendance_signals WHERE kind = 'badge_in'")
+        assert await recompute_dirty(conn, policies) == 1
+        record = await conn.fetchval(
+            "SELECT record FROM attendance_days WHERE person_id = 'ani' AND day = $1", day
+        )
+        assert record["mode"] == "absent" and record["clock_in"] is None
+        assert record["signals"] == []
+        assert record["reasons"][-1] == (
+            f"pending evidence: badge_in s{signal} at 07:40 WITA received late "
+            "(2026-10-02 07:41 WITA): counts only through an approved correction citing it"
+        )
+        assert await pending_evidence(conn, policies, "ani", day, WITA) == [f"s{signal}"]
+        with pytest.raises(requests_store.UnknownEvidence):  # not a signal of Ani's day
+            await requests_store.create(
+                conn, NewRequest("ani", "correction", day, day, "x", evidence=(signal + 9,)), "ani"
+            )
+        asked = await requests_store.create(
+            conn,
+            NewRequest("ani", "correction", day, day, "reader was offline", evidence=(signal,)),
+            "ani",
+        )
+        budi = await get_person(conn, "budi")
+        assert budi is not None
+        now = datetime(2026, 10, 2, 9, 0, tzinfo=WITA)
+        await requests_store.decide(conn, asked.id, budi, True, policies, now=now)
+        record = await conn.fetchval(
+            "SELECT record FROM attendance_days WHERE person_id = 'ani' AND day = $1", day
+        )
+        audit = await conn.fetchrow(
+            "SELECT actor, before, after FROM attendance_audit WHERE action = 'recomputed'"
+        )
+        assert await pending_evidence(conn, policies, "ani", day, WITA) == []
+    assert record["clock_in"] == "2026-10-01T07:40:00+08:00"
+    assert record["signals"] == [f"s{signal}"]
+    assert audit["actor"] == "budi"
+    assert (audit["before"]["mode"], audit["after"]["mode"]) == ("absent", "wfo")
+
+
+async def test_the_job_audits_every_record_it_changes_and_no_first_record(
+    pool: asyncpg.Pool,
+) -> None:
+    """The dirty-day job writes one audit row per record whose content changed (actor
+    job:recompute, before, after, the new signals); a day's first record is no change,
+    and recomputing a day to the same record audits nothing."""
+    at = START - timedelta(hours=1, minutes=20)  # 07:40
+    await _write(
+        pool,
+        _message(
+            "door-b1", str(uuid.uuid4()), (at, "badge_tap", {"badge": ANI, "direction": "in"})
+        ),
+    )
+    policies = Policies.default()
+    day = START.date()
+    async with pool.acquire() as conn:
+        assert await recompute_dirty(conn, policies) == 1  # the first record
+        assert await conn.fetchval("SELECT count(*) FROM attendance_audit") == 0
+        await mark_dirty(conn, ["ani"], [day])
+        assert await recompute_dirty(conn, policies) == 1  # the same record again
+        assert await conn.fetchval("SELECT count(*) FROM attendance_audit") == 0
+    out = START + timedelta(hours=7, minutes=10)  # 16:10
+    await _write(
+        pool,
+        _message(
+            "door-b1", str(uuid.uuid4()), (out, "badge_tap", {"badge": ANI, "direction": "out"})
+        ),
+    )
+    async with pool.acquire() as conn:
+        assert await recompute_dirty(conn, policies) == 1
+        rows = await conn.fetch("SELECT * FROM attendance_audit")
+        out_id = await conn.fetchval("SELECT id FROM attendance_signals WHERE kind = 'badge_out'")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["actor"], row["action"], row["person_id"], row["day"]) == (
+        "job:recompute",
+        "recomputed",
+        "ani",
+        day,
+    )
+    assert row["request_id"] is None
+    assert row["signals"] == [f"s{out_id}"]
+    assert row["before"]["clock_out"] is None
+    assert row["after"]["clock_out"] == "2026-10-01T16:10:00+08:00"
+    async with pool.acquire() as conn:  # what GET /api/v1/attendance/day shows of it
+        (shown,) = await requests_store.audit_trail(conn, "ani", day, WITA)
+    assert (shown["actor"], shown["signals"]) == ("job:recompute", [f"s{out_id}"])
+
+
+async def test_a_desk_reading_received_after_the_booking_ended_checks_nothing_in(
+    pool: asyncpg.Pool,
+) -> None:
+    """Its time inside the booking, but received the next day: the booking stays booked;
+    its desk_occupied signal is late evidence like a late tap."""
+    during = START + timedelta(hours=1)
+    await _write(
+        pool,
+        _message(
+            "desk-d1",
+            str(uuid.uuid4()),
+            (during, "desk_occupancy", {"occupied": True}),
+            received=START + timedelta(days=1),
+        ),
+    )
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM bookings") == "booked"
+    assert [kind for _, kind, _ in await _signals(pool)] == ["desk_occupied"]

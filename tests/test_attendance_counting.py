@@ -545,3 +545,58 @@ async def test_the_same_app_check_in_within_a_minute_is_the_same_signal(world: W
     status, later = await world.post("ani", "/api/v1/attendance/check-in", home)
     assert (status, later["at"]) == (201, "2026-10-07T08:01:01+08:00")
     assert len(await fetch(world.url, signals)) == 4
+
+
+async def test_a_late_tap_is_pending_evidence_until_a_correction_citing_it_is_approved(
+    world: World,
+) -> None:
+    """Received two days after its time, a tap is shown as pending evidence and counts
+    for nothing; a correction that cites it, once approved, makes it count."""
+    await known_since(world, "2026-09-01T00:00+08:00")
+    world.clock.at = wita(10, 9, 10)
+    (row,) = await fetch(
+        world.url,
+        """INSERT INTO attendance_signals
+               (person_id, kind, at, place_type, building_id, source, received_at)
+           VALUES ('ani', 'badge_in', '2026-10-06T07:35+08:00', 'office', 'b1',
+                   'reading:door-b1/5f0c2a9e-1f7b-4d1e-9d7e-3b8f2a6c1d40/7',
+                   '2026-10-08T07:36+08:00')
+           RETURNING id""",
+    )
+    tap = f"s{row['id']}"
+    day = "/api/v1/attendance/day?day=2026-10-06"
+    body = await world.get("ani", day)
+    assert body["record"]["mode"] == "absent" and body["signals"] == []
+    assert [s["id"] for s in body["pending_evidence"]] == [tap]
+    assert body["pending_evidence"][0]["received_at"] == "2026-10-08T07:36:00+08:00"
+    assert any(r.startswith(f"pending evidence: badge_in {tap}") for r in body["record"]["reasons"])
+
+    cite = {**CORRECTION, "from": "2026-10-06"}
+    status, problem = await world.post(
+        "ani", "/api/v1/attendance/requests", {**cite, "evidence": []}
+    )
+    assert (status, problem["invalid_params"][0]["name"]) == (400, "clock_in")  # nothing cited
+    for bad in (["s999999999"], [tap.upper()], tap, ["s\u0661\u0662"]):
+        status, problem = await world.post(
+            "ani", "/api/v1/attendance/requests", {**cite, "evidence": bad}
+        )
+        assert status == 400, problem
+        assert problem["invalid_params"][0]["name"] == "evidence"
+    status, created = await world.post(
+        "ani", "/api/v1/attendance/requests", {**cite, "evidence": [tap]}
+    )
+    assert status == 201, created
+    assert created["evidence"] == [tap]
+    pending = await world.get("ani", day)  # until approved
+    assert {**pending, "audit": []} == {**body, "audit": []}
+    status, approved = await world.post(
+        "budi", f"/api/v1/attendance/requests/{created['id']}/approve"
+    )
+    assert status == 200, approved
+    after = await world.get("ani", day)
+    assert after["pending_evidence"] == []
+    assert [s["id"] for s in after["signals"]] == [tap]
+    assert (after["record"]["mode"], after["record"]["clock_in"]) == (
+        "wfo",
+        "2026-10-06T07:35:00+08:00",
+    )

@@ -95,7 +95,9 @@ def test_order_and_zone_never_change_the_record(
 
 # Keys that may be left out (everything else is required).
 OPTIONAL = re.compile(
-    r"(break_minutes_by_day(\.\w+)?|periods\[\d+\]\.name|bands\[\d+\]\.(sanction|max_days))\Z"
+    r"(break_minutes_by_day(\.\w+)?|periods\[\d+\]\.name|bands\[\d+\]\.(sanction|max_days)"
+    r"|corrections(\.late_signal_hours)?"
+    r"|badge_readers(\.max_tokens_per_minute|\.opening_margin_minutes)?)\Z"
 )
 WRONG = [True, "abc", -5, date(2026, 1, 1), time(7, 0), 2.5, [], {}]
 

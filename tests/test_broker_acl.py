@@ -287,24 +287,40 @@ SHARED_UP = "$share/ikn-ingest/ikn/v1/dev/+/up"
 INGEST_ID = "ikn-ingest-host1"  # what IKN_INGEST_CLIENT_ID defaults to on a host "host1"
 
 
-def start_production_mosquitto(workdir: Path, auth: Path, port: int | None = None) -> BrokerProcess:
+def start_production_mosquitto(
+    workdir: Path,
+    auth: Path,
+    port: int | None = None,
+    *,
+    certs: Path | None = None,
+    tls_port: int | None = None,
+) -> BrokerProcess:
     """deploy/mosquitto/mosquitto.conf as it is, with its container paths mapped into
-    ``workdir`` and ``auth`` and its plain listener moved to a loopback ``port`` (by
-    default a free one)."""
+    ``workdir`` (its pid file: ``workdir/run/mosquitto.pid``) and ``auth`` and its plain
+    listener moved to a loopback ``port`` (by default a free one). Its TLS listener
+    moves to loopback ``tls_port`` with the certificates of ``certs`` (as ``ikn tls
+    init`` writes them); without ``certs`` it is left out."""
     port = port or free_port()
-    data = workdir / "data"
-    data.mkdir(parents=True, exist_ok=True)
+    data, run = workdir / "data", workdir / "run"
+    for directory in (data, run):
+        directory.mkdir(parents=True, exist_ok=True)
     paths = {
-        "/mosquitto/config/passwd": str(auth.resolve() / "passwd"),
-        "/mosquitto/config/acl": str(auth.resolve() / "acl"),
+        "/mosquitto/certs/": f"{(certs or workdir).resolve()}/",
+        "/mosquitto/auth/": f"{auth.resolve()}/",
         "/mosquitto/data/": f"{data.resolve()}/",
+        "/mosquitto/run/": f"{run.resolve()}/",
     }
     # As root, Mosquitto would switch to the `mosquitto` user (see ikn.brokers); its
     # "running" line, which run_mosquitto waits for, is information.
     lines = ["user root"] if os.geteuid() == 0 else []
     lines.append("log_type information")
-    for original in PRODUCTION_CONF.read_text(encoding="utf-8").splitlines():
-        line = f"listener {port} 127.0.0.1" if original == "listener 1883" else original
+    listeners = {"listener 1883": f"listener {port} 127.0.0.1"}
+    listeners["listener 8883"] = f"listener {tls_port or free_port()} 127.0.0.1"
+    conf = PRODUCTION_CONF.read_text(encoding="utf-8")
+    if certs is None:  # the TLS listener's block, up to the blank line after it
+        conf = re.sub(r"\nlistener 8883\n(.+\n)*", "\n", conf)
+    for original in conf.splitlines():
+        line = listeners.get(original, original)
         for container, here in paths.items():
             line = line.replace(container, here)
         lines.append(line)

@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from ikn_core.errors import SettingsError
 from ikn_core.settings import (
+    PLACEHOLDER,
     ApiSettings,
     IngestSettings,
     MigrateSettings,
@@ -41,6 +43,8 @@ SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "ingest": IngestSettings.from_env,
     "api": ApiSettings.from_env,
     "sim": SimSettings.from_env,
+    "broker-config": MigrateSettings.from_env,
+    "broker-sync": MigrateSettings.from_env,
 }
 _IKN_VAR = re.compile(r"\bIKN_[A-Z0-9_]+\b")
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
@@ -81,7 +85,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 
 def read_variables() -> set[str]:
     """IKN_* names the code reads: ``x.get("IKN_...")``, ``getenv("IKN_...")``,
-    ``environ["IKN_..."]`` (setting one, as ikn/demo.py does for its children, is not reading)."""
+    ``r.raw("IKN_...")``, ``environ["IKN_..."]`` (setting one, as ikn/demo.py does for its
+    children, is not reading)."""
     names = set()
     for package in CODE:
         for path in (ROOT / package).rglob("*.py"):
@@ -90,7 +95,7 @@ def read_variables() -> set[str]:
                 if isinstance(node, ast.Call) and node.args:
                     func = node.func
                     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                    if name in ("get", "getenv"):
+                    if name in ("get", "getenv", "raw"):  # raw: ikn_core.settings._Reader
                         arg = node.args[0]
                 elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
                     arg = node.slice
@@ -147,11 +152,21 @@ def role(service: Mapping[str, Any]) -> str:
     return str(service["command"][0])
 
 
-def service_env(service: Mapping[str, Any]) -> dict[str, str]:
-    """A service's environment, filled from .env.example."""
+def filled_env_file() -> dict[str, str]:
+    """.env.example as an operator fills it: each ``change-me`` replaced by a secret."""
     return {
-        key: interpolate(str(value), env_example()) for key, value in service["environment"].items()
+        name: f"s3cret{name.lower().replace('_', '')}" if value == PLACEHOLDER else value
+        for name, value in env_example().items()
     }
+
+
+def service_env(
+    service: Mapping[str, Any], env_file: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A service's environment, filled from ``env_file`` (.env.example, its
+    placeholders replaced, by default)."""
+    env = filled_env_file() if env_file is None else env_file
+    return {key: interpolate(str(value), env) for key, value in service["environment"].items()}
 
 
 @pytest.mark.parametrize("name", sorted(ikn_services()))
@@ -165,16 +180,143 @@ def test_each_service_gets_settings_its_role_accepts(name: str, tmp_path: Path) 
     assert env["IKN_LOG_FORMAT"] == "json"
     if isinstance(settings, ApiSettings):
         assert settings.host == "0.0.0.0"
-        assert f"{settings.port}:{settings.port}" in service["ports"]
+        assert f"127.0.0.1:{settings.port}:{settings.port}" in service["ports"]
         assert settings.mqtt is not None, "without a broker, device commands answer 503"
         assert settings.mqtt.url.username == "svc.api"
-        assert settings.mqtt.url.password == env_example()["MQTT_API_PASSWORD"]
+        assert settings.mqtt.url.password == filled_env_file()["MQTT_API_PASSWORD"]
     if isinstance(settings, IngestSettings):
         assert settings.share_group == "ikn-ingest"
         assert settings.mqtt.url.username == f"svc.{name}"  # svc.ingest-1, svc.ingest-2
         variable = f"MQTT_{name.upper().replace('-', '_')}_PASSWORD"
-        assert settings.mqtt.url.password == env_example()[variable]
+        assert settings.mqtt.url.password == filled_env_file()[variable]
         assert "IKN_INGEST_CLIENT_ID" not in env, "the broker keys the session by the account"
+
+
+@pytest.mark.parametrize("name", sorted(ikn_services()))
+def test_each_service_refuses_the_placeholders_of_env_example(name: str) -> None:
+    """Started with .env.example copied but not filled in, every IKN service stops at
+    start, naming each of its variables that still holds ``change-me``."""
+    service = ikn_services()[name]
+    env = service_env(service, env_example())
+    left = sorted(k for k, v in env.items() if PLACEHOLDER in v)
+    if not left:
+        assert name == "sim", "only the trial's simulator gets no secret from .env"
+        return
+    with pytest.raises(SettingsError) as caught:
+        SETTINGS[role(service)](env)
+    named = sorted(p.split()[0] for p in caught.value.problems if "placeholder" in p)
+    assert named == left
+
+
+def test_only_migrate_connects_as_the_database_administrator() -> None:
+    """The services connect as the application role; only `migrate` gets the
+    administrator's URL (the postgres image's superuser), to make the roles."""
+    from urllib.parse import urlsplit
+
+    from ikn_store.roles import Roles
+
+    superuser = compose()["services"]["postgres"]["environment"]["POSTGRES_USER"]
+    for name, service in ikn_services().items():
+        env = service_env(service)
+        if "IKN_DATABASE_URL" in env:
+            assert Roles.from_url(env["IKN_DATABASE_URL"]).app == "ikn_app", name
+        admin = env.get("IKN_DATABASE_MIGRATE_URL")
+        assert (admin is not None) == (name == "migrate"), name
+        if admin is not None:
+            assert urlsplit(admin).username == superuser
+
+
+# Published on every interface: HTTPS (Caddy), MQTT over TLS (Mosquitto), and Caddy's
+# port 80, which only redirects to HTTPS and answers ACME's challenge.
+PUBLIC_PORTS = {("caddy", 443), ("caddy", 80), ("mosquitto", 8883)}
+
+
+def _published(entry: str) -> tuple[str, int]:
+    """``[HOST_IP:]HOST_PORT:CONTAINER_PORT`` -> (the host address, the host port)."""
+    parts = str(entry).split(":")
+    assert len(parts) in (2, 3), f"{entry}: give the host port explicitly"
+    return (parts[0] if len(parts) == 3 else "0.0.0.0", int(parts[-2]))
+
+
+def test_no_plain_port_is_published_on_all_interfaces() -> None:
+    public = set()
+    for name, service in compose()["services"].items():
+        for entry in service.get("ports", []):
+            address, port = _published(entry)
+            if address != "127.0.0.1":
+                public.add((name, port))
+    assert public == PUBLIC_PORTS
+    for name in ("postgres", "influxdb", "grafana"):
+        assert "ports" not in compose()["services"][name], f"{name} is reached through others"
+
+
+def test_the_broker_speaks_tls_with_the_mounted_certificate() -> None:
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    assert "listener 8883" in conf.splitlines(), "the TLS listener is commented out"
+    options = dict(line.split(maxsplit=1) for line in _listeners(conf)["listener 8883"])
+    assert options["tls_version"] == "tlsv1.2"
+    mounts = {
+        v.split(":")[1]: v.split(":")[0] for v in compose()["services"]["mosquitto"]["volumes"]
+    }
+    for option, name in (
+        ("certfile", "server.crt"),
+        ("keyfile", "server.key"),
+        ("cafile", "ca.crt"),
+    ):
+        assert mounts[options[option]] == f"./deploy/mosquitto/certs/{name}"
+    assert not any("ca.key" in source for source in mounts.values()), "the CA key stays offline"
+
+
+def test_the_api_is_behind_a_tls_reverse_proxy() -> None:
+    services = compose()["services"]
+    caddy = services["caddy"]
+    assert caddy["image"].startswith("caddy:2.")
+    assert "./deploy/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in caddy["volumes"]
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text(encoding="utf-8")
+    directives = [
+        line.strip() for line in caddyfile.splitlines() if not line.lstrip().startswith("#")
+    ]
+    api_port = ApiSettings.from_env(service_env(services["api"])).port
+    assert f"reverse_proxy api:{api_port}" in directives
+    assert "reverse_proxy grafana:3000" in directives
+    assert "tls {$SITE_TLS}" in directives and "{$SITE_ADDRESS} {" in directives
+    assert any(d.startswith("Strict-Transport-Security ") for d in directives)
+    assert set(caddy["environment"]) == {"SITE_ADDRESS", "SITE_TLS"}
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_SERVER_ROOT_URL"].startswith("https://${SITE_ADDRESS")
+
+
+def test_grafana_reads_and_the_ingest_writes_influxdb_with_a_bucket_token() -> None:
+    """The all-access admin token stays with InfluxDB's setup; Grafana's data source
+    gets the read-only token, the ingest the write-only one and the sink's settings."""
+    services = compose()["services"]
+    admin = "${INFLUXDB_TOKEN"
+    holders = [n for n, s in services.items() if admin in str(s.get("environment", {}))]
+    assert holders == ["influxdb"]
+    init = services["influxdb"]["environment"]
+    filled = filled_env_file()
+    for name in ("ingest-1", "ingest-2"):
+        influx = IngestSettings.from_env(service_env(services[name])).influx
+        assert influx is not None, f"{name}: without IKN_INFLUX_URL Grafana gets no data"
+        assert influx.url == "http://influxdb:8086"
+        assert influx.token == filled["INFLUXDB_INGEST_TOKEN"]
+        assert (influx.org, influx.bucket) == (
+            interpolate(init["DOCKER_INFLUXDB_INIT_ORG"], filled),
+            interpolate(init["DOCKER_INFLUXDB_INIT_BUCKET"], filled),
+        )
+    source = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "influxdb.yaml"
+    [datasource] = YAML(typ="safe").load(source.read_text(encoding="utf-8"))["datasources"]
+    variable = re.fullmatch(r"\$\{(\w+)\}", datasource["secureJsonData"]["token"])
+    assert variable is not None
+    grafana = service_env(services["grafana"])
+    assert grafana[variable[1]] == filled["INFLUXDB_GRAFANA_TOKEN"]
+    script = (ROOT / "deploy" / "influxdb" / "ikn-tokens").read_text(encoding="utf-8")
+    assert '"INFLUXDB_GRAFANA_TOKEN=$(token --read-bucket ' in script
+    assert '"INFLUXDB_INGEST_TOKEN=$(token --write-bucket ' in script
+    assert (
+        "./deploy/influxdb/ikn-tokens:/usr/local/bin/ikn-tokens:ro"
+        in (services["influxdb"]["volumes"])
+    )
 
 
 def test_no_two_services_share_a_broker_account() -> None:
@@ -236,10 +378,40 @@ def test_the_broker_refuses_anonymous_clients_and_gets_its_files() -> None:
     assert "allow_anonymous false" in lines
     assert "allow_anonymous true" not in lines
     mounts = {v.split(":")[1] for v in compose()["services"]["mosquitto"]["volumes"]}
-    for directive in ("password_file", "acl_file"):
+    for directive in ("password_file", "acl_file", "pid_file"):
         [path] = [line.split()[1] for line in lines if line.startswith(f"{directive} ")]
-        assert path in mounts, f"{directive} {path} is not mounted"
+        assert str(Path(path).parent) in mounts, f"{directive} {path} is not mounted"
     assert "/mosquitto/config/mosquitto.conf" in mounts
+
+
+def _mounted(service: Mapping[str, Any], inside: str) -> str:
+    """The volume a service mounts at ``inside``."""
+    [volume] = [v.split(":")[0] for v in service["volumes"] if v.split(":")[1] == inside]
+    return volume
+
+
+def test_broker_accounts_reach_the_broker_by_themselves() -> None:
+    """broker-init writes passwd and acl before the broker starts; broker-sync keeps
+    them in step and signals the broker through its pid file, in its PID namespace,
+    as its uid (the files are 0600), without a Docker socket."""
+    services = compose()["services"]
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    options = dict(line.split(maxsplit=1) for line in conf.splitlines() if line[:1].isalpha())
+    broker, init, sync = services["mosquitto"], services["broker-init"], services["broker-sync"]
+    assert broker["depends_on"]["broker-init"]["condition"] == "service_completed_successfully"
+    auth = _mounted(broker, str(Path(options["password_file"]).parent))
+    out = init["command"][init["command"].index("--out") + 1]
+    assert _mounted(init, out) == auth and init["command"][0] == "broker-config"
+    assert sync["command"][:3] == ["broker-sync", "--out", out] and _mounted(sync, out) == auth
+    pid_file = Path(sync["command"][sync["command"].index("--pid-file") + 1])
+    run = _mounted(broker, str(Path(options["pid_file"]).parent))
+    assert _mounted(sync, str(pid_file.parent)) == run
+    assert pid_file.name == Path(options["pid_file"]).name
+    assert sync["pid"] == "service:mosquitto"
+    assert init["user"] == sync["user"] == "1883:1883"  # the eclipse-mosquitto image's uid
+    assert "--trial" not in init["command"] + sync["command"]
+    for service in services.values():
+        assert not any("docker.sock" in v for v in service.get("volumes", [])), service
 
 
 def _listeners(conf: str) -> dict[str, list[str]]:

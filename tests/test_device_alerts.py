@@ -5,12 +5,15 @@ clocks; listed by the devices API and counted in the ingest's Prometheus gauge."
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
+from ikn_core.attendance import Policies
+from ikn_core.attendance.policy import READER_MAX_TOKENS_PER_MINUTE as TAP_TOKENS_PER_MIN
 from ikn_core.settings import ApiSettings, IngestSettings
 from ikn_store.devices import (
     ALERTS,
@@ -127,3 +130,59 @@ async def test_recent_readings_raise_flooding_and_clock_drift(database_url: str)
     for alert in ALERTS:
         expected = 1 if alert in ("flooding", "clock-drift") else counts[alert]
         assert registry.get_sample_value("ikn_device_alerts", {"alert": alert}) == expected
+
+
+async def _taps(conn: asyncpg.Connection, device: str, tokens: int, ts: datetime) -> None:
+    stream = str(uuid.uuid4())
+    rows = [
+        (device, stream, n, ts + timedelta(seconds=n % 50), datetime.now(UTC), f"b1:{n:043d}")
+        for n in range(tokens)
+    ]
+    await conn.executemany(
+        """INSERT INTO readings (device_id, stream, seq, ts, received_at, kind, body)
+           VALUES ($1, $2::uuid, $3, $4, $5, 'badge_tap', jsonb_build_object('badge', $6::text))""",
+        rows,
+    )
+
+
+async def test_implausible_taps_raise_an_alert_for_their_reader(database_url: str) -> None:
+    """More than the policy's badge_readers.max_tokens_per_minute (30) distinct tokens in
+    a minute at one reader, or a tap outside the opening hours (the working hours +- 60
+    min: 06:30-17:30) in the building's zone, are alerts of that reader."""
+    assert Policies.default().in_force(date(2026, 12, 7)).opening_hours(date(2026, 12, 7)) == (
+        time(6, 30),
+        time(17, 30),
+    )
+    await seed(database_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        tz = ZoneInfo(await conn.fetchval("SELECT tz FROM buildings WHERE id = 'b1'"))
+        today = datetime.now(tz).date()
+        await ensure_partitions(conn, {today - timedelta(1), today, today + timedelta(1)})
+        await conn.execute(
+            """INSERT INTO devices (id, kind, building_id) VALUES ('door-ok', 'badge_reader', 'b1'),
+               ('door-busy', 'badge_reader', 'b1'), ('door-night', 'badge_reader', 'b1')"""
+        )
+        mid_morning = datetime.combine(today, time(10, 0), tz)
+        await _taps(conn, "door-ok", TAP_TOKENS_PER_MIN, mid_morning)
+        await _taps(conn, "door-busy", TAP_TOKENS_PER_MIN + 1, mid_morning)
+        await _taps(conn, "door-night", 1, datetime.combine(today, time(3, 0), tz))
+        await _taps(conn, "door-ok", 1, datetime.combine(today, time(6, 30), tz))  # the margin
+        views = {v.id: v for v in await list_devices(conn)}
+        token = await create_token(conn, "fm", "facility_manager")
+    finally:
+        await conn.close()
+    now = datetime.now(UTC)
+    taps = {"implausible-tap-rate", "taps-outside-hours"}
+    assert views["door-busy"].tap_tokens_per_min == TAP_TOKENS_PER_MIN + 1
+    assert taps & set(device_alerts(views["door-ok"], now)) == set()
+    assert taps & set(device_alerts(views["door-busy"], now)) == {"implausible-tap-rate"}
+    assert taps & set(device_alerts(views["door-night"], now)) == {"taps-outside-hours"}
+    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get(
+            "/api/v1/devices/alerts", headers={"Authorization": f"Bearer {token}"}
+        )
+        listed = {d["id"]: d["alerts"] for d in (await response.json())["devices"]}
+    assert "implausible-tap-rate" in listed["door-busy"]
+    assert "taps-outside-hours" in listed["door-night"]

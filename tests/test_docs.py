@@ -30,7 +30,7 @@ CONTRACT = ROOT / "docs" / "contract.md"
 TAGS = ("batch", "status", "down", "invalid-batch", "invalid-status", "invalid-down")
 KINDS = {"desk_occupancy", "badge_tap", "people_count", "environment", "command_result"}
 # Reason codes the ingest adds to those of ContractError (see ingest/ and ikn_store/).
-INGEST_REASONS = {"unknown_device", "bad_ts", "wrong_kind", "store_failed"}
+INGEST_REASONS = {"unknown_device", "bad_ts", "wrong_kind", "not_at_door", "store_failed"}
 
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")

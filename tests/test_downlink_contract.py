@@ -22,16 +22,25 @@ from ikn_core.contract import (
     ConfigCommand,
     DisplayCommand,
     DownCommand,
+    DownMessage,
     IdentifyCommand,
     RebootCommand,
+    StoredNotice,
     command_id_of,
     decode_batch,
     decode_down,
     encode_batch,
     encode_down,
 )
-from ikn_core.contract.down import COMMANDS, CONFIG_RANGES, HHMM_PATTERN, DisplayState
-from ikn_core.contract.payload import COMMAND_ID_PATTERN, TS_MAX, TS_MIN
+from ikn_core.contract.down import (
+    COMMANDS,
+    CONFIG_RANGES,
+    HHMM_PATTERN,
+    STORED_RANGES_MAX,
+    DisplayState,
+    encode_stored,
+)
+from ikn_core.contract.payload import COMMAND_ID_PATTERN, SEQ_MAX, TS_MAX, TS_MIN
 from ikn_core.errors import ContractError
 
 
@@ -68,22 +77,38 @@ commands: st.SearchStrategy[DownCommand] = st.one_of(
     st.builds(IdentifyCommand, id=ids, ts=stamps, seconds=st.integers(1, 600)),
     st.builds(RebootCommand, id=ids, ts=stamps),
 )
+seqs = st.integers(0, SEQ_MAX)
+notices = st.builds(
+    StoredNotice,
+    stream=st.uuids().map(str),
+    seqs=st.lists(st.tuples(seqs, seqs), min_size=1, max_size=20).map(tuple),
+)
+messages: st.SearchStrategy[DownMessage] = st.one_of(commands, notices)
 # Values that are right for some field and wrong for others.
 _values = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-5, 300_000),
     st.sampled_from([1, 1.5, TS_MIN, TS_MAX + 1, "12:30", "24:00", "free", "booked", "x y"]),
-    st.sampled_from(["config", "identify", "reboot", "display", "zap"]),
+    st.sampled_from(["config", "identify", "reboot", "display", "stored", "zap"]),
+    st.sampled_from(
+        ["5f0c2a9e-1f7b-4d1e-9d7e-3b8f2a6c1d40", "5F0C2A9E-1F7B-4D1E-9D7E-3B8F2A6C1D40"]
+    ),
+    st.sampled_from([[], [[1, 2]], [[1]], [[1, 2, 3]], [[-1, 2]], [[1, SEQ_MAX + 1]], [["1", 2]]]),
+    st.sampled_from([[[1.0, 2]], [[True, 2]], [None], [[1, None]], [[3, 1]]]),
+    st.just([[1, 1]] * (STORED_RANGES_MAX + 1)),
 )
 _keys = st.sampled_from(
-    ["v", "id", "ts", "cmd", "seconds", "state", "until", "extra", *sorted(CONFIG_RANGES)]
+    [
+        *("v", "id", "ts", "cmd", "seconds", "state", "until", "extra", "stream", "seqs"),
+        *sorted(CONFIG_RANGES),
+    ]
 )
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
-    doc: dict[str, Any] = orjson.loads(encode_down(draw(commands)))
+    doc: dict[str, Any] = orjson.loads(encode_down(draw(messages)))
     for _ in range(draw(st.integers(1, 3))):
         key = draw(_keys)
         if draw(st.booleans()) and key in doc:
@@ -94,11 +119,17 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(commands)
-def test_valid_commands_fit_the_schema_and_round_trip(command: DownCommand) -> None:
+@given(messages)
+def test_valid_commands_fit_the_schema_and_round_trip(command: DownMessage) -> None:
     raw = encode_down(command)
     assert list(DOWN_SCHEMA.iter_errors(orjson.loads(raw))) == []
     assert decode_down(raw) == command
+
+
+@settings(max_examples=100, deadline=None)
+@given(notices)
+def test_the_ingest_encodes_a_notice_as_the_contract_does(notice: StoredNotice) -> None:
+    assert encode_stored(notice.stream, notice.seqs) == encode_down(notice)
 
 
 @settings(max_examples=600, deadline=None)
@@ -141,6 +172,14 @@ def test_bad_commands_say_why(raw: bytes, reason: str, field: str | None) -> Non
     assert (caught.value.path or None) == field
 
 
+def test_a_stored_notice_has_no_id_so_an_older_agent_answers_nothing() -> None:
+    """An agent that predates the notice counts it as malformed; with no ``id`` to
+    name, it publishes no ``command_result`` (which would be stored and noticed...)."""
+    raw = encode_down(StoredNotice("5f0c2a9e-1f7b-4d1e-9d7e-3b8f2a6c1d40", ((1, 5),)))
+    assert command_id_of(raw) is None
+    assert "id" not in orjson.loads(raw)
+
+
 def test_the_id_of_a_bad_command_is_recovered_when_usable() -> None:
     assert command_id_of(b'{"v":1,"id":"c-7","cmd":"zap"}') == "c-7"
     assert command_id_of(b'{"v":1,"id":"c 7","cmd":"zap"}') is None
@@ -161,4 +200,4 @@ def test_the_docs_show_every_command() -> None:
     """(tests/test_docs.py checks each ``json down`` example against schema and decoder.)"""
     text = (Path(__file__).resolve().parent.parent / "docs" / "contract.md").read_text()
     blocks = re.findall(r"^```json down\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
-    assert {orjson.loads(b)["cmd"] for b in blocks} == set(COMMANDS)
+    assert {orjson.loads(b)["cmd"] for b in blocks} == set(COMMANDS) | {StoredNotice.cmd}

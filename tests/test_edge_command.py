@@ -56,7 +56,8 @@ async def test_runs_a_device_and_continues_its_stream_after_a_restart(
     async with subscribed(mosquitto) as sub:
         for run in (1, 2):
             log = tmp_path / f"run{run}.log"
-            proc = start(edge_env(mosquitto, outbox), log)
+            # No ingest here to send stored notices: the PUBACK forgets, as before.
+            proc = start(edge_env(mosquitto, outbox, IKN_EDGE_AWAIT_STORED="off"), log)
             try:
                 before = len(sub.on("up"))
                 await sub.wait_until(

@@ -46,6 +46,9 @@ class _Acks:
     def ack(self, message: Received) -> None:
         self.mids.append(message.mid)
 
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        raise AssertionError("a dead letter that names no readings confirms none")
+
     def stop(self) -> None:
         raise AssertionError("no batch fails here")
 

@@ -72,18 +72,17 @@ def test_api_port_must_be_a_port() -> None:
         ApiSettings.from_env({**GOOD, "IKN_API_PORT": "http"})
 
 
+def start(role: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``ikn ROLE`` as a service starts, in ``env``."""
+    command = [sys.executable, "-m", "ikn", role]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
 @pytest.mark.parametrize("role", ["ingest", "api", "migrate"])
 def test_a_service_with_bad_settings_stops_at_start_saying_why(role: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IKN_")}
     env["IKN_DATABASE_URL"] = "postgres://u:hidden@h:notaport/db"
-    done = subprocess.run(
-        [sys.executable, "-m", "ikn", role],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = start(role, env)
     assert done.returncode == 2
     assert "IKN_DATABASE_URL" in done.stderr and "bad port" in done.stderr
     assert "hidden" not in done.stderr
@@ -117,3 +116,40 @@ def test_batch_lanes_the_pool_cannot_serve_stop_the_api(env: dict[str, str], mes
         ApiSettings.from_env({"IKN_DATABASE_URL": "postgresql://h/db", **env})
     (problem,) = caught.value.problems
     assert problem.startswith(message)
+
+
+PLACEHOLDER_ENVS = [
+    ("IKN_DATABASE_URL", {"IKN_DATABASE_URL": "postgresql://ikn:change-me@db:5432/ikn"}),
+    ("IKN_MQTT_URL", {"IKN_MQTT_URL": "mqtt://svc.ingest-1:change-me@broker:1883"}),
+    ("IKN_INFLUX_TOKEN", {"IKN_INFLUX_URL": "http://influx:8086", "IKN_INFLUX_ORG": "ikn",
+                          "IKN_INFLUX_BUCKET": "telemetry", "IKN_INFLUX_TOKEN": "change-me"}),
+    ("IKN_SITE_KEY", {"IKN_SITE_KEY": "CHANGE-ME-change-me-change-me"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "env"), PLACEHOLDER_ENVS, ids=[n for n, _ in PLACEHOLDER_ENVS])
+def test_a_secret_still_holding_the_env_example_placeholder_is_refused(
+    name: str, env: dict[str, str]
+) -> None:
+    """.env.example says change-me for every secret: a service started with one left so
+    stops, naming the variable (IngestSettings reads the site key through the edge's and
+    the sim's settings; the ingest's covers the URLs and the token)."""
+    from ikn_core.settings import EdgeSettings
+
+    reader = EdgeSettings.from_env if name == "IKN_SITE_KEY" else IngestSettings.from_env
+    full = {**GOOD, "IKN_DEVICE_ID": "reader-1", **env}
+    with pytest.raises(SettingsError) as caught:
+        reader(full)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{name} still holds the placeholder 'change-me'"), problem
+    assert "CHANGE-ME-change" not in problem and "ikn:change-me@" not in problem
+
+
+def test_a_service_with_placeholders_stops_at_start_naming_each() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IKN_")}
+    env["IKN_DATABASE_URL"] = "postgresql://ikn:change-me@127.0.0.1:9/ikn"
+    env["IKN_MQTT_URL"] = "mqtt://svc.api:change-me@127.0.0.1:9"
+    done = start("api", env)
+    assert done.returncode == 2, done.stderr
+    for name in ("IKN_DATABASE_URL", "IKN_MQTT_URL"):
+        assert f"{name} still holds the placeholder" in done.stderr

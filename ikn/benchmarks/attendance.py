@@ -31,6 +31,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -246,6 +247,18 @@ async def replay_and_check(
     }
 
 
+def write_replay_policy(path: Path) -> Path:
+    """The national policy with ``corrections.late_signal_hours`` at its maximum (366 days),
+    written to ``path``: a replay of a past day is received long after its taps, which
+    the national policy keeps as late evidence (docs/attendance.md)."""
+    text = resources.files("ikn_core.attendance").joinpath("policies", "national.toml")
+    national = text.read_text(encoding="utf-8")
+    replay = national.replace("late_signal_hours = 24\n", "late_signal_hours = 8784\n")
+    assert replay != national, "national.toml: corrections.late_signal_hours not found"
+    path.write_text(replay, encoding="utf-8")
+    return path
+
+
 def run(o: Options) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ikn-bench-att-") as tmp:
         work = Path(tmp)
@@ -255,18 +268,22 @@ def run(o: Options) -> dict[str, Any]:
         try:
             url = pg.url()
             asyncio.run(prepare(url, o, KEY))
+            policy = write_replay_policy(work / "replay.toml")
             env = {
                 **os.environ,
                 "IKN_DATABASE_URL": url,
                 "IKN_MQTT_URL": broker.url,
                 "IKN_LOG_LEVEL": "WARNING",
+                "IKN_ATTENDANCE_POLICY": str(policy),
             }
             ingests, api = Ingests(env, 1, work), Api(env, work)
             try:
                 ingests.wait_subscribed()
                 api.wait_up()
                 mqtt = MqttSettings(url=MqttUrl.parse(broker.url))
-                run = replay_and_check(url, mqtt, o, KEY, policies=Policies.default(), within=600)
+                run = replay_and_check(
+                    url, mqtt, o, KEY, policies=Policies.load(policy), within=600
+                )
                 return asyncio.run(run)
             finally:
                 ingests.stop()

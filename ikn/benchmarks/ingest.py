@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class Options:
     devices: int = 100
     batch: int = 100
     ingest_processes: int = 1
+    stored_notices: bool = True  # the end-to-end acknowledgement (IKN_INGEST_STORED_NOTICES)
 
 
 def _site(devices: int) -> Site:
@@ -73,6 +74,34 @@ def _site(devices: int) -> Site:
             for n in range(devices)
         ),
     )
+
+
+async def register_devices(url: str, devices: list[Device]) -> None:
+    """A migrated database holding the bench building and ``devices`` (ikn bench edge)."""
+    site = _site(1)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        await load_site(conn, replace(site, devices=tuple(devices)))
+        await ensure_partitions(conn, [datetime.now(UTC).date()])
+    finally:
+        await conn.close()
+
+
+async def count_device(url: str, device: str) -> int:
+    """Readings stored of ``device`` (ikn bench edge)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM readings WHERE device_id = $1", device)
+        )
+    finally:
+        await conn.close()
+
+
+def newest_commit(ingests: Ingests) -> float:
+    """Unix time of the ingests' newest commit."""
+    return _newest(_scrape(ingests.ports), "ikn_ingest_last_commit_seconds")
 
 
 async def _prepare(url: str, devices: int) -> None:
@@ -294,6 +323,7 @@ def run(o: Options) -> dict[str, Any]:
                 "IKN_DATABASE_URL": url,
                 "IKN_MQTT_URL": broker.url,
                 "IKN_LOG_LEVEL": "WARNING",
+                "IKN_INGEST_STORED_NOTICES": "on" if o.stored_notices else "off",
             }
             ingests = Ingests(env, o.ingest_processes, work)
             try:
@@ -322,4 +352,6 @@ def run(o: Options) -> dict[str, Any]:
         "devices": o.devices,
         "batch": o.batch,
         "ingest_processes": o.ingest_processes,
+        "stored_notices": o.stored_notices,
+        "notices_sent": round(_total(ours["families"], "ikn_ingest_stored_notices_total")),
     }

@@ -15,7 +15,13 @@ def cmd_bench_ingest(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     from ikn.benchmarks.ingest import Options, run
 
-    options = Options(args.readings, args.devices, args.batch, args.ingest_processes)
+    options = Options(
+        args.readings,
+        args.devices,
+        args.batch,
+        args.ingest_processes,
+        stored_notices=args.stored_notices == "on",
+    )
     print(orjson.dumps(run(options)).decode(), flush=True)
 
 
@@ -34,6 +40,12 @@ def register(sub: Any) -> None:
     ingest.add_argument("--devices", type=int, default=100)
     ingest.add_argument("--batch", type=int, default=100, help="readings per message")
     ingest.add_argument("--ingest-processes", type=int, default=1)
+    ingest.add_argument(
+        "--stored-notices",
+        choices=("on", "off"),
+        default="on",
+        help="publish the end-to-end acknowledgement after each commit",
+    )
     ingest.set_defaults(func=cmd_bench_ingest)
     edge.register_bench(kinds)
     booking.register_bench(kinds)

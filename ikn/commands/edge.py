@@ -27,7 +27,7 @@ def cmd_edge_agent(_args: argparse.Namespace) -> None:
 
 async def run_edge_agent(settings: EdgeSettings, stop: asyncio.Event) -> None:
     """Run the configured driver into an agent with a durable outbox until ``stop``."""
-    from edge_agent import EdgeAgent, SqliteOutbox
+    from edge_agent import AgentConfig, EdgeAgent, SqliteOutbox
 
     driver = _driver(settings)
     log.info("edge-agent: %s", describe(settings))
@@ -36,9 +36,18 @@ async def run_edge_agent(settings: EdgeSettings, stop: asyncio.Event) -> None:
         settings.outbox_max_readings,
         synchronous="NORMAL" if settings.outbox_sync == "NORMAL" else "FULL",
     )
+    config = AgentConfig(
+        await_stored=settings.await_stored,
+        stored_timeout_s=settings.stored_timeout_s,
+        stored_timeout_max_s=max(300.0, settings.stored_timeout_s),
+    )
     try:
         agent = EdgeAgent(
-            settings.device_id, settings.mqtt, outbox=outbox, site_key=settings.site_key
+            settings.device_id,
+            settings.mqtt,
+            config=config,
+            outbox=outbox,
+            site_key=settings.site_key,
         )
         async with agent:
             await agent.pump(driver, stop)
@@ -76,7 +85,8 @@ def cmd_bench_edge(args: argparse.Namespace) -> None:
 
     from ikn.benchmarks.edge import Options, run
 
-    print(orjson.dumps(run(Options(queued=args.queued, idle_s=args.idle_s))).decode(), flush=True)
+    options = Options(queued=args.queued, idle_s=args.idle_s, ack=args.ack)
+    print(orjson.dumps(run(options)).decode(), flush=True)
 
 
 def register(sub: Any) -> None:
@@ -89,4 +99,11 @@ def register_bench(kinds: Any) -> None:
     edge = kinds.add_parser("edge", help="edge agent RSS, CPU, drain readings/s, outbox bytes")
     edge.add_argument("--queued", type=int, default=1_000_000, help="readings left by an outage")
     edge.add_argument("--idle-s", type=float, default=10.0, help="seconds at 10 readings/s")
+    edge.add_argument(
+        "--ack",
+        choices=("none", "puback", "stored"),
+        default="none",
+        help="none: broker only; puback/stored: with PostgreSQL and an ingest, the agent"
+        " forgetting readings on the PUBACK or on the ingest's stored notice",
+    )
     edge.set_defaults(func=cmd_bench_edge)

@@ -1,5 +1,6 @@
-"""``ikn device add|disable|enable``, ``ikn broker-account`` and ``ikn broker-config``:
-the device fleet and the broker's authentication and authorisation."""
+"""``ikn device add|disable|enable|rotate-password``, ``ikn broker-account``,
+``ikn broker-config`` and ``ikn broker-sync``: the device fleet and the broker's
+authentication and authorisation."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from ikn.broker_config import Account
 
 SERVICE_ROLES = ("ingest", "api", "sim")
+# Where a change reaches the broker: a running broker-sync applies it within a second.
+REACHES_BROKER = "ikn broker-sync applies it (else: ikn broker-config and reload the broker)"
 SIM_REFUSED = (
     "a sim account may publish for every device, so it is for trials only, never "
     "production (simulated devices can log in as themselves: ikn seed --sim-logins)"
@@ -42,7 +45,7 @@ def cmd_device_add(args: argparse.Namespace) -> None:
             sys.exit(f"ikn device add: {args.id}: {exc}")
         print(f"registered {device.id}; MQTT user name {device.id}, password (shown once):")
         print(password)
-        print("run `ikn broker-config` and reload the broker to let it connect", file=sys.stderr)
+        print(REACHES_BROKER, file=sys.stderr)
 
     database_command("device", work)
 
@@ -56,11 +59,38 @@ def _cmd_set_enabled(enabled: bool) -> Any:
                 await set_enabled(conn, args.id, enabled)
             except DeviceError as exc:
                 sys.exit(f"ikn device: {exc}")
-            print(f"{args.id} {'enabled' if enabled else 'disabled'}; run `ikn broker-config`")
+            print(f"{args.id} {'enabled' if enabled else 'disabled'}; {REACHES_BROKER}")
 
         database_command("device", work)
 
     return cmd
+
+
+def cmd_device_rotate_password(args: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.devices import DeviceError, rotate_password
+
+        try:
+            password = await rotate_password(conn, args.id)
+        except DeviceError as exc:
+            sys.exit(f"ikn device: {exc}")
+        print(f"{args.id}: new MQTT password (shown once); {REACHES_BROKER}:", file=sys.stderr)
+        print(password)
+
+    database_command("device", work)
+
+
+def cmd_broker_sync(args: argparse.Namespace) -> None:
+    from ikn.broker_sync import BrokerSync
+    from ikn.logs import configure
+    from ikn.running import run_until_signal
+    from ikn_core.settings import MigrateSettings
+
+    settings = MigrateSettings.from_env()
+    configure(settings.log, "broker-sync")
+    pid_file = Path(args.pid_file) if args.pid_file else None
+    sync = BrokerSync(settings.db.url, Path(args.out), pid_file, args.trial, args.resync_s)
+    run_until_signal(sync.run)
 
 
 def cmd_device_move(args: argparse.Namespace) -> None:
@@ -94,7 +124,7 @@ def cmd_broker_account(args: argparse.Namespace) -> None:
         if args.remove:
             if not await remove_service_account(conn, account):
                 sys.exit(f"ikn broker-account: no account {account.username}")
-            print(f"removed {account.username}; run `ikn broker-config` and reload the broker")
+            print(f"removed {account.username}; {REACHES_BROKER}")
             return
         password = await set_service_password(conn, account)
         print(f"MQTT user name {account.username}, password (shown once):")
@@ -118,20 +148,31 @@ async def write_broker_files(
 ) -> tuple[list[Account], Path, Path]:
     """Mosquitto's ``passwd`` and ``acl`` in ``out_dir``, from the registry; ``sim``
     accounts only with ``trial`` (they may publish for every device)."""
-    from ikn.broker_config import Account, write_config
+    from ikn.broker_config import write_config
+
+    accounts, left_out = await broker_accounts(conn, trial=trial)
+    if left_out:
+        print(f"left out {', '.join(left_out)}: {SIM_REFUSED} (--trial keeps it)", file=sys.stderr)
+    passwd, acl = write_config(out_dir, accounts)
+    return accounts, passwd, acl
+
+
+async def broker_accounts(
+    conn: asyncpg.Connection, *, trial: bool = False
+) -> tuple[list[Account], list[str]]:
+    """The accounts the broker should admit, and the sim accounts left out (all of
+    them unless ``trial``: they may publish for every device)."""
+    from ikn.broker_config import Account
     from ikn_store.broker_auth import ServiceRole, broker_users
 
     users = await broker_users(conn)
     left_out = [u.username for u in users if u.role is ServiceRole.SIM and not trial]
-    if left_out:
-        print(f"left out {', '.join(left_out)}: {SIM_REFUSED} (--trial keeps it)", file=sys.stderr)
     accounts = [
         Account(u.username, u.password_hash, u.role.value if u.role else None)
         for u in users
         if u.username not in left_out
     ]
-    passwd, acl = write_config(out_dir, accounts)
-    return accounts, passwd, acl
+    return accounts, left_out
 
 
 def register(sub: Any) -> None:
@@ -152,6 +193,11 @@ def register(sub: Any) -> None:
         p = device.add_parser(name, help=f"{name} a device (takes effect at broker-config)")
         p.add_argument("--id", required=True)
         p.set_defaults(func=_cmd_set_enabled(enabled))
+    rotate = device.add_parser(
+        "rotate-password", help="give a device a new MQTT password (printed once)"
+    )
+    rotate.add_argument("--id", required=True)
+    rotate.set_defaults(func=cmd_device_rotate_password)
     move = device.add_parser("move", help="place a device in another building, zone or desk")
     move.add_argument("--id", required=True)
     move.add_argument("--building", required=True)
@@ -182,3 +228,16 @@ def register(sub: Any) -> None:
         "--trial", action="store_true", help="also admit sim accounts (never in production)"
     )
     config.set_defaults(func=cmd_broker_config)
+    sync = sub.add_parser(
+        "broker-sync",
+        help="keep passwd and acl in step with the registry, reloading the broker (a service)",
+    )
+    sync.add_argument("--out", required=True, help="directory for passwd and acl")
+    sync.add_argument("--pid-file", help="Mosquitto's pid_file: SIGHUP it after each change")
+    sync.add_argument(
+        "--resync-s", type=float, default=60.0, help="write the files again this often anyway"
+    )
+    sync.add_argument(
+        "--trial", action="store_true", help="also admit sim accounts (never in production)"
+    )
+    sync.set_defaults(func=cmd_broker_sync)

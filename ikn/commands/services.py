@@ -15,7 +15,7 @@ from ikn.logs import configure
 from ikn.running import database_command, run_until_signal
 from ikn_core.domain import Device, Role
 from ikn_core.errors import IknError
-from ikn_core.settings import ApiSettings, IngestSettings, TokenSettings
+from ikn_core.settings import ApiSettings, IngestSettings, MigrateSettings, TokenSettings
 
 if TYPE_CHECKING:
     import asyncpg
@@ -26,12 +26,19 @@ log = logging.getLogger("ikn")
 def cmd_migrate(_: argparse.Namespace) -> None:
     async def work(conn: asyncpg.Connection) -> None:
         from ikn_store.migrations import migrate
+        from ikn_store.roles import Roles, migrate_with_roles
 
-        applied = await migrate(conn)
+        settings = MigrateSettings.from_env()
+        if settings.migrate_url is None:
+            applied = await migrate(conn)
+        else:
+            roles = Roles.from_url(settings.db.url)
+            applied = await migrate_with_roles(conn, roles)
+            print(f"migration role {roles.owner}, application role {roles.app}")
         names = "".join(f"\n  {m.version:04d}_{m.name}" for m in applied)
         print(f"applied {len(applied)} migration(s){names}")
 
-    database_command("migrate", work, migrate_first=False)
+    database_command("migrate", work, migrate_first=False, as_admin=True)
 
 
 def cmd_ingest(_: argparse.Namespace) -> None:

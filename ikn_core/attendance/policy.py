@@ -23,6 +23,12 @@ from ikn_core.attendance.errors import PolicyError
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(1, 8)  # ISO weekdays, as date.isoweekday()
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The default of corrections.late_signal_hours: the correction window of a device's signal.
+LATE_SIGNAL_AFTER = timedelta(hours=24)
+# The defaults of badge_readers.*: a reader's taps look implausible past this many
+# distinct tokens in a minute, or outside the working hours widened by the margin.
+READER_MAX_TOKENS_PER_MINUTE = 30
+READER_OPENING_MARGIN = timedelta(hours=1)
 
 
 class DayOffKind(StrEnum):
@@ -131,6 +137,11 @@ class Policy:
     absence_bands: tuple[AbsenceBand, ...]  # ascending, not overlapping
     consecutive_absence_days: int  # this many unexcused working days in a row ...
     consecutive_absence_level: str  # ... reach this level
+    # A device's signal received later than this after its time is late evidence: it
+    # counts only through an approved correction citing it (corrections.late_signal_hours).
+    late_signal_after: timedelta = LATE_SIGNAL_AFTER
+    reader_max_tokens_per_minute: int = READER_MAX_TOKENS_PER_MINUTE
+    reader_opening_margin: timedelta = READER_OPENING_MARGIN
     _off: dict[date, DayOff] = field(init=False, repr=False, compare=False)
     _schedules: dict[date, DaySchedule | None] = field(init=False, repr=False, compare=False)
 
@@ -184,6 +195,20 @@ class Policy:
         start = datetime.combine(day, hours.start)
         end = (start + timedelta(minutes=work + pause)).time()
         return DaySchedule(day, hours.start, end, work, pause, ramadan)
+
+    def opening_hours(self, day: date) -> tuple[time, time]:
+        """When a building is open in the week from ``day``: the earliest start and the
+        latest end of its working days, widened by ``reader_opening_margin`` (within the
+        day). Taps outside them look implausible (a fleet alert)."""
+        schedules = [s for n in range(7) if (s := self.schedule(day + timedelta(n)))]
+        if not schedules:
+            return time(0, 0), time(23, 59, 59)
+        margin = self.reader_opening_margin
+        first = datetime.combine(day, min(s.start for s in schedules))
+        last = datetime.combine(day, max(s.end for s in schedules))
+        opens = max(first - margin, datetime.combine(day, time(0, 0)))
+        closes = min(last + margin, datetime.combine(day, time(23, 59, 59)))
+        return opens.time(), closes.time()
 
     def absence_band(self, days: int) -> AbsenceBand | None:
         """The PP 94/2021 band that ``days`` unexcused days in a year fall in, if any."""

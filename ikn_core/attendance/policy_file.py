@@ -12,11 +12,14 @@ import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from ikn_core.attendance.errors import PolicyError
 from ikn_core.attendance.policy import (
+    LATE_SIGNAL_AFTER,
+    READER_MAX_TOKENS_PER_MINUTE,
+    READER_OPENING_MARGIN,
     WEEKDAY_NAMES,
     AbsenceBand,
     DayOff,
@@ -142,6 +145,8 @@ def _policy(t: _Table) -> Policy:
     remote.done()
     late = _lateness(t.table("lateness"))
     bands, run_days, run_level = _absence(t.table("absence"))
+    late_after = _late_signal_after(t)
+    max_tokens, margin = _badge_readers(t)
     t.done()
     return Policy(
         version=version,
@@ -160,7 +165,50 @@ def _policy(t: _Table) -> Policy:
         absence_bands=bands,
         consecutive_absence_days=run_days,
         consecutive_absence_level=run_level,
+        late_signal_after=late_after,
+        reader_max_tokens_per_minute=max_tokens,
+        reader_opening_margin=margin,
     )
+
+
+def _late_signal_after(t: _Table) -> timedelta:
+    """``corrections.late_signal_hours`` (optional table and key; 24 h when left out)."""
+    if "corrections" not in t.data:
+        t.used.add("corrections")
+        return LATE_SIGNAL_AFTER
+    corrections = t.table("corrections")
+    hours = corrections.optional(
+        "late_signal_hours",
+        _int_range(1, 24 * 366),
+        "a whole number of hours from 1 to 8784",
+        LATE_SIGNAL_AFTER // timedelta(hours=1),
+    )
+    corrections.done()
+    return timedelta(hours=hours)
+
+
+def _badge_readers(t: _Table) -> tuple[int, timedelta]:
+    """``badge_readers.max_tokens_per_minute`` and ``opening_margin_minutes`` (optional
+    table and keys): when a reader's taps look implausible."""
+    default_margin = READER_OPENING_MARGIN // timedelta(minutes=1)
+    if "badge_readers" not in t.data:
+        t.used.add("badge_readers")
+        return READER_MAX_TOKENS_PER_MINUTE, READER_OPENING_MARGIN
+    readers = t.table("badge_readers")
+    tokens = readers.optional(
+        "max_tokens_per_minute",
+        _int_range(1, 100_000),
+        "a whole number from 1 to 100000",
+        READER_MAX_TOKENS_PER_MINUTE,
+    )
+    margin = readers.optional(
+        "opening_margin_minutes",
+        _int_range(0, 12 * 60),
+        "a whole number of minutes from 0 to 720",
+        default_margin,
+    )
+    readers.done()
+    return tokens, timedelta(minutes=margin)
 
 
 def _working_days(t: _Table) -> frozenset[int]:

@@ -10,11 +10,18 @@ time already written in the building's zone). The rules are those of
 A device reports the result of ``config``, ``identify`` and ``reboot`` as a
 ``command_result`` reading in its ``up`` batches (see ``payload.CommandResult``);
 ``display`` is state, not a command: the newest ``ts`` wins and no result is sent.
+
+One more message is a notice, not a command (no ``id``, no result): ``stored``
+(:class:`StoredNotice`) tells the device which ``seq`` ranges of its ``stream``
+PostgreSQL now holds for good (stored, already stored, or kept as a dead letter),
+so its outbox may forget them: the end-to-end acknowledgement. It has no ``id``
+so that an agent that predates it counts it as malformed and answers nothing.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -22,10 +29,12 @@ import orjson
 
 from ikn_core.contract.payload import (
     COMMAND_ID_PATTERN,
+    SEQ_MAX,
     TS_MAX,
     TS_MIN,
     VERSION,
     _build,
+    _check_stream,
     _expect,
     _int_in,
     _integral,
@@ -133,18 +142,52 @@ class DisplayCommand(DownCommand):
             raise ContractError("missing_field", "is required when state is booked", "until")
 
 
+@dataclass(frozen=True, slots=True)
+class StoredNotice:
+    """``seqs`` (inclusive ``(first, last)`` ranges) of ``stream`` are in PostgreSQL
+    for good: the device may forget them. Coalesced: one notice per device and stream
+    per interval, so a range covers every message of it that a commit held."""
+
+    cmd: ClassVar[str] = "stored"
+    stream: str
+    seqs: tuple[tuple[int, int], ...]
+    v: int = VERSION
+
+    def __post_init__(self) -> None:
+        _int_in("v", self.v, VERSION, VERSION)
+        _check_stream(self.stream)
+        _expect(
+            type(self.seqs) is tuple and 1 <= len(self.seqs) <= STORED_RANGES_MAX,
+            "seqs",
+            f"1 to {STORED_RANGES_MAX} ranges",
+            self.seqs,
+        )
+        for i, pair in enumerate(self.seqs):
+            where = f"seqs[{i}]"
+            _expect(type(pair) is tuple and len(pair) == 2, where, "[first, last]", pair)
+            _int_in(f"{where}[0]", pair[0], 0, SEQ_MAX)
+            _int_in(f"{where}[1]", pair[1], 0, SEQ_MAX)  # (first above last: covers none)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"v": self.v, "cmd": self.cmd, "stream": self.stream, "seqs": self.seqs}
+
+
+STORED_RANGES_MAX = 1000  # ranges in one notice: about 40 KB at most, far below 256 KiB
+DownMessage = DownCommand | StoredNotice
 COMMANDS: dict[str, type[DownCommand]] = {
     cls.cmd: cls for cls in (ConfigCommand, IdentifyCommand, RebootCommand, DisplayCommand)
 }
 _SHAPES = {cmd: _shape(cls, frozenset({"v", "cmd"})) for cmd, cls in COMMANDS.items()}
 
 
-def decode_down(raw: bytes) -> DownCommand:
+def decode_down(raw: bytes) -> DownMessage:
     """Parse and validate a ``down`` payload; raise ContractError saying where and why."""
     doc = _load(raw)
     if "v" in doc and doc["v"] != VERSION:
         raise ContractError("bad_version", f"version {shown(doc['v'])} is not supported", "v")
     name = doc.get("cmd")
+    if name == StoredNotice.cmd:
+        return _stored(doc)
     cls = COMMANDS.get(name) if type(name) is str else None
     if cls is None:
         if "cmd" not in doc:
@@ -160,6 +203,18 @@ def decode_down(raw: bytes) -> DownCommand:
     return _build(cls, body, allowed - {"v", "cmd"}, required - {"v", "cmd"}, nulls=False)
 
 
+def _stored(doc: Mapping[str, Any]) -> StoredNotice:
+    seqs = doc.get("seqs")
+    if type(seqs) is list:  # [[first, last], ...] as tuples, each checked by the class
+        seqs = tuple(
+            tuple(_integral(n) for n in pair) if type(pair) is list else pair for pair in seqs
+        )
+    body = {**doc, "seqs": seqs} if "seqs" in doc else dict(doc)
+    del body["cmd"]
+    keys = frozenset({"v", "stream", "seqs"})
+    return _build(StoredNotice, body, keys, keys, nulls=False)
+
+
 def command_id_of(raw: bytes) -> str | None:
     """The ``id`` of a down payload that failed to decode, when it has a usable one
     (so the device can still report the failure under that id)."""
@@ -171,5 +226,11 @@ def command_id_of(raw: bytes) -> str | None:
     return value if type(value) is str and _COMMAND_ID.fullmatch(value) else None
 
 
-def encode_down(command: DownCommand) -> bytes:
+def encode_stored(stream: str, seqs: Sequence[tuple[int, int]]) -> bytes:
+    """``encode_down(StoredNotice(stream, seqs))`` without checking them again: for the
+    ingest, whose streams and seqs come from readings it decoded (a notice a commit)."""
+    return orjson.dumps({"v": VERSION, "cmd": StoredNotice.cmd, "stream": stream, "seqs": seqs})
+
+
+def encode_down(command: DownMessage) -> bytes:
     return orjson.dumps(command.to_dict())

@@ -87,6 +87,14 @@ def _int_in(field: str, value: object, low: int, high: int) -> None:
         raise ContractError("bad_field", f"{value} is outside {low}..{high}", field)
 
 
+def _check_stream(value: object) -> None:
+    """A stream is a lower-case UUID (a batch's, and a stored notice's)."""
+    _expect(type(value) is str, "stream", "a string", value)
+    assert isinstance(value, str)
+    if not _UUID.fullmatch(value):
+        raise ContractError("bad_field", "expected a lower-case UUID", "stream")
+
+
 def _number_in(field: str, value: object, low: float, high: float) -> None:
     _expect(type(value) in (int, float), field, "a number", value)
     assert isinstance(value, int | float)
@@ -223,9 +231,7 @@ class Batch:
 
     def __post_init__(self) -> None:
         _int_in("v", self.v, VERSION, VERSION)
-        _expect(type(self.stream) is str, "stream", "a string", self.stream)
-        if not _UUID.fullmatch(self.stream):
-            raise ContractError("bad_field", "expected a lower-case UUID", "stream")
+        _check_stream(self.stream)
         if not 1 <= len(self.readings) <= MAX_READINGS:
             raise ContractError(
                 "bad_field",
@@ -249,6 +255,7 @@ class Status:
     dropped: int | None = None
     clock_synced: bool | None = None
     battery_pct: int | None = None  # battery-powered devices: charge left, 0-100
+    unconfirmed: int | None = None  # readings sent, not yet confirmed stored (``stored``)
     v: int = VERSION
 
     def __post_init__(self) -> None:
@@ -259,7 +266,7 @@ class Status:
             )
         if self.fw is not None:
             _text("fw", self.fw, 64, "a short string")
-        for name in ("uptime_s", "outbox", "dropped"):
+        for name in ("uptime_s", "outbox", "dropped", "unconfirmed"):
             value = getattr(self, name)
             if value is not None:
                 _int_in(name, value, 0, SEQ_MAX)

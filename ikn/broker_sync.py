@@ -1,0 +1,118 @@
+"""``ikn broker-sync``: Mosquitto's ``passwd`` and ``acl`` follow the registry by themselves.
+
+Triggers of migration 0025 notify ``ikn_broker_accounts`` at the commit of any change to
+who may log in (a device disabled through ``PATCH /api/v1/devices/{id}``, a password
+rotated, an account created or removed). This service LISTENs on that channel, writes
+the files again (``ikn.broker_config``) and, when their text changed, sends SIGHUP to
+the broker whose pid is in ``pid_file``: Mosquitto re-reads them and disconnects every
+client whose account is gone or whose password no longer matches.
+
+Notifications sent while the service is not connected are lost, so it also writes the
+files at every (re)connection and every ``resync_s``; a reload that failed (no pid file
+yet, the broker restarting) is tried again every ``RETRY_RELOAD_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from ikn.broker_config import write_changed
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "ikn_broker_accounts"
+DEBOUNCE_S = 0.2  # a burst of changes (an import of devices) becomes one rewrite
+RETRY_RELOAD_S = 1.0
+RECONNECT_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+@dataclass(slots=True)
+class BrokerSync:
+    database_url: str
+    out_dir: Path
+    pid_file: Path | None = None  # None: the operator reloads the broker
+    trial: bool = False
+    resync_s: float = 60.0
+    _reload_pending: bool = False
+    _failures: int = 0  # connection attempts failed in a row
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._connected(stop)
+                return
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                delay = RECONNECT_S[min(self._failures, len(RECONNECT_S) - 1)]
+                self._failures += 1
+                log.warning("cannot sync the broker files (%s); again in %.0f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+
+    async def _connected(self, stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(self.database_url, timeout=10)
+        changed = asyncio.Event()
+        try:
+            await conn.add_listener(CHANNEL, lambda *_: changed.set())
+            log.info("listening for broker account changes on %s", CHANNEL)
+            self._failures = 0
+            while not stop.is_set():
+                changed.clear()  # before reading: a change committed meanwhile comes again
+                await self.sync(conn)
+                timeout = RETRY_RELOAD_S if self._reload_pending else self.resync_s
+                await _first(changed, stop, within=timeout)
+                if changed.is_set():
+                    await asyncio.sleep(DEBOUNCE_S)
+        finally:
+            with contextlib.suppress(OSError, asyncpg.InterfaceError, TimeoutError):
+                await asyncio.wait_for(conn.close(), 5)
+
+    async def sync(self, conn: asyncpg.Connection) -> None:
+        """Write the files that changed and reload the broker if any did."""
+        from ikn.commands.fleet import broker_accounts
+
+        accounts, left_out = await broker_accounts(conn, trial=self.trial)
+        if write_changed(self.out_dir, accounts):
+            devices = sum(1 for a in accounts if a.service is None)
+            log.info(
+                "wrote passwd and acl: %d service account(s), %d enabled device(s)%s",
+                len(accounts) - devices,
+                devices,
+                f"; left out {', '.join(left_out)} (trials only)" if left_out else "",
+            )
+            self._reload_pending = True
+        if self._reload_pending:
+            self._reload_pending = not self._reload()
+
+    def _reload(self) -> bool:
+        """SIGHUP to the broker of ``pid_file``; whether it was sent."""
+        if self.pid_file is None:
+            log.warning("reload the broker now (no --pid-file): SIGHUP to Mosquitto")
+            return True
+        try:
+            pid = int(self.pid_file.read_text(encoding="ascii").strip())
+            os.kill(pid, signal.SIGHUP)
+        except (OSError, ValueError) as exc:
+            log.warning(
+                "cannot reload the broker through %s (%s); trying again", self.pid_file, exc
+            )
+            return False
+        log.info("broker (pid %d) reloaded", pid)
+        return True
+
+
+async def _first(changed: asyncio.Event, stop: asyncio.Event, *, within: float) -> None:
+    """Wait until ``changed`` or ``stop`` is set, or ``within`` seconds passed."""
+    waits = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
