@@ -19,10 +19,12 @@ from api import (
     dead_letters,
     devices,
     docs_page,
+    headers,
     health,
     occupancy,
     oidc,
     openapi,
+    rate_limit,
     release,
     stream,
     zones,
@@ -40,7 +42,12 @@ log = logging.getLogger(__name__)
 
 def make_app(settings: ApiSettings) -> web.Application:
     app = web.Application(
-        middlewares=[problem_middleware, text_middleware, auth_middleware],
+        middlewares=[
+            problem_middleware,
+            text_middleware,
+            auth_middleware,
+            rate_limit.middleware(settings.guard),  # writes per token (after auth: its name)
+        ],
         handler_args=HANDLER_ARGS,  # the parser's limits (api.server)
     )
 
@@ -53,6 +60,7 @@ def make_app(settings: ApiSettings) -> web.Application:
         await close_pool(pool)
 
     app.cleanup_ctx.append(database)
+    headers.setup(app, settings.guard.trusted_proxy)  # CSP, nosniff, Referrer-Policy, HSTS
     lanes = settings.batch_lanes
     auth.setup(app, lanes)  # token lookups in batches under load
     booking_batches.setup(app, lanes)  # group commit for new bookings

@@ -141,19 +141,19 @@ async def _remote(request: web.Request, kind: str) -> web.Response:
         also_within=tuple(s.id for s in sites[1:]),
     )
     async with request.app[POOL].acquire() as conn:
-        signal_id = await ledger.add_signal(conn, signal, policy)
+        stored = await ledger.add_app_signal(conn, signal, policy)
     zone = await zone_of(request, me.id)
     return respond(
         {
-            "signal": f"s{signal_id}",
+            "signal": f"s{stored.id}",
             "kind": kind,
-            "at": at.astimezone(zone).isoformat(),
+            "at": stored.at.astimezone(zone).isoformat(),
             "place_type": place,
-            "building": signal.building_id,
-            "also_within": list(signal.also_within),
-            "coordinates_stored": policy.stores_coordinates and point is not None,
+            "building": stored.building_id,
+            "also_within": list(stored.also_within),
+            "coordinates_stored": stored.coordinates_stored,
         },
-        201,
+        201 if stored.new else 200,  # 200: the same check-in within a minute, already kept
     )
 
 

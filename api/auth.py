@@ -80,7 +80,14 @@ async def _authenticate(request: web.Request) -> Principal:
         return Principal(person.id, oidc_identity.role, person)
     owner = await request.app[TOKENS](token.strip())  # the person too: one query
     if owner is None:
-        raise Problem(401, "unauthenticated", "The bearer token is unknown or expired")
+        raise Problem(401, "unauthenticated", "The bearer token is unknown or revoked")
+    if owner.expired_at is not None:
+        raise Problem(
+            401,
+            "unauthenticated",
+            "The bearer token expired",
+            f"it expired at {owner.expired_at.isoformat()}; ask for a new one",
+        )
     return Principal(owner.name, Role(owner.role), owner.person)
 
 

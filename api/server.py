@@ -26,6 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from api import headers
 from api.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class ProblemRequestHandler(RequestHandler):
         problem = refusal(exc)
         REFUSALS.refused(problem, request.remote)
         response = problem.response(None)  # no instance: the path was not read
+        headers.add(response.headers, request.secure)  # no app: no on_response_prepare
         response.force_close()
         return response
 

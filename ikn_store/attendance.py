@@ -9,7 +9,7 @@ Signals come from:
   that building that local day;
 - a desk sensor showing occupied during its booking (one ``desk_occupied`` per booking);
 - booking check-ins (app, sensor, badge): the ``bookings_attendance`` trigger;
-- app check-in/check-out (``add_signal``).
+- app check-in/check-out (``add_app_signal``: one a minute per person, kind and place).
 
 Each signal is stored once (``UNIQUE (source, kind)``); inserting one marks its
 person's local day dirty (trigger ``attendance_signals_dirty``), for
@@ -65,6 +65,57 @@ async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy
         list(signal.also_within),
     )
     return None if signal_id is None else int(signal_id)
+
+
+APP_REPEAT = timedelta(minutes=1)  # an app signal repeated within it is the same signal
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSignal:
+    id: int
+    at: datetime
+    building_id: str | None
+    also_within: tuple[str, ...]
+    coordinates_stored: bool
+    new: bool  # False: the same person, kind and place had one within APP_REPEAT
+
+
+async def add_app_signal(
+    conn: asyncpg.Connection, signal: NewSignal, policy: Policy
+) -> StoredSignal:
+    """An app check-in or check-out, idempotent: when the person sent the same kind for
+    the same place (place type and building) within ``APP_REPEAT`` before
+    ``signal.at``, that signal, and nothing is stored (so no day is recomputed)."""
+    async with conn.transaction():
+        # one person's app signals one at a time, so two quick taps cannot both be new
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            "attendance-app-signal:" + signal.person_id,
+        )
+        row = await conn.fetchrow(
+            """SELECT id, at, building_id, also_within, lat IS NOT NULL AS coordinates
+               FROM attendance_signals
+               WHERE person_id = $1 AND kind = $2 AND place_type = $3
+                 AND building_id IS NOT DISTINCT FROM $4 AND at > $5 AND at <= $6
+               ORDER BY at DESC LIMIT 1""",
+            signal.person_id,
+            signal.kind,
+            signal.place_type,
+            signal.building_id,
+            signal.at - APP_REPEAT,
+            signal.at,
+        )
+        if row is not None:
+            also = tuple(row["also_within"])
+            return StoredSignal(
+                row["id"], row["at"], row["building_id"], also, row["coordinates"], False
+            )
+        signal_id = await add_signal(conn, signal, policy)
+    assert signal_id is not None  # a new uuid source: never stored before
+    coordinates = policy.stores_coordinates and signal.lat is not None
+    return StoredSignal(
+        signal_id, signal.at, signal.building_id, signal.also_within, coordinates, True
+    )
 
 
 @dataclass(frozen=True, slots=True)

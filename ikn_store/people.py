@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -59,11 +60,13 @@ async def link_token(conn: asyncpg.Connection, token: str, person_id: str) -> No
 
 @dataclass(frozen=True, slots=True)
 class TokenHolder:
-    """Who a live token speaks for: its name and role, and the person it is linked to."""
+    """Who a known token speaks for: its name and role (the person's current role for a
+    token linked to a person), the person, and when it expired (None: it has not)."""
 
     name: str
     role: str
     person: Person | None
+    expired_at: datetime | None = None
 
 
 async def prepare_token_lookup(conn: asyncpg.Connection) -> None:
@@ -71,26 +74,39 @@ async def prepare_token_lookup(conn: asyncpg.Connection) -> None:
     await token_holders(conn, [])
 
 
+# One statement for many tokens: the holders, and a note of their use. ``last_used_at``
+# is written at most every USE_GRAIN per token, so the lookup writes next to nothing.
+USE_GRAIN = "5 minutes"
+_TOKEN_HOLDERS = f"""
+WITH found AS (
+    SELECT t.token_hash, t.name AS token_name, t.role AS token_role,
+           CASE WHEN t.expires_at <= now() THEN t.expires_at END AS expired_at, p.*
+    FROM api_tokens t LEFT JOIN people p ON p.id = t.person_id
+    WHERE t.token_hash = ANY($1::bytea[])
+), used AS (
+    UPDATE api_tokens t SET last_used_at = now()
+    FROM found f
+    WHERE t.token_hash = f.token_hash AND f.expired_at IS NULL
+      AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '{USE_GRAIN}')
+)
+SELECT * FROM found"""
+
+
 async def token_holders(
     conn: asyncpg.Connection, tokens: Sequence[str]
 ) -> list[TokenHolder | None]:
-    """Each token's owner and its person, in one query for many tokens (the API's
-    concurrent requests); None for an unknown or expired token."""
+    """Each token's holder, in one query for many tokens (the API's concurrent
+    requests); None for an unknown token, ``expired_at`` set for an expired one."""
     hashes = [hashlib.sha256(t.encode()).digest() for t in tokens]
-    rows = await conn.fetch(
-        """SELECT t.token_hash, t.name AS token_name, t.role AS token_role, p.*
-           FROM api_tokens t LEFT JOIN people p ON p.id = t.person_id
-           WHERE t.token_hash = ANY($1::bytea[])
-             AND (t.expires_at IS NULL OR t.expires_at > now())""",
-        hashes,
-    )
-    holders = {
-        bytes(r["token_hash"]): TokenHolder(
-            r["token_name"], r["token_role"], _person(r) if r["id"] is not None else None
-        )
-        for r in rows
-    }
+    rows = await conn.fetch(_TOKEN_HOLDERS, hashes)
+    holders = {bytes(r["token_hash"]): _holder(r) for r in rows}
     return [holders.get(h) for h in hashes]
+
+
+def _holder(row: asyncpg.Record) -> TokenHolder:
+    person = _person(row) if row["id"] is not None else None
+    role = str(person.role) if person is not None else row["token_role"]
+    return TokenHolder(row["token_name"], role, person, row["expired_at"])
 
 
 async def token_person(conn: asyncpg.Connection, token: str) -> Person | None:

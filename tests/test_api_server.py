@@ -82,13 +82,19 @@ async def test_the_next_line_counts_the_refusals_left_out(
     assert "2 more refused" in lines[1]
 
 
-async def test_bytes_that_are_not_http_are_a_400_problem(base: str) -> None:
+async def not_http(base: str) -> bytes:
+    """The server's whole answer to a request with a malformed header line."""
     host, port = base.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), timeout=10)
     writer.close()
+    return answer
+
+
+async def test_bytes_that_are_not_http_are_a_400_problem(base: str) -> None:
+    answer = await not_http(base)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer
     assert b"Content-Type: application/problem+json" in head

@@ -8,9 +8,10 @@ with ``ikn import``'s code, as an administrator would)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -516,6 +517,34 @@ async def test_people_and_buildings_stored_before_0021_count_from_their_first_si
     assert buildings["b1"] == datetime(2026, 2, 2, 7, 30, tzinfo=WITA)
     assert buildings["b2"] == datetime(2026, 3, 2, 7, 30, tzinfo=WITA)
     assert buildings["b3"] == migrated_at
+
+
+async def test_the_same_app_check_in_within_a_minute_is_the_same_signal(world: World) -> None:
+    """Issue 16: 100 check-ins in a row stored 100 signals (each recomputing the day).
+    The same person, kind and place within a minute answer the first signal with 200."""
+    await known_since(world, "2026-10-01T00:00+08:00")
+    world.clock.at = wita(10, 7, 8)
+    home = {"place_type": "home"}
+    status, first = await world.post("ani", "/api/v1/attendance/check-in", home)
+    assert status == 201, first
+    answers = [await world.post("ani", "/api/v1/attendance/check-in", home) for _ in range(20)]
+    world.clock.at = wita(10, 7, 8) + timedelta(seconds=59)
+    answers += await asyncio.gather(
+        *(world.post("ani", "/api/v1/attendance/check-in", home) for _ in range(20))
+    )
+    assert {status for status, _ in answers} == {200}
+    assert all(body == first for _, body in answers)
+    signals = "SELECT kind, place_type FROM attendance_signals WHERE person_id = 'ani'"
+    assert len(await fetch(world.url, signals)) == 1
+    # another place, another kind, another person, or a minute later: new signals
+    at_b1 = {"place_type": "office", "lat": B1.lat, "lon": B1.lon}
+    assert (await world.post("ani", "/api/v1/attendance/check-in", at_b1))[0] == 201
+    assert (await world.post("ani", "/api/v1/attendance/check-out", home))[0] == 201
+    assert (await world.post("papua", "/api/v1/attendance/check-in", home))[0] == 201
+    world.clock.at = wita(10, 7, 8, 1) + timedelta(seconds=1)
+    status, later = await world.post("ani", "/api/v1/attendance/check-in", home)
+    assert (status, later["at"]) == (201, "2026-10-07T08:01:01+08:00")
+    assert len(await fetch(world.url, signals)) == 4
 
 
 async def test_a_late_tap_is_pending_evidence_until_a_correction_citing_it_is_approved(

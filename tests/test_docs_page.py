@@ -1,5 +1,6 @@
 """The offline docs page in a real headless Chromium: every operation is listed, nothing
-is fetched from outside the API (no CDN)."""
+is fetched from outside the API (no CDN), and the page's Content-Security-Policy (api.headers)
+blocks nothing it needs."""
 
 from __future__ import annotations
 
@@ -63,7 +64,11 @@ async def test_docs_page_lists_every_operation_offline(server: TestServer) -> No
             await page.route("**/*", only_the_api)
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(base + "api/v1/docs")
+            console: list[str] = []
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            answer = await page.goto(base + "api/v1/docs")
+            assert answer is not None
+            assert "script-src 'self'" in await answer.header_value("content-security-policy")
             await page.wait_for_selector(".opblock-summary", timeout=30_000)
             shown = await page.eval_on_selector_all(
                 ".opblock-summary",
@@ -76,5 +81,6 @@ async def test_docs_page_lists_every_operation_offline(server: TestServer) -> No
             await browser.close()
     assert outside == []
     assert errors == []
+    assert console == []  # a CSP violation is a console error: "Refused to ..."
     assert sorted(tuple(s) for s in shown) == sorted(operations)
     assert title is not None and "IKN Workspace API" in title

@@ -1,4 +1,4 @@
-"""``ikn migrate | ingest | api | seed | token create``: the platform's services and chores."""
+"""``ikn migrate | ingest | api | seed | token ...``: the platform's services and chores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from ikn.logs import configure
 from ikn.running import database_command, run_until_signal
 from ikn_core.domain import Device, Role
 from ikn_core.errors import IknError
-from ikn_core.settings import ApiSettings, IngestSettings, MigrateSettings
+from ikn_core.settings import ApiSettings, IngestSettings, MigrateSettings, TokenSettings
 
 if TYPE_CHECKING:
     import asyncpg
@@ -107,9 +108,17 @@ async def _write_sim_logins(
 
 def cmd_token_create(args: argparse.Namespace) -> None:
     """A new token, printed once: ``--person P`` makes it act for P (with P's role, and
-    P's id as its name, ``P (2)`` when that is taken, unless told otherwise)."""
+    P's id as its name, ``P (2)`` when that is taken, unless told otherwise). It expires
+    after ``--days`` (default IKN_TOKEN_DAYS for a person's, IKN_SERVICE_TOKEN_DAYS for
+    one of no one; 0: never)."""
     if args.person is None and (args.name is None or args.role is None):
         raise IknError("give --person P, or --name and --role for a token of no one")
+    if args.person is not None and args.role is not None:
+        raise IknError("a person's token has the person's role: give --person or --role")
+    config = TokenSettings.from_env()
+    days = args.days
+    if days is None:
+        days = config.person_days if args.person is not None else config.service_days
 
     async def work(conn: asyncpg.Connection) -> None:
         from ikn_store.people import get_person
@@ -120,11 +129,70 @@ def cmd_token_create(args: argparse.Namespace) -> None:
             person = await get_person(conn, args.person)
             if person is None:
                 raise IknError(f"no person {args.person!r} (ikn import people FILE loads them)")
-            role = role or str(person.role)
+            role = str(person.role)
             name = name or await free_name(conn, person.id)
-        print(await create_token(conn, name, role, args.person))
+        print(await create_token(conn, name, role, args.person, days=days or None))
 
-    database_command("token", work)
+    _token_command(work)
+
+
+def cmd_token_list(_: argparse.Namespace) -> None:
+    """Every token: name, person, role, created, expires, last used (never the token)."""
+
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.tokens import list_tokens
+
+        def when(moment: datetime | None, none: str) -> str:
+            return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else none
+
+        print("name\tperson\trole\tcreated\texpires\tlast used")
+        for t in await list_tokens(conn):
+            print(
+                f"{t.name}\t{t.person_id or '-'}\t{t.role}\t{when(t.created_at, '-')}"
+                f"\t{when(t.expires_at, 'never')}\t{when(t.last_used_at, 'never')}"
+            )
+
+    _token_command(work)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.tokens import revoke_token
+
+        await revoke_token(conn, args.name)
+        print(f"revoked token {args.name!r}")
+
+    _token_command(work)
+
+
+def cmd_token_link(args: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.tokens import link_named_token
+
+        await link_named_token(conn, args.name, args.person)
+        print(f"token {args.name!r} now acts for {args.person!r}, with their role")
+
+    _token_command(work)
+
+
+def _token_command(work: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
+    """``work`` on the database; a token error (a name taken, no such token or person)
+    becomes the command's one-line error."""
+    from ikn_store.tokens import TokenError
+
+    async def guarded(conn: asyncpg.Connection) -> None:
+        try:
+            await work(conn)
+        except TokenError as exc:
+            raise IknError(exc.detail) from exc
+
+    database_command("token", guarded)
+
+
+def _days(text: str) -> int:
+    if not text.isdigit() or int(text) > 3650:
+        raise argparse.ArgumentTypeError(f"expected days from 0 to 3650, got {text!r}")
+    return int(text)
 
 
 def register(sub: Any) -> None:
@@ -142,7 +210,23 @@ def register(sub: Any) -> None:
     seed.set_defaults(func=cmd_seed)
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="create a bearer token (printed once)")
-    create.add_argument("--person", help="the person the token acts for (default role: theirs)")
+    create.add_argument("--person", help="the person the token acts for, with their role")
     create.add_argument("--name", help="a unique name (default: the person's id, or 'id (2)'...)")
-    create.add_argument("--role", choices=[r.value for r in Role])
+    create.add_argument("--role", choices=[r.value for r in Role], help="a token of no one's role")
+    create.add_argument(
+        "--days",
+        type=_days,
+        metavar="N",
+        help="expires in N days, 0: never (default IKN_TOKEN_DAYS, 90, for a person's; "
+        "IKN_SERVICE_TOKEN_DAYS, 0, for a token of no one)",
+    )
     create.set_defaults(func=cmd_token_create)
+    listing = token.add_parser("list", help="every token, never the token itself")
+    listing.set_defaults(func=cmd_token_list)
+    revoke = token.add_parser("revoke", help="delete a token: it stops working at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_token_revoke)
+    link = token.add_parser("link", help="make a token act for a person, with their role")
+    link.add_argument("name")
+    link.add_argument("--person", required=True)
+    link.set_defaults(func=cmd_token_link)

@@ -1,0 +1,60 @@
+"""Security headers on every answer: JSON, problem documents, the docs page and its
+assets, the OpenAPI document, event streams (aiohttp's ``on_response_prepare`` signal,
+which every ``StreamResponse`` passes through), and what the server refuses before any
+route (api.server).
+
+One Content-Security-Policy for all: the docs page's Swagger UI loads only its own
+scripts and styles from here (no inline script), fetches only this origin, and shows
+images of its own or inline ``data:`` icons; a JSON answer needs nothing at all.
+Strict-Transport-Security only over TLS: the request's own scheme, or, behind a reverse
+proxy that ``IKN_API_TRUSTED_PROXY`` says is trusted, its ``X-Forwarded-Proto``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+from aiohttp import web
+from aiohttp.web_request import BaseRequest
+
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+ALWAYS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+HSTS = "max-age=31536000; includeSubDomains"  # a year (RFC 6797)
+
+
+def over_tls(request: BaseRequest, trusted_proxy: bool) -> bool:
+    if request.secure:
+        return True
+    if not trusted_proxy:
+        return False
+    forwarded = request.headers.get("X-Forwarded-Proto", "")
+    return forwarded.split(",")[0].strip().lower() == "https"  # the proxy nearest us
+
+
+def add(headers: MutableMapping[str, str], tls: bool) -> None:
+    headers.update(ALWAYS)
+    if tls:
+        headers["Strict-Transport-Security"] = HSTS
+
+
+def setup(app: web.Application, trusted_proxy: bool) -> None:
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        add(response.headers, over_tls(request, trusted_proxy))
+
+    app.on_response_prepare.append(on_prepare)
