@@ -18,11 +18,13 @@ _CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
 class TextFormatter(logging.Formatter):
-    """One line per entry whatever the message holds; a traceback follows as usual."""
+    """One line per entry whatever the message holds; a traceback follows as usual.
+    Formats a copy of the record, so that other handlers see the message unchanged."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
-        record.message = record.message.translate(_CONTROLS)
-        return super().formatMessage(record)
+    def format(self, record: logging.LogRecord) -> str:
+        escaped = logging.makeLogRecord(record.__dict__)
+        escaped.msg, escaped.args = record.getMessage().translate(_CONTROLS), None
+        return super().format(escaped)
 
 
 class JsonFormatter(logging.Formatter):

@@ -130,12 +130,11 @@ class _Reader:
 
     def get(self, name: str, parse: Callable[[str], T], default: T | None = None) -> T:
         raw = self.env.get(name, "")
-        if self._placeholder(name, raw):
-            return default  # type: ignore[return-value]  # only reached with problems recorded
-        if raw == "":
-            if default is None:
+        if raw == "" or self._placeholder(name, raw):  # a placeholder is a problem already
+            if raw == "" and default is None:
                 self.problems.append(f"{name} is required (see docs/configuration.md)")
-            return default  # type: ignore[return-value]  # only reached with problems recorded
+            # None only with a problem recorded: done() then raises before anyone reads it
+            return default  # type: ignore[return-value]
         try:
             return parse(raw)
         except ValueError as exc:

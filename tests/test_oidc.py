@@ -366,7 +366,8 @@ async def test_tokens_that_are_not_access_tokens_are_refused(
     if headers:
         body = jwt.decode(token, options={"verify_signature": False})
         key = world.provider.keys["rsa-1"]
-        token = jwt.encode(body, key, algorithm="RS256", headers={"kid": "rsa-1", **headers})  # type: ignore[arg-type]
+        assert isinstance(key, rsa.RSAPrivateKey)
+        token = jwt.encode(body, key, algorithm="RS256", headers={"kid": "rsa-1", **headers})
     response = await world.get("/api/v1/bookings", token)
     await _refused(response, 401, "unauthenticated", "not an access token")
 
