@@ -6,7 +6,8 @@ route (api.server).
 One Content-Security-Policy for the API: the docs page's Swagger UI loads only its own
 scripts and styles from here (no inline script), fetches only this origin, and shows
 images of its own or inline ``data:`` icons; a JSON answer needs nothing at all. The
-staff pages (web/) get the same but for their forms, which post to the pages.
+staff pages (web/) get the same but for their forms, which post to the pages, and a
+referrer policy that lets a browser name their origin (``PAGE_HEADERS``).
 Strict-Transport-Security only over TLS: the request's own scheme, or, behind a reverse
 proxy that ``IKN_API_TRUSTED_PROXY`` says is trusted, its ``X-Forwarded-Proto``.
 """
@@ -37,7 +38,10 @@ def policy(form_action: str) -> str:
 
 
 CSP = policy("'none'")  # the API's answers and its docs page: no forms
-PAGE_CSP = policy("'self'")  # the staff pages (web/): their forms post to themselves
+# The staff pages (web/): their forms post to themselves, and a browser says so in
+# ``Origin`` (which the pages check) only when the referrer policy lets it: under
+# ``no-referrer`` a form's POST says ``Origin: null``.
+PAGE_HEADERS = {"Content-Security-Policy": policy("'self'"), "Referrer-Policy": "same-origin"}
 ALWAYS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

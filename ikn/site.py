@@ -27,7 +27,7 @@ def make_site(settings: ApiSettings) -> web.Application:
         now=lambda: attendance.now(app),
         over_tls=over_tls,
         public=public,
-        page_csp=headers.PAGE_CSP,
+        page_headers=headers.PAGE_HEADERS,
     )
     pages.setup(app, settings.web, ports)
     return app

@@ -223,8 +223,10 @@ async def test_pages_may_post_forms_and_the_api_still_may_not(site: Site) -> Non
     page = await site.client.get("/login")
     assert "form-action 'self'" in page.headers["Content-Security-Policy"]
     assert "script-src 'self';" in page.headers["Content-Security-Policy"]
+    assert page.headers["Referrer-Policy"] == "same-origin"  # else a form sends Origin: null
     api = await site.client.get("/api/v1/bookings")
     assert "form-action 'none'" in api.headers["Content-Security-Policy"]
+    assert api.headers["Referrer-Policy"] == "no-referrer"
 
 
 async def test_the_api_still_wants_a_bearer_token_from_a_signed_in_browser(site: Site) -> None:

@@ -5,7 +5,7 @@ navigation's places for the pages to come (docs/web.md).
 composition root (``ikn/site.py``) gives the ``Ports`` (the pool, the policies, the
 clock, the TLS test and the API's public-route marker), since web/ imports no entry
 point. Server-rendered HTML (aiohttp-jinja2), htmx for what a page updates in place,
-no inline script or style (the pages' Content-Security-Policy, ``Ports.page_csp``).
+no inline script or style (the pages' Content-Security-Policy, ``Ports.page_headers``).
 """
 
 from __future__ import annotations
@@ -79,4 +79,4 @@ class _I18n(Protocol):
 
 async def _page_policy(request: web.Request, response: web.StreamResponse) -> None:
     if sessions.is_page(request):
-        response.headers["Content-Security-Policy"] = request.app[PORTS].page_csp
+        response.headers.update(request.app[PORTS].page_headers)

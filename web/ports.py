@@ -4,7 +4,7 @@ policies, clock, request checks and security policy come in here."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,7 +25,8 @@ class Ports:
     over_tls: Callable[[BaseRequest], bool]  # served over TLS, here or at a trusted proxy
     # Exempts a page from the API's bearer-token check: pages check their own session.
     public: Callable[[Handler], Handler]
-    page_csp: str  # the pages' Content-Security-Policy (the API's, but forms may post here)
+    # Headers of every page in place of the API's (Content-Security-Policy, Referrer-Policy).
+    page_headers: Mapping[str, str]
 
 
 PORTS = web.AppKey("web_ports", Ports)
