@@ -261,3 +261,17 @@ async def test_the_navigation_follows_the_role(site: Site) -> None:
     page = await (await site.client.get("/unit")).text()
     assert '<a href="/unit" aria-current="page">Unit saya</a>' in page
     assert "belum siap" in page
+
+
+async def test_static_files_are_ours_only_and_kept_a_year(site: Site) -> None:
+    page = await (await site.client.get("/login")).text()
+    found = re.search(r'<script src="(/static/vendor/htmx-2\.0\.11\.min\.js\?v=\w+)"', page)
+    assert found is not None
+    response = await site.client.get(found[1])
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "form-action 'self'" in response.headers["Content-Security-Policy"]
+    assert "ikn_session" not in response.cookies
+    for other in ("vendor/VENDOR.toml", "../pages.py", "nothing.css"):
+        assert (await site.client.get(f"/static/{other}")).status == 404

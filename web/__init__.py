@@ -32,11 +32,12 @@ def setup(app: web.Application, settings: WebSettings, ports: Ports) -> None:
     app[PORTS] = ports
     app[sessions.SETTINGS] = settings
     _templates(app)
-    table = [*pages.routes, web.get("/static/{name:.+}", static.asset)]
     added = app.router.add_routes(
-        [web.route(r.method, r.path, ports.public(r.handler)) for r in _defs(table)]
+        [web.route(r.method, r.path, ports.public(r.handler)) for r in _defs(pages.routes)]
     )
-    app[sessions.PAGE_ROUTES] = frozenset(added)
+    assets = app.router.add_get("/static/{name:.+}", ports.public(static.asset))
+    app[sessions.PAGE_ROUTES] = frozenset(added)  # with sessions
+    app[sessions.ALL_ROUTES] = frozenset({*added, assets})  # with the pages' headers
     app.middlewares.append(sessions.middleware)
     app.on_response_prepare.append(_page_policy)
 
@@ -78,5 +79,5 @@ class _I18n(Protocol):
 
 
 async def _page_policy(request: web.Request, response: web.StreamResponse) -> None:
-    if sessions.is_page(request):
+    if request.match_info.route in request.app[sessions.ALL_ROUTES]:
         response.headers.update(request.app[PORTS].page_headers)

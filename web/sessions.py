@@ -33,11 +33,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION = web.RequestKey("web_session", WebSession)
 SESSION_ID = web.RequestKey("web_session_id", str)
 SETTINGS = web.AppKey("web_settings", WebSettings)
-PAGE_ROUTES = web.AppKey("web_routes", frozenset[web.AbstractRoute])
+PAGE_ROUTES = web.AppKey("web_routes", frozenset[web.AbstractRoute])  # pages, not assets
+ALL_ROUTES = web.AppKey("web_all_routes", frozenset[web.AbstractRoute])  # and assets
 
 
 def is_page(request: web.Request) -> bool:
-    """Whether the request is for one of the pages (not the API)."""
+    """Whether the request is for one of the pages (not the API, nor a static file)."""
     return request.match_info.route in request.app[PAGE_ROUTES]
 
 
