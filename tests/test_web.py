@@ -14,9 +14,11 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ikn_core import domain
 from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings
-from tests.web_site import DEV_LOGIN, Clock, seed_people, site_app
+from tests.helpers import seed
+from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, site_app
 
 Client = TestClient[web.Request, web.Application]
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -252,10 +254,38 @@ async def test_today_shows_the_booking_and_the_attendance_in_the_building_zone(
     assert "Not clocked in yet" in page
 
 
+JAKARTA = domain.Site(
+    buildings=(domain.Building("jkt", "Gedung Jakarta", "Asia/Jakarta"),),
+    floors=(domain.Floor("jkt-f1", "jkt", "Lantai 1", 1),),
+    zones=(domain.Zone("jkt-f1-a", "jkt-f1", "Zona A"),),
+    desks=(domain.Desk("j1", "jkt-f1-a", "Meja J1", 5.0, 2.0),),
+)
+
+
+async def test_a_booking_elsewhere_shows_in_its_building_zone(site: Site) -> None:
+    await seed(site.url, JAKARTA)
+    conn = await asyncpg.connect(site.url)
+    try:  # 14:00-16:00 WIB is 15:00-17:00 WITA, Budi's day (his building is in WITA)
+        await conn.execute(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by, status,
+                                     checked_in_at, check_in_signal)
+               VALUES ('j1', 'budi', tstzrange($1, $2), 'budi', 'checked_in', $1, 'app')""",
+            NOW.replace(hour=15),
+            NOW.replace(hour=17),
+        )
+    finally:
+        await conn.close()
+    await site.sign_in("budi")
+    page = await (await site.client.get("/")).text()
+    assert "14.00 WIB \N{EN DASH} 16.00 WIB" in page
+    assert "Senin, 07 Desember 2026, 09.00 WITA" in page
+
+
 async def test_the_navigation_follows_the_role(site: Site) -> None:
     await site.sign_in("ani")
     page = await (await site.client.get("/")).text()
     assert 'href="/unit"' not in page
+    assert (await site.client.get("/unit")).status == 403
     assert '<a href="/" aria-current="page">Hari ini</a>' in page
     await site.sign_in("sari")
     page = await (await site.client.get("/unit")).text()

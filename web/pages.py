@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -43,7 +45,6 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
     ]
     base = {
         "lang": i18n.language_of(request),
-        "languages": i18n.LANGUAGES,
         "csrf": session.csrf_token if session is not None else "",
         "person": person,
         "role": ROLES[person.role] if person is not None else "",
@@ -78,20 +79,27 @@ async def today(request: web.Request) -> web.StreamResponse:
     async with ports.pool().acquire() as conn:
         found = await read_today(conn, ports.policies(), person.id, ports.now())
     lang = i18n.language_of(request)
+
+    def clock(moment: datetime, zone: str | None = None) -> str:
+        """In ``zone`` (a booking's building's), else the person's building's."""
+        return i18n.clock_time(moment, ZoneInfo(zone) if zone else found.zone, lang)
+
     return render(
         request,
         "today.html",
         today=found,
         now=ports.now(),
         date_text=i18n.long_date(found.day, lang),
-        clock=lambda moment: i18n.clock_time(moment, found.zone, lang),
+        clock=clock,
         modes=MODES,
         statuses=BOOKING_STATUSES,
     )
 
 
 async def _soon(request: web.Request) -> web.StreamResponse:
-    title = next(label for path, label, _ in NAV if path == request.path)
+    title, roles = next((label, roles) for path, label, roles in NAV if path == request.path)
+    if roles and person_of(request).role not in roles:
+        raise web.HTTPForbidden(reason="Not a page of your role")
     return render(request, "soon.html", title=title)
 
 
