@@ -15,6 +15,13 @@ DOC = ROOT / "docs" / "benchmarks.md"
 COMMITTED = ROOT / "docs" / "bench-results"
 
 
+def test_the_latest_table_is_the_committed_result_files() -> None:
+    found = results.load(COMMITTED)
+    assert {"ingest", "booking", "edge"} <= {r.bench for r in found}
+    text = DOC.read_text(encoding="utf-8")
+    assert results.rewrite(text, found) == text, "run `ikn bench report` and commit the doc"
+
+
 def test_results_writes_the_printed_line_with_its_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

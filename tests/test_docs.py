@@ -6,6 +6,9 @@ the published JSON Schema and the platform's decoder; one marked ``json invalid-
 reason code and path the decoder gives. docs/contract.md must hold an example of each
 reading kind, a full batch, both states and invalid examples, so this cannot pass on
 an empty page.
+
+Every relative link of README.md and docs/*.md names a file (and heading) that exists,
+and the README stays a front door of at most 150 lines.
 """
 
 from __future__ import annotations
