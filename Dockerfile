@@ -19,6 +19,7 @@ COPY ikn_core ./ikn_core
 COPY ikn_store ./ikn_store
 COPY ingest ./ingest
 COPY api ./api
+COPY web ./web
 COPY edge_agent ./edge_agent
 COPY firmware_sim ./firmware_sim
 RUN pip install ".[server]" && rm -rf /src

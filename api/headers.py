@@ -3,9 +3,11 @@ assets, the OpenAPI document, event streams (aiohttp's ``on_response_prepare`` s
 which every ``StreamResponse`` passes through), and what the server refuses before any
 route (api.server).
 
-One Content-Security-Policy for all: the docs page's Swagger UI loads only its own
+One Content-Security-Policy for the API: the docs page's Swagger UI loads only its own
 scripts and styles from here (no inline script), fetches only this origin, and shows
-images of its own or inline ``data:`` icons; a JSON answer needs nothing at all.
+images of its own or inline ``data:`` icons; a JSON answer needs nothing at all. The
+staff pages (web/) get the same but for their forms, which post to the pages, and a
+referrer policy that lets a browser name their origin (``PAGE_HEADERS``).
 Strict-Transport-Security only over TLS: the request's own scheme, or, behind a reverse
 proxy that ``IKN_API_TRUSTED_PROXY`` says is trusted, its ``X-Forwarded-Proto``.
 """
@@ -17,19 +19,29 @@ from collections.abc import MutableMapping
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
-CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
+
+def policy(form_action: str) -> str:
+    """The Content-Security-Policy, with where forms may post."""
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            f"form-action {form_action}",
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+CSP = policy("'none'")  # the API's answers and its docs page: no forms
+# The staff pages (web/): their forms post to themselves, and a browser says so in
+# ``Origin`` (which the pages check) only when the referrer policy lets it: under
+# ``no-referrer`` a form's POST says ``Origin: null``.
+PAGE_HEADERS = {"Content-Security-Policy": policy("'self'"), "Referrer-Policy": "same-origin"}
 ALWAYS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

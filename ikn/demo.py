@@ -133,6 +133,7 @@ class Demo:
             "IKN_INGEST_CLIENT_ID": "ikn-demo-ingest",
             "IKN_INGEST_SHARE_GROUP": "ikn-ingest" if self.broker.kind == "mosquitto" else "none",
             "IKN_API_PORT": str(api_port),
+            "IKN_WEB_DEV_LOGIN": "true",  # the pages list the demo's people to sign in as
             "IKN_SIM_SPEED": str(self.options.speed),
             "PYTHONUNBUFFERED": "1",
         }
@@ -266,6 +267,7 @@ class Demo:
         print(
             f"""
 IKN Workspace demo is running.
+  Open        {base}/  (the staff pages: sign in as one of the demo's people)
   API         {base}
   Broker      {self.broker.kind} at {self.broker.url}
   PostgreSQL  {self.postgres.url(DATABASE)}  (data in {self.postgres.data_dir})

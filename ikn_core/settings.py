@@ -474,6 +474,31 @@ def _flag(text: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The staff pages (web/): their sessions, and the demo's development login, which
+    lists people to sign in as without a password and so is refused beside OIDC (a
+    production setting)."""
+
+    dev_login: bool = False
+    session_idle_s: int = 1800  # signed out after this long without a request
+    session_max_s: int = 43_200  # and this long after signing in, whatever happens
+
+    @classmethod
+    def read(cls, r: _Reader) -> WebSettings:
+        dev_login = r.get("IKN_WEB_DEV_LOGIN", _flag, False)
+        if dev_login and r.env.get("IKN_OIDC_ISSUER"):
+            r.problems.append(
+                "IKN_WEB_DEV_LOGIN lets anyone sign in as anyone: it is for the demo only, "
+                "and refused with IKN_OIDC_ISSUER set (production); unset IKN_WEB_DEV_LOGIN"
+            )
+        return cls(
+            dev_login=dev_login,
+            session_idle_s=r.get("IKN_WEB_SESSION_IDLE_S", _int_between(60, 86_400), 1800),
+            session_max_s=r.get("IKN_WEB_SESSION_MAX_S", _int_between(300, 2_592_000), 43_200),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     db: DatabaseSettings
     log: LogSettings
@@ -492,6 +517,7 @@ class ApiSettings:
     # connection (api/coalesce.py). About the database's cores + 1: more only take
     # turns on its CPU and wait on each other's locks (docs/api.md, "Group commit").
     batch_lanes: int = DEFAULT_BATCH_LANES
+    web: WebSettings = WebSettings()  # the staff pages served beside the API
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -513,6 +539,7 @@ class ApiSettings:
             mqtt=MqttSettings.read(r) if with_mqtt else None,
             command_ttl_s=r.get("IKN_COMMAND_TTL_S", _int_between(10, 86_400), 300),
             batch_lanes=_batch_lanes(r, db.pool_max),
+            web=WebSettings.read(r),
         )
         r.done()
         return settings

@@ -22,7 +22,7 @@ class Person:
     home_building_id: str | None = None
 
 
-def _person(row: asyncpg.Record) -> Person:
+def person_of(row: asyncpg.Record) -> Person:
     return Person(
         row["id"],
         row["name"],
@@ -46,7 +46,7 @@ async def upsert_people(conn: asyncpg.Connection, people: list[Person]) -> None:
 
 async def get_person(conn: asyncpg.Connection, person_id: str) -> Person | None:
     row = await conn.fetchrow("SELECT * FROM people WHERE id = $1", person_id)
-    return _person(row) if row else None
+    return person_of(row) if row else None
 
 
 async def link_token(conn: asyncpg.Connection, token: str, person_id: str) -> None:
@@ -104,7 +104,7 @@ async def token_holders(
 
 
 def _holder(row: asyncpg.Record) -> TokenHolder:
-    person = _person(row) if row["id"] is not None else None
+    person = person_of(row) if row["id"] is not None else None
     role = str(person.role) if person is not None else row["token_role"]
     return TokenHolder(row["token_name"], role, person, row["expired_at"])
 
@@ -116,4 +116,4 @@ async def token_person(conn: asyncpg.Connection, token: str) -> Person | None:
            WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > now())""",
         hashlib.sha256(token.encode()).digest(),
     )
-    return _person(row) if row else None
+    return person_of(row) if row else None

@@ -36,7 +36,7 @@ from ikn_core.settings import (
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-CODE = ("ikn", "ikn_core", "ikn_store", "ingest", "api", "edge_agent", "firmware_sim")
+CODE = ("ikn", "ikn_core", "ikn_store", "ingest", "api", "web", "edge_agent", "firmware_sim")
 SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "migrate": MigrateSettings.from_env,
     "seed": MigrateSettings.from_env,

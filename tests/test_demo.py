@@ -93,6 +93,14 @@ def _live(base: str, token: str) -> dict[str, Any]:
     return _call(base, token, "GET", "/api/v1/occupancy/live?floor=ikn-b1-f1")
 
 
+def _front_page_offers_the_demo_people(front: str) -> None:
+    """The banner's address to open: the sign-in page, with the demo's people."""
+    with urllib.request.urlopen(front, timeout=10) as answer:  # follows the redirect
+        assert answer.url.endswith("/login")
+        page = answer.read().decode()
+    assert "Masuk sebagai" in page
+
+
 def _books_and_checks_in(demo: DemoProcess, base: str) -> None:
     """The banner's people, and the README's first booking with the employee's token."""
     tokens = {
@@ -132,6 +140,7 @@ def test_demo_serves_changing_desks_and_leaves_no_process_behind(
         demo.wait_for("Press Ctrl-C to stop.", within=120)
         base = demo.find(r"API\s+(http://\S+)")
         token = demo.find(r"^    facility manager\s+(ikn_\S+)\s")
+        _front_page_offers_the_demo_people(demo.find(r"Open\s+(http://\S+)"))
         assert demo.find(r"Broker\s+(\w+)") == broker
         _books_and_checks_in(demo, base)
 

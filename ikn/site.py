@@ -1,0 +1,33 @@
+"""The API and the staff pages in one aiohttp application: the composition root gives
+the pages (web/) what they share with the API, so neither imports the other."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.web_request import BaseRequest
+
+import web as pages
+from api import attendance, headers
+from api.app import make_app
+from api.auth import public
+from api.state import POOL
+from ikn_core.settings import ApiSettings
+
+
+def make_site(settings: ApiSettings) -> web.Application:
+    app = make_app(settings)
+    proxy = settings.guard.trusted_proxy
+
+    def over_tls(request: BaseRequest) -> bool:
+        return headers.over_tls(request, proxy)
+
+    ports = pages.Ports(
+        pool=lambda: app[POOL],
+        policies=lambda: app[attendance.POLICIES],
+        now=lambda: attendance.now(app),
+        over_tls=over_tls,
+        public=public,
+        page_headers=headers.PAGE_HEADERS,
+    )
+    pages.setup(app, settings.web, ports)
+    return app

@@ -1,0 +1,174 @@
+"""The staff pages in a real headless Chromium (Debian's, never a downloaded one) against
+the whole application and a real PostgreSQL: every page in both languages has no
+serious or critical axe-core violation and is photographed at 1280 and 360 px
+(test-artifacts/screens/, not committed); sign-in to Today works with the keyboard
+alone, under the pages' Content-Security-Policy, fetching nothing from elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+
+from tests.test_docs_page import _chromium
+from tests.web_site import Clock, seed_people, serving_site
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+AXE = ROOT / "tests" / "vendor" / "axe-core-4.14.1.min.js"
+SCREENS = ROOT / "test-artifacts" / "screens"
+LOCALES = {"id": "id-ID", "en": "en-US"}  # the browser's language: Accept-Language
+WIDTHS = (1280, 360)
+# Every page, and who is signed in to see it (None: nobody).
+PAGES = {
+    "login": ("/login", None),
+    "today": ("/", "Ani Lestari"),
+    "desks": ("/desks", "Ani Lestari"),
+    "bookings": ("/bookings", "Ani Lestari"),
+    "attendance": ("/attendance", "Ani Lestari"),
+    "requests": ("/requests", "Ani Lestari"),
+    "unit": ("/unit", "Sari Wulandari"),
+}
+SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
+RUN_AXE = """async () => {
+    const result = await axe.run(document, {resultTypes: ['violations']});
+    return result.violations.map(v => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map(n => n.target.join(' '))
+    }));
+}"""
+
+
+@dataclass
+class Watch:
+    """What a page did that it should not: fetch from elsewhere, fail, log errors (a CSP
+    violation is a console error, "Refused to ...")."""
+
+    base: str
+    outside: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    async def route(self, route: Route) -> None:
+        if urlsplit(route.request.url).netloc == urlsplit(self.base).netloc:
+            await route.continue_()
+        else:
+            self.outside.append(route.request.url)
+            await route.abort()
+
+    async def attach(self, context: BrowserContext) -> None:
+        await context.route("**/*", self.route)
+        context.on("weberror", lambda e: self.errors.append(str(e.error)))
+        context.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+
+
+@pytest.fixture
+async def server(database_url: str) -> AsyncIterator[TestServer]:
+    await seed_people(database_url)
+    async with serving_site(database_url, Clock()) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=_chromium(), headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def _sign_in(page: Page, base: str, lang: str, name: str) -> None:
+    await page.goto(base + "/login")
+    await page.get_by_role("button", name=SIGN_IN_AS[lang].format(name)).click()
+    await page.wait_for_url(base + "/")
+
+
+async def _violations(page: Page) -> list[dict[str, Any]]:
+    await page.add_script_tag(path=str(AXE))  # inline: this context bypasses the CSP
+    found: list[dict[str, Any]] = await page.evaluate(RUN_AXE)
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+@pytest.mark.parametrize("name", PAGES)
+async def test_a_page_is_accessible_and_photographed(
+    server: TestServer, browser: Browser, name: str, lang: str
+) -> None:
+    base = str(server.make_url("")).rstrip("/")
+    path, person = PAGES[name]
+    context = await browser.new_context(locale=LOCALES[lang], bypass_csp=True)
+    watch = Watch(base)
+    await watch.attach(context)
+    try:
+        page = await context.new_page()
+        if person is not None:
+            await _sign_in(page, base, lang, person)
+        answer = await page.goto(base + path)
+        assert answer is not None and answer.status == 200
+        assert await page.get_attribute("html", "lang") == lang
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        for width in WIDTHS:
+            await page.set_viewport_size({"width": width, "height": 800})
+            await page.screenshot(path=SCREENS / f"{name}-{lang}-{width}.png", full_page=True)
+            wide = await page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, f"{name} scrolls sideways at {width} px"
+        violations = await _violations(page)
+    finally:
+        await context.close()
+    assert violations == []
+    assert watch.outside == []
+    assert watch.errors == []
+
+
+async def _tab_to(page: Page, text: str, most: int = 40) -> None:
+    """Press Tab until the focused element's text is ``text``."""
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("document.activeElement.textContent.trim()")
+        if focused == text:
+            return
+    pytest.fail(f"{text!r} never got the focus")
+
+
+async def test_signing_in_to_today_with_the_keyboard_alone(
+    server: TestServer, browser: Browser
+) -> None:
+    base = str(server.make_url("")).rstrip("/")
+    context = await browser.new_context(locale="id-ID")  # the pages' own CSP applies
+    watch = Watch(base)
+    await watch.attach(context)
+    try:
+        page = await context.new_page()
+        await page.goto(base + "/")  # a visitor is sent to sign in
+        assert page.url == base + "/login"
+        await page.keyboard.press("Tab")
+        skip = await page.evaluate("document.activeElement.textContent.trim()")
+        assert skip == "Langsung ke konten utama"  # the first stop: the skip link
+        outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline == "solid"  # the focus is visible
+        await _tab_to(page, "Masuk sebagai Ani Lestari")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(base + "/")
+        assert await page.text_content("h1") == "Hari ini"
+        await page.keyboard.press("Tab")
+        await page.keyboard.press("Enter")  # the skip link: on to the page's content
+        assert await page.evaluate("document.activeElement.id") == "main"
+        await _tab_to(page, "English")  # on from <main>, round to the language switch
+        await page.keyboard.press("Enter")
+        await page.wait_for_load_state()
+        assert await page.text_content("h1") == "Today"
+        assert await page.get_attribute("html", "lang") == "en"
+        htmx = await page.evaluate("typeof htmx === 'object' && htmx.version")
+    finally:
+        await context.close()
+    assert htmx == "2.0.11"  # loaded under script-src 'self'
+    assert watch.outside == []
+    assert watch.errors == []

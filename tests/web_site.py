@@ -1,0 +1,87 @@
+"""The staff pages' test world: the small site, people of every role with tokens (whom
+the development login lists), a booking today, and the whole application (API and
+pages, ikn.site) on a fixed clock: Monday 7 December 2026, 09:00 WITA."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from api import attendance
+from ikn.site import make_site
+from ikn_core.domain import Role
+from ikn_core.settings import ApiSettings
+from ikn_store.people import Person, link_token, upsert_people
+from ikn_store.tokens import create_token
+from tests.helpers import seed
+
+WITA = ZoneInfo("Asia/Makassar")
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=WITA)  # a Monday, a working day
+PEOPLE = (
+    Person("ani", "Ani Lestari", "kemenpan", "sdm", Role.EMPLOYEE, "b1"),
+    Person("budi", "Budi Santoso", "kemenpan", "sdm", Role.EMPLOYEE, "b1"),
+    Person("sari", "Sari Wulandari", "kemenpan", "sdm", Role.SUPERVISOR, "b1"),
+    Person("fajar", "Fajar Nugroho", "otorita", "fasilitas", Role.FACILITY_MANAGER, "b1"),
+)
+DEV_LOGIN = {"IKN_WEB_DEV_LOGIN": "true"}
+
+
+class Clock:
+    """The application's clock, moved by the test."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def seed_people(url: str) -> None:
+    """The small site, ``PEOPLE`` with a token each, and Ani's booking of desk d1 from
+    08:00 to 12:00 WITA on ``NOW``'s day, checked in."""
+    await seed(url)
+    conn = await asyncpg.connect(url)
+    try:
+        await upsert_people(conn, list(PEOPLE))
+        for person in PEOPLE:
+            await link_token(conn, await create_token(conn, person.id, str(person.role)), person.id)
+        # Checked in: the no-show release runs on the real clock, for which this is past.
+        await conn.execute(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by, status,
+                                     checked_in_at, check_in_signal)
+               VALUES ('d1', 'ani', tstzrange($1, $2), 'ani', 'checked_in', $3, 'app')""",
+            NOW.replace(hour=8),
+            NOW.replace(hour=12),
+            NOW.replace(hour=8, minute=5),
+        )
+    finally:
+        await conn.close()
+
+
+def site_app(url: str, clock: Clock, env: Mapping[str, str] = DEV_LOGIN) -> web.Application:
+    app = make_site(ApiSettings.from_env({"IKN_DATABASE_URL": url, **env}))
+    now: Callable[[], datetime] = clock
+    app[attendance.CLOCK] = now
+    return app
+
+
+@asynccontextmanager
+async def serving_site(
+    url: str, clock: Clock, env: Mapping[str, str] = DEV_LOGIN
+) -> AsyncIterator[TestServer]:
+    """The whole application on a real port (for a browser)."""
+    server = TestServer(site_app(url, clock, env), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()

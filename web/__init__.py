@@ -1,0 +1,83 @@
+"""The staff pages, served by the API's process: Today (``/``), sign-in, and the
+navigation's places for the pages to come (docs/web.md).
+
+``setup(app, settings, ports)`` adds them to an application the API built; the
+composition root (``ikn/site.py``) gives the ``Ports`` (the pool, the policies, the
+clock, the TLS test and the API's public-route marker), since web/ imports no entry
+point. Server-rendered HTML (aiohttp-jinja2), htmx for what a page updates in place,
+no inline script or style (the pages' Content-Security-Policy, ``Ports.page_headers``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol, cast
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from ikn_core.settings import WebSettings
+from web import i18n, pages, sessions, static
+from web.ports import PORTS, Ports
+
+__all__ = ["Ports", "setup"]
+
+TEMPLATES = static.STATIC.with_name("templates")
+
+
+def setup(app: web.Application, settings: WebSettings, ports: Ports) -> None:
+    """The pages on ``app``; call it after the API's own set-up (its header signal
+    first, so that the pages' policy replaces the API's on pages only)."""
+    app[PORTS] = ports
+    app[sessions.SETTINGS] = settings
+    _templates(app)
+    added = app.router.add_routes(
+        [web.route(r.method, r.path, ports.public(r.handler)) for r in _defs(pages.routes)]
+    )
+    assets = app.router.add_get("/static/{name:.+}", ports.public(static.asset))
+    app[sessions.PAGE_ROUTES] = frozenset(added)  # with sessions
+    app[sessions.ALL_ROUTES] = frozenset({*added, assets})  # with the pages' headers
+    app.middlewares.append(sessions.middleware)
+    app.on_response_prepare.append(_page_policy)
+
+
+def _defs(table: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
+    return [r for r in table if isinstance(r, web.RouteDef)]
+
+
+def _templates(app: web.Application) -> None:
+    catalogues = i18n.load_all()
+
+    @jinja2.pass_context
+    def gettext(context: jinja2.runtime.Context, message: str) -> str:
+        return catalogues[context["lang"]].gettext(message)
+
+    @jinja2.pass_context
+    def ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
+        return catalogues[context["lang"]].ngettext(singular, plural, n)
+
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+    )
+    # The i18n extension adds this method to the environment at run time.
+    cast(_I18n, env).install_gettext_callables(gettext, ngettext, newstyle=True)
+    env.globals.update(asset=static.asset_url, vendored=static.vendored)
+
+
+class _I18n(Protocol):
+    def install_gettext_callables(
+        self,
+        gettext: Callable[..., str],
+        ngettext: Callable[..., str],
+        newstyle: bool | None = None,
+    ) -> None: ...
+
+
+async def _page_policy(request: web.Request, response: web.StreamResponse) -> None:
+    if request.match_info.route in request.app[sessions.ALL_ROUTES]:
+        response.headers.update(request.app[PORTS].page_headers)

@@ -1,0 +1,175 @@
+"""The pages: Today (``/``), the sign-in page, the language switch, signing out, and the
+places in the navigation that later pages fill (each says so for now)."""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from ikn_core.domain import Role
+from ikn_store import web_sessions
+from ikn_store.people import Person, get_person
+from web import i18n, sessions
+from web.labels import BOOKING_STATUSES, MODES, ROLES
+from web.ports import PORTS, Handler
+from web.today import read_today
+
+routes = web.RouteTableDef()
+PERSON = web.RequestKey("web_person", Person)  # who is signed in (pages behind signed_in)
+SUPERVISORS = frozenset({Role.SUPERVISOR})
+# The navigation: (path, message, roles that see it; empty: everyone signed in).
+NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
+    ("/", i18n.gettext_noop("Today"), frozenset()),
+    ("/desks", i18n.gettext_noop("Find a desk"), frozenset()),
+    ("/bookings", i18n.gettext_noop("My bookings"), frozenset()),
+    ("/attendance", i18n.gettext_noop("My attendance"), frozenset()),
+    ("/requests", i18n.gettext_noop("Requests"), frozenset()),
+    ("/unit", i18n.gettext_noop("My unit"), SUPERVISORS),
+)
+
+
+def render(request: web.Request, template: str, **context: Any) -> web.Response:
+    """``template`` with what every page shows: language, CSRF token, person, navigation."""
+    session = request.get(sessions.SESSION)
+    person = session.person if session is not None else None
+    nav = [
+        (path, label)
+        for path, label, roles in NAV
+        if person is not None and (not roles or person.role in roles)
+    ]
+    base = {
+        "lang": i18n.language_of(request),
+        "csrf": session.csrf_token if session is not None else "",
+        "person": person,
+        "role": ROLES[person.role] if person is not None else "",
+        "nav": nav,
+        "path": request.path,
+    }
+    return aiohttp_jinja2.render_template(template, request, {**base, **context})
+
+
+def signed_in(handler: Handler) -> Handler:
+    """The page for a signed-in person; anyone else is sent to the sign-in page."""
+
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.StreamResponse:
+        session = request.get(sessions.SESSION)
+        if session is None or session.person is None:
+            raise web.HTTPSeeOther("/login")
+        request[PERSON] = session.person
+        return await handler(request)
+
+    return page
+
+
+def person_of(request: web.Request) -> Person:
+    return request[PERSON]
+
+
+@routes.get("/")
+@signed_in
+async def today(request: web.Request) -> web.StreamResponse:
+    ports, person = request.app[PORTS], person_of(request)
+    async with ports.pool().acquire() as conn:
+        found = await read_today(conn, ports.policies(), person.id, ports.now())
+    lang = i18n.language_of(request)
+
+    def clock(moment: datetime, zone: str | None = None) -> str:
+        """In ``zone`` (a booking's building's), else the person's building's."""
+        return i18n.clock_time(moment, ZoneInfo(zone) if zone else found.zone, lang)
+
+    return render(
+        request,
+        "today.html",
+        today=found,
+        now=ports.now(),
+        date_text=i18n.long_date(found.day, lang),
+        clock=clock,
+        modes=MODES,
+        statuses=BOOKING_STATUSES,
+    )
+
+
+async def _soon(request: web.Request) -> web.StreamResponse:
+    title, roles = next((label, roles) for path, label, roles in NAV if path == request.path)
+    if roles and person_of(request).role not in roles:
+        raise web.HTTPForbidden(reason="Not a page of your role")
+    return render(request, "soon.html", title=title)
+
+
+for _path, _label, _roles in NAV[1:]:
+    routes.get(_path)(signed_in(_soon))
+
+
+@routes.get("/login")
+async def login(request: web.Request) -> web.StreamResponse:
+    session = request.get(sessions.SESSION)
+    if session is not None and session.person is not None:
+        raise web.HTTPSeeOther("/")
+    new_id = None
+    if session is None:  # a visitor's session: the CSRF token of the forms here
+        new_id, request[sessions.SESSION] = await sessions.start(request, None)
+    dev = request.app[sessions.SETTINGS].dev_login
+    people = await _people_by_role(request) if dev else []
+    response = render(request, "login.html", dev_login=dev, groups=people, roles=ROLES)
+    if new_id is not None:
+        sessions.set_cookie(request, response, new_id)
+    return response
+
+
+async def _people_by_role(request: web.Request) -> list[tuple[Role, list[Person]]]:
+    async with request.app[PORTS].pool().acquire() as conn:
+        people = await web_sessions.people_by_role(conn)
+    grouped: defaultdict[Role, list[Person]] = defaultdict(list)
+    for person in people:
+        grouped[person.role].append(person)
+    return [(role, grouped[role]) for role in Role if grouped[role]]
+
+
+@routes.post("/login/dev")
+async def dev_login(request: web.Request) -> web.StreamResponse:
+    if not request.app[sessions.SETTINGS].dev_login:
+        raise web.HTTPNotFound()
+    person_id = str((await request.post()).get("person", ""))
+    async with request.app[PORTS].pool().acquire() as conn:
+        person = await get_person(conn, person_id)
+    if person is None:
+        raise web.HTTPBadRequest(reason="Unknown person")
+    new_id, _ = await sessions.start(request, person.id)  # a new id: rotated at sign-in
+    response = web.HTTPSeeOther("/")
+    sessions.set_cookie(request, response, new_id)
+    raise response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = web.HTTPSeeOther("/login")
+    await sessions.end(request, response)
+    raise response
+
+
+@routes.post("/language")
+async def language(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    chosen, back = str(form.get("lang", "")), str(form.get("next", "/"))
+    if chosen not in i18n.LANGUAGES:
+        raise web.HTTPBadRequest(reason="lang must be one of: " + ", ".join(i18n.LANGUAGES))
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/"  # only a page of ours
+    response = web.HTTPSeeOther(back)
+    response.set_cookie(
+        i18n.LANGUAGE_COOKIE,
+        chosen,
+        max_age=365 * 86_400,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[PORTS].over_tls(request),
+    )
+    raise response

@@ -1,0 +1,32 @@
+"""What the pages need from the process that serves them, given by the composition root
+(``ikn/site.py``): web/ imports no entry point (tests/test_layers.py), so the API's pool,
+policies, clock, request checks and security policy come in here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+from aiohttp.web_request import BaseRequest
+
+from ikn_core.attendance import Policies
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    pool: Callable[[], asyncpg.Pool]  # the process's pool, once it has started
+    policies: Callable[[], Policies]  # the attendance policies the API counts days by
+    now: Callable[[], datetime]  # the clock (tests set a fixed one)
+    over_tls: Callable[[BaseRequest], bool]  # served over TLS, here or at a trusted proxy
+    # Exempts a page from the API's bearer-token check: pages check their own session.
+    public: Callable[[Handler], Handler]
+    # Headers of every page in place of the API's (Content-Security-Policy, Referrer-Policy).
+    page_headers: Mapping[str, str]
+
+
+PORTS = web.AppKey("web_ports", Ports)

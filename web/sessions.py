@@ -1,0 +1,116 @@
+"""Sessions and CSRF protection of the pages (never of ``/api/v1``, whose bearer tokens
+a browser does not send by itself).
+
+The cookie holds a random 256-bit id (``ikn_store.web_sessions`` keeps its hash):
+``HttpOnly``, ``SameSite=Lax``, ``Secure`` over TLS. A visitor gets a session before
+signing in, for the login form's CSRF token; signing in ends it and starts another
+(a new id: a fixated one is worth nothing). Every request but GET/HEAD/OPTIONS must
+come from our own origin (``Origin``) and carry the session's token, as the form
+field ``csrf_token`` or the header ``X-CSRF-Token`` (htmx's ``hx-headers`` on <body>).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+
+from aiohttp import web
+
+from ikn_core.settings import WebSettings
+from ikn_store import web_sessions
+from ikn_store.people import get_person
+from ikn_store.web_sessions import WebSession
+from web.ports import PORTS, Handler
+
+log = logging.getLogger(__name__)
+
+COOKIE = "ikn_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION = web.RequestKey("web_session", WebSession)
+SESSION_ID = web.RequestKey("web_session_id", str)
+SETTINGS = web.AppKey("web_settings", WebSettings)
+PAGE_ROUTES = web.AppKey("web_routes", frozenset[web.AbstractRoute])  # pages, not assets
+ALL_ROUTES = web.AppKey("web_all_routes", frozenset[web.AbstractRoute])  # and assets
+
+
+def is_page(request: web.Request) -> bool:
+    """Whether the request is for one of the pages (not the API, nor a static file)."""
+    return request.match_info.route in request.app[PAGE_ROUTES]
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Finds the page's session (``request[SESSION]``) and refuses a forged write."""
+    if not is_page(request):
+        return await handler(request)
+    session_id = request.cookies.get(COOKIE, "")
+    found = await _find(request, session_id) if session_id else None
+    if found is not None:
+        request[SESSION] = found
+        request[SESSION_ID] = session_id
+    if request.method not in SAFE_METHODS:
+        await _check_forgery(request, found)
+    return await handler(request)
+
+
+async def _find(request: web.Request, session_id: str) -> WebSession | None:
+    ports = request.app[PORTS]
+    idle = timedelta(seconds=request.app[SETTINGS].session_idle_s)
+    async with ports.pool().acquire() as conn:
+        return await web_sessions.find(conn, session_id, ports.now(), idle)
+
+
+async def _check_forgery(request: web.Request, session: WebSession | None) -> None:
+    origin = request.headers.get("Origin")
+    if origin != own_origin(request):
+        log.warning("refused %s %s from origin %r", request.method, request.path, origin)
+        raise web.HTTPForbidden(reason="Cross-origin request refused")
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.content_type == "application/x-www-form-urlencoded":
+        sent = str((await request.post()).get(CSRF_FIELD, ""))
+    if session is None or not hmac.compare_digest(sent or "", session.csrf_token):
+        raise web.HTTPForbidden(reason="Missing or wrong CSRF token")
+
+
+def own_origin(request: web.Request) -> str:
+    scheme = "https" if request.app[PORTS].over_tls(request) else "http"
+    return f"{scheme}://{request.host}"
+
+
+async def start(request: web.Request, person_id: str | None) -> tuple[str, WebSession]:
+    """A new session for ``person_id`` (None: a visitor), ending the one it replaces (and
+    any that can no longer be used); its id, for ``set_cookie``."""
+    ports, settings = request.app[PORTS], request.app[SETTINGS]
+    session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now, lasts = ports.now(), timedelta(seconds=settings.session_max_s)
+    async with ports.pool().acquire() as conn, conn.transaction():
+        if SESSION_ID in request:
+            await web_sessions.end(conn, request[SESSION_ID])
+        await web_sessions.purge(conn, now, timedelta(seconds=settings.session_idle_s))
+        await web_sessions.create(conn, session_id, csrf, person_id, now=now, lasts=lasts)
+        person = await get_person(conn, person_id) if person_id is not None else None
+    return session_id, WebSession(csrf, now + lasts, person)
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, session_id: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        max_age=request.app[SETTINGS].session_max_s,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[PORTS].over_tls(request),
+    )
+
+
+async def end(request: web.Request, response: web.StreamResponse) -> None:
+    """Signs out: the session ends here and its cookie in the browser."""
+    if SESSION_ID in request:
+        async with request.app[PORTS].pool().acquire() as conn:
+            await web_sessions.end(conn, request[SESSION_ID])
+    response.del_cookie(COOKIE, path="/")
