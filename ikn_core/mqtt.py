@@ -120,6 +120,8 @@ class Backoff:
 
 @dataclass(frozen=True, slots=True)
 class Will:
+    """What the broker publishes when the client vanishes without DISCONNECT."""
+
     topic: str
     payload: bytes
     qos: int = 1
@@ -435,8 +437,8 @@ class MqttConnection:
         self._supervisor = asyncio.create_task(self._supervise(), name=name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Keep the connection until ``stop`` is set (or ``disconnect_now``), then
-        disconnect."""
+        """Keep the connection until ``stop`` is set (or ``disconnect_now`` was called);
+        the connection stays open for the caller to ``close`` or ``disconnect_now``."""
         self.start()
         stopping = asyncio.create_task(stop.wait())
         assert self._supervisor is not None
