@@ -1,92 +1,30 @@
-"""The one MQTT adapter: a paho-mqtt 2.x client driven by the asyncio loop.
-
-The edge agent, the ingest and the API's device commands all connect through
-:class:`MqttConnection`. It owns what they used to set up three times:
-
-- credentials (the URL's user name and password), TLS (``mqtts://``: the broker's
-  certificate checked against ``IKN_MQTT_CA_FILE`` or the system's CAs, its host
-  name against the URL) and the protocol (MQTT 5 or 3.1.1, ``IKN_MQTT_PROTOCOL``);
-- the session (:class:`Session`: client id, clean or persistent with a session
-  expiry, keepalive, manual QoS 1 acks, paho's in-flight limit, a Will);
-- the event-loop bridge (:class:`LoopBridge`), connecting and reconnecting with
-  backoff (:class:`Backoff`), CONNACK reason codes as :class:`ConnectRefused`,
-  on-message dispatch, PUBACKs, and a graceful disconnect.
-
-Why paho's external-loop API rather than ``loop_start`` (a network thread per client):
-one process runs thousands of agents (``firmware_sim`` with 5,000 devices), and paho's
-own loop waits with ``select()``, which cannot watch a descriptor numbered 1024 or
-above ("filedescriptor out of range", connections reported lost over and over);
-5,000 threads waking every second contend for the GIL. For the ingest, at one reading
-a message, the thread cost more than the ingest's own work (124 µs of CPU a message
-against 77 µs from the loop: two threads taking turns on the GIL, a ``select`` and a
-wake-up byte per ``ack()``). So the asyncio loop (epoll) watches each client's one
-socket and calls ``loop_read``/``loop_write``, and ``loop_misc`` (keepalive) runs
-every ``tick_s``: every paho callback runs on the loop thread, with no locks and no
-thread hand-over.
-
-The one blocking step is paho's ``reconnect()`` (name lookup, TCP connect, TLS
-handshake, CONNECT queued): it runs in an executor thread, bounded by
-``Session.connect_timeout_s``. While it runs the socket is not watched, and socket
-callbacks paho makes from that thread are ignored; the socket is watched once
-``reconnect()`` has returned, from the loop thread. A failed TLS handshake closes its
-socket (:class:`_Client`: paho 2.x leaves it to the garbage collector, one leaked
-socket per retry of a device whose broker certificate does not verify).
-
-Exceptions::
-
-    IknError (ikn_core.errors)
-    └── MqttError                 base of what this adapter raises on purpose
-        └── ConnectRefused        CONNACK with a failure reason code (``code``, ``reason``)
-
-A network failure stays ``OSError`` (a certificate that does not verify is
-``ssl.SSLCertVerificationError``), a timeout ``TimeoutError``; the connection keeps
-the last one in ``last_error`` and retries with backoff.
-"""
+"""A connection kept up from the asyncio loop: connect, reconnect with backoff, CONNACK
+reason codes, dispatch of what paho reports, PUBACK waits, graceful disconnect."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-import socket
-import ssl
-import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ikn_core.errors import IknError
+from ikn_core.mqtt.bridge import LoopBridge, ReadGate
+from ikn_core.mqtt.client import Session, make_client
+from ikn_core.mqtt.errors import ConnectRefused, MqttError
 from ikn_core.settings import MqttSettings
-
-if TYPE_CHECKING:
-    from paho.mqtt.client import SocketLike
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # keepalive checks (loop_misc) and the user's tick, while connected
-
-
-class MqttError(IknError):
-    """Base of every error the MQTT adapter raises on purpose."""
-
-
-class ConnectRefused(MqttError):
-    """The broker refused the connection; ``code`` is the CONNACK reason code and
-    ``reason`` its name ("Not authorized", "Bad user name or password", ...)."""
-
-    def __init__(self, client_id: str, code: int, reason: str) -> None:
-        self.client_id = client_id
-        self.code = code
-        self.reason = reason
-        super().__init__(f"{client_id}: broker refused the connection: {reason} ({code:#04x})")
 
 
 @dataclass(slots=True)
@@ -116,247 +54,6 @@ class Backoff:
     def reset(self) -> None:
         """A connection succeeded: start again from ``initial``."""
         self.attempts = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    """What the broker publishes when the client vanishes without DISCONNECT."""
-
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """How one client connects. ``persistent``: the broker keeps the session while the
-    client is away (3.1.1: clean session off; 5: clean start off and
-    ``session_expiry_s``). ``max_inflight``: paho's window of unacknowledged QoS 1
-    publishes (0: none, the caller bounds it). ``read_burst``: packets read per
-    wake-up at most."""
-
-    client_id: str
-    keepalive_s: int = 30
-    connect_timeout_s: float = 10.0
-    persistent: bool = False
-    session_expiry_s: int = 0
-    manual_ack: bool = False
-    max_inflight: int = 20
-    will: Will | None = None
-    read_burst: int = 1
-
-
-class _Client(Client):
-    """paho's client, but a failed TLS handshake closes its socket: paho 2.x leaves the
-    wrapped socket to the garbage collector, one leaked socket per retry of a device
-    whose broker certificate does not verify."""
-
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        context = self._ssl_context
-        assert context is not None  # tls_set_context ran
-        ssl_sock = context.wrap_socket(
-            tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
-        )
-        try:
-            ssl_sock.settimeout(self._connect_timeout)
-            ssl_sock.do_handshake()  # the context checks the host name (check_hostname)
-        except BaseException:
-            ssl_sock.close()
-            raise
-        return ssl_sock
-
-
-def make_client(settings: MqttSettings, session: Session) -> Client:
-    """A paho client for ``session``: MQTT 5 or 3.1.1, credentials and TLS from the
-    URL, the Will. Connects nothing (``reconnect()`` does, see :class:`LoopBridge`)."""
-    v5 = settings.protocol == "5"
-    client = _Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=session.client_id,
-        protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-        clean_session=None if v5 else not session.persistent,
-        manual_ack=session.manual_ack,
-        reconnect_on_failure=False,  # MqttConnection reconnects, with its backoff
-    )
-    client.connect_timeout = session.connect_timeout_s
-    client.max_inflight_messages_set(session.max_inflight)
-    url = settings.url
-    if url.username:
-        client.username_pw_set(url.username, url.password)
-    if url.tls:
-        client.tls_set_context(settings.tls_context())
-    if session.will is not None:
-        w = session.will
-        client.will_set(w.topic, w.payload, qos=w.qos, retain=w.retain)
-    if v5 and session.persistent:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
-        props.SessionExpiryInterval = session.session_expiry_s
-        client.connect_async(
-            url.host, url.port, session.keepalive_s, clean_start=False, properties=props
-        )
-    else:
-        client.connect_async(url.host, url.port, keepalive=session.keepalive_s)
-    return client
-
-
-class ReadGate(Protocol):
-    """A bounded consumer the bridge stops reading for while it is at its limit."""
-
-    def at_limit(self) -> bool: ...
-
-    def when_room(self, callback: Callable[[], None]) -> None: ...
-
-
-class LoopBridge:
-    """Watches one paho client's socket from the asyncio loop it was made in.
-
-    Each readable event reads up to ``burst`` packets (``progress`` tells whether a
-    read delivered a message: a read that did not ends the burst). With a ``gate``
-    it stops reading while the gate is at its limit (the broker then holds the rest:
-    TCP back-pressure) and resumes when the gate calls back."""
-
-    def __init__(
-        self,
-        client: Client,
-        loop: asyncio.AbstractEventLoop,
-        *,
-        burst: int = 1,
-        gate: ReadGate | None = None,
-        progress: Callable[[], int] = lambda: 0,
-    ) -> None:
-        self._client = client
-        self._loop = loop
-        self._loop_thread = threading.get_ident()
-        self._burst = burst
-        self._gate = gate
-        self._progress = progress
-        self._fd: int | None = None
-        self._reading = False
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_register_write
-        client.on_socket_unregister_write = self._on_unregister_write
-
-    @property
-    def watching(self) -> bool:
-        """Whether a socket is open and watched (connecting or connected)."""
-        return self._fd is not None
-
-    async def open(self, executor: Executor | None = None) -> None:
-        """Open the connection and queue CONNECT; the CONNACK arrives through ``on_connect``.
-
-        Raises ``OSError`` (refused, unreachable, TLS) or ``TimeoutError`` (paho's
-        ``connect_timeout``), as paho's ``reconnect()`` does.
-        """
-        self.unwatch()
-        attempt = self._loop.run_in_executor(executor, self._client.reconnect)
-        try:
-            await asyncio.shield(attempt)
-        except asyncio.CancelledError:
-            attempt.add_done_callback(self._discard)  # the thread goes on; close what it opens
-            raise
-        self._watch()
-
-    def _discard(self, attempt: asyncio.Future[Any]) -> None:
-        if attempt.cancelled() or attempt.exception() is not None:
-            return
-        sock = self._client.socket()
-        if sock is not None:
-            sock.close()
-
-    def tick(self) -> None:
-        """Keepalive: send PINGREQ when due, notice a broker that stopped answering."""
-        if self._fd is not None:
-            self._client.loop_misc()
-
-    def sever(self) -> None:
-        """Cut the connection as a power failure would: no DISCONNECT, so the broker
-        publishes the Will. The client must not be used afterwards."""
-        sock = self._client.socket()
-        self.detach()
-        if sock is not None:
-            with suppress(OSError):
-                _shutdown(sock)
-            sock.close()
-
-    def detach(self) -> None:
-        """Stop watching and take back the callbacks, so a late paho call is a no-op."""
-        self.unwatch()
-        self._client.on_socket_close = None
-        self._client.on_socket_register_write = None
-        self._client.on_socket_unregister_write = None
-
-    def unwatch(self) -> None:
-        if self._fd is not None:
-            self._loop.remove_reader(self._fd)
-            self._loop.remove_writer(self._fd)
-            self._fd = None
-        self._reading = False
-
-    def _watch(self) -> None:
-        sock = self._client.socket()
-        if sock is None:
-            return
-        self._fd = sock.fileno()
-        self._resume()
-        # Always watch for writability once: CONNECT is queued, and paho may believe
-        # a writer is already registered from the executor thread (ignored there).
-        self._loop.add_writer(self._fd, self._on_writable)
-
-    def _pause(self) -> None:
-        if self._reading and self._fd is not None and self._gate is not None:
-            self._loop.remove_reader(self._fd)
-            self._reading = False
-            self._gate.when_room(self._resume)
-
-    def _resume(self) -> None:
-        if not self._reading and self._fd is not None:
-            self._loop.add_reader(self._fd, self._on_readable)
-            self._reading = True
-
-    def _on_readable(self) -> None:
-        client, gate = self._client, self._gate
-        for _ in range(self._burst):
-            if gate is not None and gate.at_limit():
-                self._pause()
-                return
-            before = self._progress()
-            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._fd is None:
-                return  # the connection is gone (paho closed the socket)
-            if self._progress() == before:
-                break  # nothing more to read, or a packet that was not a message
-        sock = client.socket()
-        if self._fd is not None and sock is not None and _tls_pending(sock):
-            self._loop.call_soon(self._on_readable)  # TLS holds decrypted bytes epoll can't see
-
-    def _on_writable(self) -> None:
-        self._client.loop_write()
-        if self._fd is not None and not self._client.want_write():
-            self._loop.remove_writer(self._fd)
-
-    def _on_loop_thread(self) -> bool:
-        return threading.get_ident() == self._loop_thread
-
-    def _on_socket_close(self, _client: Client, _userdata: Any, _sock: SocketLike) -> None:
-        if self._on_loop_thread():
-            self.unwatch()
-
-    def _on_register_write(self, _client: Client, _userdata: Any, _sock: SocketLike) -> None:
-        if self._on_loop_thread() and self._fd is not None:
-            self._loop.add_writer(self._fd, self._on_writable)
-
-    def _on_unregister_write(self, _client: Client, _userdata: Any, _sock: SocketLike) -> None:
-        if self._on_loop_thread() and self._fd is not None:
-            self._loop.remove_writer(self._fd)
-
-
-def _tls_pending(sock: SocketLike) -> bool:
-    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-
-
-def _shutdown(sock: SocketLike) -> None:
-    if isinstance(sock, socket.socket):  # ssl.SSLSocket is one too
-        sock.shutdown(socket.SHUT_RDWR)
 
 
 class Handler:
