@@ -25,6 +25,7 @@ from api.places import check_places
 from api.problems import invalid_parameter
 from api.state import POOL
 from ikn_core.domain import Role
+from ikn_core.periodic import periodic
 from ikn_core.spreadsheet import csv_lines, csv_text, dict_rows
 from ikn_store import analytics
 from ikn_store.analytics import Bucket, Level, Query
@@ -252,27 +253,19 @@ async def no_shows(request: web.Request) -> web.Response:
     return respond(request, head, rows, "no-shows")
 
 
-async def _refresh_forever(app: web.Application, interval_s: float) -> None:
-    while True:
-        try:
-            async with app[POOL].acquire() as conn:
-                done = await refresh(conn)
-            if done is not None and done.zone_days:
-                log.info("analytics: recomputed %d zone-day(s)", done.zone_days)
-        except Exception:
-            log.exception("analytics refresh failed; trying again in %s s", interval_s)
-        await asyncio.sleep(interval_s)
+async def _refresh_round(app: web.Application) -> None:
+    async with app[POOL].acquire() as conn:
+        done = await refresh(conn)
+    if done is not None and done.zone_days:
+        log.info("analytics: recomputed %d zone-day(s)", done.zone_days)
 
 
 def setup(app: web.Application, interval_s: float) -> None:
     """Keep the rollups up to date while the app runs (after the pool's cleanup context)."""
 
     async def refresher(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_refresh_forever(app, interval_s))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with periodic(interval_s, lambda: _refresh_round(app), what="analytics refresh"):
+            yield
 
     app.cleanup_ctx.append(refresher)
     app[EXPORTS] = asyncio.Semaphore(EXPORT_LANES)

@@ -8,8 +8,6 @@ far as the policy's location retention says, and purged by the same job.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -34,6 +32,7 @@ from ikn_core.attendance import (
     within_geofences,
 )
 from ikn_core.domain import Role
+from ikn_core.periodic import periodic
 from ikn_store import attendance as ledger
 from ikn_store import attendance_requests as requests_store
 from ikn_store.attendance_days import DEFAULT_ZONE, counted_spans, recompute_dirty
@@ -325,15 +324,10 @@ async def _recompute_round(app: web.Application) -> int:
     return done
 
 
-async def _recompute_forever(app: web.Application, interval_s: float) -> None:
-    while True:
-        try:
-            done = await _recompute_round(app)
-            if done:
-                log.info("recomputed %d attendance day(s)", done)
-        except Exception:
-            log.exception("attendance recompute failed; trying again in %s s", interval_s)
-        await asyncio.sleep(interval_s)
+async def _recompute_and_log(app: web.Application) -> None:
+    done = await _recompute_round(app)
+    if done:
+        log.info("recomputed %d attendance day(s)", done)
 
 
 def load_policies(path: str) -> Policies:
@@ -347,11 +341,10 @@ def setup(app: web.Application, policy_path: str, interval_s: float) -> None:
     app[CLOCK] = _utc_now
 
     async def recomputer(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_recompute_forever(app, interval_s))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with periodic(
+            interval_s, lambda: _recompute_and_log(app), what="attendance recompute"
+        ):
+            yield
 
     app.cleanup_ctx.append(recomputer)
     app.add_routes(routes)

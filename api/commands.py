@@ -3,15 +3,14 @@
 their status (pending / succeeded / failed / expired).
 
 The API's own MQTT connection (``IKN_MQTT_URL``, the ``svc.api`` account) lives in a
-cleanup context: paho's network loop on its own thread, each publish waited for
-(PUBACK) off the event loop with a timeout. Without ``IKN_MQTT_URL`` the POST route
+cleanup context: the project's MQTT adapter (``ikn_core.mqtt``) on the event loop,
+each publish waited for (PUBACK) with a timeout. Without ``IKN_MQTT_URL`` the POST route
 answers 503. A command is stored before it is published; one the broker did not
 take is marked failed and the route answers 503.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -20,9 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-import paho.mqtt.client as mqtt
 from aiohttp import web
-from paho.mqtt.enums import CallbackAPIVersion
 
 from api.auth import PRINCIPAL, requires
 from api.booking_http import ID
@@ -38,6 +35,7 @@ from ikn_core.contract import (
 )
 from ikn_core.domain import Role
 from ikn_core.errors import ContractError
+from ikn_core.mqtt import MqttConnection, Session
 from ikn_core.settings import MqttSettings
 from ikn_store.commands import (
     CommandError,
@@ -65,38 +63,18 @@ class CommandPublisher:
     """The API's MQTT connection: publishes QoS 1 and waits for the PUBACK."""
 
     def __init__(self, settings: MqttSettings) -> None:
-        v5 = settings.protocol == "5"
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"ikn-api-{uuid.uuid4().hex[:12]}",
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        )
-        url = settings.url
-        if url.username:
-            self._client.username_pw_set(url.username, url.password)
-        if url.tls:
-            self._client.tls_set_context(settings.tls_context())
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._url = url
+        session = Session(f"ikn-api-{uuid.uuid4().hex[:12]}", keepalive_s=KEEPALIVE_S)
+        self._connection = MqttConnection(settings, session)
 
     def start(self) -> None:
-        self._client.connect_async(self._url.host, self._url.port, keepalive=KEEPALIVE_S)
-        self._client.loop_start()
+        self._connection.start()
 
     async def stop(self) -> None:
-        self._client.disconnect()
-        await asyncio.to_thread(self._client.loop_stop)
+        await self._connection.close()
 
     async def publish(self, topic: str, payload: bytes) -> bool:
         """Publish with QoS 1; True once the broker acknowledged it within the timeout."""
-        if not self._client.is_connected():
-            return False
-        info = self._client.publish(topic, payload, qos=1)
-        try:
-            await asyncio.to_thread(info.wait_for_publish, PUBLISH_TIMEOUT_S)
-        except (RuntimeError, ValueError):  # not queued: the connection went
-            return False
-        return info.is_published()
+        return await self._connection.publish_acked(topic, payload, PUBLISH_TIMEOUT_S)
 
 
 PUBLISHER = web.AppKey[CommandPublisher | None]("command_publisher")

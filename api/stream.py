@@ -27,7 +27,6 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -42,7 +41,7 @@ from api.state import POOL
 from ikn_core.domain import DeskState, Role
 from ikn_core.settings import StreamSettings
 from ikn_store.devices import DeskEvent, desk_events_after, desk_events_by_id
-from ikn_store.errors import CONNECTION_LOST
+from ikn_store.listen import Listener
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +98,8 @@ class DeskEventHub:
         self._held: Counter[bytes] = Counter()  # open streams per token holder
         self.replays = asyncio.Semaphore(REPLAY_LANES)
         self._pending: list[int] = []
-        self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._listener = Listener(dsn, {CHANNEL: self._notified})
         self.ready = asyncio.Event()  # set while LISTEN is active
         self.dropped = 0  # subscribers cut off because their queue overflowed
 
@@ -142,44 +141,34 @@ class DeskEventHub:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
         self.end_all()
 
     async def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self._listen_once()
-            except (*CONNECTION_LOST, asyncpg.PostgresError) as exc:
-                log.warning("desk event listener lost (%s); retrying in %.0f s", exc, RETRY_S)
-            self.ready.clear()
-            self.end_all()  # the clients resume with Last-Event-ID: nothing is skipped
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), RETRY_S)
+        await self._listener.run(
+            self._stop,
+            self._listen_once,
+            retry_s=(RETRY_S,),
+            message="desk event listener lost (%s); retrying in %.0f s",
+            after=self._down,
+        )
 
-    async def _listen_once(self) -> None:
-        lost = asyncio.Event()
-        conn = await asyncpg.connect(self._dsn, timeout=10)
-        try:
+    def _down(self) -> None:
+        self.ready.clear()
+        self.end_all()  # the clients resume with Last-Event-ID: nothing is skipped
 
-            def on_lost(_conn: Any) -> None:
-                lost.set()
-                self._wake.set()
-
-            conn.add_termination_listener(on_lost)
-            await conn.add_listener(CHANNEL, self._notified)
+    async def _listen_once(self, stop: asyncio.Event) -> None:
+        async with self._listener.connect(stop) as session:
+            await session.listen()
             self.ready.set()
-            while not (self._stop.is_set() or lost.is_set()):
-                await self._wake.wait()
-                self._wake.clear()
-                await self._dispatch()
-        finally:
-            self.ready.clear()
-            if not conn.is_closed():
-                await conn.close(timeout=5)
+            try:
+                while not session.done:
+                    await session.wait()
+                    await self._dispatch()
+            finally:
+                self.ready.clear()
 
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _notified(self, payload: str) -> None:
         self._pending.append(int(payload))
-        self._wake.set()
 
     async def _dispatch(self) -> None:
         ids, self._pending = self._pending, []

@@ -21,7 +21,7 @@ Usage::
 
 The agent connects in the background and keeps reconnecting (exponential
 backoff with jitter); readings wait in the outbox meanwhile. All its work runs
-on the asyncio loop (see ``edge_agent.transport`` for why not a paho thread).
+on the asyncio loop, through the project's MQTT adapter (``ikn_core.mqtt``).
 """
 
 from __future__ import annotations
@@ -37,19 +37,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
-from paho.mqtt.properties import Properties
+from paho.mqtt.client import MQTTMessage
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge_agent.backoff import Backoff
 from edge_agent.badge import pseudonymise
 from edge_agent.config import AgentConfig, AgentStats
 from edge_agent.downlink import Downlink, configured, result_observation
 from edge_agent.driver import Driver
-from edge_agent.errors import AgentClosedError, ConnectRefusedError
+from edge_agent.errors import AgentClosedError
 from edge_agent.faults import DeliveryFaults
 from edge_agent.outbox import MemoryOutbox, Outbox
-from edge_agent.transport import LoopBridge, make_client
 from edge_agent.uplink import Confirm, Uplink
 from ikn_core.contract import (
     ConfigCommand,
@@ -63,11 +60,11 @@ from ikn_core.contract import (
     up_topic,
 )
 from ikn_core.errors import ContractError
+from ikn_core.mqtt import Backoff, Handler, MqttConnection, Session, Will
 from ikn_core.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
-TICK_S = 1.0  # how often keepalive is checked
 CLOSE_GRACE_S = 2.0  # for the offline status and DISCONNECT, after the flush
 WILL = encode_status(Status(state="offline"))
 TIMESYNC_DIR = Path("/run/systemd/timesync")  # systemd-timesyncd's state
@@ -87,7 +84,7 @@ def system_clock_synced(timesync_dir: Path = TIMESYNC_DIR) -> bool | None:
     return (timesync_dir / "synchronized").exists()
 
 
-class EdgeAgent:
+class EdgeAgent(Handler):
     """One device's MQTT connection, outbox and uplink. Use it from one asyncio loop."""
 
     def __init__(
@@ -128,11 +125,7 @@ class EdgeAgent:
         self._status_sent = 0.0
         self._down_mid: int | None = None
         self._listening = False
-        self._client: Client | None = None
-        self._bridge: LoopBridge | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._connack: asyncio.Future[None] | None = None
-        self._lost = asyncio.Event()
+        self._conn: MqttConnection | None = None
         self._changed = asyncio.Event()
         self._started_at = time.monotonic()
         self._connected = False
@@ -160,24 +153,21 @@ class EdgeAgent:
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once (see ``wait_connected``)."""
-        if self._supervisor is not None or self._closing:
+        if self._conn is not None or self._closing:
             raise RuntimeError(f"{self.device_id}: the agent was already started")
-        self._client = make_client(
+        session = Session(
             self.device_id,
-            self._mqtt,
             keepalive_s=self._config.keepalive_s,
             connect_timeout_s=self._config.connect_timeout_s,
-            will_topic=self._status_topic,
-            will_payload=WILL,
+            max_inflight=0,  # the uplink bounds what is in flight, not paho
+            will=Will(self._status_topic, WILL),
         )
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
-        self._client.on_message = self._on_message
-        self._client.on_subscribe = self._on_subscribe
-        self._bridge = LoopBridge(self._client, asyncio.get_running_loop())
+        backoff = Backoff(self._config.reconnect_min_s, self._config.reconnect_max_s, self._rng)
+        self._conn = MqttConnection(
+            self._mqtt, session, self, backoff=backoff, executor=self._executor
+        )
         self._started_at = time.monotonic()
-        self._supervisor = asyncio.create_task(self._supervise(), name=f"agent-{self.device_id}")
+        self._conn.start()
 
     async def close(self) -> None:
         """Flush the outbox (for at most ``close_timeout_s``), publish the retained
@@ -185,12 +175,16 @@ class EdgeAgent:
         if self._closed:
             return
         self._closing = True
-        if self._supervisor is not None and not self._aborted:
+        conn = self._conn
+        if conn is not None and not self._aborted:
             await self._flush_for_close()
-        await self._stop_supervisor()
-        if self._connected and not self._aborted:
-            await self._say_offline()
-        self._release_transport()
+        if conn is not None:
+            await conn.stop_supervising()
+            if self._connected and not self._aborted:
+                await self._say_offline(conn)
+            conn.release()
+        self._uplink.stop()
+        self._set_connected(False)
         self._closed = True
         log.debug("%s: closed (%s)", self.device_id, self.stats)
 
@@ -198,10 +192,8 @@ class EdgeAgent:
         """Vanish as a device losing power would: drop the connection without DISCONNECT
         (the broker then publishes the Will) and stop. ``close()`` still awaits the rest."""
         self._aborted = self._closing = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-        if self._bridge is not None:
-            self._bridge.sever()
+        if self._conn is not None:
+            self._conn.sever()
         self._set_connected(False)
 
     # -- feeding ------------------------------------------------------------------------
@@ -269,6 +261,12 @@ class EdgeAgent:
         return self._connected
 
     @property
+    def last_error(self) -> BaseException | None:
+        """Why the last connection attempt failed (``ConnectRefusedError`` with the
+        CONNACK reason, ``ssl.SSLCertVerificationError``, ...); None once connected."""
+        return self._conn.last_error if self._conn is not None else None
+
+    @property
     def stats(self) -> AgentStats:
         return AgentStats(
             device_id=self.device_id,
@@ -330,70 +328,12 @@ class EdgeAgent:
 
     # -- connection ---------------------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        backoff = Backoff(self._config.reconnect_min_s, self._config.reconnect_max_s, self._rng)
-        while True:
-            try:
-                if not self._connected:  # (a late CONNACK may have come during the backoff)
-                    await self._connect()
-                backoff.reset()
-                await self._hold()
-            except (OSError, TimeoutError, ConnectRefusedError) as exc:
-                # Once per outage at WARNING: a fleet of thousands must not flood the log.
-                level = logging.WARNING if backoff.attempts == 0 else logging.DEBUG
-                log.log(level, "%s: cannot connect to %s: %r", self.device_id, self._mqtt.url, exc)
-            except Exception:
-                log.exception("%s: connection supervisor failed; retrying", self.device_id)
-            await asyncio.sleep(backoff.next_delay())
-
-    async def _connect(self) -> None:
-        assert self._bridge is not None
-        self._lost = asyncio.Event()
-        self._connack = asyncio.get_running_loop().create_future()
-        await self._bridge.open(self._executor)
-        async with asyncio.timeout(self._config.connect_timeout_s):
-            await self._connack
-
-    async def _hold(self) -> None:
-        """Keep the connection alive until it is lost."""
-        assert self._bridge is not None
-        while not self._lost.is_set():
-            with suppress(TimeoutError):
-                async with asyncio.timeout(TICK_S):
-                    await self._lost.wait()
-            self._bridge.tick()
-            self._uplink.tick()
-            if self._connected and time.monotonic() - self._status_sent >= (
-                self._config.status_interval_s
-            ):
-                self._publish_status(self._status("online"))
-
-    async def _stop_supervisor(self) -> None:
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._supervisor
-
-    async def _say_offline(self) -> None:
-        assert self._client is not None and self._bridge is not None
-        bridge, client = self._bridge, self._client
+    async def _say_offline(self, conn: MqttConnection) -> None:
         self._offline_mid = self._publish_status(self._status("offline"))
         with suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_GRACE_S):
                 await self._wait_until(lambda: self._offline_acked)
-        client.disconnect()
-        with suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_GRACE_S):
-                await self._wait_until(lambda: not bridge.watching)
-
-    def _release_transport(self) -> None:
-        self._uplink.stop()
-        if self._bridge is not None:
-            self._bridge.detach()
-        sock = self._client.socket() if self._client is not None else None
-        if sock is not None:
-            sock.close()
-        self._set_connected(False)
+        await conn.close(CLOSE_GRACE_S)
 
     def _set_connected(self, connected: bool) -> None:
         self._connected = connected
@@ -403,15 +343,13 @@ class EdgeAgent:
     # -- publishing ---------------------------------------------------------------------
 
     def _send_batch(self, payload: bytes) -> int:
-        assert self._client is not None
-        return self._client.publish(self._up, payload, qos=1).mid
+        assert self._conn is not None
+        return self._conn.publish(self._up, payload)
 
     def _publish_status(self, status: Status) -> int:
-        assert self._client is not None
+        assert self._conn is not None
         self._status_sent = time.monotonic()
-        return self._client.publish(
-            self._status_topic, encode_status(status), qos=1, retain=True
-        ).mid
+        return self._conn.publish(self._status_topic, encode_status(status), retain=True)
 
     def _status(self, state: str) -> Status:
         return Status(
@@ -430,69 +368,38 @@ class EdgeAgent:
         level = getattr(self._downlink.driver, "battery_pct", None)
         return level if type(level) is int and 0 <= level <= 100 else None
 
-    # -- paho callbacks (on the loop thread) --------------------------------------------
+    # -- connection events (Handler, on the loop thread) --------------------------------
 
-    def _on_connect(
-        self,
-        _client: Client,
-        _userdata: Any,
-        _flags: ConnectFlags,
-        reason: ReasonCode,
-        _properties: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            self._settle_connack(ConnectRefusedError(self.device_id, reason.value, str(reason)))
-            return
+    def on_connected(self) -> None:
         self._connects += 1
         log.debug("%s: connected to %s (%d)", self.device_id, self._mqtt.url, self._connects)
         self._publish_status(self._status("online"))
-        self._client_subscribe_down()
+        self._subscribe_down()
         self._set_connected(True)
-        self._settle_connack(None)
 
-    def _on_disconnect(
-        self,
-        _client: Client,
-        _userdata: Any,
-        _flags: DisconnectFlags,
-        reason: ReasonCode,
-        _properties: Properties | None,
-    ) -> None:
-        if self._connected and not self._closing:
-            log.warning("%s: connection lost (%s); reconnecting", self.device_id, reason)
+    def on_lost(self) -> None:
         self._set_connected(False)
-        self._lost.set()
-        self._settle_connack(ConnectionError(f"connection closed before CONNACK ({reason})"))
 
-    def _on_publish(
-        self,
-        _client: Client,
-        _userdata: Any,
-        mid: int,
-        reason: ReasonCode,
-        _properties: Properties,
-    ) -> None:
-        if not self._uplink.acked(mid, ok=not reason.is_failure) and mid == self._offline_mid:
+    def on_tick(self) -> None:
+        self._uplink.tick()
+        if time.monotonic() - self._status_sent >= self._config.status_interval_s:
+            self._publish_status(self._status("online"))
+
+    def on_published(self, mid: int, ok: bool) -> None:
+        if not self._uplink.acked(mid, ok=ok) and mid == self._offline_mid:
             self._offline_acked = True
         self._notify()
 
-    def _on_message(self, _client: Client, _userdata: Any, msg: MQTTMessage) -> None:
+    def on_message(self, msg: MQTTMessage) -> None:
         if msg.topic == self._down:
             self._downlink.handle(bytes(msg.payload))
 
-    def _client_subscribe_down(self) -> None:
-        assert self._client is not None
+    def _subscribe_down(self) -> None:
+        assert self._conn is not None
         self._listening = False
-        self._down_mid = self._client.subscribe(self._down, qos=1)[1]
+        self._down_mid = self._conn.subscribe([(self._down, 1)])
 
-    def _on_subscribe(
-        self,
-        _client: Client,
-        _userdata: Any,
-        mid: int,
-        reasons: list[ReasonCode],
-        _properties: Properties | None,
-    ) -> None:
+    def on_subscribed(self, mid: int, reasons: list[ReasonCode]) -> None:
         if mid != self._down_mid:
             return
         if any(r.is_failure for r in reasons):
@@ -522,12 +429,3 @@ class EdgeAgent:
         """Answer a command with a ``command_result`` reading, through the outbox."""
         if not self._closing:
             self.submit(result_observation(command_id, ok, detail, int(time.time() * 1000)))
-
-    def _settle_connack(self, error: BaseException | None) -> None:
-        fut = self._connack
-        if fut is None or fut.done():
-            return
-        if error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(error)

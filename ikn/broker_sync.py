@@ -15,7 +15,6 @@ yet, the broker restarting) is tried again every ``RETRY_RELOAD_S``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -25,6 +24,7 @@ from pathlib import Path
 import asyncpg
 
 from ikn.broker_config import write_changed
+from ikn_store.listen import Listener
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +42,29 @@ class BrokerSync:
     trial: bool = False
     resync_s: float = 60.0
     _reload_pending: bool = False
-    _failures: int = 0  # connection attempts failed in a row
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self._connected(stop)
-                return
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                delay = RECONNECT_S[min(self._failures, len(RECONNECT_S) - 1)]
-                self._failures += 1
-                log.warning("cannot sync the broker files (%s); again in %.0f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+        listener = Listener(self.database_url, {CHANNEL: self._changed})
+        await listener.run(
+            stop,
+            lambda stop: self._connected(listener, stop),
+            retry_s=RECONNECT_S,
+            message="cannot sync the broker files (%s); again in %.0f s",
+        )
 
-    async def _connected(self, stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(self.database_url, timeout=10)
-        changed = asyncio.Event()
-        try:
-            await conn.add_listener(CHANNEL, lambda *_: changed.set())
+    def _changed(self, _payload: str) -> None:
+        pass  # (the session's wait returns; what changed is read again in full)
+
+    async def _connected(self, listener: Listener, stop: asyncio.Event) -> None:
+        async with listener.connect(stop) as session:
+            await session.listen()
             log.info("listening for broker account changes on %s", CHANNEL)
-            self._failures = 0
-            while not stop.is_set():
-                changed.clear()  # before reading: a change committed meanwhile comes again
-                await self.sync(conn)
-                timeout = RETRY_RELOAD_S if self._reload_pending else self.resync_s
-                await _first(changed, stop, within=timeout)
-                if changed.is_set():
+            while not session.done:
+                session.clear()  # before reading: a change committed meanwhile comes again
+                await self.sync(session.conn)
+                await session.wait(RETRY_RELOAD_S if self._reload_pending else self.resync_s)
+                if session.notified:
                     await asyncio.sleep(DEBOUNCE_S)
-        finally:
-            with contextlib.suppress(OSError, asyncpg.InterfaceError, TimeoutError):
-                await asyncio.wait_for(conn.close(), 5)
 
     async def sync(self, conn: asyncpg.Connection) -> None:
         """Write the files that changed and reload the broker if any did."""
@@ -106,13 +98,3 @@ class BrokerSync:
             return False
         log.info("broker (pid %d) reloaded", pid)
         return True
-
-
-async def _first(changed: asyncio.Event, stop: asyncio.Event, *, within: float) -> None:
-    """Wait until ``changed`` or ``stop`` is set, or ``within`` seconds passed."""
-    waits = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()

@@ -21,13 +21,11 @@ display takes the newest ``ts``, so a dropped older state is never missed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -35,7 +33,7 @@ import asyncpg
 from ikn_core.contract import DisplayCommand, down_topic, encode_down
 from ikn_core.contract.down import DisplayState
 from ikn_store.devices import DeskEvent, desk_events_by_id
-from ikn_store.errors import CONNECTION_LOST
+from ikn_store.listen import Listener
 
 log = logging.getLogger(__name__)
 
@@ -120,73 +118,51 @@ class DisplayFeed:
         self._publish = publish
         self._pending: deque[int] = deque(maxlen=PENDING_MAX)
         self._desks: dict[str, None] = {}  # desks whose bookings changed, oldest first
-        self._wake = asyncio.Event()
         self.published = 0
         self.dropped = 0
         self.leading = False
-        self._conn: asyncpg.Connection | None = None  # the listening connection, if any
+        channels = {CHANNEL: self._notified, BOOKING_CHANNEL: self._booking_changed}
+        self._listener = Listener(dsn, channels, application_name=APPLICATION_NAME)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self._listen_once(stop)
-            except (*CONNECTION_LOST, asyncpg.PostgresError) as exc:
-                log.warning("desk display feed lost (%s); retrying in %.0f s", exc, RETRY_S)
-            self.leading = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RETRY_S)
+        await self._listener.run(
+            stop,
+            self._listen_once,
+            retry_s=(RETRY_S,),
+            message="desk display feed lost (%s); retrying in %.0f s",
+            after=self._follow,
+        )
+
+    def _follow(self) -> None:
+        self.leading = False
 
     async def _listen_once(self, stop: asyncio.Event) -> None:
-        conn = self._conn = await asyncpg.connect(
-            self._dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME}
-        )
-        lost = asyncio.Event()
-        try:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+        async with self._listener.connect(stop) as session:
+            if not await session.conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
                 return  # another replica feeds the displays; try again later
             self.leading = True
-
-            def on_lost(_conn: Any) -> None:
-                lost.set()
-                self._wake.set()
-
-            conn.add_termination_listener(on_lost)
-            await conn.add_listener(CHANNEL, self._notified)
-            await conn.add_listener(BOOKING_CHANNEL, self._booking_changed)
+            await session.listen()
             log.info("feeding desk displays from %s and %s", CHANNEL, BOOKING_CHANNEL)
-            stopper = asyncio.ensure_future(stop.wait())
-            stopper.add_done_callback(lambda _f: self._wake.set())
-            try:
-                while not (stop.is_set() or lost.is_set()):
-                    await self._wake.wait()
-                    self._wake.clear()
-                    await self._dispatch()
-            finally:
-                stopper.cancel()
-        finally:
-            self._conn = None
-            if not conn.is_closed():
-                await conn.close(timeout=5)
+            while not session.done:
+                await session.wait()
+                await self._dispatch()
 
     def terminate(self) -> None:
         """Cut the listening connection at once (a stop that cannot wait for the
         database); ``run`` then ends if its ``stop`` is set."""
-        if self._conn is not None:
-            self._conn.terminate()
+        self._listener.terminate()
 
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _notified(self, payload: str) -> None:
         if len(self._pending) == PENDING_MAX:
             self.dropped += 1
         self._pending.append(int(payload))
-        self._wake.set()
 
-    def _booking_changed(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _booking_changed(self, payload: str) -> None:
         self._desks.pop(payload, None)
         if len(self._desks) == PENDING_MAX:
             self.dropped += 1
             del self._desks[next(iter(self._desks))]
         self._desks[payload] = None
-        self._wake.set()
 
     async def _dispatch(self) -> None:
         ids, desks = list(self._pending), list(self._desks)

@@ -6,14 +6,16 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 import asyncpg
 
+from ikn_core.periodic import every
 from ikn_core.settings import IngestSettings
 from ikn_store.dead_letters import DeadLetter, delete_expired, safe_text
 from ikn_store.devices import alert_counts
@@ -182,12 +184,17 @@ class IngestService:
                     if sink is not None:
                         tg.create_task(sink.run(stop))
                     tg.create_task(self._consume(queue, pool, source, stop))
-                    tg.create_task(_every(MAINTENANCE_INTERVAL_S, stop, self._maintain_once, pool))
-                    tg.create_task(_every(REPORT_INTERVAL_S, stop, self._report))
-                    tg.create_task(_every(0.05, stop, self._watch_subscription))
-                    tg.create_task(_every(RELEASE_INTERVAL_S, stop, self._release_desks, pool))
+                    for interval_s, what, job in (
+                        (MAINTENANCE_INTERVAL_S, "maintenance", partial(self._maintain_once, pool)),
+                        (REPORT_INTERVAL_S, "report", self._report),
+                        (0.05, "subscription watch", self._watch_subscription),
+                        (RELEASE_INTERVAL_S, "desk release", partial(self._release_desks, pool)),
+                        (ALERTS_INTERVAL_S, "alert count", partial(self._count_alerts, pool)),
+                    ):
+                        tg.create_task(
+                            every(interval_s, job, what=what, stop=stop, first_after=True)
+                        )
                     tg.create_task(feed.run(stop))
-                    tg.create_task(_every(ALERTS_INTERVAL_S, stop, self._count_alerts, pool))
             finally:
                 cutter.cancel()
                 source.stop()
@@ -467,23 +474,3 @@ async def _cut_database_after_grace(
     )
     pool.terminate()
     feed.terminate()
-
-
-async def _every(
-    interval: float, stop: asyncio.Event, job: Callable[..., Awaitable[None]], *args: object
-) -> None:
-    """Run ``job(*args)`` every ``interval`` seconds until ``stop``; a failure is logged."""
-    while True:
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-            return
-        except TimeoutError:
-            pass
-        try:
-            await job(*args)
-        except Exception as exc:
-            name = getattr(job, "__name__", job)
-            if stop.is_set():
-                log.info("periodic job %s cut short by the stop (%r)", name, exc)
-            else:
-                log.exception("periodic job %s failed", name)

@@ -34,12 +34,16 @@ from ikn.brokers import (
     run_mosquitto,
     start_mosquitto,
 )
+from ikn_core.mqtt import ConnectRefused, MqttConnection, Session
+from ikn_core.settings import MqttSettings, MqttUrl
 from ikn_store.broker_auth import broker_users, verify
 from ikn_store.readings import stream_counts
-from tests.helpers import poll, seed
+from tests.helpers import eventually, poll, seed
 
 TIMEOUT = 20.0
 INGESTS = ("svc.ingest-1", "svc.ingest-2")
+# CONNACK reasons of a refused login: MQTT 5 0x86/0x87, MQTT 3.1.1 4/5 (paho's names)
+REFUSED = ("Bad user name or password", "Not authorized")
 
 
 def run_ikn(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -257,8 +261,38 @@ def test_a_wrong_password_or_no_account_cannot_connect(
         client = Client(server.port, user, password)
         try:
             assert not client.connected, user
+            assert str(client.reason) in REFUSED, (user, client.reason)
         finally:
             client.close()
+
+
+async def _refusal(port: int, password: str, protocol: str) -> tuple[BaseException, bool]:
+    """What the adapter says after logging in as dev-a with ``password``, and whether
+    it connected."""
+    url = MqttUrl("127.0.0.1", port, username="dev-a", password=password)
+    conn = MqttConnection(MqttSettings(url, protocol), Session(f"dev-a-{uuid.uuid4().hex[:6]}"))
+    conn.start()
+
+    async def last_error() -> BaseException | None:
+        return conn.last_error
+
+    try:
+        error = await eventually(last_error, lambda e: e is not None)
+    finally:
+        await conn.close()
+    assert error is not None
+    return error, conn.connected
+
+
+async def test_the_adapter_reports_why_the_broker_refused_a_login(
+    broker: tuple[BrokerProcess, dict[str, str], Path],
+) -> None:
+    server, passwords, _ = broker
+    for protocol in ("5", "3.1.1"):
+        error, connected = await _refusal(server.port, passwords["dev-b"], protocol)
+        assert isinstance(error, ConnectRefused), repr(error)
+        assert error.reason in REFUSED and error.code in (0x86, 0x87, 4, 5), (protocol, error)
+        assert not connected
 
 
 def _connects(port: int, user: str, password: str) -> bool:

@@ -16,7 +16,6 @@ from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge_agent import AgentConfig, EdgeAgent, FleetStats, MemoryOutbox, run_fleet
-from edge_agent.backoff import Backoff
 from edge_agent.uplink import Uplink
 from ikn.brokers import BrokerProcess, start_amqtt, start_mosquitto
 from ikn_core.contract import (
@@ -31,6 +30,7 @@ from ikn_core.contract import (
     status_topic,
     up_topic,
 )
+from ikn_core.mqtt import Backoff
 from ikn_core.settings import MqttSettings, MqttUrl
 
 DEADLINE_S = 15.0

@@ -1,13 +1,14 @@
 """MQTT over TLS (``mqtts://``) on a real Mosquitto with a private CA: an edge agent
 and the ingest check the broker's certificate against ``IKN_MQTT_CA_FILE`` and a
 reading crosses both TLS links into PostgreSQL; without the CA the agent does not
-connect at all."""
+connect at all, and says why (the certificate does not verify)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import ipaddress
+import ssl
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,11 @@ async def test_a_reading_crosses_tls_with_a_private_ca(tmp_path: Path, database_
 
         untrusted = MqttSettings(MqttUrl.parse(url))  # the system's CAs do not know ours
         async with EdgeAgent("desk-d2", untrusted) as stranger:
-            await asyncio.sleep(2)
+            error = await eventually(
+                lambda: asyncio.sleep(0, stranger.last_error), lambda e: e is not None
+            )
+            assert isinstance(error, ssl.SSLCertVerificationError), repr(error)
+            assert "certificate verify failed" in str(error)
             assert not stranger.connected
 
         trusted = MqttSettings(MqttUrl.parse(url), ca_file=str(ca))

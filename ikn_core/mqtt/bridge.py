@@ -1,109 +1,56 @@
-"""One paho-mqtt client driven by the asyncio loop (paho's external-loop mode).
-
-Why not the house default (``loop_start``: a network thread per client, events
-handed over with ``call_soon_threadsafe``)? Because one process must run
-thousands of agents (``firmware_sim`` with 5,000 devices):
-
-- paho's own loop waits with ``select()``, which cannot watch a file descriptor
-  numbered 1024 or above: past a few hundred clients in a process (each thread
-  loop also holds a socket pair) connections fail with "filedescriptor out of
-  range" and paho reports them lost, over and over;
-- 5,000 threads each waking every second contend for the GIL and hit the
-  thread limits of many containers.
-
-Here the asyncio loop (epoll, no descriptor limit) watches each client's one
-socket and calls ``loop_read``/``loop_write``; ``loop_misc`` (keepalive) runs
-from the agent's supervisor every second. Every paho callback runs on the loop
-thread, so the agent needs no locks and no thread hand-over.
-
-The one blocking step is paho's ``reconnect()`` (name lookup, TCP connect, TLS
-handshake, CONNECT queued): it runs in an executor thread, bounded by paho's
-``connect_timeout``. While it runs the socket is not watched, and socket
-callbacks paho makes from that thread are ignored; the socket is watched once
-``reconnect()`` has returned, from the loop thread.
-"""
+"""The event-loop bridge: one paho client's socket watched by the asyncio loop."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from paho.mqtt.client import Client
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
-from ikn_core.settings import MqttSettings
+from paho.mqtt.enums import MQTTErrorCode
 
 if TYPE_CHECKING:
     from paho.mqtt.client import SocketLike
 
-log = logging.getLogger(__name__)
 
+class ReadGate(Protocol):
+    """A bounded consumer the bridge stops reading for while it is at its limit."""
 
-class _Client(Client):
-    """paho's client, but a failed TLS handshake closes its socket: paho 2.x leaves the
-    wrapped socket to the garbage collector, one leaked socket per retry of a device
-    whose broker certificate does not verify."""
+    def at_limit(self) -> bool: ...
 
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        context = self._ssl_context
-        assert context is not None  # tls_set_context ran
-        ssl_sock = context.wrap_socket(
-            tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
-        )
-        try:
-            ssl_sock.settimeout(self._connect_timeout)
-            ssl_sock.do_handshake()  # the context checks the host name (check_hostname)
-        except BaseException:
-            ssl_sock.close()
-            raise
-        return ssl_sock
-
-
-def make_client(
-    device_id: str,
-    settings: MqttSettings,
-    *,
-    keepalive_s: int,
-    connect_timeout_s: float,
-    will_topic: str,
-    will_payload: bytes,
-) -> Client:
-    """A paho client for one device: client id = device id, MQTT 5 or 3.1.1,
-    credentials and TLS from the URL, and a retained QoS 1 Will. Connects nothing."""
-    v5 = settings.protocol == "5"
-    client = _Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=device_id,
-        protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-        clean_session=None if v5 else True,
-        reconnect_on_failure=False,  # the agent reconnects, with its own backoff
-    )
-    client.connect_timeout = connect_timeout_s
-    client.max_inflight_messages_set(0)  # the uplink bounds what is in flight, not paho
-    url = settings.url
-    if url.username:
-        client.username_pw_set(url.username, url.password)
-    if url.tls:
-        client.tls_set_context(settings.tls_context())
-    client.will_set(will_topic, will_payload, qos=1, retain=True)
-    client.connect_async(url.host, url.port, keepalive=keepalive_s)
-    return client
+    def when_room(self, callback: Callable[[], None]) -> None: ...
 
 
 class LoopBridge:
-    """Watches one paho client's socket from the asyncio loop it was made in."""
+    """Watches one paho client's socket from the asyncio loop it was made in.
 
-    def __init__(self, client: Client, loop: asyncio.AbstractEventLoop) -> None:
+    Each readable event reads up to ``burst`` packets (``progress`` tells whether a
+    read delivered a message: a read that did not ends the burst). With a ``gate``
+    it stops reading while the gate is at its limit (the broker then holds the rest:
+    TCP back-pressure) and resumes when the gate calls back."""
+
+    def __init__(
+        self,
+        client: Client,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        burst: int = 1,
+        gate: ReadGate | None = None,
+        progress: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._client = client
         self._loop = loop
         self._loop_thread = threading.get_ident()
+        self._burst = burst
+        self._gate = gate
+        self._progress = progress
         self._fd: int | None = None
+        self._reading = False
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
         client.on_socket_unregister_write = self._on_unregister_write
@@ -162,20 +109,41 @@ class LoopBridge:
             self._loop.remove_reader(self._fd)
             self._loop.remove_writer(self._fd)
             self._fd = None
+        self._reading = False
 
     def _watch(self) -> None:
         sock = self._client.socket()
         if sock is None:
             return
         self._fd = sock.fileno()
-        self._loop.add_reader(self._fd, self._on_readable)
+        self._resume()
         # Always watch for writability once: CONNECT is queued, and paho may believe
         # a writer is already registered from the executor thread (ignored there).
         self._loop.add_writer(self._fd, self._on_writable)
 
+    def _pause(self) -> None:
+        if self._reading and self._fd is not None and self._gate is not None:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+            self._gate.when_room(self._resume)
+
+    def _resume(self) -> None:
+        if not self._reading and self._fd is not None:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reading = True
+
     def _on_readable(self) -> None:
-        self._client.loop_read()
-        sock = self._client.socket()
+        client, gate = self._client, self._gate
+        for _ in range(self._burst):
+            if gate is not None and gate.at_limit():
+                self._pause()
+                return
+            before = self._progress()
+            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._fd is None:
+                return  # the connection is gone (paho closed the socket)
+            if self._progress() == before:
+                break  # nothing more to read, or a packet that was not a message
+        sock = client.socket()
         if self._fd is not None and sock is not None and _tls_pending(sock):
             self._loop.call_soon(self._on_readable)  # TLS holds decrypted bytes epoll can't see
 
