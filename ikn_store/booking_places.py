@@ -54,7 +54,8 @@ class RuleOverrides:
 
 def check_desk(place: DeskPlace, person_id: str, manager: bool) -> None:
     """A disabled desk is never booked; an assigned one only for its person, except by
-    a facility manager (the booking INSERT checks the same, see ikn_store.bookings)."""
+    a facility manager: SQL ``desk_bookable()``, which the booking INSERTs apply, says
+    the same (tests/test_sql_rules.py); this says which part failed."""
     if place.disabled:
         raise DeskDisabled(f"desk {place.desk_id} is disabled")
     if place.assigned_to not in (None, person_id) and not manager:

@@ -137,7 +137,7 @@ def discover_sources(directory: Path = SOURCES_DIR) -> list[Source]:
     try:
         return [found[name] for name in order.static_order()]
     except graphlib.CycleError as exc:
-        raise MigrationError(f"source files require each other in a circle: {exc.args[1]}")
+        raise MigrationError(f"source files require each other in a circle: {exc.args[1]}") from exc
 
 
 async def migrate(

@@ -45,12 +45,11 @@ LOCK_KEY = 0x494B4E_0D15  # pg advisory lock: one display feeder per database
 PENDING_MAX = 10_000
 RETRY_S = 2.0
 APPLICATION_NAME = "ikn-display-feed"  # its connection in pg_stat_activity
-_ACTIVE = "status IN ('booked', 'checked_in')"
-_BOOKINGS = f"""
+_BOOKINGS = """
 SELECT (SELECT upper(period) FROM bookings
-        WHERE desk_id = $1 AND {_ACTIVE} AND period @> $2::timestamptz) AS current_end,
+        WHERE desk_id = $1 AND booking_active(status) AND period @> $2::timestamptz) AS current_end,
        (SELECT min(lower(period)) FROM bookings
-        WHERE desk_id = $1 AND {_ACTIVE} AND lower(period) > $2 AND lower(period) < $3)
+        WHERE desk_id = $1 AND booking_active(status) AND lower(period) > $2 AND lower(period) < $3)
        AS next_start
 """
 
