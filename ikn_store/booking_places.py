@@ -1,8 +1,8 @@
 """What a booking of a desk must respect: its building's zone, the rules in force
 (the building's, overridden per zone), in a restricted zone who may book, and
-whether the desk is disabled or assigned permanently to one person (migration 0011).
+whether the desk is disabled or assigned permanently to one person.
 
-The API keeps these in a ``PlaceCache``; ``desk_booking_places`` (migration 0008)
+The API keeps these in a ``PlaceCache``; the view ``desk_booking_places``
 gives each row a fingerprint, and the booking INSERT books only while the row
 still has the fingerprint the API checked, so a cached row is never trusted blindly.
 """

@@ -2,9 +2,10 @@
 ``down`` topic.
 
 A ``DisplayFeed`` holds one PostgreSQL connection that LISTENs on ``ikn_desk_events``
-(migration 0002: the trigger on ``desk_state`` notifies each new event at commit) and
-on ``ikn_booking_changes`` (migration 0012: a booking of the coming day created,
-cancelled, checked in or out, released or deleted notifies its desk at commit).
+(the trigger ``desk_state_events`` on ``desk_state`` notifies each new event at commit)
+and on ``ikn_booking_changes`` (the triggers ``bookings_display_notify`` and
+``bookings_display_notify_inserted``: a booking of the coming day created, cancelled,
+checked in or out, released or deleted notifies its desk at commit).
 For each it works out what the desk's display shows now, in the building's
 zone, and publishes a contract ``display`` command (QoS 1) to the desk sensor:
 
