@@ -6,13 +6,16 @@ one; and the source files are applied again exactly when they change."""
 from __future__ import annotations
 
 import tarfile
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 from ikn_store.errors import MigrationError
 from ikn_store.migrations import PREVIOUS_CHECKSUMS, discover, discover_sources, migrate
+from ikn_store.roles import Roles, migrate_with_roles
 
 RELEASE_0_1_0 = Path(__file__).parent / "fixtures" / "migrations-0.1.0.tar.gz"
 
@@ -88,6 +91,50 @@ async def test_an_upgraded_database_ends_as_a_new_one(
     assert [m.version for m in applied] == [m.version for m in discover() if m.version > 28]
     assert any("ingest_staged" in f for f in before["functions"])  # the dead ones went
     assert before["triggers"] and before["views"]
+    assert before["functions"] != fresh["functions"]  # the comparison sees a difference
+    for kind in SCHEMA:
+        assert upgraded[kind] == fresh[kind], kind
+
+
+async def _with_roles(url: str, old: Path | None) -> dict[str, list[str]]:
+    """``ikn migrate`` with a migration and an application role (after release 0.1.0's
+    migrations applied by the administrator, as an older install had them, when
+    ``old``); the schema with the roles' names made the same for every database."""
+    roles = Roles(urlsplit(url).path.lstrip("/"), f"app_{uuid.uuid4().hex[:10]}", "Rahasia")
+    conn = await asyncpg.connect(url)
+    try:
+        if old is not None:
+            await migrate(conn, old, sources=None)
+        await migrate_with_roles(conn, roles)
+        found = await schema(conn)
+        await conn.execute(f"DROP OWNED BY {roles.app}, {roles.owner} CASCADE")
+        await conn.execute(f"DROP ROLE {roles.app}, {roles.owner}")
+    finally:
+        await conn.close()
+
+    def same_names(row: str) -> str:
+        return row.replace(roles.owner, "OWNER").replace(roles.app, "APP")
+
+    return {kind: sorted(map(same_names, rows)) for kind, rows in found.items()}
+
+
+async def test_with_roles_an_upgraded_database_ends_as_a_new_one(
+    pg_server: str, empty_database_url: str, tmp_path: Path
+) -> None:
+    """Owners and grants too: the migration role owns everything, the application role
+    has the same rights on both."""
+    upgraded = await _with_roles(empty_database_url, release_0_1_0(tmp_path))
+    other = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f"CREATE DATABASE {other} TEMPLATE template0")
+        try:
+            fresh = await _with_roles(empty_database_url.rsplit("/", 1)[0] + "/" + other, None)
+        finally:
+            await admin.execute(f"DROP DATABASE IF EXISTS {other} WITH (FORCE)")
+    finally:
+        await admin.close()
+    assert any("owner=OWNER" in r and "APP=arwd/OWNER" in r for r in fresh["relations"])
     for kind in SCHEMA:
         assert upgraded[kind] == fresh[kind], kind
 
