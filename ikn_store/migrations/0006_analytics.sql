@@ -2,8 +2,8 @@
 --
 -- Whatever can change a figure (a desk or environment reading, late or not, and any
 -- insert or change of a booking) marks a span of time dirty for its desk or zone in
--- analytics_dirty, in the writer's own transaction (ikn_store/sql/analytics/). A job in the API
--- process (ikn_store/rollups.py) takes the dirty spans and recomputes exactly those
+-- analytics_dirty, in the writer's own transaction (ikn_store/sql/analytics/). A job
+-- in the API process (ikn_store/rollups.py) takes the dirty spans and recomputes exactly those
 -- 15-minute slots, local days and bookings from the raw tables; so a late reading
 -- corrects a bucket that was already rolled up.
 

@@ -1,6 +1,9 @@
 -- Analytics speed: a month of per-desk figures answered from rows rendered at refresh.
--- (Readings are marked dirty by the ingest, analytics_mark_readings, instead of a
--- trigger; booking changes notify the desk displays, bookings_display_notify.)
+-- Readings are marked dirty by the ingest (analytics_mark_readings) instead of by the
+-- trigger an older database still has; booking changes notify the desk displays
+-- (bookings_display_notify).
+DROP TRIGGER IF EXISTS analytics_readings_dirty ON readings;
+DROP FUNCTION IF EXISTS analytics_readings_dirty();
 
 -- Each desk's utilisation row for one local day bucket, rendered from its
 -- analytics_days row (analytics_desk_row) whenever the refresh rewrites that row: a
