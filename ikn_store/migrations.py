@@ -9,21 +9,19 @@ triggers and views moved to source; a database that applied such a text gets the
 present checksum recorded. A migration left with comments only keeps its number.
 
 Source (repeatable, as Flyway's repeatable migrations and sqitch's rework):
-``sql/<feature>/<object>.sql``, one function, view or trigger (with the trigger
-function it calls) per file, written to be run again (``CREATE OR REPLACE``). The
-current logic is read in one place, not pieced together from history. After the
-versioned migrations, each file whose checksum differs from the one recorded in
-``schema_sources`` is applied, and all of them whenever a versioned migration was
-applied in the same run: a migration may change a table that a view or a SQL
-function is bound to, and applying every source again re-creates what it dropped
-(a migration that changes a column a view reads drops the view first; its source
-file creates it again). Re-applying all 30 files takes about a second (a loaded 2-core
-machine), which
-is simpler and safer than working out what a migration touched. Order: by path,
-except that a file runs after those it names in ``-- requires: <feature>/<object>``
-lines (stdlib ``graphlib``; only needed where PostgreSQL checks a body at creation:
-views and ``LANGUAGE sql`` functions; PL/pgSQL bodies are checked when called).
-Removing a source file leaves its object: drop it in a migration.
+``sql/<feature>/<object>.sql``, one function, view or trigger (with the trigger function
+it calls) per file, written to be run again (``CREATE OR REPLACE``). The current logic
+is read in one place, not pieced together from history. After the versioned migrations,
+each file whose checksum differs from the one recorded in ``schema_sources`` is applied,
+and all of them whenever a versioned migration was applied in the same run: a migration
+may change a table that a view or a SQL function is bound to, and applying every source
+again re-creates what it dropped (a migration that changes a column a view reads drops
+the view first; its source file creates it again). Re-applying all 30 files takes about
+a second (on a loaded 2-core machine), simpler and safer than working out what a
+migration touched. Order: by path, except that a file runs after those it names in
+``-- requires: <feature>/<object>`` lines (stdlib ``graphlib``; only needed where PostgreSQL
+checks a body at creation: views and ``LANGUAGE sql`` functions; PL/pgSQL bodies are
+checked when called). Removing a source file leaves its object: drop it in a migration.
 
 Each file runs in its own transaction. A session-level advisory lock serialises
 concurrent runners (two services starting at once), so running twice, or from two
