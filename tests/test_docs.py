@@ -6,6 +6,9 @@ the published JSON Schema and the platform's decoder; one marked ``json invalid-
 reason code and path the decoder gives. docs/contract.md must hold an example of each
 reading kind, a full batch, both states and invalid examples, so this cannot pass on
 an empty page.
+
+Every relative link of README.md and docs/*.md names a file (and heading) that exists,
+and the README stays a front door of at most 150 lines.
 """
 
 from __future__ import annotations
@@ -168,3 +171,38 @@ def test_the_contract_explains_every_reason_code() -> None:
     text = CONTRACT.read_text(encoding="utf-8")
     table = {m.group(1) for m in re.finditer(r"^\| `([a-z_]+)` \|", text, re.MULTILINE)}
     assert reasons | INGEST_REASONS <= table
+
+
+README = ROOT / "README.md"
+_TARGET = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings (lower case, punctuation dropped)."""
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    headings = re.findall(r"^#{1,6} +(.+?) *$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_the_readme_is_a_front_door() -> None:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; move detail into docs/"
+    assert any("scripts/demo" in line for line in lines[:20])
+    assert any("scripts/test" in line for line in lines[:20])
+
+
+@pytest.mark.parametrize("path", _documents(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_point_at_files_and_headings_that_exist(path: Path) -> None:
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    local = [t for t in _TARGET.findall(text) if "://" not in t and not t.startswith("mailto:")]
+    broken = [target for target in local if not _resolves(path, target)]
+    assert not broken, f"links to nothing: {broken}"
+
+
+def _resolves(path: Path, target: str) -> bool:
+    """The file a relative link names exists, and so does its heading when it names one."""
+    file, _, anchor = target.partition("#")
+    linked = (path.parent / file).resolve() if file else path
+    if not linked.exists():
+        return False
+    return not anchor or linked.suffix != ".md" or anchor in _anchors(linked)

@@ -50,9 +50,9 @@ def register_bench(kinds: Any) -> None:
 
 
 def _cmd(args: argparse.Namespace) -> None:
-    import orjson
+    from ikn.benchmarks.results import emit
 
-    print(orjson.dumps(run(Options(args.people, args.days))).decode(), flush=True)
+    emit(args, run(Options(args.people, args.days)))
 
 
 def run(options: Options) -> dict[str, Any]:

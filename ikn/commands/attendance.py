@@ -158,13 +158,12 @@ def add_rush_options(parser: Any, *, speed: bool) -> None:
 def cmd_bench_attendance(args: argparse.Namespace) -> None:
     import logging
 
-    import orjson
-
     from ikn.benchmarks.attendance import Options, run
+    from ikn.benchmarks.results import emit
 
     logging.basicConfig(level=logging.WARNING)
     figures = run(Options(people=args.people, buildings=args.buildings, speed=args.speed))
-    print(orjson.dumps(figures).decode(), flush=True)
+    emit(args, figures)
 
 
 def register_bench(kinds: Any) -> None:

@@ -1,4 +1,8 @@
-"""``ikn bench ingest | edge | ...``: benchmarks that print one JSON line of figures."""
+"""``ikn bench ingest | edge | ...``: benchmarks that print one JSON line of figures.
+
+Each also takes ``--results DIR`` (ikn/benchmarks/results.py); ``ikn bench report``
+writes docs/benchmarks.md's Latest table from the result files.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ import argparse
 import logging
 from typing import Any
 
-import orjson
-
+from ikn.benchmarks import results
 from ikn.commands import booking, edge
 
 
@@ -22,14 +25,14 @@ def cmd_bench_ingest(args: argparse.Namespace) -> None:
         args.ingest_processes,
         stored_notices=args.stored_notices == "on",
     )
-    print(orjson.dumps(run(options)).decode(), flush=True)
+    results.emit(args, run(options))
 
 
 def cmd_bench_analytics(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     from ikn.benchmarks.analytics import Options, run
 
-    print(orjson.dumps(run(Options(args.desks, args.days, args.repeat))).decode(), flush=True)
+    results.emit(args, run(Options(args.desks, args.days, args.repeat)))
 
 
 def register(sub: Any) -> None:
@@ -62,3 +65,7 @@ def register(sub: Any) -> None:
     from ikn.commands import attendance
 
     attendance.register_bench(kinds)
+    for kind in kinds.choices.values():
+        results.add_results_option(kind)
+        kind.set_defaults(bench_parser=kind)
+    results.register_report(kinds)

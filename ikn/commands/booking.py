@@ -9,12 +9,11 @@ from typing import Any
 
 def cmd_bench_booking(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
-    import orjson
-
     from ikn.benchmarks.booking import Options, run
+    from ikn.benchmarks.results import emit
 
     figures = run(Options(clients=args.clients, bookings=args.bookings, rate=args.rate))
-    print(orjson.dumps(figures).decode(), flush=True)
+    emit(args, figures)
 
 
 def _positive_rate(text: str) -> float:

@@ -81,12 +81,11 @@ def _driver(settings: EdgeSettings) -> Any:
 
 def cmd_bench_edge(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
-    import orjson
-
     from ikn.benchmarks.edge import Options, run
+    from ikn.benchmarks.results import emit
 
     options = Options(queued=args.queued, idle_s=args.idle_s, ack=args.ack)
-    print(orjson.dumps(run(options)).decode(), flush=True)
+    emit(args, run(options))
 
 
 def register(sub: Any) -> None:

@@ -15,7 +15,7 @@ Public names (import them from ``ikn_core.attendance``):
 - geo:      ``Coordinates``, ``distance_m``, ``within_geofence``, ``within_geofences``
 - errors:   ``AttendanceError`` > ``PolicyError``, ``SignalError``
 
-Interface changes are logged at the top of ``CHANGES.txt`` in this folder.
+Notes for callers: docs/attendance.md, "The Python interface"; changes: CHANGELOG.md.
 """
 
 from ikn_core.attendance.absences import (
