@@ -47,7 +47,7 @@ from ikn_store.spaces import find_place
 routes = web.RouteTableDef()
 
 READERS = (Role.FACILITY_MANAGER, Role.ADMIN)
-# The ranges of migration 0008's CHECKs, by field.
+# The ranges of zone_booking_rules' CHECKs, by field.
 LIMITS = {
     "max_days_ahead": (0, 366),
     "min_minutes": (1, 1440),

@@ -1,6 +1,7 @@
 """``ikn broker-sync``: Mosquitto's ``passwd`` and ``acl`` follow the registry by themselves.
 
-Triggers of migration 0025 notify ``ikn_broker_accounts`` at the commit of any change to
+The triggers of ``broker_accounts_notify()`` (ikn_store/sql/fleet/) notify
+``ikn_broker_accounts`` at the commit of any change to
 who may log in (a device disabled through ``PATCH /api/v1/devices/{id}``, a password
 rotated, an account created or removed). This service LISTENs on that channel, writes
 the files again (``ikn.broker_config``) and, when their text changed, sends SIGHUP to

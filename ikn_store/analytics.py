@@ -136,7 +136,7 @@ GROUP BY 1, 2
 """
 
 # The figures of each place and bucket from the sums of ``{rows}``, each row rendered
-# as JSON by analytics_utilisation_row (migration 0012), all in SQL (a month of desks
+# as JSON by analytics_utilisation_row(), all in SQL (a month of desks
 # is a hundred thousand rows).
 _UTILISATION = """
 WITH r AS ({rows}),

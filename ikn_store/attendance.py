@@ -3,11 +3,12 @@
 Signals come from:
 
 - badge taps, handed over by ``ikn_store.readings.write`` inside its transaction
-  (one statement over the batch's taps in ``staging_readings``, in the ingest's
-  ``ingest_derive()``, migration 0026), only from a badge reader at a door (placed at no
-  desk); a tap received before its booking ended also checks in the person's booking in
-  that building that local day;
-- a desk sensor showing occupied during its booking (one ``desk_occupied`` per booking);
+  (one statement over the batch's taps in ``staging_readings``: the step
+  ``attendance_badge_taps()`` of the ingest's ``ingest_derive()``), only from a badge
+  reader at a door (placed at no desk); a tap received before its booking ended also
+  checks in the person's booking in that building that local day;
+- a desk sensor showing occupied during its booking (one ``desk_occupied`` per booking,
+  ``attendance_desk_occupied()``);
 - booking check-ins (app, sensor, badge): the ``bookings_attendance`` trigger;
 - app check-in/check-out (``add_app_signal``: one a minute per person, kind and place).
 

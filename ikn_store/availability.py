@@ -8,7 +8,6 @@ from datetime import datetime
 
 import asyncpg
 
-from ikn_store.bookings import ACTIVE_SQL
 from ikn_store.spaces import DeskOnPlan
 
 
@@ -34,10 +33,10 @@ async def availability(
     """Every desk under the given places with all of ``equipment``, and whether an
     active booking overlaps [start, end)."""
     rows = await conn.fetch(
-        f"""SELECT d.id AS desk_id, d.name, b.id AS building_id, f.id AS floor_id,
+        """SELECT d.id AS desk_id, d.name, b.id AS building_id, f.id AS floor_id,
                    z.id AS zone_id, d.x, d.y, d.equipment, b.tz,
                    EXISTS (SELECT 1 FROM bookings k
-                           WHERE k.desk_id = d.id AND k.status IN {ACTIVE_SQL}
+                           WHERE k.desk_id = d.id AND booking_active(k.status)
                              AND k.period && tstzrange($1, $2, '[)')) AS booked,
                    s.occupied, ds.online AS sensor_online, d.disabled, d.assigned_to
             FROM desks d

@@ -1,8 +1,8 @@
 """What a booking of a desk must respect: its building's zone, the rules in force
 (the building's, overridden per zone), in a restricted zone who may book, and
-whether the desk is disabled or assigned permanently to one person (migration 0011).
+whether the desk is disabled or assigned permanently to one person.
 
-The API keeps these in a ``PlaceCache``; ``desk_booking_places`` (migration 0008)
+The API keeps these in a ``PlaceCache``; the view ``desk_booking_places``
 gives each row a fingerprint, and the booking INSERT books only while the row
 still has the fingerprint the API checked, so a cached row is never trusted blindly.
 """
@@ -54,7 +54,8 @@ class RuleOverrides:
 
 def check_desk(place: DeskPlace, person_id: str, manager: bool) -> None:
     """A disabled desk is never booked; an assigned one only for its person, except by
-    a facility manager (the booking INSERT checks the same, see ikn_store.bookings)."""
+    a facility manager: SQL ``desk_bookable()``, which the booking INSERTs apply, says
+    the same (tests/test_sql_rules.py); this says which part failed."""
     if place.disabled:
         raise DeskDisabled(f"desk {place.desk_id} is disabled")
     if place.assigned_to not in (None, person_id) and not manager:

@@ -1,7 +1,8 @@
 """Bookings in PostgreSQL.
 
-The exclusion constraints of migration 0003 are the single source of truth for
-"never twice": the insert either wins or fails, atomically. Their violations are
+The exclusion constraints ``bookings_desk_no_overlap`` and ``bookings_person_no_overlap``
+are the single source of truth for "never twice": the insert either wins or fails,
+atomically. Their violations are
 translated here into the domain's ``DeskAlreadyBooked`` / ``PersonAlreadyBooked``.
 """
 
@@ -35,8 +36,6 @@ from ikn_core.booking import (
     check_access,
 )
 from ikn_store.booking_places import DeskPlace, PlaceCache, check_desk
-
-ACTIVE_SQL = "('booked', 'checked_in')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +105,10 @@ def _replay(
 
 
 # Books only while the desk's place still has the fingerprint the caller checked its
-# rules against (see ikn_store.booking_places), and only a desk that is not disabled and
-# is assigned to nobody, to the person, or booked by a manager ($9); no row: the place
-# changed or is gone, or the desk may not be booked (the caller re-reads and says why).
+# rules against (see ikn_store.booking_places), and only a desk that desk_bookable()
+# allows (not disabled; assigned to nobody, to the person, or booked by a manager, $9);
+# no row: the place changed or is gone, or the desk may not be booked (the caller
+# re-reads and says why).
 # An admin's disable committed after this statement's snapshot does not undo it: the
 # booking made before the disable stays (cancel it if need be).
 _INSERT = """
@@ -116,8 +116,8 @@ _INSERT = """
         INSERT INTO bookings (desk_id, person_id, period, created_by, idempotency_key, series_id)
         SELECT p.desk_id, $2, tstzrange($3, $4, '[)'), $5, $6, $8
         FROM desk_booking_places p, LATERAL (SELECT booking_lock($1, $2)) AS queued
-        WHERE p.desk_id = $1 AND p.fingerprint = $7  -- booking_lock: see migration 0003
-          AND NOT p.disabled AND (p.assigned_to IS NULL OR p.assigned_to = $2 OR $9)
+        WHERE p.desk_id = $1 AND p.fingerprint = $7  -- booking_lock: ikn_store/sql/booking/
+          AND desk_bookable(p.disabled, p.assigned_to, $2, $9)
         RETURNING *)
     SELECT k.id, k.desk_id, k.person_id, lower(k.period) AS start, upper(k.period) AS "end",
            k.status, k.checked_in_at, k.check_in_signal, k.created_by, k.created_at,
@@ -283,7 +283,7 @@ BATCH_MAX = 48  # a subtransaction each; PostgreSQL keeps 64 per backend in shar
 async def book_batch(
     conn: asyncpg.Connection, items: Sequence[tuple[DeskPlace, BookDesk]]
 ) -> list[Booked | BookingError]:
-    """Book many in one transaction (migration 0015): for each item its booking, None
+    """Book many in one transaction (SQL ``book_batch()``): for each item its booking, None
     (its place changed: read it again), or the ``BookingError`` that refuses it alone.
     Items with an idempotency key or a series take ``book()`` (their replays need it).
     Should the batch fail as a whole, each item is booked on its own instead."""
@@ -376,9 +376,9 @@ async def list_bookings(
     """A person's bookings that end after ``since`` (all when None), oldest first."""
     rows = await conn.fetch(
         _SELECT
-        + f""" WHERE k.person_id = $1
+        + """ WHERE k.person_id = $1
                AND ($2::timestamptz IS NULL OR upper(k.period) > $2)
-               AND ($3 OR k.status IN {ACTIVE_SQL})
+               AND ($3 OR booking_active(k.status))
              ORDER BY lower(k.period), k.id LIMIT $4""",
         person_id,
         since,
@@ -391,8 +391,8 @@ async def list_bookings(
 async def cancel(conn: asyncpg.Connection, booking_id: UUID) -> Booking:
     """Cancel an active booking; its desk and person are free again at once."""
     row = await conn.fetchrow(
-        f"""UPDATE bookings SET status = 'cancelled', ended_at = now()
-            WHERE id = $1 AND status IN {ACTIVE_SQL} RETURNING id""",
+        """UPDATE bookings SET status = 'cancelled', ended_at = now()
+            WHERE id = $1 AND booking_active(status) RETURNING id""",
         booking_id,
     )
     booking = await get_booking(conn, booking_id)
@@ -406,8 +406,8 @@ async def cancel_following(conn: asyncpg.Connection, booking: Booking) -> list[B
     if booking.series_id is None:
         return [await cancel(conn, booking.id)]
     ids = await conn.fetch(
-        f"""UPDATE bookings SET status = 'cancelled', ended_at = now()
-            WHERE series_id = $1 AND lower(period) >= $2 AND status IN {ACTIVE_SQL}
+        """UPDATE bookings SET status = 'cancelled', ended_at = now()
+            WHERE series_id = $1 AND lower(period) >= $2 AND booking_active(status)
             RETURNING id""",
         booking.series_id,
         booking.start,

@@ -33,7 +33,7 @@ class ServiceRole(StrEnum):
 
 
 _NAME_SUFFIX = re.compile(r"(-[a-z0-9]+)*")
-NAME_MAX = 60  # with "svc.", the 64 characters migration 0020 allows
+NAME_MAX = 60  # with "svc.", the 64 characters broker_accounts_username_check allows
 
 
 @dataclass(frozen=True, slots=True)

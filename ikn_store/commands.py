@@ -1,4 +1,4 @@
-"""Commands sent to devices (migration 0007) and their results.
+"""Commands sent to devices (table ``device_commands``) and their results.
 
 StoreError
 └── CommandError           kind: "unknown-device" | "disabled" | "exists"

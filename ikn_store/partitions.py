@@ -18,7 +18,7 @@ async def ensure_partitions(conn: asyncpg.Connection, days: Iterable[date]) -> N
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
         for day in sorted(set(days)):
-            # as the migration role: the application role owns no table (migration 0025)
+            # as the migration role: the application role owns no table (SECURITY DEFINER)
             await conn.execute("SELECT readings_partition_create($1)", day)
 
 

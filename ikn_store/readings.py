@@ -4,10 +4,11 @@ Readings go into ``readings`` by COPY (encoded by ``copy_rows``); the key
 ``(device_id, stream, seq, ts)`` makes a redelivered reading fail it, and then the
 batch is written again through the connection's ``staging_readings`` temp table with
 ``INSERT ... ON CONFLICT DO NOTHING``. The SQL function ``ingest_derive()``
-(migration 0017, replaced by 0026) then derives desk state, zone counts, sensor
-check-ins, analytics dirty spans, attendance signals and last-seen from the batch's
-summary (``summarise``); device status is upserted alongside. All in one
-transaction, so live state never runs ahead of or behind what is stored.
+(ikn_store/sql/ingest/) then derives desk state, zone counts, sensor check-ins,
+analytics dirty spans, attendance signals and last-seen from the batch's summary
+(``summarise``), one step function per feature, in one round trip; device status
+is upserted alongside. All in one transaction, so live state never runs ahead of or
+behind what is stored.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ WHERE vacant_since IS NOT NULL AND vacant_since <= now() - $1::interval
 """
 
 # Derives desk state, zone counts, sensor check-ins, analytics dirty spans, attendance
-# signals and last-seen from a batch's summary (migration 0017, replaced by 0026).
+# signals and last-seen from a batch's summary (ikn_store/sql/ingest/ingest_derive.sql).
 _INGEST_DERIVE = "SELECT ingest_derive($1::json, $2::interval, $3::interval, $4, $5)"
 _INSERT_STAGED = "INSERT INTO readings SELECT * FROM staging_readings ON CONFLICT DO NOTHING"
 # Kinds whose bodies the derivation reads: their readings are also staged.
@@ -317,8 +318,8 @@ class Summary(NamedTuple):
 
 
 def summarise(messages: Iterable[UpMessage]) -> Summary:
-    """What ``ingest_derive()`` needs of a batch; 0014 computed the same in SQL from
-    the staged rows (``GROUP BY device_id, kind, ts``). A message's readings carry its
+    """What ``ingest_derive()`` needs of a batch: the staged rows grouped as
+    ``GROUP BY device_id, kind, ts`` would. A message's readings carry its
     device and receipt time, so only their kind, time, seq and body are looked at."""
     # [seen, occupied, highest seq, its reading occupied] per (device, kind, ts)
     groups: dict[tuple[str, str, datetime], list[Any]] = {}

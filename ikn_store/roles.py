@@ -14,11 +14,13 @@ postgres image creates) calls :func:`migrate_with_roles`, which
   LOGIN, no superuser, cannot create roles or databases, no replication, no RLS
   bypass, member of no role (so neither ``pg_execute_server_program``, which ``COPY ...
   PROGRAM`` needs, nor ``pg_read_server_files``), owner of nothing; it gets SELECT,
-  INSERT, UPDATE, DELETE on the tables (SELECT only on ``schema_migrations``), the
+  INSERT, UPDATE, DELETE on the tables (SELECT only on ``schema_migrations`` and
+  ``schema_sources``), the
   sequences, EXECUTE on the functions, now and for what later migrations create.
 
 The ingest's COPY FROM STDIN needs INSERT only; its daily partitions are made and
-dropped through the SECURITY DEFINER functions of migration 0025.
+dropped through the SECURITY DEFINER functions readings_partition_create and
+readings_partition_drop (ikn_store/sql/ingest/).
 """
 
 from __future__ import annotations
@@ -160,4 +162,5 @@ async def _app_role(admin: asyncpg.Connection, roles: Roles) -> None:
             f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
             f"GRANT {what} ON {kind} TO {app}"
         )
-    await admin.execute(f"REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {app}")
+    for table in ("schema_migrations", "schema_sources"):
+        await admin.execute(f"REVOKE INSERT, UPDATE, DELETE ON {table} FROM {app}")

@@ -1,8 +1,9 @@
 """Incremental analytics rollups: recompute what was marked dirty.
 
-Dirty spans come from the ingest's write transaction (``ingest_derive()`` of migration
-0017, for readings; :func:`mark_dirty_from_staging` marks the same for a caller that
-stages readings itself) and from the bookings trigger of migration 0006.
+Dirty spans come from the ingest's write transaction (``analytics_mark_readings()``,
+a step of ``ingest_derive()``, for readings; :func:`mark_dirty` calls the same step)
+and from the bookings triggers ``analytics_bookings_dirty`` and
+``analytics_bookings_inserted`` (SQL sources in ``ikn_store/sql/analytics/``).
 
 ``refresh`` takes every dirty span out of ``analytics_dirty``, widens it to whole
 local days of the zone's building (a day's figures are recomputed whole), and
@@ -232,7 +233,7 @@ SET desk_id = EXCLUDED.desk_id, local_start = EXCLUDED.local_start, status = EXC
     checked_in = EXCLUDED.checked_in, live_s = EXCLUDED.live_s, occupied_s = EXCLUDED.occupied_s
 """
 
-# Each desk's rendered utilisation row of the day (migration 0012), from its day rollup.
+# Each desk's rendered utilisation row of the day (analytics_desk_row), from its day rollup.
 _DESK_ROWS_GONE = """
 DELETE FROM analytics_desk_rows r USING (SELECT DISTINCT desk_id FROM _analytics_ranges) g
 WHERE r.desk_id = g.desk_id AND r.day = $1
@@ -279,12 +280,11 @@ async def refresh(conn: asyncpg.Connection) -> Refreshed | None:
     return Refreshed(zone_days=int(zone_days), days=len(days))
 
 
-async def mark_dirty_from_staging(conn: asyncpg.Connection) -> None:
-    """Mark what the batch in ``staging_readings`` changes, in the caller's transaction
-    (the ingest's write marks the same spans inside ``ingest_derive()`` of migration
-    0017, from its summary of the batch; this uses migration 0014's
-    ``ingest_mark_dirty()``)."""
-    await conn.execute("SELECT ingest_mark_dirty()")
+async def mark_dirty(conn: asyncpg.Connection, summary_json: str) -> None:
+    """Mark what a batch of readings changes, in the caller's transaction, from its
+    summary (``ikn_store.readings.summarise``): the ingest's own step,
+    ``analytics_mark_readings()``, which ``ingest_derive()`` calls for every batch."""
+    await conn.execute("SELECT analytics_mark_readings($1::json)", summary_json)
 
 
 async def _refresh_day(conn: asyncpg.Connection, day: date) -> None:

@@ -2,9 +2,10 @@
 ``down`` topic.
 
 A ``DisplayFeed`` holds one PostgreSQL connection that LISTENs on ``ikn_desk_events``
-(migration 0002: the trigger on ``desk_state`` notifies each new event at commit) and
-on ``ikn_booking_changes`` (migration 0012: a booking of the coming day created,
-cancelled, checked in or out, released or deleted notifies its desk at commit).
+(the trigger ``desk_state_events`` on ``desk_state`` notifies each new event at commit)
+and on ``ikn_booking_changes`` (the triggers ``bookings_display_notify`` and
+``bookings_display_notify_inserted``: a booking of the coming day created, cancelled,
+checked in or out, released or deleted notifies its desk at commit).
 For each it works out what the desk's display shows now, in the building's
 zone, and publishes a contract ``display`` command (QoS 1) to the desk sensor:
 
@@ -43,12 +44,11 @@ LOCK_KEY = 0x494B4E_0D15  # pg advisory lock: one display feeder per database
 PENDING_MAX = 10_000
 RETRY_S = 2.0
 APPLICATION_NAME = "ikn-display-feed"  # its connection in pg_stat_activity
-_ACTIVE = "status IN ('booked', 'checked_in')"
-_BOOKINGS = f"""
+_BOOKINGS = """
 SELECT (SELECT upper(period) FROM bookings
-        WHERE desk_id = $1 AND {_ACTIVE} AND period @> $2::timestamptz) AS current_end,
+        WHERE desk_id = $1 AND booking_active(status) AND period @> $2::timestamptz) AS current_end,
        (SELECT min(lower(period)) FROM bookings
-        WHERE desk_id = $1 AND {_ACTIVE} AND lower(period) > $2 AND lower(period) < $3)
+        WHERE desk_id = $1 AND booking_active(status) AND lower(period) > $2 AND lower(period) < $3)
        AS next_start
 """
 

@@ -134,7 +134,7 @@ async def test_booking_changes_update_the_desk_display(
     database_url: str,
 ) -> None:
     """No sensor change: booking, checking in and out and cancelling a booking of the
-    desk reach its display through the bookings trigger's NOTIFY (migration 0012)."""
+    desk reach its display through the bookings triggers' NOTIFY (bookings_display_notify)."""
     _sit(desk, False)
     assert (await _shown(desk, 1)).state == "free"
     end = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)

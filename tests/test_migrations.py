@@ -61,10 +61,10 @@ async def test_an_applied_file_that_changed_is_refused(
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (x int);")
     conn = await asyncpg.connect(empty_database_url)
     try:
-        await migrate(conn, tmp_path)
+        await migrate(conn, tmp_path, sources=None)
         (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (x bigint);")
         with pytest.raises(MigrationError, match="was changed after it was applied"):
-            await migrate(conn, tmp_path)
+            await migrate(conn, tmp_path, sources=None)
     finally:
         await conn.close()
 
@@ -77,7 +77,7 @@ async def test_a_failing_migration_leaves_nothing_half_done(
     conn = await asyncpg.connect(empty_database_url)
     try:
         with pytest.raises(asyncpg.UndefinedColumnError):
-            await migrate(conn, tmp_path)
+            await migrate(conn, tmp_path, sources=None)
         versions = await conn.fetch("SELECT version FROM schema_migrations")
         has_b = await conn.fetchval("SELECT to_regclass('b') IS NOT NULL")
     finally:

@@ -1,7 +1,7 @@
-"""The ingest's write of readings (ikn_store.readings, migration 0017): a batch of new
+"""The ingest's write of readings (ikn_store.readings, ``ingest_derive()``): a batch of new
 readings goes straight into ``readings`` by COPY; one holding a reading stored before
 is written again through ``staging_readings`` and stores the rest once. The summary
-that the derivation reads is the grouping 0014 did in SQL."""
+that the derivation reads is a GROUP BY device_id, kind, ts."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
 def _reference(rows: list[ReadingRow]) -> dict[tuple[str, str, datetime], tuple[Any, ...]]:
-    """0014's summary CTE, in plain Python: GROUP BY device_id, kind, ts."""
+    """The summary, in plain Python: GROUP BY device_id, kind, ts."""
     groups: dict[tuple[str, str, datetime], list[ReadingRow]] = {}
     for r in rows:
         groups.setdefault((r.device_id, r.kind, r.ts), []).append(r)

@@ -1,5 +1,5 @@
 """``ikn token create --person P``: a newcomer's token in one command, that books; token
-names are unique (migration 0022), with a clear error on a duplicate. Tokens expire
+names are unique (api_tokens_name_unique), with a clear error on a duplicate. Tokens expire
 (90 days for a person's by default), can be listed, revoked and linked from the CLI, and
 a token's role is its person's current role (issue 16)."""
 

@@ -233,7 +233,7 @@ async def _rush(
 # maximum of the ends, not a self-join, so it takes milliseconds, not seconds.
 DOUBLE_BOOKINGS = """
     WITH active AS (
-        SELECT desk_id, person_id, period FROM bookings WHERE status IN ('booked', 'checked_in')
+        SELECT desk_id, person_id, period FROM bookings WHERE booking_active(status)
     ), clash AS (
         SELECT lower(period) < max(upper(period)) OVER (
                    PARTITION BY desk_id ORDER BY lower(period)

@@ -2,8 +2,8 @@
 --
 -- Whatever can change a figure (a desk or environment reading, late or not, and any
 -- insert or change of a booking) marks a span of time dirty for its desk or zone in
--- analytics_dirty, from a trigger in the writer's own transaction. A job in the API
--- process (ikn_store/rollups.py) takes the dirty spans and recomputes exactly those
+-- analytics_dirty, in the writer's own transaction (ikn_store/sql/analytics/). A job
+-- in the API process (ikn_store/rollups.py) takes the dirty spans and recomputes exactly those
 -- 15-minute slots, local days and bookings from the raw tables; so a late reading
 -- corrects a bucket that was already rolled up.
 
@@ -17,14 +17,6 @@ CREATE TABLE analytics_dirty (
     span    tstzrange NOT NULL,
     CHECK ((desk_id IS NULL) <> (zone_id IS NULL))
 );
-
--- Each zone under every place it counts for: itself, its floor, its building, and the
--- agency that owns it ('' for shared zones).
-CREATE VIEW analytics_zone_places AS
-SELECT z.id AS zone_id, 'zone' AS level, z.id AS place FROM zones z
-UNION ALL SELECT z.id, 'floor', z.floor_id FROM zones z
-UNION ALL SELECT z.id, 'building', f.building_id FROM zones z JOIN floors f ON f.id = z.floor_id
-UNION ALL SELECT z.id, 'agency', coalesce(z.agency, '') FROM zones z;
 
 -- Per place and 15-minute slot, keyed by the slot's start in the building's local time
 -- (slots start at UTC multiples of 15 minutes, local quarter hours in every zone with a
@@ -81,51 +73,3 @@ CREATE TABLE analytics_booking_use (
     occupied_s  double precision NOT NULL
 );
 CREATE INDEX analytics_booking_use_start ON analytics_booking_use (local_start);
-
--- The 15-minute slots that [t0, t1) touches, with the seconds it spends in each.
-CREATE FUNCTION analytics_split(t0 timestamptz, t1 timestamptz)
-RETURNS TABLE (slot timestamptz, secs double precision) LANGUAGE sql STABLE AS $$
-    SELECT s, extract(epoch FROM least(t1, s + interval '15 minutes') - greatest(t0, s))::float8
-    FROM generate_series(date_bin('15 minutes', t0, timestamptz '2000-01-01 00:00Z'),
-                         t1 - interval '1 microsecond', interval '15 minutes') AS s
-    WHERE t1 > t0
-$$;
-
-CREATE FUNCTION analytics_readings_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- A desk reading decides the state until the next reading, at most two expected
-    -- intervals on (the sensor counts as dead after that).
-    INSERT INTO analytics_dirty (desk_id, span)
-    SELECT d.desk_id,
-           tstzrange(min(n.ts), max(n.ts) + make_interval(secs => 2 * max(d.expected_interval_s)))
-    FROM new_readings n JOIN devices d ON d.id = n.device_id
-    WHERE n.kind = 'desk_occupancy' AND d.kind = 'desk_sensor'
-    GROUP BY d.desk_id;
-    INSERT INTO analytics_dirty (zone_id, span)
-    SELECT d.zone_id, tstzrange(min(n.ts), max(n.ts) + interval '1 microsecond')
-    FROM new_readings n JOIN devices d ON d.id = n.device_id
-    WHERE n.kind = 'environment' AND d.zone_id IS NOT NULL
-    GROUP BY d.zone_id;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER analytics_readings_dirty
-AFTER INSERT ON readings REFERENCING NEW TABLE AS new_readings
-FOR EACH STATEMENT EXECUTE FUNCTION analytics_readings_dirty();
-
-CREATE FUNCTION analytics_bookings_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO analytics_dirty (desk_id, span) VALUES (OLD.desk_id, OLD.period);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO analytics_dirty (desk_id, span) VALUES (NEW.desk_id, NEW.period);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER analytics_bookings_dirty
-AFTER INSERT OR UPDATE OR DELETE ON bookings
-FOR EACH ROW EXECUTE FUNCTION analytics_bookings_dirty();

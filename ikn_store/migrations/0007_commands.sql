@@ -1,7 +1,7 @@
 -- Commands sent to a device on its `down` topic (config, identify, reboot) and their
 -- results. The device answers with a `command_result` reading (contract v1); the
--- trigger below records the answer in the transaction that stores the reading, so a
--- result is kept exactly once, whoever stored it. A command not answered by
+-- trigger readings_command_result (ikn_store/sql/fleet/command_result_stored.sql)
+-- records the answer in the transaction that stores the reading. A command not answered by
 -- expires_at shows as expired (computed when read: nothing has to run on time).
 
 CREATE TABLE device_commands (
@@ -18,19 +18,3 @@ CREATE TABLE device_commands (
     CHECK (expires_at > issued_at)
 );
 CREATE INDEX device_commands_by_device ON device_commands (device_id, issued_at DESC);
-
-CREATE FUNCTION command_result_stored() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE device_commands
-    SET ok = (NEW.body->>'ok')::boolean, detail = NEW.body->>'detail', answered_at = NEW.ts
-    WHERE id = NEW.body->>'command' AND device_id = NEW.device_id AND ok IS NULL;
-    RETURN NULL;
-END
-$$;
-
--- Only rows actually inserted fire it (a duplicate is dropped by ON CONFLICT first);
--- the WHEN clause keeps other readings off the function call.
-CREATE TRIGGER readings_command_result
-AFTER INSERT ON readings
-FOR EACH ROW WHEN (NEW.kind = 'command_result')
-EXECUTE FUNCTION command_result_stored();

@@ -29,29 +29,6 @@ CREATE TABLE zone_access (
 );
 CREATE UNIQUE INDEX zone_access_entry ON zone_access (zone_id, agency, coalesce(unit, ''));
 
--- Everything the API checks before booking a desk, in one row. The API keeps these
--- rows in memory; the booking INSERT re-reads the row's fingerprint and books only
--- when it still matches, so a rule changed meanwhile is never missed.
-CREATE VIEW desk_booking_places AS
-SELECT p.*, md5(p::text) AS fingerprint
-FROM (
-    SELECT d.id AS desk_id, z.id AS zone_id, b.id AS building_id, b.tz,
-           coalesce(zr.max_days_ahead, r.max_days_ahead) AS max_days_ahead,
-           coalesce(zr.min_minutes, r.min_minutes) AS min_minutes,
-           coalesce(zr.max_minutes, r.max_minutes) AS max_minutes,
-           coalesce(zr.opens_minute, r.opens_minute) AS opens_minute,
-           coalesce(zr.closes_minute, r.closes_minute) AS closes_minute,
-           coalesce(zr.cancel_cutoff_minutes, r.cancel_cutoff_minutes) AS cancel_cutoff_minutes,
-           (SELECT array_agg(a.agency || coalesce('/' || a.unit, '') ORDER BY a.agency, a.unit NULLS FIRST)
-            FROM zone_access a WHERE a.zone_id = z.id) AS allowed
-    FROM desks d
-    JOIN zones z ON z.id = d.zone_id
-    JOIN floors f ON f.id = z.floor_id
-    JOIN buildings b ON b.id = f.building_id
-    LEFT JOIN booking_rules r ON r.building_id = b.id
-    LEFT JOIN zone_booking_rules zr ON zr.zone_id = z.id
-) p;
-
 -- Check-out ends a checked-in booking early; the booking stays, no longer active.
 ALTER TABLE bookings DROP CONSTRAINT bookings_status_check;
 ALTER TABLE bookings ADD CONSTRAINT bookings_status_check
