@@ -24,7 +24,8 @@ from pathlib import Path
 
 import asyncpg
 
-from ikn.broker_config import write_changed
+from ikn.broker_config import Account, write_changed
+from ikn_store.broker_auth import ServiceRole, broker_users
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,6 @@ class BrokerSync:
 
     async def sync(self, conn: asyncpg.Connection) -> None:
         """Write the files that changed and reload the broker if any did."""
-        from ikn.commands.fleet import broker_accounts
-
         accounts, left_out = await broker_accounts(conn, trial=self.trial)
         if write_changed(self.out_dir, accounts):
             devices = sum(1 for a in accounts if a.service is None)
@@ -116,3 +115,18 @@ async def _first(changed: asyncio.Event, stop: asyncio.Event, *, within: float) 
     finally:
         for w in waits:
             w.cancel()
+
+
+async def broker_accounts(
+    conn: asyncpg.Connection, *, trial: bool = False
+) -> tuple[list[Account], list[str]]:
+    """The accounts the broker should admit, and the sim accounts left out (all of
+    them unless ``trial``: they may publish for every device)."""
+    users = await broker_users(conn)
+    left_out = [u.username for u in users if u.role is ServiceRole.SIM and not trial]
+    accounts = [
+        Account(u.username, u.password_hash, u.role.value if u.role else None)
+        for u in users
+        if u.username not in left_out
+    ]
+    return accounts, left_out
