@@ -25,7 +25,6 @@ from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 
 from api.auth import PRINCIPAL, requires
-from api.booking_http import ID
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.contract import (
@@ -36,6 +35,7 @@ from ikn_core.contract import (
     down_topic,
     encode_down,
 )
+from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
 from ikn_core.errors import ContractError
 from ikn_core.settings import MqttSettings

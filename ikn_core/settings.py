@@ -8,7 +8,6 @@ every problem before failing, so one start says all that is wrong; secrets
 from __future__ import annotations
 
 import os
-import re
 import socket
 import ssl
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ikn_core import device_logins
+from ikn_core.contract.identifiers import ID, ID_RULE
 from ikn_core.errors import SettingsError
 
 T = TypeVar("T")
@@ -637,8 +637,8 @@ class EdgeSettings:
 
 
 def _device_id(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
-        raise ValueError("expected 1 to 64 characters from A-Z a-z 0-9 _ -")
+    if not ID.fullmatch(text):
+        raise ValueError(f"expected {ID_RULE}")
     return text
 
 
