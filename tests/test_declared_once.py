@@ -1,6 +1,7 @@
-"""One identifier pattern (issue 17): ikn_core/contract/identifiers.py declares each,
-and the contract, the JSON Schemas, the OpenAPI document and the SQL CHECK
-constraints of a migrated database are read here and must state the same."""
+"""Declared once (issue 17). Identifier patterns: ikn_core/contract/identifiers.py
+declares each, and the contract, the JSON Schemas, the OpenAPI document and the SQL
+CHECK constraints of a migrated database are read here and must state the same. The
+default time zone: ikn_core.domain.IKN_TIME_ZONE, which the SQL defaults must match."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ikn_core.contract.identifiers import (
     PERSON_ID_PATTERN,
     anchored,
 )
+from ikn_core.domain import IKN_TIME_ZONE
 
 ROOT = Path(__file__).resolve().parent.parent
 # What an identifier pattern looks like wherever it is written: a class of letters,
@@ -97,14 +99,49 @@ async def test_the_sql_checks_state_the_declared_patterns(database_url: str) -> 
     }
 
 
-def test_no_python_module_spells_an_identifier_pattern_again() -> None:
-    declared = ROOT / "ikn_core" / "contract" / "identifiers.py"
-    again = [
+def spelt_again(what: re.Pattern[str], declared: Path) -> list[str]:
+    """Lines of the project's Python modules, but ``declared``, that match ``what``."""
+    return [
         f"{path.relative_to(ROOT)}:{n}"
         for top in ("ikn", "ikn_core", "ikn_store", "ingest", "api", "edge_agent", "firmware_sim")
         for path in sorted((ROOT / top).rglob("*.py"))
         if path != declared
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if IDENTIFIER.search(line)
+        if what.search(line)
     ]
-    assert again == []
+
+
+def test_no_python_module_spells_an_identifier_pattern_again() -> None:
+    assert spelt_again(IDENTIFIER, ROOT / "ikn_core" / "contract" / "identifiers.py") == []
+
+
+def test_no_python_module_names_the_default_time_zone_again() -> None:
+    literal = re.compile(f"[\"']{re.escape(IKN_TIME_ZONE)}[\"']")
+    assert spelt_again(literal, ROOT / "ikn_core" / "domain.py") == []
+
+
+ZONE_LITERAL = r"'([A-Z][a-z]+/[A-Za-z_]+)'"
+
+
+async def test_the_sql_defaults_name_the_declared_time_zone(database_url: str) -> None:
+    """The column default of a building's zone, and the zone the SQL functions fall
+    back on for a person without a building, are IKN_TIME_ZONE."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        default = await conn.fetchval(
+            "SELECT column_default FROM information_schema.columns"
+            " WHERE table_name = 'buildings' AND column_name = 'tz'"
+        )
+        sources = await conn.fetch(
+            "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        )
+    finally:
+        await conn.close()
+    assert default == f"'{IKN_TIME_ZONE}'::text"
+    zones = {
+        (row["proname"], zone)
+        for row in sources
+        for zone in re.findall(ZONE_LITERAL, row["prosrc"])
+    }
+    assert zones, "no SQL function names a zone: nothing checked"
+    assert {zone for _, zone in zones} == {IKN_TIME_ZONE}, zones
