@@ -91,3 +91,9 @@ def test_the_generic_reader_reads_any_declared_dataclass() -> None:
     )
     with pytest.raises(SettingsError, match="IKN_X_KEY is required"):
         setting.read(Example, {})
+
+
+def test_every_setting_declared_is_read_by_a_service() -> None:
+    """A ``Setting`` no service's settings hold would be neither read nor documented."""
+    module_level = {v.var for v in vars(settings).values() if isinstance(v, setting.Setting)}
+    assert module_level == declared()
