@@ -4,7 +4,8 @@ Each variable is declared once below (a ``Setting``: name, parser, doc, secret) 
 used as the field of a frozen dataclass whose default is its default for that
 service (none: required). ``ikn_core.setting.read`` builds any of them, listing every
 problem before failing; secrets (passwords in URLs, keys, tokens) never appear in
-``repr`` or logs. docs/configuration.md's table is generated from here:
+``repr`` or logs. The parsers are in ``ikn_core/setting_parsers.py``. The table of
+docs/configuration.md is generated from here:
 ``python -m ikn_core.settings --write docs/configuration.md``.
 """
 
@@ -13,15 +14,15 @@ from __future__ import annotations
 import socket
 import ssl
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from ikn_core import device_logins
-from ikn_core.contract.identifiers import ID, ID_RULE
+from ikn_core import setting_parsers as parse
 from ikn_core.setting import PLACEHOLDER, Reader, Setting, markdown, nested, read, setting
+from ikn_core.setting_parsers import MqttUrl
 
 __all__ = [
     "PLACEHOLDER",
@@ -44,198 +45,16 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class MqttUrl:
-    """``mqtt://user:pass@host:1883`` or ``mqtts://...:8883`` (TLS)."""
-
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def parse(cls, text: str) -> MqttUrl:
-        parts = urlsplit(text)
-        if parts.scheme not in ("mqtt", "mqtts"):
-            raise ValueError("scheme must be mqtt:// or mqtts://")
-        if not parts.hostname:
-            raise ValueError("a host is required, as in mqtt://localhost:1883")
-        try:
-            port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        except ValueError as exc:
-            raise ValueError(f"bad port: {exc}") from None
-        return cls(
-            host=parts.hostname,
-            port=port,
-            tls=parts.scheme == "mqtts",
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    def __str__(self) -> str:
-        auth = f"{self.username}:***@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
-
-
-# -- Parsers: text to value, ValueError saying what was expected -----------------------
-
-
-def _database_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError("scheme must be postgresql://, as in postgresql://user:pass@host:5432/db")
-    try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError as exc:
-        raise ValueError(f"bad port: {exc}") from None
-    return text
-
-
-def _int_between(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"expected an integer from {low} to {high}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected an integer from {low} to {high}")
-        return value
-
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in options:
-            raise ValueError(f"expected one of {', '.join(options)}")
-        return text
-
-    return parse
-
-
-def _on_off(text: str) -> bool:
-    return _choice("on", "off")(text) == "on"
-
-
-def _text(text: str) -> str:
-    return text
-
-
-def _ca_file(text: str) -> str:
-    try:
-        ssl.create_default_context(cafile=text)
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"not a readable PEM CA file: {exc}") from None
-    return text
-
-
-def _http_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an http:// or https:// URL, as in http://localhost:8086")
-    return text
-
-
-_ROLE_NAMES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
-_SAME_ROLES = tuple((r, r) for r in _ROLE_NAMES)  # an IdP role named as ours grants it
-
-
-def _role_map(text: str) -> tuple[tuple[str, str], ...]:
-    """``idp-role=our_role,...``: which identity-provider roles grant which of ours."""
-    pairs = []
-    for item in text.split(","):
-        theirs, sep, ours = (part.strip() for part in item.partition("="))
-        if not sep or not theirs or ours not in _ROLE_NAMES:
-            raise ValueError(f"expected idp-role=ROLE pairs, ROLE one of {', '.join(_ROLE_NAMES)}")
-        pairs.append((theirs, ours))
-    return tuple(pairs)
-
-
-def _algorithms(text: str) -> tuple[str, ...]:
-    allowed = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA")
-    chosen = tuple(a.strip() for a in text.split(",") if a.strip())
-    if not chosen or any(a not in allowed for a in chosen):
-        raise ValueError(f"expected a comma-separated list of {', '.join(allowed)}")
-    return chosen
-
-
-def _names(text: str) -> tuple[str, ...]:
-    """A comma-separated list of names."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise ValueError("expected a comma-separated list of names")
-    return names
-
-
-def _flag(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _device_id(text: str) -> str:
-    if not ID.fullmatch(text):
-        raise ValueError(f"expected {ID_RULE}")
-    return text
-
-
-def _site_key(text: str) -> bytes:
-    """At least 16 bytes; a problem is reported without the value, a secret."""
-    key = text.encode()
-    if len(key) < 16:
-        raise ValueError("expected at least 16 bytes")
-    return key
-
-
-def _share_group(text: str) -> str:
-    """A shared-subscription group name, or ``none`` for a plain subscription
-    (brokers without MQTT 5 shared subscriptions, such as the embedded amqtt)."""
-    if text == "none":
-        return ""
-    if any(c in text for c in "/+#"):
-        raise ValueError("a group name cannot contain '/', '+' or '#' (or use 'none')")
-    return text
-
-
-def _number(ok: Callable[[float], bool], malformed: str, outside: str) -> Callable[[str], float]:
-    """A number for which ``ok`` holds; ``malformed`` or ``outside`` say what was expected."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(malformed) from None
-        if not ok(value):
-            raise ValueError(outside)
-        return value
-
-    return parse
-
-
-_positive_float = _number(
-    lambda v: v > 0, "expected a positive number", "expected a positive number"
-)
-# Seconds a simulated clock is off: a day either way.
-_skew = _number(
-    lambda v: -86_400 <= v <= 86_400,
-    "expected seconds, e.g. 120 or -30",
-    "expected seconds between -86400 and 86400",
-)
-
-
 # -- The variables ---------------------------------------------------------------------
 
 LOG_LEVEL = Setting(
     "IKN_LOG_LEVEL",
-    _choice("DEBUG", "INFO", "WARNING", "ERROR"),
+    parse.choice("DEBUG", "INFO", "WARNING", "ERROR"),
     "`DEBUG`, `INFO`, `WARNING` or `ERROR`",
 )
 LOG_FORMAT = Setting(
     "IKN_LOG_FORMAT",
-    _choice("text", "json"),
+    parse.choice("text", "json"),
     (
         "`text` for people, `json` (one object a line) for log collectors, with `ts` (ISO "
         "8601, UTC), `level`, `logger`, `msg`, `role` (`ingest`, `api`, …) and, after an "
@@ -253,7 +72,7 @@ MQTT_URL = Setting(
 )
 MQTT_PROTOCOL = Setting(
     "IKN_MQTT_PROTOCOL",
-    _choice("5", "3.1.1"),
+    parse.choice("5", "3.1.1"),
     (
         "`5` or `3.1.1` (the embedded amqtt broker speaks only 3.1.1). The ingest defaults to"
         " 3.1.1: paho then parses no properties per message, which gave 13,600–15,400 "
@@ -266,7 +85,7 @@ MQTT_PROTOCOL = Setting(
 )
 MQTT_CA_FILE = Setting(
     "IKN_MQTT_CA_FILE",
-    _ca_file,
+    parse.ca_file,
     (
         "for `mqtts://` URLs: PEM file of the CA that signed the broker's certificate (a "
         "private CA); unset: the system's CAs. The broker's certificate and host name are "
@@ -275,18 +94,18 @@ MQTT_CA_FILE = Setting(
 )
 DATABASE_URL = Setting(
     "IKN_DATABASE_URL",
-    _database_url,
+    parse.database_url,
     "`postgresql://user:pass@host:5432/db`",
     hidden=True,
 )
 DATABASE_POOL_MAX = Setting(
     "IKN_DATABASE_POOL_MAX",
-    _int_between(2, 200),
+    parse.int_between(2, 200),
     "connections per process (2–200)",
 )
 INFLUX_URL = Setting(
     "IKN_INFLUX_URL",
-    _http_url,
+    parse.http_url,
     (
         "also write stored readings to this InfluxDB v2 (`http://host:8086`); unset: no sink "
         "(see docs/ingest.md)"
@@ -294,33 +113,33 @@ INFLUX_URL = Setting(
 )
 INFLUX_ORG = Setting(
     "IKN_INFLUX_ORG",
-    _text,
+    parse.plain_text,
     "InfluxDB organisation",
 )
 INFLUX_BUCKET = Setting(
     "IKN_INFLUX_BUCKET",
-    _text,
+    parse.plain_text,
     "InfluxDB bucket",
 )
 INFLUX_TOKEN = Setting(
     "IKN_INFLUX_TOKEN",
-    _text,
+    parse.plain_text,
     "InfluxDB API token; a secret, never logged",
     secret=True,
 )
 INFLUX_BATCH_SIZE = Setting(
     "IKN_INFLUX_BATCH_SIZE",
-    _int_between(1, 100_000),
+    parse.int_between(1, 100_000),
     "most readings in one write request (1–100 000)",
 )
 INFLUX_FLUSH_MS = Setting(
     "IKN_INFLUX_FLUSH_MS",
-    _int_between(1, 60_000),
+    parse.int_between(1, 60_000),
     "longest a reading waits before its write request (1–60 000)",
 )
 INFLUX_BUFFER_MAX = Setting(
     "IKN_INFLUX_BUFFER_MAX",
-    _int_between(1, 10_000_000),
+    parse.int_between(1, 10_000_000),
     (
         "readings waiting for InfluxDB; when full, new ones are dropped and counted "
         '(`ikn_ingest_influx_dropped_total{reason="buffer_full"}`), PostgreSQL is never held '
@@ -329,12 +148,12 @@ INFLUX_BUFFER_MAX = Setting(
 )
 INFLUX_TIMEOUT_MS = Setting(
     "IKN_INFLUX_TIMEOUT_MS",
-    _int_between(100, 600_000),
+    parse.int_between(100, 600_000),
     "timeout of one write request (100–600 000)",
 )
 INGEST_CLIENT_ID = Setting(
     "IKN_INGEST_CLIENT_ID",
-    _text,
+    parse.plain_text,
     (
         "MQTT client id; keep it stable per replica: the broker keeps the session "
         "(unacknowledged messages) under it. A broker that binds client ids to user names "
@@ -346,7 +165,7 @@ INGEST_CLIENT_ID = Setting(
 )
 INGEST_SHARE_GROUP = Setting(
     "IKN_INGEST_SHARE_GROUP",
-    _share_group,
+    parse.share_group,
     (
         "shared-subscription group spreading devices over replicas; `none` for a plain "
         "subscription. The group is a name, not an account: replicas with accounts of their "
@@ -355,17 +174,17 @@ INGEST_SHARE_GROUP = Setting(
 )
 INGEST_BATCH_MAX = Setting(
     "IKN_INGEST_BATCH_MAX",
-    _int_between(1, 100_000),
+    parse.int_between(1, 100_000),
     "most messages written in one transaction",
 )
 INGEST_BATCH_LATENCY_MS = Setting(
     "IKN_INGEST_BATCH_LATENCY_MS",
-    _int_between(1, 10_000),
+    parse.int_between(1, 10_000),
     "longest a message waits for its batch to fill",
 )
 INGEST_QUEUE_MAX = Setting(
     "IKN_INGEST_QUEUE_MAX",
-    _int_between(1, 1_000_000),
+    parse.int_between(1, 1_000_000),
     (
         "messages waiting for the writer; when full, the ingest stops reading the broker's "
         "socket (back-pressure) until half is taken"
@@ -373,7 +192,7 @@ INGEST_QUEUE_MAX = Setting(
 )
 INGEST_QUEUE_MAX_BYTES = Setting(
     "IKN_INGEST_QUEUE_MAX_BYTES",
-    _int_between(1 << 20, 1 << 34),
+    parse.int_between(1 << 20, 1 << 34),
     (
         "payload bytes waiting for the writer (1 MiB to 16 GiB); past it the ingest stops "
         "reading the broker's socket as for `IKN_INGEST_QUEUE_MAX`, and a batch stops growing"
@@ -382,7 +201,7 @@ INGEST_QUEUE_MAX_BYTES = Setting(
 )
 INGEST_WRITERS = Setting(
     "IKN_INGEST_WRITERS",
-    _int_between(1, 8),
+    parse.int_between(1, 8),
     (
         "batches written at once (1-8), each in its own transaction on its own connection; "
         "acknowledged in the order received. More than the database's cores gains nothing"
@@ -390,7 +209,7 @@ INGEST_WRITERS = Setting(
 )
 RETENTION_DAYS = Setting(
     "IKN_RETENTION_DAYS",
-    _int_between(1, 3650),
+    parse.int_between(1, 3650),
     (
         "days of readings kept; older daily partitions are dropped, older readings refused "
         "(`bad_ts`)"
@@ -398,7 +217,7 @@ RETENTION_DAYS = Setting(
 )
 DEAD_LETTER_RETENTION_DAYS = Setting(
     "IKN_DEAD_LETTER_RETENTION_DAYS",
-    _int_between(1, 3650),
+    parse.int_between(1, 3650),
     (
         "days dead letters (and their counts) are kept; the ingest's hourly maintenance "
         "deletes older ones"
@@ -406,7 +225,7 @@ DEAD_LETTER_RETENTION_DAYS = Setting(
 )
 DEAD_LETTER_KEEP_PER_HOUR = Setting(
     "IKN_DEAD_LETTER_KEEP_PER_HOUR",
-    _int_between(1, 1_000_000),
+    parse.int_between(1, 1_000_000),
     (
         "flood guard: of one device's dead letters with one reason, the payloads of the first"
         " this many an hour are kept, then one in this many; the counts stay exact (see "
@@ -415,17 +234,17 @@ DEAD_LETTER_KEEP_PER_HOUR = Setting(
 )
 INGEST_METRICS_HOST = Setting(
     "IKN_INGEST_METRICS_HOST",
-    _text,
+    parse.plain_text,
     "address of the metrics listener (`0.0.0.0` in a container)",
 )
 INGEST_METRICS_PORT = Setting(
     "IKN_INGEST_METRICS_PORT",
-    _int_between(0, 65535),
+    parse.int_between(0, 65535),
     "serve Prometheus metrics at `/metrics` on this port; `0` serves none",
 )
 DESK_VACANT_GRACE_S = Setting(
     "IKN_DESK_VACANT_GRACE_S",
-    _int_between(0, 86_400),
+    parse.int_between(0, 86_400),
     (
         "a desk whose sensor says vacant still counts as in use for this many seconds (0–86 "
         "400; 0: no debounce); see docs/ingest.md"
@@ -433,7 +252,7 @@ DESK_VACANT_GRACE_S = Setting(
 )
 INGEST_STORED_NOTICES = Setting(
     "IKN_INGEST_STORED_NOTICES",
-    _on_off,
+    parse.on_off,
     (
         "`on`: after each commit, publish a `stored` notice (QoS 0) on the `down` topic of "
         "each device whose readings it held, the end-to-end acknowledgement "
@@ -444,7 +263,7 @@ INGEST_STORED_NOTICES = Setting(
 )
 INGEST_STORED_INTERVAL_MS = Setting(
     "IKN_INGEST_STORED_INTERVAL_MS",
-    _int_between(0, 10_000),
+    parse.int_between(0, 10_000),
     (
         "a device's stored notices of commits within this many milliseconds go as one (0–10 "
         "000; 0: one per commit). At one reading a message a notice per commit was about one "
@@ -455,7 +274,7 @@ INGEST_STORED_INTERVAL_MS = Setting(
 )
 OIDC_ISSUER = Setting(
     "IKN_OIDC_ISSUER",
-    _http_url,
+    parse.http_url,
     (
         "accept OIDC access tokens (JWT) from this issuer, e.g. "
         "`https://sso.example.go.id/realms/asn` (Keycloak); unset: API tokens only. See "
@@ -464,23 +283,23 @@ OIDC_ISSUER = Setting(
 )
 OIDC_AUDIENCE = Setting(
     "IKN_OIDC_AUDIENCE",
-    _text,
+    parse.plain_text,
     "the `aud` the tokens must carry (the API's client id in Keycloak)",
 )
 OIDC_JWKS_URL = Setting(
     "IKN_OIDC_JWKS_URL",
-    _http_url,
+    parse.http_url,
     ("the issuer's signing keys; unset: `jwks_uri` of `<issuer>/.well-known/openid-configuration`"),
     shown="by discovery",
 )
 OIDC_ALGORITHMS = Setting(
     "IKN_OIDC_ALGORITHMS",
-    _algorithms,
+    parse.algorithms,
     ("accepted signature algorithms (RS/ES/PS 256–512, EdDSA); `none` and shared-secret HS* never"),
 )
 OIDC_PERSON_CLAIM = Setting(
     "IKN_OIDC_PERSON_CLAIM",
-    _text,
+    parse.plain_text,
     (
         "claim naming the person (`people.id`; dotted for nested claims). `sub` never changes"
         " for an account; a government realm's NIP attribute (e.g. `nip`) is the better "
@@ -490,7 +309,7 @@ OIDC_PERSON_CLAIM = Setting(
 )
 OIDC_ROLES_CLAIM = Setting(
     "IKN_OIDC_ROLES_CLAIM",
-    _text,
+    parse.plain_text,
     (
         "claim holding the token's roles (dotted path). By default our own client's roles "
         "(`IKN_OIDC_CLIENT_ID`), so that another application's `admin` in a shared realm is "
@@ -501,7 +320,7 @@ OIDC_ROLES_CLAIM = Setting(
 )
 OIDC_ROLE_MAP = Setting(
     "IKN_OIDC_ROLE_MAP",
-    _role_map,
+    parse.role_map,
     (
         "`idp-role=our_role,...`, e.g. `ikn-fm=facility_manager,ikn-admin=admin`; by default "
         "an IdP role named `employee`, `delegate`, `supervisor`, `facility_manager` or "
@@ -511,13 +330,13 @@ OIDC_ROLE_MAP = Setting(
 )
 OIDC_CLIENT_ID = Setting(
     "IKN_OIDC_CLIENT_ID",
-    _text,
+    parse.plain_text,
     "our client's id in the identity provider, whose client roles are read",
     shown="the audience",
 )
 OIDC_ALLOWED_CLIENTS = Setting(
     "IKN_OIDC_ALLOWED_CLIENTS",
-    _names,
+    parse.names,
     (
         "comma-separated client ids (`azp`) whose access tokens are accepted, e.g. "
         "`ikn-web,ikn-mobile`"
@@ -526,22 +345,22 @@ OIDC_ALLOWED_CLIENTS = Setting(
 )
 OIDC_LEEWAY_S = Setting(
     "IKN_OIDC_LEEWAY_S",
-    _int_between(0, 600),
+    parse.int_between(0, 600),
     "clock skew allowed on `exp`/`nbf`/`iat` (0–600 s)",
 )
 OIDC_HTTP_TIMEOUT_S = Setting(
     "IKN_OIDC_HTTP_TIMEOUT_S",
-    _positive_float,
+    parse.positive_float,
     "timeout of a discovery or JWKS request",
 )
 OIDC_JWKS_MIN_REFRESH_S = Setting(
     "IKN_OIDC_JWKS_MIN_REFRESH_S",
-    _int_between(0, 3600),
+    parse.int_between(0, 3600),
     ("a token naming an unknown `kid` fetches the keys again, at most this often (0–3600 s)"),
 )
 SSE_MAX_PER_TOKEN = Setting(
     "IKN_SSE_MAX_PER_TOKEN",
-    _int_between(1, 1000),
+    parse.int_between(1, 1000),
     (
         "live occupancy streams (`/api/v1/occupancy/stream`) one bearer token may hold open "
         "at once; one more is 429 `too-many-streams` with `Retry-After` (1–1000)"
@@ -549,7 +368,7 @@ SSE_MAX_PER_TOKEN = Setting(
 )
 SSE_MAX_STREAMS = Setting(
     "IKN_SSE_MAX_STREAMS",
-    _int_between(1, 100_000),
+    parse.int_between(1, 100_000),
     (
         "live streams one API process holds open; one more is 503 `stream-unavailable` with "
         "`Retry-After` (1–100000)"
@@ -557,7 +376,7 @@ SSE_MAX_STREAMS = Setting(
 )
 SSE_RECHECK_S = Setting(
     "IKN_SSE_RECHECK_S",
-    _positive_float,
+    parse.positive_float,
     (
         "how often an open stream checks its token again; a revoked or expired token (or one "
         "whose role may no longer watch) ends it"
@@ -565,7 +384,7 @@ SSE_RECHECK_S = Setting(
 )
 TOKEN_DAYS = Setting(
     "IKN_TOKEN_DAYS",
-    _int_between(0, 3650),
+    parse.int_between(0, 3650),
     (
         "days until a new token of a person (`ikn token create --person P`) expires (0–3650; "
         "0: never); `--days N` overrides it"
@@ -573,7 +392,7 @@ TOKEN_DAYS = Setting(
 )
 SERVICE_TOKEN_DAYS = Setting(
     "IKN_SERVICE_TOKEN_DAYS",
-    _int_between(0, 3650),
+    parse.int_between(0, 3650),
     (
         "days until a new token of no one (`--name N --role R`, a service) expires (0–3650); "
         "`--days N` overrides it"
@@ -582,7 +401,7 @@ SERVICE_TOKEN_DAYS = Setting(
 )
 API_WRITE_RATE = Setting(
     "IKN_API_WRITE_RATE",
-    _positive_float,
+    parse.positive_float,
     (
         "writes (POST/PUT/PATCH/DELETE) a second one token may keep up, per API process; past"
         ' the burst, one more is 429 `rate-limited` with `Retry-After` (docs/api.md, "Rate '
@@ -591,12 +410,12 @@ API_WRITE_RATE = Setting(
 )
 API_WRITE_BURST = Setting(
     "IKN_API_WRITE_BURST",
-    _int_between(1, 1_000_000),
+    parse.int_between(1, 1_000_000),
     ("writes one token may make at once before the rate applies (1–1000000), per API process"),
 )
 API_TRUSTED_PROXY = Setting(
     "IKN_API_TRUSTED_PROXY",
-    _flag,
+    parse.flag,
     (
         "`true` when the API is reachable only through a TLS reverse proxy that sets "
         "`X-Forwarded-Proto` (Caddy, Traefik, nginx): an answer to a request the proxy says "
@@ -607,17 +426,17 @@ API_TRUSTED_PROXY = Setting(
 )
 API_HOST = Setting(
     "IKN_API_HOST",
-    _text,
+    parse.plain_text,
     "address to listen on (`0.0.0.0` in a container)",
 )
 API_PORT = Setting(
     "IKN_API_PORT",
-    _int_between(0, 65535),
+    parse.int_between(0, 65535),
     "port to listen on",
 )
 BOOKING_RELEASE_INTERVAL_S = Setting(
     "IKN_BOOKING_RELEASE_INTERVAL_S",
-    _int_between(1, 3600),
+    parse.int_between(1, 3600),
     (
         "how often each API process releases bookings nobody checked in to 15 minutes after "
         "their start (no-shows)"
@@ -625,7 +444,7 @@ BOOKING_RELEASE_INTERVAL_S = Setting(
 )
 ATTENDANCE_INTERVAL_S = Setting(
     "IKN_ATTENDANCE_INTERVAL_S",
-    _positive_float,
+    parse.positive_float,
     (
         "how often each API process recomputes the attendance days marked dirty by new "
         "signals (seconds, may be fractional) and purges coordinates past the policy's "
@@ -634,7 +453,7 @@ ATTENDANCE_INTERVAL_S = Setting(
 )
 ATTENDANCE_POLICY = Setting(
     "IKN_ATTENDANCE_POLICY",
-    _text,
+    parse.plain_text,
     (
         "attendance policy TOML file (docs/attendance.md); empty: the shipped national "
         "policy. A bad file stops the API at start"
@@ -643,7 +462,7 @@ ATTENDANCE_POLICY = Setting(
 )
 ANALYTICS_INTERVAL_S = Setting(
     "IKN_ANALYTICS_INTERVAL_S",
-    _positive_float,
+    parse.positive_float,
     (
         "how often each API process recomputes the utilisation rollups marked dirty by new "
         "readings and booking changes (seconds, may be fractional; docs/analytics.md)"
@@ -651,12 +470,12 @@ ANALYTICS_INTERVAL_S = Setting(
 )
 COMMAND_TTL_S = Setting(
     "IKN_COMMAND_TTL_S",
-    _int_between(10, 86_400),
+    parse.int_between(10, 86_400),
     ("a device command not answered within this many seconds shows as `expired` (10–86400)"),
 )
 API_BATCH_LANES = Setting(
     "IKN_API_BATCH_LANES",
-    _int_between(1, 64),
+    parse.int_between(1, 64),
     (
         "booking batches in flight at once, and as many token-lookup batches, a connection "
         "each; about the database's cores + 1 (more take turns on its CPU and wait on each "
@@ -667,7 +486,7 @@ API_BATCH_LANES = Setting(
 )
 DATABASE_MIGRATE_URL = Setting(
     "IKN_DATABASE_MIGRATE_URL",
-    _database_url,
+    parse.database_url,
     (
         "an administrator's URL (a superuser: it creates roles and hands over the objects of "
         "an older install); set, `ikn migrate` creates the migration role and the application"
@@ -679,7 +498,7 @@ DATABASE_MIGRATE_URL = Setting(
 )
 SITE_KEY = Setting(
     "IKN_SITE_KEY",
-    _site_key,
+    parse.site_key,
     (
         "secret key of the site (at least 16 bytes) turning card numbers into badge tokens; "
         "badge readers need it, it is never logged"
@@ -688,17 +507,17 @@ SITE_KEY = Setting(
 )
 SIM_SPEED = Setting(
     "IKN_SIM_SPEED",
-    _positive_float,
+    parse.positive_float,
     "simulated seconds per real second",
 )
 SIM_SEED = Setting(
     "IKN_SIM_SEED",
-    _int_between(0, 2**31),
+    parse.int_between(0, 2**31),
     "random seed of the simulated building",
 )
 SIM_CLOCK_SKEW_S = Setting(
     "IKN_SIM_CLOCK_SKEW_S",
-    _skew,
+    parse.skew,
     (
         "fault injection: every simulated device's clock is this many seconds ahead "
         "(negative: behind), -86400 to 86400; the fleet view then shows `clock-drift` alerts;"
@@ -722,12 +541,12 @@ SIM_LOGINS_FILE = Setting(
 )
 DEVICE_ID = Setting(
     "IKN_DEVICE_ID",
-    _device_id,
+    parse.device_id,
     "the device's id (`[A-Za-z0-9_-]{1,64}`), also its MQTT client id",
 )
 OUTBOX_PATH = Setting(
     "IKN_OUTBOX_PATH",
-    _text,
+    parse.plain_text,
     (
         "the durable outbox (SQLite, WAL); keep it on storage that survives a reboot. A new "
         "file starts a new stream"
@@ -735,7 +554,7 @@ OUTBOX_PATH = Setting(
 )
 OUTBOX_MAX_READINGS = Setting(
     "IKN_OUTBOX_MAX_READINGS",
-    _int_between(100, 100_000_000),
+    parse.int_between(100, 100_000_000),
     (
         "readings the outbox holds (100–100 000 000); when full the oldest are dropped, "
         "counted in the status's `dropped` and logged"
@@ -743,7 +562,7 @@ OUTBOX_MAX_READINGS = Setting(
 )
 OUTBOX_SYNC = Setting(
     "IKN_OUTBOX_SYNC",
-    _choice("FULL", "NORMAL"),
+    parse.choice("FULL", "NORMAL"),
     (
         "SQLite `synchronous`: `FULL` fsyncs every commit and survives power loss; `NORMAL` "
         "survives a killed process only (see docs/edge-agent.md)"
@@ -751,7 +570,7 @@ OUTBOX_SYNC = Setting(
 )
 EDGE_DRIVER = Setting(
     "IKN_EDGE_DRIVER",
-    _choice("sim", "serial"),
+    parse.choice("sim", "serial"),
     (
         "where observations come from: `sim` plays device `IKN_DEVICE_ID` of the scenario "
         "`IKN_SIM_SCENARIO`; `serial` reads the line protocol (docs/edge-agent.md) from "
@@ -760,7 +579,7 @@ EDGE_DRIVER = Setting(
 )
 SERIAL_PORT = Setting(
     "IKN_SERIAL_PORT",
-    _text,
+    parse.plain_text,
     (
         "the serial driver's port (`/dev/ttyUSB0`, or a pseudo-terminal); required with "
         "`IKN_EDGE_DRIVER=serial`"
@@ -768,12 +587,12 @@ SERIAL_PORT = Setting(
 )
 SIM_SCENARIO = Setting(
     "IKN_SIM_SCENARIO",
-    _text,
+    parse.plain_text,
     "scenario (builtin name or JSON file) of the `sim` driver",
 )
 EDGE_AWAIT_STORED = Setting(
     "IKN_EDGE_AWAIT_STORED",
-    _on_off,
+    parse.on_off,
     (
         "`on`: keep each reading in the outbox until the ingest's `stored` notice says "
         "PostgreSQL holds it (a broker that restarts or crashes then loses nothing); `off`: "
@@ -783,7 +602,7 @@ EDGE_AWAIT_STORED = Setting(
 )
 EDGE_STORED_TIMEOUT_S = Setting(
     "IKN_EDGE_STORED_TIMEOUT_S",
-    _int_between(1, 3600),
+    parse.int_between(1, 3600),
     (
         "resend a reading no notice confirmed this many seconds after its PUBACK (1–3600); "
         "the wait doubles with each round, up to 5 minutes (or this value when larger)"
@@ -885,7 +704,7 @@ class OidcSettings:
     # Client roles of our own client, so that another application's ``admin`` in a
     # shared government realm is not ours; realm roles only through an explicit map.
     roles_claim: str = setting(OIDC_ROLES_CLAIM, "resource_access.ikn-api.roles")
-    role_map: tuple[tuple[str, str], ...] = setting(OIDC_ROLE_MAP, _SAME_ROLES)
+    role_map: tuple[tuple[str, str], ...] = setting(OIDC_ROLE_MAP, parse.SAME_ROLES)
     leeway_s: int = setting(OIDC_LEEWAY_S, 60)
     http_timeout_s: float = setting(OIDC_HTTP_TIMEOUT_S, 5.0)
     jwks_min_refresh_s: int = setting(OIDC_JWKS_MIN_REFRESH_S, 60)
