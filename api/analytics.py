@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any
@@ -24,6 +23,7 @@ from api.params import parse_day
 from api.places import check_places
 from api.problems import invalid_parameter
 from api.state import POOL
+from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
 from ikn_core.periodic import periodic
 from ikn_core.spreadsheet import csv_lines, csv_text, dict_rows
@@ -42,7 +42,6 @@ STREAM_ROWS = 50_000
 EXPORT_LANES = 2
 EXPORTS = web.AppKey("analytics_exports", asyncio.Semaphore)
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TABLE_PARAMS = ("level", "bucket", "from", "to", "building", "floor", "zone", "format")
 Table = Callable[[asyncpg.Connection, Query], Awaitable[list[dict[str, Any]]]]
 JsonTable = Callable[[asyncpg.Connection, Query], Awaitable[bytes]]
@@ -62,7 +61,7 @@ def _day(request: web.Request, name: str) -> date:
 
 def _place(request: web.Request, name: str) -> str | None:
     value = request.query.get(name)
-    if value is not None and not _ID.fullmatch(value):
+    if value is not None and not ID.fullmatch(value):
         raise invalid_parameter(name, "must be 1-64 letters, digits, '-' or '_'")
     return value
 

@@ -31,11 +31,11 @@ from ikn_core.attendance import (
     SignalError,
     within_geofences,
 )
-from ikn_core.domain import Role
+from ikn_core.domain import IKN_ZONE, Role
 from ikn_core.periodic import periodic
 from ikn_store import attendance as ledger
 from ikn_store import attendance_requests as requests_store
-from ikn_store.attendance_days import DEFAULT_ZONE, counted_spans, recompute_dirty
+from ikn_store.attendance_days import counted_spans, recompute_dirty
 from ikn_store.people import Person
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def now(app: web.Application) -> datetime:
 
 def today(app: web.Application) -> date:
     """Today in IKN (``Asia/Makassar``), by the app's clock."""
-    return now(app).astimezone(ZoneInfo(DEFAULT_ZONE)).date()
+    return now(app).astimezone(IKN_ZONE).date()
 
 
 def _utc_now() -> datetime:

@@ -19,13 +19,12 @@ from api.auth import PRINCIPAL
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.booking import BookingError, BookingNotFound, RuleBroken
+from ikn_core.contract.identifiers import ID, PERSON_ID
 from ikn_core.domain import Role
 from ikn_store import bookings as store
 from ikn_store.booking_places import PlaceCache
 from ikn_store.people import Person, get_person
 
-ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-PERSON_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 KEY = re.compile(r"[\x21-\x7e]{1,255}")
 ALL_ROLES = tuple(Role)
 MANAGERS = frozenset({Role.FACILITY_MANAGER, Role.ADMIN})

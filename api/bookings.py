@@ -19,7 +19,6 @@ from api.booking_batches import BOOKER
 from api.booking_http import (
     ALL_ROLES,
     MANAGERS,
-    PERSON_ID,
     PLACES,
     body_of,
     booking_json,
@@ -40,6 +39,7 @@ from api.booking_http import (
 from api.state import POOL
 from ikn_core.booking import BookingError, BookingNotFound, check_in_window
 from ikn_core.booking import CheckInSignal as Signal
+from ikn_core.contract.identifiers import PERSON_ID
 from ikn_core.domain import Role
 from ikn_store import bookings as store
 from ikn_store.booking_places import PlaceCache

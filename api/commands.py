@@ -22,7 +22,6 @@ import orjson
 from aiohttp import web
 
 from api.auth import PRINCIPAL, requires
-from api.booking_http import ID
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.contract import (
@@ -33,6 +32,7 @@ from ikn_core.contract import (
     down_topic,
     encode_down,
 )
+from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
 from ikn_core.errors import ContractError
 from ikn_core.mqtt import MqttConnection, Session

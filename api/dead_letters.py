@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 
 import orjson
 from aiohttp import web
@@ -12,13 +11,13 @@ from api.auth import requires
 from api.params import digits
 from api.problems import invalid_parameter
 from api.state import POOL
+from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
 from ikn_store.dead_letters import StoredDeadLetter, count_by_reason, list_dead_letters
 
 routes = web.RouteTableDef()
 
 PREVIEW_BYTES = 1024
-_WORD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PARAMS = ("reason", "device", "before", "limit")
 
 
@@ -33,7 +32,7 @@ def _int_param(request: web.Request, name: str, low: int, high: int) -> int | No
 
 def _word_param(request: web.Request, name: str) -> str | None:
     raw = request.query.get(name)
-    if raw is not None and not _WORD.fullmatch(raw):
+    if raw is not None and not ID.fullmatch(raw):
         raise invalid_parameter(name, "must be 1-64 letters, digits, '-' or '_'")
     return raw
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from api.attendance import POLICIES
 from api.auth import requires
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
+from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Device, DeviceKind, Role
 from ikn_store.devices import (
     DeviceError,
@@ -27,7 +27,6 @@ from ikn_store.devices import (
     set_enabled,
 )
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _OPTIONAL = ("zone", "desk")
 MIN_INTERVAL_S, MAX_INTERVAL_S = 10, 86_400
 
@@ -98,7 +97,7 @@ def _building(request: web.Request) -> str | None:
     if unknown:
         raise invalid_parameter(unknown[0], "unknown parameter; use building")
     building = request.query.get("building")
-    if building is not None and not _ID.fullmatch(building):
+    if building is not None and not ID.fullmatch(building):
         raise invalid_parameter("building", "must be 1-64 letters, digits, '-' or '_'")
     return building
 
@@ -126,7 +125,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool) -> str | None:
     value = body.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    if not isinstance(value, str) or not ID.fullmatch(value):
         raise invalid_parameter(name, "must be 1-64 letters, digits, '-' or '_'")
     return value
 

@@ -33,6 +33,7 @@ from aiohttp import web
 
 from api.problems import Problem
 from api.state import POOL
+from ikn_core.contract.identifiers import PERSON_ID
 from ikn_core.domain import Role
 from ikn_core.settings import OidcSettings
 from ikn_store.people import Person, get_person
@@ -40,7 +41,6 @@ from ikn_store.people import Person, get_person
 log = logging.getLogger(__name__)
 
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_PERSON_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 RANK = (Role.EMPLOYEE, Role.DELEGATE, Role.SUPERVISOR, Role.FACILITY_MANAGER, Role.ADMIN)
 MAX_JWKS_BYTES = 1 << 20
 RETRY_FAILED_FETCH_S = 5.0  # after a failed fetch, the next one waits this long
@@ -287,7 +287,7 @@ class Verifier:
     async def identify(self, conn: asyncpg.Connection, claims: dict[str, Any]) -> Identity:
         """The person (and role) that verified ``claims`` speak for."""
         person_id = claim(claims, self.settings.person_claim)
-        if not isinstance(person_id, str) or not _PERSON_ID.fullmatch(person_id):
+        if not isinstance(person_id, str) or not PERSON_ID.fullmatch(person_id):
             raise TokenRejectedError(f"claim {self.settings.person_claim} is not a person id")
         person = await get_person(conn, person_id)
         if person is None:

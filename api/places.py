@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import asyncpg
 from aiohttp import web
 
 from api.problems import Problem, invalid_parameter
+from ikn_core.contract.identifiers import ID
 from ikn_store.spaces import find_place
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FILTERS = ("building", "floor", "zone")
 
 
@@ -21,7 +19,7 @@ def place_filters(request: web.Request) -> dict[str, str]:
         value = request.query.get(name)
         if value is None:
             continue
-        if not _ID.fullmatch(value):
+        if not ID.fullmatch(value):
             raise invalid_parameter(name, "must be 1-64 letters, digits, '-' or '_'")
         chosen[name] = value
     unknown = sorted(set(request.query) - set(FILTERS))

@@ -25,9 +25,10 @@ from typing import Any
 from aiohttp import web
 
 from api.auth import requires
-from api.booking_http import ID, body_of, invalid, problem, respond
+from api.booking_http import body_of, invalid, problem, respond
 from api.problems import Problem
 from api.state import POOL
+from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
 from ikn_store.booking_places import (
     LevelRules,

@@ -20,7 +20,8 @@ class Driver(Protocol):
 
     @property
     def device_id(self) -> str:
-        """The device's id, as registered (``[A-Za-z0-9_-]{1,64}``); also the MQTT client id."""
+        """The device's id, as registered (``ikn_core.contract.identifiers.ID``), also its
+        MQTT client id."""
         ...
 
     def __aiter__(self) -> AsyncIterator[Observation]:

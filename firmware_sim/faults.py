@@ -35,12 +35,12 @@ from typing import Any
 from firmware_sim.errors import FaultError
 from firmware_sim.scenario import Scenario
 from ikn_core.contract import Observation
+from ikn_core.contract.identifiers import ID
 
 log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_DEVICE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)/s$")
 MAX_FLOOD_PER_S = 100_000.0
 
@@ -159,7 +159,7 @@ def _outage(plan: FaultPlan, spec: str, rest: str) -> FaultPlan:
 
 def _kill(plan: FaultPlan, spec: str, rest: str) -> FaultPlan:
     device, at, ok = _value_at(rest)
-    if not ok or (device and not _DEVICE.match(device)):
+    if not ok or (device and not ID.fullmatch(device)):
         raise FaultError(spec, "expected agent-kill@AT or agent-kill=DEVICE@AT")
     kill = Kill(duration_s(at, spec, "AT"), device or None)
     return replace(plan, kills=(*plan.kills, kill))
@@ -168,7 +168,7 @@ def _kill(plan: FaultPlan, spec: str, rest: str) -> FaultPlan:
 def _flood(plan: FaultPlan, spec: str, rest: str) -> FaultPlan:
     device, colon, rate = rest.removeprefix("=").rpartition(":")
     match = _RATE.match(rate)
-    if not rest.startswith("=") or not colon or not _DEVICE.match(device) or match is None:
+    if not rest.startswith("=") or not colon or not ID.fullmatch(device) or match is None:
         raise FaultError(spec, "expected flood=DEVICE:RATE/s, as in flood=desk-f1-a-01:200/s")
     per_s = float(match[1])
     if not 0 < per_s <= MAX_FLOOD_PER_S:

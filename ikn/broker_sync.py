@@ -24,7 +24,8 @@ from pathlib import Path
 
 import asyncpg
 
-from ikn.broker_config import write_changed
+from ikn.broker_config import Account, write_changed
+from ikn_store.broker_auth import ServiceRole, broker_users
 from ikn_store.listen import Listener
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,6 @@ class BrokerSync:
 
     async def sync(self, conn: asyncpg.Connection) -> None:
         """Write the files that changed and reload the broker if any did."""
-        from ikn.commands.fleet import broker_accounts
-
         accounts, left_out = await broker_accounts(conn, trial=self.trial)
         if write_changed(self.out_dir, accounts):
             devices = sum(1 for a in accounts if a.service is None)
@@ -99,3 +98,18 @@ class BrokerSync:
             return False
         log.info("broker (pid %d) reloaded", pid)
         return True
+
+
+async def broker_accounts(
+    conn: asyncpg.Connection, *, trial: bool = False
+) -> tuple[list[Account], list[str]]:
+    """The accounts the broker should admit, and the sim accounts left out (all of
+    them unless ``trial``: they may publish for every device)."""
+    users = await broker_users(conn)
+    left_out = [u.username for u in users if u.role is ServiceRole.SIM and not trial]
+    accounts = [
+        Account(u.username, u.password_hash, u.role.value if u.role else None)
+        for u in users
+        if u.username not in left_out
+    ]
+    return accounts, left_out

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ikn_core.contract.topics import check_device_id
 
-IKN_TIME_ZONE = "Asia/Makassar"
+IKN_TIME_ZONE = "Asia/Makassar"  # the default zone of a building, declared only here
+IKN_ZONE = ZoneInfo(IKN_TIME_ZONE)
 
 
 class DeviceKind(StrEnum):

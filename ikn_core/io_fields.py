@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_PERSON_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+from ikn_core.contract.identifiers import ID, PERSON_ID
+
 _TAG = re.compile(r"[a-z0-9_-]{1,32}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 ROLES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
@@ -18,13 +18,13 @@ MAX_TEXT = 200  # Absent values never reach a parser.
 
 
 def _id(value: object) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    if not isinstance(value, str) or not ID.fullmatch(value):
         raise ValueError("must be 1-64 letters, digits, '-' or '_'")
     return value
 
 
 def _person_id(value: object) -> str:
-    if not isinstance(value, str) or not _PERSON_ID.fullmatch(value):
+    if not isinstance(value, str) or not PERSON_ID.fullmatch(value):
         raise ValueError("must be 1-64 letters, digits, '.', '@', '-' or '_'")
     return value
 

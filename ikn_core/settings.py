@@ -1,179 +1,648 @@
 """Settings of each service, read from environment variables.
 
-Every variable is documented in docs/configuration.md. ``from_env`` collects
-every problem before failing, so one start says all that is wrong; secrets
-(passwords in URLs) never appear in ``repr`` or logs.
+Each variable is declared once below (a ``Setting``: name, parser, doc, secret) and
+used as the field of a frozen dataclass whose default is its default for that
+service (none: required). ``ikn_core.setting.read`` builds any of them, listing every
+problem before failing; secrets (passwords in URLs, keys, tokens) never appear in
+``repr`` or logs. The parsers are in ``ikn_core/setting_parsers.py``. The table of
+docs/configuration.md is generated from here:
+``python -m ikn_core.settings --write docs/configuration.md``.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import socket
 import ssl
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 from ikn_core import device_logins
-from ikn_core.errors import SettingsError
+from ikn_core import setting_parsers as parse
+from ikn_core.setting import PLACEHOLDER, Reader, Setting, markdown, nested, read, setting
+from ikn_core.setting_parsers import MqttUrl
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class MqttUrl:
-    """``mqtt://user:pass@host:1883`` or ``mqtts://...:8883`` (TLS)."""
-
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def parse(cls, text: str) -> MqttUrl:
-        parts = urlsplit(text)
-        if parts.scheme not in ("mqtt", "mqtts"):
-            raise ValueError("scheme must be mqtt:// or mqtts://")
-        if not parts.hostname:
-            raise ValueError("a host is required, as in mqtt://localhost:1883")
-        try:
-            port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        except ValueError as exc:
-            raise ValueError(f"bad port: {exc}") from None
-        return cls(
-            host=parts.hostname,
-            port=port,
-            tls=parts.scheme == "mqtts",
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    def __str__(self) -> str:
-        auth = f"{self.username}:***@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+__all__ = [
+    "PLACEHOLDER",
+    "ApiSettings",
+    "BadgeSettings",
+    "DatabaseSettings",
+    "EdgeSettings",
+    "GuardSettings",
+    "InfluxSettings",
+    "IngestSettings",
+    "LogSettings",
+    "MigrateSettings",
+    "MqttSettings",
+    "MqttUrl",
+    "OidcSettings",
+    "SimSettings",
+    "StreamSettings",
+    "TokenSettings",
+    "describe",
+]
 
 
-def _database_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError("scheme must be postgresql://, as in postgresql://user:pass@host:5432/db")
-    try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError as exc:
-        raise ValueError(f"bad port: {exc}") from None
-    return text
+# -- The variables ---------------------------------------------------------------------
+
+LOG_LEVEL = Setting(
+    "IKN_LOG_LEVEL",
+    parse.choice("DEBUG", "INFO", "WARNING", "ERROR"),
+    "`DEBUG`, `INFO`, `WARNING` or `ERROR`",
+)
+LOG_FORMAT = Setting(
+    "IKN_LOG_FORMAT",
+    parse.choice("text", "json"),
+    (
+        "`text` for people, `json` (one object a line) for log collectors, with `ts` (ISO "
+        "8601, UTC), `level`, `logger`, `msg`, `role` (`ingest`, `api`, …) and, after an "
+        "error, `exc` (the traceback)"
+    ),
+)
+MQTT_URL = Setting(
+    "IKN_MQTT_URL",
+    MqttUrl.parse,
+    (
+        "`mqtt://user:pass@host:1883`, or `mqtts://` for TLS (port 8883 by default); the "
+        "API's (account `svc.api`, optional) sends device commands: unset, `POST "
+        "/api/v1/devices/{id}/commands` answers 503"
+    ),
+)
+MQTT_PROTOCOL = Setting(
+    "IKN_MQTT_PROTOCOL",
+    parse.choice("5", "3.1.1"),
+    (
+        "`5` or `3.1.1` (the embedded amqtt broker speaks only 3.1.1). The ingest defaults to"
+        " 3.1.1: paho then parses no properties per message, which gave 13,600–15,400 "
+        "messages/s per process at one reading per message against 9,400–11,000 on MQTT 5. On"
+        " 3.1.1 its persistent session lasts until the broker's "
+        "`persistent_client_expiration` (7 days in deploy/mosquitto) instead of the 7-day "
+        "session expiry the ingest asks for on MQTT 5; shared subscriptions work on both "
+        "(Mosquitto, EMQX, HiveMQ)"
+    ),
+)
+MQTT_CA_FILE = Setting(
+    "IKN_MQTT_CA_FILE",
+    parse.ca_file,
+    (
+        "for `mqtts://` URLs: PEM file of the CA that signed the broker's certificate (a "
+        "private CA); unset: the system's CAs. The broker's certificate and host name are "
+        "always checked; a file that is not a readable PEM CA stops the service at start"
+    ),
+)
+DATABASE_URL = Setting(
+    "IKN_DATABASE_URL",
+    parse.database_url,
+    "`postgresql://user:pass@host:5432/db`",
+    hidden=True,
+)
+DATABASE_POOL_MAX = Setting(
+    "IKN_DATABASE_POOL_MAX",
+    parse.int_between(2, 200),
+    "connections per process (2–200)",
+)
+INFLUX_URL = Setting(
+    "IKN_INFLUX_URL",
+    parse.http_url,
+    (
+        "also write stored readings to this InfluxDB v2 (`http://host:8086`); unset: no sink "
+        "(see docs/ingest.md)"
+    ),
+)
+INFLUX_ORG = Setting(
+    "IKN_INFLUX_ORG",
+    parse.plain_text,
+    "InfluxDB organisation",
+)
+INFLUX_BUCKET = Setting(
+    "IKN_INFLUX_BUCKET",
+    parse.plain_text,
+    "InfluxDB bucket",
+)
+INFLUX_TOKEN = Setting(
+    "IKN_INFLUX_TOKEN",
+    parse.plain_text,
+    "InfluxDB API token; a secret, never logged",
+    secret=True,
+)
+INFLUX_BATCH_SIZE = Setting(
+    "IKN_INFLUX_BATCH_SIZE",
+    parse.int_between(1, 100_000),
+    "most readings in one write request (1–100 000)",
+)
+INFLUX_FLUSH_MS = Setting(
+    "IKN_INFLUX_FLUSH_MS",
+    parse.int_between(1, 60_000),
+    "longest a reading waits before its write request (1–60 000)",
+)
+INFLUX_BUFFER_MAX = Setting(
+    "IKN_INFLUX_BUFFER_MAX",
+    parse.int_between(1, 10_000_000),
+    (
+        "readings waiting for InfluxDB; when full, new ones are dropped and counted "
+        '(`ikn_ingest_influx_dropped_total{reason="buffer_full"}`), PostgreSQL is never held '
+        "up"
+    ),
+)
+INFLUX_TIMEOUT_MS = Setting(
+    "IKN_INFLUX_TIMEOUT_MS",
+    parse.int_between(100, 600_000),
+    "timeout of one write request (100–600 000)",
+)
+INGEST_CLIENT_ID = Setting(
+    "IKN_INGEST_CLIENT_ID",
+    parse.plain_text,
+    (
+        "MQTT client id; keep it stable per replica: the broker keeps the session "
+        "(unacknowledged messages) under it. A broker that binds client ids to user names "
+        "(`use_username_as_clientid`, as deploy/mosquitto does) ignores it and keys the "
+        "session by the account: there, give each replica its own account (`svc.ingest-1`, "
+        "`svc.ingest-2`) instead, see below"
+    ),
+    shown="`ikn-ingest-<hostname>`",
+)
+INGEST_SHARE_GROUP = Setting(
+    "IKN_INGEST_SHARE_GROUP",
+    parse.share_group,
+    (
+        "shared-subscription group spreading devices over replicas; `none` for a plain "
+        "subscription. The group is a name, not an account: replicas with accounts of their "
+        "own share it as before"
+    ),
+)
+INGEST_BATCH_MAX = Setting(
+    "IKN_INGEST_BATCH_MAX",
+    parse.int_between(1, 100_000),
+    "most messages written in one transaction",
+)
+INGEST_BATCH_LATENCY_MS = Setting(
+    "IKN_INGEST_BATCH_LATENCY_MS",
+    parse.int_between(1, 10_000),
+    "longest a message waits for its batch to fill",
+)
+INGEST_QUEUE_MAX = Setting(
+    "IKN_INGEST_QUEUE_MAX",
+    parse.int_between(1, 1_000_000),
+    (
+        "messages waiting for the writer; when full, the ingest stops reading the broker's "
+        "socket (back-pressure) until half is taken"
+    ),
+)
+INGEST_QUEUE_MAX_BYTES = Setting(
+    "IKN_INGEST_QUEUE_MAX_BYTES",
+    parse.int_between(1 << 20, 1 << 34),
+    (
+        "payload bytes waiting for the writer (1 MiB to 16 GiB); past it the ingest stops "
+        "reading the broker's socket as for `IKN_INGEST_QUEUE_MAX`, and a batch stops growing"
+        " at as many bytes, so a flood of large messages cannot exhaust its memory"
+    ),
+)
+INGEST_WRITERS = Setting(
+    "IKN_INGEST_WRITERS",
+    parse.int_between(1, 8),
+    (
+        "batches written at once (1-8), each in its own transaction on its own connection; "
+        "acknowledged in the order received. More than the database's cores gains nothing"
+    ),
+)
+RETENTION_DAYS = Setting(
+    "IKN_RETENTION_DAYS",
+    parse.int_between(1, 3650),
+    (
+        "days of readings kept; older daily partitions are dropped, older readings refused "
+        "(`bad_ts`)"
+    ),
+)
+DEAD_LETTER_RETENTION_DAYS = Setting(
+    "IKN_DEAD_LETTER_RETENTION_DAYS",
+    parse.int_between(1, 3650),
+    (
+        "days dead letters (and their counts) are kept; the ingest's hourly maintenance "
+        "deletes older ones"
+    ),
+)
+DEAD_LETTER_KEEP_PER_HOUR = Setting(
+    "IKN_DEAD_LETTER_KEEP_PER_HOUR",
+    parse.int_between(1, 1_000_000),
+    (
+        "flood guard: of one device's dead letters with one reason, the payloads of the first"
+        " this many an hour are kept, then one in this many; the counts stay exact (see "
+        "docs/ingest.md)"
+    ),
+)
+INGEST_METRICS_HOST = Setting(
+    "IKN_INGEST_METRICS_HOST",
+    parse.plain_text,
+    "address of the metrics listener (`0.0.0.0` in a container)",
+)
+INGEST_METRICS_PORT = Setting(
+    "IKN_INGEST_METRICS_PORT",
+    parse.int_between(0, 65535),
+    "serve Prometheus metrics at `/metrics` on this port; `0` serves none",
+)
+DESK_VACANT_GRACE_S = Setting(
+    "IKN_DESK_VACANT_GRACE_S",
+    parse.int_between(0, 86_400),
+    (
+        "a desk whose sensor says vacant still counts as in use for this many seconds (0–86 "
+        "400; 0: no debounce); see docs/ingest.md"
+    ),
+)
+INGEST_STORED_NOTICES = Setting(
+    "IKN_INGEST_STORED_NOTICES",
+    parse.on_off,
+    (
+        "`on`: after each commit, publish a `stored` notice (QoS 0) on the `down` topic of "
+        "each device whose readings it held, the end-to-end acknowledgement "
+        "(docs/contract.md); `off`: none (for a benchmark without them; devices that wait for"
+        " notices must be switched off first, else they resend until their outbox fills)"
+    ),
+    shown="`on`",
+)
+INGEST_STORED_INTERVAL_MS = Setting(
+    "IKN_INGEST_STORED_INTERVAL_MS",
+    parse.int_between(0, 10_000),
+    (
+        "a device's stored notices of commits within this many milliseconds go as one (0–10 "
+        "000; 0: one per commit). At one reading a message a notice per commit was about one "
+        "per two messages and cost the ingest 20 % of its messages/s; at 250 ms a chatty "
+        "device's agent spent 20–40 % more idle CPU (docs/edge-agent.md). The agent's resend "
+        "timeout (30 s) is far longer"
+    ),
+)
+OIDC_ISSUER = Setting(
+    "IKN_OIDC_ISSUER",
+    parse.http_url,
+    (
+        "accept OIDC access tokens (JWT) from this issuer, e.g. "
+        "`https://sso.example.go.id/realms/asn` (Keycloak); unset: API tokens only. See "
+        '"OIDC" below'
+    ),
+)
+OIDC_AUDIENCE = Setting(
+    "IKN_OIDC_AUDIENCE",
+    parse.plain_text,
+    "the `aud` the tokens must carry (the API's client id in Keycloak)",
+)
+OIDC_JWKS_URL = Setting(
+    "IKN_OIDC_JWKS_URL",
+    parse.http_url,
+    ("the issuer's signing keys; unset: `jwks_uri` of `<issuer>/.well-known/openid-configuration`"),
+    shown="by discovery",
+)
+OIDC_ALGORITHMS = Setting(
+    "IKN_OIDC_ALGORITHMS",
+    parse.algorithms,
+    ("accepted signature algorithms (RS/ES/PS 256–512, EdDSA); `none` and shared-secret HS* never"),
+)
+OIDC_PERSON_CLAIM = Setting(
+    "IKN_OIDC_PERSON_CLAIM",
+    parse.plain_text,
+    (
+        "claim naming the person (`people.id`; dotted for nested claims). `sub` never changes"
+        " for an account; a government realm's NIP attribute (e.g. `nip`) is the better "
+        "choice where the realm provides it. Not `preferred_username`: Keycloak can let users"
+        " edit it"
+    ),
+)
+OIDC_ROLES_CLAIM = Setting(
+    "IKN_OIDC_ROLES_CLAIM",
+    parse.plain_text,
+    (
+        "claim holding the token's roles (dotted path). By default our own client's roles "
+        "(`IKN_OIDC_CLIENT_ID`), so that another application's `admin` in a shared realm is "
+        "not ours; any other claim (`realm_access.roles`) needs an explicit "
+        "`IKN_OIDC_ROLE_MAP`, or the API refuses to start"
+    ),
+    shown="`resource_access.<client>.roles`",
+)
+OIDC_ROLE_MAP = Setting(
+    "IKN_OIDC_ROLE_MAP",
+    parse.role_map,
+    (
+        "`idp-role=our_role,...`, e.g. `ikn-fm=facility_manager,ikn-admin=admin`; by default "
+        "an IdP role named `employee`, `delegate`, `supervisor`, `facility_manager` or "
+        "`admin` grants that role"
+    ),
+    shown="our names",
+)
+OIDC_CLIENT_ID = Setting(
+    "IKN_OIDC_CLIENT_ID",
+    parse.plain_text,
+    "our client's id in the identity provider, whose client roles are read",
+    shown="the audience",
+)
+OIDC_ALLOWED_CLIENTS = Setting(
+    "IKN_OIDC_ALLOWED_CLIENTS",
+    parse.names,
+    (
+        "comma-separated client ids (`azp`) whose access tokens are accepted, e.g. "
+        "`ikn-web,ikn-mobile`"
+    ),
+    shown="any",
+)
+OIDC_LEEWAY_S = Setting(
+    "IKN_OIDC_LEEWAY_S",
+    parse.int_between(0, 600),
+    "clock skew allowed on `exp`/`nbf`/`iat` (0–600 s)",
+)
+OIDC_HTTP_TIMEOUT_S = Setting(
+    "IKN_OIDC_HTTP_TIMEOUT_S",
+    parse.positive_float,
+    "timeout of a discovery or JWKS request",
+)
+OIDC_JWKS_MIN_REFRESH_S = Setting(
+    "IKN_OIDC_JWKS_MIN_REFRESH_S",
+    parse.int_between(0, 3600),
+    ("a token naming an unknown `kid` fetches the keys again, at most this often (0–3600 s)"),
+)
+SSE_MAX_PER_TOKEN = Setting(
+    "IKN_SSE_MAX_PER_TOKEN",
+    parse.int_between(1, 1000),
+    (
+        "live occupancy streams (`/api/v1/occupancy/stream`) one bearer token may hold open "
+        "at once; one more is 429 `too-many-streams` with `Retry-After` (1–1000)"
+    ),
+)
+SSE_MAX_STREAMS = Setting(
+    "IKN_SSE_MAX_STREAMS",
+    parse.int_between(1, 100_000),
+    (
+        "live streams one API process holds open; one more is 503 `stream-unavailable` with "
+        "`Retry-After` (1–100000)"
+    ),
+)
+SSE_RECHECK_S = Setting(
+    "IKN_SSE_RECHECK_S",
+    parse.positive_float,
+    (
+        "how often an open stream checks its token again; a revoked or expired token (or one "
+        "whose role may no longer watch) ends it"
+    ),
+)
+TOKEN_DAYS = Setting(
+    "IKN_TOKEN_DAYS",
+    parse.int_between(0, 3650),
+    (
+        "days until a new token of a person (`ikn token create --person P`) expires (0–3650; "
+        "0: never); `--days N` overrides it"
+    ),
+)
+SERVICE_TOKEN_DAYS = Setting(
+    "IKN_SERVICE_TOKEN_DAYS",
+    parse.int_between(0, 3650),
+    (
+        "days until a new token of no one (`--name N --role R`, a service) expires (0–3650); "
+        "`--days N` overrides it"
+    ),
+    shown="`0` (never)",
+)
+API_WRITE_RATE = Setting(
+    "IKN_API_WRITE_RATE",
+    parse.positive_float,
+    (
+        "writes (POST/PUT/PATCH/DELETE) a second one token may keep up, per API process; past"
+        ' the burst, one more is 429 `rate-limited` with `Retry-After` (docs/api.md, "Rate '
+        'limits")'
+    ),
+)
+API_WRITE_BURST = Setting(
+    "IKN_API_WRITE_BURST",
+    parse.int_between(1, 1_000_000),
+    ("writes one token may make at once before the rate applies (1–1000000), per API process"),
+)
+API_TRUSTED_PROXY = Setting(
+    "IKN_API_TRUSTED_PROXY",
+    parse.flag,
+    (
+        "`true` when the API is reachable only through a TLS reverse proxy that sets "
+        "`X-Forwarded-Proto` (Caddy, Traefik, nginx): an answer to a request the proxy says "
+        "came over `https` then carries `Strict-Transport-Security`. Leave it `false` when "
+        "clients can reach the API directly, since anyone can send that header; a request "
+        "that reaches the API over TLS itself gets HSTS either way"
+    ),
+)
+WEB_DEV_LOGIN = Setting(
+    "IKN_WEB_DEV_LOGIN",
+    parse.flag,
+    (
+        "`true`: the staff pages' development login at `/login` lists the people to sign in "
+        "as, without a password (`ikn demo` turns it on). Refused at start with "
+        "`IKN_OIDC_ISSUER` set"
+    ),
+)
+WEB_SESSION_IDLE_S = Setting(
+    "IKN_WEB_SESSION_IDLE_S",
+    parse.int_between(60, 86_400),
+    "a staff page session ends after this many seconds without a request (60–86400)",
+)
+WEB_SESSION_MAX_S = Setting(
+    "IKN_WEB_SESSION_MAX_S",
+    parse.int_between(300, 2_592_000),
+    "and this many seconds after signing in, however active (300–2592000)",
+)
+API_HOST = Setting(
+    "IKN_API_HOST",
+    parse.plain_text,
+    "address to listen on (`0.0.0.0` in a container)",
+)
+API_PORT = Setting(
+    "IKN_API_PORT",
+    parse.int_between(0, 65535),
+    "port to listen on",
+)
+BOOKING_RELEASE_INTERVAL_S = Setting(
+    "IKN_BOOKING_RELEASE_INTERVAL_S",
+    parse.int_between(1, 3600),
+    (
+        "how often each API process releases bookings nobody checked in to 15 minutes after "
+        "their start (no-shows)"
+    ),
+)
+ATTENDANCE_INTERVAL_S = Setting(
+    "IKN_ATTENDANCE_INTERVAL_S",
+    parse.positive_float,
+    (
+        "how often each API process recomputes the attendance days marked dirty by new "
+        "signals (seconds, may be fractional) and purges coordinates past the policy's "
+        "retention"
+    ),
+)
+ATTENDANCE_POLICY = Setting(
+    "IKN_ATTENDANCE_POLICY",
+    parse.plain_text,
+    (
+        "attendance policy TOML file (docs/attendance.md); empty: the shipped national "
+        "policy. A bad file stops the API at start"
+    ),
+    shown="national default",
+)
+ANALYTICS_INTERVAL_S = Setting(
+    "IKN_ANALYTICS_INTERVAL_S",
+    parse.positive_float,
+    (
+        "how often each API process recomputes the utilisation rollups marked dirty by new "
+        "readings and booking changes (seconds, may be fractional; docs/analytics.md)"
+    ),
+)
+COMMAND_TTL_S = Setting(
+    "IKN_COMMAND_TTL_S",
+    parse.int_between(10, 86_400),
+    ("a device command not answered within this many seconds shows as `expired` (10–86400)"),
+)
+API_BATCH_LANES = Setting(
+    "IKN_API_BATCH_LANES",
+    parse.int_between(1, 64),
+    (
+        "booking batches in flight at once, and as many token-lookup batches, a connection "
+        "each; about the database's cores + 1 (more take turns on its CPU and wait on each "
+        "other's locks: on 2 cores, 3 lanes gave a p99 of 50–65 ms at 1,111 requests/s, 5 "
+        "lanes 100–127 ms); more than a third of the pool stops the API at start"
+    ),
+    shown="`3` (at most a third of `IKN_DATABASE_POOL_MAX`)",
+)
+DATABASE_MIGRATE_URL = Setting(
+    "IKN_DATABASE_MIGRATE_URL",
+    parse.database_url,
+    (
+        "an administrator's URL (a superuser: it creates roles and hands over the objects of "
+        "an older install); set, `ikn migrate` creates the migration role and the application"
+        " role (IKN_DATABASE_URL's user and password) and migrates as the former: see "
+        '"Database roles" below. Unset: IKN_DATABASE_URL\'s user migrates and owns everything '
+        "(one role, as for `ikn demo` and tests)"
+    ),
+    hidden=True,
+)
+SITE_KEY = Setting(
+    "IKN_SITE_KEY",
+    parse.site_key,
+    (
+        "secret key of the site (at least 16 bytes) turning card numbers into badge tokens; "
+        "badge readers need it, it is never logged"
+    ),
+    secret=True,
+)
+SIM_SPEED = Setting(
+    "IKN_SIM_SPEED",
+    parse.positive_float,
+    "simulated seconds per real second",
+)
+SIM_SEED = Setting(
+    "IKN_SIM_SEED",
+    parse.int_between(0, 2**31),
+    "random seed of the simulated building",
+)
+SIM_CLOCK_SKEW_S = Setting(
+    "IKN_SIM_CLOCK_SKEW_S",
+    parse.skew,
+    (
+        "fault injection: every simulated device's clock is this many seconds ahead "
+        "(negative: behind), -86400 to 86400; the fleet view then shows `clock-drift` alerts;"
+        " `ikn sim --fault clock-skew=...` overrides it (docs/simulator.md)"
+    ),
+)
+SIM_LOGINS_FILE = Setting(
+    "IKN_SIM_LOGINS_FILE",
+    device_logins.read,
+    (
+        "a file of `device_id:password` lines (0600; `ikn seed --sim-logins FILE` writes one "
+        "for a scenario, `ikn demo` its own): each simulated device logs in with its own "
+        "broker account, as a real device does. Needed with a broker that binds client ids to"
+        " user names (deploy/mosquitto): one account shared by every simulated device would "
+        "have them evict each other. Unset: every device logs in with `IKN_MQTT_URL`'s user. "
+        "A malformed line stops the sim at start, naming the line, never a password; a device"
+        " of the scenario without a line: exit 2"
+    ),
+    shown="unset",
+    hidden=True,
+)
+DEVICE_ID = Setting(
+    "IKN_DEVICE_ID",
+    parse.device_id,
+    "the device's id (`[A-Za-z0-9_-]{1,64}`), also its MQTT client id",
+)
+OUTBOX_PATH = Setting(
+    "IKN_OUTBOX_PATH",
+    parse.plain_text,
+    (
+        "the durable outbox (SQLite, WAL); keep it on storage that survives a reboot. A new "
+        "file starts a new stream"
+    ),
+)
+OUTBOX_MAX_READINGS = Setting(
+    "IKN_OUTBOX_MAX_READINGS",
+    parse.int_between(100, 100_000_000),
+    (
+        "readings the outbox holds (100–100 000 000); when full the oldest are dropped, "
+        "counted in the status's `dropped` and logged"
+    ),
+)
+OUTBOX_SYNC = Setting(
+    "IKN_OUTBOX_SYNC",
+    parse.choice("FULL", "NORMAL"),
+    (
+        "SQLite `synchronous`: `FULL` fsyncs every commit and survives power loss; `NORMAL` "
+        "survives a killed process only (see docs/edge-agent.md)"
+    ),
+)
+EDGE_DRIVER = Setting(
+    "IKN_EDGE_DRIVER",
+    parse.choice("sim", "serial"),
+    (
+        "where observations come from: `sim` plays device `IKN_DEVICE_ID` of the scenario "
+        "`IKN_SIM_SCENARIO`; `serial` reads the line protocol (docs/edge-agent.md) from "
+        "`IKN_SERIAL_PORT`"
+    ),
+)
+SERIAL_PORT = Setting(
+    "IKN_SERIAL_PORT",
+    parse.plain_text,
+    (
+        "the serial driver's port (`/dev/ttyUSB0`, or a pseudo-terminal); required with "
+        "`IKN_EDGE_DRIVER=serial`"
+    ),
+)
+SIM_SCENARIO = Setting(
+    "IKN_SIM_SCENARIO",
+    parse.plain_text,
+    "scenario (builtin name or JSON file) of the `sim` driver",
+)
+EDGE_AWAIT_STORED = Setting(
+    "IKN_EDGE_AWAIT_STORED",
+    parse.on_off,
+    (
+        "`on`: keep each reading in the outbox until the ingest's `stored` notice says "
+        "PostgreSQL holds it (a broker that restarts or crashes then loses nothing); `off`: "
+        "forget it on the broker's PUBACK, as before (for a platform that sends no notices)"
+    ),
+    shown="`on`",
+)
+EDGE_STORED_TIMEOUT_S = Setting(
+    "IKN_EDGE_STORED_TIMEOUT_S",
+    parse.int_between(1, 3600),
+    (
+        "resend a reading no notice confirmed this many seconds after its PUBACK (1–3600); "
+        "the wait doubles with each round, up to 5 minutes (or this value when larger)"
+    ),
+)
 
 
-def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
-def _int_between(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"expected an integer from {low} to {high}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected an integer from {low} to {high}")
-        return value
-
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in options:
-            raise ValueError(f"expected one of {', '.join(options)}")
-        return text
-
-    return parse
-
-
-def _text(text: str) -> str:
-    return text
-
-
-# What .env.example holds in place of every secret: a service refuses to start with it.
-PLACEHOLDER = "change-me"
-
-
-class _Reader:
-    """Reads variables from a mapping, collecting problems instead of raising at once."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-
-    def raw(self, name: str) -> str:
-        """The variable's text, empty if unset or still the placeholder."""
-        raw = self.env.get(name, "")
-        return "" if self._placeholder(name, raw) else raw
-
-    def _placeholder(self, name: str, raw: str) -> bool:
-        """Whether ``raw`` still holds .env.example's placeholder (a password, a token,
-        a key): a problem, reported without the value."""
-        if PLACEHOLDER not in raw.lower():
-            return False
-        self.problems.append(
-            f"{name} still holds the placeholder {PLACEHOLDER!r} of .env.example: "
-            "replace it with a real secret (value not shown)"
-        )
-        return True
-
-    def get(self, name: str, parse: Callable[[str], T], default: T | None = None) -> T:
-        raw = self.env.get(name, "")
-        if raw == "" or self._placeholder(name, raw):  # a placeholder is a problem already
-            if raw == "" and default is None:
-                self.problems.append(f"{name} is required (see docs/configuration.md)")
-            # None only with a problem recorded: done() then raises before anyone reads it
-            return default  # type: ignore[return-value]
-        try:
-            return parse(raw)
-        except ValueError as exc:
-            shown = redact_url(raw) if "://" in raw else raw
-            self.problems.append(f"{name}={shown!r}: {exc}")
-            return default  # type: ignore[return-value]  # only reached with problems recorded
-
-    def done(self) -> None:
-        if self.problems:
-            raise SettingsError(self.problems)
+# -- The settings of each part ---------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class LogSettings:
-    level: str = "INFO"
-    format: str = "text"
-
-    @classmethod
-    def read(cls, r: _Reader) -> LogSettings:
-        return cls(
-            level=r.get("IKN_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
-            format=r.get("IKN_LOG_FORMAT", _choice("text", "json"), "text"),
-        )
+    level: str = setting(LOG_LEVEL, "INFO")
+    format: str = setting(LOG_FORMAT, "text")
 
 
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
-    url: MqttUrl
-    protocol: str = "5"  # "5" or "3.1.1" (the embedded amqtt broker speaks only 3.1.1)
-    ca_file: str | None = None  # PEM CA bundle for mqtts:// (else the system's CAs)
-
-    @classmethod
-    def read(cls, r: _Reader, *, protocol: str = "5") -> MqttSettings:
-        """``protocol``: the default of ``IKN_MQTT_PROTOCOL`` for this service."""
-        return cls(
-            url=r.get("IKN_MQTT_URL", MqttUrl.parse),
-            protocol=r.get("IKN_MQTT_PROTOCOL", _choice("5", "3.1.1"), protocol),
-            ca_file=r.get("IKN_MQTT_CA_FILE", _ca_file, "") or None,
-        )
+    url: MqttUrl = setting(MQTT_URL)
+    protocol: str = setting(MQTT_PROTOCOL, "5")  # the embedded amqtt broker speaks only 3.1.1
+    ca_file: str | None = setting(MQTT_CA_FILE, None)  # PEM CA bundle for mqtts://
 
     def with_login(self, username: str, password: str) -> MqttSettings:
         """The same broker, logged in as someone else (a simulated device as itself)."""
@@ -185,264 +654,121 @@ class MqttSettings:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
-def _ca_file(text: str) -> str:
-    try:
-        ssl.create_default_context(cafile=text)
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"not a readable PEM CA file: {exc}") from None
-    return text
-
-
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
-    url: str = field(repr=False)
-    pool_max: int = 10
-
-    @classmethod
-    def read(cls, r: _Reader) -> DatabaseSettings:
-        return cls(
-            url=r.get("IKN_DATABASE_URL", _database_url),
-            pool_max=r.get("IKN_DATABASE_POOL_MAX", _int_between(2, 200), 10),
-        )
+    url: str = setting(DATABASE_URL)
+    pool_max: int = setting(DATABASE_POOL_MAX, 10)
 
 
 @dataclass(frozen=True, slots=True)
 class InfluxSettings:
-    """The optional InfluxDB v2 sink of the ingest (``IKN_INFLUX_URL`` empty: none)."""
+    """The optional InfluxDB v2 sink of the ingest (``IKN_INFLUX_URL`` unset: none)."""
 
-    url: str
-    org: str
-    bucket: str
-    token: str = field(default="", repr=False)  # secret: never logged
-    batch_size: int = 5000
-    flush_ms: int = 1000
-    buffer_max: int = 200_000
-    timeout_ms: int = 10_000
-
-    @classmethod
-    def read(cls, r: _Reader) -> InfluxSettings | None:
-        url = r.get("IKN_INFLUX_URL", _http_url, "")
-        if not url:
-            return None
-        return cls(
-            url=url,
-            org=r.get("IKN_INFLUX_ORG", _text),
-            bucket=r.get("IKN_INFLUX_BUCKET", _text),
-            token=r.raw("IKN_INFLUX_TOKEN"),
-            batch_size=r.get("IKN_INFLUX_BATCH_SIZE", _int_between(1, 100_000), 5000),
-            flush_ms=r.get("IKN_INFLUX_FLUSH_MS", _int_between(1, 60_000), 1000),
-            buffer_max=r.get("IKN_INFLUX_BUFFER_MAX", _int_between(1, 10_000_000), 200_000),
-            timeout_ms=r.get("IKN_INFLUX_TIMEOUT_MS", _int_between(100, 600_000), 10_000),
-        )
+    url: str = setting(INFLUX_URL)
+    org: str = setting(INFLUX_ORG)
+    bucket: str = setting(INFLUX_BUCKET)
+    token: str = setting(INFLUX_TOKEN, "")
+    batch_size: int = setting(INFLUX_BATCH_SIZE, 5000)
+    flush_ms: int = setting(INFLUX_FLUSH_MS, 1000)
+    buffer_max: int = setting(INFLUX_BUFFER_MAX, 200_000)
+    timeout_ms: int = setting(INFLUX_TIMEOUT_MS, 10_000)
 
 
-def _http_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an http:// or https:// URL, as in http://localhost:8086")
-    return text
+def _ingest_client_id() -> str:
+    return f"ikn-ingest-{socket.gethostname()}"
 
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
-    db: DatabaseSettings
-    mqtt: MqttSettings
-    log: LogSettings
-    client_id: str
-    share_group: str = "ikn-ingest"
-    batch_max_readings: int = 5000
-    batch_latency_ms: int = 100
-    queue_max_messages: int = 1000
-    queue_max_bytes: int = 64 * 1024 * 1024  # payload bytes waiting, at about most
-    writers: int = 2  # batches written at once, each on its own connection
-    retention_days: int = 90
-    dead_letter_retention_days: int = 30
-    dead_letter_keep_per_hour: int = 100  # payloads per device and reason, then sampled
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 0
-    influx: InfluxSettings | None = None
-    desk_vacant_grace_s: int = 300
-    stored_notices: bool = True  # end-to-end acknowledgement on each device's down topic
-    stored_interval_ms: int = 1000  # notices of commits this close together go as one
+    db: DatabaseSettings = nested(DatabaseSettings)
+    # MQTT 3.1.1 by default: paho parses no properties per message, 40 % more
+    # messages/s per process; the broker's persistent_client_expiration then
+    # bounds the session instead of the client's expiry (docs/configuration.md).
+    mqtt: MqttSettings = nested(MqttSettings, IKN_MQTT_PROTOCOL="3.1.1")
+    log: LogSettings = nested(LogSettings)
+    client_id: str = setting(INGEST_CLIENT_ID, factory=_ingest_client_id)
+    share_group: str = setting(INGEST_SHARE_GROUP, "ikn-ingest")
+    batch_max_readings: int = setting(INGEST_BATCH_MAX, 5000)
+    batch_latency_ms: int = setting(INGEST_BATCH_LATENCY_MS, 100)
+    queue_max_messages: int = setting(INGEST_QUEUE_MAX, 1000)
+    queue_max_bytes: int = setting(INGEST_QUEUE_MAX_BYTES, 64 * 1024 * 1024)
+    writers: int = setting(INGEST_WRITERS, 2)  # batches written at once, a connection each
+    retention_days: int = setting(RETENTION_DAYS, 90)
+    dead_letter_retention_days: int = setting(DEAD_LETTER_RETENTION_DAYS, 30)
+    dead_letter_keep_per_hour: int = setting(DEAD_LETTER_KEEP_PER_HOUR, 100)
+    metrics_host: str = setting(INGEST_METRICS_HOST, "127.0.0.1")
+    metrics_port: int = setting(INGEST_METRICS_PORT, 0)
+    influx: InfluxSettings | None = nested(InfluxSettings, when="IKN_INFLUX_URL", default=None)
+    desk_vacant_grace_s: int = setting(DESK_VACANT_GRACE_S, 300)
+    stored_notices: bool = setting(INGEST_STORED_NOTICES, True)
+    stored_interval_ms: int = setting(INGEST_STORED_INTERVAL_MS, 1000)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
-        r = _Reader(os.environ if env is None else env)
-        settings = cls(
-            db=DatabaseSettings.read(r),
-            # MQTT 3.1.1 by default: paho parses no properties per message, 40 % more
-            # messages/s per process; the broker's persistent_client_expiration then
-            # bounds the session instead of the client's expiry (docs/configuration.md).
-            mqtt=MqttSettings.read(r, protocol="3.1.1"),
-            log=LogSettings.read(r),
-            client_id=r.get("IKN_INGEST_CLIENT_ID", _text, f"ikn-ingest-{socket.gethostname()}"),
-            share_group=r.get("IKN_INGEST_SHARE_GROUP", _share_group, "ikn-ingest"),
-            batch_max_readings=r.get("IKN_INGEST_BATCH_MAX", _int_between(1, 100_000), 5000),
-            batch_latency_ms=r.get("IKN_INGEST_BATCH_LATENCY_MS", _int_between(1, 10_000), 100),
-            queue_max_messages=r.get("IKN_INGEST_QUEUE_MAX", _int_between(1, 1_000_000), 1000),
-            queue_max_bytes=r.get(
-                "IKN_INGEST_QUEUE_MAX_BYTES", _int_between(1 << 20, 1 << 34), 64 * 1024 * 1024
-            ),
-            writers=r.get("IKN_INGEST_WRITERS", _int_between(1, 8), 2),
-            retention_days=r.get("IKN_RETENTION_DAYS", _int_between(1, 3650), 90),
-            dead_letter_retention_days=r.get(
-                "IKN_DEAD_LETTER_RETENTION_DAYS", _int_between(1, 3650), 30
-            ),
-            dead_letter_keep_per_hour=r.get(
-                "IKN_DEAD_LETTER_KEEP_PER_HOUR", _int_between(1, 1_000_000), 100
-            ),
-            metrics_host=r.get("IKN_INGEST_METRICS_HOST", _text, "127.0.0.1"),
-            metrics_port=r.get("IKN_INGEST_METRICS_PORT", _int_between(0, 65535), 0),
-            influx=InfluxSettings.read(r),
-            desk_vacant_grace_s=r.get("IKN_DESK_VACANT_GRACE_S", _int_between(0, 86_400), 300),
-            stored_notices=r.get("IKN_INGEST_STORED_NOTICES", _choice("on", "off"), "on") == "on",
-            stored_interval_ms=r.get(
-                "IKN_INGEST_STORED_INTERVAL_MS", _int_between(0, 10_000), 1000
-            ),
-        )
-        r.done()
-        return settings
-
-
-_ROLE_NAMES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
-_SAME_ROLES = tuple((r, r) for r in _ROLE_NAMES)  # an IdP role named as ours grants it
-
-
-def _role_map(text: str) -> tuple[tuple[str, str], ...]:
-    """``idp-role=our_role,...``: which identity-provider roles grant which of ours."""
-    pairs = []
-    for item in text.split(","):
-        theirs, sep, ours = (part.strip() for part in item.partition("="))
-        if not sep or not theirs or ours not in _ROLE_NAMES:
-            raise ValueError(f"expected idp-role=ROLE pairs, ROLE one of {', '.join(_ROLE_NAMES)}")
-        pairs.append((theirs, ours))
-    return tuple(pairs)
-
-
-def _algorithms(text: str) -> tuple[str, ...]:
-    allowed = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA")
-    chosen = tuple(a.strip() for a in text.split(",") if a.strip())
-    if not chosen or any(a not in allowed for a in chosen):
-        raise ValueError(f"expected a comma-separated list of {', '.join(allowed)}")
-    return chosen
-
-
-def _names(text: str) -> tuple[str, ...]:
-    """A comma-separated list of names."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise ValueError("expected a comma-separated list of names")
-    return names
+        return read(cls, env)
 
 
 @dataclass(frozen=True, slots=True)
 class OidcSettings:
     """OIDC bearer tokens (JWT access tokens, e.g. from Keycloak); ``IKN_OIDC_ISSUER``
-    empty: off. Without ``IKN_OIDC_JWKS_URL`` the keys are found by discovery."""
+    unset: off. Without ``IKN_OIDC_JWKS_URL`` the keys are found by discovery."""
 
-    issuer: str
-    audience: str
-    jwks_url: str = ""
-    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    issuer: str = setting(OIDC_ISSUER)
+    audience: str = setting(OIDC_AUDIENCE)
+    jwks_url: str = setting(OIDC_JWKS_URL, "")
+    algorithms: tuple[str, ...] = setting(OIDC_ALGORITHMS, ("RS256", "ES256"))
     # ``sub`` never changes for an account; ``preferred_username`` is one a realm may
     # let its users edit, so it cannot be the default (a realm's NIP attribute can).
-    person_claim: str = "sub"
+    person_claim: str = setting(OIDC_PERSON_CLAIM, "sub")
     # Client roles of our own client, so that another application's ``admin`` in a
     # shared government realm is not ours; realm roles only through an explicit map.
-    roles_claim: str = "resource_access.ikn-api.roles"  # read: of IKN_OIDC_CLIENT_ID
-    role_map: tuple[tuple[str, str], ...] = _SAME_ROLES
-    leeway_s: int = 60
-    http_timeout_s: float = 5.0
-    jwks_min_refresh_s: int = 60
-    client_id: str = "ikn-api"  # our client in the IdP; read: defaults to the audience
-    allowed_clients: tuple[str, ...] = ()  # the ``azp`` accepted; empty: any
+    roles_claim: str = setting(OIDC_ROLES_CLAIM, "resource_access.ikn-api.roles")
+    role_map: tuple[tuple[str, str], ...] = setting(OIDC_ROLE_MAP, parse.SAME_ROLES)
+    leeway_s: int = setting(OIDC_LEEWAY_S, 60)
+    http_timeout_s: float = setting(OIDC_HTTP_TIMEOUT_S, 5.0)
+    jwks_min_refresh_s: int = setting(OIDC_JWKS_MIN_REFRESH_S, 60)
+    client_id: str = setting(OIDC_CLIENT_ID, "ikn-api")  # read: unset, the audience
+    allowed_clients: tuple[str, ...] = setting(OIDC_ALLOWED_CLIENTS, ())  # ``azp``; empty: any
 
-    @classmethod
-    def read(cls, r: _Reader) -> OidcSettings | None:
-        issuer = r.get("IKN_OIDC_ISSUER", _http_url, "")
-        if not issuer:
-            return None
-        audience = r.get("IKN_OIDC_AUDIENCE", _text)
-        client_id = r.get("IKN_OIDC_CLIENT_ID", _text, "") or audience
-        roles_claim = r.get("IKN_OIDC_ROLES_CLAIM", _text, "")
-        own_roles = f"resource_access.{client_id}.roles"
-        if roles_claim not in ("", own_roles) and not r.env.get("IKN_OIDC_ROLE_MAP"):
+    @staticmethod
+    def finish(values: dict[str, Any], r: Reader) -> None:
+        """Unset, the client is the audience and the roles those of our own client;
+        other roles need an explicit map."""
+        if not r.is_set(OIDC_CLIENT_ID.var):
+            values["client_id"] = values["audience"]
+        own_roles = f"resource_access.{values['client_id']}.roles"
+        if not r.is_set(OIDC_ROLES_CLAIM.var):
+            values["roles_claim"] = own_roles
+        elif values["roles_claim"] != own_roles and not r.is_set(OIDC_ROLE_MAP.var):
             r.problems.append(
-                f"IKN_OIDC_ROLE_MAP is required with IKN_OIDC_ROLES_CLAIM={roles_claim}: those "
-                "are not our own client's roles, so map each one that grants one of ours, "
-                "e.g. ikn-admin=admin"
+                f"IKN_OIDC_ROLE_MAP is required with IKN_OIDC_ROLES_CLAIM={values['roles_claim']}"
+                ": those are not our own client's roles, so map each one that grants one of "
+                "ours, e.g. ikn-admin=admin"
             )
-        return cls(
-            issuer=issuer,
-            audience=audience,
-            jwks_url=r.get("IKN_OIDC_JWKS_URL", _http_url, ""),
-            algorithms=r.get("IKN_OIDC_ALGORITHMS", _algorithms, ("RS256", "ES256")),
-            person_claim=r.get("IKN_OIDC_PERSON_CLAIM", _text, "sub"),
-            roles_claim=roles_claim or own_roles,
-            role_map=r.get("IKN_OIDC_ROLE_MAP", _role_map, _SAME_ROLES),
-            client_id=client_id,
-            allowed_clients=r.get("IKN_OIDC_ALLOWED_CLIENTS", _names, ()),
-            leeway_s=r.get("IKN_OIDC_LEEWAY_S", _int_between(0, 600), 60),
-            http_timeout_s=r.get("IKN_OIDC_HTTP_TIMEOUT_S", _positive_float, 5.0),
-            jwks_min_refresh_s=r.get("IKN_OIDC_JWKS_MIN_REFRESH_S", _int_between(0, 3600), 60),
-        )
 
 
 DEFAULT_BATCH_LANES = 3
-
-
-def _batch_lanes(r: _Reader, pool_max: int) -> int:
-    """``IKN_API_BATCH_LANES``: both kinds of batch together may hold two thirds of the
-    pool at most (the rest serves reads); unset, 3 or what the pool allows."""
-    most = max(1, pool_max // 3)
-    if not r.env.get("IKN_API_BATCH_LANES"):
-        return min(DEFAULT_BATCH_LANES, most)
-    lanes = r.get("IKN_API_BATCH_LANES", _int_between(1, 64), DEFAULT_BATCH_LANES)
-    if lanes > most:
-        r.problems.append(
-            f"IKN_API_BATCH_LANES={lanes}: at most {most} with IKN_DATABASE_POOL_MAX={pool_max} "
-            "(bookings and token lookups take a connection per lane each; keep a third "
-            "of the pool for reads)"
-        )
-    return lanes
 
 
 @dataclass(frozen=True, slots=True)
 class StreamSettings:
     """Limits of the live SSE streams (``GET /api/v1/occupancy/stream``)."""
 
-    per_token: int = 4  # open streams one bearer token may hold
-    total: int = 500  # open streams in one API process
-    recheck_s: float = 60.0  # how often an open stream checks its token again
-
-    @classmethod
-    def read(cls, r: _Reader) -> StreamSettings:
-        return cls(
-            per_token=r.get("IKN_SSE_MAX_PER_TOKEN", _int_between(1, 1000), 4),
-            total=r.get("IKN_SSE_MAX_STREAMS", _int_between(1, 100_000), 500),
-            recheck_s=r.get("IKN_SSE_RECHECK_S", _positive_float, 60.0),
-        )
-
-
-# -- Issue 16: token expiry, write rate limits, security headers ------------------------
+    per_token: int = setting(SSE_MAX_PER_TOKEN, 4)  # open streams one bearer token may hold
+    total: int = setting(SSE_MAX_STREAMS, 500)  # open streams in one API process
+    recheck_s: float = setting(SSE_RECHECK_S, 60.0)  # how often a stream checks its token
 
 
 @dataclass(frozen=True, slots=True)
 class TokenSettings:
     """``ikn token create``: days until a new token expires (0: never)."""
 
-    person_days: int = 90  # a token acting for a person
-    service_days: int = 0  # a token of no one (a service)
+    person_days: int = setting(TOKEN_DAYS, 90)  # a token acting for a person
+    service_days: int = setting(SERVICE_TOKEN_DAYS, 0)  # a token of no one (a service)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TokenSettings:
-        r = _Reader(os.environ if env is None else env)
-        settings = cls(
-            person_days=r.get("IKN_TOKEN_DAYS", _int_between(0, 3650), 90),
-            service_days=r.get("IKN_SERVICE_TOKEN_DAYS", _int_between(0, 3650), 0),
-        )
-        r.done()
-        return settings
+        return read(cls, env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,25 +778,9 @@ class GuardSettings:
 
     # Far above a person's use, and above what the test suite's schemathesis runs ask
     # of one token (about 1,100 writes in 28 s, up to 800 in 10 s, 300 in 1 s).
-    write_rate: float = 50.0  # writes per second a token may keep up
-    write_burst: int = 600  # writes a token may make at once
-    trusted_proxy: bool = False
-
-    @classmethod
-    def read(cls, r: _Reader) -> GuardSettings:
-        return cls(
-            write_rate=r.get("IKN_API_WRITE_RATE", _positive_float, 50.0),
-            write_burst=r.get("IKN_API_WRITE_BURST", _int_between(1, 1_000_000), 600),
-            trusted_proxy=r.get("IKN_API_TRUSTED_PROXY", _flag, False),
-        )
-
-
-def _flag(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise ValueError("expected true or false")
+    write_rate: float = setting(API_WRITE_RATE, 50.0)  # writes per second a token may keep up
+    write_burst: int = setting(API_WRITE_BURST, 600)  # writes a token may make at once
+    trusted_proxy: bool = setting(API_TRUSTED_PROXY, False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,91 +789,76 @@ class WebSettings:
     lists people to sign in as without a password and so is refused beside OIDC (a
     production setting)."""
 
-    dev_login: bool = False
-    session_idle_s: int = 1800  # signed out after this long without a request
-    session_max_s: int = 43_200  # and this long after signing in, whatever happens
+    dev_login: bool = setting(WEB_DEV_LOGIN, False)
+    session_idle_s: int = setting(WEB_SESSION_IDLE_S, 1800)  # signed out when idle so long
+    session_max_s: int = setting(WEB_SESSION_MAX_S, 43_200)  # and so long after signing in
 
-    @classmethod
-    def read(cls, r: _Reader) -> WebSettings:
-        dev_login = r.get("IKN_WEB_DEV_LOGIN", _flag, False)
-        if dev_login and r.env.get("IKN_OIDC_ISSUER"):
+    @staticmethod
+    def finish(values: dict[str, Any], r: Reader) -> None:
+        if values["dev_login"] and r.is_set(OIDC_ISSUER.var):
             r.problems.append(
                 "IKN_WEB_DEV_LOGIN lets anyone sign in as anyone: it is for the demo only, "
                 "and refused with IKN_OIDC_ISSUER set (production); unset IKN_WEB_DEV_LOGIN"
             )
-        return cls(
-            dev_login=dev_login,
-            session_idle_s=r.get("IKN_WEB_SESSION_IDLE_S", _int_between(60, 86_400), 1800),
-            session_max_s=r.get("IKN_WEB_SESSION_MAX_S", _int_between(300, 2_592_000), 43_200),
-        )
 
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
-    db: DatabaseSettings
-    log: LogSettings
-    host: str = "127.0.0.1"
-    port: int = 8080
-    release_interval_s: int = 60
-    attendance_interval_s: float = 2.0  # how often dirty attendance days are recomputed
-    attendance_policy: str = ""  # a policy TOML file; empty: the national default
-    analytics_interval_s: float = 30.0  # how often dirty analytics rollups are recomputed
-    oidc: OidcSettings | None = None  # OIDC bearer tokens; None: API tokens only
-    streams: StreamSettings = StreamSettings()
-    guard: GuardSettings = GuardSettings()  # write rate limits, HSTS behind a proxy
-    mqtt: MqttSettings | None = None  # to send device commands; None: commands answer 503
-    command_ttl_s: int = 300  # a device command not answered by then is expired
+    db: DatabaseSettings = nested(DatabaseSettings)
+    log: LogSettings = nested(LogSettings)
+    host: str = setting(API_HOST, "127.0.0.1")
+    port: int = setting(API_PORT, 8080)
+    release_interval_s: int = setting(BOOKING_RELEASE_INTERVAL_S, 60)
+    attendance_interval_s: float = setting(ATTENDANCE_INTERVAL_S, 2.0)
+    attendance_policy: str = setting(ATTENDANCE_POLICY, "")  # empty: the national default
+    analytics_interval_s: float = setting(ANALYTICS_INTERVAL_S, 30.0)
+    oidc: OidcSettings | None = nested(OidcSettings, when="IKN_OIDC_ISSUER", default=None)
+    streams: StreamSettings = nested(StreamSettings, default=StreamSettings())
+    guard: GuardSettings = nested(GuardSettings, default=GuardSettings())
+    # To send device commands; None: commands answer 503.
+    mqtt: MqttSettings | None = nested(MqttSettings, when="IKN_MQTT_URL", default=None)
+    command_ttl_s: int = setting(COMMAND_TTL_S, 300)  # a command not answered by then expires
     # Booking batches (and token-lookup batches) in flight at once, each on its own
     # connection (api/coalesce.py). About the database's cores + 1: more only take
     # turns on its CPU and wait on each other's locks (docs/api.md, "Group commit").
-    batch_lanes: int = DEFAULT_BATCH_LANES
-    web: WebSettings = WebSettings()  # the staff pages served beside the API
+    batch_lanes: int = setting(API_BATCH_LANES, DEFAULT_BATCH_LANES)
+    web: WebSettings = nested(WebSettings, default=WebSettings())  # the staff pages
+
+    @staticmethod
+    def finish(values: dict[str, Any], r: Reader) -> None:
+        """Both kinds of batch together may hold two thirds of the pool at most (the
+        rest serves reads); unset, 3 or what the pool allows."""
+        pool_max = values["db"].pool_max
+        most = max(1, pool_max // 3)
+        lanes = values["batch_lanes"]
+        if not r.is_set(API_BATCH_LANES.var):
+            values["batch_lanes"] = min(DEFAULT_BATCH_LANES, most)
+        elif lanes is not None and lanes > most:
+            r.problems.append(
+                f"IKN_API_BATCH_LANES={lanes}: at most {most} with "
+                f"IKN_DATABASE_POOL_MAX={pool_max} (bookings and token lookups take a "
+                "connection per lane each; keep a third of the pool for reads)"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
-        r = _Reader(os.environ if env is None else env)
-        with_mqtt = bool(r.env.get("IKN_MQTT_URL"))
-        db = DatabaseSettings.read(r)
-        settings = cls(
-            db=db,
-            log=LogSettings.read(r),
-            host=r.get("IKN_API_HOST", _text, "127.0.0.1"),
-            port=r.get("IKN_API_PORT", _int_between(0, 65535), 8080),
-            release_interval_s=r.get("IKN_BOOKING_RELEASE_INTERVAL_S", _int_between(1, 3600), 60),
-            attendance_interval_s=r.get("IKN_ATTENDANCE_INTERVAL_S", _positive_float, 2.0),
-            attendance_policy=r.get("IKN_ATTENDANCE_POLICY", _text, ""),
-            analytics_interval_s=r.get("IKN_ANALYTICS_INTERVAL_S", _positive_float, 30.0),
-            oidc=OidcSettings.read(r),
-            streams=StreamSettings.read(r),
-            guard=GuardSettings.read(r),
-            mqtt=MqttSettings.read(r) if with_mqtt else None,
-            command_ttl_s=r.get("IKN_COMMAND_TTL_S", _int_between(10, 86_400), 300),
-            batch_lanes=_batch_lanes(r, db.pool_max),
-            web=WebSettings.read(r),
-        )
-        r.done()
-        return settings
+        return read(cls, env)
 
 
 @dataclass(frozen=True, slots=True)
 class MigrateSettings:
-    db: DatabaseSettings
-    log: LogSettings
+    """``ikn migrate`` and every command that only needs the database."""
+
+    db: DatabaseSettings = nested(DatabaseSettings)
+    log: LogSettings = nested(LogSettings)
     # ``ikn migrate`` only: an administrator's URL; set, the migrations run as a
     # migration role and IKN_DATABASE_URL's user becomes the application role
     # (ikn_store/roles.py). Unset: IKN_DATABASE_URL's user migrates (one role).
-    migrate_url: str | None = field(default=None, repr=False)
+    migrate_url: str | None = setting(DATABASE_MIGRATE_URL, None)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MigrateSettings:
-        r = _Reader(os.environ if env is None else env)
-        settings = cls(
-            db=DatabaseSettings.read(r),
-            log=LogSettings.read(r),
-            migrate_url=r.get("IKN_DATABASE_MIGRATE_URL", _database_url, "") or None,
-        )
-        r.done()
-        return settings
+        return read(cls, env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,148 +866,110 @@ class BadgeSettings:
     """``ikn badge enrol``: the database and the site key that turns a card number into
     the badge token the edge agents send (the card number itself is never stored)."""
 
-    db: DatabaseSettings
-    log: LogSettings
-    site_key: bytes = field(repr=False)  # secret: never logged
+    db: DatabaseSettings = nested(DatabaseSettings)
+    log: LogSettings = nested(LogSettings)
+    site_key: bytes = setting(SITE_KEY)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BadgeSettings:
-        r = _Reader(os.environ if env is None else env)
-        db, log = DatabaseSettings.read(r), LogSettings.read(r)
-        key = _site_key(r)
-        if key is None and "IKN_SITE_KEY" not in " ".join(r.problems):
-            r.problems.append("IKN_SITE_KEY is required (see docs/configuration.md)")
-        r.done()
-        assert key is not None
-        return cls(db=db, log=log, site_key=key)
+        return read(cls, env)
 
 
 @dataclass(frozen=True, slots=True)
 class SimSettings:
     """``ikn sim``: runs simulated devices, each behind its own edge agent."""
 
-    mqtt: MqttSettings
-    log: LogSettings
-    speed: float = 1.0
-    seed: int = 0
-    site_key: bytes | None = field(default=None, repr=False)  # for simulated badge readers
-    clock_skew_s: float = 0.0  # fault injection: the devices' clocks this far ahead (or behind)
-    # Each device logs in as itself with these passwords (IKN_SIM_LOGINS_FILE); empty:
-    # every device logs in with IKN_MQTT_URL's user (a broker without accounts).
-    device_passwords: Mapping[str, str] = field(default_factory=dict, repr=False)
+    mqtt: MqttSettings = nested(MqttSettings)
+    log: LogSettings = nested(LogSettings)
+    speed: float = setting(SIM_SPEED, 1.0)
+    seed: int = setting(SIM_SEED, 0)
+    site_key: bytes | None = setting(SITE_KEY, None)  # for simulated badge readers
+    clock_skew_s: float = setting(SIM_CLOCK_SKEW_S, 0.0)  # fault injection: clocks off by this
+    # Each device logs in as itself with these passwords; empty: every device logs in
+    # with IKN_MQTT_URL's user (a broker without accounts).
+    device_passwords: Mapping[str, str] = setting(SIM_LOGINS_FILE, factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SimSettings:
-        r = _Reader(os.environ if env is None else env)
-        settings = cls(
-            mqtt=MqttSettings.read(r),
-            log=LogSettings.read(r),
-            speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
-            seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
-            site_key=_site_key(r),
-            clock_skew_s=r.get("IKN_SIM_CLOCK_SKEW_S", _skew, 0.0),
-            device_passwords=r.get("IKN_SIM_LOGINS_FILE", device_logins.read, {}),
-        )
-        r.done()
-        return settings
+        return read(cls, env)
 
 
 @dataclass(frozen=True, slots=True)
 class EdgeSettings:
     """``ikn edge-agent``: one device's edge agent, its durable outbox and its driver."""
 
-    mqtt: MqttSettings
-    log: LogSettings
-    device_id: str
-    outbox_path: str = "ikn-outbox.db"
-    outbox_max_readings: int = 1_000_000
-    outbox_sync: str = "FULL"  # SQLite synchronous= (FULL survives power loss)
-    site_key: bytes | None = field(default=None, repr=False)  # secret: never logged
-    driver: str = "sim"  # "sim" or "serial"
-    serial_port: str = ""  # the serial driver's port (required with it)
-    sim_scenario: str = "demo"
-    speed: float = 1.0
-    seed: int = 0
-    await_stored: bool = True  # keep readings until the ingest's stored notice
-    stored_timeout_s: float = 30.0  # resend what no notice confirmed after this (doubling)
+    mqtt: MqttSettings = nested(MqttSettings)
+    log: LogSettings = nested(LogSettings)
+    device_id: str = setting(DEVICE_ID)
+    outbox_path: str = setting(OUTBOX_PATH, "ikn-outbox.db")
+    outbox_max_readings: int = setting(OUTBOX_MAX_READINGS, 1_000_000)
+    outbox_sync: str = setting(OUTBOX_SYNC, "FULL")  # SQLite synchronous= (FULL: power loss)
+    site_key: bytes | None = setting(SITE_KEY, None)
+    driver: str = setting(EDGE_DRIVER, "sim")
+    serial_port: str = setting(SERIAL_PORT, "")  # the serial driver's port (required with it)
+    sim_scenario: str = setting(SIM_SCENARIO, "demo")
+    speed: float = setting(SIM_SPEED, 1.0)
+    seed: int = setting(SIM_SEED, 0)
+    await_stored: bool = setting(EDGE_AWAIT_STORED, True)  # keep readings until stored
+    stored_timeout_s: float = setting(EDGE_STORED_TIMEOUT_S, 30.0)  # resend after (doubling)
+
+    @staticmethod
+    def finish(values: dict[str, Any], r: Reader) -> None:
+        if values["driver"] == "serial" and not values["serial_port"]:
+            r.problems.append("IKN_SERIAL_PORT is required with IKN_EDGE_DRIVER=serial")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EdgeSettings:
-        r = _Reader(os.environ if env is None else env)
-        settings = cls(
-            mqtt=MqttSettings.read(r),
-            log=LogSettings.read(r),
-            device_id=r.get("IKN_DEVICE_ID", _device_id),
-            outbox_path=r.get("IKN_OUTBOX_PATH", _text, "ikn-outbox.db"),
-            outbox_max_readings=r.get(
-                "IKN_OUTBOX_MAX_READINGS", _int_between(100, 100_000_000), 1_000_000
-            ),
-            outbox_sync=r.get("IKN_OUTBOX_SYNC", _choice("FULL", "NORMAL"), "FULL"),
-            site_key=_site_key(r),
-            driver=r.get("IKN_EDGE_DRIVER", _choice("sim", "serial"), "sim"),
-            serial_port=r.get("IKN_SERIAL_PORT", _text, ""),
-            sim_scenario=r.get("IKN_SIM_SCENARIO", _text, "demo"),
-            speed=r.get("IKN_SIM_SPEED", _positive_float, 1.0),
-            seed=r.get("IKN_SIM_SEED", _int_between(0, 2**31), 0),
-            await_stored=r.get("IKN_EDGE_AWAIT_STORED", _choice("on", "off"), "on") == "on",
-            stored_timeout_s=r.get("IKN_EDGE_STORED_TIMEOUT_S", _int_between(1, 3600), 30),
-        )
-        if settings.driver == "serial" and not settings.serial_port:
-            r.problems.append("IKN_SERIAL_PORT is required with IKN_EDGE_DRIVER=serial")
-        r.done()
-        return settings
-
-
-def _device_id(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
-        raise ValueError("expected 1 to 64 characters from A-Z a-z 0-9 _ -")
-    return text
-
-
-def _site_key(r: _Reader) -> bytes | None:
-    """IKN_SITE_KEY: optional (only badge readers need it), at least 16 bytes; a
-    problem is reported without the value, which is a secret."""
-    raw = r.raw("IKN_SITE_KEY")
-    if raw == "":
-        return None
-    key = raw.encode()
-    if len(key) < 16:
-        r.problems.append("IKN_SITE_KEY: expected at least 16 bytes (value not shown)")
-        return None
-    return key
-
-
-def _share_group(text: str) -> str:
-    """A shared-subscription group name, or ``none`` for a plain subscription
-    (brokers without MQTT 5 shared subscriptions, such as the embedded amqtt)."""
-    if text == "none":
-        return ""
-    if any(c in text for c in "/+#"):
-        raise ValueError("a group name cannot contain '/', '+' or '#' (or use 'none')")
-    return text
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("expected a positive number") from None
-    if not value > 0:
-        raise ValueError("expected a positive number")
-    return value
-
-
-def _skew(text: str) -> float:
-    """Seconds a simulated clock is off: -86400..86400 (a day either way)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("expected seconds, e.g. 120 or -30") from None
-    if not -86_400 <= value <= 86_400:
-        raise ValueError("expected seconds between -86400 and 86400")
-    return value
+        return read(cls, env)
 
 
 def describe(settings: Any) -> str:
     """A one-line, secret-free summary for the start-up log line."""
     return repr(settings)
+
+
+# -- docs/configuration.md -------------------------------------------------------------
+
+# Each service (or command) and its settings, as the table's "used by" names them.
+SERVICES: Mapping[str, type[Any]] = {
+    "ingest": IngestSettings,
+    "api": ApiSettings,
+    "migrate": MigrateSettings,
+    "token": TokenSettings,
+    "badge": BadgeSettings,
+    "sim": SimSettings,
+    "edge-agent": EdgeSettings,
+}
+BEGIN = "<!-- settings table: generated by python -m ikn_core.settings --write -->"
+END = "<!-- end of the generated table -->"
+
+
+def table() -> str:
+    """The table of docs/configuration.md."""
+    return markdown(SERVICES)
+
+
+def with_table(doc: str) -> str:
+    """``doc`` with the text between its markers replaced by ``table()``."""
+    before, begin, rest = doc.partition(BEGIN)
+    _, end, after = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"the markers {BEGIN!r} and {END!r} are missing")
+    return f"{before}{BEGIN}\n{table()}{END}{after}"
+
+
+def main(argv: list[str]) -> int:
+    """``--markdown``: print the table; ``--write FILE``: replace it in FILE."""
+    if argv[:1] == ["--markdown"]:
+        print(table(), end="")
+        return 0
+    if argv[:1] == ["--write"] and len(argv) == 2:
+        path = Path(argv[1])
+        path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return 0
+    print("usage: python -m ikn_core.settings --markdown | --write docs/configuration.md")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

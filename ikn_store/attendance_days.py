@@ -30,8 +30,7 @@ from ikn_core.attendance import (
     as_of,
     compute_day,
 )
-
-DEFAULT_ZONE = "Asia/Makassar"
+from ikn_core.domain import IKN_TIME_ZONE
 
 _TAKE_DIRTY = """
 WITH taken AS (
@@ -235,7 +234,7 @@ async def recompute_dirty(conn: asyncpg.Connection, policies: Policies, limit: i
     """Compute and store up to ``limit`` dirty days; how many were done. Every stored
     record whose content this changes is audited (``audit_changes``)."""
     async with conn.transaction():
-        rows = await conn.fetch(_TAKE_DIRTY, limit, DEFAULT_ZONE)
+        rows = await conn.fetch(_TAKE_DIRTY, limit, IKN_TIME_ZONE)
         due = [PersonDay(r["person_id"], r["day"], r["agency"], r["tz"]) for r in rows]
         if due:
             computed = await compute(conn, policies, due)
@@ -272,7 +271,7 @@ async def audit_changes(
 async def person_days(
     conn: asyncpg.Connection, person_ids: Sequence[str], days: Sequence[date]
 ) -> list[PersonDay]:
-    rows = await conn.fetch(_PEOPLE_DAYS, list(person_ids), list(days), DEFAULT_ZONE)
+    rows = await conn.fetch(_PEOPLE_DAYS, list(person_ids), list(days), IKN_TIME_ZONE)
     return [PersonDay(r["person_id"], r["day"], r["agency"], r["tz"]) for r in rows]
 
 
@@ -296,7 +295,7 @@ async def counted_spans(
 ) -> dict[str, tuple[CountedSpan, ZoneInfo]]:
     """Each person's counted span and the zone of their days (their home building's;
     IKN's when they have none)."""
-    rows = await conn.fetch(_SPANS, list(person_ids), DEFAULT_ZONE)
+    rows = await conn.fetch(_SPANS, list(person_ids), IKN_TIME_ZONE)
     return {
         r["id"]: (
             CountedSpan.of(

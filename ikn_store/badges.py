@@ -7,15 +7,13 @@ Enrolling a token again moves it to the new person and clears a revocation.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
+from ikn_core.contract.identifiers import ENROLLED_BADGE
 from ikn_store.errors import StoreError
-
-TOKEN = re.compile(r"b1:[A-Za-z0-9_-]{43}")
 
 
 class UnknownBadgePerson(StoreError):
@@ -31,7 +29,7 @@ class Badge:
 
 
 async def enrol(conn: asyncpg.Connection, token: str, person_id: str) -> Badge:
-    if not TOKEN.fullmatch(token):
+    if not ENROLLED_BADGE.fullmatch(token):
         raise ValueError("not a badge token (b1: and 43 base64url characters)")
     try:
         row = await conn.fetchrow(

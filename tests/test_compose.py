@@ -85,8 +85,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 
 def read_variables() -> set[str]:
     """IKN_* names the code reads: ``x.get("IKN_...")``, ``getenv("IKN_...")``,
-    ``r.raw("IKN_...")``, ``environ["IKN_..."]`` (setting one, as ikn/demo.py does for its
-    children, is not reading)."""
+    ``Setting("IKN_...", ...)``, ``environ["IKN_..."]`` (setting one, as ikn/demo.py does
+    for its children, is not reading)."""
     names = set()
     for package in CODE:
         for path in (ROOT / package).rglob("*.py"):
@@ -95,7 +95,7 @@ def read_variables() -> set[str]:
                 if isinstance(node, ast.Call) and node.args:
                     func = node.func
                     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                    if name in ("get", "getenv", "raw"):  # raw: ikn_core.settings._Reader
+                    if name in ("get", "getenv", "Setting"):  # Setting: ikn_core/setting.py
                         arg = node.args[0]
                 elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
                     arg = node.slice

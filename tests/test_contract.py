@@ -52,7 +52,8 @@ from ikn_core.contract import (
     up_topic,
 )
 from ikn_core.contract.fast import fast_readings
-from ikn_core.contract.payload import BADGE_PATTERN, NO_NUL_PATTERN, SEQ_MAX, TS_MAX, TS_MIN
+from ikn_core.contract.identifiers import BADGE_PATTERN
+from ikn_core.contract.payload import NO_NUL_PATTERN, SEQ_MAX, TS_MAX, TS_MIN
 from ikn_core.errors import ContractError
 
 Doc = dict[str, Any]

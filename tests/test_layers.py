@@ -75,14 +75,24 @@ def _absolute(module: str, is_package: bool, level: int, name: str | None) -> st
     return ".".join([*base, name] if name else base)
 
 
-def imports(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
-    """Every (line, absolute module name) that ``source`` imports, at any depth."""
+def _targets(node: ast.ImportFrom, base: str, modules: frozenset[str]) -> list[str]:
+    """``from base import a, b``: the submodules among the names, else ``base`` itself."""
+    subs = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules]
+    return subs if len(subs) == len(node.names) else [*subs, base]
+
+
+def imports(
+    source: str, module: str, is_package: bool = False, modules: frozenset[str] = frozenset()
+) -> list[tuple[int, str]]:
+    """Every (line, absolute module name) that ``source`` imports, at any depth;
+    ``from package import name`` names ``package.name`` when that is one of ``modules``."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            found.append((node.lineno, _absolute(module, is_package, node.level, node.module)))
+            base = _absolute(module, is_package, node.level, node.module)
+            found += [(node.lineno, name) for name in _targets(node, base, modules)]
         elif (
             isinstance(node, ast.Call)
             and (
@@ -155,6 +165,13 @@ def later():
     }
 
 
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    """Files of a made-up tree: its path below ``root`` to its source."""
+    for name, source in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(source)
+
+
 def test_the_rules_catch_what_they_should(tmp_path: Path) -> None:
     """The check of the real tree above is not vacuous: a tree that breaks every rule fails."""
     files = {
@@ -168,9 +185,7 @@ def test_the_rules_catch_what_they_should(tmp_path: Path) -> None:
         "ingest/__init__.py": "import api.app\nfrom ikn_store import pool\nimport asyncpg\n",
         "web/__init__.py": "import api.auth\nfrom ikn_store import pool\nimport aiohttp_jinja2\n",
     }
-    for name, source in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(source)
+    write_tree(tmp_path, files)
     found = {rule.package: violations(rule, tmp_path) for rule in RULES}
     assert found == {
         "ikn_core": ["ikn_core/__init__.py:1 imports ingest"],
@@ -272,4 +287,78 @@ def test_the_api_and_the_pages_do_not_import_each_other(tmp_path: Path) -> None:
     assert violations(api, tmp_path) == [
         "api/app.py:1 imports web",
         "api/app.py:2 imports web.pages",
+    ]
+
+
+# -- No import cycles between modules (issue 17) ---------------------------------------
+
+
+def module_imports(path: Path, root: Path, modules: frozenset[str]) -> set[str]:
+    """The ``modules`` that the file at ``path`` imports, at any depth (module-level,
+    function-level, ``TYPE_CHECKING``); ``from package import module`` is the module."""
+    module = module_name(path, root)
+    source = path.read_text(encoding="utf-8")
+    found = imports(source, module, path.name == "__init__.py", modules)
+    return {name for _, name in found if name in modules and name != module}
+
+
+def import_graph(root: Path = ROOT, packages: frozenset[str] = PROJECT) -> dict[str, set[str]]:
+    """Every project module and the project modules it imports."""
+    paths = {module_name(p, root): p for top in packages for p in (root / top).rglob("*.py")}
+    modules = frozenset(paths)
+    return {name: module_imports(path, root, modules) for name, path in sorted(paths.items())}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while (top := stack.pop()) != node:
+                component.append(top)
+            if component:
+                cycles.append(sorted([node, *component]))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """A cycle hidden by a function-level or ``TYPE_CHECKING`` import is still one: the
+    two modules cannot be read, tested or moved apart."""
+    assert import_cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_cycles_at_any_depth(tmp_path: Path) -> None:
+    files = {
+        "edge_agent/__init__.py": "",
+        "edge_agent/a.py": "from edge_agent.b import thing\n",
+        "edge_agent/b.py": "def f():\n    from edge_agent import a\n",
+        "edge_agent/c.py": "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from .d import D\n",
+        "edge_agent/d.py": "from . import c, e\n",
+        "edge_agent/e.py": "import edge_agent.a\n",
+        "edge_agent/f.py": "from edge_agent import a, b\n",
+    }
+    write_tree(tmp_path, files)
+    graph = import_graph(tmp_path, frozenset({"edge_agent"}))
+    assert graph["edge_agent.f"] == {"edge_agent.a", "edge_agent.b"}
+    assert import_cycles(graph) == [
+        ["edge_agent.a", "edge_agent.b"],
+        ["edge_agent.c", "edge_agent.d"],
     ]

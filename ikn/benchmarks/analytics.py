@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
 
 from ikn.brokers import free_port
+from ikn_core.domain import IKN_ZONE as WITA
 from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
 from ikn_store import analytics
 from ikn_store.analytics import Bucket, Level, Query
@@ -59,7 +59,6 @@ from ikn_store.readings import ReadingRow, Summary, UpMessage, summarise, write
 from ikn_store.rollups import mark_dirty, refresh
 from ikn_store.spaces import load_site
 
-WITA = ZoneInfo("Asia/Makassar")
 AGENCIES = ("kemenkeu", "bappenas", "kemendagri", "otorita", None)  # None: shared zones
 MESSAGES_PER_WRITE = 50  # about 5,000 readings per ingest transaction
 DIRTY_BATCH = 5000

@@ -34,7 +34,6 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -45,7 +44,8 @@ from firmware_sim.rush import Arrival, RushReader, card_number, home_door, morni
 from ikn.benchmarks.ingest import Ingests
 from ikn.brokers import free_port, start_mosquitto
 from ikn_core.attendance import Policies, WorkMode
-from ikn_core.domain import Building, Device, DeviceKind, Floor, Site, Zone
+from ikn_core.domain import IKN_TIME_ZONE, Building, Device, DeviceKind, Floor, Site, Zone
+from ikn_core.domain import IKN_ZONE as WITA
 from ikn_core.settings import MqttSettings, MqttUrl
 from ikn_store.attendance import set_building_site
 from ikn_store.attendance_days import PersonDay, compute
@@ -54,7 +54,6 @@ from ikn_store.migrations import migrate
 from ikn_store.pool import create_pool
 from ikn_store.spaces import load_site
 
-WITA = ZoneInfo("Asia/Makassar")
 DAY = date(2026, 10, 1)  # a Thursday, a working day under the national policy
 KEY = b"bench-site-key-not-a-secret"
 
@@ -198,7 +197,7 @@ async def check(
                     "SELECT id, agency FROM people WHERE id = ANY($1)", people
                 )
             }
-            due = [PersonDay(p, o.day, agencies[p], "Asia/Makassar") for p in people]
+            due = [PersonDay(p, o.day, agencies[p], IKN_TIME_ZONE) for p in people]
             computed = dict(await compute(conn, policies, due))
             ceiling_s = time.monotonic() - started
             rows = await conn.fetch(

@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+
+from ikn_core.domain import IKN_ZONE as WITA
 
 if TYPE_CHECKING:
     from ikn_core.attendance import Signal
 
-WITA = ZoneInfo("Asia/Makassar")
 FIRST_DAY = date(2026, 11, 23)  # a Monday
 AGENCY = "OIKN"
 

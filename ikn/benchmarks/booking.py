@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -53,6 +52,7 @@ import orjson
 from ikn.benchmarks import http_load
 from ikn.brokers import free_port
 from ikn_core.booking import BookingError
+from ikn_core.domain import IKN_ZONE as WITA
 from ikn_core.domain import Building, Desk, Floor, Site, Zone
 from ikn_store import bookings as store
 from ikn_store.booking_places import desk_place
@@ -60,7 +60,6 @@ from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.spaces import load_site
 
-WITA = ZoneInfo("Asia/Makassar")
 SLOTS = ((8, 10), (10, 12), (13, 15), (15, 17))
 POOL_MAX = 20
 

@@ -149,30 +149,13 @@ async def write_broker_files(
     """Mosquitto's ``passwd`` and ``acl`` in ``out_dir``, from the registry; ``sim``
     accounts only with ``trial`` (they may publish for every device)."""
     from ikn.broker_config import write_config
+    from ikn.broker_sync import broker_accounts
 
     accounts, left_out = await broker_accounts(conn, trial=trial)
     if left_out:
         print(f"left out {', '.join(left_out)}: {SIM_REFUSED} (--trial keeps it)", file=sys.stderr)
     passwd, acl = write_config(out_dir, accounts)
     return accounts, passwd, acl
-
-
-async def broker_accounts(
-    conn: asyncpg.Connection, *, trial: bool = False
-) -> tuple[list[Account], list[str]]:
-    """The accounts the broker should admit, and the sim accounts left out (all of
-    them unless ``trial``: they may publish for every device)."""
-    from ikn.broker_config import Account
-    from ikn_store.broker_auth import ServiceRole, broker_users
-
-    users = await broker_users(conn)
-    left_out = [u.username for u in users if u.role is ServiceRole.SIM and not trial]
-    accounts = [
-        Account(u.username, u.password_hash, u.role.value if u.role else None)
-        for u in users
-        if u.username not in left_out
-    ]
-    return accounts, left_out
 
 
 def register(sub: Any) -> None:

@@ -2,11 +2,12 @@
 
 Public names (import them from ``ikn_core.attendance``):
 
-- policy:   ``Policies`` (``default()``, ``load(path)``, ``parse(text)``, ``in_force(day)``),
-            ``Policy``, ``DaySchedule``, ``WorkingHours``, ``Period``, ``DayOff``,
+- versions: ``Policies`` (``default()``, ``load(path)``, ``parse(text)``, ``in_force(day)``)
+- policy:   ``Policy``, ``DaySchedule``, ``WorkingHours``, ``Period``, ``DayOff``,
             ``DayOffKind``, ``AbsenceBand``
 - record:   ``Signal``, ``SignalKind``, ``PlaceType``, ``Excuse``, ``ExcuseKind``,
-            ``WorkMode``, ``DailyRecord``, ``local_day``, ``compute_day``
+            ``WorkMode``, ``DailyRecord``, ``local_day``
+- daily:    ``compute_day``
 - absences: ``yearly_summary``, ``AbsenceSummary``, ``AbsenceWarning``, ``AbsenceRun``,
             ``unexcused_days``, ``absence_runs``,
             ``warning_level``
@@ -28,6 +29,7 @@ from ikn_core.attendance.absences import (
     yearly_summary,
 )
 from ikn_core.attendance.counting import CountedSpan, as_of, day_ends_at, day_over
+from ikn_core.attendance.daily import compute_day
 from ikn_core.attendance.errors import AttendanceError, PolicyError, SignalError
 from ikn_core.attendance.geo import Coordinates, distance_m, within_geofence, within_geofences
 from ikn_core.attendance.policy import (
@@ -36,7 +38,6 @@ from ikn_core.attendance.policy import (
     DayOffKind,
     DaySchedule,
     Period,
-    Policies,
     Policy,
     WorkingHours,
 )
@@ -48,9 +49,9 @@ from ikn_core.attendance.record import (
     Signal,
     SignalKind,
     WorkMode,
-    compute_day,
     local_day,
 )
+from ikn_core.attendance.versions import Policies
 from ikn_core.attendance.week import remote_days_over_cap
 
 __all__ = [

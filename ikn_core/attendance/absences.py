@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ikn_core.attendance.policy import Policies, Policy
+from ikn_core.attendance.policy import Policy
 from ikn_core.attendance.record import DailyRecord, WorkMode
+from ikn_core.attendance.versions import Policies
 
 
 @dataclass(frozen=True, slots=True)

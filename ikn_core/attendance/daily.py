@@ -1,4 +1,5 @@
-"""The body of ``compute_day`` (rules in ``record.py``'s docstring and ``docs/attendance.md``)."""
+"""``compute_day``: one local day's signals into a ``DailyRecord`` (rules in ``record.py``'s
+docstring and ``docs/attendance.md``)."""
 
 from __future__ import annotations
 
@@ -38,16 +39,20 @@ class _Day:
         return f"{_hhmm(local.time())} {local.tzname()}"
 
 
-def build_record(
+def compute_day(
     day: date,
     zone: ZoneInfo,
     home_agency: str,
     signals: Iterable[Signal],
-    policy: Policy,
     *,
-    excuse: Excuse | None,
+    policy: Policy,
+    excuse: Excuse | None = None,
 ) -> DailyRecord:
-    """``compute_day``'s body (see there)."""
+    """The record of ``day`` (local to ``zone``) from whichever of ``signals`` fall on
+    it (others are ignored), under ``policy`` (the one in force on ``day``).
+
+    ``excuse`` must cover ``day`` (SignalError otherwise).
+    """
     if excuse is not None and excuse.day != day:
         raise SignalError("excuse.day", f"the excuse covers {excuse.day}, not {day}")
     todays = _distinct(sorted((s for s in signals if local_day(s.at, zone) == day), key=_order))

@@ -2,24 +2,18 @@
 
 A policy file (TOML, see ``docs/attendance.md``) holds one or more *versions*, each
 with an ``effective_from`` date. ``Policies.in_force(day)`` picks the version in force
-on a day, so re-computing a past day applies the rules of that day. The shipped
-national default (Perpres 21/2023 figures) is ``Policies.default()``.
+on a day (``versions.py``), so re-computing a past day applies the rules of that day.
 
-Everything here is pure: the only I/O is reading the file in ``Policies.load``.
+Everything here is pure.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from zoneinfo import ZoneInfo
-
-from ikn_core.attendance.errors import PolicyError
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(1, 8)  # ISO weekdays, as date.isoweekday()
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -213,57 +207,6 @@ class Policy:
     def absence_band(self, days: int) -> AbsenceBand | None:
         """The PP 94/2021 band that ``days`` unexcused days in a year fall in, if any."""
         return next((band for band in self.absence_bands if days in band), None)
-
-
-@dataclass(frozen=True, slots=True)
-class Policies:
-    """All versions of a policy, ordered by ``effective_from`` (no two on one day)."""
-
-    versions: tuple[Policy, ...]
-
-    def __post_init__(self) -> None:
-        if not self.versions:
-            raise PolicyError("policy", "at least one policy version is needed")
-        days = [v.effective_from for v in self.versions]
-        if days != sorted(set(days)):
-            raise PolicyError("policy", "effective_from dates must be distinct and ascending")
-
-    def in_force(self, day: date) -> Policy:
-        """The version in force on ``day``; PolicyError if ``day`` precedes them all."""
-        index = bisect.bisect_right([v.effective_from for v in self.versions], day) - 1
-        if index < 0:
-            first = self.versions[0].effective_from
-            raise PolicyError(
-                "effective_from", f"no policy in force on {day} (the first starts {first})"
-            )
-        return self.versions[index]
-
-    @classmethod
-    def of(cls, versions: Iterable[Policy]) -> Policies:
-        return cls(tuple(sorted(versions, key=lambda v: v.effective_from)))
-
-    @classmethod
-    def parse(cls, text: str, source: str = "") -> Policies:
-        """Parse a TOML policy file; PolicyError names the key (``policy[0].start``)."""
-        from ikn_core.attendance.policy_file import parse_policies
-
-        return cls.of(parse_policies(text, source))
-
-    @classmethod
-    def load(cls, path: str | Path) -> Policies:
-        """Read and parse the policy file at ``path``."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError("", f"cannot read the policy file: {exc}", str(path)) from exc
-        return cls.parse(text, str(path))
-
-    @classmethod
-    def default(cls) -> Policies:
-        """The shipped national policy (``policies/national.toml``)."""
-        text = resources.files("ikn_core.attendance").joinpath("policies", "national.toml")
-        return cls.parse(text.read_text(encoding="utf-8"), "national.toml")
 
 
 def weekday_breaks(

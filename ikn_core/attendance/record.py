@@ -27,7 +27,7 @@ datetimes are expressed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from ikn_core.attendance.errors import SignalError
-from ikn_core.attendance.policy import Policy
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -206,25 +205,6 @@ def _when(value: object) -> datetime | None:
 def local_day(at: datetime, zone: ZoneInfo) -> date:
     """The calendar day of the aware datetime ``at`` in ``zone``."""
     return require_aware(at, "at").astimezone(zone).date()
-
-
-def compute_day(
-    day: date,
-    zone: ZoneInfo,
-    home_agency: str,
-    signals: Iterable[Signal],
-    *,
-    policy: Policy,
-    excuse: Excuse | None = None,
-) -> DailyRecord:
-    """The record of ``day`` (local to ``zone``) from whichever of ``signals`` fall on
-    it (others are ignored), under ``policy`` (the one in force on ``day``).
-
-    ``excuse`` must cover ``day`` (SignalError otherwise).
-    """
-    from ikn_core.attendance.daily import build_record
-
-    return build_record(day, zone, home_agency, signals, policy, excuse=excuse)
 
 
 def _enum(cls: type[_E], value: object, key: str) -> _E:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ikn_core.attendance.policy import Policies
 from ikn_core.attendance.record import DailyRecord, WorkMode
+from ikn_core.attendance.versions import Policies
 
 
 def remote_days_over_cap(

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 
+from ikn_core.contract.identifiers import ID
 from ikn_core.contract.payload import (
     COMMAND_ID_PATTERN,
     SEQ_MAX,
@@ -44,7 +45,6 @@ from ikn_core.contract.payload import (
 )
 from ikn_core.errors import ContractError
 
-_COMMAND_ID = re.compile(COMMAND_ID_PATTERN)
 HHMM_PATTERN = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 _HHMM = re.compile(HHMM_PATTERN)
 DisplayState = Literal["free", "booked", "occupied"]
@@ -68,7 +68,7 @@ class DownCommand:
 
     def __post_init__(self) -> None:
         _expect(type(self.id) is str, "id", "a string", self.id)
-        if not _COMMAND_ID.fullmatch(self.id):
+        if not ID.fullmatch(self.id):
             raise ContractError("bad_field", f"a command id must match {COMMAND_ID_PATTERN}", "id")
         _int_in("ts", self.ts, TS_MIN, TS_MAX)
 
@@ -223,7 +223,7 @@ def command_id_of(raw: bytes) -> str | None:
     except orjson.JSONDecodeError:
         return None
     value = doc.get("id") if type(doc) is dict else None
-    return value if type(value) is str and _COMMAND_ID.fullmatch(value) else None
+    return value if type(value) is str and ID.fullmatch(value) else None
 
 
 def encode_stored(stream: str, seqs: Sequence[tuple[int, int]]) -> bytes:

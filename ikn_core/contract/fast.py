@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
+from ikn_core.contract.identifiers import BADGE
 from ikn_core.contract.payload import (
-    _BADGE,
     _UUID,
     MAX_PAYLOAD_BYTES,
     MAX_READINGS,
@@ -54,7 +54,7 @@ def _badge(r: dict[str, Any]) -> dict[str, Any] | None:
     if (
         len(r) == 5
         and type(badge) is str
-        and _BADGE.fullmatch(badge)
+        and BADGE.fullmatch(badge)
         and direction in ("in", "out")  # a tuple: == per item, never hashes a list
     ):
         return {"badge": badge, "direction": direction}

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import orjson
 
+from ikn_core.contract.identifiers import BADGE, BADGE_PATTERN, ID, ID_PATTERN
 from ikn_core.errors import ContractError
 
 VERSION = 1
@@ -27,10 +28,7 @@ MAX_READINGS = 10_000
 TS_MIN = 946_684_800_000
 TS_MAX = 4_102_444_800_000
 SEQ_MAX = 2**63 - 1
-BADGE_PATTERN = r"b1:[A-Za-z0-9_-]{16,64}"
-_BADGE = re.compile(BADGE_PATTERN)
-COMMAND_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # a down command's id (contract/down.py)
-_COMMAND_ID = re.compile(COMMAND_ID_PATTERN)
+COMMAND_ID_PATTERN = ID_PATTERN  # a down command's id (contract/down.py)
 DETAIL_MAX = 200
 # PostgreSQL text and jsonb cannot hold U+0000, so no string of contract v1 may (the
 # schemas say so with this pattern). Lone surrogates need no rule: JSON text holding one
@@ -153,7 +151,7 @@ class BadgeTap(Reading):
         if type(self.badge) is not str:  # its value is never shown: it may be a card number
             got = _type_name(self.badge)
             raise ContractError("bad_field", f"expected a string, got {got}", "badge")
-        if not _BADGE.fullmatch(self.badge):
+        if not BADGE.fullmatch(self.badge):
             raise ContractError("bad_field", f"a badge token must match {BADGE_PATTERN}", "badge")
         if self.direction not in ("in", "out"):
             raise ContractError(
@@ -207,7 +205,7 @@ class CommandResult(Reading):
     def __post_init__(self) -> None:
         Reading.__post_init__(self)
         _expect(type(self.command) is str, "command", "a string", self.command)
-        if not _COMMAND_ID.fullmatch(self.command):
+        if not ID.fullmatch(self.command):
             raise ContractError(
                 "bad_field", f"a command id must match {COMMAND_ID_PATTERN}", "command"
             )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ikn_core.contract.identifiers import ID, ID_PATTERN
 from ikn_core.errors import ContractError
 
 ROOT = "ikn/v1/dev"
-DEVICE_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
-_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+DEVICE_ID_PATTERN = ID_PATTERN
 UP_FILTER = f"{ROOT}/+/up"
 STATUS_FILTER = f"{ROOT}/+/status"
 
@@ -22,7 +21,7 @@ class Channel(StrEnum):
 
 
 def check_device_id(device_id: str) -> str:
-    if not _DEVICE_ID.fullmatch(device_id):
+    if not ID.fullmatch(device_id):
         raise ContractError(
             "bad_topic", f"device id {device_id!r} must match {DEVICE_ID_PATTERN}", "device_id"
         )
