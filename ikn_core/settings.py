@@ -21,6 +21,7 @@ from typing import Any
 
 from ikn_core import device_logins
 from ikn_core import setting_parsers as parse
+from ikn_core.contract.identifiers import ID_RULE
 from ikn_core.setting import PLACEHOLDER, Reader, Setting, markdown, nested, read, setting
 from ikn_core.setting_parsers import MqttUrl
 
@@ -561,7 +562,7 @@ SIM_LOGINS_FILE = Setting(
 DEVICE_ID = Setting(
     "IKN_DEVICE_ID",
     parse.device_id,
-    "the device's id (`[A-Za-z0-9_-]{1,64}`), also its MQTT client id",
+    f"the device's id ({ID_RULE}), also its MQTT client id",
 )
 OUTBOX_PATH = Setting(
     "IKN_OUTBOX_PATH",
