@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from api.state import POOL
-from ikn_core.booking import RELEASE_AFTER
-from ikn_store.bookings import release_no_shows
+from ikn_service.booking import release_no_shows
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ async def _release_forever(app: web.Application, interval_s: float) -> None:
     while True:
         try:
             async with app[POOL].acquire() as conn:
-                released = await release_no_shows(conn, datetime.now(UTC), RELEASE_AFTER)
+                released = await release_no_shows(conn, datetime.now(UTC))
             if released:
                 log.info("released %d booking(s) nobody checked in to (no-shows)", released)
         except Exception:

@@ -13,13 +13,9 @@ from datetime import datetime
 
 import asyncpg
 
-from ikn_store.errors import StoreError
+from ikn_core.access import UnknownBadgePerson
 
 TOKEN = re.compile(r"b1:[A-Za-z0-9_-]{43}")
-
-
-class UnknownBadgePerson(StoreError):
-    """The person to enrol a badge for does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
