@@ -18,6 +18,7 @@ is computed in the building's IANA zone with ``zoneinfo``.
         ├── ZoneRestricted     the desk's zone is only for some agencies or units
         ├── CancelTooLate      past the cancellation cut-off (a facility manager still may)
         ├── NotYourDelegation  a delegate books only for people of their own agency and unit
+        ├── UnknownPlace       no such site, building or zone (to set booking rules of)
         └── BookingContended   the database kept refusing under contention; retry
 """
 
@@ -114,6 +115,17 @@ class CancelTooLate(BookingError):
 
 class NotYourDelegation(BookingError):
     kind = "not-your-delegation"
+
+
+class UnknownPlace(BookingError):
+    """No ``level`` (site, building, zone) ``place_id``."""
+
+    kind = "unknown-place"
+
+    def __init__(self, level: str, place_id: str) -> None:
+        super().__init__(f"{level} {place_id!r}")
+        self.level = level
+        self.place_id = place_id
 
 
 class BookingContended(BookingError):

@@ -1,6 +1,6 @@
 """Booking use cases: book a desk (its rules and zone access checked, then booked
-atomically), cancel, check in and out, whom a booker may book for, and the job that
-releases no-shows.
+atomically), cancel, check in and out, whom a booker may book for, the job that
+releases no-shows, and an admin's booking rules and zone access.
 
 The rules are the domain's (``ikn_core.booking``); "never twice" is the database's
 (``ikn_store.bookings``). Each use case raises a ``BookingError`` the entry points
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -29,14 +29,17 @@ from ikn_core.booking import (
     NotYourDelegation,
     RuleBroken,
     UnknownPerson,
+    UnknownPlace,
     ZoneRestricted,
     check_access,
     check_in_window,
 )
+from ikn_store import booking_places as places_store
 from ikn_store import bookings as store
-from ikn_store.booking_places import DeskPlace, PlaceCache, check_desk
+from ikn_store.booking_places import DeskPlace, PlaceCache, RuleOverrides, check_desk
 from ikn_store.bookings import Booked, Booking
 from ikn_store.people import Person, get_person
+from ikn_store.spaces import find_place
 
 __all__ = ["BookDesk", "Booker", "CancelBooking", "book", "cancel", "release_no_shows"]
 
@@ -183,3 +186,46 @@ async def release_no_shows(conn: asyncpg.Connection, now: datetime) -> int:
     """The release job's round: every booking not checked in ``RELEASE_AFTER`` its
     start is released (how many)."""
     return await store.release_no_shows(conn, now, RELEASE_AFTER)
+
+
+Level = Literal["site", "building", "zone"]
+
+
+async def _check_place(conn: asyncpg.Connection, level: Level, place_id: str) -> None:
+    if level == "site":
+        found = await places_store.site_rules(conn, place_id) is not None
+    elif level == "building":
+        found = await places_store.building_rules(conn, place_id) is not None
+    else:
+        found = await find_place(conn, "zone", place_id) is not None
+    if not found:
+        raise UnknownPlace(level, place_id)
+
+
+async def set_rules(
+    conn: asyncpg.Connection, level: Level, place_id: str, overrides: RuleOverrides
+) -> None:
+    """Replace the booking rules a site, building or zone sets (``UnknownPlace``)."""
+    await _check_place(conn, level, place_id)
+    write = {
+        "site": places_store.set_site_rules,
+        "building": places_store.set_building_rules,
+        "zone": places_store.set_zone_rules,
+    }[level]
+    await write(conn, place_id, overrides)
+
+
+async def zone_access(conn: asyncpg.Connection, zone_id: str) -> list[tuple[str, str | None]]:
+    """Who may book in the zone (empty: everyone)."""
+    await _check_place(conn, "zone", zone_id)
+    return await places_store.zone_access(conn, zone_id)
+
+
+async def restrict_zone(
+    conn: asyncpg.Connection, zone_id: str, allowed: list[tuple[str, str | None]]
+) -> list[tuple[str, str | None]]:
+    """Only ``allowed`` (agency, unit or None) may book in the zone; empty: everyone.
+    Returns the access now stored."""
+    await _check_place(conn, "zone", zone_id)
+    await places_store.restrict_zone(conn, zone_id, allowed)
+    return await places_store.zone_access(conn, zone_id)

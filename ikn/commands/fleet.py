@@ -55,10 +55,10 @@ def _cmd_set_enabled(enabled: bool) -> Any:
     def cmd(args: argparse.Namespace) -> None:
         async def work(conn: asyncpg.Connection) -> None:
             from ikn_core.fleet import DeviceError
-            from ikn_store.devices import set_enabled
+            from ikn_service.fleet import ChangeDevice, change_device
 
             try:
-                await set_enabled(conn, args.id, enabled)
+                await change_device(conn, ChangeDevice(args.id, enabled=enabled))
             except DeviceError as exc:
                 sys.exit(f"ikn device: {exc}")
             print(f"{args.id} {'enabled' if enabled else 'disabled'}; {REACHES_BROKER}")
@@ -99,10 +99,10 @@ def cmd_broker_sync(args: argparse.Namespace) -> None:
 def cmd_device_move(args: argparse.Namespace) -> None:
     async def work(conn: asyncpg.Connection) -> None:
         from ikn_core.fleet import DeviceError
-        from ikn_store.devices import move_device
+        from ikn_service.fleet import ChangeDevice, change_device
 
         try:
-            await move_device(conn, args.id, args.building, args.zone, args.desk)
+            await change_device(conn, ChangeDevice(args.id, args.building, args.zone, args.desk))
         except DeviceError as exc:
             sys.exit(f"ikn device: {exc}")
         place = " / ".join(p for p in (args.building, args.zone, args.desk) if p)
