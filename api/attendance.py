@@ -23,19 +23,20 @@ from api.booking_http import ALL_ROLES, body_of, invalid, parse_day, parse_time,
 from api.bookings import caller, require_person
 from api.problems import Problem
 from api.state import POOL
-from ikn_core.attendance import (
-    Coordinates,
-    PlaceType,
-    Policies,
-    Policy,
-    SignalError,
-    within_geofences,
+from ikn_core.attendance import Coordinates, PlaceType, Policies, SignalError
+from ikn_core.attendance.errors import OutsideGeofence
+from ikn_core.attendance.requests import (
+    KINDS,
+    NotHappenedYet,
+    NotYourUnit,
+    RequestError,
+    UnknownEvidence,
 )
 from ikn_core.domain import IKN_ZONE, Role
 from ikn_core.periodic import periodic
-from ikn_store import attendance as ledger
+from ikn_service import attendance as service
 from ikn_store import attendance_requests as requests_store
-from ikn_store.attendance_days import counted_spans, recompute_dirty
+from ikn_store.attendance_days import counted_spans
 from ikn_store.people import Person
 
 log = logging.getLogger(__name__)
@@ -96,27 +97,6 @@ async def zone_of(request: web.Request, person_id: str) -> ZoneInfo:
     return (await zones_of(request, [person_id]))[person_id]
 
 
-async def _office(
-    request: web.Request, point: Coordinates | None, policy: Policy
-) -> list[ledger.BuildingSite]:
-    """The buildings whose geofence holds ``point``, nearest first (422 when none)."""
-    if point is None:
-        raise invalid(request, "lat", "an office check-in needs lat and lon")
-    async with request.app[POOL].acquire() as conn:
-        sites = await ledger.located_buildings(conn)
-    radius = policy.geofence_radius_m
-    inside = within_geofences(point, [(s, Coordinates(s.lat, s.lon)) for s in sites], radius)
-    if inside:
-        return inside
-    raise Problem(
-        422,
-        "outside-geofence",
-        "Not inside any building's geofence",
-        f"an office check-in must be within {radius:g} m of a building, with a fix that precise",
-        invalid_params=[{"name": "lat", "reason": "not within any building's geofence"}],
-    )
-
-
 async def _remote(request: web.Request, kind: str) -> web.Response:
     body = await body_of(request, ("place_type", "lat", "lon", "accuracy_m"))
     place = body.get("place_type")
@@ -124,23 +104,21 @@ async def _remote(request: web.Request, kind: str) -> web.Response:
         raise invalid(request, "place_type", "required: office, other_office, home or field")
     point = _coordinates(request, body)
     me = require_person(request)
-    at = now(request.app)
+    if place == PlaceType.OFFICE and point is None:
+        raise invalid(request, "lat", "an office check-in needs lat and lon")
     policy = request.app[POLICIES].in_force(today(request.app))
-    sites = await _office(request, point, policy) if place == PlaceType.OFFICE else []
-    signal = ledger.NewSignal(
-        person_id=me.id,
-        kind=kind,
-        at=at,
-        place_type=str(place),
-        source=f"api:{uuid4()}",
-        building_id=sites[0].id if sites else None,
-        lat=point.lat if point else None,
-        lon=point.lon if point else None,
-        accuracy_m=point.accuracy_m if point else None,
-        also_within=tuple(s.id for s in sites[1:]),
-    )
-    async with request.app[POOL].acquire() as conn:
-        stored = await ledger.add_app_signal(conn, signal, policy)
+    cmd = service.Clock(me.id, kind, now(request.app), PlaceType(place), point, f"api:{uuid4()}")
+    try:
+        async with request.app[POOL].acquire() as conn:
+            stored = await service.clock(conn, cmd, policy)
+    except OutsideGeofence as exc:
+        raise Problem(
+            422,
+            "outside-geofence",
+            "Not inside any building's geofence",
+            exc.detail,
+            invalid_params=[{"name": "lat", "reason": "not within any building's geofence"}],
+        ) from exc
     zone = await zone_of(request, me.id)
     return respond(
         {
@@ -176,7 +154,7 @@ def _new_request(
     """The request in ``body``; a correction is of a day that has begun (in ``zone``, the
     person's), its times on that day, not in the future, the clock-out after the clock-in."""
     kind = body.get("kind")
-    if kind not in requests_store.KINDS:
+    if kind not in KINDS:
         raise invalid(request, "kind", "required: cuti, dinas_luar or correction")
     first = parse_day(request, "from", body.get("from"))
     last = parse_day(request, "to", body["to"]) if body.get("to") is not None else first
@@ -252,8 +230,8 @@ async def create_request(request: web.Request) -> web.Response:
     new = _new_request(request, body, me, zone)
     try:
         async with request.app[POOL].acquire() as conn:
-            created = await requests_store.create(conn, new, me.id)
-    except requests_store.UnknownEvidence as exc:
+            created = await service.file_request(conn, new, me.id)
+    except UnknownEvidence as exc:
         raise invalid(request, "evidence", str(exc)) from exc
     location = f"/api/v1/attendance/requests/{created.id}"
     return respond(created.as_json(zone), 201, Location=location)
@@ -283,18 +261,17 @@ async def _decide(request: web.Request, approve: bool) -> web.Response:
     me = require_person(request)
     try:
         async with request.app[POOL].acquire() as conn:
-            decided = await requests_store.decide(
-                conn, request_id, me, approve, request.app[POLICIES], now=now(request.app)
-            )
-    except requests_store.NotYourUnit as exc:
+            cmd = service.DecideRequest(request_id, me, approve)
+            decided = await service.decide(conn, cmd, request.app[POLICIES], now=now(request.app))
+    except NotYourUnit as exc:
         # another unit's requests look absent, as if they did not exist
         raise Problem(404, "request-not-found", "No such request", str(exc)) from exc
-    except requests_store.NotHappenedYet as exc:
+    except NotHappenedYet as exc:
         invalid_params = [{"name": "from", "reason": str(exc)}]
         raise Problem(
             422, exc.kind, "Not happened yet", str(exc), invalid_params=invalid_params
         ) from exc
-    except requests_store.RequestError as exc:
+    except RequestError as exc:
         raise Problem(_STATUS.get(exc.kind, 409), exc.kind, str(exc)) from exc
     zone = await zone_of(request, decided.person_id)
     return respond(decided.as_json(zone))
@@ -314,14 +291,8 @@ async def reject(request: web.Request) -> web.Response:
 
 
 async def _recompute_round(app: web.Application) -> int:
-    policies = app[POLICIES]
-    done = 0
     async with app[POOL].acquire() as conn:
-        while (n := await recompute_dirty(conn, policies)) > 0:
-            done += n
-        cutoff = ledger.retention_cutoff(now(app), policies.in_force(today(app)))
-        await ledger.purge_coordinates(conn, cutoff)
-    return done
+        return await service.recompute_round(conn, app[POLICIES], now(app), today(app))
 
 
 async def _recompute_and_log(app: web.Application) -> None:
@@ -330,14 +301,9 @@ async def _recompute_and_log(app: web.Application) -> None:
         log.info("recomputed %d attendance day(s)", done)
 
 
-def load_policies(path: str) -> Policies:
-    """The policy file at ``path``, or the national default when empty (PolicyError if bad)."""
-    return Policies.load(path) if path else Policies.default()
-
-
 def setup(app: web.Application, policy_path: str, interval_s: float) -> None:
     """Routes, the policies, and the recompute job (after the pool's cleanup context)."""
-    app[POLICIES] = load_policies(policy_path)
+    app[POLICIES] = service.load_policies(policy_path)
     app[CLOCK] = _utc_now
 
     async def recomputer(app: web.Application) -> AsyncIterator[None]:

@@ -19,7 +19,7 @@ from aiohttp import web
 from api.booking_http import PLACES
 from api.coalesce import Coalescer
 from api.state import POOL
-from ikn_core.booking import BookingError
+from ikn_core.booking import BookDesk, BookingError
 from ikn_store import bookings as store
 from ikn_store.booking_places import DeskPlace, PlaceCache
 from ikn_store.people import prepare_token_lookup
@@ -30,16 +30,16 @@ WARM_TIMEOUT_S = 10.0  # for each connection of the pool at start
 
 
 class BatchedBooker:
-    """A ``store.Booker`` on the pool: inserts go in batches, reads one by one."""
+    """An ``ikn_service.booking.Booker`` on the pool: inserts go in batches, reads one by one."""
 
     def __init__(self, pool: asyncpg.Pool, lanes: int) -> None:
         self._pool = pool
-        self._batches: Coalescer[tuple[DeskPlace, store.BookDesk], store.Booked] = Coalescer(
+        self._batches: Coalescer[tuple[DeskPlace, BookDesk], store.Booked] = Coalescer(
             self._run, lanes=lanes, max_batch=store.BATCH_MAX
         )
 
     async def _run(
-        self, items: Sequence[tuple[DeskPlace, store.BookDesk]]
+        self, items: Sequence[tuple[DeskPlace, BookDesk]]
     ) -> Sequence[store.Booked | BookingError]:
         async with self._pool.acquire() as conn:
             return await store.book_batch(conn, items)
@@ -48,13 +48,13 @@ class BatchedBooker:
         async with self._pool.acquire() as conn:
             return await places.fresh(conn, desk_id)
 
-    async def replayed(self, cmd: store.BookDesk) -> store.Booking | None:
+    async def replayed(self, cmd: BookDesk) -> store.Booking | None:
         if cmd.idempotency_key is None:
             return None
         async with self._pool.acquire() as conn:
             return await store.OnConnection(conn).replayed(cmd)
 
-    async def insert(self, place: DeskPlace, cmd: store.BookDesk) -> store.Booked:
+    async def insert(self, place: DeskPlace, cmd: BookDesk) -> store.Booked:
         if cmd.idempotency_key is not None or cmd.series_id is not None:
             async with self._pool.acquire() as conn:
                 return await store.OnConnection(conn).insert(place, cmd)

@@ -18,12 +18,13 @@ from api import params
 from api.auth import PRINCIPAL
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
-from ikn_core.booking import BookingError, BookingNotFound, RuleBroken
+from ikn_core.booking import BookingError, RuleBroken
 from ikn_core.contract.identifiers import ID, PERSON_ID
 from ikn_core.domain import Role
+from ikn_service import booking as service
 from ikn_store import bookings as store
 from ikn_store.booking_places import PlaceCache
-from ikn_store.people import Person, get_person
+from ikn_store.people import Person
 
 KEY = re.compile(r"[\x21-\x7e]{1,255}")
 ALL_ROLES = tuple(Role)
@@ -120,6 +121,7 @@ STATUS = {
     "desk-disabled": 409,
     "desk-assigned": 403,
     "cancel-cut-off": 409,
+    "not-your-delegation": 403,
     "booking-contended": 503,
 }
 
@@ -239,28 +241,19 @@ async def body_of(request: web.Request, allowed: tuple[str, ...]) -> dict[str, A
 
 
 async def for_whom(request: web.Request, me: Person, person_id: object) -> Person:
-    """Me, or the person named: a delegate books for people of their own agency and
-    unit, a facility manager for anyone."""
+    """Me, or the person named (``ikn_service.booking.for_whom``)."""
     if person_id is None or person_id == me.id:
         return me
     if not isinstance(person_id, str) or not PERSON_ID.fullmatch(person_id):
         raise invalid(request, "person", "must be a person id")
     role = request[PRINCIPAL].role
-    if role in MANAGERS or role is Role.DELEGATE:
+    try:
         async with request.app[POOL].acquire() as conn:
-            other = await get_person(conn, person_id)
-        if other is not None and role in MANAGERS:
-            return other
-        if other is not None and (other.agency, other.unit) == (me.agency, me.unit):
-            return other
-        if other is None and role in MANAGERS:
-            raise problem(request, "unknown-person", f"no person {person_id!r}", 404)
-    raise problem(
-        request,
-        "not-your-delegation",
-        "a delegate books for people of their own unit; facility managers for anyone",
-        403,
-    )
+            return await service.for_whom(
+                conn, me, person_id, manager=role in MANAGERS, delegate=role is Role.DELEGATE
+            )
+    except BookingError as exc:
+        raise from_error(request, exc) from exc
 
 
 def desk_of(request: web.Request, body: dict[str, Any]) -> str:
@@ -280,21 +273,9 @@ def idempotency_key(request: web.Request) -> str | None:
 async def visible(request: web.Request, booking_id: UUID) -> store.Booking:
     """The booking, when the caller may act on it; others' bookings look absent."""
     me = caller(request)
+    manager = request[PRINCIPAL].role in MANAGERS
     try:
         async with request.app[POOL].acquire() as conn:
-            booking = await store.get_booking(conn, booking_id)
+            return await service.visible(conn, booking_id, me.id if me else None, manager)
     except BookingError as exc:
         raise from_error(request, exc) from exc
-    mine_ = me is not None and me.id in (booking.person_id, booking.created_by)
-    if not mine_ and request[PRINCIPAL].role not in MANAGERS:
-        raise from_error(request, BookingNotFound(f"no booking {booking_id}"))
-    return booking
-
-
-async def cancel_allowed(request: web.Request, booking: store.Booking, now: datetime) -> None:
-    """Refuse past the cut-off of the desk's rules, unless a facility manager cancels."""
-    if request[PRINCIPAL].role in MANAGERS:
-        return
-    async with request.app[POOL].acquire() as conn:
-        place = await request.app[PLACES].fresh(conn, booking.desk_id)
-    place.rules.check_cancel(booking.start, now)

@@ -25,7 +25,6 @@ from api.booking_http import (
     PLACES,
     body_of,
     booking_json,
-    cancel_allowed,
     desk_of,
     for_whom,
     from_error,
@@ -41,14 +40,8 @@ from api.booking_http import (
 )
 from api.problems import TYPE_BASE
 from api.state import POOL
-from ikn_core.booking import (
-    ACTIVE,
-    MAX_OCCURRENCES,
-    BookingError,
-    BookingNotActive,
-    Recurrence,
-    Repeat,
-)
+from ikn_core.booking import MAX_OCCURRENCES, BookDesk, BookingError, Recurrence, Repeat
+from ikn_service import booking as service
 from ikn_store import bookings as store
 from ikn_store.people import Person
 
@@ -97,7 +90,7 @@ async def _book_all(
         tz = (await places.fresh(conn, desk)).zone_info
         for n, (start, end) in enumerate(recurrence.occurrences(tz)):
             occurrence_key = f"{key}#{n}" if key is not None else None
-            cmd = store.BookDesk(
+            cmd = BookDesk(
                 desk,
                 whom.id,
                 whom.agency,
@@ -110,7 +103,7 @@ async def _book_all(
                 manager=request[PRINCIPAL].role in MANAGERS,
             )
             try:
-                booking, _ = await store.book_checked(
+                booking, _ = await service.book(
                     store.OnConnection(conn), places, cmd, datetime.now(UTC)
                 )
             except BookingError as exc:
@@ -155,12 +148,11 @@ async def create_series(request: web.Request) -> web.Response:
 async def cancel_following(request: web.Request) -> web.Response:
     """Cancel this occurrence and the later ones of its series."""
     found = await visible(request, path_booking_id(request))
+    manager = request[PRINCIPAL].role in MANAGERS
+    cmd = service.CancelBooking(found, manager, following=True)
     try:
-        if found.status not in ACTIVE:
-            raise BookingNotActive(f"booking {found.id} is {found.status}")
-        await cancel_allowed(request, found, datetime.now(UTC))
         async with request.app[POOL].acquire() as conn:
-            cancelled = await store.cancel_following(conn, found)
+            cancelled = await service.cancel(conn, request.app[PLACES], cmd, datetime.now(UTC))
     except BookingError as exc:
         raise from_error(request, exc) from exc
     series = str(found.series_id) if found.series_id else None

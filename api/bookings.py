@@ -23,7 +23,6 @@ from api.booking_http import (
     body_of,
     booking_json,
     caller,
-    cancel_allowed,
     desk_of,
     for_whom,
     from_error,
@@ -37,10 +36,10 @@ from api.booking_http import (
     visible,
 )
 from api.state import POOL
-from ikn_core.booking import BookingError, BookingNotFound, check_in_window
-from ikn_core.booking import CheckInSignal as Signal
+from ikn_core.booking import BookDesk, BookingError
 from ikn_core.contract.identifiers import PERSON_ID
 from ikn_core.domain import Role
+from ikn_service import booking as service
 from ikn_store import bookings as store
 from ikn_store.booking_places import PlaceCache
 
@@ -70,11 +69,9 @@ async def create(request: web.Request) -> web.Response:
     me = require_person(request)
     whom = await for_whom(request, me, body.get("person"))
     manager = request[PRINCIPAL].role in MANAGERS
-    cmd = store.BookDesk(
-        desk, whom.id, whom.agency, whom.unit, start, end, me.id, key, manager=manager
-    )
+    cmd = BookDesk(desk, whom.id, whom.agency, whom.unit, start, end, me.id, key, manager=manager)
     try:
-        booking, created = await store.book_checked(
+        booking, created = await service.book(
             request.app[BOOKER], request.app[PLACES], cmd, datetime.now(UTC)
         )
     except BookingError as exc:
@@ -121,34 +118,23 @@ async def cancel(request: web.Request) -> web.Response:
     """Cancel my booking (or one I made for someone) before the cut-off; facility
     managers cancel any, any time."""
     found = await visible(request, path_booking_id(request))
+    cmd = service.CancelBooking(found, manager=request[PRINCIPAL].role in MANAGERS)
     try:
-        await cancel_allowed(request, found, datetime.now(UTC))
         async with request.app[POOL].acquire() as conn:
-            booking = await store.cancel(conn, found.id)
+            [booking] = await service.cancel(conn, request.app[PLACES], cmd, datetime.now(UTC))
     except BookingError as exc:
         raise from_error(request, exc) from exc
     return respond(booking_json(booking))
-
-
-async def _mine_to_use(request: web.Request) -> tuple[store.Booking, datetime]:
-    booking_id = path_booking_id(request)
-    me = require_person(request)
-    async with request.app[POOL].acquire() as conn:
-        booking = await store.get_booking(conn, booking_id)
-    if booking.person_id != me.id:
-        raise BookingNotFound(f"no booking {booking_id}")
-    return booking, datetime.now(UTC)
 
 
 @routes.post("/api/v1/bookings/{id}/check-in")
 @requires(*ALL_ROLES)
 async def check_in(request: web.Request) -> web.Response:
     """Check in to my own booking from the app (or the desk's QR code)."""
+    booking_id, me = path_booking_id(request), require_person(request)
     try:
-        booking, now = await _mine_to_use(request)
-        check_in_window(booking.start, booking.end, now)
         async with request.app[POOL].acquire() as conn:
-            booking = await store.check_in(conn, booking.id, Signal.APP, now)
+            booking = await service.check_in(conn, booking_id, me.id, datetime.now(UTC))
     except BookingError as exc:
         raise from_error(request, exc) from exc
     return respond(booking_json(booking))
@@ -158,10 +144,10 @@ async def check_in(request: web.Request) -> web.Response:
 @requires(*ALL_ROLES)
 async def check_out(request: web.Request) -> web.Response:
     """Leave early: my checked-in booking ends now and the desk is free again."""
+    booking_id, me = path_booking_id(request), require_person(request)
     try:
-        booking, now = await _mine_to_use(request)
         async with request.app[POOL].acquire() as conn:
-            booking = await store.check_out(conn, booking.id, now)
+            booking = await service.check_out(conn, booking_id, me.id, datetime.now(UTC))
     except BookingError as exc:
         raise from_error(request, exc) from exc
     return respond(booking_json(booking))

@@ -29,22 +29,18 @@ from ikn_core.contract import (
     DownCommand,
     IdentifyCommand,
     RebootCommand,
-    down_topic,
-    encode_down,
 )
 from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
 from ikn_core.errors import ContractError
+from ikn_core.fleet import CommandError, CommandNotPublished
 from ikn_core.mqtt import MqttConnection, Session
 from ikn_core.settings import MqttSettings
+from ikn_service.fleet import send_command
 from ikn_store.commands import (
-    CommandError,
     CommandView,
     NewCommand,
-    add_command,
     device_known,
-    fail_command,
-    get_command,
     list_commands,
 )
 
@@ -167,30 +163,23 @@ async def send(request: web.Request) -> web.Response:
     publisher = request.app[PUBLISHER]
     if publisher is None:
         raise Problem(503, "no-broker", "Commands are off", "the API has no IKN_MQTT_URL")
-    payload = command.to_dict()
     new = NewCommand(
         command.id,
         device_id,
         command.cmd,
-        payload,
+        command.to_dict(),
         request[PRINCIPAL].name,
         now,
         now + request.app[COMMAND_TTL],
     )
-    async with request.app[POOL].acquire() as conn:
-        try:
-            await add_command(conn, new)
-        except CommandError as exc:
-            if exc.kind == "unknown-device":
-                raise _unknown(device_id) from exc
-            raise Problem(409, exc.kind, "The device takes no commands", str(exc)) from exc
-    if not await publisher.publish(down_topic(device_id), encode_down(command)):
-        async with request.app[POOL].acquire() as conn:
-            await fail_command(conn, command.id, "not published: the broker is unavailable")
-        raise Problem(503, "broker-unavailable", "The broker did not take the command")
-    async with request.app[POOL].acquire() as conn:
-        view = await get_command(conn, command.id, now)
-    assert view is not None  # stored above
+    try:
+        view = await send_command(request.app[POOL], publisher, new, command)
+    except CommandNotPublished as exc:
+        raise Problem(503, "broker-unavailable", "The broker did not take the command") from exc
+    except CommandError as exc:
+        if exc.kind == "unknown-device":
+            raise _unknown(device_id) from exc
+        raise Problem(409, exc.kind, "The device takes no commands", str(exc)) from exc
     return _json(_command_json(view), 202)
 
 

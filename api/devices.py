@@ -16,15 +16,14 @@ from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Device, DeviceKind, Role
+from ikn_core.fleet import DeviceError
+from ikn_service.fleet import ChangeDevice, change_device
 from ikn_store.devices import (
-    DeviceError,
     DeviceView,
     TapRules,
     device_alerts,
     list_devices,
-    move_device,
     register_device,
-    set_enabled,
 )
 
 _OPTIONAL = ("zone", "desk")
@@ -196,13 +195,10 @@ async def change(request: web.Request) -> web.Response:
     building = _text(body, "building", required=moving)
     zone, desk = (_text(body, name, required=False) for name in _OPTIONAL)
     device_id = request.match_info["id"]
+    enabled: bool | None = body.get("enabled")
     async with request.app[POOL].acquire() as conn:
         try:
-            async with conn.transaction():
-                if building is not None:
-                    await move_device(conn, device_id, building, zone, desk)
-                if "enabled" in body:
-                    await set_enabled(conn, device_id, body["enabled"])
+            await change_device(conn, ChangeDevice(device_id, building, zone, desk, enabled))
         except DeviceError as exc:
             raise _refused(exc) from exc
     (body,) = await _views(request, device_id=device_id)

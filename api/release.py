@@ -13,16 +13,15 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from api.state import POOL
-from ikn_core.booking import RELEASE_AFTER
 from ikn_core.periodic import periodic
-from ikn_store.bookings import release_no_shows
+from ikn_service.booking import release_no_shows
 
 log = logging.getLogger(__name__)
 
 
 async def _release_round(app: web.Application) -> None:
     async with app[POOL].acquire() as conn:
-        released = await release_no_shows(conn, datetime.now(UTC), RELEASE_AFTER)
+        released = await release_no_shows(conn, datetime.now(UTC))
     if released:
         log.info("released %d booking(s) nobody checked in to (no-shows)", released)
 

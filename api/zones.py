@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -28,22 +28,18 @@ from api.auth import requires
 from api.booking_http import body_of, invalid, problem, respond
 from api.problems import Problem
 from api.state import POOL
+from ikn_core.booking import UnknownPlace
 from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
+from ikn_service import booking as service
 from ikn_store.booking_places import (
     LevelRules,
     RuleOverrides,
     ZoneRules,
     building_rules,
-    restrict_zone,
-    set_building_rules,
-    set_site_rules,
-    set_zone_rules,
     site_rules,
-    zone_access,
     zone_rules,
 )
-from ikn_store.spaces import find_place
 
 routes = web.RouteTableDef()
 
@@ -96,17 +92,22 @@ async def _answer_level(request: web.Request, kind: str, place_id: str) -> web.R
     return respond(_level_json(kind, rules))
 
 
-async def _put_level(request: web.Request, kind: str) -> web.Response:
+async def _put_level(request: web.Request, kind: Literal["site", "building"]) -> web.Response:
     body = await body_of(request, RULE_FIELDS)
     place_id = _place_id(request)
     values = _overrides(request, body)
-    read = building_rules if kind == "building" else site_rules
-    write = set_building_rules if kind == "building" else set_site_rules
-    async with request.app[POOL].acquire() as conn:
-        if await read(conn, place_id) is None:
-            raise _unknown(request, place_id, kind)
-        await write(conn, place_id, values)
+    await _set_rules(request, kind, place_id, values)
     return await _answer_level(request, kind, place_id)
+
+
+async def _set_rules(
+    request: web.Request, level: service.Level, place_id: str, values: RuleOverrides
+) -> None:
+    try:
+        async with request.app[POOL].acquire() as conn:
+            await service.set_rules(conn, level, place_id, values)
+    except UnknownPlace as exc:
+        raise _unknown(request, exc.place_id, exc.level) from exc
 
 
 @routes.get("/api/v1/sites/{id}/booking-rules")
@@ -192,10 +193,7 @@ async def put_rules(request: web.Request) -> web.Response:
     body = await body_of(request, RULE_FIELDS)
     zone_id = _place_id(request)
     overrides = _overrides(request, body)
-    async with request.app[POOL].acquire() as conn:
-        if await find_place(conn, "zone", zone_id) is None:
-            raise _unknown(request, zone_id)
-        await set_zone_rules(conn, zone_id, overrides)
+    await _set_rules(request, "zone", zone_id, overrides)
     return await _answer_rules(request, zone_id)
 
 
@@ -212,10 +210,11 @@ def _access_json(zone_id: str, allowed: list[tuple[str, str | None]]) -> dict[st
 async def get_access(request: web.Request) -> web.Response:
     """Who may book in the zone (empty: everyone)."""
     zone_id = _place_id(request)
-    async with request.app[POOL].acquire() as conn:
-        if await find_place(conn, "zone", zone_id) is None:
-            raise _unknown(request, zone_id)
-        allowed = await zone_access(conn, zone_id)
+    try:
+        async with request.app[POOL].acquire() as conn:
+            allowed = await service.zone_access(conn, zone_id)
+    except UnknownPlace as exc:
+        raise _unknown(request, zone_id) from exc
     return respond(_access_json(zone_id, allowed))
 
 
@@ -251,9 +250,9 @@ async def put_access(request: web.Request) -> web.Response:
     body = await body_of(request, ("allowed",))
     zone_id = _place_id(request)
     allowed = _allowed(request, body)
-    async with request.app[POOL].acquire() as conn:
-        if await find_place(conn, "zone", zone_id) is None:
-            raise _unknown(request, zone_id)
-        await restrict_zone(conn, zone_id, allowed)
-        stored = await zone_access(conn, zone_id)
+    try:
+        async with request.app[POOL].acquire() as conn:
+            stored = await service.restrict_zone(conn, zone_id, allowed)
+    except UnknownPlace as exc:
+        raise _unknown(request, zone_id) from exc
     return respond(_access_json(zone_id, stored))

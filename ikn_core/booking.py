@@ -17,6 +17,8 @@ is computed in the building's IANA zone with ``zoneinfo``.
         ├── NotCheckedIn       check-out of a booking that is not checked in
         ├── ZoneRestricted     the desk's zone is only for some agencies or units
         ├── CancelTooLate      past the cancellation cut-off (a facility manager still may)
+        ├── NotYourDelegation  a delegate books only for people of their own agency and unit
+        ├── UnknownPlace       no such site, building or zone (to set booking rules of)
         └── BookingContended   the database kept refusing under contention; retry
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from ikn_core.errors import IknError
@@ -110,6 +113,21 @@ class CancelTooLate(BookingError):
     kind = "cancel-cut-off"
 
 
+class NotYourDelegation(BookingError):
+    kind = "not-your-delegation"
+
+
+class UnknownPlace(BookingError):
+    """No ``level`` (site, building, zone) ``place_id``."""
+
+    kind = "unknown-place"
+
+    def __init__(self, level: str, place_id: str) -> None:
+        super().__init__(f"{level} {place_id!r}")
+        self.level = level
+        self.place_id = place_id
+
+
 class BookingContended(BookingError):
     kind = "booking-contended"
 
@@ -120,6 +138,24 @@ class DeskDisabled(BookingError):
 
 class DeskAssigned(BookingError):
     kind = "desk-assigned"
+
+
+@dataclass(frozen=True, slots=True)
+class BookDesk:
+    """Book ``desk_id`` for [start, end) for a person of ``agency``/``unit``;
+    ``manager``: the booker is a facility manager (may book a desk assigned to another).
+    The command of ``ikn_service.booking.book``; the storage adapter's writes take it."""
+
+    desk_id: str
+    person_id: str
+    agency: str
+    unit: str
+    start: datetime
+    end: datetime
+    created_by: str
+    idempotency_key: str | None = None
+    series_id: UUID | None = None
+    manager: bool = False
 
 
 CHECK_IN_OPENS_BEFORE = timedelta(minutes=15)

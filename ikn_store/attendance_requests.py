@@ -1,19 +1,10 @@
 """Leave (cuti), official travel (dinas luar) and correction requests, and their audit.
 
-A request is decided by a supervisor of the requester's agency and unit, never by
-the requester (the table refuses it too). Approving one recomputes the days it
-covers in the same transaction; the audit keeps who, when, and each day's record
+The steps ``ikn_service.attendance`` composes into its use cases (file, approve,
+reject): the rules and their errors (``ikn_core.attendance.requests``) live there.
+The table refuses a request decided by its requester too. Approving one recomputes
+the days it covers (``apply``); the audit keeps who, when, and each day's record
 before and after.
-
-    StoreError
-    └── RequestError          kind: a stable code, the problem ``type`` of the API
-        ├── RequestNotFound   no such request (or not one the caller may see)
-        ├── RequestDecided    it was approved or rejected already
-        ├── OwnRequest        the approver made the request (or is its subject)
-        ├── NotYourUnit       the approver supervises another agency or unit
-        ├── NotHappenedYet    approving a correction of a day that has not begun
-        └── UnknownEvidence   a correction cites a signal that is not a device's signal of
-                              its person on its day
 """
 
 from __future__ import annotations
@@ -27,42 +18,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from ikn_core.attendance import Policies
+from ikn_core.attendance.requests import RequestNotFound
 from ikn_store import attendance_days as days_store
-from ikn_store.errors import StoreError
 from ikn_store.people import Person
-
-KINDS = ("cuti", "dinas_luar", "correction")
-
-
-class RequestError(StoreError):
-    kind = "request-error"
-
-
-class RequestNotFound(RequestError):
-    kind = "request-not-found"
-
-
-class RequestDecided(RequestError):
-    kind = "request-decided"
-
-
-class OwnRequest(RequestError):
-    kind = "own-request"
-
-
-class NotYourUnit(RequestError):
-    kind = "not-your-unit"
-
-
-class NotHappenedYet(RequestError):
-    """A correction records what happened: its day must have begun (the API refuses to
-    file one earlier; this catches those filed before it did)."""
-
-    kind = "correction-of-future-day"
-
-
-class UnknownEvidence(RequestError):
-    kind = "unknown-evidence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,38 +91,35 @@ def _request(row: asyncpg.Record) -> Request:
     return Request(**{k: row[k] for k in Request.__dataclass_fields__})
 
 
-async def create(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:
-    async with conn.transaction():
-        if new.evidence:
-            await _check_evidence(conn, new)
-        row = await conn.fetchrow(
-            f"""INSERT INTO attendance_requests
-                    (person_id, kind, days, reason, clock_in, clock_out, requested_by, evidence)
-                VALUES ($1, $2, daterange($3, $4, '[]'), $5, $6, $7, $8, $9)
-                RETURNING {_COLUMNS}""",
-            new.person_id,
-            new.kind,
-            new.first,
-            new.last,
-            new.reason,
-            new.clock_in,
-            new.clock_out,
-            by,
-            list(new.evidence),
-        )
-        assert row is not None
-        request = _request(row)
-        zone = await _zone(conn, request.person_id)
-        after = request.as_json(zone)
-        await _audit(conn, actor=by, action="requested", request=request, after=after)
+async def insert(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:
+    """Store a new request and audit it (call it in a transaction)."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO attendance_requests
+                (person_id, kind, days, reason, clock_in, clock_out, requested_by, evidence)
+            VALUES ($1, $2, daterange($3, $4, '[]'), $5, $6, $7, $8, $9)
+            RETURNING {_COLUMNS}""",
+        new.person_id,
+        new.kind,
+        new.first,
+        new.last,
+        new.reason,
+        new.clock_in,
+        new.clock_out,
+        by,
+        list(new.evidence),
+    )
+    assert row is not None
+    request = _request(row)
+    after = request.as_json(await zone_of(conn, request.person_id))
+    await _audit(conn, actor=by, action="requested", request=request, after=after)
     return request
 
 
-async def _check_evidence(conn: asyncpg.Connection, new: NewRequest) -> None:
-    """A correction cites only device signals (badge taps, desk sensors) of its person
-    on its day (in the person's zone)."""
-    zone = await _zone(conn, new.person_id)
-    found = await conn.fetchval(
+async def evidence_found(conn: asyncpg.Connection, new: NewRequest) -> int:
+    """How many of the signals ``new`` cites are device signals (badge taps, desk
+    sensors) of its person on its first day (in the person's zone)."""
+    zone = await zone_of(conn, new.person_id)
+    found: int = await conn.fetchval(
         """SELECT count(*) FROM attendance_signals
            WHERE id = ANY($1::bigint[]) AND person_id = $2 AND kind = ANY($3::text[])
              AND (at AT TIME ZONE $4)::date = $5""",
@@ -174,10 +129,7 @@ async def _check_evidence(conn: asyncpg.Connection, new: NewRequest) -> None:
         zone.key,
         new.first,
     )
-    if new.kind != "correction" or found != len(set(new.evidence)):
-        raise UnknownEvidence(
-            f"a correction cites badge or desk signals of its person on {new.first} only"
-        )
+    return found
 
 
 async def get(conn: asyncpg.Connection, request_id: UUID) -> Request:
@@ -204,71 +156,55 @@ async def visible_to(conn: asyncpg.Connection, me: Person, unit: bool) -> list[R
     return [_request(r) for r in rows]
 
 
-async def decide(
-    conn: asyncpg.Connection,
-    request_id: UUID,
-    approver: Person,
-    approve: bool,
-    policies: Policies,
-    *,
-    now: datetime,
+async def locked(conn: asyncpg.Connection, request_id: UUID) -> tuple[Request, str, str]:
+    """The request, locked for a decision (in a transaction), and its person's agency
+    and unit."""
+    row = await conn.fetchrow(
+        f"""SELECT q.*, p.agency, p.unit
+            FROM (SELECT {_COLUMNS} FROM attendance_requests WHERE id = $1 FOR UPDATE) q
+            JOIN people p ON p.id = q.person_id""",
+        request_id,
+    )
+    if row is None:
+        raise RequestNotFound(f"no request {request_id}")
+    return _request(row), row["agency"], row["unit"]
+
+
+async def record_decision(
+    conn: asyncpg.Connection, request: Request, approver_id: str, approve: bool, zone: ZoneInfo
 ) -> Request:
-    """Approve or reject; an approval recomputes the days covered, all audited (each
-    day's record before and after as it counts at ``now``)."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"""SELECT q.*, p.agency, p.unit
-                FROM (SELECT {_COLUMNS} FROM attendance_requests WHERE id = $1 FOR UPDATE) q
-                JOIN people p ON p.id = q.person_id""",
-            request_id,
-        )
-        if row is None:
-            raise RequestNotFound(f"no request {request_id}")
-        request = _request(row)
-        _check_approver(request, approver, row["agency"], row["unit"])
-        zone = await _zone(conn, request.person_id)
-        if approve and request.kind == "correction" and request.first > now.astimezone(zone).date():
-            raise NotHappenedYet(f"{request.first} has not begun in {zone.key}")
-        row = await conn.fetchrow(
-            f"""UPDATE attendance_requests SET status = $2, decided_by = $3, decided_at = now()
-                WHERE id = $1 RETURNING {_COLUMNS}""",
-            request_id,
-            "approved" if approve else "rejected",
-            approver.id,
-        )
-        assert row is not None
-        decided = _request(row)
-        action = "approved" if approve else "rejected"
-        await _audit(
-            conn,
-            actor=approver.id,
-            action=action,
-            request=decided,
-            before=request.as_json(zone),
-            after=decided.as_json(zone),
-        )
-        if approve:
-            await _apply(conn, decided, approver.id, policies, now)
+    """Mark ``request`` approved or rejected by ``approver_id``, audited."""
+    action = "approved" if approve else "rejected"
+    row = await conn.fetchrow(
+        f"""UPDATE attendance_requests SET status = $2, decided_by = $3, decided_at = now()
+            WHERE id = $1 RETURNING {_COLUMNS}""",
+        request.id,
+        action,
+        approver_id,
+    )
+    assert row is not None
+    decided = _request(row)
+    await _audit(
+        conn,
+        actor=approver_id,
+        action=action,
+        request=decided,
+        before=request.as_json(zone),
+        after=decided.as_json(zone),
+    )
     return decided
 
 
-async def _zone(conn: asyncpg.Connection, person_id: str) -> ZoneInfo:
+async def zone_of(conn: asyncpg.Connection, person_id: str) -> ZoneInfo:
+    """The zone of the person's days (their home building's)."""
     return (await days_store.counted_spans(conn, [person_id]))[person_id][1]
 
 
-def _check_approver(request: Request, approver: Person, agency: str, unit: str) -> None:
-    if request.status != "pending":
-        raise RequestDecided(f"the request was {request.status} already")
-    if approver.id in (request.requested_by, request.person_id):
-        raise OwnRequest("a request cannot be decided by its requester or its subject")
-    if (approver.agency, approver.unit) != (agency, unit):
-        raise NotYourUnit("only a supervisor of the same agency and unit decides it")
-
-
-async def _apply(
+async def apply(
     conn: asyncpg.Connection, request: Request, actor: str, policies: Policies, now: datetime
 ) -> None:
-    """Add a correction's signals, then recompute every day covered, auditing each day
+    """Make an approved request count (in its decision's transaction): add a
+    correction's signals, then recompute every day covered, auditing each day
     as it said before (stored or, with no signal yet, computed on the spot) and after."""
     person, days = [request.person_id], request.days
     before = await days_store.records(conn, policies, person, days, now)

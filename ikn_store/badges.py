@@ -12,12 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
+from ikn_core.access import UnknownBadgePerson
 from ikn_core.contract.identifiers import ENROLLED_BADGE
-from ikn_store.errors import StoreError
-
-
-class UnknownBadgePerson(StoreError):
-    """The person to enrol a badge for does not exist."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
 from ikn_core.booking import (
+    BookDesk,
     BookingContended,
     BookingError,
     BookingNotActive,
@@ -24,18 +24,13 @@ from ikn_core.booking import (
     BookingStatus,
     CheckInSignal,
     DeskAlreadyBooked,
-    DeskAssigned,
-    DeskDisabled,
     IdempotencyKeyReused,
     NotCheckedIn,
     PersonAlreadyBooked,
-    RuleBroken,
     UnknownDesk,
     UnknownPerson,
-    ZoneRestricted,
-    check_access,
 )
-from ikn_store.booking_places import DeskPlace, PlaceCache, check_desk
+from ikn_store.booking_places import DeskPlace, PlaceCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,41 +188,13 @@ def _conflict(
     return DeskAlreadyBooked(f"desk {desk_id} is already booked for this time")
 
 
-@dataclass(frozen=True, slots=True)
-class BookDesk:
-    """Book ``desk_id`` for [start, end) for a person of ``agency``/``unit``;
-    ``manager``: the booker is a facility manager (may book a desk assigned to another)."""
-
-    desk_id: str
-    person_id: str
-    agency: str
-    unit: str
-    start: datetime
-    end: datetime
-    created_by: str
-    idempotency_key: str | None = None
-    series_id: UUID | None = None
-    manager: bool = False
-
-
-PLACE_ATTEMPTS = 5
-
 Booked = tuple[Booking, bool] | None  # see book(): None means "read the place again"
-
-
-class Booker(Protocol):
-    """Where ``book_checked`` reads and books: ``OnConnection``, or the API's batches."""
-
-    async def fresh_place(self, places: PlaceCache, desk_id: str) -> DeskPlace: ...
-
-    async def replayed(self, cmd: BookDesk) -> Booking | None: ...
-
-    async def insert(self, place: DeskPlace, cmd: BookDesk) -> Booked: ...
 
 
 @dataclass(frozen=True, slots=True)
 class OnConnection:
-    """Book on one connection, one statement per booking."""
+    """Book on one connection, one statement per booking (an
+    ``ikn_service.booking.Booker``)."""
 
     conn: asyncpg.Connection
 
@@ -252,28 +219,6 @@ class OnConnection:
             series_id=cmd.series_id,
             manager=cmd.manager,
         )
-
-
-async def book_checked(
-    booker: Booker, places: PlaceCache, cmd: BookDesk, now: datetime
-) -> tuple[Booking, bool]:
-    """Check the desk's rules and zone access, then book, in one round trip when the
-    desk's place is cached and unchanged. A refusal is always decided on a freshly read
-    place; a booking only on a place the INSERT confirmed unchanged."""
-    earlier = await booker.replayed(cmd)
-    if earlier is not None:
-        return earlier, False
-    place = places.cached(cmd.desk_id)
-    fresh = place is None
-    for _ in range(PLACE_ATTEMPTS):
-        if place is None or (not fresh and _refused(place, cmd, now)):
-            place, fresh = await booker.fresh_place(places, cmd.desk_id), True
-        _check(place, cmd, now)
-        result = await booker.insert(place, cmd)
-        if result is not None:
-            return result
-        place = None  # the rules changed meanwhile: read them again
-    raise BookingContended(f"desk {cmd.desk_id}: its rules keep changing; retry")
 
 
 _BOOK_BATCH = "SELECT * FROM book_batch($1, $2, $3, $4, $5, $6, $7) ORDER BY ord"
@@ -342,20 +287,6 @@ async def _alone(
         return await OnConnection(conn).insert(place, cmd)
     except BookingError as exc:
         return exc
-
-
-def _check(place: DeskPlace, cmd: BookDesk, now: datetime) -> None:
-    place.rules.check(cmd.start, cmd.end, now, place.zone_info)
-    check_access(place.allowed, cmd.agency, cmd.unit)
-    check_desk(place, cmd.person_id, cmd.manager)
-
-
-def _refused(place: DeskPlace, cmd: BookDesk, now: datetime) -> bool:
-    try:
-        _check(place, cmd, now)
-    except (RuleBroken, ZoneRestricted, DeskDisabled, DeskAssigned):
-        return True
-    return False
 
 
 async def get_booking(conn: asyncpg.Connection, booking_id: UUID) -> Booking:

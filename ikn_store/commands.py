@@ -1,7 +1,6 @@
 """Commands sent to devices (table ``device_commands``) and their results.
 
-StoreError
-└── CommandError           kind: "unknown-device" | "disabled" | "exists"
+Refusals raise ``ikn_core.fleet.CommandError``.
 
 A command is stored before it is published, so its result can never arrive for a
 command the platform does not know. Its status is read, not kept: ``succeeded`` or
@@ -18,17 +17,9 @@ from typing import Any, Literal
 import asyncpg
 import orjson
 
-from ikn_store.errors import StoreError
+from ikn_core.fleet import CommandError
 
 CommandStatus = Literal["pending", "succeeded", "failed", "expired"]
-
-
-class CommandError(StoreError):
-    """The store refused a command; ``kind`` says why."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)

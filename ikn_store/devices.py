@@ -1,8 +1,7 @@
 """The device registry: register (with broker credentials shown once), disable, list,
 and what needs attention (:func:`device_alerts`).
 
-StoreError
-└── DeviceError            kind: "exists" | "unknown-device" | "unknown-place" | "desk-taken"
+Refusals raise ``ikn_core.fleet.DeviceError``.
 """
 
 from __future__ import annotations
@@ -18,17 +17,8 @@ import orjson
 
 from ikn_core.attendance import Policies
 from ikn_core.domain import Device
+from ikn_core.fleet import DeviceError
 from ikn_store.broker_auth import mosquitto_hash, new_password
-from ikn_store.errors import StoreError
-
-
-class DeviceError(StoreError):
-    """A registry change the database refused; ``kind`` says why, ``field`` names the input."""
-
-    def __init__(self, kind: str, field: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,17 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from ikn_store.errors import StoreError
-
-
-class TokenError(StoreError):
-    """A token cannot be created or changed: ``kind`` is ``name-taken``,
-    ``unknown-person`` or ``unknown-token``."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
+from ikn_core.access import TokenError
 
 
 @dataclass(frozen=True, slots=True)

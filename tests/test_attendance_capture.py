@@ -15,6 +15,8 @@ import pytest
 
 from edge_agent.badge import badge_token
 from ikn_core.attendance import Policies
+from ikn_core.attendance.requests import UnknownEvidence
+from ikn_service import attendance as service
 from ikn_store import attendance_requests as requests_store
 from ikn_store.attendance_days import mark_dirty, pending_evidence, recompute_dirty
 from ikn_store.attendance_requests import NewRequest
@@ -201,11 +203,11 @@ async def test_a_late_tap_is_evidence_that_counts_only_through_an_approved_corre
             "(2026-10-02 07:41 WITA): counts only through an approved correction citing it"
         )
         assert await pending_evidence(conn, policies, "ani", day, WITA) == [f"s{signal}"]
-        with pytest.raises(requests_store.UnknownEvidence):  # not a signal of Ani's day
-            await requests_store.create(
+        with pytest.raises(UnknownEvidence):  # not a signal of Ani's day
+            await service.file_request(
                 conn, NewRequest("ani", "correction", day, day, "x", evidence=(signal + 9,)), "ani"
             )
-        asked = await requests_store.create(
+        asked = await service.file_request(
             conn,
             NewRequest("ani", "correction", day, day, "reader was offline", evidence=(signal,)),
             "ani",
@@ -213,7 +215,7 @@ async def test_a_late_tap_is_evidence_that_counts_only_through_an_approved_corre
         budi = await get_person(conn, "budi")
         assert budi is not None
         now = datetime(2026, 10, 2, 9, 0, tzinfo=WITA)
-        await requests_store.decide(conn, asked.id, budi, True, policies, now=now)
+        await service.decide(conn, service.DecideRequest(asked.id, budi, True), policies, now=now)
         record = await conn.fetchval(
             "SELECT record FROM attendance_days WHERE person_id = 'ani' AND day = $1", day
         )

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
-from ikn_core.booking import DeskAlreadyBooked, PersonAlreadyBooked, UnknownPerson
+from ikn_core.booking import BookDesk, DeskAlreadyBooked, PersonAlreadyBooked, UnknownPerson
 from ikn_core.domain import Desk, Role, Site
 from ikn_core.settings import ApiSettings
 from ikn_store import bookings as store
@@ -42,8 +42,8 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def _item(
     conn: asyncpg.Connection, person: str, desk: str, hours: tuple[int, int]
-) -> tuple[DeskPlace, store.BookDesk]:
-    cmd = store.BookDesk(
+) -> tuple[DeskPlace, BookDesk]:
+    cmd = BookDesk(
         desk,
         person,
         "kemenpan",

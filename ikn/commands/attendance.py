@@ -95,15 +95,11 @@ def cmd_recompute(args: argparse.Namespace) -> None:
     days = _days(args.first, args.last)
 
     async def work(pool: asyncpg.Pool) -> None:
-        from api.attendance import load_policies
-        from ikn_store.attendance_days import mark_dirty, recompute_dirty
+        from ikn_service.attendance import load_policies, recompute_days
 
         policies = load_policies(args.policy or settings.attendance_policy)
         async with pool.acquire() as conn:
-            marked = await mark_dirty(conn, args.person or None, days)
-            done = 0
-            while (n := await recompute_dirty(conn, policies)) > 0:
-                done += n
+            marked, done = await recompute_days(conn, policies, args.person or None, days)
         print(f"marked {marked} day(s), recomputed {done}")
 
     _with_pool(settings.db, work)
@@ -116,11 +112,12 @@ def cmd_rush(args: argparse.Namespace) -> None:
     API job to complete the daily records and check every one (exit 1 if any is wrong)."""
     badge, sim, api = BadgeSettings.from_env(), SimSettings.from_env(), ApiSettings.from_env()
     configure(sim.log, "sim")
-    from api.attendance import load_policies
     from ikn.benchmarks.attendance import Options, doors, prepare, replay_and_check
 
     speed = args.speed if args.speed is not None else 120.0
     o = Options(args.people, args.buildings, speed, args.day, sim.seed)
+    from ikn_service.attendance import load_policies
+
     policies = load_policies(api.attendance_policy)
 
     async def main(_stop: asyncio.Event) -> None:

@@ -37,7 +37,8 @@ def cmd_device_add(args: argparse.Namespace) -> None:
     device = _device(args)
 
     async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.devices import DeviceError, register_device
+        from ikn_core.fleet import DeviceError
+        from ikn_store.devices import register_device
 
         try:
             password = await register_device(conn, device, args.expected_interval)
@@ -53,10 +54,11 @@ def cmd_device_add(args: argparse.Namespace) -> None:
 def _cmd_set_enabled(enabled: bool) -> Any:
     def cmd(args: argparse.Namespace) -> None:
         async def work(conn: asyncpg.Connection) -> None:
-            from ikn_store.devices import DeviceError, set_enabled
+            from ikn_core.fleet import DeviceError
+            from ikn_service.fleet import ChangeDevice, change_device
 
             try:
-                await set_enabled(conn, args.id, enabled)
+                await change_device(conn, ChangeDevice(args.id, enabled=enabled))
             except DeviceError as exc:
                 sys.exit(f"ikn device: {exc}")
             print(f"{args.id} {'enabled' if enabled else 'disabled'}; {REACHES_BROKER}")
@@ -68,7 +70,8 @@ def _cmd_set_enabled(enabled: bool) -> Any:
 
 def cmd_device_rotate_password(args: argparse.Namespace) -> None:
     async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.devices import DeviceError, rotate_password
+        from ikn_core.fleet import DeviceError
+        from ikn_store.devices import rotate_password
 
         try:
             password = await rotate_password(conn, args.id)
@@ -95,10 +98,11 @@ def cmd_broker_sync(args: argparse.Namespace) -> None:
 
 def cmd_device_move(args: argparse.Namespace) -> None:
     async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.devices import DeviceError, move_device
+        from ikn_core.fleet import DeviceError
+        from ikn_service.fleet import ChangeDevice, change_device
 
         try:
-            await move_device(conn, args.id, args.building, args.zone, args.desk)
+            await change_device(conn, ChangeDevice(args.id, args.building, args.zone, args.desk))
         except DeviceError as exc:
             sys.exit(f"ikn device: {exc}")
         place = " / ".join(p for p in (args.building, args.zone, args.desk) if p)

@@ -178,7 +178,7 @@ def cmd_token_link(args: argparse.Namespace) -> None:
 def _token_command(work: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
     """``work`` on the database; a token error (a name taken, no such token or person)
     becomes the command's one-line error."""
-    from ikn_store.tokens import TokenError
+    from ikn_core.access import TokenError
 
     async def guarded(conn: asyncpg.Connection) -> None:
         try:

@@ -4,7 +4,8 @@
     └── AttendanceError        base of everything raised on purpose here
         ├── PolicyError        a policy file (or one of its keys) is wrong, or no
         │                      policy is in force on a day
-        └── SignalError        a signal or excuse that cannot be used (naive time, ...)
+        ├── SignalError        a signal or excuse that cannot be used (naive time, ...)
+        └── OutsideGeofence    an office check-in outside every building's geofence
 
 Both carry structured fields: ``key`` is the dotted path of the offending policy key
 (``policy[1].ramadan.periods[0].start``) or signal field (``at``), ``detail`` says what
@@ -39,3 +40,13 @@ class PolicyError(AttendanceError):
 
 class SignalError(AttendanceError):
     """A signal or excuse that the rules cannot use (``key`` names the field)."""
+
+
+class OutsideGeofence(AttendanceError):
+    """An ``office`` check-in from a point (or with a fix) not within ``radius_m`` of
+    any building."""
+
+    def __init__(self, radius_m: float) -> None:
+        self.radius_m = radius_m
+        within = f"within {radius_m:g} m of a building, with a fix that precise"
+        super().__init__("lat", f"an office check-in must be {within}")
