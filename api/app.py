@@ -7,29 +7,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from api import (
-    analytics,
-    attendance,
-    attendance_reports,
-    auth,
-    availability,
-    booking_batches,
-    bookings,
-    commands,
-    dead_letters,
-    devices,
-    docs_page,
-    headers,
-    health,
-    occupancy,
-    oidc,
-    openapi,
-    rate_limit,
-    release,
-    stream,
-    zones,
-)
+from api import auth, docs_page, headers, health, oidc, openapi, rate_limit, stream
+from api.analytics import handlers as analytics
+from api.analytics import occupancy
+from api.attendance import handlers as attendance
+from api.attendance import reports as attendance_reports
 from api.auth import auth_middleware
+from api.booking import availability, bookings, release, zones
+from api.booking import batches as booking_batches
+from api.fleet import commands, dead_letters, devices
 from api.problems import problem_middleware, text_middleware
 from api.server import HANDLER_ARGS
 from api.state import POOL

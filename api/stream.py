@@ -34,13 +34,13 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires, still_allowed
+from api.booking.places import check_places, place_filters
 from api.params import digits
-from api.places import check_places, place_filters
 from api.problems import Problem, invalid_parameter
 from api.state import POOL
 from ikn_core.domain import DeskState, Role
 from ikn_core.settings import StreamSettings
-from ikn_store.devices import DeskEvent, desk_events_after, desk_events_by_id
+from ikn_store.fleet.devices import DeskEvent, desk_events_after, desk_events_by_id
 from ikn_store.listen import Listener
 
 log = logging.getLogger(__name__)

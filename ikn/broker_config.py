@@ -1,7 +1,7 @@
 """Mosquitto's password file and ACL file, rendered from the broker accounts.
 
 Pure text (no database here: the CLI runs on edge devices too); ``ikn broker-config``
-feeds it ``ikn_store.broker_auth.broker_users``. Each device logs in with its device
+feeds it ``ikn_store.fleet.broker_auth.broker_users``. Each device logs in with its device
 id as user name, and three ``pattern`` lines (``%u`` is the user name) confine every
 device to publishing its own ``up`` and ``status`` (its Will included) and reading its
 own ``down``. Service accounts get ``user`` blocks. A user name missing from the

@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 
 from ikn.broker_config import Account, write_changed
-from ikn_store.broker_auth import ServiceRole, broker_users
+from ikn_store.fleet.broker_auth import ServiceRole, broker_users
 from ikn_store.listen import Listener
 
 log = logging.getLogger(__name__)

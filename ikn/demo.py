@@ -158,8 +158,8 @@ class Demo:
         with ``accounts`` the broker accounts (``_broker_accounts``)."""
         assert self.postgres is not None
         from firmware_sim.scenario import load_scenario
-        from ikn_store.attendance import set_building_site
-        from ikn_store.booking_places import RuleOverrides, set_building_rules
+        from ikn_store.attendance.signals import set_building_site
+        from ikn_store.booking.places import RuleOverrides, set_building_rules
         from ikn_store.migrations import migrate
         from ikn_store.people import upsert_people
         from ikn_store.spaces import load_site
@@ -199,8 +199,8 @@ class Demo:
         from ikn.broker_config import write_private
         from ikn.commands.fleet import write_broker_files
         from ikn_core import device_logins
-        from ikn_store.broker_auth import ServiceAccount, ServiceRole, set_service_password
-        from ikn_store.devices import rotate_password
+        from ikn_store.fleet.broker_auth import ServiceAccount, ServiceRole, set_service_password
+        from ikn_store.fleet.devices import rotate_password
 
         for account in (
             ServiceAccount.of(ServiceRole.INGEST, INGEST_ACCOUNT),

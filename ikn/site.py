@@ -7,8 +7,9 @@ from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
 import web as pages
-from api import attendance, headers
+from api import headers
 from api.app import make_app
+from api.attendance import handlers as attendance
 from api.auth import public
 from api.state import POOL
 from ikn_core.settings import ApiSettings

@@ -19,10 +19,10 @@ from ikn_core.attendance.requests import (
     RequestDecided,
     UnknownEvidence,
 )
-from ikn_store import attendance as ledger
-from ikn_store import attendance_requests as requests_store
-from ikn_store.attendance_days import mark_dirty, recompute_dirty
-from ikn_store.attendance_requests import NewRequest, Request
+from ikn_store.attendance import requests as requests_store
+from ikn_store.attendance import signals as ledger
+from ikn_store.attendance.days import mark_dirty, recompute_dirty
+from ikn_store.attendance.requests import NewRequest, Request
 from ikn_store.people import Person
 
 

@@ -3,7 +3,7 @@ atomically), cancel, check in and out, whom a booker may book for, the job that
 releases no-shows, and an admin's booking rules and zone access.
 
 The rules are the domain's (``ikn_core.booking``); "never twice" is the database's
-(``ikn_store.bookings``). Each use case raises a ``BookingError`` the entry points
+(``ikn_store.booking.bookings``). Each use case raises a ``BookingError`` the entry points
 turn into their own answer (a problem document, a CLI message).
 """
 
@@ -34,10 +34,10 @@ from ikn_core.booking import (
     check_access,
     check_in_window,
 )
-from ikn_store import booking_places as places_store
-from ikn_store import bookings as store
-from ikn_store.booking_places import DeskPlace, PlaceCache, RuleOverrides, check_desk
-from ikn_store.bookings import Booked, Booking
+from ikn_store.booking import bookings as store
+from ikn_store.booking import places as places_store
+from ikn_store.booking.bookings import Booked, Booking
+from ikn_store.booking.places import DeskPlace, PlaceCache, RuleOverrides, check_desk
 from ikn_store.people import Person, get_person
 from ikn_store.spaces import find_place
 
@@ -47,8 +47,8 @@ PLACE_ATTEMPTS = 5
 
 
 class Booker(Protocol):
-    """Where ``book`` reads and books: ``ikn_store.bookings.OnConnection``, or the
-    API's batches (``api.booking_batches``)."""
+    """Where ``book`` reads and books: ``ikn_store.booking.bookings.OnConnection``, or the
+    API's batches (``api.booking.batches``)."""
 
     async def fresh_place(self, places: PlaceCache, desk_id: str) -> DeskPlace: ...
 

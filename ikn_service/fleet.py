@@ -10,8 +10,8 @@ import asyncpg
 
 from ikn_core.contract import DownCommand, down_topic, encode_down
 from ikn_core.fleet import CommandNotPublished
-from ikn_store.commands import CommandView, NewCommand, add_command, fail_command, get_command
-from ikn_store.devices import move_device, set_enabled
+from ikn_store.fleet.commands import CommandView, NewCommand, add_command, fail_command, get_command
+from ikn_store.fleet.devices import move_device, set_enabled
 
 NOT_PUBLISHED = "not published: the broker is unavailable"
 

@@ -12,8 +12,8 @@ from typing import NamedTuple
 from ikn_core.contract import Channel, decode_batch, decode_status, parse_topic
 from ikn_core.contract.fast import fast_readings
 from ikn_core.errors import ContractError
-from ikn_store.dead_letters import DeadLetter
-from ikn_store.readings import ReadingRow, StatusUpdate, UpMessage
+from ikn_store.fleet.dead_letters import DeadLetter
+from ikn_store.readings.rows import ReadingRow, StatusUpdate, UpMessage
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ import asyncpg
 
 from ikn_core.contract import DisplayCommand, down_topic, encode_down
 from ikn_core.contract.down import DisplayState
-from ikn_store.devices import DeskEvent, desk_events_by_id
+from ikn_store.fleet.devices import DeskEvent, desk_events_by_id
 from ikn_store.listen import Listener
 
 log = logging.getLogger(__name__)

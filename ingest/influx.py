@@ -28,7 +28,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from ikn_core.settings import InfluxSettings
-from ikn_store.readings import DevicePlace, ReadingRow, UpMessage
+from ikn_store.readings.rows import DevicePlace, ReadingRow, UpMessage
 from ingest.decode import Decoded
 from ingest.metrics import IngestMetrics
 

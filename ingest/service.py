@@ -17,13 +17,13 @@ import asyncpg
 
 from ikn_core.periodic import every
 from ikn_core.settings import IngestSettings
-from ikn_store.dead_letters import DeadLetter, delete_expired, safe_text
-from ikn_store.devices import alert_counts
 from ikn_store.errors import CONNECTION_LOST
+from ikn_store.fleet.dead_letters import DeadLetter, delete_expired, safe_text
+from ikn_store.fleet.devices import alert_counts
 from ikn_store.migrations import migrate
-from ikn_store.partitions import drop_expired, ensure_partitions
 from ikn_store.pool import close_pool, create_pool
-from ikn_store.readings import (
+from ikn_store.readings.partitions import drop_expired, ensure_partitions
+from ikn_store.readings.rows import (
     StatusUpdate,
     UpMessage,
     WriteResult,
@@ -432,7 +432,7 @@ def _add(total: WriteResult, result: WriteResult) -> None:
 def _store_failed(item: Decoded, exc: Exception) -> DeadLetter:
     """A message the database refused, as a dead letter (``store_failed``: the contract
     let through what PostgreSQL cannot hold). The dead-letter write renders every text
-    safely (ikn_store.dead_letters), so one failing again is no matter of content."""
+    safely (ikn_store.fleet.dead_letters), so one failing again is no matter of content."""
     if isinstance(item, Cleared) or (
         isinstance(item, DeadLetter) and item.reason == "store_failed"
     ):

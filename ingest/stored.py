@@ -30,8 +30,8 @@ from ikn_core.contract import Channel, StoredNotice, down_topic, parse_topic
 from ikn_core.contract.down import STORED_RANGES_MAX, encode_stored
 from ikn_core.contract.payload import SEQ_MAX
 from ikn_core.errors import ContractError
-from ikn_store.dead_letters import DeadLetter
-from ikn_store.readings import UpMessage
+from ikn_store.fleet.dead_letters import DeadLetter
+from ikn_store.readings.rows import UpMessage
 from ingest.decode import Decoded
 
 Publish = Callable[[str, bytes, int], None]  # topic, payload, QoS

@@ -25,7 +25,7 @@ import asyncpg
 import orjson
 import pytest
 
-from ikn_store.analytics import (
+from ikn_store.analytics.queries import (
     Bucket,
     Level,
     Query,
@@ -35,10 +35,10 @@ from ikn_store.analytics import (
     utilisation_computed,
     utilisation_json,
 )
-from ikn_store.partitions import ensure_partitions
 from ikn_store.pool import create_pool
-from ikn_store.readings import ReadingRow, UpMessage, write
-from ikn_store.rollups import refresh
+from ikn_store.readings.partitions import ensure_partitions
+from ikn_store.readings.rollups import refresh
+from ikn_store.readings.rows import ReadingRow, UpMessage, write
 from tests.helpers import seed
 
 WITA = ZoneInfo("Asia/Makassar")

@@ -230,7 +230,7 @@ async def test_a_large_table_is_streamed_with_the_same_content(
     whole = await c.get("/api/v1/analytics/utilisation", params=params, headers=auth)
     assert whole.status == 200 and "Transfer-Encoding" not in whole.headers
     # every table counts as large now: written from a cursor, chunk by chunk
-    monkeypatch.setattr("api.analytics.STREAM_ROWS", 0)
+    monkeypatch.setattr("api.analytics.handlers.STREAM_ROWS", 0)
     streamed = await c.get("/api/v1/analytics/utilisation", params=params, headers=auth)
     assert streamed.status == 200 and streamed.headers["Transfer-Encoding"] == "chunked"
     assert streamed.content_type == whole.content_type

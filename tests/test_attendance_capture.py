@@ -1,4 +1,4 @@
-"""Signals captured inside the ingest's transaction (ikn_store.readings.write): badge
+"""Signals captured inside the ingest's transaction (ikn_store.readings.rows.write): badge
 taps of enrolled tokens, the booking check-in a tap makes, desk occupancy during a
 booking; unknown tokens counted; every redelivery a no-op."""
 
@@ -17,14 +17,14 @@ from edge_agent.badge import badge_token
 from ikn_core.attendance import Policies
 from ikn_core.attendance.requests import UnknownEvidence
 from ikn_service import attendance as service
-from ikn_store import attendance_requests as requests_store
-from ikn_store.attendance_days import mark_dirty, pending_evidence, recompute_dirty
-from ikn_store.attendance_requests import NewRequest
-from ikn_store.badges import enrol, revoke
-from ikn_store.partitions import ensure_partitions
+from ikn_store.attendance import requests as requests_store
+from ikn_store.attendance.badges import enrol, revoke
+from ikn_store.attendance.days import mark_dirty, pending_evidence, recompute_dirty
+from ikn_store.attendance.requests import NewRequest
 from ikn_store.people import get_person, upsert_people
 from ikn_store.pool import create_pool
-from ikn_store.readings import ReadingRow, UpMessage, write
+from ikn_store.readings.partitions import ensure_partitions
+from ikn_store.readings.rows import ReadingRow, UpMessage, write
 from tests.helpers import seed
 from tests.test_attendance_e2e import KEY, PEOPLE, SITE
 

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.app import make_app
-from api.attendance import CLOCK
+from api.attendance.handlers import CLOCK
 from ikn_core.attendance import (
     Coordinates,
     CountedSpan,

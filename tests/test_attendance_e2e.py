@@ -21,15 +21,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
-from api.attendance import CLOCK
+from api.attendance.handlers import CLOCK
 from edge_agent.badge import badge_token
 from ikn.benchmarks.attendance import write_replay_policy
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import BadgeTap, Batch, encode_batch
 from ikn_core.domain import Device, DeviceKind, Role
 from ikn_core.settings import ApiSettings, IngestSettings
-from ikn_store.attendance import set_building_site
-from ikn_store.badges import enrol
+from ikn_store.attendance.badges import enrol
+from ikn_store.attendance.signals import set_building_site
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
 from ingest.service import IngestService

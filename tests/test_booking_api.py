@@ -22,7 +22,7 @@ from api.app import make_app
 from ikn_core.booking import BookingRules
 from ikn_core.domain import Building, Desk, Floor, Role, Site, Zone
 from ikn_core.settings import ApiSettings
-from ikn_store.booking_places import set_rules
+from ikn_store.booking.places import set_rules
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
 from tests.helpers import SMALL_SITE, fetch, seed
@@ -606,7 +606,7 @@ async def test_icalendar_feed_of_my_bookings(world: World) -> None:
 
 
 def test_icalendar_long_lines_are_folded_and_text_escaped() -> None:
-    from api.bookings import _ics_fold, _ics_text
+    from api.booking.bookings import _ics_fold, _ics_text
 
     line = "X-WR-CALNAME:" + _ics_text("Meja; baris, panjang\n") + "é" * 80
     folded = _ics_fold(line)

@@ -19,8 +19,8 @@ from api.app import make_app
 from ikn_core.booking import BookDesk, DeskAlreadyBooked, PersonAlreadyBooked, UnknownPerson
 from ikn_core.domain import Desk, Role, Site
 from ikn_core.settings import ApiSettings
-from ikn_store import bookings as store
-from ikn_store.booking_places import DeskPlace, PlaceCache, desk_place
+from ikn_store.booking import bookings as store
+from ikn_store.booking.places import DeskPlace, PlaceCache, desk_place
 from ikn_store.people import Person, upsert_people
 from tests.helpers import SMALL_SITE, fetch, seed
 from tests.test_booking_api import World, _tokens, tomorrow

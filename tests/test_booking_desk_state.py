@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from ikn_store.booking_places import PlaceCache, desk_place
-from ikn_store.bookings import book
+from ikn_store.booking.bookings import book
+from ikn_store.booking.places import PlaceCache, desk_place
 from tests.helpers import fetch
 from tests.test_booking_api import World, _problem, open_world, tomorrow
 

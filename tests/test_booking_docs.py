@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from api import availability, booking_http, booking_series, bookings
+from api.booking import availability, bookings
+from api.booking import http as booking_http
+from api.booking import series as booking_series
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
 

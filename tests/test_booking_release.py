@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import make_app
 from ikn_core.booking import RELEASE_AFTER
 from ikn_core.settings import ApiSettings
-from ikn_store.bookings import no_shows, release_no_shows
+from ikn_store.booking.bookings import no_shows, release_no_shows
 from tests.helpers import eventually, fetch, seed
 
 BOOK = """INSERT INTO bookings (desk_id, person_id, created_by, period, status, checked_in_at,

@@ -10,8 +10,8 @@ import pytest
 
 from ikn_core.booking import DeskAlreadyBooked, PersonAlreadyBooked
 from ikn_core.domain import Role
-from ikn_store import bookings as store
-from ikn_store.booking_places import RuleOverrides, desk_place, set_zone_rules
+from ikn_store.booking import bookings as store
+from ikn_store.booking.places import RuleOverrides, desk_place, set_zone_rules
 from ikn_store.people import Person, upsert_people
 from tests.helpers import seed
 

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from ikn_core.booking import BookingRules
-from ikn_store.booking_places import RuleOverrides, restrict_zone, set_rules, set_zone_rules
+from ikn_store.booking.places import RuleOverrides, restrict_zone, set_rules, set_zone_rules
 from tests.helpers import fetch
 from tests.test_booking_api import WITA, World, _problem, open_world, tomorrow
 

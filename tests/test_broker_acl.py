@@ -36,8 +36,8 @@ from ikn.brokers import (
 )
 from ikn_core.mqtt import ConnectRefused, MqttConnection, Session
 from ikn_core.settings import MqttSettings, MqttUrl
-from ikn_store.broker_auth import broker_users, verify
-from ikn_store.readings import stream_counts
+from ikn_store.fleet.broker_auth import broker_users, verify
+from ikn_store.readings.rows import stream_counts
 from tests.helpers import eventually, poll, seed
 
 TIMEOUT = 20.0

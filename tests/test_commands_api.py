@@ -19,7 +19,7 @@ from edge_agent import EdgeAgent
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import IdentifyCommand
 from ikn_core.settings import ApiSettings
-from ikn_store.commands import list_commands
+from ikn_store.fleet.commands import list_commands
 from ikn_store.tokens import create_token
 from tests.helpers import eventually, seed
 from tests.test_downlink_edge import CONFIG, QueueDriver, _count, _up_sizes

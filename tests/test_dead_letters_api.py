@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
 from ikn_core.settings import ApiSettings
-from ikn_store.dead_letters import DeadLetter
-from ikn_store.readings import write_dead_letters
+from ikn_store.fleet.dead_letters import DeadLetter
+from ikn_store.readings.rows import write_dead_letters
 from ikn_store.tokens import create_token
 
 Client = TestClient[web.Request, web.Application]

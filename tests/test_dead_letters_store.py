@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from ikn_core.contract import MAX_PAYLOAD_BYTES
-from ikn_store.dead_letters import DeadLetter, count_by_reason, delete_expired, hour_of
-from ikn_store.readings import write_dead_letters
+from ikn_store.fleet.dead_letters import DeadLetter, count_by_reason, delete_expired, hour_of
+from ikn_store.readings.rows import write_dead_letters
 from tests.helpers import fetch
 
 NOW = datetime(2026, 12, 6, 10, 20, tzinfo=UTC)

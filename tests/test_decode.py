@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from ikn_store.dead_letters import DeadLetter
-from ikn_store.readings import UpMessage
+from ikn_store.fleet.dead_letters import DeadLetter
+from ikn_store.readings.rows import UpMessage
 from ingest.decode import Received, Window, decode
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from api.app import make_app
 from ikn_core.attendance import Policies
 from ikn_core.attendance.policy import READER_MAX_TOKENS_PER_MINUTE as TAP_TOKENS_PER_MIN
 from ikn_core.settings import ApiSettings, IngestSettings
-from ikn_store.devices import (
+from ikn_store.fleet.devices import (
     ALERTS,
     FLOOD_READINGS_PER_MIN,
     RECENT_WINDOW,
@@ -24,8 +24,8 @@ from ikn_store.devices import (
     device_alerts,
     list_devices,
 )
-from ikn_store.partitions import ensure_partitions
 from ikn_store.pool import create_pool
+from ikn_store.readings.partitions import ensure_partitions
 from ikn_store.tokens import create_token
 from ingest.service import IngestService
 from tests.helpers import seed

@@ -16,8 +16,8 @@ import pytest
 from edge_agent import EdgeAgent
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import DisplayCommand, Observation
-from ikn_store.bookings import cancel, check_in, check_out
-from ikn_store.devices import DeskEvent
+from ikn_store.booking.bookings import cancel, check_in, check_out
+from ikn_store.fleet.devices import DeskEvent
 from ingest.display import DisplayFeed, display_for
 from tests.helpers import eventually
 from tests.test_downlink_edge import CONFIG, QueueDriver

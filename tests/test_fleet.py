@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import make_app
 from ikn.broker_config import Account, acl_file, password_file, write_config
 from ikn_core.settings import ApiSettings
-from ikn_store.broker_auth import (
+from ikn_store.fleet.broker_auth import (
     ServiceAccount,
     ServiceRole,
     broker_users,
@@ -164,7 +164,7 @@ async def test_disabling_takes_a_device_out_of_the_broker_files(
             [],
         )
         assert await broker_users(conn) == []
-        from ikn_store.broker_auth import set_service_password
+        from ikn_store.fleet.broker_auth import set_service_password
 
         await set_service_password(conn, ServiceAccount.of(ServiceRole.INGEST))
         assert [u.username for u in await broker_users(conn)] == ["svc.ingest"]

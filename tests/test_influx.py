@@ -22,7 +22,7 @@ from ikn.brokers import BrokerProcess, free_port, wait_for_port
 from ikn_core.contract import Batch, DeskOccupancy, Environment, PeopleCount, encode_batch
 from ikn_core.domain import Device, DeviceKind
 from ikn_core.settings import InfluxSettings, IngestSettings
-from ikn_store.readings import DevicePlace, ReadingRow
+from ikn_store.readings.rows import DevicePlace, ReadingRow
 from ingest.influx import _retryable, line
 from tests.helpers import SMALL_SITE, eventually, fetch, publish, seed
 from tests.test_ingest import Running, _start

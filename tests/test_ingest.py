@@ -16,7 +16,7 @@ import pytest
 from ikn.brokers import BrokerProcess, free_port
 from ikn_core.contract import Batch, DeskOccupancy, Status, encode_batch, encode_status
 from ikn_core.settings import IngestSettings
-from ikn_store.readings import WriteResult
+from ikn_store.readings.rows import WriteResult
 from ingest.service import IngestService
 from tests.helpers import eventually, fetch, publish, seed
 

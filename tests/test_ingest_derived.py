@@ -19,9 +19,9 @@ from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
 from ikn_core.domain import Device, DeviceKind
 from ikn_core.settings import ApiSettings, IngestSettings
-from ikn_store.partitions import ensure_partitions
 from ikn_store.pool import create_pool
-from ikn_store.readings import ReadingRow, UpMessage, release_vacant_desks, write
+from ikn_store.readings.partitions import ensure_partitions
+from ikn_store.readings.rows import ReadingRow, UpMessage, release_vacant_desks, write
 from ikn_store.tokens import create_token
 from tests.helpers import SMALL_SITE, eventually, fetch, publish, seed
 from tests.test_ingest import _start

@@ -18,9 +18,9 @@ import pytest
 
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
-from ikn_store.dead_letters import DeadLetter
+from ikn_store.fleet.dead_letters import DeadLetter
 from ikn_store.pool import close_pool, create_pool
-from ikn_store.readings import WriteResult, write_dead_letters
+from ikn_store.readings.rows import WriteResult, write_dead_letters
 from ingest.decode import Decoded, Received, decode
 from ingest.mqtt import Inbox
 from ingest.service import DeadLetterLog, IngestService

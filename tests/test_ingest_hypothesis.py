@@ -31,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ikn.brokers import BrokerProcess
 from ikn_core.domain import READING_KINDS, DeviceKind
-from ikn_store.readings import StatusUpdate, UpMessage
+from ikn_store.readings.rows import StatusUpdate, UpMessage
 from ingest.decode import Cleared, Received, Window, decode
 from tests.helpers import seed
 from tests.test_ingest_resilience import _env, _ingest

@@ -29,7 +29,7 @@ from ikn.brokers import BrokerProcess, free_port
 from ikn.running import STOP_DEADLINE_S
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
-from ikn_store.readings import stream_counts
+from ikn_store.readings.rows import stream_counts
 from tests.helpers import poll, seed
 
 pytestmark = pytest.mark.slow
@@ -331,7 +331,8 @@ def test_ten_thousand_malformed_payloads_all_become_dead_letters(
             async def q() -> Counter[str]:
                 conn = await asyncpg.connect(seeded)
                 try:
-                    # exact, whatever payloads the flood guard sampled (ikn_store/dead_letters.py)
+                    # exact, whatever payloads the flood guard sampled
+                    # (ikn_store/fleet/dead_letters.py)
                     rows = await conn.fetch(
                         "SELECT reason, sum(letters) FROM dead_letter_counts GROUP BY 1"
                     )

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from ikn_core.settings import IngestSettings
-from ikn_store.readings import WriteResult
+from ikn_store.readings.rows import WriteResult
 from ingest.decode import Decoded, Received
 from ingest.service import IngestService
 

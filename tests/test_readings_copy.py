@@ -1,4 +1,4 @@
-"""The ingest's own COPY encoding (ikn_store/copy_rows.py) stores exactly what asyncpg's
+"""The ingest's own COPY encoding (ikn_store/readings/copy_rows.py) stores exactly what asyncpg's
 codecs store, for every kind of reading, time zone and stream spelling."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from ikn_store import copy_rows
 from ikn_store.pool import create_pool
-from ikn_store.readings import _READING_COLUMNS, ReadingRow
+from ikn_store.readings import copy_rows
+from ikn_store.readings.rows import _READING_COLUMNS, ReadingRow
 
 
 @pytest.fixture

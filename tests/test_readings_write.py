@@ -1,4 +1,4 @@
-"""The ingest's write of readings (ikn_store.readings, ``ingest_derive()``): a batch of new
+"""The ingest's write of readings (ikn_store.readings.rows, ``ingest_derive()``): a batch of new
 readings goes straight into ``readings`` by COPY; one holding a reading stored before
 is written again through ``staging_readings`` and stores the rest once. The summary
 that the derivation reads is a GROUP BY device_id, kind, ts."""
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ikn_store.partitions import ensure_partitions
 from ikn_store.pool import create_pool
-from ikn_store.readings import ReadingRow, UpMessage, summarise, write
+from ikn_store.readings.partitions import ensure_partitions
+from ikn_store.readings.rows import ReadingRow, UpMessage, summarise, write
 from tests.helpers import seed
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)

@@ -32,7 +32,7 @@ from firmware_sim.runner import SimOptions, SimResult, run_sim
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import Observation, decode_batch, make_reading
 from ikn_core.settings import IngestSettings, LogSettings, MqttSettings, MqttUrl, SimSettings
-from ikn_store.devices import device_alerts, list_devices
+from ikn_store.fleet.devices import device_alerts, list_devices
 from ikn_store.spaces import load_site
 from ingest.service import IngestService
 from tests.helpers import eventually

@@ -21,7 +21,7 @@ from ikn.brokers import start_mosquitto
 from ikn_core import device_logins
 from ikn_core.errors import SettingsError
 from ikn_core.settings import SimSettings
-from ikn_store.broker_auth import broker_users, verify
+from ikn_store.fleet.broker_auth import broker_users, verify
 from tests.helpers import eventually
 
 DEVICE_IDS = st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True)

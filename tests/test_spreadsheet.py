@@ -8,7 +8,7 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.attendance_reports import month_csv
+from api.attendance.reports import month_csv
 from ikn_core.io import (
     BuildingRecord,
     FloorRecord,

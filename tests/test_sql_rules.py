@@ -18,7 +18,7 @@ from ikn_core.booking import (
     BookingStatus,
     check_in_window,
 )
-from ikn_store.booking_places import DeskPlace, check_desk
+from ikn_store.booking.places import DeskPlace, check_desk
 
 
 def _python_bookable(disabled: bool, assigned_to: str | None, manager: bool) -> bool:

@@ -26,8 +26,8 @@ from ikn_core.contract import (
 )
 from ikn_core.errors import SettingsError
 from ikn_core.settings import EdgeSettings, IngestSettings
-from ikn_store.dead_letters import DeadLetter
-from ikn_store.readings import ReadingRow, UpMessage
+from ikn_store.fleet.dead_letters import DeadLetter
+from ikn_store.readings.rows import ReadingRow, UpMessage
 from ingest.stored import StoredNotices, seq_ranges
 from tests.helpers import eventually, fetch, publish, seed
 from tests.test_edge_agent import DEADLINE_S, mqtt_settings, now_ms, subscribed

@@ -13,7 +13,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from api import attendance
+from api.attendance import handlers as attendance
 from ikn.site import make_site
 from ikn_core.domain import Role
 from ikn_core.settings import ApiSettings

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from ikn_core.attendance import DailyRecord, Policies
-from ikn_store.attendance_days import counted_spans, records
-from ikn_store.bookings import Booking, list_bookings
+from ikn_store.attendance.days import counted_spans, records
+from ikn_store.booking.bookings import Booking, list_bookings
 
 
 @dataclass(frozen=True, slots=True)

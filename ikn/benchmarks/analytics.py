@@ -4,10 +4,10 @@ It starts its own PostgreSQL (embedded), loads a campus (default 5,000 desks in 
 buildings, 125 zones, 4 agencies and shared zones) and a month of working days:
 desk sensors reporting arrivals, lunch and departures, environment sensors every 15
 minutes, and bookings (checked in, released as no-shows, ghosts). Readings go in
-through the ingest's own store path (``ikn_store.readings.write``), so the rollup
+through the ingest's own store path (``ikn_store.readings.rows.write``), so the rollup
 triggers run as in production. Then:
 
-1. ``refresh_s``: the first full rollup of the month (``ikn_store.rollups.refresh``);
+1. ``refresh_s``: the first full rollup of the month (``ikn_store.readings.rollups.refresh``);
 2. per level (desk, zone, floor, building, agency): the month's utilisation by day as
    the API answers it (the JSON rows, ``analytics.utilisation_json``), repeated, p50
    and p99 in ms, with the rows and bytes answered; ``desk_dicts``: the desk level as
@@ -49,14 +49,14 @@ import orjson
 from ikn.brokers import free_port
 from ikn_core.domain import IKN_ZONE as WITA
 from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
-from ikn_store import analytics
-from ikn_store.analytics import Bucket, Level, Query
+from ikn_store.analytics import queries as analytics
+from ikn_store.analytics.queries import Bucket, Level, Query
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
-from ikn_store.partitions import ensure_partitions
 from ikn_store.pool import create_pool
-from ikn_store.readings import ReadingRow, Summary, UpMessage, summarise, write
-from ikn_store.rollups import mark_dirty, refresh
+from ikn_store.readings.partitions import ensure_partitions
+from ikn_store.readings.rollups import mark_dirty, refresh
+from ikn_store.readings.rows import ReadingRow, Summary, UpMessage, summarise, write
 from ikn_store.spaces import load_site
 
 AGENCIES = ("kemenkeu", "bappenas", "kemendagri", "otorita", None)  # None: shared zones

@@ -47,8 +47,8 @@ from ikn_core.attendance import Policies, WorkMode
 from ikn_core.domain import IKN_TIME_ZONE, Building, Device, DeviceKind, Floor, Site, Zone
 from ikn_core.domain import IKN_ZONE as WITA
 from ikn_core.settings import MqttSettings, MqttUrl
-from ikn_store.attendance import set_building_site
-from ikn_store.attendance_days import PersonDay, compute
+from ikn_store.attendance.days import PersonDay, compute
+from ikn_store.attendance.signals import set_building_site
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.pool import create_pool

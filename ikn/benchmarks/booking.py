@@ -10,7 +10,7 @@ process), gives N people a token each, loads the bookings of the last three days
    clients are ``ikn.benchmarks.http_load``'s lean keep-alive connections, so the
    load costs the shared cores little of what the API and PostgreSQL need;
 2. the double-booking check: overlapping active bookings of one desk or one person;
-3. ceiling: the same N bookings made straight through ``ikn_store.bookings.book``
+3. ceiling: the same N bookings made straight through ``ikn_store.booking.bookings.book``
    (the API's INSERT) by C tasks on an asyncpg pool of the API's size (no HTTP, no
    auth, no rules).
 
@@ -54,8 +54,8 @@ from ikn.brokers import free_port
 from ikn_core.booking import BookingError
 from ikn_core.domain import IKN_ZONE as WITA
 from ikn_core.domain import Building, Desk, Floor, Site, Zone
-from ikn_store import bookings as store
-from ikn_store.booking_places import desk_place
+from ikn_store.booking import bookings as store
+from ikn_store.booking.places import desk_place
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.spaces import load_site

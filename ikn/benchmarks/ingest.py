@@ -40,8 +40,8 @@ from ikn.brokers import BrokerProcess, free_port, start_mosquitto
 from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
-from ikn_store.partitions import ensure_partitions
-from ikn_store.readings import stream_counts
+from ikn_store.readings.partitions import ensure_partitions
+from ikn_store.readings.rows import stream_counts
 from ikn_store.spaces import load_site
 
 SCRAPE_INTERVAL_S = 0.25

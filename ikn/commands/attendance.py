@@ -66,7 +66,7 @@ def _badge_command(
 
 def cmd_badge_enrol(args: argparse.Namespace) -> None:
     async def act(conn: asyncpg.Connection, token: str) -> str:
-        from ikn_store.badges import enrol
+        from ikn_store.attendance.badges import enrol
 
         badge = await enrol(conn, token, args.person)
         return f"enrolled badge {badge.token} for {badge.person_id}"
@@ -76,7 +76,7 @@ def cmd_badge_enrol(args: argparse.Namespace) -> None:
 
 def cmd_badge_revoke(args: argparse.Namespace) -> None:
     async def act(conn: asyncpg.Connection, token: str) -> str:
-        from ikn_store.badges import revoke
+        from ikn_store.attendance.badges import revoke
 
         return "revoked" if await revoke(conn, token) else "not enrolled"
 

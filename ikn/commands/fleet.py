@@ -38,7 +38,7 @@ def cmd_device_add(args: argparse.Namespace) -> None:
 
     async def work(conn: asyncpg.Connection) -> None:
         from ikn_core.fleet import DeviceError
-        from ikn_store.devices import register_device
+        from ikn_store.fleet.devices import register_device
 
         try:
             password = await register_device(conn, device, args.expected_interval)
@@ -71,7 +71,7 @@ def _cmd_set_enabled(enabled: bool) -> Any:
 def cmd_device_rotate_password(args: argparse.Namespace) -> None:
     async def work(conn: asyncpg.Connection) -> None:
         from ikn_core.fleet import DeviceError
-        from ikn_store.devices import rotate_password
+        from ikn_store.fleet.devices import rotate_password
 
         try:
             password = await rotate_password(conn, args.id)
@@ -112,7 +112,7 @@ def cmd_device_move(args: argparse.Namespace) -> None:
 
 
 def cmd_broker_account(args: argparse.Namespace) -> None:
-    from ikn_store.broker_auth import ServiceAccount, ServiceRole
+    from ikn_store.fleet.broker_auth import ServiceAccount, ServiceRole
 
     try:
         account = ServiceAccount.of(ServiceRole(args.role), args.name)
@@ -123,7 +123,7 @@ def cmd_broker_account(args: argparse.Namespace) -> None:
         sys.exit(2)
 
     async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.broker_auth import remove_service_account, set_service_password
+        from ikn_store.fleet.broker_auth import remove_service_account, set_service_password
 
         if args.remove:
             if not await remove_service_account(conn, account):

@@ -96,7 +96,7 @@ async def _write_sim_logins(
     """New broker passwords for ``devices``, written to ``path`` (0600) for ``ikn sim``."""
     from ikn.broker_config import write_private
     from ikn_core import device_logins
-    from ikn_store.devices import rotate_password
+    from ikn_store.fleet.devices import rotate_password
 
     logins = {d.id: await rotate_password(conn, d.id) for d in devices}
     write_private(path, device_logins.render(logins))

@@ -22,8 +22,8 @@ from ikn_core.booking import BookingError, RuleBroken
 from ikn_core.contract.identifiers import ID, PERSON_ID
 from ikn_core.domain import Role
 from ikn_service import booking as service
-from ikn_store import bookings as store
-from ikn_store.booking_places import PlaceCache
+from ikn_store.booking import bookings as store
+from ikn_store.booking.places import PlaceCache
 from ikn_store.people import Person
 
 KEY = re.compile(r"[\x21-\x7e]{1,255}")

@@ -3,7 +3,7 @@ facility managers' no-show counts, and my iCalendar feed.
 
 Every broken rule is answered as ``application/problem+json`` with a stable
 ``type`` (``.../problems/desk-taken``) and a title in English or Indonesian,
-chosen by ``Accept-Language`` (``api.booking_http``). Times are ISO 8601 with an
+chosen by ``Accept-Language`` (``api.booking.http``). Times are ISO 8601 with an
 offset; a naive time is refused with a problem naming the field.
 """
 
@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from api import booking_series
 from api.auth import PRINCIPAL, requires
-from api.booking_batches import BOOKER
-from api.booking_http import (
+from api.booking import series as booking_series
+from api.booking.batches import BOOKER
+from api.booking.http import (
     ALL_ROLES,
     MANAGERS,
     PLACES,
@@ -40,10 +40,10 @@ from ikn_core.booking import BookDesk, BookingError
 from ikn_core.contract.identifiers import PERSON_ID
 from ikn_core.domain import Role
 from ikn_service import booking as service
-from ikn_store import bookings as store
-from ikn_store.booking_places import PlaceCache
+from ikn_store.booking import bookings as store
+from ikn_store.booking.places import PlaceCache
 
-# caller and require_person are re-exported: api.attendance imports them from here.
+# caller and require_person are re-exported: api.attendance.handlers imports them from here.
 __all__ = ["NO_SHOW_DAYS", "caller", "require_person", "routes", "setup"]
 
 NO_SHOW_DAYS = 90  # the window of GET /bookings/no-shows and of my summary, by default

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from api.attendance import POLICIES
+from api.attendance.handlers import POLICIES
 from api.auth import requires
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
@@ -18,7 +18,7 @@ from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Device, DeviceKind, Role
 from ikn_core.fleet import DeviceError
 from ikn_service.fleet import ChangeDevice, change_device
-from ikn_store.devices import (
+from ikn_store.fleet.devices import (
     DeviceView,
     TapRules,
     device_alerts,
@@ -34,7 +34,7 @@ routes = web.RouteTableDef()
 
 def alerts(device: DeviceView, now: datetime, taps: TapRules) -> list[str]:
     """What needs a facility manager's attention about an enabled device
-    (``ikn_store.devices.device_alerts``: offline, clock, flooding, credentials,
+    (``ikn_store.fleet.devices.device_alerts``: offline, clock, flooding, credentials,
     implausible taps)."""
     return device_alerts(device, now, taps)
 

@@ -11,10 +11,10 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires
-from api.places import check_places, place_filters
+from api.booking.places import check_places, place_filters
 from api.state import POOL
 from ikn_core.domain import DeskState, Role
-from ikn_store.readings import ZoneCount, zone_counts
+from ikn_store.readings.rows import ZoneCount, zone_counts
 from ikn_store.spaces import DeskLive, live_desks
 
 routes = web.RouteTableDef()

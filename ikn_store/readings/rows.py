@@ -23,9 +23,9 @@ import orjson
 
 from ikn_core.booking import CHECK_IN_OPENS_BEFORE
 from ikn_core.domain import READING_KINDS, DeviceKind
-from ikn_store import copy_rows
-from ikn_store.dead_letters import DeadLetter
-from ikn_store.dead_letters import store as store_dead_letters
+from ikn_store.fleet.dead_letters import DeadLetter
+from ikn_store.fleet.dead_letters import store as store_dead_letters
+from ikn_store.readings import copy_rows
 
 # Of a device's dead letters, how many payloads an hour are kept before only one in so
 # many is (IKN_DEAD_LETTER_KEEP_PER_HOUR; the counts stay exact).

@@ -19,7 +19,7 @@ import asyncpg
 
 from ikn_core.attendance import Policies
 from ikn_core.attendance.requests import RequestNotFound
-from ikn_store import attendance_days as days_store
+from ikn_store.attendance import days as days_store
 from ikn_store.people import Person
 
 

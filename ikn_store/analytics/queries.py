@@ -1,4 +1,4 @@
-"""Utilisation analytics read from the rollups of ``ikn_store/rollups.py``.
+"""Utilisation analytics read from the rollups of ``ikn_store/readings/rollups.py``.
 
 Every figure is grouped by a place (desk, zone, floor, building or the agency that
 owns the zone) and a bucket (15 minutes, hour, local day, local week starting
@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from ikn_store.rollups import DESK_SLOTS
+from ikn_store.readings.rollups import DESK_SLOTS
 
 
 class Level(enum.StrEnum):

@@ -18,7 +18,7 @@ import orjson
 from ikn_core.attendance import Policies
 from ikn_core.domain import Device
 from ikn_core.fleet import DeviceError
-from ikn_store.broker_auth import mosquitto_hash, new_password
+from ikn_store.fleet.broker_auth import mosquitto_hash, new_password
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
 """``POST /api/v1/bookings`` in batches: the bookings that arrive together share one
-transaction, round trip and commit (``api.coalesce``, ``ikn_store.bookings.book_batch``),
+transaction, round trip and commit (``api.coalesce``, ``ikn_store.booking.bookings.book_batch``),
 each still answered on its own: 201, or the 409 of its own conflict.
 
 A booking with an ``Idempotency-Key`` is made on its own (its replay is decided by the
 key's unique constraint, which a batch does not catch per item), as are the occurrences
-of a series (``api.booking_series`` books them on one connection).
+of a series (``api.booking.series`` books them on one connection).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 from aiohttp import web
 
-from api.booking_http import PLACES
+from api.booking.http import PLACES
 from api.coalesce import Coalescer
 from api.state import POOL
 from ikn_core.booking import BookDesk, BookingError
-from ikn_store import bookings as store
-from ikn_store.booking_places import DeskPlace, PlaceCache
+from ikn_store.booking import bookings as store
+from ikn_store.booking.places import DeskPlace, PlaceCache
 from ikn_store.people import prepare_token_lookup
 
 log = logging.getLogger(__name__)

@@ -14,19 +14,19 @@ from typing import Any
 
 from aiohttp import web
 
-from api.attendance import POLICIES, now, today, zone_of
+from api.attendance.handlers import POLICIES, now, today, zone_of
 from api.auth import PRINCIPAL, requires
-from api.booking_http import ALL_ROLES, invalid, parse_day, respond
-from api.bookings import caller, require_person
+from api.booking.bookings import caller, require_person
+from api.booking.http import ALL_ROLES, invalid, parse_day, respond
 from api.params import digits
 from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yearly_summary
 from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
-from ikn_store.attendance import signal_details
-from ikn_store.attendance_days import pending_evidence, records
-from ikn_store.attendance_requests import audit_trail
+from ikn_store.attendance.days import pending_evidence, records
+from ikn_store.attendance.requests import audit_trail
+from ikn_store.attendance.signals import signal_details
 from ikn_store.people import Person, get_person
 
 MONTH = re.compile(r"(\d{4})-(\d{2})")

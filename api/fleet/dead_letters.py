@@ -13,7 +13,7 @@ from api.problems import invalid_parameter
 from api.state import POOL
 from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
-from ikn_store.dead_letters import StoredDeadLetter, count_by_reason, list_dead_letters
+from ikn_store.fleet.dead_letters import StoredDeadLetter, count_by_reason, list_dead_letters
 
 routes = web.RouteTableDef()
 

@@ -30,7 +30,7 @@ from ikn_core.booking import (
     UnknownDesk,
     UnknownPerson,
 )
-from ikn_store.booking_places import DeskPlace, PlaceCache
+from ikn_store.booking.places import DeskPlace, PlaceCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ def _replay(
 
 
 # Books only while the desk's place still has the fingerprint the caller checked its
-# rules against (see ikn_store.booking_places), and only a desk that desk_bookable()
+# rules against (see ikn_store.booking.places), and only a desk that desk_bookable()
 # allows (not disabled; assigned to nobody, to the person, or booked by a manager, $9);
 # no row: the place changed or is gone, or the desk may not be booked (the caller
 # re-reads and says why).

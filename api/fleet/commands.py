@@ -37,7 +37,7 @@ from ikn_core.fleet import CommandError, CommandNotPublished
 from ikn_core.mqtt import MqttConnection, Session
 from ikn_core.settings import MqttSettings
 from ikn_service.fleet import send_command
-from ikn_store.commands import (
+from ikn_store.fleet.commands import (
     CommandView,
     NewCommand,
     device_known,

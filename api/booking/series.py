@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 from aiohttp import web
 
 from api.auth import PRINCIPAL, requires
-from api.booking_http import (
+from api.booking.http import (
     ALL_ROLES,
     MANAGERS,
     PLACES,
@@ -42,7 +42,7 @@ from api.problems import TYPE_BASE
 from api.state import POOL
 from ikn_core.booking import MAX_OCCURRENCES, BookDesk, BookingError, Recurrence, Repeat
 from ikn_service import booking as service
-from ikn_store import bookings as store
+from ikn_store.booking import bookings as store
 from ikn_store.people import Person
 
 routes = web.RouteTableDef()

@@ -13,7 +13,7 @@
 
 A PUT replaces the whole setting. Bookings made earlier stay; the API's cached desk
 places see the change at once (their fingerprint changes, see
-``ikn_store.booking_places``).
+``ikn_store.booking.places``).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any, Literal
 from aiohttp import web
 
 from api.auth import requires
-from api.booking_http import body_of, invalid, problem, respond
+from api.booking.http import body_of, invalid, problem, respond
 from api.problems import Problem
 from api.state import POOL
 from ikn_core.booking import UnknownPlace
 from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
 from ikn_service import booking as service
-from ikn_store.booking_places import (
+from ikn_store.booking.places import (
     LevelRules,
     RuleOverrides,
     ZoneRules,

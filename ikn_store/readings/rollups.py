@@ -282,7 +282,7 @@ async def refresh(conn: asyncpg.Connection) -> Refreshed | None:
 
 async def mark_dirty(conn: asyncpg.Connection, summary_json: str) -> None:
     """Mark what a batch of readings changes, in the caller's transaction, from its
-    summary (``ikn_store.readings.summarise``): the ingest's own step,
+    summary (``ikn_store.readings.rows.summarise``): the ingest's own step,
     ``analytics_mark_readings()``, which ``ingest_derive()`` calls for every batch."""
     await conn.execute("SELECT analytics_mark_readings($1::json)", summary_json)
 

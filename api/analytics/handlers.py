@@ -19,17 +19,17 @@ import orjson
 from aiohttp import web
 
 from api.auth import requires
+from api.booking.places import check_places
 from api.params import parse_day
-from api.places import check_places
 from api.problems import invalid_parameter
 from api.state import POOL
 from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
 from ikn_core.periodic import periodic
 from ikn_core.spreadsheet import csv_lines, csv_text, dict_rows
-from ikn_store import analytics
-from ikn_store.analytics import Bucket, Level, Query
-from ikn_store.rollups import refresh
+from ikn_store.analytics import queries as analytics
+from ikn_store.analytics.queries import Bucket, Level, Query
+from ikn_store.readings.rollups import refresh
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from api.auth import PRINCIPAL, requires
-from api.booking_http import ALL_ROLES, invalid, parse_time, problem, respond
+from api.booking.http import ALL_ROLES, invalid, parse_time, problem, respond
 from api.state import POOL
 from ikn_core.contract.identifiers import ID
-from ikn_store.availability import DeskAvailability, availability
+from ikn_store.booking.availability import DeskAvailability, availability
 from ikn_store.spaces import find_place
 
 _PLACES = ("building", "floor", "zone")

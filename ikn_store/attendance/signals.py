@@ -2,7 +2,7 @@
 
 Signals come from:
 
-- badge taps, handed over by ``ikn_store.readings.write`` inside its transaction
+- badge taps, handed over by ``ikn_store.readings.rows.write`` inside its transaction
   (one statement over the batch's taps in ``staging_readings``: the step
   ``attendance_badge_taps()`` of the ingest's ``ingest_derive()``), only from a badge
   reader at a door (placed at no desk); a tap received before its booking ended also
@@ -14,7 +14,7 @@ Signals come from:
 
 Each signal is stored once (``UNIQUE (source, kind)``); inserting one marks its
 person's local day dirty (trigger ``attendance_signals_dirty``), for
-``ikn_store.attendance_days.recompute_dirty``.
+``ikn_store.attendance.days.recompute_dirty``.
 """
 
 from __future__ import annotations

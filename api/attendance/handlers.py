@@ -1,5 +1,5 @@
 """``/api/v1/attendance``: remote check-in/check-out, leave and correction requests,
-and the job that recomputes dirty days (reports: ``api/attendance_reports.py``).
+and the job that recomputes dirty days (reports: ``api/attendance/reports.py``).
 
 An ``office`` check-in by app is accepted only inside a building's geofence (the
 policy's radius, with a fix at least that precise); coordinates are stored only as
@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from api.auth import PRINCIPAL, requires
-from api.booking_http import ALL_ROLES, body_of, invalid, parse_day, parse_time, respond
-from api.bookings import caller, require_person
+from api.booking.bookings import caller, require_person
+from api.booking.http import ALL_ROLES, body_of, invalid, parse_day, parse_time, respond
 from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import Coordinates, PlaceType, Policies, SignalError
@@ -35,8 +35,8 @@ from ikn_core.attendance.requests import (
 from ikn_core.domain import IKN_ZONE, Role
 from ikn_core.periodic import periodic
 from ikn_service import attendance as service
-from ikn_store import attendance_requests as requests_store
-from ikn_store.attendance_days import counted_spans
+from ikn_store.attendance import requests as requests_store
+from ikn_store.attendance.days import counted_spans
 from ikn_store.people import Person
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Analytics and occupancy over HTTP."""

@@ -1,0 +1,1 @@
+"""Attendance over HTTP: check-in/out, requests, the recompute job, reports."""

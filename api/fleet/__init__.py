@@ -1,0 +1,1 @@
+"""The device fleet over HTTP: the registry, commands, dead letters."""

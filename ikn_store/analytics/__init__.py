@@ -1,0 +1,1 @@
+"""Analytics queries over readings and bookings."""

@@ -1,0 +1,1 @@
+"""Attendance in PostgreSQL: signals, daily records, requests, badges."""

@@ -1,0 +1,1 @@
+"""Bookings, desk places and availability in PostgreSQL."""

@@ -1,0 +1,1 @@
+"""The device fleet in PostgreSQL: registry, commands, dead letters, broker accounts."""

@@ -1,0 +1,1 @@
+"""Readings in PostgreSQL: the ingest's writes, COPY, partitions, rollups."""
