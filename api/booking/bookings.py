@@ -9,8 +9,11 @@ offset; a naive time is refused with a problem naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
+import asyncpg
 from aiohttp import web
 
 from api.auth import PRINCIPAL, requires
@@ -127,30 +130,32 @@ async def cancel(request: web.Request) -> web.Response:
     return respond(booking_json(booking))
 
 
+UseMine = Callable[[asyncpg.Connection, UUID, str, datetime], Awaitable[store.Booking]]
+
+
+async def _use_mine(request: web.Request, use: UseMine) -> web.Response:
+    """``use`` (check in, check out) my own booking of the path, now."""
+    booking_id, me = path_booking_id(request), require_person(request)
+    try:
+        async with request.app[POOL].acquire() as conn:
+            booking = await use(conn, booking_id, me.id, datetime.now(UTC))
+    except BookingError as exc:
+        raise from_error(request, exc) from exc
+    return respond(booking_json(booking))
+
+
 @routes.post("/api/v1/bookings/{id}/check-in")
 @requires(*ALL_ROLES)
 async def check_in(request: web.Request) -> web.Response:
     """Check in to my own booking from the app (or the desk's QR code)."""
-    booking_id, me = path_booking_id(request), require_person(request)
-    try:
-        async with request.app[POOL].acquire() as conn:
-            booking = await service.check_in(conn, booking_id, me.id, datetime.now(UTC))
-    except BookingError as exc:
-        raise from_error(request, exc) from exc
-    return respond(booking_json(booking))
+    return await _use_mine(request, service.check_in)
 
 
 @routes.post("/api/v1/bookings/{id}/check-out")
 @requires(*ALL_ROLES)
 async def check_out(request: web.Request) -> web.Response:
     """Leave early: my checked-in booking ends now and the desk is free again."""
-    booking_id, me = path_booking_id(request), require_person(request)
-    try:
-        async with request.app[POOL].acquire() as conn:
-            booking = await service.check_out(conn, booking_id, me.id, datetime.now(UTC))
-    except BookingError as exc:
-        raise from_error(request, exc) from exc
-    return respond(booking_json(booking))
+    return await _use_mine(request, service.check_out)
 
 
 @routes.get("/api/v1/bookings/no-shows")
