@@ -41,8 +41,6 @@ from ikn_store.booking.places import DeskPlace, PlaceCache, RuleOverrides, check
 from ikn_store.people import Person, get_person
 from ikn_store.spaces import find_place
 
-__all__ = ["BookDesk", "Booker", "CancelBooking", "book", "cancel", "release_no_shows"]
-
 PLACE_ATTEMPTS = 5
 
 
