@@ -279,8 +279,8 @@ async def test_a_bad_idempotency_key(world: World) -> None:
     headers = {**world.headers["ani"], "Idempotency-Key": "x" * 256}
     body = {"desk": "d1", "start": tomorrow(8).isoformat(), "end": tomorrow(9).isoformat()}
     response = await world.client.post("/api/v1/bookings", json=body, headers=headers)
-    body = await _problem(response, 400, "invalid-parameter")
-    assert body["invalid_params"][0]["name"] == "Idempotency-Key"
+    problem = await _problem(response, 400, "invalid-parameter")
+    assert problem["invalid_params"][0]["name"] == "Idempotency-Key"
 
 
 # -- reading, cancelling, checking in: who may do what ------------------------------------
@@ -475,7 +475,7 @@ async def test_hundreds_of_concurrent_requests_one_winner_per_slot(database_url:
 async def test_one_person_racing_for_many_desks_gets_one(world: World) -> None:
     async def attempt(desk: str) -> int:
         response = await world.book("ani", desk, tomorrow(8), tomorrow(9))
-        return response.status
+        return int(response.status)
 
     statuses = await asyncio.gather(*(attempt(d) for d in ("d1", "d2", "d3") * 20))
     assert Counter(statuses) == {201: 1, 409: 59}

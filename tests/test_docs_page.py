@@ -68,7 +68,8 @@ async def test_docs_page_lists_every_operation_offline(server: TestServer) -> No
             page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
             answer = await page.goto(base + "api/v1/docs")
             assert answer is not None
-            assert "script-src 'self'" in await answer.header_value("content-security-policy")
+            policy = await answer.header_value("content-security-policy")
+            assert policy is not None and "script-src 'self'" in policy
             await page.wait_for_selector(".opblock-summary", timeout=30_000)
             shown = await page.eval_on_selector_all(
                 ".opblock-summary",
