@@ -11,9 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
-from ikn_core.settings import ApiSettings
 from ikn_store.tokens import create_token
-from tests.helpers import seed
+from tests.helpers import api_settings, seed
 
 PROBLEM = "application/problem+json"
 
@@ -32,7 +31,7 @@ async def app(database_url: str) -> web.Application:
         )
     finally:
         await conn.close()
-    return make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    return make_app(api_settings({"IKN_DATABASE_URL": database_url}))
 
 
 @pytest.fixture

@@ -38,12 +38,11 @@ from ikn_core.attendance import (
     distance_m,
     within_geofences,
 )
-from ikn_core.settings import ApiSettings
 from ikn_store.io import import_people, import_spaces
 from ikn_store.migrations import MIGRATIONS_DIR, migrate
 from ikn_store.people import link_token
 from ikn_store.tokens import create_token
-from tests.helpers import fetch
+from tests.helpers import api_settings, fetch
 from tests.test_attendance_e2e import Clock
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -242,7 +241,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     finally:
         await conn.close()
     env = {"IKN_DATABASE_URL": database_url, "IKN_ATTENDANCE_INTERVAL_S": "0.05"}
-    app = make_app(ApiSettings.from_env(env))
+    app = make_app(api_settings(env))
     clock = Clock(datetime.now(UTC))
     app[CLOCK] = clock.__call__
     async with TestClient(TestServer(app)) as client:

@@ -21,11 +21,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import make_app
 from ikn_core.booking import BookingRules
 from ikn_core.domain import Building, Desk, Floor, Role, Site, Zone
-from ikn_core.settings import ApiSettings
 from ikn_store.booking_places import set_rules
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
-from tests.helpers import SMALL_SITE, fetch, seed
+from tests.helpers import SMALL_SITE, api_settings, fetch, seed
 
 PROBLEM = "application/problem+json"
 WITA = ZoneInfo("Asia/Makassar")
@@ -82,7 +81,7 @@ async def open_world(database_url: str) -> AsyncIterator[World]:
     """The site, the people with their tokens, and the API (other booking tests use it)."""
     await seed(database_url, SITE)
     headers = await _tokens(database_url, PEOPLE)
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as client:
         yield World(database_url, client, headers)
 
@@ -445,7 +444,7 @@ async def test_hundreds_of_concurrent_requests_one_winner_per_slot(database_url:
     await seed(database_url, site)
     people = tuple(Person(f"p{i}", f"P{i}", "kemenpan", "sdm", Role.EMPLOYEE) for i in range(300))
     headers = await _tokens(database_url, people)
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     slots = [(tomorrow(8), tomorrow(12)), (tomorrow(10), tomorrow(14))]  # overlapping slots
     async with TestClient(TestServer(app)) as client:
         world = World(database_url, client, headers)

@@ -14,7 +14,7 @@ from playwright.async_api import Route, async_playwright
 
 from api.app import make_app
 from api.openapi import load_document
-from ikn_core.settings import ApiSettings
+from tests.helpers import api_settings
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 
@@ -29,7 +29,7 @@ def _chromium() -> str:
 
 @pytest.fixture
 async def server(database_url: str) -> AsyncIterator[TestServer]:
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     srv = TestServer(app, host="127.0.0.1")
     await srv.start_server()
     try:
