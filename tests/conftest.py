@@ -20,7 +20,6 @@ import pytest
 from ikn.brokers import INSTALL_HINT, BrokerProcess, find_mosquitto, free_port, start_mosquitto
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
-from tests.helpers import clear_retained, seed
 
 if TYPE_CHECKING:
     from tests.test_ingest import Running
@@ -36,40 +35,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
-def _start_mosquitto(workdir: Path) -> BrokerProcess:
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[BrokerProcess]:
+    """A private Mosquitto on a free loopback port, for this test alone."""
     if find_mosquitto() is None:
         pytest.fail(INSTALL_HINT, pytrace=False)
-    return start_mosquitto(workdir)
-
-
-@pytest.fixture(scope="session")
-def worker_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    """The Mosquitto that this session's (xdist worker's) ``shared_broker`` tests share."""
-    broker = _start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
-    yield broker
-    broker.stop()
-
-
-def _shares_broker(request: pytest.FixtureRequest) -> bool:
-    marker = request.node.get_closest_marker("shared_broker")
-    if marker is None or request.node.get_closest_marker("private_broker") is not None:
-        return False
-    # An ingest keeps its session (and its shared subscription) on the broker after it
-    # stopped: messages of a later test would go to it.
-    return "ingest" not in request.fixturenames
-
-
-@pytest.fixture
-def mosquitto(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerProcess]:
-    """A Mosquitto on a free loopback port: a private one for this test, or in a module
-    marked ``shared_broker`` the worker's, cleared of earlier tests' retained messages
-    (the tests of a worker run one after another; each closes its clients)."""
-    if _shares_broker(request):
-        shared: BrokerProcess = request.getfixturevalue("worker_mosquitto")
-        clear_retained(shared.port)
-        yield shared
-        return
-    broker = _start_mosquitto(tmp_path / "mosquitto")
+    broker = start_mosquitto(tmp_path / "mosquitto")
     yield broker
     broker.stop()
 
@@ -136,6 +107,7 @@ def empty_database_url(pg_server: str) -> Iterator[str]:
 @pytest.fixture
 async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[Running]:
     """A seeded database and an ingest service running on it, subscribed to ``mosquitto``."""
+    from tests.helpers import seed
     from tests.test_ingest import _settings, _start
 
     await seed(database_url)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -67,39 +65,6 @@ def publish(port: int, topic: str, payload: bytes, *, retain: bool = False) -> N
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def clear_retained(port: int, timeout: float = 10.0) -> int:
-    """Delete every retained message on the broker at ``port``; returns how many.
-
-    Subscribed to ``#``, a client gets the retained messages before anything published
-    after its SUBSCRIBE: a marker it publishes itself says it has them all."""
-    marker = f"ikn-test/marker/{uuid.uuid4().hex}"
-    retained: list[str] = []
-    subscribed, seen = threading.Event(), threading.Event()
-
-    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        if message.topic == marker:
-            seen.set()
-        elif message.retain:
-            retained.append(message.topic)
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_message = on_message
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        client.subscribe("#", qos=1)
-        assert subscribed.wait(timeout), "no SUBACK"
-        client.publish(marker, b"x", qos=1)
-        assert seen.wait(timeout), "the marker did not come back"
-        for topic in retained:  # an empty retained message deletes the retained one
-            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return len(retained)
 
 
 async def eventually(

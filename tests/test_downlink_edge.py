@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from edge_agent import AgentConfig, EdgeAgent
 from edge_agent.agent import system_clock_synced
 from firmware_sim.devices import Controls
@@ -34,10 +32,6 @@ from ikn_core.contract import (
 )
 from tests.helpers import publish
 from tests.test_edge_agent import DEADLINE_S, Subscriber, mqtt_settings, subscribed
-
-# These tests share their worker's Mosquitto (tests/conftest.py): none stops it, each
-# closes its clients, and the fixture clears what earlier tests retained.
-pytestmark = pytest.mark.shared_broker
 
 DEVICE = "people-f1-a"
 CONFIG = AgentConfig(reconnect_min_s=0.05, reconnect_max_s=0.5, batch_latency_s=0.05)

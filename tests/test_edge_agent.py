@@ -33,10 +33,6 @@ from ikn_core.contract import (
 )
 from ikn_core.settings import MqttSettings, MqttUrl
 
-# These tests share their worker's Mosquitto (tests/conftest.py): none stops it, each
-# closes its clients, and the fixture clears what earlier tests retained.
-pytestmark = pytest.mark.shared_broker
-
 DEADLINE_S = 15.0
 FAST = AgentConfig(reconnect_min_s=0.05, reconnect_max_s=0.5, close_timeout_s=5.0)
 
@@ -306,7 +302,6 @@ async def test_full_outbox_drops_the_oldest_and_counts(mosquitto: BrokerProcess)
     assert (online.state, online.outbox, online.dropped) == ("online", 3, 2)
 
 
-@pytest.mark.private_broker
 async def test_reconnects_and_delivers_what_waited(
     mosquitto: BrokerProcess, tmp_path: Path
 ) -> None:

@@ -18,10 +18,6 @@ from ikn_core.errors import SettingsError
 from ikn_core.settings import EdgeSettings
 from tests.test_edge_agent import subscribed
 
-# These tests share their worker's Mosquitto (tests/conftest.py): none stops it, each
-# closes its clients, and the fixture clears what earlier tests retained.
-pytestmark = pytest.mark.shared_broker
-
 DEADLINE_S = 30.0
 SITE_KEY = "rahasia-situs-0123456789abcdef"
 DEVICE = "desk-f1-a-01"  # a desk sensor of the builtin demo scenario

@@ -260,7 +260,6 @@ def devices_whose(sub: Subscriber, channel: str, marker: bytes) -> set[str]:
     return {parse_topic(m.topic).device_id for m in sub.on(channel) if marker in m.payload}
 
 
-@pytest.mark.shared_broker
 async def test_run_sim_publishes_every_desk_to_a_real_broker(mosquitto: BrokerProcess) -> None:
     scenario = load_scenario("demo")
     mqtt = MqttSettings(MqttUrl.parse(mosquitto.url), protocol=mosquitto.protocol)

@@ -146,7 +146,6 @@ async def test_the_outbox_forgets_a_reading_once_the_ingest_says_it_is_stored(
         assert len(notices) < 250 // 20  # coalesced: fewer notices than batches
 
 
-@pytest.mark.shared_broker
 async def test_readings_no_notice_confirms_stay_and_are_resent(mosquitto: BrokerProcess) -> None:
     """No ingest at all: the broker's PUBACK alone forgets nothing; the agent resends
     after its timeout, its status says how many wait, and a notice then frees them."""
@@ -179,7 +178,6 @@ async def test_readings_no_notice_confirms_stay_and_are_resent(mosquitto: Broker
     assert status.unconfirmed is not None
 
 
-@pytest.mark.shared_broker
 async def test_at_most_max_unconfirmed_readings_are_out(mosquitto: BrokerProcess) -> None:
     """Past ``max_unconfirmed`` the agent sends nothing new until notices come: an
     outbox draining after an outage goes at the pace PostgreSQL stores it."""
