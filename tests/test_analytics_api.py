@@ -15,10 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
-from ikn_core.settings import ApiSettings
 from ikn_store.pool import create_pool
 from ikn_store.tokens import create_token
-from tests.helpers import eventually, seed
+from tests.helpers import api_settings, eventually, seed
 from tests.test_analytics import build_fixture, occ, store
 
 Client = TestClient[web.Request, web.Application]
@@ -36,7 +35,7 @@ async def client(database_url: str) -> AsyncIterator[tuple[Client, dict[str, str
     finally:
         await pool.close()
     settings = {"IKN_DATABASE_URL": database_url, "IKN_ANALYTICS_INTERVAL_S": "0.2"}
-    app = make_app(ApiSettings.from_env(settings))
+    app = make_app(api_settings(settings))
     async with TestClient(TestServer(app)) as c:
         yield c, {"Authorization": f"Bearer {token}"}
 

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
-from ikn_core.settings import ApiSettings
 from ikn_store.tokens import create_token
-from tests.helpers import seed
+from tests.conftest import TEMPLATE, _fresh_database
+from tests.helpers import api_settings, seed
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
 async def app(database_url: str) -> web.Application:
+    return await _app(database_url)
+
+
+async def _app(database_url: str) -> web.Application:
     await seed(database_url)
     conn = await asyncpg.connect(database_url)
     try:
@@ -32,7 +38,7 @@ async def app(database_url: str) -> web.Application:
         )
     finally:
         await conn.close()
-    return make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    return make_app(api_settings({"IKN_DATABASE_URL": database_url}))
 
 
 @pytest.fixture
@@ -41,12 +47,28 @@ async def client(app: web.Application) -> AsyncIterator[TestClient[web.Request, 
         yield c
 
 
-async def _token(database_url: str, role: str) -> dict[str, str]:
+async def _token(database_url: str, role: str, name: str | None = None) -> dict[str, str]:
     conn = await asyncpg.connect(database_url)
     try:
-        return {"Authorization": f"Bearer {await create_token(conn, role, role)}"}
+        return {"Authorization": f"Bearer {await create_token(conn, name or role, role)}"}
     finally:
         await conn.close()
+
+
+# The ~260 authorisation tests below share one database and API (a fresh one each cost
+# more than the test): their requests change nothing (refused, a read, or a bare request
+# answered 400 or 404), and each makes its own token.
+@pytest.fixture(scope="module")
+def routes_database_url(pg_server: str) -> Iterator[str]:
+    yield from _fresh_database(pg_server, TEMPLATE)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def routes_client(
+    routes_database_url: str,
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    async with TestClient(TestServer(await _app(routes_database_url))) as c:
+        yield c
 
 
 EVERYONE = {"employee", "delegate", "supervisor", "facility_manager", "admin"}
@@ -163,10 +185,12 @@ def test_every_route_has_an_access_rule(app: web.Application) -> None:
     assert routes == set(ACCESS)
 
 
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("route", [k for k, v in ACCESS.items() if v != "public"])
 async def test_protected_routes_refuse_anonymous_and_unknown_tokens(
-    client: TestClient[web.Request, web.Application], route: tuple[str, str]
+    routes_client: TestClient[web.Request, web.Application], route: tuple[str, str]
 ) -> None:
+    client = routes_client
     method, path = route[0], _concrete(route[1])
     for headers in (
         {},
@@ -180,16 +204,19 @@ async def test_protected_routes_refuse_anonymous_and_unknown_tokens(
         assert (await response.json())["type"].endswith("/unauthenticated")
 
 
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", [k for k, v in ACCESS.items() if v != "public"])
 async def test_protected_routes_admit_exactly_their_roles(
-    client: TestClient[web.Request, web.Application],
-    database_url: str,
+    routes_client: TestClient[web.Request, web.Application],
+    routes_database_url: str,
     route: tuple[str, str],
     role: str,
 ) -> None:
+    client = routes_client
     method, path = route[0], _concrete(route[1])
-    response = await client.request(method, path, headers=await _token(database_url, role))
+    token = await _token(routes_database_url, role, f"{role}-{uuid.uuid4().hex[:8]}")
+    response = await client.request(method, path, headers=token)
     allowed = ACCESS[route]
     if role in allowed:
         assert response.status == ADMITTED_STATUS.get(route, 200)

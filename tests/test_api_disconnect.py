@@ -15,9 +15,8 @@ import pytest
 from aiohttp import web
 
 from api.app import make_app
-from ikn_core.settings import ApiSettings
 from ikn_store.tokens import create_token
-from tests.helpers import seed
+from tests.helpers import api_settings, seed
 
 
 async def test_a_client_hanging_up_mid_body_is_no_unhandled_error(
@@ -29,7 +28,7 @@ async def test_a_client_hanging_up_mid_body_is_no_unhandled_error(
         token = await create_token(conn, "admin", "admin")
     finally:
         await conn.close()
-    runner = web.AppRunner(make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url})))
+    runner = web.AppRunner(make_app(api_settings({"IKN_DATABASE_URL": database_url})))
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)

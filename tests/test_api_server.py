@@ -14,7 +14,7 @@ import pytest
 from api import server
 from api.app import make_app
 from ikn.brokers import free_port
-from ikn_core.settings import ApiSettings
+from tests.helpers import api_settings
 
 PROBLEM = "application/problem+json"
 
@@ -22,7 +22,7 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 async def base(database_url: str) -> AsyncIterator[str]:
     port = free_port()
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with server.serving(app, "127.0.0.1", port):
         yield f"http://127.0.0.1:{port}"
 

@@ -28,20 +28,21 @@ from api.attendance.handlers import CLOCK
 from ikn_core.attendance import (
     Coordinates,
     CountedSpan,
+    PlaceType,
     Policies,
     Signal,
+    SignalKind,
     WorkMode,
     as_of,
     compute_day,
     distance_m,
     within_geofences,
 )
-from ikn_core.settings import ApiSettings
 from ikn_store.io import import_people, import_spaces
 from ikn_store.migrations import MIGRATIONS_DIR, migrate
 from ikn_store.people import link_token
 from ikn_store.tokens import create_token
-from tests.helpers import fetch
+from tests.helpers import api_settings, fetch
 from tests.test_attendance_e2e import Clock
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -112,7 +113,7 @@ def test_a_day_outside_the_span_counts_nothing() -> None:
         monday,
         WITA,
         "kemenpan",
-        [Signal("s1", "badge_in", wita(10, 5, 9), "office", "b1", "kemenpan")],
+        [Signal("s1", SignalKind.BADGE_IN, wita(10, 5, 9), PlaceType.OFFICE, "b1", "kemenpan")],
         policy=POLICIES.in_force(monday),
     )
     assert late.late_minutes == 90 and late.missing_clock_out
@@ -141,7 +142,9 @@ def test_a_working_day_is_not_absent_until_midnight_in_its_zone() -> None:
 
 def test_a_missing_clock_out_is_not_counted_while_the_day_goes_on() -> None:
     wednesday = date(2026, 10, 7)
-    signal = Signal("s1", "badge_in", wita(10, 7, 7, 25), "office", "b1", "kemenpan")
+    signal = Signal(
+        "s1", SignalKind.BADGE_IN, wita(10, 7, 7, 25), PlaceType.OFFICE, "b1", "kemenpan"
+    )
     record = compute_day(wednesday, WITA, "kemenpan", [signal], policy=POLICIES.in_force(wednesday))
     assert (record.missing_clock_out, record.early_departure_minutes) == (True, 91)
     now = as_of(record, CountedSpan(), WITA, wita(10, 7, 10))
@@ -189,7 +192,9 @@ def test_the_nearest_of_several_geofences_comes_first() -> None:
 def test_the_day_says_when_a_check_in_was_within_two_geofences() -> None:
     day = date(2026, 10, 5)
     at = wita(10, 5, 7, 30)
-    signal = Signal("s9", "app_check_in", at, "office", "b2", "bappenas", also_within=("b1",))
+    signal = Signal(
+        "s9", SignalKind.APP_CHECK_IN, at, PlaceType.OFFICE, "b2", "bappenas", also_within=("b1",)
+    )
     record = compute_day(day, WITA, "kemenpan", [signal], policy=POLICIES.in_force(day))
     assert record.mode is WorkMode.WFO_OTHER
     assert (
@@ -236,7 +241,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     finally:
         await conn.close()
     env = {"IKN_DATABASE_URL": database_url, "IKN_ATTENDANCE_INTERVAL_S": "0.05"}
-    app = make_app(ApiSettings.from_env(env))
+    app = make_app(api_settings(env))
     clock = Clock(datetime.now(UTC))
     app[CLOCK] = clock.__call__
     async with TestClient(TestServer(app)) as client:

@@ -21,11 +21,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import make_app
 from ikn_core.booking import BookingRules
 from ikn_core.domain import Building, Desk, Floor, Role, Site, Zone
-from ikn_core.settings import ApiSettings
 from ikn_store.booking.places import set_rules
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
-from tests.helpers import SMALL_SITE, fetch, seed
+from tests.helpers import SMALL_SITE, api_settings, fetch, seed
 
 PROBLEM = "application/problem+json"
 WITA = ZoneInfo("Asia/Makassar")
@@ -82,7 +81,7 @@ async def open_world(database_url: str) -> AsyncIterator[World]:
     """The site, the people with their tokens, and the API (other booking tests use it)."""
     await seed(database_url, SITE)
     headers = await _tokens(database_url, PEOPLE)
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as client:
         yield World(database_url, client, headers)
 
@@ -279,8 +278,8 @@ async def test_a_bad_idempotency_key(world: World) -> None:
     headers = {**world.headers["ani"], "Idempotency-Key": "x" * 256}
     body = {"desk": "d1", "start": tomorrow(8).isoformat(), "end": tomorrow(9).isoformat()}
     response = await world.client.post("/api/v1/bookings", json=body, headers=headers)
-    body = await _problem(response, 400, "invalid-parameter")
-    assert body["invalid_params"][0]["name"] == "Idempotency-Key"
+    problem = await _problem(response, 400, "invalid-parameter")
+    assert problem["invalid_params"][0]["name"] == "Idempotency-Key"
 
 
 # -- reading, cancelling, checking in: who may do what ------------------------------------
@@ -445,7 +444,7 @@ async def test_hundreds_of_concurrent_requests_one_winner_per_slot(database_url:
     await seed(database_url, site)
     people = tuple(Person(f"p{i}", f"P{i}", "kemenpan", "sdm", Role.EMPLOYEE) for i in range(300))
     headers = await _tokens(database_url, people)
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     slots = [(tomorrow(8), tomorrow(12)), (tomorrow(10), tomorrow(14))]  # overlapping slots
     async with TestClient(TestServer(app)) as client:
         world = World(database_url, client, headers)
@@ -475,7 +474,7 @@ async def test_hundreds_of_concurrent_requests_one_winner_per_slot(database_url:
 async def test_one_person_racing_for_many_desks_gets_one(world: World) -> None:
     async def attempt(desk: str) -> int:
         response = await world.book("ani", desk, tomorrow(8), tomorrow(9))
-        return response.status
+        return int(response.status)
 
     statuses = await asyncio.gather(*(attempt(d) for d in ("d1", "d2", "d3") * 20))
     assert Counter(statuses) == {201: 1, 409: 59}

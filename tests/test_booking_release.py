@@ -10,9 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
 from ikn_core.booking import RELEASE_AFTER
-from ikn_core.settings import ApiSettings
 from ikn_store.booking.bookings import no_shows, release_no_shows
-from tests.helpers import eventually, fetch, seed
+from tests.helpers import api_settings, eventually, fetch, seed
 
 BOOK = """INSERT INTO bookings (desk_id, person_id, created_by, period, status, checked_in_at,
                                check_in_signal)
@@ -68,9 +67,7 @@ async def test_only_bookings_past_the_grace_without_check_in_are_released(
 async def test_the_api_process_releases_no_shows_by_itself(database_url: str) -> None:
     no_show, _, _ = await _setup(database_url, datetime.now(UTC))
     app = make_app(
-        ApiSettings.from_env(
-            {"IKN_DATABASE_URL": database_url, "IKN_BOOKING_RELEASE_INTERVAL_S": "1"}
-        )
+        api_settings({"IKN_DATABASE_URL": database_url, "IKN_BOOKING_RELEASE_INTERVAL_S": "1"})
     )
     async with TestClient(TestServer(app)):
         await eventually(

@@ -114,7 +114,7 @@ class Client:
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         with self._arrived:
-            self.messages.append((message.topic, message.payload))
+            self.messages.append((message.topic, bytes(message.payload)))
             self._arrived.notify_all()
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -636,9 +636,9 @@ def test_two_ingest_replicas_store_everything_once_with_an_account_each(
             assert proc.wait(30) == 0
         stored = []
         for user in INGESTS:
-            log = (tmp_path / f"{user}.log").read_text()
-            assert log.count("connected (generation") == 1, f"{user} was evicted:\n{log}"
-            stored += [int(n) for n in re.findall(r"'stored': (\d+)", log)]
+            text = (tmp_path / f"{user}.log").read_text()
+            assert text.count("connected (generation") == 1, f"{user} was evicted:\n{text}"
+            stored += [int(n) for n in re.findall(r"'stored': (\d+)", text)]
         assert len(stored) == 2 and all(stored) and sum(stored) == 500, stored  # shared
     finally:
         for proc in ingests:

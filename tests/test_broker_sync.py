@@ -19,8 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
 from ikn.brokers import BrokerProcess
-from ikn_core.settings import ApiSettings
-from tests.helpers import bearer, eventually
+from tests.helpers import api_settings, bearer, eventually
 from tests.test_broker_acl import (
     Client,
     _accounts,
@@ -83,7 +82,7 @@ Api = TestClient[web.Request, web.Application]
 
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[Api]:
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as client:
         yield client
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from ikn import brokers
 def test_missing_mosquitto_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(brokers.shutil, "which", lambda *_a, **_k: None)
+    monkeypatch.setattr(shutil, "which", lambda *_a, **_k: None)
     with pytest.raises(brokers.BrokerError, match="apt-get install mosquitto"):
         brokers.start_mosquitto(tmp_path)
 

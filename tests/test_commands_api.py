@@ -18,10 +18,9 @@ from api.app import make_app
 from edge_agent import EdgeAgent
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import IdentifyCommand
-from ikn_core.settings import ApiSettings
 from ikn_store.fleet.commands import list_commands
 from ikn_store.tokens import create_token
-from tests.helpers import eventually, seed
+from tests.helpers import api_settings, eventually, seed
 from tests.test_downlink_edge import CONFIG, QueueDriver, _count, _up_sizes
 from tests.test_edge_agent import DEADLINE_S, mqtt_settings, subscribed
 from tests.test_ingest import Running
@@ -31,7 +30,7 @@ DEVICE = "desk-d1"  # a desk sensor of tests.helpers.SMALL_SITE
 
 
 async def _client(env: dict[str, str]) -> Client:
-    client = TestClient(TestServer(make_app(ApiSettings.from_env(env))))
+    client = TestClient(TestServer(make_app(api_settings(env))))
     await client.start_server()
     return client
 

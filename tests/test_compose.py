@@ -386,7 +386,8 @@ def test_the_broker_refuses_anonymous_clients_and_gets_its_files() -> None:
 
 def _mounted(service: Mapping[str, Any], inside: str) -> str:
     """The volume a service mounts at ``inside``."""
-    [volume] = [v.split(":")[0] for v in service["volumes"] if v.split(":")[1] == inside]
+    volumes: list[str] = service["volumes"]
+    [volume] = [v.split(":")[0] for v in volumes if v.split(":")[1] == inside]
     return volume
 
 

@@ -992,8 +992,10 @@ def test_a_nul_in_a_status_is_refused_and_the_schemas_say_so() -> None:
     error = _error(decode_status, raw)
     assert (error.reason, error.path) == ("bad_field", "fw")
     assert not STATUS_SCHEMA.is_valid(orjson.loads(raw))
-    fw = STATUS_SCHEMA.schema["properties"]["fw"]
-    detail = BATCH_SCHEMA.schema["$defs"]["command_result"]["properties"]["detail"]
+    status, batch = STATUS_SCHEMA.schema, BATCH_SCHEMA.schema
+    assert isinstance(status, dict) and isinstance(batch, dict)  # (a schema may be a bool)
+    fw = status["properties"]["fw"]
+    detail = batch["$defs"]["command_result"]["properties"]["detail"]
     assert fw["pattern"] == detail["pattern"] == NO_NUL_PATTERN
 
 

@@ -17,11 +17,11 @@ from aiohttp import web
 from api.app import make_app
 from api.problems import CONTENT_TYPE, RETRY_AFTER_S
 from ikn.brokers import free_port
-from ikn_core.settings import ApiSettings
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.pool import create_pool
 from ikn_store.tokens import create_token
+from tests.helpers import api_settings
 
 
 async def test_an_acquire_gives_up_at_the_pools_deadline(database_url: str) -> None:
@@ -61,7 +61,7 @@ async def test_the_api_answers_503_while_the_database_is_down_and_recovers(
         token = await create_token(conn, "fm", "facility_manager")
     finally:
         await conn.close()
-    runner = web.AppRunner(make_app(ApiSettings.from_env({"IKN_DATABASE_URL": pg.url()})))
+    runner = web.AppRunner(make_app(api_settings({"IKN_DATABASE_URL": pg.url()})))
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -13,10 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
-from ikn_core.settings import ApiSettings
 from ikn_store.fleet.dead_letters import DeadLetter
 from ikn_store.readings.rows import write_dead_letters
 from ikn_store.tokens import create_token
+from tests.helpers import api_settings
 
 Client = TestClient[web.Request, web.Application]
 
@@ -35,7 +35,7 @@ async def client(database_url: str) -> AsyncIterator[tuple[Client, dict[str, str
         token = await create_token(conn, "fm", "facility_manager")
     finally:
         await conn.close()
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as c:
         yield c, {"Authorization": f"Bearer {token}"}
 

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import make_app
 from ikn_core.attendance import Policies
 from ikn_core.attendance.policy import READER_MAX_TOKENS_PER_MINUTE as TAP_TOKENS_PER_MIN
-from ikn_core.settings import ApiSettings, IngestSettings
+from ikn_core.settings import IngestSettings
 from ikn_store.fleet.devices import (
     ALERTS,
     FLOOD_READINGS_PER_MIN,
@@ -28,7 +28,7 @@ from ikn_store.pool import create_pool
 from ikn_store.readings.partitions import ensure_partitions
 from ikn_store.tokens import create_token
 from ingest.service import IngestService
-from tests.helpers import seed
+from tests.helpers import api_settings, seed
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -108,7 +108,7 @@ async def test_recent_readings_raise_flooding_and_clock_drift(database_url: str)
     assert not {"clock-drift", "flooding"} & set(device_alerts(views["desk-d3"], now))
     assert counts["clock-drift"] == 1 and counts["flooding"] == 1
 
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as client:
         response = await client.get(
             "/api/v1/devices/alerts", headers={"Authorization": f"Bearer {token}"}
@@ -178,7 +178,7 @@ async def test_implausible_taps_raise_an_alert_for_their_reader(database_url: st
     assert taps & set(device_alerts(views["door-ok"], now)) == set()
     assert taps & set(device_alerts(views["door-busy"], now)) == {"implausible-tap-rate"}
     assert taps & set(device_alerts(views["door-night"], now)) == {"taps-outside-hours"}
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as client:
         response = await client.get(
             "/api/v1/devices/alerts", headers={"Authorization": f"Bearer {token}"}

@@ -15,6 +15,7 @@ import pytest
 
 from edge_agent import EdgeAgent
 from ikn.brokers import BrokerProcess
+from ikn_core.booking import CheckInSignal
 from ikn_core.contract import DisplayCommand, Observation
 from ikn_store.booking.bookings import cancel, check_in, check_out
 from ikn_store.fleet.devices import DeskEvent
@@ -153,7 +154,7 @@ async def test_booking_changes_update_the_desk_display(
         assert (booked.state, booked.until) == ("booked", end.astimezone(WITA).strftime("%H:%M"))
 
         shown = len(desk.displays)
-        await check_in(conn, booking, "app", datetime.now(UTC))
+        await check_in(conn, booking, CheckInSignal.APP, datetime.now(UTC))
         await check_out(conn, booking, datetime.now(UTC))
         await eventually(
             lambda: asyncio.sleep(0, desk.displays[-1]),

@@ -14,7 +14,7 @@ from playwright.async_api import Route, async_playwright
 
 from api.app import make_app
 from api.openapi import load_document
-from ikn_core.settings import ApiSettings
+from tests.helpers import api_settings
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 
@@ -29,7 +29,7 @@ def _chromium() -> str:
 
 @pytest.fixture
 async def server(database_url: str) -> AsyncIterator[TestServer]:
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     srv = TestServer(app, host="127.0.0.1")
     await srv.start_server()
     try:
@@ -68,7 +68,8 @@ async def test_docs_page_lists_every_operation_offline(server: TestServer) -> No
             page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
             answer = await page.goto(base + "api/v1/docs")
             assert answer is not None
-            assert "script-src 'self'" in await answer.header_value("content-security-policy")
+            policy = await answer.header_value("content-security-policy")
+            assert policy is not None and "script-src 'self'" in policy
             await page.wait_for_selector(".opblock-summary", timeout=30_000)
             shown = await page.eval_on_selector_all(
                 ".opblock-summary",

@@ -284,9 +284,10 @@ class ResubscribingSubscriber:
         self.readings: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.subacks = 0
         self.client = Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-        self.client.reconnect_delay_set(0.05, 0.3)
+        # paho takes fractions of a second at run time; its hints say int
+        self.client.reconnect_delay_set(0.05, 0.3)  # type: ignore[arg-type]
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-        self.client.on_subscribe = lambda *_: self._loop.call_soon_threadsafe(self._suback)
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.broker = broker
 
@@ -302,6 +303,9 @@ class ResubscribingSubscriber:
         # garbage-collected cycle may run after the sockets' own finalisers (a
         # ResourceWarning, an error under -W error): close it now.
         self.client._reset_sockets(sockpair_only=True)
+
+    def _on_subscribe(self, *_: Any) -> None:
+        self._loop.call_soon_threadsafe(self._suback)
 
     def _suback(self) -> None:
         self.subacks += 1

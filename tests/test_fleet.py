@@ -19,7 +19,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
 from ikn.broker_config import Account, acl_file, password_file, write_config
-from ikn_core.settings import ApiSettings
 from ikn_store.fleet.broker_auth import (
     ServiceAccount,
     ServiceRole,
@@ -27,7 +26,7 @@ from ikn_store.fleet.broker_auth import (
     mosquitto_hash,
     verify,
 )
-from tests.helpers import bearer, fetch, seed
+from tests.helpers import api_settings, bearer, fetch, seed
 
 Client = TestClient[web.Request, web.Application]
 PROBLEM = "application/problem+json"
@@ -86,7 +85,7 @@ def test_the_files_are_written_through_no_planted_link(tmp_path: Path) -> None:
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[Client]:
     await seed(database_url)
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as c:
         yield c
 

@@ -45,7 +45,8 @@ async def server() -> AsyncIterator[TestServer]:
     app.router.add_route("*", "/echo", _echo)
     app.router.add_get("/chunked", _chunked)
     app.router.add_get("/close", _close)
-    async with TestServer(app, host="127.0.0.1") as running:
+    running = TestServer(app, host="127.0.0.1")
+    async with running:
         yield running
 
 

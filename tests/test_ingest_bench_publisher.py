@@ -49,7 +49,9 @@ class _Subscriber:
         self.messages: list[tuple[str, bytes]] = []
         self._subscribed = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self._client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload))
+        self._client.on_message = lambda _c, _u, m: self.messages.append(
+            (m.topic, bytes(m.payload))
+        )
         self._client.on_subscribe = lambda *_: self._subscribed.set()
         self._client.connect("127.0.0.1", port)
         self._client.subscribe("ikn/v1/dev/+/up", qos=1)

@@ -18,12 +18,12 @@ from api.app import make_app
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
 from ikn_core.domain import Device, DeviceKind
-from ikn_core.settings import ApiSettings, IngestSettings
+from ikn_core.settings import IngestSettings
 from ikn_store.pool import create_pool
 from ikn_store.readings.partitions import ensure_partitions
 from ikn_store.readings.rows import ReadingRow, UpMessage, release_vacant_desks, write
 from ikn_store.tokens import create_token
-from tests.helpers import SMALL_SITE, eventually, fetch, publish, seed
+from tests.helpers import SMALL_SITE, api_settings, eventually, fetch, publish, seed
 from tests.test_ingest import _start
 
 ZONE = "Asia/Makassar"
@@ -186,7 +186,7 @@ async def test_zone_people_counts_keep_the_newest_and_show_in_the_live_view(
         db, [_message("count-a", (now - timedelta(minutes=1), "people_count", {"count": 3}))]
     )
     token = await create_token(db, "fm", "facility_manager")
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as client:
         response = await client.get(
             "/api/v1/occupancy/live?floor=b1-f1", headers={"Authorization": f"Bearer {token}"}

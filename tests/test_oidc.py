@@ -26,7 +26,7 @@ from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings
 from ikn_store.people import Person, upsert_people
 from ikn_store.tokens import create_token
-from tests.helpers import seed
+from tests.helpers import api_settings, seed
 
 AUDIENCE = "ikn-api"
 PROBLEM = "application/problem+json"
@@ -164,7 +164,7 @@ async def world(
         **oidc_env,
     }
     try:
-        async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as client:
+        async with TestClient(TestServer(make_app(api_settings(env)))) as client:
             yield World(provider, client, database_url)
     finally:
         await idp.close()
@@ -282,7 +282,7 @@ async def test_an_unreachable_provider_is_a_503_not_a_500(database_url: str) -> 
             "IKN_OIDC_HTTP_TIMEOUT_S": "2",
         }
         provider = Provider(keys={"rsa-1": _rsa()}, issuer=env["IKN_OIDC_ISSUER"])
-        async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as client:
+        async with TestClient(TestServer(make_app(api_settings(env)))) as client:
             response = await client.get(
                 "/api/v1/bookings", headers={"Authorization": f"Bearer {provider.token()}"}
             )
@@ -420,7 +420,7 @@ async def test_a_hanging_provider_does_not_queue_every_bearer_behind_one_fetch(
         "IKN_OIDC_HTTP_TIMEOUT_S": "1.5",
     }
     try:
-        async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as client:
+        async with TestClient(TestServer(make_app(api_settings(env)))) as client:
             headers = {"Authorization": f"Bearer {provider.token()}"}
             started = time.monotonic()
             answers = await asyncio.gather(

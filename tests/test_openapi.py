@@ -17,16 +17,15 @@ from openapi_spec_validator import validate
 from api.app import make_app
 from api.openapi import load_document
 from ikn_core.domain import Role
-from ikn_core.settings import ApiSettings
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
-from tests.helpers import seed
+from tests.helpers import api_settings, seed
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
 def _app(database_url: str = "postgresql://nobody@127.0.0.1:1/none") -> web.Application:
-    return make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    return make_app(api_settings({"IKN_DATABASE_URL": database_url}))
 
 
 def _documented(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -13,7 +13,7 @@ from api.app import make_app
 from api.openapi import load_document
 from api.rate_limit import Buckets
 from ikn_core.settings import ApiSettings
-from tests.helpers import seed
+from tests.helpers import api_settings, seed
 from tests.test_booking_api import PEOPLE, SITE, Client, World, _tokens
 
 CHECK_IN = "/api/v1/attendance/check-in"
@@ -29,7 +29,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
         "IKN_API_WRITE_BURST": "3",
         "IKN_API_WRITE_RATE": "0.01",  # one write back every 100 s
     }
-    async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as client:
+    async with TestClient(TestServer(make_app(api_settings(env)))) as client:
         yield World(database_url, client, headers)
 
 

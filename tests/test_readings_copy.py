@@ -13,7 +13,10 @@ import pytest
 
 from ikn_store.pool import create_pool
 from ikn_store.readings import copy_rows
-from ikn_store.readings.rows import _READING_COLUMNS, ReadingRow
+from ikn_store.readings.rows import _READING_COLUMNS
+
+# A ``ReadingRow``, whose stream may also be a UUID object (``copy_rows.encode`` takes both)
+Row = tuple[str, uuid.UUID | str, int, datetime, datetime, str, dict[str, Any]]
 
 
 @pytest.fixture
@@ -26,7 +29,7 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         await pool.close()
 
 
-def _rows() -> list[ReadingRow]:
+def _rows() -> list[Row]:
     stream = uuid.uuid4()
     now = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
     plus8 = timezone(timedelta(hours=8))
@@ -37,11 +40,11 @@ def _rows() -> list[ReadingRow]:
         ("people_count", {"count": 12}),
         ("environment", {"co2_ppm": 612.5, "temp_c": -3, "humidity_pct": 41.25}),
     ]
-    rows = []
+    rows: list[Row] = []
     for n, (kind, body) in enumerate(bodies * 3):
         ts = now - timedelta(milliseconds=n % 4)  # some readings share their time
         rows.append(
-            ReadingRow(
+            (
                 f"dev-{n % 2}",
                 stream if n % 3 else str(stream),  # a UUID, or its text
                 2**40 + n,

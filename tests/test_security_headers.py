@@ -15,8 +15,7 @@ from multidict import CIMultiDictProxy
 from api import server
 from api.app import make_app
 from ikn.brokers import free_port
-from ikn_core.settings import ApiSettings
-from tests.helpers import bearer
+from tests.helpers import api_settings, bearer
 from tests.test_api_server import not_http
 
 Serve = Callable[..., AbstractAsyncContextManager[str]]
@@ -28,7 +27,7 @@ def serve(database_url: str) -> Serve:
     @asynccontextmanager
     async def serving(**env: str) -> AsyncIterator[str]:
         port = free_port()
-        app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url, **env}))
+        app = make_app(api_settings({"IKN_DATABASE_URL": database_url, **env}))
         async with server.serving(app, "127.0.0.1", port):
             yield f"http://127.0.0.1:{port}"
 

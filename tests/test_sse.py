@@ -18,8 +18,7 @@ from api.app import make_app
 from api.stream import HUB, QUEUE_SIZE
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
-from ikn_core.settings import ApiSettings
-from tests.helpers import bearer, eventually, fetch, publish
+from tests.helpers import api_settings, bearer, eventually, fetch, publish
 from tests.test_ingest import Running, _now_ms
 
 Client = TestClient[web.Request, web.Application]
@@ -28,7 +27,7 @@ TIMEOUT = 20.0
 
 @pytest.fixture
 async def client(database_url: str, ingest: Running) -> AsyncIterator[Client]:
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -158,7 +157,7 @@ async def test_bad_requests_get_a_problem_naming_the_field(
 async def test_a_client_whose_queue_overflows_is_cut_off_after_what_was_queued(
     database_url: str, ingest: Running
 ) -> None:
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     async with TestClient(TestServer(app)):
         hub = app[HUB]
         await asyncio.wait_for(hub.ready.wait(), TIMEOUT)
@@ -187,7 +186,7 @@ async def test_shutdown_ends_open_streams(database_url: str, headers: dict[str, 
     from tests.helpers import seed
 
     await seed(database_url)
-    app = make_app(ApiSettings.from_env({"IKN_DATABASE_URL": database_url}))
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
@@ -242,7 +241,7 @@ async def limited(database_url: str) -> AsyncIterator[Client]:
         "IKN_SSE_MAX_STREAMS": "3",
         "IKN_SSE_RECHECK_S": "0.3",
     }
-    async with TestClient(TestServer(make_app(ApiSettings.from_env(env)))) as c:
+    async with TestClient(TestServer(make_app(api_settings(env)))) as c:
         yield c
 
 

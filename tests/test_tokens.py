@@ -143,7 +143,7 @@ def _bearer(token: str) -> dict[str, str]:
 async def _sql(url: str, query: str, *args: object) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(url)
     try:
-        return await conn.fetch(query, *args)
+        return list(await conn.fetch(query, *args))
     finally:
         await conn.close()
 
