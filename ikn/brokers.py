@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -32,10 +33,24 @@ def find_mosquitto() -> str | None:
     return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
 
 
+# Ports for the services the demo and the tests start come from below Linux's ephemeral
+# range (32768-60999), which the kernel also hands to every outgoing connection: a port
+# found free there can be taken by some client's socket before the service binds it (seen
+# with parallel test workers). At random, so that two processes rarely try the same one.
+PORTS = range(20_000, 32_000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port on ``host`` that nothing listens on now."""
+    for _ in range(200):
+        port = random.choice(PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise BrokerError(f"no free port on {host} in {PORTS.start}-{PORTS.stop - 1}")
 
 
 def wait_for_port(

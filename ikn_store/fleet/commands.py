@@ -34,14 +34,9 @@ class NewCommand:
 
 
 @dataclass(frozen=True, slots=True)
-class CommandView:
-    id: str
-    device_id: str
-    cmd: str
-    payload: dict[str, Any]
-    issued_by: str
-    issued_at: datetime
-    expires_at: datetime
+class CommandView(NewCommand):
+    """A command as stored, with what became of it."""
+
     status: CommandStatus
     detail: str | None
     answered_at: datetime | None
