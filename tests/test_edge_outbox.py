@@ -284,7 +284,8 @@ class ResubscribingSubscriber:
         self.readings: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.subacks = 0
         self.client = Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-        # paho takes fractions of a second at run time; its hints say int
+        # paho 2.2 waits min(delay * 2**n, max) seconds, a float, but its hints say int;
+        # whole seconds would make this test's reconnects twenty times slower
         self.client.reconnect_delay_set(0.05, 0.3)  # type: ignore[arg-type]
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = self._on_subscribe

@@ -87,7 +87,8 @@ def make_client(settings: MqttSettings, session: Session) -> Client:
         w = session.will
         client.will_set(w.topic, w.payload, qos=w.qos, retain=w.retain)
     if v5 and session.persistent:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
+        # paho 2.2's Properties.__init__(self, packetType) has no annotations
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = session.session_expiry_s
         client.connect_async(
             url.host, url.port, session.keepalive_s, clean_start=False, properties=props
