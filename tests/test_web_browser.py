@@ -166,6 +166,8 @@ async def test_signing_in_to_today_with_the_keyboard_alone(
         await page.wait_for_load_state()
         assert await page.text_content("h1") == "Today"
         assert await page.get_attribute("html", "lang") == "en"
+        # htmx is a deferred script: after the switch's redirect it may still be coming
+        await page.wait_for_function("typeof htmx === 'object'", timeout=10_000)
         htmx = await page.evaluate("typeof htmx === 'object' && htmx.version")
     finally:
         await context.close()
