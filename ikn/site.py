@@ -11,6 +11,8 @@ from api import headers
 from api.app import make_app
 from api.attendance import handlers as attendance
 from api.auth import public
+from api.booking.batches import BOOKER
+from api.booking.http import PLACES
 from api.state import POOL
 from ikn_core.settings import ApiSettings
 
@@ -25,6 +27,8 @@ def make_site(settings: ApiSettings) -> web.Application:
     ports = pages.Ports(
         pool=lambda: app[POOL],
         policies=lambda: app[attendance.POLICIES],
+        booker=lambda: app[BOOKER],
+        places=lambda: app[PLACES],
         now=lambda: attendance.now(app),
         over_tls=over_tls,
         public=public,

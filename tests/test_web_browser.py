@@ -162,8 +162,8 @@ async def test_signing_in_to_today_with_the_keyboard_alone(
         await page.keyboard.press("Enter")  # the skip link: on to the page's content
         assert await page.evaluate("document.activeElement.id") == "main"
         await _tab_to(page, "English")  # on from <main>, round to the language switch
-        await page.keyboard.press("Enter")
-        await page.wait_for_load_state()
+        async with page.expect_navigation():  # the same address again, now in English
+            await page.keyboard.press("Enter")
         assert await page.text_content("h1") == "Today"
         assert await page.get_attribute("html", "lang") == "en"
         # htmx is a deferred script: after the switch's redirect it may still be coming

@@ -11,6 +11,7 @@ no inline script or style (the pages' Content-Security-Policy, ``Ports.page_head
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Protocol, cast
 
 import aiohttp_jinja2
@@ -18,12 +19,14 @@ import jinja2
 from aiohttp import web
 
 from ikn_core.settings import WebSettings
-from web import i18n, pages, sessions, static
+from web import attendance, bookings, desks, i18n, pages, requests, sessions, static, unit
 from web.ports import PORTS, Ports
 
 __all__ = ["Ports", "setup"]
 
 TEMPLATES = static.STATIC.with_name("templates")
+# Each feature's routes (a module with a ``routes`` table): one line each here.
+FEATURES = (pages, desks, bookings, attendance, requests, unit)
 
 
 def setup(app: web.Application, settings: WebSettings, ports: Ports) -> None:
@@ -33,7 +36,7 @@ def setup(app: web.Application, settings: WebSettings, ports: Ports) -> None:
     app[sessions.SETTINGS] = settings
     _templates(app)
     added = app.router.add_routes(
-        [web.route(r.method, r.path, ports.public(r.handler)) for r in _defs(pages.routes)]
+        [web.route(r.method, r.path, ports.public(r.handler)) for r in _defs(FEATURES)]
     )
     assets = app.router.add_get("/static/{name:.+}", ports.public(static.asset))
     app[sessions.PAGE_ROUTES] = frozenset(added)  # with sessions
@@ -42,8 +45,9 @@ def setup(app: web.Application, settings: WebSettings, ports: Ports) -> None:
     app.on_response_prepare.append(_page_policy)
 
 
-def _defs(table: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
-    return [r for r in table if isinstance(r, web.RouteDef)]
+def _defs(features: Iterable[ModuleType]) -> list[web.RouteDef]:
+    tables: list[web.RouteTableDef] = [feature.routes for feature in features]
+    return [r for table in tables for r in table if isinstance(r, web.RouteDef)]
 
 
 def _templates(app: web.Application) -> None:

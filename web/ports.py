@@ -13,6 +13,8 @@ from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
 from ikn_core.attendance import Policies
+from ikn_service.booking import Booker
+from ikn_store.booking.places import PlaceCache
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -21,6 +23,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Ports:
     pool: Callable[[], asyncpg.Pool]  # the process's pool, once it has started
     policies: Callable[[], Policies]  # the attendance policies the API counts days by
+    booker: Callable[[], Booker]  # where bookings are made: the API's batches
+    places: Callable[[], PlaceCache]  # the desks' places the API keeps in memory
     now: Callable[[], datetime]  # the clock (tests set a fixed one)
     over_tls: Callable[[BaseRequest], bool]  # served over TLS, here or at a trusted proxy
     # Exempts a page from the API's bearer-token check: pages check their own session.

@@ -1,0 +1,11 @@
+"""Find a desk: the floor plan, the list, booking
+(issue 18; not built yet: the page says so)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web.pages import signed_in, soon
+
+routes = web.RouteTableDef()
+routes.get("/desks")(signed_in(soon))

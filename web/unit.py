@@ -1,0 +1,11 @@
+"""My unit (supervisors): the month, approvals, PP 94/2021 levels
+(issue 18; not built yet: the page says so)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web.pages import signed_in, soon
+
+routes = web.RouteTableDef()
+routes.get("/unit")(signed_in(soon))
