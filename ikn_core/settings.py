@@ -208,6 +208,15 @@ INGEST_WRITERS = Setting(
         "acknowledged in the order received. More than the database's cores gains nothing"
     ),
 )
+INGEST_WRITE_TIMEOUT_S = Setting(
+    "IKN_INGEST_WRITE_TIMEOUT_S",
+    parse.int_between(1, 3600),
+    (
+        "seconds a batch's transaction may take (1-3600); past it its connection is cut "
+        "and the batch written again on another, unacknowledged meanwhile. A connection the "
+        "database or the network left hanging mid-reply would otherwise hold it for ever"
+    ),
+)
 RETENTION_DAYS = Setting(
     "IKN_RETENTION_DAYS",
     parse.int_between(1, 3650),
@@ -694,6 +703,7 @@ class IngestSettings:
     queue_max_messages: int = setting(INGEST_QUEUE_MAX, 1000)
     queue_max_bytes: int = setting(INGEST_QUEUE_MAX_BYTES, 64 * 1024 * 1024)
     writers: int = setting(INGEST_WRITERS, 2)  # batches written at once, a connection each
+    write_timeout_s: int = setting(INGEST_WRITE_TIMEOUT_S, 30)
     retention_days: int = setting(RETENTION_DAYS, 90)
     dead_letter_retention_days: int = setting(DEAD_LETTER_RETENTION_DAYS, 30)
     dead_letter_keep_per_hour: int = setting(DEAD_LETTER_KEEP_PER_HOUR, 100)

@@ -7,7 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -126,9 +126,17 @@ class DeadLetterLog:
         self._counts.clear()
 
 
+class WriteTimedOut(Exception):
+    """A batch's write took longer than ``IKN_INGEST_WRITE_TIMEOUT_S``."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"a batch's write took over {seconds} s; its connection was cut")
+
+
 def _is_transient(exc: BaseException) -> bool:
-    """Worth retrying on another connection later, rather than blaming the batch."""
-    if isinstance(exc, CONNECTION_LOST):
+    """Worth retrying on another connection later, rather than blaming the batch
+    (``TimeoutError``: no connection came within the pool's acquire timeout)."""
+    if isinstance(exc, (*CONNECTION_LOST, WriteTimedOut, TimeoutError)):
         return True
     state = getattr(exc, "sqlstate", None) or ""
     return isinstance(exc, asyncpg.PostgresError) and state[:2] in _TRANSIENT_CLASSES
@@ -310,7 +318,10 @@ class IngestService:
                     return None
                 self.stats.metrics.db_retries.inc()
                 log.warning(
-                    "PostgreSQL unavailable (%s); holding acks, retry in %.1f s", exc, delay
+                    "PostgreSQL unavailable (%s: %s); holding acks, retry in %.1f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
                 )
             try:
                 await asyncio.wait_for(stop.wait(), delay)
@@ -322,7 +333,7 @@ class IngestService:
         ups = [d for d in decoded if isinstance(d, UpMessage)]
         statuses = [d for d in decoded if isinstance(d, StatusUpdate)]
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn, _cut_after(conn, self.settings.write_timeout_s):
             await self._ensure_days(conn, ups)
             return await write(
                 conn,
@@ -420,6 +431,32 @@ class IngestService:
         self.dead_letter_log.flush(REPORT_INTERVAL_S)
         if self.stats.counts:
             log.info("ingest totals: %s", dict(sorted(self.stats.counts.items())))
+
+
+@asynccontextmanager
+async def _cut_after(conn: asyncpg.Connection, seconds: int) -> AsyncIterator[None]:
+    """Cut ``conn`` if the block takes over ``seconds``; the block then fails with
+    ``WriteTimedOut``. A connection wedged mid-reply (asyncpg#784 after a server
+    restart, or a network gone silent) would hold its caller for ever: cancelling
+    the query is not enough, as asyncpg then waits on the same connection to roll
+    back. Cut, every wait on it ends at once, and the server rolls back."""
+    cut = False
+
+    def terminate() -> None:
+        nonlocal cut
+        cut = True
+        with suppress(asyncpg.InterfaceError):  # already closed by asyncpg
+            conn.terminate()
+
+    timer = asyncio.get_running_loop().call_later(seconds, terminate)
+    try:
+        yield
+    except Exception as exc:
+        if cut:
+            raise WriteTimedOut(seconds) from exc
+        raise
+    finally:
+        timer.cancel()
 
 
 def _add(total: WriteResult, result: WriteResult) -> None:

@@ -31,6 +31,7 @@ from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.readings.rows import stream_counts
 from tests.helpers import poll, seed
+from tests.stall_proxy import stall_proxy
 
 pytestmark = pytest.mark.slow
 DEVICES = 20
@@ -207,6 +208,38 @@ def test_a_postgresql_restart_mid_stream_loses_and_duplicates_nothing(
         assert ingest.poll() is None  # it waits for the database, it does not die
         pg.start()
         _stop_once_all_stored(ingest, db, stream, total)
+
+
+def test_connections_that_go_silent_mid_write_are_cut_and_the_batch_written_again(
+    mosquitto: BrokerProcess, tmp_path: Path
+) -> None:
+    """The network to PostgreSQL goes silent on every connection the ingest has open
+    (the sockets stay open, no reply comes: a partition, or asyncpg#784's connection
+    left wedged by a server restart): after ``IKN_INGEST_WRITE_TIMEOUT_S`` the ingest
+    cuts them and writes the batches again on new connections, which work, and every
+    reading is stored once."""
+    with _private_postgres(tmp_path) as pg, stall_proxy(pg.port) as proxy:
+        proxied = f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"
+        env = {**_env(proxied, mosquitto), "IKN_INGEST_WRITE_TIMEOUT_S": "2"}
+        ingest = _ingest(env, "silenced-ingest", tmp_path / "ingest.log")
+        try:
+            _probe_until_stored(mosquitto, pg.url())
+            stream, total = str(uuid.uuid4()), 100_000
+            publisher = _publisher(mosquitto, total, 10, stream)
+            poll(lambda: _counts(pg.url(), stream)[0], lambda n: n > 2000, 60)
+            assert proxy.silence() > 0
+            at_silence = _counts(pg.url(), stream)[0]
+            assert publisher.wait(timeout=120) == 0
+            # within the deadline's 2 s and the pool's acquire timeout (10 s) with room;
+            # without the deadline the writes waited for asyncpg's command_timeout (60 s)
+            counts = poll(lambda: _counts(pg.url(), stream), lambda c: c[0] >= total, 40)
+            assert at_silence < total, "the stream ended before the silence: nothing was tested"
+            assert counts == (total, total)
+            assert "its connection was cut" in (tmp_path / "ingest.log").read_text()
+            proxy.cut_silent()  # the partition ends (the display feed's LISTEN was silenced)
+        finally:
+            ingest.terminate()
+            assert ingest.wait(timeout=60) == 0
 
 
 def _freeze(pg: EmbeddedPostgres) -> list[psutil.Process]:
