@@ -26,14 +26,15 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
 from ikn.brokers import BrokerProcess, find_mosquitto, free_port, start_amqtt, start_mosquitto
-from ikn_core.domain import Desk, Device, DeviceKind, Role, Site
+from ikn.demo_world import BUILDING, OWNER, PEOPLE, seed_history
+from ikn_core.domain import Desk, Device, DeviceKind, Site
 from ikn_store.embedded import EmbeddedPostgres
-from ikn_store.people import Person
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,7 @@ SCENARIO = "demo"
 MANUAL_DESK = "f1-manual"
 MANUAL_DEVICE = f"desk-{MANUAL_DESK}"
 INGEST_ACCOUNT = "ingest-1"  # the demo's one ingest replica: svc.ingest-1
-BUILDING = "ikn-b1"
 BOOK_DESK = "f1-a-01"  # the desk the banner's example books
-# The demo's people, one per role the banner prints a token for (one agency and unit).
-PEOPLE = (
-    Person("demo-ani", "Ani Rahayu", "demo-agency", "umum", Role.EMPLOYEE, BUILDING),
-    Person("demo-sari", "Sari Wulandari", "demo-agency", "umum", Role.SUPERVISOR, BUILDING),
-    Person(
-        "demo-fajar", "Fajar Nugroho", "demo-agency", "fasilitas", Role.FACILITY_MANAGER, BUILDING
-    ),
-    Person("demo-adi", "Adi Saputra", "demo-agency", "ti", Role.ADMIN, BUILDING),
-)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -153,9 +144,10 @@ class Demo:
         url = f"mqtt://{user}:{self.logins[user]}@{self.broker.host}:{self.broker.port}"
         return {**env, "IKN_MQTT_URL": url}
 
-    async def _prepare_database(self, *, accounts: bool) -> dict[Role, str]:
-        """The building, the demo's people and a fresh token for each (by role), and
-        with ``accounts`` the broker accounts (``_broker_accounts``)."""
+    async def _prepare_database(self, *, accounts: bool) -> dict[str, str]:
+        """The building, the demo's people with their recent past and a fresh token for
+        each (by person id), and with ``accounts`` the broker accounts
+        (``_broker_accounts``)."""
         assert self.postgres is not None
         from firmware_sim.scenario import load_scenario
         from ikn_store.attendance.signals import set_building_site
@@ -177,7 +169,7 @@ class Demo:
             site = _with_manual_desk(load_scenario(SCENARIO).site)
             await load_site(conn, site)
             # where the demo building stands (Nusantara's core), for office check-ins' geofence
-            await set_building_site(conn, BUILDING, -0.9747, 116.7068, "demo-agency")
+            await set_building_site(conn, BUILDING, -0.9747, 116.7068, OWNER)
             if accounts:
                 await self._broker_accounts(conn, site)
             # open around the clock, so that the banner's booking works whenever it is tried
@@ -188,7 +180,11 @@ class Demo:
             ids = [p.id for p in PEOPLE]
             # A token is shown once: a demo started again replaces the tokens it made.
             await conn.execute("DELETE FROM api_tokens WHERE name = ANY($1)", ids)
-            return {p.role: await create_token(conn, p.id, str(p.role), p.id) for p in PEOPLE}
+            tokens = {p.id: await create_token(conn, p.id, str(p.role), p.id) for p in PEOPLE}
+            desks = [d.id for d in site.desks if d.id != MANUAL_DESK]
+            taps = await seed_history(conn, datetime.now(UTC), desks)
+            log.info("the demo's people: %d, with %d past badge taps", len(PEOPLE), taps)
+            return tokens
         finally:
             await conn.close()
 
@@ -249,7 +245,7 @@ class Demo:
         if not self._stop:
             raise RuntimeError(f"the API did not answer within {timeout} s; see {self.dir}/api.log")
 
-    def _banner(self, port: int, tokens: dict[Role, str]) -> None:
+    def _banner(self, port: int, tokens: dict[str, str]) -> None:
         assert self.broker is not None and self.postgres is not None
         base = f"http://127.0.0.1:{port}"
         now = "'$(date +%s)'"  # the shell fills in the time: seq and ts (epoch ms)
@@ -260,10 +256,11 @@ class Demo:
         password = self.logins.get(MANUAL_DEVICE)
         login = f" -u {MANUAL_DEVICE} -P {password}" if password else ""
         people = "\n".join(
-            f"    {str(p.role).replace('_', ' '):<17} {tokens[p.role]}  {p.id} ({p.name})"
+            f"    {str(p.role).replace('_', ' '):<17} {tokens[p.id]}  {p.id} ({p.name}, "
+            f"{p.agency}/{p.unit})"
             for p in PEOPLE
         )
-        employee, manager = tokens[Role.EMPLOYEE], tokens[Role.FACILITY_MANAGER]
+        employee, manager = tokens["demo-ani"], tokens["demo-fajar"]
         print(
             f"""
 IKN Workspace demo is running.
