@@ -305,3 +305,34 @@ async def test_static_files_are_ours_only_and_kept_a_year(site: Site) -> None:
     assert "ikn_session" not in response.cookies
     for other in ("vendor/VENDOR.toml", "../pages.py", "nothing.css"):
         assert (await site.client.get(f"/static/{other}")).status == 404
+
+
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+
+
+async def test_a_page_that_fails_answers_with_a_page_in_the_person_language(site: Site) -> None:
+    """403 and 404 on the pages' side are pages (Indonesian, then English); the API's
+    paths keep their problem documents, and a static file its plain 404."""
+    await site.sign_in("ani")
+    forbidden = await site.client.get("/unit", headers=HTML)
+    assert (forbidden.status, forbidden.content_type) == (403, "text/html")
+    page = await forbidden.text()
+    assert "<h1>Bukan untuk Anda</h1>" in page and 'href="/desks"' in page  # with the menu
+    missing = await site.client.get("/no-such-page", headers=HTML)
+    assert (missing.status, missing.content_type) == (404, "text/html")
+    assert "<h1>Halaman tidak ditemukan</h1>" in await missing.text()
+    site.client.session.cookie_jar.update_cookies({"ikn_lang": "en"})
+    missing = await site.client.get("/no-such-page", headers=HTML)
+    assert "<h1>Page not found</h1>" in await missing.text()
+    for path, headers in (("/api/v1/no-such", HTML), ("/no-such-page", {})):
+        answer = await site.client.get(path, headers=headers)
+        assert (answer.status, answer.content_type) == (404, "application/problem+json")
+    static = await site.client.get("/static/no-such.css", headers=HTML)
+    assert (static.status, static.content_type) != (404, "text/html")
+
+
+async def test_a_forged_form_is_refused_with_a_page(site: Site) -> None:
+    await site.sign_in("ani")
+    response = await site.client.post("/logout", data={}, headers={**HTML, **site.origin})
+    assert (response.status, response.content_type) == (403, "text/html")
+    assert "Bukan untuk Anda" in await response.text()

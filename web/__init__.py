@@ -19,7 +19,7 @@ import jinja2
 from aiohttp import web
 
 from ikn_core.settings import WebSettings
-from web import attendance, bookings, desks, i18n, pages, requests, sessions, static, unit
+from web import attendance, bookings, desks, errors, i18n, pages, requests, sessions, static, unit
 from web.ports import PORTS, Ports
 
 __all__ = ["Ports", "setup"]
@@ -41,6 +41,7 @@ def setup(app: web.Application, settings: WebSettings, ports: Ports) -> None:
     assets = app.router.add_get("/static/{name:.+}", ports.public(static.asset))
     app[sessions.PAGE_ROUTES] = frozenset(added)  # with sessions
     app[sessions.ALL_ROUTES] = frozenset({*added, assets})  # with the pages' headers
+    app.middlewares.append(errors.middleware)  # around the sessions: a refused form too
     app.middlewares.append(sessions.middleware)
     app.on_response_prepare.append(_page_policy)
 
