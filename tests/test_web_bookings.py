@@ -1,0 +1,282 @@
+"""My bookings and the check-in at the desk over HTTP with a real PostgreSQL: the list
+(by day, times in WITA, series), cancel, check in and out (refusals with their reason
+in Indonesian and English, never a 500), the iCalendar file, the desks' QR codes
+(facility managers only) and ``/checkin/{desk}``: one tap to check in, or a walk-up
+booking of a free desk; sign-in and CSRF as on every page.
+
+The no-show release job runs on the real clock, the pages on ``NOW``: it is stopped
+here, so that bookings of ``NOW``'s day stay booked."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import asyncpg
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.booking import release
+from tests.test_web import Site
+from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, site_app
+
+TOMORROW = NOW + timedelta(days=1)
+
+
+async def _no_release(app: object) -> None:
+    """The release job's round, stopped: it runs on the real clock."""
+
+
+@pytest.fixture(autouse=True)
+def no_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(release, "_release_round", _no_release)
+
+
+@pytest.fixture
+async def site(database_url: str) -> AsyncIterator[Site]:
+    await seed_people(database_url)
+    clock = Clock()
+    async with TestClient(TestServer(site_app(database_url, clock, DEV_LOGIN))) as client:
+        yield Site(client, clock, database_url)
+
+
+def hours(day: datetime, start: int, end: int) -> tuple[datetime, datetime]:
+    """From ``start`` o'clock to ``end`` o'clock WITA on ``day``."""
+    return day.replace(hour=start), day.replace(hour=end)
+
+
+async def insert_booking(
+    url: str,
+    person: str,
+    desk: str,
+    period: tuple[datetime, datetime],
+    series: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """A booked booking, inserted as tests/web_site.py seeds."""
+    start, end = period
+    conn = await asyncpg.connect(url)
+    try:
+        booking_id: uuid.UUID = await conn.fetchval(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by, series_id)
+               VALUES ($1, $2, tstzrange($3, $4), $2, $5) RETURNING id""",
+            desk,
+            person,
+            start,
+            end,
+            series,
+        )
+    finally:
+        await conn.close()
+    return booking_id
+
+
+async def status_of(url: str, booking_id: uuid.UUID) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        found: str = await conn.fetchval("SELECT status FROM bookings WHERE id = $1", booking_id)
+    finally:
+        await conn.close()
+    return found
+
+
+async def post(site: Site, path: str, lang: str = "id", **form: str) -> ClientResponse:
+    """A form POST from the signed-in page, in ``lang``."""
+    token = await site.csrf("/bookings")
+    return await site.client.post(
+        path,
+        data={"csrf_token": token, **form},
+        headers={**site.origin, "Accept-Language": lang},
+        allow_redirects=False,
+    )
+
+
+def text_of(page: str) -> str:
+    """The page's words, without tags and runs of white space."""
+    return " ".join(re.sub(r"<[^>]+>", " ", page).split())
+
+
+async def test_the_list_shows_upcoming_bookings_by_day_in_wita(site: Site) -> None:
+    await insert_booking(site.url, "ani", "d2", hours(TOMORROW, 10, 12))
+    series = uuid.uuid4()
+    for days in (2, 3):
+        day = NOW + timedelta(days=days)
+        await insert_booking(site.url, "ani", "d3", hours(day, 13, 15), series)
+    await site.sign_in("ani")
+    page = text_of(await (await site.client.get("/bookings")).text())
+    today = page.index("Senin, 07 Desember 2026")
+    tomorrow = page.index("Selasa, 08 Desember 2026")
+    assert today < page.index("Meja d1 08.00 WITA – 12.00 WITA Sudah check-in") < tomorrow
+    assert tomorrow < page.index("Meja d2 10.00 WITA – 12.00 WITA Dipesan")
+    assert page.count("Bagian dari pemesanan berulang") == 2
+    assert "Check-in dibuka pukul 09.45 WITA." in page
+    assert "Batalkan yang ini dan berikutnya" in page
+    english = await site.client.get("/bookings", headers={"Accept-Language": "en"})
+    assert "Desk d2 10:00 AM WITA – 12:00 PM WITA Booked" in text_of(await english.text())
+
+
+async def test_cancel_my_booking_but_not_another_persons(site: Site) -> None:
+    mine = await insert_booking(site.url, "ani", "d2", hours(TOMORROW, 10, 12))
+    theirs = await insert_booking(site.url, "budi", "d3", hours(TOMORROW, 10, 12))
+    await site.sign_in("ani")
+    response = await post(site, f"/bookings/{mine}/cancel")
+    assert (response.status, response.headers["Location"]) == (303, "/bookings?done=cancelled")
+    assert await status_of(site.url, mine) == "cancelled"
+    page = await (await site.client.get("/bookings?done=cancelled")).text()
+    assert '<p class="notice notice-done" role="status">Pemesanan dibatalkan.</p>' in page
+    assert "Meja d2" not in page
+    refused = await post(site, f"/bookings/{theirs}/cancel", lang="en")
+    assert refused.status == 404
+    assert "There is no such booking among yours." in await refused.text()
+    assert await status_of(site.url, theirs) == "booked"
+    bad = await post(site, "/bookings/not-a-uuid/cancel")
+    assert bad.status == 404
+
+
+async def test_cancel_this_and_the_following_of_a_series(site: Site) -> None:
+    series = uuid.uuid4()
+    ids = [
+        await insert_booking(site.url, "ani", "d3", hours(day, 13, 15), series)
+        for day in (TOMORROW, TOMORROW + timedelta(days=1), TOMORROW + timedelta(days=2))
+    ]
+    await site.sign_in("ani")
+    response = await post(site, f"/bookings/{ids[1]}/cancel", following="true")
+    assert response.headers["Location"] == "/bookings?done=cancelled-following"
+    assert [await status_of(site.url, i) for i in ids] == ["booked", "cancelled", "cancelled"]
+
+
+async def test_check_in_inside_the_window_and_not_outside(site: Site) -> None:
+    now = await insert_booking(
+        site.url, "budi", "d2", (NOW.replace(minute=10), NOW.replace(hour=11))
+    )
+    later = await insert_booking(site.url, "budi", "d2", hours(TOMORROW, 10, 12))
+    await site.sign_in("budi")
+    response = await post(site, f"/bookings/{now}/check-in")
+    assert (response.status, response.headers["Location"]) == (303, "/bookings?done=checked-in")
+    assert await status_of(site.url, now) == "checked_in"
+    for lang, reason in (
+        ("id", "Check-in dibuka mulai 15 menit sebelum waktu mulai hingga pemesanan berakhir."),
+        ("en", "Check-in is open from 15 minutes before the start until the end of the booking."),
+    ):
+        refused = await post(site, f"/bookings/{later}/check-in", lang=lang)
+        assert refused.status == 409
+        page = await refused.text()
+        assert f'<html lang="{lang}">' in page
+        assert reason in text_of(page)
+    assert await status_of(site.url, later) == "booked"
+
+
+async def test_check_out(site: Site) -> None:
+    await site.sign_in("ani")
+    page = await (await site.client.get("/bookings")).text()
+    found = re.search(r'action="/bookings/([0-9a-f-]+)/check-out"', page)
+    assert found is not None  # Ani's booking of d1 today, checked in
+    response = await post(site, f"/bookings/{found[1]}/check-out")
+    assert response.headers["Location"] == "/bookings?done=checked-out"
+    assert await status_of(site.url, uuid.UUID(found[1])) == "checked_out"
+    again = await post(site, f"/bookings/{found[1]}/check-out", lang="en")
+    assert again.status == 409
+    assert "The booking was cancelled or released." in await again.text()
+
+
+async def test_the_icalendar_file_of_my_bookings(site: Site) -> None:
+    mine = await insert_booking(site.url, "ani", "d2", hours(TOMORROW, 10, 12))
+    await site.sign_in("ani")
+    response = await site.client.get("/bookings.ics")
+    assert response.status == 200
+    assert response.content_type == "text/calendar"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="bookings.ics"'
+    text = await response.text()
+    assert f"UID:{mine}@ikn-workspace" in text
+    assert "DTSTART:20261208T020000Z" in text  # 10:00 WITA
+
+
+async def test_the_qr_code_is_for_facility_managers(site: Site) -> None:
+    await site.sign_in("fajar")
+    response = await site.client.get("/desks/d1/qr")
+    assert response.status == 200
+    page = await response.text()
+    assert re.search(r'<svg aria-hidden="true" focusable="false" [^>]*viewBox=', page)
+    origin = site.origin["Origin"]
+    assert f'<span class="qr-url">{origin}/checkin/d1</span>' in page
+    assert (await site.client.get("/desks/nope/qr")).status == 404
+    await site.sign_in("ani")
+    refused = await site.client.get("/desks/d1/qr")
+    assert refused.status == 403
+    assert "<svg" not in await refused.text()
+
+
+async def test_checkin_at_the_desk_with_my_booking_after_the_post(site: Site) -> None:
+    mine = await insert_booking(
+        site.url, "budi", "d2", (NOW.replace(minute=10), NOW.replace(hour=11))
+    )
+    await site.sign_in("budi")
+    page = await (await site.client.get("/checkin/d2")).text()
+    assert 'name="offer" value="check-in"' in page
+    assert await status_of(site.url, mine) == "booked"  # a GET changes nothing
+    response = await post(site, "/checkin/d2", offer="check-in")
+    assert (response.status, response.headers["Location"]) == (303, "/checkin/d2?done=checked-in")
+    assert await status_of(site.url, mine) == "checked_in"
+    done = text_of(await (await site.client.get("/checkin/d2?done=checked-in")).text())
+    assert "Anda sudah check-in di meja d2 sampai pukul 11.00 WITA." in done
+    twice = await post(site, "/checkin/d2", offer="check-in")  # a second tap
+    assert twice.status == 303
+
+
+async def test_a_walk_up_books_the_free_desk_and_checks_in(site: Site) -> None:
+    await site.sign_in("budi")
+    page = text_of(await (await site.client.get("/checkin/d3")).text())
+    assert "Pesan dari sekarang sampai pukul 17.00 WITA lalu langsung check-in." in page
+    response = await post(site, "/checkin/d3", offer="walk-up")
+    assert response.headers["Location"] == "/checkin/d3?done=checked-in"
+    conn = await asyncpg.connect(site.url)
+    try:
+        row = await conn.fetchrow(
+            """SELECT lower(period) AS start, upper(period) AS "end", status
+                 FROM bookings WHERE person_id = 'budi' AND desk_id = 'd3'"""
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert (row["start"], row["end"], row["status"]) == (NOW, NOW.replace(hour=17), "checked_in")
+
+
+async def test_checkin_explains_why_not(site: Site) -> None:
+    await insert_booking(site.url, "budi", "d2", hours(NOW, 13, 15))
+    await site.sign_in("budi")
+    taken = await site.client.get("/checkin/d1", headers={"Accept-Language": "en"})
+    page = text_of(await taken.text())
+    assert "The desk is already booked for this time." in page
+    assert "Ani" not in page  # whose booking it is stays unsaid
+    refused = await post(site, "/checkin/d1", lang="en", offer="walk-up")
+    assert refused.status == 409
+    assert "Nothing was done" in await refused.text()
+    early = text_of(await (await site.client.get("/checkin/d2")).text())
+    assert "Check-in dibuka pukul 12.45 WITA." in early
+    assert 'name="offer"' not in early
+    conn = await asyncpg.connect(site.url)
+    try:
+        await conn.execute("UPDATE desks SET disabled = true WHERE id = 'd3'")
+    finally:
+        await conn.close()
+    disabled = await site.client.get("/checkin/d3", headers={"Accept-Language": "en"})
+    assert "This desk is out of use." in await disabled.text()
+    assert (await site.client.get("/checkin/nope")).status == 404
+
+
+async def test_a_visitor_signs_in_first_and_writes_need_the_token(site: Site) -> None:
+    for path in ("/bookings", "/checkin/d1", "/desks/d1/qr", "/bookings.ics"):
+        response = await site.client.get(path, allow_redirects=False)
+        assert (response.status, response.headers["Location"]) == (303, "/login"), path
+    await site.sign_in("ani")
+    page = await (await site.client.get("/bookings")).text()
+    found = re.search(r'action="(/bookings/[0-9a-f-]+/check-out)"', page)
+    assert found is not None
+    forged = await site.client.post(found[1], headers=site.origin, allow_redirects=False)
+    assert forged.status == 403
+    walk_up = await site.client.post(
+        "/checkin/d3", data={"offer": "walk-up"}, headers=site.origin, allow_redirects=False
+    )
+    assert walk_up.status == 403
