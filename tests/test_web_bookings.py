@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import pytest
@@ -264,19 +265,52 @@ async def test_checkin_explains_why_not(site: Site) -> None:
     disabled = await site.client.get("/checkin/d3", headers={"Accept-Language": "en"})
     assert "This desk is out of use." in await disabled.text()
     assert (await site.client.get("/checkin/nope")).status == 404
+    await site.sign_in("ani")  # her booking of d1 is under way
+    busy = text_of(await (await site.client.get("/checkin/d2")).text())
+    assert "Anda sudah memiliki pemesanan pada waktu ini." in busy
+
+
+async def test_a_walk_up_ends_at_the_desks_next_booking(site: Site) -> None:
+    await insert_booking(site.url, "sari", "d3", hours(NOW, 14, 16))
+    await site.sign_in("budi")
+    page = text_of(await (await site.client.get("/checkin/d3")).text())
+    assert "Pesan dari sekarang sampai pukul 14.00 WITA lalu langsung check-in." in page
 
 
 async def test_a_visitor_signs_in_first_and_writes_need_the_token(site: Site) -> None:
-    for path in ("/bookings", "/checkin/d1", "/desks/d1/qr", "/bookings.ics"):
+    for path in ("/bookings", "/checkin/d1", "/desks/d1/qr", "/bookings.ics?x=1"):
         response = await site.client.get(path, allow_redirects=False)
-        assert (response.status, response.headers["Location"]) == (303, "/login"), path
-    await site.sign_in("ani")
+        assert response.status == 303
+        where = urlsplit(response.headers["Location"])
+        assert (where.path, parse_qs(where.query)) == ("/login", {"next": [path]})
+    assert (await site.client.get("/", allow_redirects=False)).headers["Location"] == "/login"
+    login = await site.client.get("/login?next=/checkin/d1")
+    assert '<input type="hidden" name="next" value="/checkin/d1">' in await login.text()
+    token = await site.csrf("/login?next=/checkin/d1")
+    form = {"csrf_token": token, "person": "ani", "next": "/checkin/d1"}
+    back = await site.client.post(
+        "/login/dev", data=form, headers=site.origin, allow_redirects=False
+    )
+    assert back.headers["Location"] == "/checkin/d1"  # back where the QR code pointed
     page = await (await site.client.get("/bookings")).text()
     found = re.search(r'action="(/bookings/[0-9a-f-]+/check-out)"', page)
     assert found is not None
-    forged = await site.client.post(found[1], headers=site.origin, allow_redirects=False)
+    forged = await site.client.post(
+        found[1], headers=site.origin, allow_redirects=False
+    )  # no token
     assert forged.status == 403
     walk_up = await site.client.post(
         "/checkin/d3", data={"offer": "walk-up"}, headers=site.origin, allow_redirects=False
     )
     assert walk_up.status == 403
+
+
+async def test_signing_in_goes_back_only_to_a_page_of_ours(site: Site) -> None:
+    token = await site.csrf()
+    for asked in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        form = {"csrf_token": token, "person": "ani", "next": asked}
+        response = await site.client.post(
+            "/login/dev", data=form, headers=site.origin, allow_redirects=False
+        )
+        assert response.headers["Location"] == "/", asked
+        token = await site.csrf("/")  # signed in: the next form's token

@@ -24,6 +24,7 @@ from ikn_core.booking import (
     DeskAlreadyBooked,
     DeskAssigned,
     DeskDisabled,
+    PersonAlreadyBooked,
     ZoneRestricted,
     check_access,
     check_in_opens,
@@ -67,18 +68,14 @@ class AtDesk:
 async def read_desk(
     conn: asyncpg.Connection, places: PlaceCache, person: Person, desk_id: str, now: datetime
 ) -> AtDesk:
-    """What ``person`` can do at the desk ``now`` (``UnknownDesk`` when there is none)."""
+    """What ``person`` can do at the desk ``now`` (``UnknownDesk`` when there is none):
+    check in to their booking of it today, else book it walk-up while both the desk
+    and they are free."""
     place = await places.fresh(conn, desk_id)
     zone = place.zone_info
+    booked = await list_bookings(conn, person.id, since=now)
     tomorrow = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(), zone)
-    mine = next(
-        (
-            b
-            for b in await list_bookings(conn, person.id, since=now)
-            if b.desk_id == desk_id and b.start < tomorrow
-        ),
-        None,
-    )
+    mine = next((b for b in booked if b.desk_id == desk_id and b.start < tomorrow), None)
     if mine is not None:
         return AtDesk(desk_id, zone, _offer_of(mine, now), mine=mine)
     try:
@@ -86,12 +83,21 @@ async def read_desk(
         check_access(place.allowed, person.agency, person.unit)
     except (DeskDisabled, DeskAssigned, ZoneRestricted) as exc:
         return AtDesk(desk_id, zone, Offer.REFUSED, kind=exc.kind)
-    held = await desk_next(conn, desk_id, now)
-    until = walk_up_end(now, zone, held.start if held else None)
+    held, elsewhere = await desk_next(conn, desk_id, now), next(iter(booked), None)
+    until = walk_up_end(now, zone, min((b.start for b in (held, elsewhere) if b), default=None))
     if until is not None:
         return AtDesk(desk_id, zone, Offer.WALK_UP, until=until)
-    kind = DeskAlreadyBooked.kind if held and held.start <= now else ""  # "": day over
-    return AtDesk(desk_id, zone, Offer.REFUSED, kind=kind)
+    return AtDesk(desk_id, zone, Offer.REFUSED, kind=_why_not(held, elsewhere, now))
+
+
+def _why_not(held: Booking | None, elsewhere: Booking | None, now: datetime) -> str:
+    """Why no walk-up: the desk is taken, the person has a booking under way, or
+    ("") the working day is over."""
+    if held is not None and held.start <= now:
+        return DeskAlreadyBooked.kind
+    if elsewhere is not None and elsewhere.start <= now:
+        return PersonAlreadyBooked.kind
+    return ""
 
 
 def _offer_of(mine: Booking, now: datetime) -> Offer:
