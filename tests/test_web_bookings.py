@@ -19,12 +19,15 @@ import asyncpg
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, Page
 
 from api.booking import release
+from tests import test_web_browser as browsing
 from tests.test_web import Site
-from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, site_app
+from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, serving_site, site_app
 
 TOMORROW = NOW + timedelta(days=1)
+browser = browsing.browser  # the fixture: Debian's Chromium
 
 
 async def _no_release(app: object) -> None:
@@ -314,3 +317,106 @@ async def test_signing_in_goes_back_only_to_a_page_of_ours(site: Site) -> None:
         )
         assert response.headers["Location"] == "/", asked
         token = await site.csrf("/")  # signed in: the next form's token
+
+
+@pytest.fixture
+async def late_morning(database_url: str) -> AsyncIterator[str]:
+    """The whole site at 11:50 WITA, when Ani's booking of d2 from 12:00 opens for
+    check-in; she has d3 tomorrow too. Its address."""
+    await seed_people(database_url)
+    await insert_booking(database_url, "ani", "d2", hours(NOW, 12, 14))
+    await insert_booking(database_url, "ani", "d3", hours(TOMORROW, 10, 12))
+    async with serving_site(database_url, Clock(NOW.replace(hour=11, minute=50))) as server:
+        yield str(server.make_url("")).rstrip("/")
+
+
+async def _screens(page: Page, name: str) -> None:
+    browsing.SCREENS.mkdir(parents=True, exist_ok=True)
+    for width in browsing.WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 800})
+        await page.screenshot(path=browsing.SCREENS / f"{name}-{width}.png", full_page=True)
+
+
+@pytest.mark.browser
+async def test_ani_scans_the_desk_checks_in_and_cancels_with_the_keyboard(
+    late_morning: str, browser: Browser
+) -> None:
+    base = late_morning
+    context = await browser.new_context(locale="id-ID")  # the pages' own CSP applies
+    watch = browsing.Watch(base)
+    await watch.attach(context)
+    try:
+        page = await context.new_page()
+        await page.goto(base + "/checkin/d2")  # the QR code's address, signed out
+        await page.get_by_role("button", name="Masuk sebagai Ani Lestari").click()
+        await page.wait_for_url(base + "/checkin/d2")  # back after signing in
+        await page.get_by_role("button", name="Check-in", exact=True).click()
+        await page.wait_for_url(base + "/checkin/d2?done=checked-in")
+        done = await page.get_by_role("status").text_content()
+        await _screens(page, "checkin-done-id")
+        await page.goto(base + "/bookings")
+        await _screens(page, "bookings-flow-id")
+        await browsing._tab_to(page, "Batalkan…")  # d3's: d2 is checked in now
+        await page.keyboard.press("Enter")  # opens the confirmation
+        await browsing._tab_to(page, "Ya, batalkan")
+        await _screens(page, "bookings-confirm-id")
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
+        cancelled = await page.get_by_role("status").text_content()
+        listed = await page.locator("main").text_content()
+    finally:
+        await context.close()
+    assert done == "Anda sudah check-in di meja d2 sampai pukul 14.00 WITA."
+    assert cancelled == "Pemesanan dibatalkan."
+    assert listed is not None and "Meja d3" not in listed and "Meja d2" in listed
+    assert watch.outside == []
+    assert watch.errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", browsing.LOCALES)
+async def test_the_pages_states_are_accessible(
+    late_morning: str, browser: Browser, lang: str
+) -> None:
+    base = late_morning
+    context = await browser.new_context(locale=browsing.LOCALES[lang], bypass_csp=True)
+    found: dict[str, list[dict[str, object]]] = {}
+    try:
+        page = await context.new_page()
+        await page.goto(base + "/login")
+        name = browsing.SIGN_IN_AS[lang].format("Ani Lestari")
+        await page.get_by_role("button", name=name).click()
+        await page.wait_for_url(base + "/")
+        for path in ("/bookings?done=cancelled", "/checkin/d1", "/checkin/d3", "/desks/d1/qr"):
+            await page.goto(base + path)
+            if path.startswith("/bookings"):  # with a confirmation open
+                await page.locator("details.confirm summary").first.click()
+            found[path] = await browsing._violations(page)
+        await _screens(page, f"qr-refused-{lang}")
+    finally:
+        await context.close()
+    assert {path: v for path, v in found.items() if v} == {}
+
+
+@pytest.mark.browser
+async def test_the_qr_code_prints_on_one_a6_page(late_morning: str, browser: Browser) -> None:
+    base = late_morning
+    context = await browser.new_context(locale="id-ID")
+    try:
+        page = await context.new_page()
+        await page.goto(base + "/login")
+        await page.get_by_role("button", name="Masuk sebagai Fajar Nugroho").click()
+        await page.wait_for_url(base + "/")
+        await page.goto(base + "/desks/d1/qr")
+        await page.emulate_media(media="print")
+        header = await page.locator("header.top").is_visible()
+        sheet = await page.locator(".qr-sheet").bounding_box()
+        pdfs = [await page.pdf(format=paper) for paper in ("A6", "A4")]
+        await page.set_viewport_size({"width": 397, "height": 559})  # A6 at 96 dpi
+        browsing.SCREENS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=browsing.SCREENS / "qr-print-a6.png")
+    finally:
+        await context.close()
+    assert not header  # printed: the code and its caption alone
+    assert sheet is not None and sheet["width"] <= 85 / 25.4 * 96 + 1  # 85 mm at 96 dpi
+    assert [len(re.findall(rb"/Type\s*/Page\b", pdf)) for pdf in pdfs] == [1, 1]
