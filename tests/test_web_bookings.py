@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -22,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page
 
 from api.booking import release
+from ikn_core.booking import walk_up_end
 from tests import test_web_browser as browsing
 from tests.test_web import Site
 from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, serving_site, site_app
@@ -257,8 +259,8 @@ async def test_checkin_explains_why_not(site: Site) -> None:
     refused = await post(site, "/checkin/d1", lang="en", offer="walk-up")
     assert refused.status == 409
     assert "Nothing was done" in await refused.text()
-    early = text_of(await (await site.client.get("/checkin/d2")).text())
-    assert "Check-in dibuka pukul 12.45 WITA." in early
+    early = await (await site.client.get("/checkin/d2")).text()
+    assert "Check-in dibuka pukul 12.45 WITA." in text_of(early)
     assert 'name="offer"' not in early
     conn = await asyncpg.connect(site.url)
     try:
@@ -420,3 +422,21 @@ async def test_the_qr_code_prints_on_one_a6_page(late_morning: str, browser: Bro
     assert not header  # printed: the code and its caption alone
     assert sheet is not None and sheet["width"] <= 85 / 25.4 * 96 + 1  # 85 mm at 96 dpi
     assert [len(re.findall(rb"/Type\s*/Page\b", pdf)) for pdf in pdfs] == [1, 1]
+
+
+def test_a_walk_up_lasts_until_five_or_the_next_booking() -> None:
+    zone = NOW.tzinfo
+    assert isinstance(zone, ZoneInfo)
+    assert walk_up_end(NOW, zone, None) == NOW.replace(hour=17)
+    assert walk_up_end(NOW, zone, NOW.replace(hour=14)) == NOW.replace(hour=14)
+    assert walk_up_end(NOW, zone, NOW.replace(hour=8)) is None  # under way
+    assert walk_up_end(NOW.replace(hour=17), zone, None) is None
+
+
+async def test_after_the_working_day_no_walk_up(site: Site) -> None:
+    site.clock.now = NOW.replace(hour=17, minute=30)
+    await site.sign_in("budi")
+    response = await site.client.get("/checkin/d3")
+    page = await response.text()
+    assert "Jam kerja sudah berakhir: meja tidak dapat dipesan dari sini sekarang." in page
+    assert 'name="offer"' not in page
