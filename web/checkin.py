@@ -55,6 +55,12 @@ class Offer(StrEnum):
     REFUSED = "refused"  # nothing: ``kind`` says why
 
 
+DOABLE = frozenset({Offer.CHECK_IN, Offer.WALK_UP})  # what a POST may do
+DAY_OVER = i18n.gettext_noop("The working day is over: the desk cannot be booked from here now.")
+CHANGED = i18n.gettext_noop("Nothing was done: the desk's state changed. See what it offers now.")
+NOT_PRINTER = i18n.gettext_noop("Only facility managers and administrators print desks' QR codes.")
+
+
 @dataclass(frozen=True, slots=True)
 class AtDesk:
     desk_id: str
@@ -104,11 +110,6 @@ def _offer_of(mine: Booking, now: datetime) -> Offer:
     if mine.status is BookingStatus.CHECKED_IN:
         return Offer.CHECKED_IN
     return Offer.CHECK_IN if window_open(mine, now) else Offer.NOT_YET
-
-
-DOABLE = frozenset({Offer.CHECK_IN, Offer.WALK_UP})
-DAY_OVER = i18n.gettext_noop("The working day is over: the desk cannot be booked from here now.")
-CHANGED = i18n.gettext_noop("Nothing was done: the desk's state changed. See what it offers now.")
 
 
 async def _read(request: web.Request) -> AtDesk:
@@ -198,9 +199,6 @@ async def qr(request: web.Request) -> web.StreamResponse:
         return _refused_page(request, refusal(exc))
     url = f"{sessions.own_origin(request)}/checkin/{desk_id}"
     return render(request, "qr.html", desk=desk_id, url=url, svg=qr_svg(url))
-
-
-NOT_PRINTER = i18n.gettext_noop("Only facility managers and administrators print desks' QR codes.")
 
 
 def qr_svg(url: str) -> Markup:
