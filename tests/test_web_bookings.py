@@ -23,10 +23,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page
 
 from api.booking import release
-from ikn_core.booking import walk_up_end
+from ikn_core.booking import BookingRules, walk_up_end
+from ikn_store.booking.places import set_rules
 from tests import test_web_browser as browsing
 from tests.test_web import Site
 from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, serving_site, site_app
+from web.checkin import qr_svg
 
 TOMORROW = NOW + timedelta(days=1)
 browser = browsing.browser  # the fixture: Debian's Chromium
@@ -207,6 +209,8 @@ async def test_the_qr_code_is_for_facility_managers(site: Site) -> None:
     assert re.search(r'<svg aria-hidden="true" focusable="false" [^>]*viewBox=', page)
     origin = site.origin["Origin"]
     assert f'<span class="qr-url">{origin}/checkin/d1</span>' in page
+    assert qr_svg(f"{origin}/checkin/d1") in page  # the code of that address
+    assert qr_svg(f"{origin}/checkin/d2") not in page
     assert (await site.client.get("/desks/nope/qr")).status == 404
     await site.sign_in("ani")
     refused = await site.client.get("/desks/d1/qr")
@@ -440,3 +444,22 @@ async def test_after_the_working_day_no_walk_up(site: Site) -> None:
     page = await response.text()
     assert "Jam kerja sudah berakhir: meja tidak dapat dipesan dari sini sekarang." in page
     assert 'name="offer"' not in page
+
+
+async def test_cancel_after_the_cut_off_is_refused_with_the_reason(site: Site) -> None:
+    conn = await asyncpg.connect(site.url)
+    try:
+        await set_rules(conn, "b1", BookingRules(cancel_cutoff_minutes=60))
+    finally:
+        await conn.close()
+    period = (NOW.replace(minute=30), NOW.replace(hour=11))  # within the hour
+    soon = await insert_booking(site.url, "budi", "d2", period)
+    await site.sign_in("budi")
+    for lang, reason in (
+        ("id", "Sudah terlambat untuk membatalkan pemesanan ini; hubungi pengelola gedung."),
+        ("en", "Too late to cancel this booking; ask a facility manager."),
+    ):
+        refused = await post(site, f"/bookings/{soon}/cancel", lang=lang)
+        assert refused.status == 409
+        assert reason in await refused.text()
+    assert await status_of(site.url, soon) == "booked"
