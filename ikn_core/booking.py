@@ -25,7 +25,7 @@ is computed in the building's IANA zone with ``zoneinfo``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -165,10 +165,29 @@ RELEASE_AFTER = timedelta(minutes=15)
 
 def check_in_window(start: datetime, end: datetime, now: datetime) -> None:
     """Check-in is open from 15 minutes before the start until the end."""
-    if not start - CHECK_IN_OPENS_BEFORE <= now < end:
+    if not check_in_opens(start) <= now < end:
         raise OutsideCheckInWindow(
             "check-in opens 15 minutes before the start and closes at the end of the booking"
         )
+
+
+def check_in_opens(start: datetime) -> datetime:
+    """When check-in to a booking starting at ``start`` opens."""
+    return start - CHECK_IN_OPENS_BEFORE
+
+
+# A walk-up booking (made at the desk, from its QR code) lasts from now until the end of
+# the working day in the desk's building's zone, or until the desk's next booking.
+WALK_UP_UNTIL = time(17)
+
+
+def walk_up_end(now: datetime, tz: ZoneInfo, next_start: datetime | None) -> datetime | None:
+    """When a walk-up booking made ``now`` ends; None: none can be made (the working
+    day is over, or the desk's next booking has begun)."""
+    end = datetime.combine(now.astimezone(tz).date(), WALK_UP_UNTIL, tz)
+    if next_start is not None:
+        end = min(end, next_start)
+    return end if end > now else None
 
 
 def check_access(allowed: tuple[str, ...] | None, agency: str, unit: str) -> None:

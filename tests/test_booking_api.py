@@ -605,10 +605,10 @@ async def test_icalendar_feed_of_my_bookings(world: World) -> None:
 
 
 def test_icalendar_long_lines_are_folded_and_text_escaped() -> None:
-    from api.booking.bookings import _ics_fold, _ics_text
+    from ikn_service.booking_feed import ics_fold, ics_text
 
-    line = "X-WR-CALNAME:" + _ics_text("Meja; baris, panjang\n") + "é" * 80
-    folded = _ics_fold(line)
+    line = "X-WR-CALNAME:" + ics_text("Meja; baris, panjang\n") + "é" * 80
+    folded = ics_fold(line)
     parts = folded.split("\r\n")
     assert all(len(p.encode()) <= 75 for p in parts)
     assert "".join(p.removeprefix(" ") for p in parts) == line

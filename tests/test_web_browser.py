@@ -32,6 +32,8 @@ PAGES = {
     "today": ("/", "Ani Lestari"),
     "desks": ("/desks", "Ani Lestari"),
     "bookings": ("/bookings", "Ani Lestari"),
+    "qr": ("/desks/d1/qr", "Fajar Nugroho"),
+    "checkin": ("/checkin/d2", "Budi Santoso"),
     "attendance": ("/attendance", "Ani Lestari"),
     "requests": ("/requests", "Ani Lestari"),
     "unit": ("/unit", "Sari Wulandari"),

@@ -19,14 +19,26 @@ import jinja2
 from aiohttp import web
 
 from ikn_core.settings import WebSettings
-from web import attendance, bookings, desks, errors, i18n, pages, requests, sessions, static, unit
+from web import (
+    attendance,
+    bookings,
+    checkin,
+    desks,
+    errors,
+    i18n,
+    pages,
+    requests,
+    sessions,
+    static,
+    unit,
+)
 from web.ports import PORTS, Ports
 
 __all__ = ["Ports", "setup"]
 
 TEMPLATES = static.STATIC.with_name("templates")
 # Each feature's routes (a module with a ``routes`` table): one line each here.
-FEATURES = (pages, desks, bookings, attendance, requests, unit)
+FEATURES = (pages, desks, bookings, checkin, attendance, requests, unit)
 
 
 def setup(app: web.Application, settings: WebSettings, ports: Ports) -> None:

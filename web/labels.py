@@ -31,3 +31,37 @@ BOOKING_STATUSES = {
     BookingStatus.CANCELLED: gettext_noop("Cancelled"),
     BookingStatus.RELEASED: gettext_noop("Released"),
 }
+# Why a booking action was refused: by the service error's ``kind`` (its stable problem
+# type in the API, api.booking.http.TITLES), never naming who holds a desk.
+BOOKING_REFUSALS = {
+    "desk-taken": gettext_noop("The desk is already booked for this time."),
+    "person-already-booked": gettext_noop("You already have a booking at this time."),
+    "outside-allowed-hours": gettext_noop("Outside the hours when desks can be booked."),
+    "too-far-ahead": gettext_noop("Too far ahead to book."),
+    "in-the-past": gettext_noop("The booking would start in the past."),
+    "too-short": gettext_noop("The booking would be too short."),
+    "too-long": gettext_noop("The booking would be too long."),
+    "end-before-start": gettext_noop("The end is not after the start."),
+    "unknown-desk": gettext_noop("There is no such desk."),
+    "booking-not-found": gettext_noop("There is no such booking among yours."),
+    "booking-not-active": gettext_noop("The booking was cancelled or released."),
+    "outside-check-in-window": gettext_noop(
+        "Check-in is open from 15 minutes before the start until the end of the booking."
+    ),
+    "not-checked-in": gettext_noop("The booking is not checked in; cancel it instead."),
+    "zone-restricted": gettext_noop("This zone is reserved for other agencies or units."),
+    "desk-disabled": gettext_noop("This desk is out of use."),
+    "desk-assigned": gettext_noop("This desk is assigned permanently to someone else."),
+    "cancel-cut-off": gettext_noop("Too late to cancel this booking; ask a facility manager."),
+    "booking-contended": gettext_noop("Many people are booking this desk right now; try again."),
+}
+BOOKING_REFUSED = gettext_noop("This could not be done now; try again later.")  # any other
+# What a booking action did: ``?done=`` of the page it redirects to.
+BOOKING_DONE = {
+    "cancelled": gettext_noop("The booking is cancelled."),
+    "cancelled-following": gettext_noop(
+        "The booking and the later ones of its series are cancelled."
+    ),
+    "checked-in": gettext_noop("You are checked in."),
+    "checked-out": gettext_noop("You are checked out; the desk is free again."),
+}

@@ -7,6 +7,7 @@ import functools
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -61,11 +62,23 @@ def signed_in(handler: Handler) -> Handler:
     async def page(request: web.Request) -> web.StreamResponse:
         session = request.get(sessions.SESSION)
         if session is None or session.person is None:
-            raise web.HTTPSeeOther("/login")
+            raise web.HTTPSeeOther(_login_for(request))
         request[PERSON] = session.person
         return await handler(request)
 
     return page
+
+
+def _login_for(request: web.Request) -> str:
+    """The sign-in page, which comes back here after (a page a GET asked for, not Today)."""
+    if request.method != "GET" or request.path == "/":
+        return "/login"
+    return "/login?" + urlencode({"next": request.path_qs})
+
+
+def page_of_ours(path: str) -> str:
+    """``path`` if it is one of our pages' (a path, not another site's), else Today."""
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else "/"
 
 
 def person_of(request: web.Request) -> Person:
@@ -107,14 +120,15 @@ async def soon(request: web.Request) -> web.StreamResponse:
 @routes.get("/login")
 async def login(request: web.Request) -> web.StreamResponse:
     session = request.get(sessions.SESSION)
+    back = page_of_ours(request.query.get("next", "/"))
     if session is not None and session.person is not None:
-        raise web.HTTPSeeOther("/")
+        raise web.HTTPSeeOther(back)
     new_id = None
     if session is None:  # a visitor's session: the CSRF token of the forms here
         new_id, request[sessions.SESSION] = await sessions.start(request, None)
     dev = request.app[sessions.SETTINGS].dev_login
     people = await _people_by_role(request) if dev else []
-    response = render(request, "login.html", dev_login=dev, groups=people, roles=ROLES)
+    response = render(request, "login.html", dev_login=dev, groups=people, roles=ROLES, back=back)
     if new_id is not None:
         sessions.set_cookie(request, response, new_id)
     return response
@@ -133,13 +147,14 @@ async def _people_by_role(request: web.Request) -> list[tuple[Role, list[Person]
 async def dev_login(request: web.Request) -> web.StreamResponse:
     if not request.app[sessions.SETTINGS].dev_login:
         raise web.HTTPNotFound()
-    person_id = str((await request.post()).get("person", ""))
+    form = await request.post()
+    person_id = str(form.get("person", ""))
     async with request.app[PORTS].pool().acquire() as conn:
         person = await get_person(conn, person_id)
     if person is None:
         raise web.HTTPBadRequest(reason="Unknown person")
     new_id, _ = await sessions.start(request, person.id)  # a new id: rotated at sign-in
-    response = web.HTTPSeeOther("/")
+    response = web.HTTPSeeOther(page_of_ours(str(form.get("next", "/"))))
     sessions.set_cookie(request, response, new_id)
     raise response
 
@@ -154,12 +169,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
 @routes.post("/language")
 async def language(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    chosen, back = str(form.get("lang", "")), str(form.get("next", "/"))
+    chosen = str(form.get("lang", ""))
     if chosen not in i18n.LANGUAGES:
         raise web.HTTPBadRequest(reason="lang must be one of: " + ", ".join(i18n.LANGUAGES))
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/"  # only a page of ours
-    response = web.HTTPSeeOther(back)
+    response = web.HTTPSeeOther(page_of_ours(str(form.get("next", "/"))))
     response.set_cookie(
         i18n.LANGUAGE_COOKIE,
         chosen,

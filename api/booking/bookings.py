@@ -43,6 +43,7 @@ from ikn_core.booking import BookDesk, BookingError
 from ikn_core.contract.identifiers import PERSON_ID
 from ikn_core.domain import Role
 from ikn_service import booking as service
+from ikn_service.booking_feed import calendar
 from ikn_store.booking import bookings as store
 from ikn_store.booking.places import PlaceCache
 
@@ -174,55 +175,6 @@ async def no_shows(request: web.Request) -> web.Response:
         counts = await store.no_show_counts(conn, since)
     people = [{"person": p, "no_shows": n} for p, n in counts]
     return respond({"since": since.isoformat(), "people": people})
-
-
-def _ics_text(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-
-
-def _ics_fold(line: str) -> str:
-    """RFC 5545 §3.1: lines of at most 75 octets, continued after CRLF and a space."""
-    data = line.encode()
-    if len(data) <= 75:
-        return line
-    parts: list[str] = []
-    current = b""
-    for char in line:
-        encoded = char.encode()
-        if len(current) + len(encoded) > (75 if not parts else 74):
-            parts.append(current.decode())
-            current = b""
-        current += encoded
-    parts.append(current.decode())
-    return "\r\n ".join(parts)
-
-
-def _ics_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def calendar(person_id: str, found: list[store.Booking], now: datetime) -> str:
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//IKN Workspace//Desk bookings//EN",
-        "CALSCALE:GREGORIAN",
-        f"X-WR-CALNAME:{_ics_text('Desk bookings of ' + person_id)}",
-    ]
-    for b in found:
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{b.id}@ikn-workspace",
-            f"DTSTAMP:{_ics_time(now)}",
-            f"DTSTART:{_ics_time(b.start)}",
-            f"DTEND:{_ics_time(b.end)}",
-            f"SUMMARY:{_ics_text('Desk ' + b.desk_id)}",
-            f"LOCATION:{_ics_text(b.desk_id)}",
-            "STATUS:CONFIRMED",
-            "END:VEVENT",
-        ]
-    lines.append("END:VCALENDAR")
-    return "".join(_ics_fold(line) + "\r\n" for line in lines)
 
 
 @routes.get("/api/v1/bookings.ics")

@@ -296,6 +296,19 @@ async def get_booking(conn: asyncpg.Connection, booking_id: UUID) -> Booking:
     return _booking(row)
 
 
+async def desk_next(conn: asyncpg.Connection, desk_id: str, at: datetime) -> Booking | None:
+    """The desk's first active booking that ends after ``at`` (under way then, or the
+    next one), whoever holds it; None: the desk is free from ``at`` on."""
+    row = await conn.fetchrow(
+        _SELECT
+        + """ WHERE k.desk_id = $1 AND upper(k.period) > $2 AND booking_active(k.status)
+             ORDER BY lower(k.period) LIMIT 1""",
+        desk_id,
+        at,
+    )
+    return None if row is None else _booking(row)
+
+
 async def list_bookings(
     conn: asyncpg.Connection,
     person_id: str,
