@@ -231,6 +231,7 @@ def _quantile(families: list[Any], q: float) -> float:
 
 class Ingests:
     def __init__(self, env: dict[str, str], count: int, workdir: Path) -> None:
+        self.workdir = workdir
         self.ports = [free_port() for _ in range(count)]
         self.procs = []
         for n, port in enumerate(self.ports):
@@ -258,7 +259,12 @@ class Ingests:
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("the ingest processes did not subscribe in time")
+        logs = "".join(
+            f"\n--- ingest{n}.log (exit code {proc.poll()}):\n"
+            + (self.workdir / f"ingest{n}.log").read_text(errors="replace")[-2000:]
+            for n, proc in enumerate(self.procs)
+        )
+        raise RuntimeError(f"the ingest processes did not subscribe within {within:.0f} s{logs}")
 
     def sample_rss(self) -> None:
         for proc in self.procs:
