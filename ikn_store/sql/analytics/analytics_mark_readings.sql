@@ -3,8 +3,8 @@
 -- whole zone-days anyway): a desk reading from its time to two expected intervals later
 -- (its state holds that long), an environment reading at its moment. Redelivered
 -- readings mark again, which costs a recomputation but changes no figure.
--- summary: the batch's summary, as ingest_derive takes it.
-CREATE OR REPLACE FUNCTION analytics_mark_readings(summary json) RETURNS void
+-- batch: the batch's summary, as ingest_derive parsed it.
+CREATE OR REPLACE FUNCTION analytics_mark_readings(batch ingest_summary[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO analytics_dirty (zone_id, span)
@@ -15,8 +15,7 @@ BEGIN
                              THEN make_interval(secs => 2 * d.expected_interval_s)
                              ELSE interval '1 microsecond' END AS hi
           FROM (SELECT device_id, kind, min(ts) AS lo, max(ts) AS hi
-                FROM json_to_recordset(analytics_mark_readings.summary)
-                    AS u(device_id text, kind text, ts timestamptz)
+                FROM unnest(batch)
                 WHERE kind IN ('desk_occupancy', 'environment') GROUP BY device_id, kind) s
           JOIN devices d ON d.id = s.device_id
           LEFT JOIN desks k ON k.id = d.desk_id AND d.kind = 'desk_sensor'

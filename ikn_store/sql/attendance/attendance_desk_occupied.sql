@@ -1,14 +1,13 @@
 -- Ingest step (ingest_derive): a desk sensor showing occupied during an active booking
 -- of its desk is an attendance signal of the booking's person (one desk_occupied per
 -- booking, at the earliest such reading).
-CREATE OR REPLACE FUNCTION attendance_desk_occupied(summary json) RETURNS void
+CREATE OR REPLACE FUNCTION attendance_desk_occupied(batch ingest_summary[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO attendance_signals (person_id, kind, at, place_type, building_id, source)
     SELECT DISTINCT ON (b.id) b.person_id, 'desk_occupied', s.ts, 'office', f.building_id,
            'booking:' || b.id
-    FROM json_to_recordset(attendance_desk_occupied.summary)
-        AS s(device_id text, kind text, ts timestamptz, occupied boolean)
+    FROM unnest(batch) AS s
     JOIN devices d ON d.id = s.device_id AND d.desk_id IS NOT NULL
     JOIN bookings b ON b.desk_id = d.desk_id AND booking_active(b.status)
          AND s.ts >= lower(b.period) AND s.ts < upper(b.period)

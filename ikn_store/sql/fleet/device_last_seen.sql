@@ -1,11 +1,11 @@
 -- Ingest step (ingest_derive): each device's last contact, the newest receipt of its
 -- readings in the batch (device health, the fleet view's "offline" alert).
-CREATE OR REPLACE FUNCTION device_last_seen(summary json) RETURNS void
+CREATE OR REPLACE FUNCTION device_last_seen(batch ingest_summary[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO device_status AS s (device_id, last_seen)
     SELECT device_id, max(seen)
-    FROM json_to_recordset(device_last_seen.summary) AS u(device_id text, seen timestamptz)
+    FROM unnest(batch)
     GROUP BY device_id
     ON CONFLICT (device_id) DO UPDATE SET last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen);
 END
