@@ -104,6 +104,9 @@ async def world(
                 "IKN_MQTT_URL": mosquitto.url,
                 "IKN_INGEST_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
                 "IKN_INGEST_BATCH_LATENCY_MS": "20",
+                # October's taps are refused once older than the retention (90 days
+                # by default): kept for as long as this test is run
+                "IKN_RETENTION_DAYS": "3650",
             }
         )
     )
