@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from api import auth, docs_page, headers, health, oidc, openapi, rate_limit, stream
+from api import auth, docs_page, headers, health, oidc, openapi, privacy, rate_limit, stream
 from api.analytics import handlers as analytics
 from api.analytics import occupancy
 from api.attendance import handlers as attendance
@@ -63,6 +63,7 @@ def make_app(settings: ApiSettings) -> web.Application:
     app.add_routes(dead_letters.routes)
     attendance.setup(app, settings.attendance_policy, settings.attendance_interval_s)
     app.add_routes(attendance_reports.routes)
+    app.add_routes(privacy.routes)  # the caller's right of access to their data
     analytics.setup(app, settings.analytics_interval_s)  # rollups + /api/v1/analytics/*
     openapi.setup(app)
     app.add_routes(docs_page.routes)

@@ -113,6 +113,7 @@ ACCESS = {
     ("POST", "/api/v1/attendance/requests/{id}/approve"): {"supervisor"},
     ("POST", "/api/v1/attendance/requests/{id}/reject"): {"supervisor"},
     ("GET", "/api/v1/attendance/day"): EVERYONE,
+    ("GET", "/api/v1/me/data"): EVERYONE,
     ("GET", "/api/v1/sites/{id}/booking-rules"): {"facility_manager", "admin"},
     ("PUT", "/api/v1/sites/{id}/booking-rules"): {"admin"},
     ("GET", "/api/v1/buildings/{id}/booking-rules"): {"facility_manager", "admin"},
@@ -150,6 +151,7 @@ ADMITTED_STATUS = {
     ("POST", "/api/v1/attendance/requests/{id}/approve"): 400,
     ("POST", "/api/v1/attendance/requests/{id}/reject"): 400,
     ("GET", "/api/v1/attendance/day"): 400,
+    ("GET", "/api/v1/me/data"): 403,  # these tokens are of no person
     # zones: no such zone (404 unknown-place, ADMITTED_KIND), a body (tests/test_zone_admin.py)
     ("GET", "/api/v1/sites/{id}/booking-rules"): 404,
     ("PUT", "/api/v1/sites/{id}/booking-rules"): 400,
@@ -167,6 +169,7 @@ ADMITTED_KIND = {
     ("GET", "/api/v1/buildings/{id}/booking-rules"): "unknown-place",
     ("GET", "/api/v1/zones/{id}/booking-rules"): "unknown-place",
     ("GET", "/api/v1/zones/{id}/access"): "unknown-place",
+    ("GET", "/api/v1/me/data"): "not-a-person",
 }
 ROLES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
 
