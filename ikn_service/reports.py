@@ -1,6 +1,6 @@
 """Attendance reports the JSON API and the pages share: a month's days up to today, the
-records of people over days, a month's summary per person, and a unit's people and
-year of unexcused absences (PP 94/2021)."""
+records of people over days, a month's summary per person, and a year's unexcused
+absences (PP 94/2021)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import asyncpg
 
 from ikn_core.attendance import AbsenceSummary, DailyRecord, Policies, WorkMode, yearly_summary
 from ikn_store.attendance.days import records
-from ikn_store.people import unit_people
 
 MONTH = re.compile(r"(\d{4})-(\d{2})")
 
@@ -69,18 +68,16 @@ async def by_person(
     return {p: [found[(p, d)] for d in days if (p, d) in found] for p in people}
 
 
-async def unit_year(
+async def year_absences(
     conn: asyncpg.Connection,
     policies: Policies,
-    agency: str,
-    unit: str,
+    people: Sequence[str],
     year: int,
     *,
     now: datetime,
     today: date,
 ) -> dict[str, AbsenceSummary]:
-    """The unexcused absences of ``year`` (up to ``today``) of each person of the unit."""
+    """Each person's unexcused absences of ``year`` up to ``today`` (PP 94/2021)."""
     days = until_today(policies, date(year, 1, 1), date(year + 1, 1, 1), today)
-    people = [p.id for p in await unit_people(conn, agency, unit)]
     found = await by_person(conn, policies, people, days, now)
     return {p: yearly_summary(rs, year, policies) for p, rs in found.items()}
