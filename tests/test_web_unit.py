@@ -30,7 +30,7 @@ from ikn_store.attendance.signals import set_building_site
 from ikn_store.people import get_person
 from ikn_store.pool import close_pool, create_pool
 from tests.test_web import Site
-from tests.test_web_browser import Watch, _tab_to, browser  # noqa: F401  (a fixture)
+from tests.test_web_browser import SCREENS, WIDTHS, Watch, _tab_to, browser  # noqa: F401
 from tests.web_site import NOW, WITA, Clock, seed_people, serving_site, site_app
 
 OFFICE = ("office", "b1")
@@ -99,10 +99,16 @@ async def _requests(conn: asyncpg.Connection) -> dict[str, UUID]:
         clock_out=wita(4, "16:35"),
     )
     own = NewRequest("sari", "cuti", date(2026, 12, 9), date(2026, 12, 10), "Cuti tahunan")
-    return {
+    ids = {
         "ani": (await service.file_request(conn, fix, "ani")).id,
         "sari": (await service.file_request(conn, own, "sari")).id,
     }
+    filed_at = {"ani": wita(4, "17:05"), "sari": wita(7, "08:30")}  # not the real clock's
+    for who, at in filed_at.items():
+        await conn.execute(
+            "UPDATE attendance_requests SET requested_at = $2 WHERE id = $1", ids[who], at
+        )
+    return ids
 
 
 @pytest.fixture
@@ -115,7 +121,7 @@ async def unit_site(database_url: str) -> AsyncIterator[tuple[Site, dict[str, UU
 
 def table(page: str) -> dict[str, list[str]]:
     """The month's table: each name's cells."""
-    body = page[page.index('<table class="u-table">') : page.index("</table>")]
+    body = page[page.index('class="u-table"') : page.index("</table>")]
     found = re.findall(r'<th scope="row">([^<]+)</th>\s*((?:<td>\d+</td>)+)', body)
     return {name: re.findall(r"<td>(\d+)</td>", cells) for name, cells in found}
 
@@ -328,6 +334,12 @@ async def test_sari_approves_with_the_keyboard_in_a_browser(
             await page.keyboard.press("Enter")
             await page.wait_for_url(base + "/unit")
             assert await page.text_content("h1") == "Unit saya"
+            SCREENS.mkdir(parents=True, exist_ok=True)
+            for width in WIDTHS:  # with the history: the page's tables filled
+                await page.set_viewport_size({"width": width, "height": 800})
+                await page.screenshot(path=SCREENS / f"unit-history-{width}.png", full_page=True)
+                wide = await page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= width, f"scrolls sideways at {width} px"
             await _tab_to(page, "Setujui")
             async with page.expect_navigation():
                 await page.keyboard.press("Enter")
