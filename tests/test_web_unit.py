@@ -14,7 +14,7 @@ import csv
 import io
 import re
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -22,7 +22,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser
 
-from ikn_core.attendance import Policies
+from ikn_core.attendance import (
+    AbsenceSummary,
+    DailyRecord,
+    Policies,
+    near_threshold,
+    next_band,
+    yearly_summary,
+)
 from ikn_service import attendance as service
 from ikn_store.attendance.days import records
 from ikn_store.attendance.requests import NewRequest
@@ -352,3 +359,41 @@ async def test_sari_approves_with_the_keyboard_in_a_browser(
     assert "Koreksi kehadiran" not in waiting
     assert watch.outside == []
     assert watch.errors == []
+
+
+ABSENT: dict[str, object] = {
+    "policy_version": "national-2026.1",
+    "mode": "absent",
+    "clock_in": None,
+    "clock_out": None,
+    "minutes_worked": 0,
+    "late_minutes": 0,
+    "early_departure_minutes": 0,
+    "missing_clock_in": False,
+    "missing_clock_out": False,
+    "signals": [],
+    "reasons": [],
+}
+
+
+def test_near_threshold_watches_a_level_or_two_days_from_the_next() -> None:
+    policies = Policies.default()
+    policy = policies.in_force(date(2026, 12, 1))
+    # Mondays from 2 March: never in a row (the Tuesdays are not absent)
+    mondays = [date(2026, 3, 2) + timedelta(weeks=n) for n in range(12)]
+
+    def year(absent: int) -> AbsenceSummary:
+        days = [DailyRecord.from_json({**ABSENT, "day": d.isoformat()}) for d in mondays[:absent]]
+        return yearly_summary(days, 2026, policies)
+
+    assert [near_threshold(year(n), policy, 2) for n in range(5)] == [
+        False,  # 3 days to the first band
+        True,
+        True,
+        True,  # teguran_lisan
+        True,
+    ]
+    band = next_band(3, policy)
+    assert band is not None and (band.min_days, band.level) == (4, "teguran_tertulis")
+    assert next_band(28, policy) is None
+    assert not near_threshold(year(0), policy, 0)
