@@ -316,6 +316,10 @@ async def test_a_bad_month_is_400_naming_the_field(
         page = await response.text()
         assert "Bulan: tulis bulan sebagai YYYY-MM" in page
         assert 'aria-invalid="true"' in page
+    for month in ("2025-06", "2027-01"):  # before any policy, to come: nothing counted
+        response = await site.client.get(f"/unit?month={month}")
+        assert response.status == 200, month
+        assert set(map(tuple, table(await response.text()).values())) == {("0",) * 7}
     response = await site.client.get("/unit.csv?month=2026-13")
     assert response.status == 400
     assert "month" in await response.text()

@@ -135,7 +135,8 @@ async def _watched(
 ) -> tuple[Watched, ...]:
     """Those at or ``WATCH_MARGIN`` days from a threshold, the most absent first."""
     found = await reports.year_absences(conn, policies, list(people), year, now=now, today=today)
-    policy = policies.in_force(min(today, date(year, 12, 31)))
+    first = policies.versions[0].effective_from  # a year before any policy: the first's
+    policy = policies.in_force(max(first, min(today, date(year, 12, 31))))
     watched = [
         Watched(people[p], s, next_band(s.total, policy))
         for p, s in found.items()
