@@ -49,6 +49,14 @@ async def get_person(conn: asyncpg.Connection, person_id: str) -> Person | None:
     return person_of(row) if row else None
 
 
+async def unit_people(conn: asyncpg.Connection, agency: str, unit: str) -> list[Person]:
+    """The people of ``agency``'s ``unit``, by id."""
+    rows = await conn.fetch(
+        "SELECT * FROM people WHERE agency = $1 AND unit = $2 ORDER BY id", agency, unit
+    )
+    return [person_of(r) for r in rows]
+
+
 async def link_token(conn: asyncpg.Connection, token: str, person_id: str) -> None:
     """Make ``token`` act for ``person_id``."""
     await conn.execute(

@@ -290,7 +290,8 @@ async def test_the_navigation_follows_the_role(site: Site) -> None:
     await site.sign_in("sari")
     page = await (await site.client.get("/unit")).text()
     assert '<a href="/unit" aria-current="page">Unit saya</a>' in page
-    assert "belum siap" in page
+    assert "belum siap" not in page
+    assert "Pengajuan yang menunggu keputusan Anda" in page  # the page is built
 
 
 async def test_static_files_are_ours_only_and_kept_a_year(site: Site) -> None:

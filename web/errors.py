@@ -6,6 +6,7 @@ matches is a page's when it is not the API's and the browser asks for HTML."""
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from aiohttp import web
 
@@ -74,7 +75,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _page(request, exc.status, dict(exc.headers))
+        detail = "" if exc.reason == HTTPStatus(exc.status).phrase else exc.reason
+        return _page(request, exc.status, dict(exc.headers), detail)
     except DATABASE_UNAVAILABLE as exc:
         log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
         return _page(request, 503, {"Retry-After": str(RETRY_AFTER_S)})
@@ -93,10 +95,14 @@ def _for_a_page(request: web.Request) -> bool:
     return unrouted and html and not request.path.startswith(API_PREFIX)
 
 
-def _page(request: web.Request, status: int, headers: dict[str, str]) -> web.Response:
+def _page(
+    request: web.Request, status: int, headers: dict[str, str], detail: str = ""
+) -> web.Response:
+    """The error page; ``detail``: what the handler said was wrong (the field, in the
+    terms of the address), shown below the explanation in the person's language."""
     fallback = SERVER_ERROR if status >= 500 else CLIENT_ERROR
     title, hint = MESSAGES.get(status, fallback)
-    response = render(request, "error.html", title=title, hint=hint, status=status)
+    response = render(request, "error.html", title=title, hint=hint, status=status, detail=detail)
     response.set_status(status)
     for name in ("Allow", "Retry-After"):
         if name in headers:

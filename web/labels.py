@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from ikn_core.attendance import WorkMode
+from ikn_core.attendance.requests import (
+    NotHappenedYet,
+    NotYourUnit,
+    OwnRequest,
+    RequestDecided,
+    RequestError,
+    RequestNotFound,
+)
 from ikn_core.booking import BookingStatus
 from ikn_core.domain import Role
 from web.i18n import gettext_noop
@@ -64,4 +72,36 @@ BOOKING_DONE = {
     ),
     "checked-in": gettext_noop("You are checked in."),
     "checked-out": gettext_noop("You are checked out; the desk is free again."),
+}
+# My unit (web/unit.py): requests, their decisions, the PP 94/2021 levels.
+REQUEST_KINDS = {
+    "cuti": gettext_noop("Leave"),
+    "dinas_luar": gettext_noop("Official travel"),
+    "correction": gettext_noop("Attendance correction"),
+}
+DECISIONS_DONE = {
+    "approved": gettext_noop("The request is approved."),
+    "rejected": gettext_noop("The request is rejected."),
+}
+DECISION_ERRORS: dict[type[RequestError], str] = {
+    OwnRequest: gettext_noop(
+        "You cannot decide your own request: another supervisor of your unit decides it."
+    ),
+    NotYourUnit: gettext_noop(
+        "This request is of another unit: only a supervisor of its person's unit decides it."
+    ),
+    RequestDecided: gettext_noop("This request was decided already."),
+    NotHappenedYet: gettext_noop("A correction can be approved only once its day has begun."),
+    RequestNotFound: gettext_noop("There is no such request."),
+    RequestError: gettext_noop("This request cannot be decided."),
+}
+# The levels of the national policy (ikn_core/attendance/policies/national.toml); a
+# policy's own level is shown by its code.
+ABSENCE_LEVELS = {
+    "teguran_lisan": gettext_noop("Verbal reprimand"),
+    "teguran_tertulis": gettext_noop("Written reprimand"),
+    "pernyataan_tidak_puas": gettext_noop("Written statement of dissatisfaction"),
+    "hukuman_sedang": gettext_noop("Moderate disciplinary penalty"),
+    "hukuman_berat": gettext_noop("Severe disciplinary penalty"),
+    "pemberhentian": gettext_noop("Dismissal"),
 }

@@ -7,7 +7,6 @@ signal at all is computed on the spot (absent, excused or a non-working day).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -21,15 +20,15 @@ from api.booking.http import ALL_ROLES, invalid, parse_day, respond
 from api.params import digits
 from api.problems import Problem
 from api.state import POOL
-from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yearly_summary
+from ikn_core.attendance import DailyRecord, remote_days_over_cap, yearly_summary
 from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
+from ikn_service import reports
 from ikn_store.attendance.days import pending_evidence, records
 from ikn_store.attendance.requests import audit_trail
 from ikn_store.attendance.signals import signal_details
-from ikn_store.people import Person, get_person
+from ikn_store.people import Person, get_person, unit_people
 
-MONTH = re.compile(r"(\d{4})-(\d{2})")
 CSV_COLUMNS = (
     "person",
     "day",
@@ -47,19 +46,15 @@ routes = web.RouteTableDef()
 
 
 def _month(request: web.Request) -> list[date]:
-    match = MONTH.fullmatch(request.query.get("month", ""))
-    if not match or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2100:
+    first = reports.month_start(request.query.get("month", ""))
+    if first is None:
         raise invalid(request, "month", "required: YYYY-MM")
-    first = date(int(match[1]), int(match[2]), 1)
-    end = (first + timedelta(days=32)).replace(day=1)
-    return _until_today(request, first, end)
+    return _until_today(request, first, reports.month_end(first))
 
 
 def _until_today(request: web.Request, first: date, end: date) -> list[date]:
     """The days of [first, end) up to today that a policy is in force on."""
-    first = max(first, request.app[POLICIES].versions[0].effective_from)
-    last = min(end, today(request.app) + timedelta(days=1))
-    return [first + timedelta(n) for n in range(max(0, (last - first).days))]
+    return reports.until_today(request.app[POLICIES], first, end, today(request.app))
 
 
 def _check_query(request: web.Request, allowed: set[str]) -> None:
@@ -68,35 +63,16 @@ def _check_query(request: web.Request, allowed: set[str]) -> None:
         raise invalid(request, unknown[0], f"unknown parameter; use {', '.join(sorted(allowed))}")
 
 
-def summary(found: Sequence[DailyRecord]) -> dict[str, int]:
-    """Days present, the WFO/WFA split, late minutes and unexcused absences."""
-    modes = [r.mode for r in found]
-    return {
-        "days_present": sum(r.present for r in found),
-        "wfo": modes.count(WorkMode.WFO) + modes.count(WorkMode.WFO_OTHER),
-        "wfo_other_agency": modes.count(WorkMode.WFO_OTHER),
-        "wfa": modes.count(WorkMode.WFA),
-        "late_minutes": sum(r.late_minutes for r in found),
-        "early_departure_minutes": sum(r.early_departure_minutes for r in found),
-        "excused": modes.count(WorkMode.EXCUSED),
-        "unexcused_absences": modes.count(WorkMode.ABSENT),
-    }
-
-
 async def _unit_people(request: web.Request, agency: str, unit: str) -> list[str]:
     async with request.app[POOL].acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT id FROM people WHERE agency = $1 AND unit = $2 ORDER BY id", agency, unit
-        )
-    return [r["id"] for r in rows]
+        return [p.id for p in await unit_people(conn, agency, unit)]
 
 
 async def _report(
     request: web.Request, people: Sequence[str], days: Sequence[date]
 ) -> dict[str, list[DailyRecord]]:
     async with request.app[POOL].acquire() as conn:
-        found = await records(conn, request.app[POLICIES], people, days, now(request.app))
-    return {p: [found[(p, d)] for d in days if (p, d) in found] for p in people}
+        return await reports.by_person(conn, request.app[POLICIES], people, days, now(request.app))
 
 
 def _json(request: web.Request, by_person: dict[str, list[DailyRecord]]) -> list[dict[str, Any]]:
@@ -107,7 +83,7 @@ def _json(request: web.Request, by_person: dict[str, list[DailyRecord]]) -> list
     return [
         {
             "person": p,
-            "summary": summary(rs),
+            "summary": reports.summary(rs),
             "wfa_over_weekly_cap": [r.day.isoformat() for r in remote_days_over_cap(rs, policies)],
             "days": [r.as_json() for r in rs],
         }
@@ -134,8 +110,8 @@ def _csv_row(person: str, r: DailyRecord) -> list[object]:
 def month_csv(by_person: dict[str, list[DailyRecord]]) -> str:
     """One row per person per day, then a summary row per person (``day`` = ``total``)."""
     days = [_csv_row(person, r) for person, rs in by_person.items() for r in rs]
-    totals = [(person, *summary(rs).values()) for person, rs in by_person.items()]
-    return csv_text(CSV_COLUMNS, [*days, ("person", *summary([])), *totals])
+    totals = [(person, *reports.summary(rs).values()) for person, rs in by_person.items()]
+    return csv_text(CSV_COLUMNS, [*days, ("person", *reports.summary([])), *totals])
 
 
 def _wants_csv(request: web.Request) -> bool:

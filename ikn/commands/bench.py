@@ -35,6 +35,26 @@ def cmd_bench_analytics(args: argparse.Namespace) -> None:
     results.emit(args, run(Options(args.desks, args.days, args.repeat)))
 
 
+def cmd_bench_web(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    from ikn.benchmarks.web import Options, run
+
+    results.emit(args, run(Options(args.desks, args.users, args.clients, args.requests)))
+
+
+def _register_web(kinds: Any) -> None:
+    web = kinds.add_parser(
+        "web",
+        help="the staff pages: Find a desk and booking p50/p99 against the API, bytes, "
+        "time to an interactive floor plan in Chromium",
+    )
+    web.add_argument("--desks", type=int, default=200, help="desks on the floor")
+    web.add_argument("--users", type=int, default=50, help="people booking at once")
+    web.add_argument("--clients", type=int, default=10, help="clients loading the page")
+    web.add_argument("--requests", type=int, default=500, help="page loads in all")
+    web.set_defaults(func=cmd_bench_web)
+
+
 def register(sub: Any) -> None:
     bench = sub.add_parser("bench", help="benchmarks (one JSON line of figures each)")
     kinds = bench.add_subparsers(dest="bench", required=True)
@@ -52,6 +72,7 @@ def register(sub: Any) -> None:
     ingest.set_defaults(func=cmd_bench_ingest)
     edge.register_bench(kinds)
     booking.register_bench(kinds)
+    _register_web(kinds)
     from ikn.benchmarks import attendance_rules
 
     attendance_rules.register_bench(kinds)

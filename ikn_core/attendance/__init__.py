@@ -10,7 +10,7 @@ Public names (import them from ``ikn_core.attendance``):
 - daily:    ``compute_day``
 - absences: ``yearly_summary``, ``AbsenceSummary``, ``AbsenceWarning``, ``AbsenceRun``,
             ``unexcused_days``, ``absence_runs``,
-            ``warning_level``
+            ``warning_level``, ``next_band``, ``near_threshold``
 - week:     ``remote_days_over_cap``
 - counting: ``CountedSpan``, ``as_of``, ``day_over``, ``day_ends_at``
 - geo:      ``Coordinates``, ``distance_m``, ``within_geofence``, ``within_geofences``
@@ -24,6 +24,8 @@ from ikn_core.attendance.absences import (
     AbsenceSummary,
     AbsenceWarning,
     absence_runs,
+    near_threshold,
+    next_band,
     unexcused_days,
     warning_level,
     yearly_summary,
@@ -85,6 +87,8 @@ __all__ = [
     "day_over",
     "distance_m",
     "local_day",
+    "near_threshold",
+    "next_band",
     "remote_days_over_cap",
     "unexcused_days",
     "warning_level",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ikn_core.attendance.policy import Policy
+from ikn_core.attendance.policy import AbsenceBand, Policy
 from ikn_core.attendance.record import DailyRecord, WorkMode
 from ikn_core.attendance.versions import Policies
 
@@ -100,6 +100,22 @@ def warning_level(days_in_year: int, longest_run: int, policy: Policy) -> str | 
         return policy.consecutive_absence_level
     reached = [band for band in policy.absence_bands if band.min_days <= days_in_year]
     return reached[-1].level if reached else None
+
+
+def next_band(days_in_year: int, policy: Policy) -> AbsenceBand | None:
+    """The first of ``policy``'s yearly bands that ``days_in_year`` has not reached."""
+    return next((band for band in policy.absence_bands if band.min_days > days_in_year), None)
+
+
+def near_threshold(summary: AbsenceSummary, policy: Policy, margin: int) -> bool:
+    """A level reached, or ``margin`` unexcused days or fewer from the next yearly band
+    (or from the run of ``consecutive_absence_days``): someone a supervisor watches."""
+    band = next_band(summary.total, policy)
+    return (
+        summary.level is not None
+        or (band is not None and band.min_days - summary.total <= margin)
+        or policy.consecutive_absence_days - summary.longest_run <= margin
+    )
 
 
 def _only_days_off_between(before: date, after: date, policies: Policies) -> bool:
