@@ -34,5 +34,5 @@ def make_site(settings: ApiSettings) -> web.Application:
         public=public,
         page_headers=headers.PAGE_HEADERS,
     )
-    pages.setup(app, settings.web, ports)
+    pages.setup(app, settings.web, ports, settings.oidc if settings.web.oidc_login else None)
     return app
