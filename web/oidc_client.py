@@ -44,7 +44,8 @@ MAX_TOKEN_RESPONSE_BYTES = 1 << 20
 
 
 class CodeRefusedError(Exception):
-    """The token endpoint refused the code (used already, expired, the verifier wrong)."""
+    """The token endpoint refused the code (400 ``invalid_grant``: used already, expired,
+    the PKCE verifier wrong)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +106,11 @@ class OidcClient:
             log.warning("OIDC sign-in: the token endpoint cannot be used: %s", type(exc).__name__)
             raise KeysUnavailableError("the token endpoint cannot be reached") from exc
         error = answer.get("error") if isinstance(answer, dict) else None
-        if 400 <= status < 500:
-            log.warning("OIDC sign-in: the token endpoint refused the code: %r", error)
+        if status == 400 and error == "invalid_grant":  # the code, not our client
             raise CodeRefusedError(str(error))
         if status != 200 or not isinstance(answer, dict):
-            log.warning("OIDC sign-in: the token endpoint answered %d", status)
-            raise KeysUnavailableError(f"the token endpoint answered {status}")
+            # a wrong client secret (401 unauthorized_client), the provider away (5xx)
+            raise KeysUnavailableError(f"the token endpoint answered {status} {error!r}")
         return answer
 
     async def id_claims(self, token: str, nonce: str) -> dict[str, Any]:
