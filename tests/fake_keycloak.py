@@ -143,7 +143,8 @@ class FakeKeycloak:
             f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in q.items()
         )
         page = (
-            '<!doctype html><html lang="en"><head><title>Sign in to ikn</title></head>'
+            '<!doctype html><html lang="en"><head><title>Sign in to ikn</title>'
+            '<link rel="icon" href="data:,"></head>'
             '<body><main><h1>Sign in to ikn</h1><form method="post" action="auth/login">'
             f'{hidden}<label for="username">Username</label>'
             '<input id="username" name="username" autocomplete="username">'
