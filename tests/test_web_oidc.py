@@ -46,6 +46,7 @@ class World:
     client: Client  # the browser at our site
     browser: aiohttp.ClientSession  # the same browser at the provider
     url: str
+    clock: Clock
 
     @property
     def origin(self) -> str:
@@ -88,9 +89,10 @@ async def _world(database_url: str, idp: FakeKeycloak, **env: str) -> AsyncItera
     await seed_people(database_url)
     async with TestServer(idp.app(), host="127.0.0.1") as idp_server:
         idp.base = str(idp_server.make_url("")).rstrip("/")
-        app = site_app(database_url, Clock(), oidc_env(idp, **env))
+        clock = Clock()
+        app = site_app(database_url, clock, oidc_env(idp, **env))
         async with TestClient(TestServer(app)) as client, aiohttp.ClientSession() as browser:
-            world = World(idp, client, browser, database_url)
+            world = World(idp, client, browser, database_url, clock)
             idp.redirect_uris.add(world.origin + "/login/callback")
             idp.post_logout_uris.add(world.origin + "/login")
             yield world
@@ -158,6 +160,13 @@ async def test_a_wrong_state_is_refused_and_spends_the_sign_in(world: World) -> 
     assert (await world.client.get("/", allow_redirects=False)).status == 303
 
 
+async def test_a_sign_in_left_too_long_is_refused(world: World) -> None:
+    back = await world.at_provider(await world.to_provider())
+    world.clock.advance(11 * 60)  # the session lives on (30 min idle), the sign-in not
+    assert (await world.callback(back)).status == 400
+    assert world.idp.token_requests == []
+
+
 async def test_a_callback_without_a_sign_in_is_refused(world: World) -> None:
     response = await world.callback("/login/callback?code=abc&state=def")
     assert response.status == 400
@@ -211,10 +220,11 @@ async def test_an_id_token_that_does_not_verify_is_refused(
 
 
 async def test_a_person_unknown_here_is_refused_with_the_reason(world: World) -> None:
-    world.idp.sso_user = "citra"
-    response = await world.sign_in()
-    assert response.status == 403
-    assert "Akun Anda belum dikenal" in await response.text()
+    for unknown in ("citra", "Not An Id!"):
+        world.idp.sso_user = unknown
+        response = await world.sign_in()
+        assert response.status == 403
+        assert "Akun Anda belum dikenal" in await response.text()
     english = await world.client.get(
         await world.at_provider(await world.to_provider()),
         headers={"Accept-Language": "en"},

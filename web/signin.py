@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import logging
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -154,21 +155,30 @@ async def _signed_in(request: web.Request, client: OidcClient) -> tuple[str, Per
     try:
         id_token = await client.exchange(query["code"], pending.verifier, callback_uri(request))
         claims = await client.id_claims(id_token, pending.nonce)
-        person_id = person_id_of(client.settings, claims)
     except CodeRefusedError as exc:
         raise SignInRefusedError("code", f"the token endpoint answered {exc}") from exc
     except TokenRejectedError as exc:
         raise SignInRefusedError("token", exc.reason) from exc
     except KeysUnavailableError as exc:
         raise SignInRefusedError("unavailable", exc.reason) from exc
-    async with ports.pool().acquire() as conn:
+    person = await _person(request, client, claims)
+    role = mapped_role(client.settings, claims)
+    if role is not None and role != person.role:
+        raise SignInRefusedError("role", f"{person.id!r}: the provider grants {role}")
+    return pending.next, person, id_token
+
+
+async def _person(request: web.Request, client: OidcClient, claims: dict[str, Any]) -> Person:
+    """The person of verified ``claims``, as the API finds an access token's."""
+    try:
+        person_id = person_id_of(client.settings, claims)
+    except TokenRejectedError as exc:
+        raise SignInRefusedError("unknown", exc.reason) from exc
+    async with request.app[PORTS].pool().acquire() as conn:
         person = await get_person(conn, person_id)
     if person is None:
         raise SignInRefusedError("unknown", f"{person_id!r} is not in people")
-    role = mapped_role(client.settings, claims)
-    if role is not None and role != person.role:
-        raise SignInRefusedError("role", f"{person_id!r}: the provider grants {role}")
-    return pending.next, person, id_token
+    return person
 
 
 def _refused(request: web.Request, refusal: SignInRefusedError) -> web.Response:
