@@ -7,6 +7,8 @@ again when a token names an unknown ``kid``), and ``exp``, ``nbf``, ``iss``,
 ``aud`` with a clock-skew leeway. The person is the claim ``IKN_OIDC_PERSON_CLAIM``
 and must exist in ``people`` (``ikn import people``); the role is the highest of
 ours that the token's roles map to (``IKN_OIDC_ROLE_MAP``), else the person's own.
+The keys, discovery, checks and mapping are ``ikn_service.oidc``'s, which the staff
+pages' sign-in uses too; this module adds what only access tokens need, and HTTP.
 
 Exceptions::
 
