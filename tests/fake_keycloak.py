@@ -86,6 +86,7 @@ class FakeKeycloak:
     key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
+    forger: rsa.RSAPrivateKey | None = None  # set: ID tokens signed by it, not the realm's key
     codes: dict[str, Code] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     logouts: list[dict[str, str]] = field(default_factory=list)
@@ -222,7 +223,10 @@ class FakeKeycloak:
         }
         if code.user in self.roles:
             claims["resource_access"] = {self.client_id: {"roles": self.roles[code.user]}}
-        return self.sign({**claims, **self.tamper})
+        token = {**claims, **self.tamper}
+        if self.forger is not None:
+            return jwt.encode(token, self.forger, algorithm="RS256", headers={"kid": KID})
+        return self.sign(token)
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})

@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
 from ikn_core.errors import SettingsError
@@ -213,8 +214,14 @@ async def _sign_out(world: World) -> ClientResponse:
 
 @pytest.mark.parametrize(
     "tamper",
-    [{"nonce": "another"}, {"exp": int(time.time()) - 3600}, {"aud": "ikn-other"}],
-    ids=["wrong-nonce", "expired", "wrong-audience"],
+    [
+        {"nonce": "another"},
+        {"exp": int(time.time()) - 3600},
+        {"aud": "ikn-other"},
+        {"aud": ["ikn-web", "ikn-other"], "azp": "ikn-other"},
+        {"iss": "http://127.0.0.1:9/realms/ikn"},
+    ],
+    ids=["wrong-nonce", "expired", "wrong-audience", "another-client", "another-issuer"],
 )
 async def test_an_id_token_that_does_not_verify_is_refused(
     world: World, tamper: dict[str, object]
@@ -225,6 +232,13 @@ async def test_an_id_token_that_does_not_verify_is_refused(
     assert "tidak dapat diverifikasi" in await response.text()
     assert "ikn_session" not in response.cookies  # no one signed in
     assert await world.rows("SELECT 1 FROM web_sessions WHERE person_id IS NOT NULL") == []
+
+
+async def test_an_id_token_signed_by_another_key_is_refused(world: World) -> None:
+    world.idp.forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    response = await world.sign_in()
+    assert response.status == 403
+    assert "tidak dapat diverifikasi" in await response.text()
 
 
 async def test_a_person_unknown_here_is_refused_with_the_reason(world: World) -> None:

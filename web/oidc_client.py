@@ -115,9 +115,12 @@ class OidcClient:
 
     async def id_claims(self, token: str, nonce: str) -> dict[str, Any]:
         """The claims of the ID token, checked: signature, ``iss``, ``aud`` (our client),
-        ``exp`` and ``nonce`` (``TokenRejectedError``)."""
+        ``azp`` when present (our client too), ``exp`` and ``nonce``
+        (``TokenRejectedError``)."""
         key, alg = await signing_key(self.settings, self.keys, header_of(token))
         claims = decode(self.settings, token, key, alg, self.settings.client_id)
+        if claims.get("azp", self.settings.client_id) != self.settings.client_id:
+            raise TokenRejectedError("the ID token was issued to another client (azp)")
         sent = claims.get("nonce")
         if not isinstance(sent, str) or not hmac.compare_digest(sent, nonce):
             raise TokenRejectedError("the ID token's nonce is not this sign-in's")
