@@ -1,5 +1,5 @@
 """Sessions of the staff pages (``web_sessions``, migrations 0040_web_sessions and
-0041_web_sign_in).
+0042_web_sign_in).
 
 A browser holds the session's id; the table holds its SHA-256 only. ``find`` answers
 a session that is neither past its absolute end nor idle too long, and notes the
