@@ -449,8 +449,11 @@ async def _violations(
         page = await context.new_page()
         for name, path in (("login-oidc", "/login"), ("signin-refused", "/login/callback")):
             await page.goto(base + path + "?state=old&code=old")
-            await page.set_viewport_size({"width": 360, "height": 800})
-            await page.screenshot(path=screens / f"{name}-id-360.png", full_page=True)
+            for width in (1280, 360):
+                await page.set_viewport_size({"width": width, "height": 800})
+                await page.screenshot(path=screens / f"{name}-id-{width}.png", full_page=True)
+                wide = await page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= width, f"{name} scrolls sideways at {width} px"
             await page.add_script_tag(path=str(axe))
             found += await page.evaluate(run_axe)
     finally:
