@@ -341,7 +341,10 @@ OIDC_ROLE_MAP = Setting(
 OIDC_CLIENT_ID = Setting(
     "IKN_OIDC_CLIENT_ID",
     parse.plain_text,
-    "our client's id in the identity provider, whose client roles are read",
+    (
+        "our client's id in the identity provider, whose client roles are read; the client "
+        "the staff pages sign in as (`IKN_WEB_OIDC_LOGIN`, which requires it set)"
+    ),
     shown="the audience",
 )
 OIDC_CLIENT_SECRET = Setting(
