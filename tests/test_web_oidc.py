@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -26,7 +26,8 @@ from yarl import URL
 from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings
 from tests.fake_keycloak import FakeKeycloak, s256
-from tests.web_site import Clock, seed_people, serving_site, site_app
+from tests.web_site import DEV_LOGIN, Clock, seed_people, serving_site, site_app
+from web.oidc_client import OidcClient
 
 Client = TestClient[web.Request, web.Application]
 
@@ -459,3 +460,34 @@ async def _violations(
     finally:
         await context.close()
     return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+async def test_without_the_providers_sign_in_its_addresses_are_not_there(
+    database_url: str,
+) -> None:
+    await seed_people(database_url)
+    async with TestClient(TestServer(site_app(database_url, Clock(), DEV_LOGIN))) as client:
+        for path in ("/login/oidc", "/login/callback?code=a&state=b"):
+            assert (await client.get(path, allow_redirects=False)).status == 404
+        assert "/login/oidc" not in await (await client.get("/login")).text()
+
+
+@pytest.mark.parametrize(
+    ("issuer", "name"),
+    [
+        ("https://sso.example.go.id/realms/asn", "asn"),
+        ("https://sso.example.go.id/realms/asn/", "asn"),
+        ("https://login.example.go.id/oauth2", "login.example.go.id"),
+    ],
+)
+def test_the_button_names_the_realm_else_the_host(issuer: str, name: str) -> None:
+    settings = ApiSettings.from_env(
+        {
+            "IKN_DATABASE_URL": "postgresql://ikn@localhost/ikn",
+            "IKN_OIDC_ISSUER": issuer,
+            "IKN_OIDC_AUDIENCE": "ikn-api",
+        }
+    ).oidc
+    assert settings is not None
+    client = OidcClient(settings, cast(Any, None), cast(Any, None))
+    assert client.provider_name == name
