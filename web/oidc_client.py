@@ -29,6 +29,7 @@ from ikn_core.settings import OidcSettings
 from ikn_service.oidc import (
     JwksCache,
     KeysUnavailableError,
+    OidcError,
     TokenRejectedError,
     decode,
     header_of,
@@ -43,7 +44,7 @@ SCOPE = "openid profile"
 MAX_TOKEN_RESPONSE_BYTES = 1 << 20
 
 
-class CodeRefusedError(Exception):
+class CodeRefusedError(OidcError):
     """The token endpoint refused the code (400 ``invalid_grant``: used already, expired,
     the PKCE verifier wrong)."""
 

@@ -165,7 +165,7 @@ async def _signed_in(request: web.Request, client: OidcClient) -> tuple[str, Per
     role = mapped_role(client.settings, claims)
     if role is not None and role != person.role:
         raise SignInRefusedError("role", f"{person.id!r}: the provider grants {role}")
-    return pending.next, person, id_token
+    return page_of_ours(pending.next), person, id_token
 
 
 async def _person(request: web.Request, client: OidcClient, claims: dict[str, Any]) -> Person:
