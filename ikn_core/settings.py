@@ -341,8 +341,20 @@ OIDC_ROLE_MAP = Setting(
 OIDC_CLIENT_ID = Setting(
     "IKN_OIDC_CLIENT_ID",
     parse.plain_text,
-    "our client's id in the identity provider, whose client roles are read",
+    (
+        "our client's id in the identity provider, whose client roles are read; the client "
+        "the staff pages sign in as (`IKN_WEB_OIDC_LOGIN`, which requires it set)"
+    ),
     shown="the audience",
+)
+OIDC_CLIENT_SECRET = Setting(
+    "IKN_OIDC_CLIENT_SECRET",
+    parse.plain_text,
+    (
+        "the staff pages' client secret (a confidential client), sent to the token endpoint "
+        "when signing in; unset: a public client (PKCE only). A secret, never logged"
+    ),
+    secret=True,
 )
 OIDC_ALLOWED_CLIENTS = Setting(
     "IKN_OIDC_ALLOWED_CLIENTS",
@@ -441,6 +453,15 @@ WEB_DEV_LOGIN = Setting(
         "`true`: the staff pages' development login at `/login` lists the people to sign in "
         "as, without a password (`ikn demo` turns it on). Refused at start with "
         "`IKN_OIDC_ISSUER` set"
+    ),
+)
+WEB_OIDC_LOGIN = Setting(
+    "IKN_WEB_OIDC_LOGIN",
+    parse.flag,
+    (
+        "`true`: the staff pages sign people in with the identity provider (OIDC "
+        "authorization code with PKCE, as client `IKN_OIDC_CLIENT_ID`, which must be set, "
+        'beside `IKN_OIDC_ISSUER`); see docs/web.md, "Sign-in and sessions"'
     ),
 )
 WEB_SESSION_IDLE_S = Setting(
@@ -739,6 +760,7 @@ class OidcSettings:
     http_timeout_s: float = setting(OIDC_HTTP_TIMEOUT_S, 5.0)
     jwks_min_refresh_s: int = setting(OIDC_JWKS_MIN_REFRESH_S, 60)
     client_id: str = setting(OIDC_CLIENT_ID, "ikn-api")  # read: unset, the audience
+    client_secret: str = setting(OIDC_CLIENT_SECRET, "")  # the pages' sign-in; "": public
     allowed_clients: tuple[str, ...] = setting(OIDC_ALLOWED_CLIENTS, ())  # ``azp``; empty: any
 
     @staticmethod
@@ -801,6 +823,7 @@ class WebSettings:
     production setting)."""
 
     dev_login: bool = setting(WEB_DEV_LOGIN, False)
+    oidc_login: bool = setting(WEB_OIDC_LOGIN, False)  # sign in with the identity provider
     session_idle_s: int = setting(WEB_SESSION_IDLE_S, 1800)  # signed out when idle so long
     session_max_s: int = setting(WEB_SESSION_MAX_S, 43_200)  # and so long after signing in
 
@@ -810,6 +833,14 @@ class WebSettings:
             r.problems.append(
                 "IKN_WEB_DEV_LOGIN lets anyone sign in as anyone: it is for the demo only, "
                 "and refused with IKN_OIDC_ISSUER set (production); unset IKN_WEB_DEV_LOGIN"
+            )
+        if values["oidc_login"]:
+            needed = (OIDC_ISSUER.var, OIDC_CLIENT_ID.var)
+            r.problems.extend(
+                f"{var} is required with IKN_WEB_OIDC_LOGIN=true: the pages sign in as that "
+                "client of that issuer"
+                for var in needed
+                if not r.is_set(var)
             )
 
 

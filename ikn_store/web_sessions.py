@@ -1,8 +1,10 @@
-"""Sessions of the staff pages (``web_sessions``, migration 0040_web_sessions).
+"""Sessions of the staff pages (``web_sessions``, migrations 0040_web_sessions and
+0042_web_sign_in).
 
 A browser holds the session's id; the table holds its SHA-256 only. ``find`` answers
 a session that is neither past its absolute end nor idle too long, and notes the
-request in the same statement.
+request in the same statement. A visitor's session may hold the OIDC sign-in it started
+(``begin_sign_in``), which the callback takes once (``take_sign_in``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ class WebSession:
     person: Person | None  # None: a visitor who has not signed in
 
 
+@dataclass(frozen=True, slots=True)
+class PendingSignIn:
+    """An OIDC sign-in a visitor started: what the provider's answer must match."""
+
+    state: str
+    nonce: str
+    verifier: str  # the PKCE code verifier
+    next: str  # the page of ours to return to
+    started_at: datetime
+
+
 def _hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode()).digest()
 
@@ -35,17 +48,55 @@ async def create(
     *,
     now: datetime,
     lasts: timedelta,
+    id_token: str | None = None,
 ) -> None:
     await conn.execute(
         """INSERT INTO web_sessions (id_hash, person_id, csrf_token, created_at, seen_at,
-                                     expires_at)
-           VALUES ($1, $2, $3, $4, $4, $5)""",
+                                     expires_at, id_token)
+           VALUES ($1, $2, $3, $4, $4, $5, $6)""",
         _hash(session_id),
         person_id,
         csrf_token,
         now,
         now + lasts,
+        id_token,
     )
+
+
+async def begin_sign_in(conn: asyncpg.Connection, session_id: str, pending: PendingSignIn) -> bool:
+    """Keep ``pending`` in the visitor's session ``session_id`` (replacing one it held);
+    False when that is no visitor's live session."""
+    status: str = await conn.execute(
+        """UPDATE web_sessions SET oidc_state = $2, oidc_nonce = $3, oidc_verifier = $4,
+                                   oidc_next = $5, oidc_started_at = $6
+           WHERE id_hash = $1 AND person_id IS NULL""",
+        _hash(session_id),
+        pending.state,
+        pending.nonce,
+        pending.verifier,
+        pending.next,
+        pending.started_at,
+    )
+    return status == "UPDATE 1"
+
+
+_TAKE = """
+UPDATE web_sessions s
+SET oidc_state = NULL, oidc_nonce = NULL, oidc_verifier = NULL, oidc_next = NULL,
+    oidc_started_at = NULL
+FROM (SELECT id_hash, oidc_state, oidc_nonce, oidc_verifier, oidc_next, oidc_started_at
+      FROM web_sessions WHERE id_hash = $1 AND oidc_state IS NOT NULL FOR UPDATE) old
+WHERE s.id_hash = old.id_hash
+RETURNING old.oidc_state, old.oidc_nonce, old.oidc_verifier, old.oidc_next,
+          old.oidc_started_at"""
+
+
+async def take_sign_in(conn: asyncpg.Connection, session_id: str) -> PendingSignIn | None:
+    """The sign-in ``session_id`` started, no longer held there (each is used once)."""
+    row = await conn.fetchrow(_TAKE, _hash(session_id))
+    if row is None:
+        return None
+    return PendingSignIn(*row.values())
 
 
 _FIND = """
@@ -69,8 +120,12 @@ async def find(
     return WebSession(row["csrf_token"], row["expires_at"], person)
 
 
-async def end(conn: asyncpg.Connection, session_id: str) -> None:
-    await conn.execute("DELETE FROM web_sessions WHERE id_hash = $1", _hash(session_id))
+async def end(conn: asyncpg.Connection, session_id: str) -> str | None:
+    """Ends the session; the ID token it was opened with, if any (for signing out at the
+    identity provider)."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "DELETE FROM web_sessions WHERE id_hash = $1 RETURNING id_token", _hash(session_id)
+    )
 
 
 async def purge(conn: asyncpg.Connection, now: datetime, idle: timedelta) -> int:

@@ -18,7 +18,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ikn_core.settings import WebSettings
+from ikn_core.settings import OidcSettings, WebSettings
 from web import (
     attendance,
     bookings,
@@ -26,9 +26,11 @@ from web import (
     desks,
     errors,
     i18n,
+    oidc_client,
     pages,
     requests,
     sessions,
+    signin,
     static,
     unit,
 )
@@ -38,14 +40,18 @@ __all__ = ["Ports", "setup"]
 
 TEMPLATES = static.STATIC.with_name("templates")
 # Each feature's routes (a module with a ``routes`` table): one line each here.
-FEATURES = (pages, desks, bookings, checkin, attendance, requests, unit)
+FEATURES = (pages, signin, desks, bookings, checkin, attendance, requests, unit)
 
 
-def setup(app: web.Application, settings: WebSettings, ports: Ports) -> None:
+def setup(
+    app: web.Application, settings: WebSettings, ports: Ports, oidc: OidcSettings | None = None
+) -> None:
     """The pages on ``app``; call it after the API's own set-up (its header signal
-    first, so that the pages' policy replaces the API's on pages only)."""
+    first, so that the pages' policy replaces the API's on pages only). ``oidc``: sign
+    in with that identity provider (``IKN_WEB_OIDC_LOGIN``)."""
     app[PORTS] = ports
     app[sessions.SETTINGS] = settings
+    oidc_client.setup(app, oidc)
     _templates(app)
     added = app.router.add_routes(
         [web.route(r.method, r.path, ports.public(r.handler)) for r in _defs(FEATURES)]

@@ -4,6 +4,7 @@ places in the navigation that later pages fill (each says so for now)."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -14,13 +15,15 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ikn_core.domain import Role
+from ikn_service.oidc import KeysUnavailableError
 from ikn_store import web_sessions
 from ikn_store.people import Person, get_person
-from web import i18n, sessions
+from web import i18n, oidc_client, sessions
 from web.labels import BOOKING_STATUSES, MODES, ROLES
 from web.ports import PORTS, Handler
 from web.today import read_today
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 PERSON = web.RequestKey("web_person", Person)  # who is signed in (pages behind signed_in)
 SUPERVISORS = frozenset({Role.SUPERVISOR})
@@ -128,7 +131,16 @@ async def login(request: web.Request) -> web.StreamResponse:
         new_id, request[sessions.SESSION] = await sessions.start(request, None)
     dev = request.app[sessions.SETTINGS].dev_login
     people = await _people_by_role(request) if dev else []
-    response = render(request, "login.html", dev_login=dev, groups=people, roles=ROLES, back=back)
+    client = request.app.get(oidc_client.CLIENT)
+    response = render(
+        request,
+        "login.html",
+        dev_login=dev,
+        groups=people,
+        roles=ROLES,
+        back=back,
+        provider=client.provider_name if client is not None else "",
+    )
     if new_id is not None:
         sessions.set_cookie(request, response, new_id)
     return response
@@ -161,8 +173,17 @@ async def dev_login(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
+    """Signs out here, then (signed in with the identity provider) there too, which
+    sends the browser back to the sign-in page."""
     response = web.HTTPSeeOther("/login")
-    await sessions.end(request, response)
+    id_token = await sessions.end(request, response)
+    client = request.app.get(oidc_client.CLIENT)
+    if client is not None and id_token is not None:
+        back = sessions.own_origin(request) + "/login"
+        try:
+            response.headers["Location"] = await client.end_session_url(id_token, back)
+        except KeysUnavailableError as exc:
+            log.warning("signed out here only: %s", exc.reason)
     raise response
 
 

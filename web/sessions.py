@@ -81,9 +81,12 @@ def own_origin(request: web.Request) -> str:
     return f"{scheme}://{request.host}"
 
 
-async def start(request: web.Request, person_id: str | None) -> tuple[str, WebSession]:
+async def start(
+    request: web.Request, person_id: str | None, id_token: str | None = None
+) -> tuple[str, WebSession]:
     """A new session for ``person_id`` (None: a visitor), ending the one it replaces (and
-    any that can no longer be used); its id, for ``set_cookie``."""
+    any that can no longer be used); its id, for ``set_cookie``. ``id_token``: the
+    identity provider's that signed the person in (for signing out there)."""
     ports, settings = request.app[PORTS], request.app[SETTINGS]
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now, lasts = ports.now(), timedelta(seconds=settings.session_max_s)
@@ -91,7 +94,9 @@ async def start(request: web.Request, person_id: str | None) -> tuple[str, WebSe
         if SESSION_ID in request:
             await web_sessions.end(conn, request[SESSION_ID])
         await web_sessions.purge(conn, now, timedelta(seconds=settings.session_idle_s))
-        await web_sessions.create(conn, session_id, csrf, person_id, now=now, lasts=lasts)
+        await web_sessions.create(
+            conn, session_id, csrf, person_id, now=now, lasts=lasts, id_token=id_token
+        )
         person = await get_person(conn, person_id) if person_id is not None else None
     return session_id, WebSession(csrf, now + lasts, person)
 
@@ -108,9 +113,12 @@ def set_cookie(request: web.Request, response: web.StreamResponse, session_id: s
     )
 
 
-async def end(request: web.Request, response: web.StreamResponse) -> None:
-    """Signs out: the session ends here and its cookie in the browser."""
+async def end(request: web.Request, response: web.StreamResponse) -> str | None:
+    """Signs out: the session ends here and its cookie in the browser; the identity
+    provider's ID token it was opened with, if any."""
+    id_token = None
     if SESSION_ID in request:
         async with request.app[PORTS].pool().acquire() as conn:
-            await web_sessions.end(conn, request[SESSION_ID])
+            id_token = await web_sessions.end(conn, request[SESSION_ID])
     response.del_cookie(COOKIE, path="/")
+    return id_token
