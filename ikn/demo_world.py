@@ -13,18 +13,17 @@ from __future__ import annotations
 import hashlib
 import random
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from ikn_core.attendance.record import PlaceType, SignalKind
-from ikn_core.domain import Role
+from ikn_core.domain import IKN_ZONE, Role
 from ikn_store.attendance.badges import enrol
 from ikn_store.people import Person
 
 BUILDING = "ikn-b1"
 OWNER = "kemenpanrb"  # the agency whose building it is
-ZONE = ZoneInfo("Asia/Makassar")
+ZONE = IKN_ZONE  # the demo building's
 HISTORY_DAYS = 10  # calendar days of past taps and bookings
 SINCE_DAYS = 30  # the building is live, and its people known, since this many days ago
 PEOPLE = (

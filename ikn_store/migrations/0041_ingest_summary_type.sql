@@ -1,11 +1,5 @@
--- The ingest's batch summary as a row type: ingest_derive parses the summary JSON once
--- into an array of these and hands it to its steps, which took the JSON and parsed it
--- again each (ikn_store/sql/ingest/ingest_derive.sql). The steps' JSON forms go; their
--- sources create the array forms.
-CREATE TYPE ingest_summary AS (
-    device_id text, kind text, ts timestamptz, seen timestamptz,
-    occupied boolean, last_occupied boolean
-);
+-- The ingest's steps take the batch summary parsed once (ingest_summary[], the type in
+-- ikn_store/sql/ingest/ingest_summary.sql) instead of its JSON: their JSON forms go.
 DROP FUNCTION IF EXISTS analytics_mark_readings(json);
 DROP FUNCTION IF EXISTS desk_state_from_readings(json, interval);
 DROP FUNCTION IF EXISTS device_last_seen(json);

@@ -1,3 +1,4 @@
+-- requires: ingest/ingest_summary
 -- Ingest step (ingest_derive): what the analytics rollups recompute
 -- (ikn_store/rollups.py) after a batch of readings, per zone (the refresh recomputes
 -- whole zone-days anyway): a desk reading from its time to two expected intervals later

@@ -1,3 +1,4 @@
+-- requires: ingest/ingest_summary
 -- Ingest step (ingest_derive): a desk sensor showing occupied during an active booking
 -- of its desk is an attendance signal of the booking's person (one desk_occupied per
 -- booking, at the earliest such reading).

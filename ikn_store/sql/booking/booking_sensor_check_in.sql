@@ -1,3 +1,4 @@
+-- requires: ingest/ingest_summary
 -- Ingest step (ingest_derive): a desk's sensor showing occupied inside a booked
 -- booking's check-in window (booking_check_in_window) checks it in, when the reading
 -- was received while the booking lasts (a replayed or backdated reading cannot check

@@ -1,3 +1,4 @@
+-- requires: ingest/ingest_summary
 -- Ingest step (ingest_derive): each device's last contact, the newest receipt of its
 -- readings in the batch (device health, the fleet view's "offline" alert).
 CREATE OR REPLACE FUNCTION device_last_seen(batch ingest_summary[]) RETURNS void

@@ -1,3 +1,4 @@
+-- requires: ingest/ingest_summary
 -- The ingest's derivation of everything that depends on a batch of readings, in one
 -- call (one round trip per batch, ikn_store/readings.py), in the same transaction that
 -- stored the batch. Each step is a function of its feature, called in this order: each

@@ -1,3 +1,4 @@
+-- requires: ingest/ingest_summary
 -- Ingest step (ingest_derive): each desk's live state from the newest (ts, then seq)
 -- desk reading of its sensor in the batch; a newer stored report wins, and a vacant
 -- desk keeps counting as in use for the grace (desk_debounce; EXCLUDED holds the raw
