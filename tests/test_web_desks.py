@@ -298,3 +298,24 @@ async def test_ani_books_a_desk_with_the_keyboard_alone(midday: str, browser: Br
     assert "Meja d2 13.00 WITA – 17.00 WITA Dipesan" in listed
     assert ready == 1
     assert watch.outside == [] and watch.errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", browsing.LOCALES)
+async def test_the_pages_states_are_accessible(midday: str, browser: Browser, lang: str) -> None:
+    base = midday
+    context = await browser.new_context(locale=browsing.LOCALES[lang], bypass_csp=True)
+    found: dict[str, list[dict[str, object]]] = {}
+    try:
+        page = await context.new_page()
+        await page.goto(base + "/login")
+        name = browsing.SIGN_IN_AS[lang].format(DEWI.name)  # a delegate: "Book for"
+        await page.get_by_role("button", name=name).click()
+        await page.wait_for_url(base + "/")
+        for path in ("/desks/d2", "/desks/d1?start=09:00", "/desks?date=x", "/desks?zone=z9"):
+            await page.goto(base + path)
+            found[path] = await browsing._violations(page)
+            await _screens(page, f"desks-state{len(found)}-{lang}")
+    finally:
+        await context.close()
+    assert {path: v for path, v in found.items() if v} == {}

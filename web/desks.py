@@ -40,6 +40,7 @@ UTC_ZONE = ZoneInfo("UTC")
 DAY_START, DAY_END = time(8), time(17)  # the default window's bounds
 TAG = re.compile(r"[a-z0-9_-]{1,32}")
 CELL, BOX_W, BOX_H, PAD = 80, 68, 60, 8  # the plan's grid step, a desk's box, margin
+PX = 1.5  # CSS pixels a viewBox unit at most: a small floor is not blown up
 # Each state's mark inside its desk on the plan and in the legend (centred on 0,0),
 # so that no state is told by colour alone.
 SHAPES = {
@@ -204,7 +205,7 @@ def plan_of(
     """The desks with their state and box, and the plan's viewBox: coordinates are a
     grid's, one ``CELL`` a step."""
     if not desks:
-        return [], f"0 0 {BOX_W + 2 * PAD} {BOX_H + 2 * PAD}"
+        return [], ""
     min_x, min_y = min(d.x for d in desks), min(d.y for d in desks)
     shown = []
     for d in desks:
@@ -216,6 +217,11 @@ def plan_of(
     width = max(s.left for s in shown) + BOX_W + PAD
     height = max(s.top for s in shown) + BOX_H + PAD
     return shown, f"0 0 {width:g} {height:g}"
+
+
+def plan_width(box: str) -> str:
+    """The plan's widest (``PX`` a unit of its viewBox ``box``); CSS narrows it to fit."""
+    return f"{float(box.split()[2]) * PX:g}" if box else "0"
 
 
 async def _mine(conn: asyncpg.Connection, person_id: str, query: Query) -> set[str]:
@@ -269,6 +275,17 @@ def _values(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in request.query.items() if k in FIELDS}
 
 
+def _refilled(
+    values: Mapping[str, str], places: list[PlanZone], person: Person, now: datetime
+) -> dict[str, str]:
+    """The form as sent, and the defaults where it sent nothing (a bad field's page)."""
+    try:
+        defaults = read_query({}, places, person, now).form()
+    except BadField:
+        defaults = dict.fromkeys(FIELDS, "")
+    return defaults | {k: v for k, v in values.items() if v}
+
+
 @routes.get("/desks")
 @signed_in
 async def find(request: web.Request) -> web.StreamResponse:
@@ -297,7 +314,7 @@ async def _find_page(
         else:
             desks, box = await _desks(conn, query, person.id, now)
     lang = i18n.language_of(request)
-    form = query.form() if query else {k: values.get(k, "") for k in FIELDS}
+    form = query.form() if query else _refilled(values, places, person, now)
     response = render(
         request,
         "desks.html",
@@ -307,6 +324,7 @@ async def _find_page(
         desks=desks,
         box=box,
         sizes=(BOX_W, BOX_H),
+        width=plan_width(box),
         shapes=SHAPES,
         states=DESK_STATES,
         fields=FIELDS,
@@ -334,13 +352,14 @@ async def confirm(request: web.Request) -> web.StreamResponse:
     when = _when(request.query)
     async with ports.pool().acquire() as conn:
         try:
-            query = await _desk_query(request, conn, when)
+            query, places = await _desk_query(request, conn, when)
         except BadField:
             return await _find_page(request, when)
         except BookingError as exc:
             return await _find_page(request, when, refusal(exc))
         desks, _ = await _desks(conn, query, person.id, ports.now())
         others = await colleagues(conn, person) if person.role is Role.DELEGATE else []
+        where = choices(places, query.building, query.floor)
     desk = next(d for d in desks if d.desk.desk_id == request.match_info["desk"])
     back = {"building": query.building, "floor": query.floor, **query.when()}
     lang = i18n.language_of(request)
@@ -349,6 +368,7 @@ async def confirm(request: web.Request) -> web.StreamResponse:
         "desk.html",
         d=desk,
         query=query,
+        where=where,
         shapes=SHAPES,
         states=DESK_STATES,
         others=others,
@@ -360,15 +380,15 @@ async def confirm(request: web.Request) -> web.StreamResponse:
 
 async def _desk_query(
     request: web.Request, conn: asyncpg.Connection, values: Mapping[str, str]
-) -> Query:
+) -> tuple[Query, list[PlanZone]]:
     """The query of the path's desk's zone for the window of ``values`` (``UnknownDesk``
-    when there is no such desk, ``BadField``)."""
+    when there is no such desk, ``BadField``), and every place."""
     ports = request.app[PORTS]
     place = await ports.places().fresh(conn, request.match_info["desk"])
     places = await plan_zones(conn)
     floor = next(p.floor_id for p in places if p.zone_id == place.zone_id)
     where = {"building": place.building_id, "floor": floor, "zone": place.zone_id}
-    return read_query({**values, **where}, places, person_of(request), ports.now())
+    return read_query({**values, **where}, places, person_of(request), ports.now()), places
 
 
 @routes.post("/desks/{desk}/book")
@@ -380,7 +400,7 @@ async def book(request: web.Request) -> web.StreamResponse:
     when = _when(form)
     try:
         async with ports.pool().acquire() as conn:
-            query = await _desk_query(request, conn, when)
+            query, _ = await _desk_query(request, conn, when)
             whom = await service.for_whom(
                 conn, me, form.get("for") or me.id, manager=False, delegate=me.role is Role.DELEGATE
             )
