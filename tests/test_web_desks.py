@@ -27,7 +27,7 @@ from ikn_store.tokens import create_token
 from tests import test_web_browser as browsing
 from tests.test_web import Site
 from tests.web_site import DEV_LOGIN, NOW, WITA, Clock, seed_people, serving_site, site_app
-from web.desks import default_window
+from web.desk_query import default_window
 
 browser = browsing.browser  # the fixture: Debian's Chromium
 DEWI = Person("dewi", "Dewi Anggraini", "kemenpan", "sdm", Role.DELEGATE, "b1")
