@@ -319,3 +319,34 @@ async def test_the_pages_states_are_accessible(midday: str, browser: Browser, la
     finally:
         await context.close()
     assert {path: v for path, v in found.items() if v} == {}
+
+
+async def set_desk(url: str, desk: str, disabled: bool, assigned_to: str | None) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "UPDATE desks SET disabled = $2, assigned_to = $3 WHERE id = $1",
+            desk,
+            disabled,
+            assigned_to,
+        )
+    finally:
+        await conn.close()
+
+
+async def test_out_of_use_and_assigned_desks(site: Site) -> None:
+    await set_desk(site.url, "d2", True, None)
+    await site.sign_in("ani")
+    page = await (await site.client.get("/desks")).text()
+    assert states(page) == {"d1": "mine", "d2": "disabled"}
+    assert '<g role="img" class="plan-desk state-disabled" data-desk="d2"' in page
+    assert "/desks/d2/book" not in page  # no Book button
+    await set_desk(site.url, "d2", False, "ani")
+    assert states(await (await site.client.get("/desks")).text())["d2"] == "free"  # hers
+    await site.sign_in("budi")
+    theirs = await (await site.client.get("/desks")).text()
+    assert states(theirs) == {"d1": "booked", "d2": "assigned"}
+    assert "Meja d2, ditetapkan untuk pegawai lain" in theirs
+    refused = await book(site, "d2", AFTERNOON)
+    assert refused.status == 403
+    assert "Meja ini ditetapkan secara tetap untuk pegawai lain." in await refused.text()
