@@ -123,6 +123,8 @@ async def test_the_plan_and_the_list_show_each_desks_state(site: Site) -> None:
     assert 'type="module" src="/static/floorplan.js?v=' in page
     floor2 = await (await site.client.get("/desks?floor=b1-f2")).text()
     assert states(floor2) == {"d3": "free"}
+    zone = await (await site.client.get("/desks?zone=b1-f2-a")).text()  # and its floor
+    assert states(zone) == {"d3": "free"}
     english = await site.client.get("/desks", headers={"Cookie": "ikn_lang=en"})
     assert 'aria-label="Desk d2, free"' in await english.text()
 

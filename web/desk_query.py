@@ -99,21 +99,30 @@ def read_query(
     values: Mapping[str, str], places: list[PlanZone], person: Person, now: datetime
 ) -> Query:
     """The page's query from the form's ``values``, with the defaults for what is
-    absent (the person's building, its first floor, the default window); ``BadField``."""
+    absent (the person's building, its first floor or the zone's, the default window);
+    ``BadField``."""
     building = _one(values, "building", person.home_building_id, places, "building_id")
     here = [p for p in places if p.building_id == building]
-    floor = _one(values, "floor", None, here, "floor_id")
     zone = values.get("zone") or None
+    of_zone = next((p.floor_id for p in here if zone is not None and p.zone_id == zone), None)
+    floor = _one(values, "floor", of_zone, here, "floor_id")
     if zone is not None and zone not in {p.zone_id for p in here if p.floor_id == floor}:
         raise BadField("zone", NO_PLACE)
     tz = ZoneInfo(here[0].tz)
+    day, start, end = read_window(values, tz, now)
+    return Query(building, floor, zone, day, start, end, _tags(values.get("equipment", "")), tz)
+
+
+def read_window(values: Mapping[str, str], tz: ZoneInfo, now: datetime) -> tuple[date, time, time]:
+    """The day and times of ``values`` (``date``, ``start``, ``end``) or their defaults
+    (``default_window``; another day starts at 08:00); ``BadField``."""
     today, first, last = default_window(now, tz)
     day = _parsed(values, "date", date.fromisoformat, today)
     start = _parsed(values, "start", _clock, first if day == today else DAY_START)
     end = _parsed(values, "end", _clock, last)
     if end <= start:
         raise BadField("end", NOT_AFTER)
-    return Query(building, floor, zone, day, start, end, _tags(values.get("equipment", "")), tz)
+    return day, start, end
 
 
 def _one(

@@ -10,7 +10,7 @@ adds moving between desks with the arrow keys.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -23,11 +23,12 @@ from ikn_core.domain import Role
 from ikn_service import booking as service
 from ikn_store.booking.availability import DeskAvailability, availability
 from ikn_store.booking.bookings import list_bookings
+from ikn_store.booking.places import DeskPlace
 from ikn_store.people import Person, colleagues
 from ikn_store.spaces import PlanZone, plan_zones
 from web import i18n
 from web.bookings import Refusal, refusal
-from web.desk_query import FIELDS, BadField, Query, read_query
+from web.desk_query import FIELDS, BadField, Query, read_query, read_window
 from web.labels import DESK_STATES
 from web.pages import person_of, render, signed_in
 from web.ports import PORTS
@@ -258,25 +259,52 @@ async def _desk_query(
 @routes.post("/desks/{desk}/book")
 @signed_in
 async def book(request: web.Request) -> web.StreamResponse:
-    """Book the path's desk for the form's window, for me or (a delegate) a colleague."""
+    """Book the path's desk for the form's window, for me or (a delegate) a colleague;
+    refused: the plan of the desk's zone for that window, and why."""
     ports, me = request.app[PORTS], person_of(request)
     form = {k: str(v) for k, v in (await request.post()).items()}
-    when = _when(form)
+    when, desk_id = _when(form), request.match_info["desk"]
     try:
-        async with ports.pool().acquire() as conn:
-            query, _ = await _desk_query(request, conn, when)
-            whom = await service.for_whom(
-                conn, me, form.get("for") or me.id, manager=False, delegate=me.role is Role.DELEGATE
-            )
+        place = await _place(request, desk_id)
+    except BookingError as exc:
+        return await _find_page(request, when, refusal(exc))
+    try:
+        day, start, end = read_window(when, place.zone_info, ports.now())
+        whom = await _for_whom(request, form.get("for") or me.id)
+        cmd = BookDesk(
+            desk_id,
+            whom.id,
+            whom.agency,
+            whom.unit,
+            datetime.combine(day, start, place.zone_info),
+            datetime.combine(day, end, place.zone_info),
+            me.id,
+        )
+        await service.book(ports.booker(), ports.places(), cmd, ports.now())
     except BadField:
         return await _find_page(request, when)
     except BookingError as exc:
-        return await _find_page(request, when, refusal(exc))
-    start, end = query.window
-    desk_id = request.match_info["desk"]
-    cmd = BookDesk(desk_id, whom.id, whom.agency, whom.unit, start, end, me.id)
-    try:
-        await service.book(ports.booker(), ports.places(), cmd, ports.now())
-    except BookingError as exc:
-        return await _find_page(request, when, refusal(exc), replace(query, zone=None))
+        where = {"building": place.building_id, "zone": place.zone_id}
+        return await _find_page(request, {**when, **where}, refusal(exc))
     raise web.HTTPSeeOther("/bookings?done=booked")
+
+
+async def _place(request: web.Request, desk_id: str) -> DeskPlace:
+    """The desk's place as the booking will check it (cached; else read: ``UnknownDesk``)."""
+    ports = request.app[PORTS]
+    cached = ports.places().cached(desk_id)
+    if cached is not None:
+        return cached
+    async with ports.pool().acquire() as conn:
+        return await ports.places().fresh(conn, desk_id)
+
+
+async def _for_whom(request: web.Request, person_id: str) -> Person:
+    """Me, or the colleague a delegate books for (``NotYourDelegation`` for anyone else)."""
+    me = person_of(request)
+    if person_id == me.id:
+        return me
+    async with request.app[PORTS].pool().acquire() as conn:
+        return await service.for_whom(
+            conn, me, person_id, manager=False, delegate=me.role is Role.DELEGATE
+        )
