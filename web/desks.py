@@ -63,6 +63,10 @@ class PlanDesk:
     left: float
     top: float
 
+    def at(self, dx: float, dy: float) -> tuple[str, str]:
+        """A point of its box (from the box's top left), as the SVG's numbers."""
+        return f"{self.left + dx:g}", f"{self.top + dy:g}"
+
 
 def plan_of(
     desks: list[DeskAvailability], covers_now: bool, person_id: str, mine: set[str]
