@@ -149,6 +149,10 @@ async def test_a_desks_confirmation_then_booking_it(site: Site) -> None:
 
 
 async def test_a_refused_booking_says_why_in_the_persons_language(site: Site) -> None:
+    await site.sign_in("ani")  # d1 until 12:00 already: not d2 from 09:00 too
+    twice = await book(site, "d2", {"date": "2026-12-07", "start": "09:00", "end": "17:00"})
+    assert twice.status == 409
+    assert "Anda sudah memiliki pemesanan pada waktu ini." in await twice.text()
     await site.sign_in("budi")
     assert (await book(site, "d2", AFTERNOON)).status == 303
     await site.sign_in("ani")
