@@ -36,6 +36,7 @@ from ikn_core.booking import (
 )
 from ikn_store.booking import bookings as store
 from ikn_store.booking import places as places_store
+from ikn_store.booking.availability import DeskAvailability
 from ikn_store.booking.bookings import Booked, Booking
 from ikn_store.booking.places import DeskPlace, PlaceCache, RuleOverrides, check_desk
 from ikn_store.people import Person, get_person
@@ -90,6 +91,33 @@ def _refused(place: DeskPlace, cmd: BookDesk, now: datetime) -> bool:
     except (RuleBroken, ZoneRestricted, DeskDisabled, DeskAssigned):
         return True
     return False
+
+
+DESK_STATES = ("free", "booked", "occupied", "offline", "disabled", "assigned")
+BOOKABLE = frozenset({"free", "offline"})  # an offline sensor does not stop a booking
+
+
+def desk_state(desk: DeskAvailability, covers_now: bool) -> str:
+    """A desk's state for a window (``DESK_STATES``): out of use, booked, occupied now
+    (``covers_now``: the window includes now and its sensor sees someone), assigned to
+    someone, its sensor offline, else free."""
+    if desk.disabled:
+        return "disabled"
+    if desk.booked:
+        return "booked"
+    if covers_now and desk.occupied:
+        return "occupied"
+    if desk.assigned_to is not None:
+        return "assigned"
+    if desk.sensor_online is False:
+        return "offline"
+    return "free"
+
+
+def free_for(desk: DeskAvailability, state: str, person_id: str | None) -> bool:
+    """Whether ``person_id`` may book the desk in ``state`` for themself: free, offline,
+    or assigned to them."""
+    return state in BOOKABLE or (state == "assigned" and desk.assigned_to == person_id)
 
 
 async def for_whom(

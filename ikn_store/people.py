@@ -125,3 +125,14 @@ async def token_person(conn: asyncpg.Connection, token: str) -> Person | None:
         hashlib.sha256(token.encode()).digest(),
     )
     return person_of(row) if row else None
+
+
+async def colleagues(conn: asyncpg.Connection, me: Person) -> list[Person]:
+    """The other people of ``me``'s agency and unit, by name: whom a delegate books for."""
+    rows = await conn.fetch(
+        "SELECT * FROM people WHERE agency = $1 AND unit = $2 AND id <> $3 ORDER BY name, id",
+        me.agency,
+        me.unit,
+        me.id,
+    )
+    return [person_of(r) for r in rows]

@@ -115,3 +115,30 @@ async def live_desks(
         zone,
     )
     return [DeskLive(**{**dict(r), "equipment": tuple(r["equipment"])}) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanZone:
+    """A zone where a floor plan may be shown, with its floor and building (a floor
+    without zones comes once, ``zone_id`` None)."""
+
+    building_id: str
+    building_name: str
+    tz: str
+    floor_id: str
+    floor_name: str
+    zone_id: str | None
+    zone_name: str | None
+
+
+async def plan_zones(conn: asyncpg.Connection) -> list[PlanZone]:
+    """Every building's floors and their zones, by building, floor level and zone."""
+    rows = await conn.fetch(
+        """SELECT b.id AS building_id, b.name AS building_name, b.tz,
+                  f.id AS floor_id, f.name AS floor_name, z.id AS zone_id, z.name AS zone_name
+           FROM buildings b
+           JOIN floors f ON f.building_id = b.id
+           LEFT JOIN zones z ON z.floor_id = f.id
+           ORDER BY b.id, f.level, f.id, z.id"""
+    )
+    return [PlanZone(**dict(r)) for r in rows]

@@ -1,11 +1,314 @@
-"""Find a desk: the floor plan, the list, booking
-(issue 18; not built yet: the page says so)."""
+"""Find a desk (issue 18): a floor's plan and list of desks with their state for a time
+window (``ikn_store.booking.availability`` and ``ikn_service.booking.desk_state``, as
+the API's ``/api/v1/availability``), a desk's booking confirmation
+(``/desks/{desk}``) and the booking itself (a form POST to ``/desks/{desk}/book``,
+through the API's batches: ``ikn_service.booking.book``). A delegate books for the
+colleagues of their unit too. The plan works without script; ``static/floorplan.js``
+adds moving between desks with the arrow keys.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import asyncpg
 from aiohttp import web
 
-from web.pages import signed_in, soon
+from ikn_core.booking import BookDesk, BookingError
+from ikn_core.domain import Role
+from ikn_service import booking as service
+from ikn_store.booking.availability import DeskAvailability, availability
+from ikn_store.booking.bookings import list_bookings
+from ikn_store.booking.places import DeskPlace
+from ikn_store.people import Person, colleagues
+from ikn_store.spaces import PlanZone, plan_zones
+from web import i18n
+from web.bookings import Refusal, refusal
+from web.desk_query import FIELDS, BadField, Query, read_query, read_window
+from web.labels import DESK_STATES
+from web.pages import person_of, render, signed_in
+from web.ports import PORTS
 
 routes = web.RouteTableDef()
-routes.get("/desks")(signed_in(soon))
+UTC_ZONE = ZoneInfo("UTC")
+
+CELL, BOX_W, BOX_H, PAD = 80, 68, 60, 8  # the plan's grid step, a desk's box, margin
+PX = 1.5  # CSS pixels a viewBox unit at most: a small floor is not blown up
+# Each state's mark inside its desk on the plan and in the legend (centred on 0,0),
+# so that no state is told by colour alone.
+SHAPES = {
+    "free": "M-9 0a9 9 0 1 0 18 0a9 9 0 1 0 -18 0Z",
+    "mine": "M0-10L10 0L0 10L-10 0Z",
+    "booked": "M-8-8L8 8M8-8L-8 8",
+    "occupied": "M-8-8H8V8H-8Z",
+    "assigned": "M0-9L9 8H-9Z",
+    "offline": "M-9 0a9 9 0 1 0 18 0a9 9 0 1 0 -18 0Z",
+    "disabled": "M-9-3H9V3H-9Z",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDesk:
+    """A desk as the page shows it: its state's key (``DESK_STATES``: the service's
+    state, ``mine`` for the person's own booking, ``free`` for a desk assigned to
+    them), whether they may book it, and its box on the plan."""
+
+    desk: DeskAvailability
+    key: str
+    free: bool
+    left: float
+    top: float
+
+    def at(self, dx: float, dy: float) -> tuple[str, str]:
+        """A point of its box (from the box's top left), as the SVG's numbers."""
+        return f"{self.left + dx:g}", f"{self.top + dy:g}"
+
+
+def plan_of(
+    desks: list[DeskAvailability], covers_now: bool, person_id: str, mine: set[str]
+) -> tuple[list[PlanDesk], str]:
+    """The desks with their state and box, and the plan's viewBox: coordinates are a
+    grid's, one ``CELL`` a step."""
+    if not desks:
+        return [], ""
+    min_x, min_y = min(d.x for d in desks), min(d.y for d in desks)
+    shown = []
+    for d in desks:
+        state = service.desk_state(d, covers_now)
+        free = service.free_for(d, state, person_id)
+        key = "mine" if d.desk_id in mine else ("free" if free else state)
+        left, top = PAD + (d.x - min_x) * CELL, PAD + (d.y - min_y) * CELL
+        shown.append(PlanDesk(d, key, free, left, top))
+    width = max(s.left for s in shown) + BOX_W + PAD
+    height = max(s.top for s in shown) + BOX_H + PAD
+    return shown, f"0 0 {width:g} {height:g}"
+
+
+def plan_width(box: str) -> str:
+    """The plan's widest (``PX`` a unit of its viewBox ``box``); CSS narrows it to fit."""
+    return f"{float(box.split()[2]) * PX:g}" if box else "0"
+
+
+async def _mine(conn: asyncpg.Connection, person_id: str, query: Query) -> set[str]:
+    """The desks the person has booked in the query's window."""
+    start, end = query.window
+    found = await list_bookings(conn, person_id, since=start)
+    return {b.desk_id for b in found if b.start < end and start < b.end}
+
+
+async def _desks(
+    conn: asyncpg.Connection, query: Query, person_id: str, now: datetime
+) -> tuple[list[PlanDesk], str]:
+    start, end = query.window
+    found = await availability(
+        conn,
+        start,
+        end,
+        building=query.building,
+        floor=query.floor,
+        zone=query.zone,
+        equipment=query.equipment,
+    )
+    return plan_of(found, start <= now < end, person_id, await _mine(conn, person_id, query))
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """The filter form's places: every building, the chosen one's floors, the chosen
+    floor's zones (id, name), and every zone's name."""
+
+    buildings: list[tuple[str, str]]
+    floors: list[tuple[str, str]]
+    zones: list[tuple[str, str]]
+    zone_names: dict[str, str]
+
+
+def choices(places: list[PlanZone], building: str, floor: str) -> Choices:
+    def unique(pairs: list[tuple[str | None, str | None]]) -> list[tuple[str, str]]:
+        return list(dict.fromkeys((i, n or i) for i, n in pairs if i is not None))
+
+    here = [p for p in places if p.building_id == building]
+    return Choices(
+        unique([(p.building_id, p.building_name) for p in places]),
+        unique([(p.floor_id, p.floor_name) for p in here]),
+        unique([(p.zone_id, p.zone_name) for p in here if p.floor_id == floor]),
+        dict(unique([(p.zone_id, p.zone_name) for p in places])),
+    )
+
+
+def _values(request: web.Request) -> dict[str, str]:
+    return {k: v for k, v in request.query.items() if k in FIELDS}
+
+
+def _refilled(
+    values: Mapping[str, str], places: list[PlanZone], person: Person, now: datetime
+) -> dict[str, str]:
+    """The form as sent, and the defaults where it sent nothing (a bad field's page)."""
+    try:
+        defaults = read_query({}, places, person, now).form()
+    except BadField:
+        defaults = dict.fromkeys(FIELDS, "")
+    return defaults | {k: v for k, v in values.items() if v}
+
+
+@routes.get("/desks")
+@signed_in
+async def find(request: web.Request) -> web.StreamResponse:
+    return await _find_page(request, _values(request))
+
+
+async def _find_page(
+    request: web.Request,
+    values: Mapping[str, str],
+    refused: Refusal | None = None,
+    query: Query | None = None,
+) -> web.Response:
+    """The filter form and the floor's plan and list, or the form again with the
+    field that cannot be used (400), or with why a booking was refused."""
+    ports, person = request.app[PORTS], person_of(request)
+    now = ports.now()
+    bad: BadField | None = None
+    desks: list[PlanDesk] = []
+    box = ""
+    async with ports.pool().acquire() as conn:
+        places = await plan_zones(conn)
+        try:
+            query = query or read_query(values, places, person, now)
+        except BadField as exc:
+            bad = exc
+        else:
+            desks, box = await _desks(conn, query, person.id, now)
+    lang = i18n.language_of(request)
+    form = query.form() if query else _refilled(values, places, person, now)
+    response = render(
+        request,
+        "desks.html",
+        query=query,
+        form=form,
+        places=choices(places, form["building"], form["floor"]),
+        desks=desks,
+        box=box,
+        sizes=(BOX_W, BOX_H),
+        width=plan_width(box),
+        shapes=SHAPES,
+        states=DESK_STATES,
+        fields=FIELDS,
+        bad=bad,
+        refused=refused.message if refused else None,
+        day_text=i18n.long_date(query.day, lang) if query else "",
+        clock=lambda moment: i18n.clock_time(moment, query.tz if query else UTC_ZONE, lang),
+        link=lambda desk_id: f"/desks/{desk_id}?" + urlencode(query.when() if query else {}),
+    )
+    if bad is not None or refused is not None:
+        response.set_status(refused.status if refused else 400)
+    return response
+
+
+def _when(values: Mapping[str, str]) -> dict[str, str]:
+    """The window's fields of ``values`` (a desk's page and its form have no others)."""
+    return {k: values[k] for k in ("date", "start", "end") if k in values}
+
+
+@routes.get("/desks/{desk}")
+@signed_in
+async def confirm(request: web.Request) -> web.StreamResponse:
+    """One desk for the window, with the button that books it (a delegate: for whom)."""
+    ports, person = request.app[PORTS], person_of(request)
+    when = _when(request.query)
+    async with ports.pool().acquire() as conn:
+        try:
+            query, places = await _desk_query(request, conn, when)
+        except BadField:
+            return await _find_page(request, when)
+        except BookingError as exc:
+            return await _find_page(request, when, refusal(exc))
+        desks, _ = await _desks(conn, query, person.id, ports.now())
+        others = await colleagues(conn, person) if person.role is Role.DELEGATE else []
+        where = choices(places, query.building, query.floor)
+    desk = next(d for d in desks if d.desk.desk_id == request.match_info["desk"])
+    back = {"building": query.building, "floor": query.floor, **query.when()}
+    lang = i18n.language_of(request)
+    return render(
+        request,
+        "desk.html",
+        d=desk,
+        query=query,
+        where=where,
+        shapes=SHAPES,
+        states=DESK_STATES,
+        others=others,
+        day_text=i18n.long_date(query.day, lang),
+        clock=lambda moment: i18n.clock_time(moment, query.tz, lang),
+        back="/desks?" + urlencode(back),
+    )
+
+
+async def _desk_query(
+    request: web.Request, conn: asyncpg.Connection, values: Mapping[str, str]
+) -> tuple[Query, list[PlanZone]]:
+    """The query of the path's desk's zone for the window of ``values`` (``UnknownDesk``
+    when there is no such desk, ``BadField``), and every place."""
+    ports = request.app[PORTS]
+    place = await ports.places().fresh(conn, request.match_info["desk"])
+    places = await plan_zones(conn)
+    floor = next(p.floor_id for p in places if p.zone_id == place.zone_id)
+    where = {"building": place.building_id, "floor": floor, "zone": place.zone_id}
+    return read_query({**values, **where}, places, person_of(request), ports.now()), places
+
+
+@routes.post("/desks/{desk}/book")
+@signed_in
+async def book(request: web.Request) -> web.StreamResponse:
+    """Book the path's desk for the form's window, for me or (a delegate) a colleague;
+    refused: the plan of the desk's zone for that window, and why."""
+    ports, me = request.app[PORTS], person_of(request)
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    when, desk_id = _when(form), request.match_info["desk"]
+    try:
+        place = await _place(request, desk_id)
+    except BookingError as exc:
+        return await _find_page(request, when, refusal(exc))
+    try:
+        day, start, end = read_window(when, place.zone_info, ports.now())
+        whom = await _for_whom(request, form.get("for") or me.id)
+        cmd = BookDesk(
+            desk_id,
+            whom.id,
+            whom.agency,
+            whom.unit,
+            datetime.combine(day, start, place.zone_info),
+            datetime.combine(day, end, place.zone_info),
+            me.id,
+        )
+        await service.book(ports.booker(), ports.places(), cmd, ports.now())
+    except BadField:
+        return await _find_page(request, when)
+    except BookingError as exc:
+        where = {"building": place.building_id, "zone": place.zone_id}
+        return await _find_page(request, {**when, **where}, refusal(exc))
+    raise web.HTTPSeeOther("/bookings?done=booked")
+
+
+async def _place(request: web.Request, desk_id: str) -> DeskPlace:
+    """The desk's place as the booking will check it (cached; else read: ``UnknownDesk``)."""
+    ports = request.app[PORTS]
+    cached = ports.places().cached(desk_id)
+    if cached is not None:
+        return cached
+    async with ports.pool().acquire() as conn:
+        return await ports.places().fresh(conn, desk_id)
+
+
+async def _for_whom(request: web.Request, person_id: str) -> Person:
+    """Me, or the colleague a delegate books for (``NotYourDelegation`` for anyone else)."""
+    me = person_of(request)
+    if person_id == me.id:
+        return me
+    async with request.app[PORTS].pool().acquire() as conn:
+        return await service.for_whom(
+            conn, me, person_id, manager=False, delegate=me.role is Role.DELEGATE
+        )

@@ -61,11 +61,15 @@ BOOKING_REFUSALS = {
     "desk-disabled": gettext_noop("This desk is out of use."),
     "desk-assigned": gettext_noop("This desk is assigned permanently to someone else."),
     "cancel-cut-off": gettext_noop("Too late to cancel this booking; ask a facility manager."),
+    "not-your-delegation": gettext_noop(
+        "You may book only for yourself, or as a delegate for colleagues of your unit."
+    ),
     "booking-contended": gettext_noop("Many people are booking this desk right now; try again."),
 }
 BOOKING_REFUSED = gettext_noop("This could not be done now; try again later.")  # any other
 # What a booking action did: ``?done=`` of the page it redirects to.
 BOOKING_DONE = {
+    "booked": gettext_noop("The desk is booked."),
     "cancelled": gettext_noop("The booking is cancelled."),
     "cancelled-following": gettext_noop(
         "The booking and the later ones of its series are cancelled."
@@ -104,4 +108,15 @@ ABSENCE_LEVELS = {
     "hukuman_sedang": gettext_noop("Moderate disciplinary penalty"),
     "hukuman_berat": gettext_noop("Severe disciplinary penalty"),
     "pemberhentian": gettext_noop("Dismissal"),
+}
+# A desk's state on the Find-a-desk page: ikn_service.booking.desk_state's, ``mine``
+# (the person's own booking) and ``free`` (for a desk assigned to them).
+DESK_STATES = {
+    "free": gettext_noop("free"),
+    "mine": gettext_noop("your booking"),
+    "booked": gettext_noop("booked"),
+    "occupied": gettext_noop("occupied now"),
+    "assigned": gettext_noop("assigned to someone"),
+    "offline": gettext_noop("free (sensor offline)"),
+    "disabled": gettext_noop("out of use"),
 }

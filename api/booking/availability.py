@@ -24,6 +24,7 @@ from api.auth import PRINCIPAL, requires
 from api.booking.http import ALL_ROLES, invalid, parse_time, problem, respond
 from api.state import POOL
 from ikn_core.contract.identifiers import ID
+from ikn_service.booking import DESK_STATES, desk_state, free_for
 from ikn_store.booking.availability import DeskAvailability, availability
 from ikn_store.spaces import find_place
 
@@ -31,28 +32,13 @@ _PLACES = ("building", "floor", "zone")
 _PARAMS = (*_PLACES, "start", "end", "equipment")
 _TAG = re.compile(r"[a-z0-9_-]{1,32}")
 MAX_WINDOW = timedelta(days=31)
-STATES = ("free", "booked", "occupied", "offline", "disabled", "assigned")
+STATES = DESK_STATES
 
 routes = web.RouteTableDef()
 
 
-def _state(desk: DeskAvailability, covers_now: bool) -> str:
-    if desk.disabled:
-        return "disabled"
-    if desk.booked:
-        return "booked"
-    if covers_now and desk.occupied:
-        return "occupied"
-    if desk.assigned_to is not None:
-        return "assigned"
-    if desk.sensor_online is False:
-        return "offline"
-    return "free"
-
-
 def _desk_json(desk: DeskAvailability, covers_now: bool, me: str | None) -> dict[str, Any]:
-    state = _state(desk, covers_now)
-    mine = state == "assigned" and desk.assigned_to == me
+    state = desk_state(desk, covers_now)
     return {
         "desk": desk.desk_id,
         "name": desk.name,
@@ -63,7 +49,7 @@ def _desk_json(desk: DeskAvailability, covers_now: bool, me: str | None) -> dict
         "y": desk.y,
         "equipment": list(desk.equipment),
         "state": state,
-        "free": state in ("free", "offline") or mine,
+        "free": free_for(desk, state, me),
     }
 
 
