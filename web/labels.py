@@ -65,3 +65,51 @@ BOOKING_DONE = {
     "checked-in": gettext_noop("You are checked in."),
     "checked-out": gettext_noop("You are checked out; the desk is free again."),
 }
+# A day of My attendance's calendar: (its short word in the cell, what it means;
+# no word: a dash).
+DAY_STATES = {
+    "wfo": (gettext_noop("WFO"), gettext_noop("Working in the office")),
+    "wfo_other": (gettext_noop("WFO+"), gettext_noop("Working in another agency's office")),
+    "wfa": (gettext_noop("WFA"), gettext_noop("Working remotely")),
+    "cuti": (gettext_noop("Leave"), gettext_noop("On leave (cuti)")),
+    "dinas_luar": (gettext_noop("Travel"), gettext_noop("On official travel (dinas luar)")),
+    "absent": (gettext_noop("Absent"), gettext_noop("Absent without an excuse")),
+    "non_working_day": (gettext_noop("Off"), gettext_noop("Weekend or holiday")),
+    "not_counted": ("", gettext_noop("Not counted (yet)")),
+    "future": ("", gettext_noop("Still to come")),
+}
+SIGNAL_KINDS = {
+    "badge_in": gettext_noop("Badge tap in"),
+    "badge_out": gettext_noop("Badge tap out"),
+    "desk_occupied": gettext_noop("Desk sensor"),
+    "booking_check_in": gettext_noop("Desk check-in"),
+    "app_check_in": gettext_noop("Clock-in from the app"),
+    "app_check_out": gettext_noop("Clock-out from the app"),
+    "correction_in": gettext_noop("Approved correction of the clock-in"),
+    "correction_out": gettext_noop("Approved correction of the clock-out"),
+}
+PLACES = {
+    "office": gettext_noop("In the office"),
+    "other_office": gettext_noop("At another agency's office"),
+    "home": gettext_noop("At home"),
+    "field": gettext_noop("In the field"),
+}
+# The places a remote clocking declares, in the form's order.
+REMOTE_PLACES = ("home", "field", "other_office", "office")
+# Why a clocking was refused.
+CLOCK_REFUSALS = {
+    "outside-geofence": gettext_noop(
+        "Your location is not within any office building's area. Choose where you "
+        "work instead, or tap your badge at the office."
+    ),
+    "needs-location": gettext_noop(
+        "Clocking in at the office needs your location: tick the box to share it."
+    ),
+    "bad-location": gettext_noop("The location could not be read; try again."),
+    "bad-place": gettext_noop("Choose where you are working."),
+    "bad-action": gettext_noop("Choose clock in or clock out."),
+}
+CLOCK_DONE = {
+    "clocked-in": gettext_noop("You are clocked in."),
+    "clocked-out": gettext_noop("You are clocked out."),
+}
