@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 
+import asyncpg
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.test_web import Site
-from tests.web_site import DEV_LOGIN, Clock, seed_attendance, seed_people, site_app
+from tests.web_site import DEV_LOGIN, WITA, Clock, seed_attendance, seed_people, site_app
 
 
 @pytest.fixture
@@ -71,3 +73,169 @@ async def test_the_month_shows_each_days_state_in_words(site: Site) -> None:
     assert "November 2026" in november
     assert "Absent without an excuse" in cell(november, "2026-11-30")  # no signal
     assert "Weekend or holiday" in cell(november, "2026-11-29")
+
+
+async def test_a_day_explains_its_signals_and_rules(site: Site) -> None:
+    await site.sign_in("ani")
+    response = await get(site, "/attendance/2026-12-02")
+    assert response.status == 200
+    page = text_of(await response.text())
+    assert "Rabu, 02 Desember 2026" in page
+    assert "Terlambat 22 menit" in page
+    assert "07.52 WITA Tap kartu masuk Di kantor (gedung b1)" in page
+    assert "16.10 WITA Tap kartu pulang" in page
+    assert "22 min late against 07:30" in page  # the rule, as recorded
+    leave = text_of(await (await get(site, "/attendance/2026-12-04", "en")).text())
+    assert "On leave (cuti)" in leave and "No signal counts on this day." in leave
+
+
+@pytest.mark.parametrize(
+    ("path", "lang", "words"),
+    [
+        ("/attendance?month=2026-13", "id", "Bulan (month) harus ditulis TTTT-BB"),
+        ("/attendance?month=desember", "en", "The month (month) must be written YYYY-MM"),
+        ("/attendance/2026-02-30", "en", "The day must be a date YYYY-MM-DD"),
+        ("/attendance/2026-12-08", "id", "Hari harus berupa tanggal"),  # tomorrow
+    ],
+)
+async def test_a_bad_month_or_day_is_a_400_naming_it(
+    site: Site, path: str, lang: str, words: str
+) -> None:
+    await site.sign_in("ani")
+    response = await get(site, path, lang)
+    assert response.status == 400
+    assert words in text_of(await response.text())
+
+
+async def signals_of(site: Site, person: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(site.url)
+    try:
+        found: list[asyncpg.Record] = await conn.fetch(
+            """SELECT kind, place_type, building_id, lat, source FROM attendance_signals
+               WHERE person_id = $1 AND source NOT LIKE 'seed:%' ORDER BY id""",
+            person,
+        )
+    finally:
+        await conn.close()
+    return found
+
+
+async def test_a_remote_clock_in_is_stored_and_shown(site: Site) -> None:
+    await site.sign_in("budi")
+    response = await post(site, "/attendance/clock", action="in", place_type="home")
+    assert response.status == 303
+    assert response.headers["Location"] == "/attendance?done=clocked-in"
+    stored = await signals_of(site, "budi")
+    assert [(r["kind"], r["place_type"], r["lat"]) for r in stored] == [
+        ("app_check_in", "home", None)
+    ]
+    assert stored[0]["source"].startswith("web:")
+    page = await (await get(site, "/attendance?done=clocked-in")).text()
+    assert "Absen masuk Anda tercatat." in page
+    assert "Bekerja dari jarak jauh" in cell(page, "2026-12-07")
+    today = text_of(await (await get(site, "/attendance/2026-12-07", "en")).text())
+    assert "9:00 AM WITA Clock-in from the app At home" in today
+
+
+async def test_an_office_clock_in_needs_a_location_inside_the_geofence(site: Site) -> None:
+    await site.sign_in("budi")
+    away = await post(site, "/attendance/clock", "en", action="in", place_type="office")
+    assert away.status == 422
+    assert "needs your location" in text_of(await away.text())
+    far = {"share_location": "yes", "lat": "-1.2", "lon": "116.9", "accuracy_m": "10"}
+    outside = await post(site, "/attendance/clock", action="in", place_type="office", **far)
+    assert outside.status == 422
+    assert "tidak berada di area gedung kantor" in text_of(await outside.text())
+    near = {"share_location": "yes", "lat": "-0.9745", "lon": "116.7085", "accuracy_m": "8"}
+    inside = await post(site, "/attendance/clock", action="in", place_type="office", **near)
+    assert inside.status == 303
+    unshared = {**near, "share_location": ""}  # no consent: the location is not sent on
+    assert (
+        await post(site, "/attendance/clock", action="out", place_type="home", **unshared)
+    ).status == 303
+    stored = await signals_of(site, "budi")
+    assert [(r["place_type"], r["building_id"]) for r in stored] == [
+        ("office", "b1"),  # inside b1's geofence
+        ("home", None),
+    ]
+
+
+async def test_a_request_filed_appears_pending(site: Site) -> None:
+    await site.sign_in("ani")
+    response = await post(
+        site,
+        "/requests",
+        kind="correction",
+        **{"from": "2026-12-02"},
+        clock_in="07:28",
+        clock_out="",
+        reason="Kartu tidak terbaca di pintu",
+    )
+    assert response.status == 303
+    assert response.headers["Location"] == "/requests?done=filed"
+    page = text_of(await (await get(site, "/requests?done=filed")).text())
+    assert "Koreksi hari" in page and "Menunggu keputusan atasan Anda" in page
+    assert "Absen masuk: 07.28 WITA" in page
+    assert "Disetujui" in page and "Diputuskan oleh Sari Wulandari" in page  # the leave
+    conn = await asyncpg.connect(site.url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT status, clock_in FROM attendance_requests WHERE kind = 'correction'"
+        )
+    finally:
+        await conn.close()
+    assert row is not None and row["status"] == "pending"
+    assert row["clock_in"] == datetime(2026, 12, 2, 7, 28, tzinfo=WITA)
+
+
+@pytest.mark.parametrize(
+    ("lang", "form", "words"),
+    [
+        ("id", {"kind": "cuti", "from": "2026-12-10", "reason": ""}, "Berikan alasan"),
+        ("en", {"kind": "cuti", "from": "2026-12-10", "reason": ""}, "Give a reason"),
+        (
+            "id",
+            {"kind": "correction", "from": "2026-12-09", "clock_in": "07:30", "reason": "x"},
+            "Koreksi hanya untuk hari yang sudah dimulai",
+        ),
+        (
+            "en",
+            {
+                "kind": "correction",
+                "from": "2026-12-02",
+                "clock_in": "17:00",
+                "clock_out": "08:00",
+                "reason": "x",
+            },
+            "The clock-out must be after the clock-in.",
+        ),
+        (
+            "en",
+            {"kind": "dinas_luar", "from": "2026-12-10", "to": "2026-12-09", "reason": "x"},
+            "The last day must be on or after the first",
+        ),
+    ],
+)
+async def test_an_invalid_request_shows_the_fields_message(
+    site: Site, lang: str, form: dict[str, str], words: str
+) -> None:
+    await site.sign_in("ani")
+    response = await post(site, "/requests", lang, **form)
+    assert response.status == 422
+    page = await response.text()
+    assert words in text_of(page)
+    assert 'aria-invalid="true"' in page
+    assert form.get("reason", "") in page  # what was entered is kept
+
+
+async def test_a_visitor_signs_in_first_and_writes_need_the_token(site: Site) -> None:
+    for path in ("/attendance", "/requests", "/attendance/2026-12-02"):
+        response = await site.client.get(path, allow_redirects=False)
+        assert response.status == 303
+        assert response.headers["Location"].startswith("/login")
+    await site.sign_in("ani")
+    for path in ("/attendance/clock", "/requests"):
+        form = {"action": "in", "place_type": "home", "kind": "cuti"}
+        refused = await site.client.post(path, data=form, headers=site.origin)
+        assert refused.status == 403
+    assert await signals_of(site, "ani") == []

@@ -113,3 +113,38 @@ CLOCK_DONE = {
     "clocked-in": gettext_noop("You are clocked in."),
     "clocked-out": gettext_noop("You are clocked out."),
 }
+REQUEST_KINDS = {
+    "cuti": gettext_noop("Leave (cuti)"),
+    "dinas_luar": gettext_noop("Official travel (dinas luar)"),
+    "correction": gettext_noop("Correction of a day"),
+}
+REQUEST_STATUSES = {
+    "pending": gettext_noop("Pending"),
+    "approved": gettext_noop("Approved"),
+    "rejected": gettext_noop("Rejected"),
+}
+# What is wrong with a request's field: by ``ikn_core.fields.InvalidField.code``.
+REQUEST_FIELD_ERRORS = {
+    "kind-required": gettext_noop("Choose leave, official travel or a correction."),
+    "day-required": gettext_noop("Enter the date."),
+    "day-format": gettext_noop("Enter the date as YYYY-MM-DD."),
+    "year-range": gettext_noop("The date must fall between 2000 and 2100."),
+    "to-range": gettext_noop("The last day must be on or after the first, at most a year later."),
+    "reason-required": gettext_noop("Give a reason (at most 1000 characters)."),
+    "times-not-asked": gettext_noop("Only a correction gives clock times; leave them empty."),
+    "evidence-not-asked": gettext_noop("Only a correction cites signals."),
+    "evidence-format": gettext_noop("Cite signals by their ids, such as s17."),
+    "correction-not-begun": gettext_noop(
+        "A correction is of a day that has begun: today or before."
+    ),
+    "correction-one-day": gettext_noop("A correction is for one day: leave the last day empty."),
+    "correction-empty": gettext_noop("Give the corrected clock-in, clock-out or both."),
+    "time-required": gettext_noop("Enter the time."),
+    "time-format": gettext_noop("Enter the time as HH:MM, for example 07:30."),
+    "time-offset": gettext_noop("Enter the time as HH:MM, for example 07:30."),
+    "time-other-day": gettext_noop("The time must fall on the day corrected."),
+    "time-future": gettext_noop("This time is still to come: a correction records what happened."),
+    "out-before-in": gettext_noop("The clock-out must be after the clock-in."),
+}
+REQUEST_INVALID = gettext_noop("This value cannot be used.")  # any other code
+REQUEST_DONE = {"filed": gettext_noop("Your request is filed; your supervisor decides it.")}
