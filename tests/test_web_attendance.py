@@ -15,9 +15,19 @@ import asyncpg
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, Page
 
+from tests import test_web_browser as browsing
 from tests.test_web import Site
-from tests.web_site import DEV_LOGIN, WITA, Clock, seed_attendance, seed_people, site_app
+from tests.web_site import (
+    DEV_LOGIN,
+    WITA,
+    Clock,
+    seed_attendance,
+    seed_people,
+    serving_site,
+    site_app,
+)
 
 
 @pytest.fixture
@@ -32,6 +42,9 @@ async def site(database_url: str) -> AsyncIterator[Site]:
 def text_of(page: str) -> str:
     """The page's words, tags dropped, spaces folded."""
     return " ".join(re.sub(r"<[^>]+>", " ", page).split())
+
+
+browser = browsing.browser  # the fixture: Debian's Chromium
 
 
 async def get(site: Site, path: str, lang: str = "id") -> ClientResponse:
@@ -239,3 +252,110 @@ async def test_a_visitor_signs_in_first_and_writes_need_the_token(site: Site) ->
         refused = await site.client.post(path, data=form, headers=site.origin)
         assert refused.status == 403
     assert await signals_of(site, "ani") == []
+
+
+@pytest.fixture
+async def seeded_site(database_url: str) -> AsyncIterator[str]:
+    """The whole site on a real port with Ani's history; its address."""
+    await seed_people(database_url)
+    await seed_attendance(database_url)
+    async with serving_site(database_url, Clock()) as server:
+        yield str(server.make_url("")).rstrip("/")
+
+
+async def _screens(page: Page, name: str) -> None:
+    browsing.SCREENS.mkdir(parents=True, exist_ok=True)
+    for width in browsing.WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 800})
+        await page.screenshot(path=browsing.SCREENS / f"{name}-{width}.png", full_page=True)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{name} scrolls sideways at {width} px"
+
+
+async def _tab_to_link(page: Page, href: str, most: int = 80) -> None:
+    """Press Tab until the focused element is the link to ``href``."""
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.getAttribute('href')") == href:
+            return
+    pytest.fail(f"the link to {href} never got the focus")
+
+
+async def _tab_to_field(page: Page, name: str, most: int = 40) -> None:
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.name") == name:
+            return
+    pytest.fail(f"the field {name} never got the focus")
+
+
+@pytest.mark.browser
+async def test_ani_explains_a_day_and_asks_for_its_correction_by_keyboard(
+    seeded_site: str, browser: Browser
+) -> None:
+    base = seeded_site
+    context = await browser.new_context(locale="id-ID")  # the pages' own CSP applies
+    watch = browsing.Watch(base)
+    await watch.attach(context)
+    try:
+        page = await context.new_page()
+        await page.goto(base + "/attendance")
+        await browsing._tab_to(page, "Masuk sebagai Ani Lestari")
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
+        await page.wait_for_url(base + "/attendance")  # back after signing in
+        await _screens(page, "attendance-month-id")
+        await _tab_to_link(page, "/attendance/2026-12-02")
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
+        await _screens(page, "attendance-day-id")
+        late = await page.locator(".facts").text_content()
+        await _tab_to_link(page, "/requests?kind=correction&from=2026-12-02")
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
+        await _tab_to_field(page, "clock_in")
+        await page.keyboard.type("0728A")  # a 12-hour field here: AM
+        await _tab_to_field(page, "reason")
+        await page.keyboard.type("Kartu tidak terbaca di pintu")
+        await browsing._tab_to(page, "Ajukan permohonan")
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
+        await _screens(page, "requests-filed-id")
+        done = await page.get_by_role("status").text_content()
+        listed = await page.locator(".requests li").first.text_content()
+    finally:
+        await context.close()
+    assert late is not None and "22 menit" in late
+    assert done == "Permohonan Anda telah diajukan; atasan Anda yang memutuskannya."
+    assert listed is not None
+    assert "Koreksi hari" in listed and "Menunggu" in listed and "07.28 WITA" in listed
+    assert watch.outside == []
+    assert watch.errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", browsing.LOCALES)
+async def test_the_pages_states_are_accessible(
+    seeded_site: str, browser: Browser, lang: str
+) -> None:
+    base = seeded_site
+    context = await browser.new_context(locale=browsing.LOCALES[lang], bypass_csp=True)
+    found: dict[str, list[dict[str, object]]] = {}
+    try:
+        page = await context.new_page()
+        await page.goto(base + "/login")
+        name = browsing.SIGN_IN_AS[lang].format("Ani Lestari")
+        await page.get_by_role("button", name=name).click()
+        await page.wait_for_url(base + "/")
+        for path in ("/attendance", "/attendance/2026-12-02", "/attendance?month=2026-11"):
+            await page.goto(base + path)
+            found[path] = await browsing._violations(page)
+        await _screens(page, f"attendance-november-{lang}")
+        await page.goto(base + "/requests")
+        await page.locator("button.primary").click()  # no date, no reason: refused
+        await page.wait_for_load_state()
+        found["/requests (refused)"] = await browsing._violations(page)
+        await _screens(page, f"requests-refused-{lang}")
+    finally:
+        await context.close()
+    assert {path: v for path, v in found.items() if v} == {}

@@ -190,6 +190,7 @@ def _formatters(request: web.Request, zone: ZoneInfo) -> dict[str, Any]:
         "day_text": lambda day: i18n.long_date(day, lang),
         "states": DAY_STATES,
         "modes": MODES,
+        "zone_name": request.app[PORTS].now().astimezone(zone).tzname(),
     }
 
 

@@ -66,14 +66,14 @@ BOOKING_DONE = {
     "checked-out": gettext_noop("You are checked out; the desk is free again."),
 }
 # A day of My attendance's calendar: (its short word in the cell, what it means;
-# no word: a dash).
+# no word: a dash, or nothing on a day still to come).
 DAY_STATES = {
     "wfo": (gettext_noop("WFO"), gettext_noop("Working in the office")),
     "wfo_other": (gettext_noop("WFO+"), gettext_noop("Working in another agency's office")),
     "wfa": (gettext_noop("WFA"), gettext_noop("Working remotely")),
     "cuti": (gettext_noop("Leave"), gettext_noop("On leave (cuti)")),
     "dinas_luar": (gettext_noop("Travel"), gettext_noop("On official travel (dinas luar)")),
-    "absent": (gettext_noop("Absent"), gettext_noop("Absent without an excuse")),
+    "absent": (gettext_noop("No-show"), gettext_noop("Absent without an excuse")),
     "non_working_day": (gettext_noop("Off"), gettext_noop("Weekend or holiday")),
     "not_counted": ("", gettext_noop("Not counted (yet)")),
     "future": ("", gettext_noop("Still to come")),

@@ -116,6 +116,7 @@ async def _page(
         statuses=REQUEST_STATUSES,
         day_text=lambda day: i18n.long_date(day, lang),
         clock=lambda moment: i18n.clock_time(moment, mine.zone, lang),
+        zone_name=ports.now().astimezone(mine.zone).tzname(),
     )
     if error is not None:
         response.set_status(422)
