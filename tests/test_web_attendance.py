@@ -86,6 +86,7 @@ async def test_the_month_shows_each_days_state_in_words(site: Site) -> None:
     assert "November 2026" in november
     assert "Absent without an excuse" in cell(november, "2026-11-30")  # no signal
     assert "Weekend or holiday" in cell(november, "2026-11-29")
+    assert "On official travel (dinas luar)" in cell(november, "2026-11-27")
 
 
 async def test_a_day_explains_its_signals_and_rules(site: Site) -> None:
@@ -238,6 +239,7 @@ async def test_an_invalid_request_shows_the_fields_message(
     page = await response.text()
     assert words in text_of(page)
     assert 'aria-invalid="true"' in page
+    assert 'role="alert"' in page and ('href="#field-' in page)  # the summary names it
     assert form.get("reason", "") in page  # what was entered is kept
 
 

@@ -96,11 +96,17 @@ ATTENDANCE_DAYS = (
     (3, [("app_check_in", "07:28", "home"), ("app_check_out", "16:02", "home")]),  # WFA
 )
 ANI_LEAVE = datetime(2026, 12, 4, tzinfo=WITA).date()  # Fri 4 Dec: approved cuti
+# Thu 26 and Fri 27 Nov: approved official travel
+ANI_TRAVEL = (
+    datetime(2026, 11, 26, tzinfo=WITA).date(),
+    datetime(2026, 11, 27, tzinfo=WITA).date(),
+)
 
 
 async def seed_attendance(url: str) -> None:
     """After ``seed_people``: counted days from 1 Nov 2026, b1 located (kemenpan's),
-    Ani's badge taps and app clockings of 1-3 Dec and her approved leave on 4 Dec."""
+    Ani's badge taps and app clockings of 1-3 Dec, her approved leave on 4 Dec and
+    official travel on 26-27 Nov."""
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("UPDATE buildings SET live_from = '2026-11-01'")
@@ -121,13 +127,14 @@ async def seed_attendance(url: str) -> None:
                     "b1" if place == "office" else None,
                     f"seed:ani:{day}:{kind}",
                 )
-        await conn.execute(
+        await conn.executemany(
             """INSERT INTO attendance_requests
                    (person_id, kind, days, reason, status, requested_by, decided_by, decided_at)
-               VALUES ('ani', 'cuti', daterange($1, $1, '[]'), 'Cuti tahunan', 'approved',
-                       'ani', 'sari', $2)""",
-            ANI_LEAVE,
-            NOW - timedelta(days=5),
+               VALUES ('ani', $1, daterange($2, $3, '[]'), $4, 'approved', 'ani', 'sari', $5)""",
+            [
+                ("cuti", ANI_LEAVE, ANI_LEAVE, "Cuti tahunan", NOW - timedelta(days=5)),
+                ("dinas_luar", *ANI_TRAVEL, "Rapat di Balikpapan", NOW - timedelta(days=14)),
+            ],
         )
     finally:
         await conn.close()

@@ -123,6 +123,15 @@ REQUEST_STATUSES = {
     "approved": gettext_noop("Approved"),
     "rejected": gettext_noop("Rejected"),
 }
+# The request form's fields: their labels, also naming them in the form's error summary.
+REQUEST_FIELDS = {
+    "kind": gettext_noop("What do you ask for?"),
+    "from": gettext_noop("First day (or the day corrected)"),
+    "to": gettext_noop("Last day (leave and travel; empty: one day)"),
+    "clock_in": gettext_noop("Corrected clock-in"),
+    "clock_out": gettext_noop("Corrected clock-out"),
+    "reason": gettext_noop("Reason"),
+}
 # What is wrong with a request's field: by ``ikn_core.fields.InvalidField.code``.
 REQUEST_FIELD_ERRORS = {
     "kind-required": gettext_noop("Choose leave, official travel or a correction."),

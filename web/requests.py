@@ -29,6 +29,7 @@ from web.attendance import person_zone
 from web.labels import (
     REQUEST_DONE,
     REQUEST_FIELD_ERRORS,
+    REQUEST_FIELDS,
     REQUEST_INVALID,
     REQUEST_KINDS,
     REQUEST_STATUSES,
@@ -37,7 +38,7 @@ from web.pages import person_of, render, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
-FIELDS = ("kind", "from", "to", "clock_in", "clock_out", "reason")
+FIELDS = tuple(REQUEST_FIELDS)
 HH_MM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
@@ -113,6 +114,7 @@ async def _page(
         errors=errors,
         done=done,
         kinds=REQUEST_KINDS,
+        labels=REQUEST_FIELDS,
         statuses=REQUEST_STATUSES,
         day_text=lambda day: i18n.long_date(day, lang),
         clock=lambda moment: i18n.clock_time(moment, mine.zone, lang),
