@@ -151,6 +151,17 @@ async def test_a_remote_clock_in_is_stored_and_shown(site: Site) -> None:
     assert "9:00 AM WITA Clock-in from the app At home" in today
 
 
+async def test_today_clocks_in_too_and_comes_back(site: Site) -> None:
+    await site.sign_in("budi")
+    today = await (await get(site, "/")).text()
+    assert 'action="/attendance/clock"' in today and 'data-offline="queue"' in today
+    response = await post(site, "/attendance/clock", action="in", place_type="field", next="/")
+    assert response.headers["Location"] == "/?done=clocked-in"
+    page = text_of(await (await get(site, "/?done=clocked-in")).text())
+    assert "Absen masuk Anda tercatat." in page
+    assert "Bekerja dari jarak jauh" in page  # Today's attendance card
+
+
 async def test_an_office_clock_in_needs_a_location_inside_the_geofence(site: Site) -> None:
     await site.sign_in("budi")
     away = await post(site, "/attendance/clock", "en", action="in", place_type="office")

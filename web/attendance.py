@@ -334,4 +334,5 @@ async def clock(request: web.Request) -> web.StreamResponse:
         return await _month_page(request, refused=CLOCK_REFUSALS[exc.message])
     except OutsideGeofence:
         return await _month_page(request, refused=CLOCK_REFUSALS["outside-geofence"])
-    raise web.HTTPSeeOther(f"/attendance?done={'clocked-' + str(form['action'])}")
+    back = "/" if form.get("next") == "/" else "/attendance"  # from Today, back there
+    raise web.HTTPSeeOther(f"{back}?done=clocked-{cmd.kind.removeprefix('app_check_')}")
