@@ -372,3 +372,47 @@ async def test_the_pages_states_are_accessible(
     finally:
         await context.close()
     assert {path: v for path, v in found.items() if v} == {}
+
+
+@pytest.mark.browser
+async def test_the_browsers_location_is_sent_only_with_consent(
+    seeded_site: str, browser: Browser, database_url: str
+) -> None:
+    base = seeded_site
+    context = await browser.new_context(
+        locale="id-ID",  # the pages' own CSP applies: geolocate.js is a file of ours
+        geolocation={"latitude": -0.9745, "longitude": 116.7085, "accuracy": 12},
+        permissions=["geolocation"],
+    )
+    watch = browsing.Watch(base)
+    await watch.attach(context)
+    try:
+        page = await context.new_page()
+        await page.goto(base + "/login")
+        await page.get_by_role("button", name="Masuk sebagai Budi Santoso").click()
+        await page.wait_for_url(base + "/")
+        await page.goto(base + "/attendance")
+        await page.get_by_label("Di kantor", exact=True).check()
+        unshared = await page.input_value("input[name=lat]")
+        await page.get_by_label("Bagikan lokasi saya").check()
+        status = page.locator(".geo-status")
+        await status.filter(has_text="Lokasi ditemukan").wait_for()
+        found = await status.text_content()
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Absen masuk").click()
+        done = await page.locator(".notice-done").text_content()
+    finally:
+        await context.close()
+    assert unshared == ""  # nothing before consent
+    assert found == "Lokasi ditemukan (akurasi 12 m)."
+    assert done == "Absen masuk Anda tercatat."
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT place_type, building_id FROM attendance_signals WHERE person_id = 'budi'"
+        )
+    finally:
+        await conn.close()
+    assert row is not None and (row["place_type"], row["building_id"]) == ("office", "b1")
+    assert watch.outside == []
+    assert watch.errors == []

@@ -151,7 +151,7 @@ class Day:
     signals: list[dict[str, Any]]
     pending: list[dict[str, Any]]
     audit: list[dict[str, Any]]
-    excuse_kind: str | None
+    state: str  # a key of ``DAY_STATES``, as the calendar says it
 
 
 async def read_day(
@@ -167,7 +167,7 @@ async def read_day(
         signals=await signal_details(conn, list(record.signals), zone),
         pending=await signal_details(conn, waiting, zone),
         audit=await audit_trail(conn, me.id, day, zone),
-        excuse_kind=excuses.get(record.excuse_id or ""),
+        state=state_of(record, excuses),
     )
 
 
@@ -268,7 +268,6 @@ async def one_day(request: web.Request) -> web.StreamResponse:
         request,
         "attendance_day.html",
         day=found,
-        state=state_of(found.record, {found.record.excuse_id or "": found.excuse_kind or "cuti"}),
         back=f"/attendance?month={day:%Y-%m}",
         date_text=i18n.long_date(day, i18n.language_of(request)),
         kinds=SIGNAL_KINDS,
