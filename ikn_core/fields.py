@@ -1,4 +1,4 @@
-"""The one parser of the dates and times requests carry, for the API and the pages:
+"""The one parser of the dates, months and times requests carry, for the API and the pages:
 a field that cannot be used is an ``InvalidField`` naming it, with the reason in the
 API's words and a stable ``code`` a page translates.
 
@@ -9,11 +9,13 @@ the platform lies there.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from ikn_core.errors import IknError
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
 _RANGE = f"must fall in the years {FIRST_YEAR} to {LAST_YEAR}"
 
 
@@ -43,6 +45,14 @@ def parse_day(name: str, value: object) -> date:
         raise InvalidField(name, "a date YYYY-MM-DD", "day-format") from None
     _in_range(name, day)
     return day
+
+
+def parse_month(name: str, value: object) -> date:
+    """A month ``YYYY-MM``: its first day."""
+    match = _MONTH.fullmatch(value) if isinstance(value, str) else None
+    if not match or not 1 <= int(match[2]) <= 12 or not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+        raise InvalidField(name, "required: YYYY-MM", "month-format")
+    return date(int(match[1]), int(match[2]), 1)
 
 
 def parse_time(name: str, value: object) -> datetime:

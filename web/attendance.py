@@ -10,7 +10,6 @@ The records are read through the store's functions the API's reports use
 from __future__ import annotations
 
 import calendar
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from babel.dates import format_date, get_day_names
 from ikn_core.attendance import Coordinates, DailyRecord, PlaceType, Policies, SignalError
 from ikn_core.attendance.errors import OutsideGeofence
 from ikn_core.domain import IKN_ZONE
+from ikn_core.fields import FIRST_YEAR, LAST_YEAR, InvalidField, parse_month
 from ikn_service import attendance as service
 from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance.days import counted_spans, pending_evidence, records
@@ -44,8 +44,6 @@ from web.pages import person_of, render, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
-MONTH = re.compile(r"(\d{4})-(\d{2})")
-FIRST_YEAR, LAST_YEAR = 2000, 2100
 PRESENT = ("wfo", "wfo_other", "wfa")
 BAD_MONTH = i18n.gettext_noop(
     "The month (month) must be written YYYY-MM, for example 2026-12, between 2000 and 2100."
@@ -78,27 +76,9 @@ class Month:
     weeks: list[list[Cell | None]]  # Monday to Sunday; None: a day of another month
 
 
-def parse_month(text: str) -> date | None:
-    """The first day of ``YYYY-MM`` (2000 to 2100), else None."""
-    match = MONTH.fullmatch(text)
-    if not match or not 1 <= int(match[2]) <= 12:
-        return None
-    if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
-        return None
-    return date(int(match[1]), int(match[2]), 1)
-
-
 def shift_month(first: date, months: int) -> date:
     index = first.year * 12 + first.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
-
-
-def counted_days(policies: Policies, first: date, end: date, today: date) -> list[date]:
-    """The days of [first, end) up to today on which a policy is in force (as the API's
-    reports list them)."""
-    first = max(first, policies.versions[0].effective_from)
-    last = min(end, today + timedelta(days=1))
-    return [first + timedelta(n) for n in range(max(0, (last - first).days))]
 
 
 def state_of(record: DailyRecord | None, excuses: dict[str, str]) -> str:
@@ -127,7 +107,7 @@ async def read_month(
     """``me``'s days of the month of ``first`` as they count ``now``, week by week."""
     zone = await person_zone(conn, me.id)
     today = now.astimezone(zone).date()
-    days = counted_days(policies, first, shift_month(first, 1), today)
+    days = policies.reported_days(first, shift_month(first, 1), today)
     found = await records(conn, policies, [me.id], days, now)
     excuses = await excuse_kinds(conn, me)
     weeks = [
@@ -207,11 +187,13 @@ async def _month_page(
     ports, me = request.app[PORTS], person_of(request)
     async with ports.pool().acquire() as conn:
         asked = request.query.get("month")
-        first = parse_month(asked) if asked is not None else None
-        if asked is not None and first is None:
-            return _bad_request(request, BAD_MONTH)
-        if first is None:
+        if asked is None:
             first = (await _today(conn, me, ports.now())).replace(day=1)
+        else:
+            try:
+                first = parse_month("month", asked)
+            except InvalidField:
+                return _bad_request(request, BAD_MONTH)
         month = await read_month(conn, ports.policies(), me, first, ports.now())
     lang = i18n.language_of(request)
     response = render(
@@ -261,7 +243,7 @@ async def one_day(request: web.Request) -> web.StreamResponse:
         return _bad_request(request, BAD_DAY)
     async with ports.pool().acquire() as conn:
         today = await _today(conn, me, ports.now())
-        if not counted_days(ports.policies(), day, day + timedelta(days=1), today):
+        if not ports.policies().reported_days(day, day + timedelta(days=1), today):
             return _bad_request(request, BAD_DAY)
         found = await read_day(conn, ports.policies(), me, day, ports.now())
     return render(

@@ -7,7 +7,6 @@ signal at all is computed on the spot (absent, excused or a non-working day).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -23,13 +22,13 @@ from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import DailyRecord, WorkMode, remote_days_over_cap, yearly_summary
 from ikn_core.domain import Role
+from ikn_core.fields import InvalidField, parse_month
 from ikn_core.spreadsheet import csv_text
 from ikn_store.attendance.days import pending_evidence, records
 from ikn_store.attendance.requests import audit_trail
 from ikn_store.attendance.signals import signal_details
 from ikn_store.people import Person, get_person
 
-MONTH = re.compile(r"(\d{4})-(\d{2})")
 CSV_COLUMNS = (
     "person",
     "day",
@@ -47,19 +46,17 @@ routes = web.RouteTableDef()
 
 
 def _month(request: web.Request) -> list[date]:
-    match = MONTH.fullmatch(request.query.get("month", ""))
-    if not match or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2100:
-        raise invalid(request, "month", "required: YYYY-MM")
-    first = date(int(match[1]), int(match[2]), 1)
+    try:
+        first = parse_month("month", request.query.get("month", ""))
+    except InvalidField as exc:
+        raise invalid(request, exc.name, exc.reason) from None
     end = (first + timedelta(days=32)).replace(day=1)
     return _until_today(request, first, end)
 
 
 def _until_today(request: web.Request, first: date, end: date) -> list[date]:
     """The days of [first, end) up to today that a policy is in force on."""
-    first = max(first, request.app[POLICIES].versions[0].effective_from)
-    last = min(end, today(request.app) + timedelta(days=1))
-    return [first + timedelta(n) for n in range(max(0, (last - first).days))]
+    return request.app[POLICIES].reported_days(first, end, today(request.app))
 
 
 def _check_query(request: web.Request, allowed: set[str]) -> None:
