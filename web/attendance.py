@@ -20,7 +20,14 @@ import asyncpg
 from aiohttp import web
 from babel.dates import format_date, get_day_names
 
-from ikn_core.attendance import Coordinates, DailyRecord, PlaceType, Policies, SignalError
+from ikn_core.attendance import (
+    Coordinates,
+    DailyRecord,
+    PlaceType,
+    Policies,
+    SignalError,
+    WorkMode,
+)
 from ikn_core.attendance.errors import OutsideGeofence
 from ikn_core.domain import IKN_ZONE
 from ikn_core.fields import FIRST_YEAR, LAST_YEAR, InvalidField, parse_month
@@ -44,7 +51,6 @@ from web.pages import person_of, render, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
-PRESENT = ("wfo", "wfo_other", "wfa")
 BAD_MONTH = i18n.gettext_noop(
     "The month (month) must be written YYYY-MM, for example 2026-12, between 2000 and 2100."
 )
@@ -65,7 +71,7 @@ class Cell:
     @property
     def late(self) -> int:
         """Minutes late on a day worked (0 otherwise)."""
-        return self.record.late_minutes if self.record and self.state in PRESENT else 0
+        return self.record.late_minutes if self.record and self.record.present else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +91,9 @@ def state_of(record: DailyRecord | None, excuses: dict[str, str]) -> str:
     """The calendar's word for a record: its mode, an excuse by its request's kind."""
     if record is None:
         return "future"
-    if record.mode == "excused":
+    if record.mode is WorkMode.EXCUSED:
         return excuses.get(record.excuse_id or "", "cuti")
-    if record.mode in ("not_yet", "not_counted"):
+    if record.mode in (WorkMode.NOT_YET, WorkMode.NOT_COUNTED):
         return "not_counted"
     return str(record.mode)
 
