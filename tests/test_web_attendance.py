@@ -330,7 +330,7 @@ async def test_ani_explains_a_day_and_asks_for_its_correction_by_keyboard(
         await page.keyboard.type("0728A")  # a 12-hour field here: AM
         await _tab_to_field(page, "reason")
         await page.keyboard.type("Kartu tidak terbaca di pintu")
-        await browsing._tab_to(page, "Ajukan permohonan")
+        await browsing._tab_to(page, "Kirim pengajuan")
         async with page.expect_navigation():
             await page.keyboard.press("Enter")
         await _screens(page, "requests-filed-id")
@@ -339,7 +339,7 @@ async def test_ani_explains_a_day_and_asks_for_its_correction_by_keyboard(
     finally:
         await context.close()
     assert late is not None and "22 menit" in late
-    assert done == "Permohonan Anda telah diajukan; atasan Anda yang memutuskannya."
+    assert done == "Pengajuan Anda telah dikirim; atasan Anda yang memutuskannya."
     assert listed is not None
     assert "Koreksi hari" in listed and "Menunggu" in listed and "07.28 WITA" in listed
     assert watch.outside == []
