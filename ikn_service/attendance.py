@@ -4,21 +4,27 @@ purges old coordinates."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from ikn_core.attendance import Coordinates, PlaceType, Policies, Policy, within_geofences
 from ikn_core.attendance.errors import OutsideGeofence
 from ikn_core.attendance.requests import (
+    KINDS,
     NotHappenedYet,
     NotYourUnit,
     OwnRequest,
     RequestDecided,
     UnknownEvidence,
 )
+from ikn_core.fields import InvalidField, parse_day, parse_time
 from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance import signals as ledger
 from ikn_store.attendance.days import mark_dirty, recompute_dirty
@@ -80,6 +86,84 @@ class DecideRequest:
     request_id: UUID
     approver: Person
     approve: bool
+
+
+def new_request(
+    person_id: str, body: Mapping[str, Any], now: datetime, zone: ZoneInfo
+) -> NewRequest:
+    """The request ``body`` asks for (``kind``, ``from``, ``to``, ``reason``, a
+    correction's ``clock_in``, ``clock_out``, ``evidence``), or ``InvalidField``: a
+    correction is of a day that has begun (in ``zone``, the person's, at ``now``), its
+    times on that day, not in the future, the clock-out after the clock-in."""
+    kind = body.get("kind")
+    if kind not in KINDS:
+        raise InvalidField("kind", "required: cuti, dinas_luar or correction", "kind-required")
+    first = parse_day("from", body.get("from"))
+    last = parse_day("to", body["to"]) if body.get("to") is not None else first
+    if last < first or (last - first).days > 366:
+        raise InvalidField("to", "on or after from, at most a year later", "to-range")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 1000:
+        raise InvalidField("reason", "required: 1-1000 characters", "reason-required")
+    clock_in = clock_out = None
+    evidence = _evidence(body)
+    if kind == "correction":
+        clock_in, clock_out = _correction_times(body, first, last, now, zone)
+    elif body.get("clock_in") is not None or body.get("clock_out") is not None:
+        raise InvalidField("clock_in", "only a correction gives clock times", "times-not-asked")
+    elif evidence:
+        raise InvalidField("evidence", "only a correction cites evidence", "evidence-not-asked")
+    return NewRequest(
+        person_id, str(kind), first, last, reason.strip(), clock_in, clock_out, evidence=evidence
+    )
+
+
+_SIGNAL_ID = re.compile(r"s[0-9]{1,18}")
+
+
+def _evidence(body: Mapping[str, Any]) -> tuple[int, ...]:
+    """The signal ids (``s17``) a correction cites: late evidence it makes count."""
+    value = body.get("evidence")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 100:
+        reason = "a list of at most 100 signal ids such as s17"
+        raise InvalidField("evidence", reason, "evidence-format")
+    if not all(isinstance(item, str) and _SIGNAL_ID.fullmatch(item) for item in value):
+        raise InvalidField("evidence", "a list of signal ids such as s17", "evidence-format")
+    return tuple(int(item[1:]) for item in value)
+
+
+def _correction_times(
+    body: Mapping[str, Any], first: date, last: date, now: datetime, zone: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    """A correction's clock-in and clock-out, on ``first`` in ``zone``, by ``now``."""
+    at_now = now.astimezone(zone)
+    if first > at_now.date():
+        reason = f"a correction is of a day that has begun ({at_now.date()} {at_now:%Z} or before)"
+        raise InvalidField("from", reason, "correction-not-begun")
+    if last != first:
+        raise InvalidField("to", "a correction is for one day", "correction-one-day")
+    if body.get("clock_in") is None and body.get("clock_out") is None and not body.get("evidence"):
+        reason = "a correction gives clock_in, clock_out, evidence"
+        raise InvalidField("clock_in", reason, "correction-empty")
+    times = {
+        name: parse_time(name, body[name]) if body.get(name) is not None else None
+        for name in ("clock_in", "clock_out")
+    }
+    for name, at in times.items():
+        if at is None:
+            continue
+        if at.astimezone(zone).date() != first:
+            reason = f"must fall on {first} ({at_now:%Z}, {zone.key})"
+            raise InvalidField(name, reason, "time-other-day")
+        if at > at_now:
+            reason = "in the future: a correction records what happened"
+            raise InvalidField(name, reason, "time-future")
+    clock_in, clock_out = times["clock_in"], times["clock_out"]
+    if clock_in is not None and clock_out is not None and clock_out <= clock_in:
+        raise InvalidField("clock_out", "must be after clock_in", "out-before-in")
+    return clock_in, clock_out
 
 
 async def file_request(conn: asyncpg.Connection, new: NewRequest, by: str) -> Request:

@@ -4,24 +4,22 @@ absences (PP 94/2021)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import asyncpg
 
 from ikn_core.attendance import AbsenceSummary, DailyRecord, Policies, WorkMode, yearly_summary
+from ikn_core.fields import InvalidField, parse_month
 from ikn_store.attendance.days import records
-
-MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
 def month_start(text: str) -> date | None:
     """The first day of ``YYYY-MM`` (years 2000-2100), or None when it is not one."""
-    match = MONTH.fullmatch(text)
-    if not match or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2100:
+    try:
+        return parse_month("month", text)
+    except InvalidField:
         return None
-    return date(int(match[1]), int(match[2]), 1)
 
 
 def month_end(first: date) -> date:
@@ -31,9 +29,7 @@ def month_end(first: date) -> date:
 
 def until_today(policies: Policies, first: date, end: date, today: date) -> list[date]:
     """The days of [first, end) up to ``today`` that a policy is in force on."""
-    first = max(first, policies.versions[0].effective_from)
-    last = min(end, today + timedelta(days=1))
-    return [first + timedelta(n) for n in range(max(0, (last - first).days))]
+    return policies.reported_days(first, end, today)
 
 
 def summary(found: Sequence[DailyRecord]) -> dict[str, int]:

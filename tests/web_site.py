@@ -17,6 +17,7 @@ from api.attendance import handlers as attendance
 from ikn.site import make_site
 from ikn_core.domain import Role
 from ikn_core.settings import ApiSettings
+from ikn_store.attendance.signals import set_building_site
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
 from tests.helpers import seed
@@ -85,3 +86,55 @@ async def serving_site(
         yield server
     finally:
         await server.close()
+
+
+# Ani's attendance history (tests/test_web_attendance.py): the days before ``NOW`` in
+# WITA, each (day, [(kind, "HH:MM", place)]). Mon 30 Nov has nothing: absent.
+ATTENDANCE_DAYS = (
+    (1, [("badge_in", "07:25", "office"), ("badge_out", "16:05", "office")]),  # WFO
+    (2, [("badge_in", "07:52", "office"), ("badge_out", "16:10", "office")]),  # late
+    (3, [("app_check_in", "07:28", "home"), ("app_check_out", "16:02", "home")]),  # WFA
+)
+ANI_LEAVE = datetime(2026, 12, 4, tzinfo=WITA).date()  # Fri 4 Dec: approved cuti
+# Thu 26 and Fri 27 Nov: approved official travel
+ANI_TRAVEL = (
+    datetime(2026, 11, 26, tzinfo=WITA).date(),
+    datetime(2026, 11, 27, tzinfo=WITA).date(),
+)
+
+
+async def seed_attendance(url: str) -> None:
+    """After ``seed_people``: counted days from 1 Nov 2026, b1 located (kemenpan's),
+    Ani's badge taps and app clockings of 1-3 Dec, her approved leave on 4 Dec and
+    official travel on 26-27 Nov."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("UPDATE buildings SET live_from = '2026-11-01'")
+        await conn.execute("UPDATE people SET known_since = '2026-11-01T00:00+08:00'")
+        await set_building_site(conn, "b1", -0.9745, 116.7085, "kemenpan")
+        for day, taps in ATTENDANCE_DAYS:
+            for kind, hhmm, place in taps:
+                hour, minute = (int(part) for part in hhmm.split(":"))
+                at = datetime(2026, 12, day, hour, minute, tzinfo=WITA)
+                await conn.execute(
+                    """INSERT INTO attendance_signals
+                           (person_id, kind, at, place_type, building_id, source, received_at)
+                       VALUES ('ani', $1, $2::timestamptz, $3, $4, $5,
+                               $2::timestamptz + interval '2 seconds')""",
+                    kind,
+                    at,
+                    place,
+                    "b1" if place == "office" else None,
+                    f"seed:ani:{day}:{kind}",
+                )
+        await conn.executemany(
+            """INSERT INTO attendance_requests
+                   (person_id, kind, days, reason, status, requested_by, decided_by, decided_at)
+               VALUES ('ani', $1, daterange($2, $3, '[]'), $4, 'approved', 'ani', 'sari', $5)""",
+            [
+                ("cuti", ANI_LEAVE, ANI_LEAVE, "Cuti tahunan", NOW - timedelta(days=5)),
+                ("dinas_luar", *ANI_TRAVEL, "Rapat di Balikpapan", NOW - timedelta(days=14)),
+            ],
+        )
+    finally:
+        await conn.close()

@@ -120,3 +120,90 @@ DESK_STATES = {
     "offline": gettext_noop("free (sensor offline)"),
     "disabled": gettext_noop("out of use"),
 }
+# A day of My attendance's calendar: (its short word in the cell, what it means;
+# no word: a dash, or nothing on a day still to come).
+DAY_STATES = {
+    "wfo": (gettext_noop("WFO"), gettext_noop("Working in the office")),
+    "wfo_other": (gettext_noop("WFO+"), gettext_noop("Working in another agency's office")),
+    "wfa": (gettext_noop("WFA"), gettext_noop("Working remotely")),
+    "cuti": (gettext_noop("Leave"), gettext_noop("On leave (cuti)")),
+    "dinas_luar": (gettext_noop("Travel"), gettext_noop("On official travel (dinas luar)")),
+    "absent": (gettext_noop("No-show"), gettext_noop("Absent without an excuse")),
+    "non_working_day": (gettext_noop("Off"), gettext_noop("Weekend or holiday")),
+    "not_counted": ("", gettext_noop("Not counted (yet)")),
+    "future": ("", gettext_noop("Still to come")),
+}
+SIGNAL_KINDS = {
+    "badge_in": gettext_noop("Badge tap in"),
+    "badge_out": gettext_noop("Badge tap out"),
+    "desk_occupied": gettext_noop("Desk sensor"),
+    "booking_check_in": gettext_noop("Desk check-in"),
+    "app_check_in": gettext_noop("Clock-in from the app"),
+    "app_check_out": gettext_noop("Clock-out from the app"),
+    "correction_in": gettext_noop("Approved correction of the clock-in"),
+    "correction_out": gettext_noop("Approved correction of the clock-out"),
+}
+PLACES = {
+    "office": gettext_noop("In the office"),
+    "other_office": gettext_noop("At another agency's office"),
+    "home": gettext_noop("At home"),
+    "field": gettext_noop("In the field"),
+}
+# The places a remote clocking declares, in the form's order.
+REMOTE_PLACES = ("home", "field", "other_office", "office")
+# Why a clocking was refused.
+CLOCK_REFUSALS = {
+    "outside-geofence": gettext_noop(
+        "Your location is not within any office building's area. Choose where you "
+        "work instead, or tap your badge at the office."
+    ),
+    "needs-location": gettext_noop(
+        "Clocking in at the office needs your location: tick the box to share it."
+    ),
+    "bad-location": gettext_noop("The location could not be read; try again."),
+    "bad-place": gettext_noop("Choose where you are working."),
+    "bad-action": gettext_noop("Choose clock in or clock out."),
+}
+CLOCK_DONE = {
+    "clocked-in": gettext_noop("You are clocked in."),
+    "clocked-out": gettext_noop("You are clocked out."),
+}
+REQUEST_STATUSES = {
+    "pending": gettext_noop("Pending"),
+    "approved": gettext_noop("Approved"),
+    "rejected": gettext_noop("Rejected"),
+}
+# The request form's fields: their labels, also naming them in the form's error summary.
+REQUEST_FIELDS = {
+    "kind": gettext_noop("What do you ask for?"),
+    "from": gettext_noop("First day (or the day corrected)"),
+    "to": gettext_noop("Last day (leave and travel; empty: one day)"),
+    "clock_in": gettext_noop("Corrected clock-in"),
+    "clock_out": gettext_noop("Corrected clock-out"),
+    "reason": gettext_noop("Reason"),
+}
+# What is wrong with a request's field: by ``ikn_core.fields.InvalidField.code``.
+REQUEST_FIELD_ERRORS = {
+    "kind-required": gettext_noop("Choose leave, official travel or a correction."),
+    "day-required": gettext_noop("Enter the date."),
+    "day-format": gettext_noop("Enter the date as YYYY-MM-DD."),
+    "year-range": gettext_noop("The date must fall between 2000 and 2100."),
+    "to-range": gettext_noop("The last day must be on or after the first, at most a year later."),
+    "reason-required": gettext_noop("Give a reason (at most 1000 characters)."),
+    "times-not-asked": gettext_noop("Only a correction gives clock times; leave them empty."),
+    "evidence-not-asked": gettext_noop("Only a correction cites signals."),
+    "evidence-format": gettext_noop("Cite signals by their ids, such as s17."),
+    "correction-not-begun": gettext_noop(
+        "A correction is of a day that has begun: today or before."
+    ),
+    "correction-one-day": gettext_noop("A correction is for one day: leave the last day empty."),
+    "correction-empty": gettext_noop("Give the corrected clock-in, clock-out or both."),
+    "time-required": gettext_noop("Enter the time."),
+    "time-format": gettext_noop("Enter the time as HH:MM, for example 07:30."),
+    "time-offset": gettext_noop("Enter the time as HH:MM, for example 07:30."),
+    "time-other-day": gettext_noop("The time must fall on the day corrected."),
+    "time-future": gettext_noop("This time is still to come: a correction records what happened."),
+    "out-before-in": gettext_noop("The clock-out must be after the clock-in."),
+}
+REQUEST_INVALID = gettext_noop("This value cannot be used.")  # any other code
+REQUEST_DONE = {"filed": gettext_noop("Your request is filed; your supervisor decides it.")}

@@ -19,7 +19,7 @@ from ikn_service.oidc import KeysUnavailableError
 from ikn_store import web_sessions
 from ikn_store.people import Person, get_person
 from web import i18n, oidc_client, sessions
-from web.labels import BOOKING_STATUSES, MODES, ROLES
+from web.labels import BOOKING_STATUSES, CLOCK_DONE, MODES, PLACES, REMOTE_PLACES, ROLES
 from web.ports import PORTS, Handler
 from web.today import read_today
 
@@ -109,6 +109,9 @@ async def today(request: web.Request) -> web.StreamResponse:
         clock=clock,
         modes=MODES,
         statuses=BOOKING_STATUSES,
+        places=REMOTE_PLACES,  # the remote clock-in's form, as on My attendance
+        place_labels=PLACES,
+        done=CLOCK_DONE.get(request.query.get("done", "")),
     )
 
 

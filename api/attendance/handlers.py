@@ -9,7 +9,6 @@ far as the policy's location retention says, and purged by the same job.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,24 +19,23 @@ from aiohttp import web
 
 from api.auth import PRINCIPAL, requires
 from api.booking.bookings import caller, require_person
-from api.booking.http import ALL_ROLES, body_of, invalid, parse_day, parse_time, respond
+from api.booking.http import ALL_ROLES, body_of, invalid, respond
 from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import Coordinates, PlaceType, Policies, SignalError
 from ikn_core.attendance.errors import OutsideGeofence
 from ikn_core.attendance.requests import (
-    KINDS,
     NotHappenedYet,
     NotYourUnit,
     RequestError,
     UnknownEvidence,
 )
 from ikn_core.domain import IKN_ZONE, Role
+from ikn_core.fields import InvalidField
 from ikn_core.periodic import periodic
 from ikn_service import attendance as service
 from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance.days import counted_spans
-from ikn_store.people import Person
 
 log = logging.getLogger(__name__)
 
@@ -148,77 +146,6 @@ async def check_out(request: web.Request) -> web.Response:
     return await _remote(request, "app_check_out")
 
 
-def _new_request(
-    request: web.Request, body: dict[str, Any], me: Person, zone: ZoneInfo
-) -> requests_store.NewRequest:
-    """The request in ``body``; a correction is of a day that has begun (in ``zone``, the
-    person's), its times on that day, not in the future, the clock-out after the clock-in."""
-    kind = body.get("kind")
-    if kind not in KINDS:
-        raise invalid(request, "kind", "required: cuti, dinas_luar or correction")
-    first = parse_day(request, "from", body.get("from"))
-    last = parse_day(request, "to", body["to"]) if body.get("to") is not None else first
-    if last < first or (last - first).days > 366:
-        raise invalid(request, "to", "on or after from, at most a year later")
-    reason = body.get("reason")
-    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 1000:
-        raise invalid(request, "reason", "required: 1-1000 characters")
-    clock_in = clock_out = None
-    evidence = _evidence(request, body)
-    if kind == "correction":
-        clock_in, clock_out = _correction_times(request, body, first, last, zone)
-    elif body.get("clock_in") is not None or body.get("clock_out") is not None:
-        raise invalid(request, "clock_in", "only a correction gives clock times")
-    elif evidence:
-        raise invalid(request, "evidence", "only a correction cites evidence")
-    return requests_store.NewRequest(
-        me.id, str(kind), first, last, reason.strip(), clock_in, clock_out, evidence=evidence
-    )
-
-
-_SIGNAL_ID = re.compile(r"s[0-9]{1,18}")
-
-
-def _evidence(request: web.Request, body: dict[str, Any]) -> tuple[int, ...]:
-    """The signal ids (``s17``) a correction cites: late evidence it makes count."""
-    value = body.get("evidence")
-    if value is None:
-        return ()
-    if not isinstance(value, list) or len(value) > 100:
-        raise invalid(request, "evidence", "a list of at most 100 signal ids such as s17")
-    if not all(isinstance(item, str) and _SIGNAL_ID.fullmatch(item) for item in value):
-        raise invalid(request, "evidence", "a list of signal ids such as s17")
-    return tuple(int(item[1:]) for item in value)
-
-
-def _correction_times(
-    request: web.Request, body: dict[str, Any], first: date, last: date, zone: ZoneInfo
-) -> tuple[datetime | None, datetime | None]:
-    at_now = now(request.app).astimezone(zone)
-    if first > at_now.date():
-        detail = f"a correction is of a day that has begun ({at_now.date()} {at_now:%Z} or before)"
-        raise invalid(request, "from", detail)
-    if last != first:
-        raise invalid(request, "to", "a correction is for one day")
-    if body.get("clock_in") is None and body.get("clock_out") is None and not body.get("evidence"):
-        raise invalid(request, "clock_in", "a correction gives clock_in, clock_out, evidence")
-    times = {
-        name: parse_time(request, name, body[name]) if body.get(name) is not None else None
-        for name in ("clock_in", "clock_out")
-    }
-    for name, at in times.items():
-        if at is None:
-            continue
-        if at.astimezone(zone).date() != first:
-            raise invalid(request, name, f"must fall on {first} ({at_now:%Z}, {zone.key})")
-        if at > at_now:
-            raise invalid(request, name, "in the future: a correction records what happened")
-    clock_in, clock_out = times["clock_in"], times["clock_out"]
-    if clock_in is not None and clock_out is not None and clock_out <= clock_in:
-        raise invalid(request, "clock_out", "must be after clock_in")
-    return clock_in, clock_out
-
-
 @routes.post("/api/v1/attendance/requests")
 @requires(*ALL_ROLES)
 async def create_request(request: web.Request) -> web.Response:
@@ -227,7 +154,10 @@ async def create_request(request: web.Request) -> web.Response:
     body = await body_of(request, fields)
     me = require_person(request)
     zone = await zone_of(request, me.id)
-    new = _new_request(request, body, me, zone)
+    try:
+        new = service.new_request(me.id, body, now(request.app), zone)
+    except InvalidField as exc:
+        raise invalid(request, exc.name, exc.reason) from None
     try:
         async with request.app[POOL].acquire() as conn:
             created = await service.file_request(conn, new, me.id)

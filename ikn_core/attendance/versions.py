@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -40,6 +40,13 @@ class Policies:
                 "effective_from", f"no policy in force on {day} (the first starts {first})"
             )
         return self.versions[index]
+
+    def reported_days(self, first: date, end: date, today: date) -> list[date]:
+        """The days of [first, end) up to ``today`` on which a version is in force: the
+        days a report lists (the API's, the pages')."""
+        first = max(first, self.versions[0].effective_from)
+        last = min(end, today + timedelta(days=1))
+        return [first + timedelta(n) for n in range(max(0, (last - first).days))]
 
     @classmethod
     def of(cls, versions: Iterable[Policy]) -> Policies:
