@@ -19,17 +19,20 @@ from datetime import datetime, timedelta
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, BrowserContext, Page
 
 from api.booking import release
 from ikn_core.attendance.sent import SKEW, offline_note
 from ikn_store.attendance.days import recompute_dirty
+from tests import test_web_browser as browsing
 from tests.test_web import Site
 from tests.test_web_bookings import hours, insert_booking, post, text_of
-from tests.web_site import DEV_LOGIN, NOW, WITA, Clock, seed_people, site_app
+from tests.web_site import DEV_LOGIN, NOW, WITA, Clock, seed_people, serving_site, site_app
 from web import static
 from web.ports import PORTS
 
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
+browser = browsing.browser  # the fixture: Debian's Chromium
 
 
 async def _no_release(app: object) -> None:
@@ -265,3 +268,75 @@ async def test_the_days_explanation_names_a_signal_sent_offline(site: Site) -> N
     assert offline_note("app_check_in", "s1", tapped, NOW, WITA) == (
         "app_check_in s1 at 08:46 WITA sent offline, received 09:00 WITA"
     )
+
+
+async def _screens(page: Page, name: str) -> None:
+    browsing.SCREENS.mkdir(parents=True, exist_ok=True)
+    for width in browsing.WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 800})
+        await page.screenshot(path=browsing.SCREENS / f"{name}-{width}.png", full_page=True)
+    await page.set_viewport_size({"width": 360, "height": 800})
+
+
+async def _offline_page(context: BrowserContext, base: str) -> tuple[str, str]:
+    """Another tab, offline: a page asked for is the offline page, from the cache, with
+    what waits on the phone. Its heading and its list."""
+    page = await context.new_page()
+    try:
+        await page.goto(base + "/")
+        await page.wait_for_function("document.querySelectorAll('#offline-queue li').length")
+        await _screens(page, "offline-queued-id")
+        heading = await page.text_content("h1")
+        listed = await page.text_content("#offline-queue")
+    finally:
+        await page.close()
+    return heading or "", listed or ""
+
+
+@pytest.mark.browser
+async def test_offline_a_check_in_waits_on_the_phone_then_is_sent(
+    database_url: str, browser: Browser
+) -> None:
+    await seed_people(database_url)
+    booking = await insert_booking(database_url, "budi", "d2", hours(NOW, 9, 12))
+    tapped = NOW - timedelta(minutes=14)  # the phone's clock: 08:46 WITA, the server's 09:00
+    async with serving_site(database_url, Clock()) as server:
+        base = str(server.make_url("")).rstrip("/")
+        context = await browser.new_context(
+            locale="id-ID", timezone_id="Asia/Makassar", viewport={"width": 360, "height": 800}
+        )  # the pages' own CSP applies
+        watch = browsing.Watch(base)
+        context.on("weberror", lambda e: watch.errors.append(str(e.error)))
+        try:
+            await context.clock.set_fixed_time(tapped)
+            page = await context.new_page()
+            page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
+            await browsing._sign_in(page, base, "id", "Budi Santoso")
+            await page.goto(base + "/bookings")
+            await page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # shell kept
+            await context.set_offline(True)
+            await page.get_by_role("button", name="Check-in", exact=True).click()
+            queued = page.locator("#offline-note")
+            await queued.filter(has_text="Disimpan").wait_for()
+            said = await queued.text_content()
+            await _screens(page, "bookings-queued-id")
+            while_offline = await _checked_in(database_url, booking)
+            heading, listed = await _offline_page(context, base)
+            async with page.expect_navigation():  # sent, then the page again
+                await context.set_offline(False)
+            await page.locator("#offline-note").filter(has_text="Terkirim").wait_for()
+            shown = await page.locator("main").text_content()
+            await _screens(page, "bookings-sent-id")
+        finally:
+            await context.close()
+        stored = await _checked_in(database_url, booking)
+    assert said == "Disimpan di ponsel ini: akan dikirim saat Anda kembali daring."
+    assert while_offline["status"] == "booked"
+    assert heading == "Anda sedang luring"
+    assert "Check-in: meja d2, 09.00 WITA – 12.00 WITA (dibuat pukul 08.46)" in listed
+    assert shown is not None and "Meja d2 09.00 WITA – 12.00 WITA Sudah check-in" in " ".join(
+        shown.split()
+    )
+    assert stored["status"] == "checked_in"
+    assert (stored["checked_in_at"], stored["check_in_received_at"]) == (tapped, NOW)
+    assert watch.errors == []
