@@ -22,7 +22,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, BrowserContext, Page
 
 from api.booking import release
-from ikn_core.attendance.sent import SKEW, offline_note
+from ikn_core.attendance import PlaceType
+from ikn_core.attendance.sent import (
+    SKEW,
+    SentInFuture,
+    SentTimeUnreadable,
+    SentTooLongAgo,
+    event_time,
+    offline_note,
+    parse_sent,
+)
+from ikn_service import attendance
 from ikn_store.attendance.days import recompute_dirty
 from tests import test_web_browser as browsing
 from tests.test_web import Site
@@ -340,3 +350,87 @@ async def test_offline_a_check_in_waits_on_the_phone_then_is_sent(
     assert stored["status"] == "checked_in"
     assert (stored["checked_in_at"], stored["check_in_received_at"]) == (tapped, NOW)
     assert watch.errors == []
+
+
+async def _end_sessions(url: str) -> None:
+    """Every session ends, as an idle one does."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DELETE FROM web_sessions")
+    finally:
+        await conn.close()
+
+
+@pytest.mark.browser
+async def test_a_queue_whose_session_ended_waits_for_the_next_sign_in(
+    database_url: str, browser: Browser
+) -> None:
+    await seed_people(database_url)
+    booking = await insert_booking(database_url, "budi", "d2", hours(NOW, 9, 12))
+    tapped = NOW - timedelta(minutes=5)
+    async with serving_site(database_url, Clock()) as server:
+        base = str(server.make_url("")).rstrip("/")
+        context = await browser.new_context(locale="en-US", timezone_id="Asia/Makassar")
+        try:
+            await context.clock.set_fixed_time(tapped)
+            page = await context.new_page()
+            await browsing._sign_in(page, base, "en", "Budi Santoso")
+            await page.goto(base + "/bookings")
+            await context.set_offline(True)
+            await page.get_by_role("button", name="Check in", exact=True).click()
+            note = page.locator("#offline-note")
+            await note.filter(has_text="Saved on this phone").wait_for()
+            await _end_sessions(database_url)
+            await context.set_offline(False)
+            await note.filter(has_text="sign in again").wait_for()
+            said = await note.text_content()
+            kept = await _checked_in(database_url, booking)
+            await browsing._sign_in(page, base, "en", "Budi Santoso")  # Today sends it
+            await page.locator("#offline-note").filter(has_text="Sent:").wait_for()
+        finally:
+            await context.close()
+        stored = await _checked_in(database_url, booking)
+    assert said == "Waiting on this phone: sign in again to send it."
+    assert kept["status"] == "booked"
+    assert (stored["checked_in_at"], stored["check_in_received_at"]) == (tapped, NOW)
+
+
+async def test_an_app_clock_in_sent_offline_keeps_both_times(site: Site) -> None:
+    """The clock-in form's service (``ikn_service.attendance.clock``) with ``sent``."""
+    ports = site.client.app[PORTS]
+    policy = ports.policies().in_force(NOW.date())
+    tapped = NOW - timedelta(minutes=30)
+
+    def clocking(sent: datetime) -> attendance.Clock:
+        source = f"web:{uuid.uuid4()}"
+        return attendance.Clock("budi", "app_check_in", NOW, PlaceType.HOME, None, source, sent)
+
+    async with ports.pool().acquire() as conn:
+        stored = await attendance.clock(conn, clocking(tapped), policy)
+        with pytest.raises(SentTooLongAgo):
+            await attendance.clock(conn, clocking(NOW - timedelta(hours=25)), policy)
+        received = await conn.fetchval(
+            "SELECT received_at FROM attendance_signals WHERE id = $1", stored.id
+        )
+        await recompute_dirty(conn, ports.policies())
+        record = await conn.fetchval(
+            "SELECT record FROM attendance_days WHERE person_id = 'budi' AND day = $1",
+            NOW.date(),
+        )
+    assert (stored.at, received) == (tapped, NOW)
+    line = f"app_check_in s{stored.id} at 08:30 WITA sent offline, received 09:00 WITA"
+    assert record["reasons"][0] == line
+
+
+def test_the_bounds_of_the_phones_time() -> None:
+    day = timedelta(hours=24)
+    assert event_time(None, NOW, day) == NOW  # sent at once: the receipt
+    assert event_time(NOW + SKEW, NOW, day) == NOW + SKEW
+    assert event_time(NOW - day, NOW, day) == NOW - day
+    with pytest.raises(SentInFuture):
+        event_time(NOW + SKEW + timedelta(seconds=1), NOW, day)
+    with pytest.raises(SentTooLongAgo):
+        event_time(NOW - day - timedelta(seconds=1), NOW, day)
+    with pytest.raises(SentTimeUnreadable):
+        parse_sent("2026-12-07T08:46:00")  # no offset: no moment
+    assert parse_sent("2026-12-07T08:46:00+08:00") == NOW - timedelta(minutes=14)
