@@ -123,7 +123,8 @@ async def test_the_session_token_for_the_queue_or_401(site: Site) -> None:
     await site.sign_in("ani")
     token = await site.client.get("/offline/token")
     assert token.status == 200 and token.headers["Cache-Control"] == "no-store"
-    assert (await token.json())["csrf"] == await site.csrf("/")
+    found = await token.json()
+    assert (found["csrf"], found["person"]) == (await site.csrf("/"), "ani")
 
 
 async def _size(site: Site, path: str, headers: dict[str, str]) -> tuple[int, str]:
@@ -362,7 +363,7 @@ async def _end_sessions(url: str) -> None:
 
 
 @pytest.mark.browser
-async def test_a_queue_whose_session_ended_waits_for_the_next_sign_in(
+async def test_a_queue_whose_session_ended_waits_for_its_person_to_sign_in(
     database_url: str, browser: Browser
 ) -> None:
     await seed_people(database_url)
@@ -385,13 +386,17 @@ async def test_a_queue_whose_session_ended_waits_for_the_next_sign_in(
             await note.filter(has_text="sign in again").wait_for()
             said = await note.text_content()
             kept = await _checked_in(database_url, booking)
+            await browsing._sign_in(page, base, "en", "Ani Lestari")  # a shared phone
+            await page.locator("#offline-note").filter(has_text="sign in again").wait_for()
+            not_hers = await _checked_in(database_url, booking)
+            await page.get_by_role("button", name="Sign out").click()
             await browsing._sign_in(page, base, "en", "Budi Santoso")  # Today sends it
             await page.locator("#offline-note").filter(has_text="Sent:").wait_for()
         finally:
             await context.close()
         stored = await _checked_in(database_url, booking)
     assert said == "Waiting on this phone: sign in again to send it."
-    assert kept["status"] == "booked"
+    assert kept["status"] == not_hers["status"] == "booked"  # never in Ani's session
     assert (stored["checked_in_at"], stored["check_in_received_at"]) == (tapped, NOW)
 
 

@@ -15,6 +15,7 @@ import functools
 import gzip
 import hashlib
 import json
+import logging
 import re
 from datetime import datetime, timedelta
 
@@ -26,6 +27,7 @@ from web import sessions, static
 from web.pages import render
 from web.ports import PORTS, Handler
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 NAME = "IKN Workspace"
@@ -117,19 +119,23 @@ async def offline(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/offline/token")
 async def token(request: web.Request) -> web.StreamResponse:
-    """The session's CSRF token, for the queue sent back online; 401 when the session
-    ended meanwhile (the person must sign in again: the queue waits)."""
+    """The session's CSRF token and person, for the queue sent back online (only the
+    person's own items); 401 when the session ended meanwhile (the person must sign in
+    again: the queue waits)."""
     session = request.get(sessions.SESSION)
     headers = {"Cache-Control": "no-store"}
     if session is None or session.person is None:
         return web.json_response({"signed_in": False}, status=401, headers=headers)
-    return web.json_response({"signed_in": True, "csrf": session.csrf_token}, headers=headers)
+    found = {"signed_in": True, "csrf": session.csrf_token, "person": session.person.id}
+    return web.json_response(found, headers=headers)
 
 
 async def sent_of(request: web.Request) -> datetime | None:
     """The phone's time of a form queued offline (``client_time``), None when sent at
     once; an unreadable one is refused (``SentTimeUnreadable``)."""
     text = str((await request.post()).get(SENT_FIELD, ""))
+    if request.headers.get(QUEUED_HEADER) == "1":
+        log.info("%s %s queued offline, sent %r", request.method, request.path, text)
     return parse_sent(text) if text.strip() else None
 
 

@@ -26,10 +26,11 @@ async function send() {
   if (!navigator.onLine || note === null) return;
   const result = await queue.sendAll(reasonOf);
   const refused = result.refused.map((item) => `${item.label}: ${item.reason}`);
-  if (result.signIn) {
-    say([...refused, note.dataset.signIn].join(" "));
-  } else if (result.sent.length > 0) {
-    reload([note.dataset.sent, ...refused].join(" "));
+  const waiting = result.signIn ? [note.dataset.signIn] : [];
+  if (result.sent.length > 0) {
+    reload([note.dataset.sent, ...refused, ...waiting].join(" "));
+  } else if (result.signIn) {
+    say([...refused, ...waiting].join(" "));
   } else if (refused.length > 0) {
     say(refused.join(" "));
   }
@@ -49,7 +50,8 @@ document.addEventListener("submit", async (event) => {
     ([name, value]) => name !== "csrf_token" && typeof value === "string",
   );
   const label = form.dataset.offlineLabel || document.title;
-  await queue.add({ url: form.action, fields, clientTime: queue.phoneTime(), label });
+  const person = note.dataset.person;
+  await queue.add({ url: form.action, fields, clientTime: queue.phoneTime(), label, person });
   say(note.dataset.queued);
   await askForSync();
 });

@@ -32,7 +32,8 @@ async function store(mode) {
   return (await database()).transaction(STORE, mode).objectStore(STORE);
 }
 
-// Keep a form to send later: {url, fields: [[name, value]], clientTime, label}.
+// Keep a form to send later: {url, fields: [[name, value]], clientTime, label, person}
+// (who was signed in: sent only in their session, never in another's on a shared phone).
 export async function add(item) {
   return done((await store("readwrite")).add(item));
 }
@@ -72,7 +73,8 @@ function post(item, csrf) {
 
 // Send what waits. `reasonOf(response)`: why a refused one was refused (the page reads
 // the answer's notice), or null to keep it for a page to explain. Returns
-// {sent, refused: [{...item, reason}], signIn}; stops at a network or server failure.
+// {sent, refused: [{...item, reason}], signIn: some wait for a sign-in}; stops at a
+// network or server failure.
 async function sendEach(reasonOf) {
   const result = { sent: [], refused: [], signIn: false };
   const items = await all();
@@ -80,8 +82,10 @@ async function sendEach(reasonOf) {
   const answer = await fetch("/offline/token", { credentials: "same-origin", cache: "no-store" });
   if (answer.status === 401) return { ...result, signIn: true };
   if (!answer.ok) return result;
-  const { csrf } = await answer.json();
-  for (const item of items) {
+  const { csrf, person } = await answer.json();
+  const mine = items.filter((item) => item.person === person);
+  if (mine.length < items.length) result.signIn = true; // another's: theirs to send
+  for (const item of mine) {
     const response = await post(item, csrf);
     if (response.ok) {
       await remove(item.id);
