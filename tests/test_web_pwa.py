@@ -439,3 +439,25 @@ def test_the_bounds_of_the_phones_time() -> None:
     with pytest.raises(SentTimeUnreadable):
         parse_sent("2026-12-07T08:46:00")  # no offset: no moment
     assert parse_sent("2026-12-07T08:46:00+08:00") == NOW - timedelta(minutes=14)
+
+
+@pytest.mark.browser
+async def test_chromium_finds_the_app_installable(database_url: str, browser: Browser) -> None:
+    """Chromium's own check (DevTools: the manifest read without error, and nothing
+    against installing it but the private window a test runs in)."""
+    await seed_people(database_url)
+    async with serving_site(database_url, Clock()) as server:
+        base = str(server.make_url("")).rstrip("/")
+        context = await browser.new_context(locale="id-ID")
+        try:
+            page = await context.new_page()
+            await page.goto(base + "/login")
+            await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+            cdp = await context.new_cdp_session(page)
+            manifest = await cdp.send("Page.getAppManifest")
+            installable = await cdp.send("Page.getInstallabilityErrors")
+        finally:
+            await context.close()
+    assert manifest["errors"] == []
+    errors = [e["errorId"] for e in installable["installabilityErrors"]]
+    assert [e for e in errors if e != "in-incognito"] == []  # a test's context is one
