@@ -36,7 +36,7 @@ SENT_FIELD = "client_time"  # the phone's time of a form queued offline (ISO 860
 QUEUED_HEADER = "X-Offline-Queued"
 NO_CACHE = static.NO_CACHE
 ICONS = (("icons/icon-192.png", "192x192"), ("icons/icon-512.png", "512x512"))
-# What the service worker keeps for offline use (besides /offline).
+# What the service worker keeps for offline use (besides /offline and htmx).
 SHELL = ("site.css", "app.js", "queue.js", "icons/icon.svg", *(name for name, _ in ICONS))
 COMPRESSED = frozenset({"text/html", "application/manifest+json", "text/javascript"})
 
@@ -88,7 +88,8 @@ async def web_manifest(request: web.Request) -> web.StreamResponse:
 def service_worker() -> static.Asset:
     """``static/sw.js`` after the addresses of this version's shell: a changed asset
     changes the worker, which the browser then installs anew."""
-    shell = ["/offline", *(static.asset_url(name) for name in SHELL)]
+    names = (*SHELL, static.vendored("htmx.org"))
+    shell = ["/offline", *(static.asset_url(name) for name in names)]
     queue = static.asset_url("queue.js")
     code = (static.STATIC / static.SERVICE_WORKER).read_text(encoding="utf-8")
     digest = hashlib.sha256((json.dumps(shell) + code).encode()).hexdigest()[:12]
