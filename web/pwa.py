@@ -160,5 +160,6 @@ async def compression(request: web.Request, handler: Handler) -> web.StreamRespo
         and "gzip" in static.accepted(request)
     ):
         response.enable_compression(web.ContentCoding.gzip)
-        response.headers["Vary"] = "Accept-Encoding"
+        if "Accept-Encoding" not in response.headers.get("Vary", ""):
+            response.headers.add("Vary", "Accept-Encoding")
     return response
