@@ -20,8 +20,8 @@ from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
 
-def policy(form_action: str) -> str:
-    """The Content-Security-Policy, with where forms may post."""
+def policy(form_action: str, *more: str) -> str:
+    """The Content-Security-Policy, with where forms may post (and ``more``)."""
     return "; ".join(
         (
             "default-src 'none'",
@@ -33,6 +33,7 @@ def policy(form_action: str) -> str:
             "base-uri 'none'",
             f"form-action {form_action}",
             "frame-ancestors 'none'",
+            *more,
         )
     )
 
@@ -41,7 +42,10 @@ CSP = policy("'none'")  # the API's answers and its docs page: no forms
 # The staff pages (web/): their forms post to themselves, and a browser says so in
 # ``Origin`` (which the pages check) only when the referrer policy lets it: under
 # ``no-referrer`` a form's POST says ``Origin: null``.
-PAGE_HEADERS = {"Content-Security-Policy": policy("'self'"), "Referrer-Policy": "same-origin"}
+# As an installable app they also load their manifest and their service worker (which
+# ``default-src 'none'`` would refuse) from here.
+PAGE_POLICY = policy("'self'", "manifest-src 'self'", "worker-src 'self'")
+PAGE_HEADERS = {"Content-Security-Policy": PAGE_POLICY, "Referrer-Policy": "same-origin"}
 ALWAYS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

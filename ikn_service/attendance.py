@@ -24,6 +24,7 @@ from ikn_core.attendance.requests import (
     RequestDecided,
     UnknownEvidence,
 )
+from ikn_core.attendance.sent import event_time
 from ikn_core.fields import InvalidField, parse_day, parse_time
 from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance import signals as ledger
@@ -35,7 +36,9 @@ from ikn_store.people import Person
 @dataclass(frozen=True, slots=True)
 class Clock:
     """Clock in or out (``kind``: ``app_check_in``, ``app_check_out``) from the app at
-    ``at``, at a declared place type, from ``point`` when given; ``source``: unique."""
+    ``at``, at a declared place type, from ``point`` when given; ``source``: unique.
+    ``sent``: the phone's time of a clocking queued offline, then ``at`` is its receipt
+    and the clocking's time is ``sent`` inside the bounds (``ikn_core.attendance.sent``)."""
 
     person_id: str
     kind: str
@@ -43,11 +46,13 @@ class Clock:
     place_type: PlaceType
     point: Coordinates | None
     source: str
+    sent: datetime | None = None
 
 
 async def clock(conn: asyncpg.Connection, cmd: Clock, policy: Policy) -> ledger.StoredSignal:
     """Store the clocking; an ``office`` one only inside a building's geofence (the
     policy's radius, with a fix that precise: ``OutsideGeofence``), at the nearest."""
+    at = event_time(cmd.sent, cmd.at, policy.late_signal_after)  # refused first
     sites: list[ledger.BuildingSite] = []
     if cmd.place_type == PlaceType.OFFICE:
         sites = await _office(conn, cmd.point, policy.geofence_radius_m)
@@ -55,7 +60,8 @@ async def clock(conn: asyncpg.Connection, cmd: Clock, policy: Policy) -> ledger.
     signal = ledger.NewSignal(
         person_id=cmd.person_id,
         kind=cmd.kind,
-        at=cmd.at,
+        at=at,
+        received_at=None if cmd.sent is None else cmd.at,
         place_type=str(cmd.place_type),
         source=cmd.source,
         building_id=sites[0].id if sites else None,

@@ -10,12 +10,14 @@ turn into their own answer (a problem document, a CLI message).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from uuid import UUID
 
 import asyncpg
 
+from ikn_core.attendance.policy import LATE_SIGNAL_AFTER
+from ikn_core.attendance.sent import event_time
 from ikn_core.booking import (
     ACTIVE,
     RELEASE_AFTER,
@@ -192,12 +194,23 @@ async def _mine(conn: asyncpg.Connection, booking_id: UUID, person_id: str) -> B
 
 
 async def check_in(
-    conn: asyncpg.Connection, booking_id: UUID, person_id: str, now: datetime
+    conn: asyncpg.Connection,
+    booking_id: UUID,
+    person_id: str,
+    now: datetime,
+    *,
+    sent: datetime | None = None,
+    oldest: timedelta = LATE_SIGNAL_AFTER,
 ) -> Booking:
-    """Check in to my own booking from the app, inside its check-in window."""
+    """Check in to my own booking from the app, inside its check-in window; ``sent``:
+    the phone's time of a check-in queued offline, the check-in's time inside the bounds
+    (``ikn_core.attendance.sent.event_time``, ``oldest``: the policy's late-signal
+    bound), stored with ``now``, its receipt."""
     booking = await _mine(conn, booking_id, person_id)
-    check_in_window(booking.start, booking.end, now)
-    return await store.check_in(conn, booking.id, CheckInSignal.APP, now)
+    at = event_time(sent, now, oldest)
+    check_in_window(booking.start, booking.end, at)
+    received = None if sent is None else now
+    return await store.check_in(conn, booking.id, CheckInSignal.APP, at, received)
 
 
 async def check_out(

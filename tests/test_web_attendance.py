@@ -416,3 +416,29 @@ async def test_the_browsers_location_is_sent_only_with_consent(
     assert row is not None and (row["place_type"], row["building_id"]) == ("office", "b1")
     assert watch.outside == []
     assert watch.errors == []
+
+
+async def test_a_clock_in_queued_offline_keeps_the_phones_time(site: Site) -> None:
+    """A clock-in the phone sent late (``client_time``, docs/web.md) counts at the phone's
+    time and stores the receipt beside it; a phone clock ahead of ours is refused."""
+    await site.sign_in("budi")
+    sent = "2026-12-07T08:40:00+08:00"  # 20 minutes before the page's clock, 09:00 WITA
+    response = await post(
+        site, "/attendance/clock", action="in", place_type="home", client_time=sent
+    )
+    assert response.status == 303
+    conn = await asyncpg.connect(site.url)
+    try:
+        row = await conn.fetchrow(
+            """SELECT at, received_at FROM attendance_signals
+               WHERE person_id = 'budi' AND source LIKE 'web:%'"""
+        )
+    finally:
+        await conn.close()
+    assert row is not None and row["at"] == datetime.fromisoformat(sent)
+    assert row["received_at"] == datetime.fromisoformat("2026-12-07T09:00:00+08:00")
+    ahead = "2026-12-07T09:10:00+08:00"
+    refused = await post(
+        site, "/attendance/clock", "en", action="out", place_type="home", client_time=ahead
+    )
+    assert "the phone's clock is ahead" in text_of(await refused.text())

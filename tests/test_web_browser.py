@@ -37,6 +37,7 @@ PAGES = {
     "attendance": ("/attendance", "Ani Lestari"),
     "requests": ("/requests", "Ani Lestari"),
     "unit": ("/unit", "Sari Wulandari"),
+    "offline": ("/offline", "Ani Lestari"),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
 RUN_AXE = """async () => {

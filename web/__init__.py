@@ -28,6 +28,7 @@ from web import (
     i18n,
     oidc_client,
     pages,
+    pwa,
     requests,
     sessions,
     signin,
@@ -40,7 +41,7 @@ __all__ = ["Ports", "setup"]
 
 TEMPLATES = static.STATIC.with_name("templates")
 # Each feature's routes (a module with a ``routes`` table): one line each here.
-FEATURES = (pages, signin, desks, bookings, checkin, attendance, requests, unit)
+FEATURES = (pages, signin, pwa, desks, bookings, checkin, attendance, requests, unit)
 
 
 def setup(
@@ -59,6 +60,7 @@ def setup(
     assets = app.router.add_get("/static/{name:.+}", ports.public(static.asset))
     app[sessions.PAGE_ROUTES] = frozenset(added)  # with sessions
     app[sessions.ALL_ROUTES] = frozenset({*added, assets})  # with the pages' headers
+    app.middlewares.append(pwa.compression)  # gzip, error pages too
     app.middlewares.append(errors.middleware)  # around the sessions: a refused form too
     app.middlewares.append(sessions.middleware)
     app.on_response_prepare.append(_page_policy)
@@ -89,7 +91,9 @@ def _templates(app: web.Application) -> None:
     )
     # The i18n extension adds this method to the environment at run time.
     cast(_I18n, env).install_gettext_callables(gettext, ngettext, newstyle=True)
-    env.globals.update(asset=static.asset_url, vendored=static.vendored)
+    env.globals.update(
+        asset=static.asset_url, vendored=static.vendored, theme_colour=pwa.colour("brand")
+    )
 
 
 class _I18n(Protocol):

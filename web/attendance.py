@@ -10,7 +10,7 @@ The records are read through the store's functions the API's reports use
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -29,6 +29,7 @@ from ikn_core.attendance import (
     WorkMode,
 )
 from ikn_core.attendance.errors import OutsideGeofence
+from ikn_core.attendance.sent import SentTimeRefused
 from ikn_core.domain import IKN_ZONE
 from ikn_core.fields import FIRST_YEAR, LAST_YEAR, InvalidField, parse_month
 from ikn_service import attendance as service
@@ -37,14 +38,16 @@ from ikn_store.attendance.days import counted_spans, pending_evidence, records
 from ikn_store.attendance.requests import audit_trail
 from ikn_store.attendance.signals import signal_details
 from ikn_store.people import Person
-from web import i18n
+from web import i18n, pwa
 from web.labels import (
+    BOOKING_REFUSED,
     CLOCK_DONE,
     CLOCK_REFUSALS,
     DAY_STATES,
     MODES,
     PLACES,
     REMOTE_PLACES,
+    SENT_REFUSALS,
     SIGNAL_KINDS,
 )
 from web.pages import person_of, render, signed_in
@@ -314,9 +317,12 @@ async def clock(request: web.Request) -> web.StreamResponse:
     now = ports.now()
     policy = ports.policies().in_force(now.astimezone(IKN_ZONE).date())
     try:
-        cmd = clock_command(form, me.id, now)
+        # queued on a phone while offline: the phone's time, within the policy's bounds
+        cmd = replace(clock_command(form, me.id, now), sent=await pwa.sent_of(request))
         async with ports.pool().acquire() as conn:
             await service.clock(conn, cmd, policy)
+    except SentTimeRefused as exc:
+        return await _month_page(request, refused=SENT_REFUSALS.get(exc.kind, BOOKING_REFUSED))
     except Refused as exc:
         return await _month_page(request, refused=CLOCK_REFUSALS[exc.message])
     except OutsideGeofence:

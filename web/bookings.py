@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp import web
 
+from ikn_core.attendance.sent import SentTimeRefused
 from ikn_core.booking import (
     BookingError,
     BookingNotFound,
@@ -32,8 +33,14 @@ from ikn_core.booking import (
 from ikn_service import booking as service
 from ikn_service.booking_feed import calendar
 from ikn_store.booking.bookings import Booking, list_bookings
-from web import i18n
-from web.labels import BOOKING_DONE, BOOKING_REFUSALS, BOOKING_REFUSED, BOOKING_STATUSES
+from web import i18n, pwa
+from web.labels import (
+    BOOKING_DONE,
+    BOOKING_REFUSALS,
+    BOOKING_REFUSED,
+    BOOKING_STATUSES,
+    SENT_REFUSALS,
+)
 from web.pages import person_of, render, signed_in
 from web.ports import PORTS
 
@@ -51,8 +58,11 @@ class Refusal:
     status: int
 
 
-def refusal(error: BookingError) -> Refusal:
-    """The page's answer to a service error: its reason, and 404, 403, 422 or 409."""
+def refusal(error: BookingError | SentTimeRefused) -> Refusal:
+    """The page's answer to a service error: its reason, and 404, 403, 422 or 409 (a
+    check-in queued offline whose phone's time is out of bounds: 422)."""
+    if isinstance(error, SentTimeRefused):
+        return Refusal(SENT_REFUSALS.get(error.kind, BOOKING_REFUSED), 422)
     message = BOOKING_REFUSALS.get(error.kind, BOOKING_REFUSED)
     if error.kind in NOT_FOUND:
         return Refusal(message, 404)
@@ -146,7 +156,7 @@ async def _act(request: web.Request, action: Action, done: str) -> web.StreamRes
         booking_id = _booking_id(request)
         async with ports.pool().acquire() as conn:
             await action(conn, booking_id, person_of(request).id, ports.now())
-    except BookingError as exc:
+    except (BookingError, SentTimeRefused) as exc:
         return await _page(request, refused=refusal(exc))
     raise web.HTTPSeeOther(f"/bookings?done={done}")
 
@@ -178,7 +188,19 @@ async def cancel(request: web.Request) -> web.StreamResponse:
 @routes.post("/bookings/{id}/check-in")
 @signed_in
 async def check_in(request: web.Request) -> web.StreamResponse:
-    return await _act(request, service.check_in, "checked-in")
+    """Check in now, or at the phone's time of a check-in queued offline (``client_time``)."""
+    try:
+        sent = await pwa.sent_of(request)
+    except SentTimeRefused as exc:
+        return await _page(request, refused=refusal(exc))
+    oldest = pwa.oldest(request)
+
+    async def check_in_mine(
+        conn: asyncpg.Connection, booking_id: UUID, person_id: str, now: datetime
+    ) -> Booking:
+        return await service.check_in(conn, booking_id, person_id, now, sent=sent, oldest=oldest)
+
+    return await _act(request, check_in_mine, "checked-in")
 
 
 @routes.post("/bookings/{id}/check-out")

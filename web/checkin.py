@@ -17,6 +17,7 @@ import segno
 from aiohttp import web
 from markupsafe import Markup
 
+from ikn_core.attendance.sent import SentTimeRefused, event_time
 from ikn_core.booking import (
     BookDesk,
     BookingError,
@@ -35,7 +36,7 @@ from ikn_service import booking as service
 from ikn_store.booking.bookings import Booking, desk_next, list_bookings
 from ikn_store.booking.places import PlaceCache, check_desk
 from ikn_store.people import Person
-from web import i18n, sessions
+from web import i18n, pwa, sessions
 from web.bookings import Refusal, refusal, window_open
 from web.labels import BOOKING_REFUSALS
 from web.pages import person_of, render, signed_in
@@ -150,22 +151,27 @@ async def _checkin_page(request: web.Request, refused: Refusal | None = None) ->
 @routes.post("/checkin/{desk}")
 @signed_in
 async def check_in_at_desk(request: web.Request) -> web.StreamResponse:
-    """Do what the page offered (the form's ``offer``) if the desk still offers it."""
+    """Do what the page offered (the form's ``offer``) if the desk still offers it; a
+    check-in queued offline at the phone's time (``client_time``), a walk-up (which
+    books from now) when it arrives, within the same bounds."""
     asked = (await request.post()).get("offer")
     try:
+        sent = await pwa.sent_of(request)
+        event_time(sent, request.app[PORTS].now(), pwa.oldest(request))  # refused first
         found = await _read(request)
         if found.offer is not Offer.CHECKED_IN:  # else done already: a second tap
             if asked != found.offer or found.offer not in DOABLE:
                 return await _checkin_page(request, Refusal(CHANGED, 409))
-            await _do(request, found)
-    except BookingError as exc:
+            await _do(request, found, sent if found.offer is Offer.CHECK_IN else None)
+    except (BookingError, SentTimeRefused) as exc:
         return await _checkin_page(request, refusal(exc))
     raise web.HTTPSeeOther(f"/checkin/{found.desk_id}?done=checked-in")
 
 
-async def _do(request: web.Request, found: AtDesk) -> None:
-    """Check in to my booking, or book the free desk from now until ``found.until`` as
-    the API books (its batches) and check in to that."""
+async def _do(request: web.Request, found: AtDesk, sent: datetime | None) -> None:
+    """Check in to my booking (at ``sent``, the phone's time of a check-in queued
+    offline), or book the free desk from now until ``found.until`` as the API books
+    (its batches) and check in to that."""
     ports, person = request.app[PORTS], person_of(request)
     mine, now = found.mine, ports.now()
     if found.offer is Offer.WALK_UP and found.until is not None:
@@ -176,7 +182,7 @@ async def _do(request: web.Request, found: AtDesk) -> None:
     if mine is None:
         raise ValueError("a check-in offer without its booking")
     async with ports.pool().acquire() as conn:
-        await service.check_in(conn, mine.id, person.id, now)
+        await service.check_in(conn, mine.id, person.id, now, sent=sent, oldest=pwa.oldest(request))
 
 
 def _refused_page(request: web.Request, refused: Refusal) -> web.Response:

@@ -66,6 +66,18 @@ BOOKING_REFUSALS = {
     ),
     "booking-contended": gettext_noop("Many people are booking this desk right now; try again."),
 }
+# Why a form queued offline was refused: its phone's time (ikn_core.attendance.sent).
+SENT_REFUSALS = {
+    "sent-in-future": gettext_noop(
+        "Not recorded: the phone's clock is ahead of the right time. Set the phone's "
+        "clock to the network time and try again."
+    ),
+    "sent-too-long-ago": gettext_noop(
+        "Not recorded: it waited on the phone too long to count. Ask for a correction "
+        "of your attendance instead."
+    ),
+    "sent-time-unreadable": gettext_noop("Not recorded: the phone's time could not be read."),
+}
 BOOKING_REFUSED = gettext_noop("This could not be done now; try again later.")  # any other
 # What a booking action did: ``?done=`` of the page it redirects to.
 BOOKING_DONE = {

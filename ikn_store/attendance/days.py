@@ -30,6 +30,7 @@ from ikn_core.attendance import (
     as_of,
     compute_day,
 )
+from ikn_core.attendance.sent import offline_note, sent_offline
 from ikn_core.domain import IKN_TIME_ZONE
 
 _TAKE_DIRTY = """
@@ -133,6 +134,17 @@ def late(row: asyncpg.Record, policies: Policies) -> bool:
     )
 
 
+# Signals a phone sends, which it may have queued while offline (ikn_core.attendance.sent).
+PHONE_SIGNAL_KINDS = frozenset({"app_check_in", "app_check_out", "booking_check_in"})
+
+
+def _offline(row: asyncpg.Record, zone: ZoneInfo) -> str | None:
+    """The explanation's line of a phone's signal that waited on the phone, else None."""
+    if row["kind"] not in PHONE_SIGNAL_KINDS or not sent_offline(row["at"], row["received_at"]):
+        return None
+    return offline_note(row["kind"], f"s{row['id']}", row["at"], row["received_at"], zone)
+
+
 def _pending(row: asyncpg.Record, zone: ZoneInfo) -> str:
     at, received = row["at"].astimezone(zone), row["received_at"].astimezone(zone)
     return (
@@ -151,13 +163,18 @@ async def compute(
     zones = {d.person_id: ZoneInfo(d.tz) for d in due}
     signals: dict[tuple[str, date], list[Signal]] = defaultdict(list)
     pending: dict[tuple[str, date], list[str]] = defaultdict(list)
+    offline: dict[tuple[str, date], list[str]] = defaultdict(list)
     for row in await conn.fetch(_SIGNALS, people, days):
+        zone = zones[row["person_id"]]
+        on_day = row["at"].astimezone(zone).date() == row["day"]
         if late(row, policies):
-            local = row["at"].astimezone(zones[row["person_id"]]).date()
-            if local == row["day"]:
-                pending[_key(row)].append(_pending(row, zones[row["person_id"]]))
+            if on_day:
+                pending[_key(row)].append(_pending(row, zone))
         else:
             signals[_key(row)].append(_signal(row))
+            note = _offline(row, zone) if on_day else None
+            if note is not None:
+                offline[_key(row)].append(note)
     excuses: dict[tuple[str, date], Excuse] = {}
     for row in await conn.fetch(_EXCUSES, people, days):
         excuses[_key(row)] = Excuse(row["day"], row["kind"], row["reason"], str(row["id"]))
@@ -173,8 +190,9 @@ async def compute(
             policy=policy,
             excuse=excuses.get(key),
         )
-        if key in pending:
-            record = replace(record, reasons=(*record.reasons, *pending[key]))
+        if key in pending or key in offline:  # the signals' notes first, as they came
+            notes = sorted(offline.get(key, []))
+            record = replace(record, reasons=(*notes, *record.reasons, *pending.get(key, [])))
         out.append((d.person_id, record))
     return out
 

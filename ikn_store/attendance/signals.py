@@ -42,6 +42,7 @@ class NewSignal:
     lon: float | None = None
     accuracy_m: float | None = None
     also_within: tuple[str, ...] = ()  # other buildings whose geofence held it
+    received_at: datetime | None = None  # None: now (one queued offline: its receipt)
 
 
 async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy) -> int | None:
@@ -51,8 +52,8 @@ async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy
     signal_id = await conn.fetchval(
         """INSERT INTO attendance_signals
                (person_id, kind, at, place_type, building_id, source, lat, lon, accuracy_m,
-                also_within)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                also_within, received_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()))
            ON CONFLICT ON CONSTRAINT attendance_signals_once DO NOTHING RETURNING id""",
         signal.person_id,
         signal.kind,
@@ -64,6 +65,7 @@ async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy
         signal.lon if keep else None,
         signal.accuracy_m if keep else None,
         list(signal.also_within),
+        signal.received_at,
     )
     return None if signal_id is None else int(signal_id)
 

@@ -363,15 +363,22 @@ async def cancel_following(conn: asyncpg.Connection, booking: Booking) -> list[B
 
 
 async def check_in(
-    conn: asyncpg.Connection, booking_id: UUID, signal: CheckInSignal, at: datetime
+    conn: asyncpg.Connection,
+    booking_id: UUID,
+    signal: CheckInSignal,
+    at: datetime,
+    received: datetime | None = None,
 ) -> Booking:
-    """Mark a booked booking checked in by ``signal``; checking in twice keeps the first."""
+    """Mark a booked booking checked in by ``signal`` at ``at`` (``received``: when a
+    check-in queued offline arrived); checking in twice keeps the first."""
     await conn.execute(
-        """UPDATE bookings SET status = 'checked_in', checked_in_at = $2, check_in_signal = $3
+        """UPDATE bookings SET status = 'checked_in', checked_in_at = $2, check_in_signal = $3,
+                               check_in_received_at = $4
            WHERE id = $1 AND status = 'booked'""",
         booking_id,
         at,
         str(signal),
+        received,
     )
     booking = await get_booking(conn, booking_id)
     if booking.status not in (BookingStatus.BOOKED, BookingStatus.CHECKED_IN):

@@ -1,10 +1,12 @@
--- A booking checked in (app, sensor or badge) is a signal of its person.
+-- A booking checked in (app, sensor or badge) is a signal of its person; received when
+-- the booking says (a check-in queued on an offline phone), else now.
 CREATE OR REPLACE FUNCTION attendance_booking_check_in() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO attendance_signals (person_id, kind, at, place_type, building_id, source)
+    INSERT INTO attendance_signals (person_id, kind, at, place_type, building_id, source,
+                                    received_at)
     SELECT n.person_id, 'booking_check_in', n.checked_in_at, 'office', f.building_id,
-           'booking:' || n.id
+           'booking:' || n.id, coalesce(n.check_in_received_at, now())
     FROM new_bookings n
     JOIN old_bookings o ON o.id = n.id
     JOIN desks d ON d.id = n.desk_id
