@@ -38,6 +38,17 @@ HEADLINES: dict[str, tuple[str, ...]] = {
     "attendance-rules": ("records_per_s", "ratio", "late_minutes_agree"),
     "attendance": ("records_ok", "all_correct", "complete_after_last_tap_s", "ratio"),
     "analytics": ("refresh_s", "desk.p50_ms", "building.p50_ms", "ratio", "raw_speedup"),
+    "web": (
+        "find_p50_ms",
+        "find_p99_ms",
+        "find_ratio",
+        "book_p50_ms",
+        "book_p99_ms",
+        "book_ratio",
+        "first_load_kb",
+        "repeat_load_kb",
+        "interactive_ms",
+    ),
 }
 
 

@@ -269,7 +269,10 @@ async def _bytes(base: str, user: User) -> dict[str, Any]:
                 return head + len(body), body
 
         page, body = await size(find_path(_day(1)))
-        async with session.get(base + find_path(_day(1)), headers=_cookie(user)) as plain:
+        async with (
+            aiohttp.ClientSession() as reader,
+            reader.get(base + find_path(_day(1)), headers=_cookie(user)) as plain,
+        ):
             assets = sorted(set(ASSET.findall(await plain.text())))
         first = page + sum([(await size(path))[0] for path in assets])
     return {
