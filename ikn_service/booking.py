@@ -9,10 +9,10 @@ turn into their own answer (a problem document, a CLI message).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
@@ -23,12 +23,14 @@ from ikn_core.booking import (
     RELEASE_AFTER,
     BookDesk,
     BookingContended,
+    BookingError,
     BookingNotActive,
     BookingNotFound,
     CheckInSignal,
     DeskAssigned,
     DeskDisabled,
     NotYourDelegation,
+    Recurrence,
     RuleBroken,
     UnknownPerson,
     UnknownPlace,
@@ -79,6 +81,41 @@ async def book(
             return result
         place = None  # the rules changed meanwhile: read them again
     raise BookingContended(f"desk {cmd.desk_id}: its rules keep changing; retry")
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesBooked:
+    """What a series booked, and each occurrence refused with why."""
+
+    booked: list[Booking]
+    refused: list[tuple[datetime, datetime, BookingError]]
+
+
+async def book_series(
+    conn: asyncpg.Connection,
+    places: PlaceCache,
+    first: BookDesk,
+    recurrence: Recurrence,
+    now: datetime,
+) -> SeriesBooked:
+    """Book every occurrence of ``recurrence`` at ``first``'s desk for its person, one
+    by one under the rules of a single booking (not atomic, by choice: a desk taken on
+    one Tuesday should not cost the other nine), in one new series. With an idempotency
+    key K, occurrence n is booked under ``K#n``, so a retry books nothing twice. An
+    unknown desk raises; a refused occurrence is listed."""
+    series, booker = uuid4(), store.OnConnection(conn)
+    zone = (await places.fresh(conn, first.desk_id)).zone_info
+    done = SeriesBooked([], [])
+    for n, (start, end) in enumerate(recurrence.occurrences(zone)):
+        key = f"{first.idempotency_key}#{n}" if first.idempotency_key is not None else None
+        cmd = replace(first, start=start, end=end, idempotency_key=key, series_id=series)
+        try:
+            booking, _ = await book(booker, places, cmd, now)
+        except BookingError as exc:
+            done.refused.append((start, end, exc))
+        else:
+            done.booked.append(booking)
+    return done
 
 
 def _check(place: DeskPlace, cmd: BookDesk, now: datetime) -> None:

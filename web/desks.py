@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp import web
 
-from ikn_core.booking import BookDesk, BookingError
+from ikn_core.booking import MAX_OCCURRENCES, BookDesk, BookingError, Recurrence, Repeat
 from ikn_core.domain import Role
 from ikn_service import booking as service
 from ikn_store.booking.availability import DeskAvailability, availability
@@ -241,6 +241,7 @@ async def confirm(request: web.Request) -> web.StreamResponse:
         shapes=SHAPES,
         states=DESK_STATES,
         others=others,
+        max_count=MAX_OCCURRENCES,
         day_text=i18n.long_date(query.day, lang),
         clock=lambda moment: i18n.clock_time(moment, query.tz, lang),
         back="/desks?" + urlencode(back),
@@ -284,13 +285,36 @@ async def book(request: web.Request) -> web.StreamResponse:
             datetime.combine(day, end, place.zone_info),
             me.id,
         )
-        await service.book(ports.booker(), ports.places(), cmd, ports.now())
+        repeat = _repeat(form, cmd)
+        if repeat is None:
+            await service.book(ports.booker(), ports.places(), cmd, ports.now())
+        else:
+            async with ports.pool().acquire() as conn:
+                done = await service.book_series(conn, ports.places(), cmd, repeat, ports.now())
+            if not done.booked:
+                raise done.refused[0][2]  # none: why the first was refused
+            partly = "-partly" if done.refused else ""
+            raise web.HTTPSeeOther(f"/bookings?done=series{partly}")
     except BadField:
         return await _find_page(request, when)
     except BookingError as exc:
         where = {"building": place.building_id, "zone": place.zone_id}
         return await _find_page(request, {**when, **where}, refusal(exc))
     raise web.HTTPSeeOther("/bookings?done=booked")
+
+
+def _repeat(form: Mapping[str, str], cmd: BookDesk) -> Recurrence | None:
+    """The series the form asks for (``repeat`` daily or weekly, ``count`` times in
+    all), None for one booking; anything else is a 400 naming the field."""
+    repeat = form.get("repeat", "")
+    if not repeat:
+        return None
+    if repeat not in tuple(Repeat):
+        raise web.HTTPBadRequest(reason="repeat: daily, weekly or nothing")
+    count = form.get("count", "")
+    if not count.isdigit() or not 2 <= int(count) <= MAX_OCCURRENCES:
+        raise web.HTTPBadRequest(reason=f"count: 2 to {MAX_OCCURRENCES} times")
+    return Recurrence(cmd.start, cmd.end, Repeat(repeat), int(count))
 
 
 async def _place(request: web.Request, desk_id: str) -> DeskPlace:

@@ -82,6 +82,11 @@ BOOKING_REFUSED = gettext_noop("This could not be done now; try again later.")  
 # What a booking action did: ``?done=`` of the page it redirects to.
 BOOKING_DONE = {
     "booked": gettext_noop("The desk is booked."),
+    "series": gettext_noop("The series is booked: every time is listed below."),
+    "series-partly": gettext_noop(
+        "Part of the series is booked: the times the rules refused (a desk taken, a day "
+        "closed) are not; the booked ones are listed below."
+    ),
     "cancelled": gettext_noop("The booking is cancelled."),
     "cancelled-following": gettext_noop(
         "The booking and the later ones of its series are cancelled."

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from aiohttp import web
 
@@ -81,36 +81,22 @@ def _refusal(request: web.Request, start: datetime, end: datetime, exc: BookingE
 async def _book_all(
     request: web.Request, desk: str, whom: Person, me: Person, recurrence: Recurrence
 ) -> tuple[list[store.Booking], list[Any]]:
-    key = idempotency_key(request)
-    series = uuid4()
-    booked: list[store.Booking] = []
-    refused: list[Any] = []
-    places = request.app[PLACES]
+    first = BookDesk(
+        desk,
+        whom.id,
+        whom.agency,
+        whom.unit,
+        recurrence.start,
+        recurrence.end,
+        me.id,
+        idempotency_key(request),
+        manager=request[PRINCIPAL].role in MANAGERS,
+    )
     async with request.app[POOL].acquire() as conn:
-        tz = (await places.fresh(conn, desk)).zone_info
-        for n, (start, end) in enumerate(recurrence.occurrences(tz)):
-            occurrence_key = f"{key}#{n}" if key is not None else None
-            cmd = BookDesk(
-                desk,
-                whom.id,
-                whom.agency,
-                whom.unit,
-                start,
-                end,
-                me.id,
-                occurrence_key,
-                series,
-                manager=request[PRINCIPAL].role in MANAGERS,
-            )
-            try:
-                booking, _ = await service.book(
-                    store.OnConnection(conn), places, cmd, datetime.now(UTC)
-                )
-            except BookingError as exc:
-                refused.append(_refusal(request, start, end, exc))
-            else:
-                booked.append(booking)
-    return booked, refused
+        done = await service.book_series(
+            conn, request.app[PLACES], first, recurrence, datetime.now(UTC)
+        )
+    return done.booked, [_refusal(request, s, e, exc) for s, e, exc in done.refused]
 
 
 @routes.post("/api/v1/bookings/series")
