@@ -164,3 +164,11 @@ async def sync(
             today,
         )
     return changes
+
+
+def summary(changes: Changes) -> str:
+    """Counts only (no personal data), for the log and the command's last line."""
+    return (
+        f"{len(changes.added)} added, {len(changes.changed)} changed, "
+        f"{len(changes.deactivated)} deactivated"
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -142,3 +145,43 @@ async def test_contract_real_siasn() -> None:
     )
     emps = await siasn.fetch_employees(creds, e["IKN_SIASN_UNITS"].split(","))
     assert all(x.nip and x.name for x in emps)
+
+
+def command_env(creds: siasn.Credentials, url: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "IKN_DATABASE_URL": url,
+        "IKN_SIASN_GATEWAY_URL": creds.gateway_url,
+        "IKN_SIASN_SSO_URL": creds.sso_url,
+        "IKN_SIASN_CLIENT_ID": "cid",
+        "IKN_SIASN_CLIENT_SECRET": SECRET,
+        "IKN_SIASN_USERNAME": "user",
+        "IKN_SIASN_PASSWORD": PASSWORD,
+        "IKN_SIASN_UNITS": "U1",
+        "IKN_SIASN_AGENCY": "bkn",
+    }
+
+
+async def ikn(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "ikn", *args]
+    return await asyncio.to_thread(subprocess.run, cmd, env=env, capture_output=True, text=True)
+
+
+async def test_command_dry_run_then_real(fake: Any, database_url: str) -> None:
+    f, creds = fake
+    f.units["U1"] = [emp("1", "Ani", "3"), emp("3", "Sari")]
+    env = command_env(creds, database_url)
+    dry = await ikn(env, "sync", "siasn", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "added 1 Ani" in dry.stdout and "dry run, nothing changed: 2 added" in dry.stdout
+    real = await ikn(env, "sync", "siasn")
+    assert real.returncode == 0 and "2 added, 0 changed, 0 deactivated" in real.stdout
+    assert SECRET not in real.stderr + dry.stderr and PASSWORD not in real.stderr
+
+
+async def test_command_names_a_missing_setting(fake: Any, database_url: str) -> None:
+    _, creds = fake
+    env = command_env(creds, database_url)
+    del env["IKN_SIASN_UNITS"]
+    out = await ikn(env, "sync", "siasn")
+    assert out.returncode != 0 and "IKN_SIASN_UNITS is required" in out.stderr
