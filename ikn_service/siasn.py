@@ -58,7 +58,7 @@ def employee_of(raw: Mapping[str, Any]) -> Employee:
         unit=str(raw["unorId"]),
         position=str(raw.get("jabatanNama") or ""),
         supervisor_nip=str(raw["atasanNip"]) if raw.get("atasanNip") else None,
-        active=str(raw.get("kedudukanPnsNama", "Aktif")).lower() == "aktif",
+        active="aktif" in str(raw.get("kedudukanPnsNama", "Aktif")).lower(),  # "PPPK Aktif" too
     )
 
 
