@@ -158,6 +158,10 @@ async def sync(
         return changes
     async with conn.transaction():
         await upsert_people(conn, changes.added + [p for p, _ in changes.changed])
+        await conn.execute(  # someone who left and came back is active again
+            "UPDATE people SET employment_end = NULL WHERE id = ANY($1::text[])",
+            [p.id for p in changes.added],
+        )
         await conn.execute(
             "UPDATE people SET employment_end = $2 WHERE id = ANY($1::text[])",
             changes.deactivated,

@@ -103,6 +103,11 @@ async def test_sync_adds_updates_and_deactivates(fake: Any, database_url: str, c
     assert rows["1"]["name"] == "Ani R" and rows["3"]["role"] == "supervisor"
     assert rows["2"]["employment_end"] == date(2026, 12, 7)
     assert SECRET not in caplog.text and PASSWORD not in caplog.text and GW not in caplog.text
+    f.units["U1"][2] = emp("2", "Budi")  # back again: active, counted as added
+    assert [p.id for p in (await run(database_url, creds)).added] == ["2"]
+    conn = await asyncpg.connect(database_url)
+    assert await conn.fetchval("SELECT employment_end FROM people WHERE id = '2'") is None
+    await conn.close()
 
 
 async def test_dry_run_changes_nothing(fake: Any, database_url: str) -> None:
