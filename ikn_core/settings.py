@@ -660,6 +660,45 @@ EDGE_STORED_TIMEOUT_S = Setting(
 )
 
 
+SIASN_GATEWAY_URL = Setting(
+    "IKN_SIASN_GATEWAY_URL",
+    parse.http_url,
+    "BKN's WSO2 API gateway in front of SIASN (`ikn sync siasn`), e.g. `https://apimws.bkn.go.id`",
+)
+SIASN_SSO_URL = Setting(
+    "IKN_SIASN_SSO_URL",
+    parse.http_url,
+    "BKN's Keycloak SSO (realm `public-siasn`) for the SIASN user token, e.g. `https://sso-siasn.bkn.go.id`",
+)
+SIASN_CLIENT_ID = Setting(
+    "IKN_SIASN_CLIENT_ID", parse.plain_text, "consumer key of our application at the gateway"
+)
+SIASN_CLIENT_SECRET = Setting(
+    "IKN_SIASN_CLIENT_SECRET",
+    parse.plain_text,
+    "consumer secret of our application at the gateway; a secret, never logged",
+    secret=True,
+)
+SIASN_USERNAME = Setting(
+    "IKN_SIASN_USERNAME", parse.plain_text, "the SIASN SSO account the sync signs in as"
+)
+SIASN_PASSWORD = Setting(
+    "IKN_SIASN_PASSWORD",
+    parse.plain_text,
+    "password of the SIASN SSO account; a secret, never logged",
+    secret=True,
+)
+SIASN_UNITS = Setting(
+    "IKN_SIASN_UNITS", parse.names, "SIASN work-unit ids (unor) whose employees are synced"
+)
+SIASN_AGENCY = Setting(
+    "IKN_SIASN_AGENCY", parse.plain_text, "the agency the synced people belong to"
+)
+SIASN_TIMEOUT_S = Setting(
+    "IKN_SIASN_TIMEOUT_S", parse.positive_float, "timeout of the whole SIASN download"
+)
+
+
 # -- The settings of each part ---------------------------------------------------------
 
 
@@ -914,6 +953,27 @@ class BadgeSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BadgeSettings:
+        return read(cls, env)
+
+
+@dataclass(frozen=True, slots=True)
+class SiasnSettings:
+    """``ikn sync siasn``: BKN's SIASN (gateway + SSO) and the database."""
+
+    db: DatabaseSettings = nested(DatabaseSettings)
+    log: LogSettings = nested(LogSettings)
+    gateway_url: str = setting(SIASN_GATEWAY_URL)
+    sso_url: str = setting(SIASN_SSO_URL)
+    client_id: str = setting(SIASN_CLIENT_ID)
+    client_secret: str = setting(SIASN_CLIENT_SECRET)
+    username: str = setting(SIASN_USERNAME)
+    password: str = setting(SIASN_PASSWORD)
+    units: tuple[str, ...] = setting(SIASN_UNITS)
+    agency: str = setting(SIASN_AGENCY)
+    timeout_s: float = setting(SIASN_TIMEOUT_S, 60.0)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SiasnSettings:
         return read(cls, env)
 
 
