@@ -277,10 +277,10 @@ async def seeded_site(database_url: str) -> AsyncIterator[str]:
 
 
 async def _screens(page: Page, name: str) -> None:
-    browsing.SCREENS.mkdir(parents=True, exist_ok=True)
+    """Photographed at every width, and no wider than each (``browsing.photograph``)."""
+    await browsing.photograph(page, name)
     for width in browsing.WIDTHS:
         await page.set_viewport_size({"width": width, "height": 800})
-        await page.screenshot(path=browsing.SCREENS / f"{name}-{width}.png", full_page=True)
         wide = await page.evaluate("document.documentElement.scrollWidth")
         assert wide <= width, f"{name} scrolls sideways at {width} px"
 

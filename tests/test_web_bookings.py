@@ -22,25 +22,23 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page
 
-from api.booking import release
 from ikn_core.booking import BookingRules, walk_up_end
 from ikn_store.booking.places import set_rules
 from tests import test_web_browser as browsing
 from tests.test_web import Site
-from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, serving_site, site_app
+from tests.web_site import (
+    DEV_LOGIN,
+    NOW,
+    Clock,
+    no_release,  # noqa: F401  (autouse)
+    seed_people,
+    serving_site,
+    site_app,
+)
 from web.checkin import qr_svg
 
 TOMORROW = NOW + timedelta(days=1)
 browser = browsing.browser  # the fixture: Debian's Chromium
-
-
-async def _no_release(app: object) -> None:
-    """The release job's round, stopped: it runs on the real clock."""
-
-
-@pytest.fixture(autouse=True)
-def no_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(release, "_release_round", _no_release)
 
 
 @pytest.fixture
@@ -337,10 +335,7 @@ async def late_morning(database_url: str) -> AsyncIterator[str]:
 
 
 async def _screens(page: Page, name: str) -> None:
-    browsing.SCREENS.mkdir(parents=True, exist_ok=True)
-    for width in browsing.WIDTHS:
-        await page.set_viewport_size({"width": width, "height": 800})
-        await page.screenshot(path=browsing.SCREENS / f"{name}-{width}.png", full_page=True)
+    await browsing.photograph(page, name)
 
 
 @pytest.mark.browser

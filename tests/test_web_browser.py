@@ -177,3 +177,11 @@ async def test_signing_in_to_today_with_the_keyboard_alone(
     assert htmx == "2.0.11"  # loaded under script-src 'self'
     assert watch.outside == []
     assert watch.errors == []
+
+
+async def photograph(page: Page, name: str) -> None:
+    """Screenshots of ``page`` at every width (test-artifacts/screens/NAME-WIDTH.png)."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 800})
+        await page.screenshot(path=SCREENS / f"{name}-{width}.png", full_page=True)

@@ -20,27 +20,26 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page
 
-from api.booking import release
 from ikn_core.domain import Role
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
 from tests import test_web_browser as browsing
 from tests.test_web import Site
-from tests.web_site import DEV_LOGIN, NOW, WITA, Clock, seed_people, serving_site, site_app
+from tests.web_site import (
+    DEV_LOGIN,
+    NOW,
+    WITA,
+    Clock,
+    no_release,  # noqa: F401  (autouse)
+    seed_people,
+    serving_site,
+    site_app,
+)
 from web.desk_query import default_window
 
 browser = browsing.browser  # the fixture: Debian's Chromium
 DEWI = Person("dewi", "Dewi Anggraini", "kemenpan", "sdm", Role.DELEGATE, "b1")
 AFTERNOON = {"date": "2026-12-07", "start": "13:00", "end": "17:00"}
-
-
-async def _no_release(app: object) -> None:
-    """The release job's round, stopped: it runs on the real clock."""
-
-
-@pytest.fixture(autouse=True)
-def no_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(release, "_release_round", _no_release)
 
 
 async def seed_desks(url: str) -> None:
@@ -234,10 +233,7 @@ async def midday(database_url: str) -> AsyncIterator[str]:
 
 
 async def _screens(page: Page, name: str) -> None:
-    browsing.SCREENS.mkdir(parents=True, exist_ok=True)
-    for width in browsing.WIDTHS:
-        await page.set_viewport_size({"width": width, "height": 800})
-        await page.screenshot(path=browsing.SCREENS / f"{name}-{width}.png", full_page=True)
+    await browsing.photograph(page, name)
 
 
 async def _sign_in_to_desks(page: Page, base: str) -> None:

@@ -21,7 +21,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, BrowserContext, Page
 
-from api.booking import release
 from ikn_core.attendance import PlaceType
 from ikn_core.attendance.sent import (
     SKEW,
@@ -37,21 +36,21 @@ from ikn_store.attendance.days import recompute_dirty
 from tests import test_web_browser as browsing
 from tests.test_web import Site
 from tests.test_web_bookings import hours, insert_booking, post, text_of
-from tests.web_site import DEV_LOGIN, NOW, WITA, Clock, seed_people, serving_site, site_app
+from tests.web_site import (
+    DEV_LOGIN,
+    NOW,
+    WITA,
+    Clock,
+    no_release,  # noqa: F401  (autouse)
+    seed_people,
+    serving_site,
+    site_app,
+)
 from web import static
 from web.ports import PORTS
 
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
 browser = browsing.browser  # the fixture: Debian's Chromium
-
-
-async def _no_release(app: object) -> None:
-    """The release job's round, stopped: it runs on the real clock."""
-
-
-@pytest.fixture(autouse=True)
-def no_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(release, "_release_round", _no_release)
 
 
 @pytest.fixture
@@ -283,10 +282,7 @@ async def test_the_days_explanation_names_a_signal_sent_offline(site: Site) -> N
 
 
 async def _screens(page: Page, name: str) -> None:
-    browsing.SCREENS.mkdir(parents=True, exist_ok=True)
-    for width in browsing.WIDTHS:
-        await page.set_viewport_size({"width": width, "height": 800})
-        await page.screenshot(path=browsing.SCREENS / f"{name}-{width}.png", full_page=True)
+    await browsing.photograph(page, name)
     await page.set_viewport_size({"width": 360, "height": 800})
 
 
