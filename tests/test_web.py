@@ -18,7 +18,7 @@ from ikn_core import domain
 from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings
 from tests.helpers import seed
-from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, site_app
+from tests.web_site import DEV_LOGIN, NOW, Clock, no_release, seed_people, site_app  # noqa: F401
 
 Client = TestClient[web.Request, web.Application]
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -337,3 +337,24 @@ async def test_a_forged_form_is_refused_with_a_page(site: Site) -> None:
     response = await site.client.post("/logout", data={}, headers={**HTML, **site.origin})
     assert (response.status, response.content_type) == (403, "text/html")
     assert "Bukan untuk Anda" in await response.text()
+
+
+async def test_today_offers_the_check_in_of_a_booking_whose_window_is_open(site: Site) -> None:
+    """Budi's booking of d2 from 09:10: its check-in opens at 08:55, so Today at 09:00
+    has the button (to My bookings' check-in); the page's title is only its title."""
+    conn = await asyncpg.connect(site.url)
+    try:
+        await conn.execute(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by)
+               VALUES ('d2', 'budi', tstzrange($1, $2), 'budi')""",
+            NOW.replace(minute=10),
+            NOW.replace(hour=12),
+        )
+    finally:
+        await conn.close()
+    await site.sign_in("budi")
+    page = await (await site.client.get("/")).text()
+    assert re.search(r'action="/bookings/[0-9a-f-]+/check-in"', page)
+    assert re.search(r"<title>[^<]*</title>", page)
+    await site.sign_in("ani")  # checked in already: no button
+    assert "/check-in" not in await (await site.client.get("/")).text()

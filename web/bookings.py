@@ -25,10 +25,8 @@ from ikn_core.booking import (
     BookingError,
     BookingNotFound,
     BookingStatus,
-    OutsideCheckInWindow,
     RuleBroken,
     check_in_opens,
-    check_in_window,
 )
 from ikn_service import booking as service
 from ikn_service.booking_feed import calendar
@@ -43,6 +41,7 @@ from web.labels import (
 )
 from web.pages import person_of, render, signed_in
 from web.ports import PORTS
+from web.today import window_open
 
 routes = web.RouteTableDef()
 
@@ -69,15 +68,6 @@ def refusal(error: BookingError | SentTimeRefused) -> Refusal:
     if error.kind in NOT_ALLOWED:
         return Refusal(message, 403)
     return Refusal(message, 422 if isinstance(error, RuleBroken) else 409)
-
-
-def window_open(booking: Booking, now: datetime) -> bool:
-    """Whether ``booking`` may be checked in to ``now`` (``ikn_core.booking``)."""
-    try:
-        check_in_window(booking.start, booking.end, now)
-    except OutsideCheckInWindow:
-        return False
-    return booking.status is BookingStatus.BOOKED
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,10 +37,11 @@ from ikn_store.booking.bookings import Booking, desk_next, list_bookings
 from ikn_store.booking.places import PlaceCache, check_desk
 from ikn_store.people import Person
 from web import i18n, pwa, sessions
-from web.bookings import Refusal, refusal, window_open
+from web.bookings import Refusal, refusal
 from web.labels import BOOKING_REFUSALS
 from web.pages import person_of, render, signed_in
 from web.ports import PORTS
+from web.today import window_open
 
 routes = web.RouteTableDef()
 PRINTERS = frozenset({Role.FACILITY_MANAGER, Role.ADMIN})

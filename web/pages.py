@@ -21,7 +21,7 @@ from ikn_store.people import Person, get_person
 from web import i18n, oidc_client, sessions
 from web.labels import BOOKING_STATUSES, CLOCK_DONE, MODES, PLACES, REMOTE_PLACES, ROLES
 from web.ports import PORTS, Handler
-from web.today import read_today
+from web.today import read_today, window_open
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -105,6 +105,7 @@ async def today(request: web.Request) -> web.StreamResponse:
         "today.html",
         today=found,
         now=ports.now(),
+        can_check_in=lambda booking: window_open(booking, ports.now()),
         date_text=i18n.long_date(found.day, lang),
         clock=clock,
         modes=MODES,

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from ikn_core.attendance import DailyRecord, Policies
+from ikn_core.booking import BookingStatus, OutsideCheckInWindow, check_in_window
 from ikn_store.attendance.days import counted_spans, records
 from ikn_store.booking.bookings import Booking, list_bookings
 
@@ -39,3 +40,12 @@ async def read_today(
         bookings=tuple(b for b in booked if b.start < end),
         record=found.get((person_id, day)),
     )
+
+
+def window_open(booking: Booking, now: datetime) -> bool:
+    """Whether ``booking`` may be checked in to ``now`` (``ikn_core.booking``)."""
+    try:
+        check_in_window(booking.start, booking.end, now)
+    except OutsideCheckInWindow:
+        return False
+    return booking.status is BookingStatus.BOOKED
