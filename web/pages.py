@@ -49,7 +49,7 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
     ]
     base = {
         "lang": i18n.language_of(request),
-        "csrf": session.csrf_token if session is not None else "",
+        "csrf": sessions.mask(session.csrf_token) if session is not None else "",
         "person": person,
         "role": ROLES[person.role] if person is not None else "",
         "nav": nav,

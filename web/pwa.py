@@ -127,7 +127,8 @@ async def token(request: web.Request) -> web.StreamResponse:
     headers = {"Cache-Control": "no-store"}
     if session is None or session.person is None:
         return web.json_response({"signed_in": False}, status=401, headers=headers)
-    found = {"signed_in": True, "csrf": session.csrf_token, "person": session.person.id}
+    csrf = sessions.mask(session.csrf_token)
+    found = {"signed_in": True, "csrf": csrf, "person": session.person.id}
     return web.json_response(found, headers=headers)
 
 

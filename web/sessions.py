@@ -11,6 +11,7 @@ field ``csrf_token`` or the header ``X-CSRF-Token`` (htmx's ``hx-headers`` on <b
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 import secrets
@@ -72,8 +73,41 @@ async def _check_forgery(request: web.Request, session: WebSession | None) -> No
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.content_type == "application/x-www-form-urlencoded":
         sent = str((await request.post()).get(CSRF_FIELD, ""))
-    if session is None or not hmac.compare_digest(sent or "", session.csrf_token):
+    if session is None or not _token_matches(sent or "", session.csrf_token):
         raise web.HTTPForbidden(reason="Missing or wrong CSRF token")
+
+
+def _token_matches(sent: str, token: str) -> bool:
+    """The session's token, masked as the pages show it, or bare (a client that read it
+    elsewhere: a bare token in a request gives nothing away)."""
+    expected = token.encode()
+    return hmac.compare_digest(unmask(sent).encode(), expected) or hmac.compare_digest(
+        sent.encode(), expected
+    )
+
+
+# The token as a page shows it: a new random pad and the token XORed with it, so that no
+# two responses carry the same bytes. Pages are gzipped (web.pwa) and echo what was typed
+# into them; a secret repeated in every response would let an attacker who sees the
+# compressed sizes guess it byte by byte (BREACH). Django masks its token the same way.
+def mask(token: str) -> str:
+    raw = token.encode()
+    pad = secrets.token_bytes(len(raw))
+    masked = pad + bytes(a ^ b for a, b in zip(pad, raw, strict=True))
+    return base64.urlsafe_b64encode(masked).decode().rstrip("=")
+
+
+def unmask(sent: str) -> str:
+    """The token a masked value carries ("" when it is not one of ours)."""
+    try:
+        masked = base64.urlsafe_b64decode(sent + "=" * (-len(sent) % 4))
+    except ValueError:
+        return ""
+    half = len(masked) // 2
+    if not masked or len(masked) % 2:
+        return ""
+    pad, body = masked[:half], masked[half:]
+    return bytes(a ^ b for a, b in zip(pad, body, strict=True)).decode(errors="replace")
 
 
 def own_origin(request: web.Request) -> str:
