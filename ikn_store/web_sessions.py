@@ -123,9 +123,10 @@ async def find(
 async def end(conn: asyncpg.Connection, session_id: str) -> str | None:
     """Ends the session; the ID token it was opened with, if any (for signing out at the
     identity provider)."""
-    return await conn.fetchval(  # type: ignore[no-any-return]
+    id_token: str | None = await conn.fetchval(
         "DELETE FROM web_sessions WHERE id_hash = $1 RETURNING id_token", _hash(session_id)
     )
+    return id_token
 
 
 async def purge(conn: asyncpg.Connection, now: datetime, idle: timedelta) -> int:

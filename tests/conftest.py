@@ -22,6 +22,8 @@ from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 
 if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
     from tests.test_ingest import Running
 
 # One per xdist worker ("gw0", ...; none without xdist): workers sharing a server
@@ -114,3 +116,31 @@ async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[R
     running = await _start(_settings(database_url, mosquitto, f"ingest-{uuid.uuid4().hex[:8]}"))
     yield running
     await running.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's headless Chromium (never a browser Playwright would download)."""
+    from playwright.async_api import async_playwright
+
+    from tests.test_docs_page import _chromium
+
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=_chromium(), headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+def no_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The no-show release job stopped: it runs on the real clock, for which the staff
+    pages' bookings on their fixed day (tests/web_site.py ``NOW``) may be past their
+    start. A module takes it with ``pytest.mark.usefixtures("no_release")``."""
+    from api.booking import release
+
+    async def no_round(app: object) -> None:
+        """A round that releases nothing."""
+
+    monkeypatch.setattr(release, "_release_round", no_round)

@@ -18,7 +18,10 @@ from ikn_core import domain
 from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings
 from tests.helpers import seed
-from tests.web_site import DEV_LOGIN, NOW, Clock, no_release, seed_people, site_app  # noqa: F401
+from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, site_app
+
+# bookings on NOW's day must not be released by the job on the real clock
+pytestmark = pytest.mark.usefixtures("no_release")
 
 Client = TestClient[web.Request, web.Application]
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')

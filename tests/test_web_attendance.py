@@ -44,9 +44,6 @@ def text_of(page: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", page).split())
 
 
-browser = browsing.browser  # the fixture: Debian's Chromium
-
-
 async def get(site: Site, path: str, lang: str = "id") -> ClientResponse:
     return await site.client.get(path, cookies={"ikn_lang": lang}, allow_redirects=False)
 
@@ -356,10 +353,7 @@ async def test_the_pages_states_are_accessible(
     found: dict[str, list[dict[str, object]]] = {}
     try:
         page = await context.new_page()
-        await page.goto(base + "/login")
-        name = browsing.SIGN_IN_AS[lang].format("Ani Lestari")
-        await page.get_by_role("button", name=name).click()
-        await page.wait_for_url(base + "/")
+        await browsing.sign_in(page, base, lang, "Ani Lestari")
         for path in ("/attendance", "/attendance/2026-12-02", "/attendance?month=2026-11"):
             await page.goto(base + path)
             found[path] = await browsing._violations(page)
@@ -388,9 +382,7 @@ async def test_the_browsers_location_is_sent_only_with_consent(
     await watch.attach(context)
     try:
         page = await context.new_page()
-        await page.goto(base + "/login")
-        await page.get_by_role("button", name="Masuk sebagai Budi Santoso").click()
-        await page.wait_for_url(base + "/")
+        await browsing.sign_in(page, base, "id", "Budi Santoso")
         await page.goto(base + "/attendance")
         await page.get_by_label("Di kantor", exact=True).check()
         unshared = await page.input_value("input[name=lat]")

@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
 from ikn_core.booking import BookingRules, walk_up_end
 from ikn_store.booking.places import set_rules
@@ -30,15 +30,16 @@ from tests.web_site import (
     DEV_LOGIN,
     NOW,
     Clock,
-    no_release,  # noqa: F401  (autouse)
     seed_people,
     serving_site,
     site_app,
 )
 from web.checkin import qr_svg
 
+# bookings on NOW's day must not be released by the job on the real clock
+pytestmark = pytest.mark.usefixtures("no_release")
+
 TOMORROW = NOW + timedelta(days=1)
-browser = browsing.browser  # the fixture: Debian's Chromium
 
 
 @pytest.fixture
@@ -334,10 +335,6 @@ async def late_morning(database_url: str) -> AsyncIterator[str]:
         yield str(server.make_url("")).rstrip("/")
 
 
-async def _screens(page: Page, name: str) -> None:
-    await browsing.photograph(page, name)
-
-
 @pytest.mark.browser
 async def test_ani_scans_the_desk_checks_in_and_cancels_with_the_keyboard(
     late_morning: str, browser: Browser
@@ -354,13 +351,13 @@ async def test_ani_scans_the_desk_checks_in_and_cancels_with_the_keyboard(
         await page.get_by_role("button", name="Check-in", exact=True).click()
         await page.wait_for_url(base + "/checkin/d2?done=checked-in")
         done = await page.get_by_role("status").text_content()
-        await _screens(page, "checkin-done-id")
+        await browsing.photograph(page, "checkin-done-id")
         await page.goto(base + "/bookings")
-        await _screens(page, "bookings-flow-id")
+        await browsing.photograph(page, "bookings-flow-id")
         await browsing._tab_to(page, "Batalkan…")  # d3's: d2 is checked in now
         await page.keyboard.press("Enter")  # opens the confirmation
         await browsing._tab_to(page, "Ya, batalkan")
-        await _screens(page, "bookings-confirm-id")
+        await browsing.photograph(page, "bookings-confirm-id")
         async with page.expect_navigation():
             await page.keyboard.press("Enter")
         cancelled = await page.get_by_role("status").text_content()
@@ -384,16 +381,13 @@ async def test_the_pages_states_are_accessible(
     found: dict[str, list[dict[str, object]]] = {}
     try:
         page = await context.new_page()
-        await page.goto(base + "/login")
-        name = browsing.SIGN_IN_AS[lang].format("Ani Lestari")
-        await page.get_by_role("button", name=name).click()
-        await page.wait_for_url(base + "/")
+        await browsing.sign_in(page, base, lang, "Ani Lestari")
         for path in ("/bookings?done=cancelled", "/checkin/d1", "/checkin/d3", "/desks/d1/qr"):
             await page.goto(base + path)
             if path.startswith("/bookings"):  # with a confirmation open
                 await page.locator("details.confirm summary").first.click()
             found[path] = await browsing._violations(page)
-        await _screens(page, f"qr-refused-{lang}")
+        await browsing.photograph(page, f"qr-refused-{lang}")
     finally:
         await context.close()
     assert {path: v for path, v in found.items() if v} == {}
@@ -405,9 +399,7 @@ async def test_the_qr_code_prints_on_one_a6_page(late_morning: str, browser: Bro
     context = await browser.new_context(locale="id-ID")
     try:
         page = await context.new_page()
-        await page.goto(base + "/login")
-        await page.get_by_role("button", name="Masuk sebagai Fajar Nugroho").click()
-        await page.wait_for_url(base + "/")
+        await browsing.sign_in(page, base, "id", "Fajar Nugroho")
         await page.goto(base + "/desks/d1/qr")
         await page.emulate_media(media="print")
         header = await page.locator("header.top").is_visible()

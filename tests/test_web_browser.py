@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route
 
-from tests.test_docs_page import _chromium
 from tests.web_site import Clock, seed_people, serving_site
 
 pytestmark = pytest.mark.browser
@@ -78,17 +77,8 @@ async def server(database_url: str) -> AsyncIterator[TestServer]:
         yield srv
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=_chromium(), headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def _sign_in(page: Page, base: str, lang: str, name: str) -> None:
+async def sign_in(page: Page, base: str, lang: str, name: str) -> None:
+    """The development login's button of ``name``, in ``lang``, back on Today."""
     await page.goto(base + "/login")
     await page.get_by_role("button", name=SIGN_IN_AS[lang].format(name)).click()
     await page.wait_for_url(base + "/")
@@ -113,7 +103,7 @@ async def test_a_page_is_accessible_and_photographed(
     try:
         page = await context.new_page()
         if person is not None:
-            await _sign_in(page, base, lang, person)
+            await sign_in(page, base, lang, person)
         answer = await page.goto(base + path)
         assert answer is not None and answer.status == 200
         assert await page.get_attribute("html", "lang") == lang

@@ -30,14 +30,15 @@ from tests.web_site import (
     NOW,
     WITA,
     Clock,
-    no_release,  # noqa: F401  (autouse)
     seed_people,
     serving_site,
     site_app,
 )
 from web.desk_query import default_window
 
-browser = browsing.browser  # the fixture: Debian's Chromium
+# bookings on NOW's day must not be released by the job on the real clock
+pytestmark = pytest.mark.usefixtures("no_release")
+
 DEWI = Person("dewi", "Dewi Anggraini", "kemenpan", "sdm", Role.DELEGATE, "b1")
 AFTERNOON = {"date": "2026-12-07", "start": "13:00", "end": "17:00"}
 
@@ -232,10 +233,6 @@ async def midday(database_url: str) -> AsyncIterator[str]:
         yield str(server.make_url("")).rstrip("/")
 
 
-async def _screens(page: Page, name: str) -> None:
-    await browsing.photograph(page, name)
-
-
 async def _sign_in_to_desks(page: Page, base: str) -> None:
     await page.goto(base + "/desks")  # signed out: the sign-in page, then back
     await page.get_by_role("button", name="Masuk sebagai Ani Lestari").click()
@@ -259,13 +256,13 @@ async def test_ani_books_the_free_desk_on_the_plan(midday: str, browser: Browser
     try:
         page = await context.new_page()
         await _sign_in_to_desks(page, base)
-        await _screens(page, "desks-plan-id")
+        await browsing.photograph(page, "desks-plan-id")
         await page.locator('svg.floorplan [data-desk="d2"]').click()
         await page.wait_for_url("**/desks/d2?*")
-        await _screens(page, "desks-confirm-id")
+        await browsing.photograph(page, "desks-confirm-id")
         await page.get_by_role("button", name="Pesan", exact=True).click()
         listed = await _listed(page)
-        await _screens(page, "desks-booked-id")
+        await browsing.photograph(page, "desks-booked-id")
     finally:
         await context.close()
     assert listed.startswith("Meja sudah dipesan. |")
@@ -310,14 +307,11 @@ async def test_the_pages_states_are_accessible(midday: str, browser: Browser, la
     found: dict[str, list[dict[str, object]]] = {}
     try:
         page = await context.new_page()
-        await page.goto(base + "/login")
-        name = browsing.SIGN_IN_AS[lang].format(DEWI.name)  # a delegate: "Book for"
-        await page.get_by_role("button", name=name).click()
-        await page.wait_for_url(base + "/")
+        await browsing.sign_in(page, base, lang, DEWI.name)  # a delegate: "Book for"
         for path in ("/desks/d2", "/desks/d1?start=09:00", "/desks?date=x", "/desks?zone=z9"):
             await page.goto(base + path)
             found[path] = await browsing._violations(page)
-            await _screens(page, f"desks-state{len(found)}-{lang}")
+            await browsing.photograph(page, f"desks-state{len(found)}-{lang}")
     finally:
         await context.close()
     assert {path: v for path, v in found.items() if v} == {}

@@ -107,7 +107,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
         yield opened
 
 
-async def test_the_sign_in_page_offers_the_provider_and_no_development_login(
+async def test_thesign_in_page_offers_the_provider_and_no_development_login(
     world: World,
 ) -> None:
     page = await (await world.client.get("/login?next=/bookings")).text()
@@ -152,7 +152,7 @@ async def test_the_whole_flow_signs_ani_in_with_a_new_session(world: World) -> N
     assert "Ani Lestari" in page and "<h1>Hari ini</h1>" in page
 
 
-async def test_a_wrong_state_is_refused_and_spends_the_sign_in(world: World) -> None:
+async def test_a_wrong_state_is_refused_and_spends_thesign_in(world: World) -> None:
     back = await world.at_provider(await world.to_provider())
     state = parse_qs(urlsplit(back).query)["state"][0]
     wrong = ("y" if state[0] == "x" else "x") + state[1:]  # never the same (1 in 64 was)
@@ -164,14 +164,14 @@ async def test_a_wrong_state_is_refused_and_spends_the_sign_in(world: World) -> 
     assert (await world.client.get("/", allow_redirects=False)).status == 303
 
 
-async def test_a_sign_in_left_too_long_is_refused(world: World) -> None:
+async def test_asign_in_left_too_long_is_refused(world: World) -> None:
     back = await world.at_provider(await world.to_provider())
     world.clock.advance(11 * 60)  # the session lives on (30 min idle), the sign-in not
     assert (await world.callback(back)).status == 400
     assert world.idp.token_requests == []
 
 
-async def test_a_callback_without_a_sign_in_is_refused(world: World) -> None:
+async def test_a_callback_without_asign_in_is_refused(world: World) -> None:
     response = await world.callback("/login/callback?code=abc&state=def")
     assert response.status == 400
 
@@ -324,7 +324,7 @@ async def test_next_is_kept_and_another_sites_ignored(world: World) -> None:
         await _sign_out(world)
 
 
-async def test_a_visitor_sent_to_sign_in_comes_back(world: World) -> None:
+async def test_a_visitor_sent_tosign_in_comes_back(world: World) -> None:
     first = await world.client.get("/checkin/d2", allow_redirects=False)
     login = first.headers["Location"]
     assert URL(login).query["next"] == "/checkin/d2"
@@ -355,7 +355,7 @@ async def test_signing_out_ends_the_session_and_the_providers(world: World) -> N
     assert (await world.client.get("/", allow_redirects=False)).status == 303
 
 
-def test_web_sign_in_needs_the_client_id_and_the_issuer() -> None:
+def test_websign_in_needs_the_client_id_and_the_issuer() -> None:
     base = {"IKN_DATABASE_URL": "postgresql://ikn@localhost/ikn", "IKN_WEB_OIDC_LOGIN": "true"}
     with pytest.raises(SettingsError) as caught:
         ApiSettings.from_env(base)
@@ -463,7 +463,7 @@ async def _violations(
     return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
-async def test_without_the_providers_sign_in_its_addresses_are_not_there(
+async def test_without_the_providerssign_in_its_addresses_are_not_there(
     database_url: str,
 ) -> None:
     await seed_people(database_url)

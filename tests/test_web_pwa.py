@@ -43,7 +43,6 @@ from tests.web_site import (
     NOW,
     WITA,
     Clock,
-    no_release,  # noqa: F401  (autouse)
     seed_people,
     serving_site,
     site_app,
@@ -51,8 +50,10 @@ from tests.web_site import (
 from web import sessions, static
 from web.ports import PORTS
 
+# bookings on NOW's day must not be released by the job on the real clock
+pytestmark = pytest.mark.usefixtures("no_release")
+
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
-browser = browsing.browser  # the fixture: Debian's Chromium
 
 
 @pytest.fixture
@@ -325,7 +326,7 @@ async def test_offline_a_check_in_waits_on_the_phone_then_is_sent(
             await context.clock.set_fixed_time(tapped)
             page = await context.new_page()
             page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
-            await browsing._sign_in(page, base, "id", "Budi Santoso")
+            await browsing.sign_in(page, base, "id", "Budi Santoso")
             await page.goto(base + "/bookings")
             await page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # shell kept
             await context.set_offline(True)
@@ -378,7 +379,7 @@ async def test_a_queue_whose_session_ended_waits_for_its_person_to_sign_in(
         try:
             await context.clock.set_fixed_time(tapped)
             page = await context.new_page()
-            await browsing._sign_in(page, base, "en", "Budi Santoso")
+            await browsing.sign_in(page, base, "en", "Budi Santoso")
             await page.goto(base + "/bookings")
             await context.set_offline(True)
             await page.get_by_role("button", name="Check in", exact=True).click()
@@ -389,11 +390,11 @@ async def test_a_queue_whose_session_ended_waits_for_its_person_to_sign_in(
             await note.filter(has_text="sign in again").wait_for()
             said = await note.text_content()
             kept = await _checked_in(database_url, booking)
-            await browsing._sign_in(page, base, "en", "Ani Lestari")  # a shared phone
+            await browsing.sign_in(page, base, "en", "Ani Lestari")  # a shared phone
             await page.locator("#offline-note").filter(has_text="sign in again").wait_for()
             not_hers = await _checked_in(database_url, booking)
             await page.get_by_role("button", name="Sign out").click()
-            await browsing._sign_in(page, base, "en", "Budi Santoso")  # Today sends it
+            await browsing.sign_in(page, base, "en", "Budi Santoso")  # Today sends it
             await page.locator("#offline-note").filter(has_text="Sent:").wait_for()
         finally:
             await context.close()

@@ -32,7 +32,7 @@ from ikn_store.spaces import load_site
 from ingest.service import IngestService
 from tests.helpers import SMALL_SITE, eventually, fetch, publish
 from tests.test_docs_page import _chromium
-from tests.test_web_browser import SCREENS, _sign_in
+from tests.test_web_browser import SCREENS, sign_in
 from tests.web_site import DEV_LOGIN, WITA, Clock, seed_people, serving_site
 
 pytestmark = pytest.mark.browser
@@ -100,7 +100,7 @@ async def test_a_badge_tap_through_mqtt_shows_on_today(
         browser: Browser = await pw.chromium.launch(executable_path=_chromium())
         try:
             page = await (await browser.new_context(locale="id-ID")).new_page()
-            await _sign_in(page, base, "id", "Ani Lestari")
+            await sign_in(page, base, "id", "Ani Lestari")
             clock_in = page.locator("dt", has_text="Absen masuk").locator(
                 "xpath=following-sibling::dd[1]"
             )

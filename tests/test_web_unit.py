@@ -37,7 +37,7 @@ from ikn_store.attendance.signals import set_building_site
 from ikn_store.people import get_person
 from ikn_store.pool import close_pool, create_pool
 from tests.test_web import Site
-from tests.test_web_browser import SCREENS, WIDTHS, Watch, _tab_to, browser  # noqa: F401
+from tests.test_web_browser import SCREENS, WIDTHS, Watch, _tab_to
 from tests.web_site import NOW, WITA, Clock, seed_people, serving_site, site_app
 
 OFFICE = ("office", "b1")
@@ -327,7 +327,7 @@ async def test_a_bad_month_is_400_naming_the_field(
 
 async def test_sari_approves_with_the_keyboard_in_a_browser(
     database_url: str,
-    browser: Browser,  # noqa: F811  (the fixture)
+    browser: Browser,
 ) -> None:
     await seed_unit_history(database_url)
     async with serving_site(database_url, Clock()) as server:

@@ -10,12 +10,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from api.attendance import handlers as attendance
-from api.booking import release
 from ikn.site import make_site
 from ikn_core.domain import Role
 from ikn_core.settings import ApiSettings
@@ -140,14 +138,3 @@ async def seed_attendance(url: str) -> None:
         )
     finally:
         await conn.close()
-
-
-async def _no_release_round(app: object) -> None:
-    """The no-show release job's round, stopped: it runs on the real clock, for which
-    the bookings of ``NOW``'s day may be past their start."""
-
-
-@pytest.fixture(autouse=True)
-def no_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Autouse where a test module imports it (``from tests.web_site import no_release``)."""
-    monkeypatch.setattr(release, "_release_round", _no_release_round)
