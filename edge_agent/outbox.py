@@ -8,9 +8,10 @@ platform's ``stored`` notice says PostgreSQL holds them: only then are they
 forgotten. ``held`` hands out again what stays unconfirmed for too long.
 
 :class:`MemoryOutbox` keeps them in memory, bounded: a restart loses them, so
-it starts a new stream each time. A durable (SQLite) outbox will implement the
-same :class:`Outbox` protocol, keep its stream and sequence across restarts,
-and hand every unacknowledged reading out again after a restart.
+it starts a new stream each time. :class:`edge_agent.sqlite_outbox.SqliteOutbox`
+implements the same :class:`Outbox` protocol in a file: it keeps its stream and
+sequence across restarts and hands every unacknowledged reading out again after one.
+Both keep their counters in an :class:`OutboxCounters`.
 """
 
 from __future__ import annotations
@@ -71,25 +72,21 @@ class Outbox(Protocol):
         ...
 
 
-class MemoryOutbox:
-    """A bounded in-memory outbox.
+def checked_capacity(capacity: int) -> int:
+    if capacity < 1:
+        raise ValueError("an outbox needs room for at least one reading")
+    return capacity
 
-    When ``capacity`` readings are held and another arrives, the oldest *pending*
-    reading is dropped and counted (``dropped``): the newest state of a device is
-    worth more than its oldest, and a reading in flight is already with the MQTT
-    client, which will retransmit it. Only when every held reading is in flight
-    (capacity no larger than the in-flight window) is the oldest in flight dropped.
-    """
 
-    def __init__(self, capacity: int = 10_000, stream: str | None = None) -> None:
-        if capacity < 1:
-            raise ValueError("an outbox needs room for at least one reading")
-        self.capacity = capacity
-        self._stream = stream or Batch.new_stream()
-        self._next_seq = FIRST_SEQ
-        self._dropped = 0
-        self._pending: deque[Reading] = deque()
-        self._in_flight: deque[Reading] = deque()
+class OutboxCounters:
+    """What every outbox counts: its stream, the next ``seq`` and the readings it has
+    dropped, within a ``capacity`` of held readings."""
+
+    def __init__(self, capacity: int, stream: str, next_seq: int, dropped: int) -> None:
+        self.capacity = checked_capacity(capacity)
+        self._stream = stream
+        self._next_seq = next_seq
+        self._dropped = dropped
 
     @property
     def stream(self) -> str:
@@ -101,7 +98,24 @@ class MemoryOutbox:
 
     @property
     def dropped(self) -> int:
+        """Readings lost because the outbox was full (for a file: ever, persisted)."""
         return self._dropped
+
+
+class MemoryOutbox(OutboxCounters):
+    """A bounded in-memory outbox.
+
+    When ``capacity`` readings are held and another arrives, the oldest *pending*
+    reading is dropped and counted (``dropped``): the newest state of a device is
+    worth more than its oldest, and a reading in flight is already with the MQTT
+    client, which will retransmit it. Only when every held reading is in flight
+    (capacity no larger than the in-flight window) is the oldest in flight dropped.
+    """
+
+    def __init__(self, capacity: int = 10_000, stream: str | None = None) -> None:
+        super().__init__(capacity, stream or Batch.new_stream(), FIRST_SEQ, 0)
+        self._pending: deque[Reading] = deque()
+        self._in_flight: deque[Reading] = deque()
 
     @property
     def pending(self) -> int:

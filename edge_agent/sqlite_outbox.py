@@ -48,11 +48,11 @@ from typing import Literal
 
 import orjson
 
+from edge_agent.outbox import FIRST_SEQ, OutboxCounters, checked_capacity
 from ikn_core.contract import Batch, Observation, Reading, make_reading
 
 log = logging.getLogger(__name__)
 
-FIRST_SEQ = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, ts INTEGER NOT NUL
 DROP_LOG_EVERY = 1000  # one WARNING per this many dropped readings
 
 
-class SqliteOutbox:
+class SqliteOutbox(OutboxCounters):
     """A bounded, durable outbox in one SQLite file; see the module docstring."""
 
     def __init__(
@@ -72,11 +72,9 @@ class SqliteOutbox:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         exclusive: bool = False,
     ) -> None:
-        if capacity < 1:
-            raise ValueError("an outbox needs room for at least one reading")
+        checked_capacity(capacity)  # before the file is opened
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
-        self.capacity = capacity
         self.path = Path(path)
         self._db = sqlite3.connect(self.path, isolation_level=None)
         if exclusive:  # before WAL is entered: then the WAL index lives in the heap
@@ -84,7 +82,7 @@ class SqliteOutbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(SCHEMA)
-        self._stream, self._next_seq, self._dropped = self._load_meta()
+        super().__init__(capacity, *self._load_meta())
         self._dropped_at_open = self._dropped
         (count,) = self._db.execute("SELECT count(*) FROM readings").fetchone()
         self._count = int(count)
@@ -112,20 +110,7 @@ class SqliteOutbox:
         """Checkpoint and close the file; the outbox cannot be used afterwards."""
         self._db.close()
 
-    # -- the Outbox protocol ------------------------------------------------------------
-
-    @property
-    def stream(self) -> str:
-        return self._stream
-
-    @property
-    def next_seq(self) -> int:
-        return self._next_seq
-
-    @property
-    def dropped(self) -> int:
-        """Readings this file has lost because it was full, ever (persisted)."""
-        return self._dropped
+    # -- the Outbox protocol (stream, next_seq, dropped: OutboxCounters) ----------------
 
     @property
     def pending(self) -> int:

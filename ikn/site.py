@@ -16,6 +16,7 @@ from api.attendance import handlers as attendance
 from api.auth import public
 from api.booking.batches import BOOKER
 from api.booking.http import PLACES
+from api.oidc import OIDC
 from api.state import POOL
 from ikn_core.settings import ApiSettings, OidcSettings
 
@@ -37,6 +38,7 @@ def make_site(settings: ApiSettings) -> web.Application:
         over_tls=over_tls,
         public=public,
         page_headers=page_headers(oidc),
+        signing_keys=lambda: app[OIDC].keys,
     )
     pages.setup(app, settings.web, ports, oidc)
     return app

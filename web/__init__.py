@@ -52,7 +52,7 @@ def setup(
     in with that identity provider (``IKN_WEB_OIDC_LOGIN``)."""
     app[PORTS] = ports
     app[sessions.SETTINGS] = settings
-    oidc_client.setup(app, oidc)
+    oidc_client.setup(app, oidc, ports.signing_keys)
     _templates(app)
     added = app.router.add_routes(
         [web.route(r.method, r.path, ports.public(r.handler)) for r in _defs(FEATURES)]

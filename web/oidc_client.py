@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -157,15 +157,17 @@ def _with_query(endpoint: str, query: dict[str, str]) -> str:
 CLIENT = web.AppKey("web_oidc_client", OidcClient)
 
 
-def setup(app: web.Application, settings: OidcSettings | None) -> None:
-    """The pages sign in with the provider of ``settings`` (None: they do not)."""
+def setup(
+    app: web.Application, settings: OidcSettings | None, keys: Callable[[], JwksCache]
+) -> None:
+    """The pages sign in with the provider of ``settings`` (None: they do not), through
+    the signing keys and HTTP session that ``keys`` gives once the API has started."""
     if settings is None:
         return
 
     async def client(app: web.Application) -> AsyncIterator[None]:
-        timeout = aiohttp.ClientTimeout(total=settings.http_timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            app[CLIENT] = OidcClient(settings, JwksCache(settings, http), http)
-            yield
+        jwks = keys()
+        app[CLIENT] = OidcClient(settings, jwks, jwks.session)
+        yield
 
     app.cleanup_ctx.append(client)

@@ -14,6 +14,7 @@ from aiohttp.web_request import BaseRequest
 
 from ikn_core.attendance import Policies
 from ikn_service.booking import Booker
+from ikn_service.oidc import JwksCache
 from ikn_store.booking.places import PlaceCache
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -31,6 +32,9 @@ class Ports:
     public: Callable[[Handler], Handler]
     # Headers of every page in place of the API's (Content-Security-Policy, Referrer-Policy).
     page_headers: Mapping[str, str]
+    # The identity provider's keys and HTTP session, which the API opened (one cache for
+    # both); asked for only when the pages sign in with it.
+    signing_keys: Callable[[], JwksCache]
 
 
 PORTS = web.AppKey("web_ports", Ports)
