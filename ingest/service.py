@@ -333,16 +333,21 @@ class IngestService:
         ups = [d for d in decoded if isinstance(d, UpMessage)]
         statuses = [d for d in decoded if isinstance(d, StatusUpdate)]
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
-        async with pool.acquire() as conn, _cut_after(conn, self.settings.write_timeout_s):
-            await self._ensure_days(conn, ups)
-            return await write(
-                conn,
-                ups,
-                statuses,
-                dead,
-                vacant_grace=self.vacant_grace,
-                dead_letter_keep=self.settings.dead_letter_keep_per_hour,
-            )
+        seconds = self.settings.write_timeout_s
+        conn = await pool.acquire(timeout=seconds)
+        try:
+            async with _cut_after(conn, seconds):
+                await self._ensure_days(conn, ups)
+                return await write(
+                    conn,
+                    ups,
+                    statuses,
+                    dead,
+                    vacant_grace=self.vacant_grace,
+                    dead_letter_keep=self.settings.dead_letter_keep_per_hour,
+                )
+        finally:
+            await release_within(pool, conn, seconds)
 
     async def _write_apart(
         self, pool: asyncpg.Pool, decoded: Sequence[Decoded], exc: Exception
@@ -457,6 +462,21 @@ async def _cut_after(conn: asyncpg.Connection, seconds: int) -> AsyncIterator[No
         raise
     finally:
         timer.cancel()
+
+
+async def release_within(pool: asyncpg.Pool, conn: asyncpg.Connection, seconds: float) -> None:
+    """Give ``conn`` back to ``pool``. The release resets the connection, which is a
+    query too: on a connection gone silent just after its batch committed, asyncpg's
+    default would wait for it for ever (``async with pool.acquire()`` gives no
+    deadline), holding that writer. Past ``seconds`` asyncpg terminates the connection
+    and the pool opens another; what was written stands."""
+    try:
+        await pool.release(conn, timeout=seconds)
+    except (TimeoutError, *CONNECTION_LOST) as exc:
+        log.warning(
+            "a database connection did not answer its reset after a write (%s); closed it",
+            type(exc).__name__,
+        )
 
 
 def _add(total: WriteResult, result: WriteResult) -> None:
