@@ -72,12 +72,13 @@ def test_documented_roles_and_security_match_each_handler() -> None:
 
 
 def test_every_operation_has_a_unique_id_and_path_parameters() -> None:
-    documented = _documented(load_document())
+    document = load_document()
+    documented = _documented(document)
     ids = [op["operationId"] for op in documented.values()]
     assert len(ids) == len(set(ids))
+    params = document["components"]["parameters"]
     for (_, path), operation in documented.items():
         placeholders = {part[1:-1] for part in path.split("/") if part.startswith("{")}
-        params = load_document()["components"]["parameters"]
         declared = {
             (params[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p)["name"]
             for p in operation.get("parameters", [])
