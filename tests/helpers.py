@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -99,6 +100,31 @@ def poll(probe: Callable[[], T], accept: Callable[[T], bool], within: float) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {within} s; last value: {value!r}")
         time.sleep(0.3)
+
+
+def ingest_subscribed(metrics_port: int) -> bool:
+    """Whether the ingest serving metrics on ``metrics_port`` holds its subscription (the
+    broker confirmed it): before that, what is published is not yet the ingest's."""
+    try:
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return b"\nikn_ingest_subscribed 1.0" in r.read()
+    except OSError:
+        return False
+
+
+async def until_changed(
+    changed: asyncio.Event, ready: Callable[[], bool], within: float, what: Callable[[], str]
+) -> None:
+    """Wait until ``ready()``, looking again each time ``changed`` is set (and clearing
+    it); after ``within`` seconds fail with ``what()``."""
+    try:
+        async with asyncio.timeout(within):
+            while not ready():
+                changed.clear()
+                await changed.wait()
+    except TimeoutError:
+        raise AssertionError(f"{what()} within {within} s") from None
 
 
 async def bearer(url: str, name: str, role: str) -> dict[str, str]:

@@ -8,14 +8,13 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 from edge_agent.badge import badge_token
 from ikn.benchmarks.attendance import Api, write_replay_policy
 from ikn.brokers import BrokerProcess, free_port
 from ikn_store.people import upsert_people
-from tests.helpers import fetch, poll, seed
+from tests.helpers import fetch, ingest_subscribed, poll, seed
 from tests.test_attendance_e2e import KEY, PEOPLE, SITE
 
 
@@ -115,14 +114,6 @@ def _ingest(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes]
     return proc, port
 
 
-def _subscribed(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            return b"\nikn_ingest_subscribed 1.0" in r.read()
-    except OSError:
-        return False
-
-
 def test_the_rush_from_ikn_sim_completes_and_checks_every_record(
     database_url: str, mosquitto: BrokerProcess, tmp_path: Path
 ) -> None:
@@ -132,7 +123,7 @@ def test_the_rush_from_ikn_sim_completes_and_checks_every_record(
     env["IKN_ATTENDANCE_POLICY"] = str(write_replay_policy(tmp_path / "replay.toml"))
     ingest, api = _ingest(env, tmp_path), Api(env, tmp_path)
     try:
-        poll(lambda: _subscribed(ingest[1]), bool, within=60)
+        poll(lambda: ingest_subscribed(ingest[1]), bool, within=60)
         api.wait_up()
         args = ("sim", "--scenario", "rush", "--people", "200", "--buildings", "3")
         done = _ikn(*args, "--speed", "7200", "--wait", "60", url=database_url, env=env)

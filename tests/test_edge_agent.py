@@ -32,6 +32,7 @@ from ikn_core.contract import (
 )
 from ikn_core.mqtt import Backoff
 from ikn_core.settings import MqttSettings, MqttUrl
+from tests.helpers import until_changed
 
 DEADLINE_S = 15.0
 FAST = AgentConfig(reconnect_min_s=0.05, reconnect_max_s=0.5, close_timeout_s=5.0)
@@ -87,13 +88,9 @@ class Subscriber:
         self._changed.set()
 
     async def wait_until(self, ready: Callable[[], bool], what: str) -> None:
-        try:
-            async with asyncio.timeout(DEADLINE_S):
-                while not ready():
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            pytest.fail(f"no {what} within {DEADLINE_S} s; got {self.messages}")
+        await until_changed(
+            self._changed, ready, DEADLINE_S, lambda: f"no {what}; got {self.messages}"
+        )
 
     async def stop(self) -> None:
         self.client.disconnect()

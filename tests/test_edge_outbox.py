@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from edge_agent import EdgeAgent, MemoryOutbox, Outbox, SqliteOutbox
 from ikn.brokers import BrokerProcess, start_mosquitto
 from ikn_core.contract import PeopleCount, Reading, decode_batch, decode_status, up_topic
+from tests.helpers import until_changed
 from tests.test_edge_agent import flushed, mqtt_settings, subscribed
 
 DEADLINE_S = 60.0
@@ -325,13 +326,9 @@ class ResubscribingSubscriber:
         return {seq for _, seq in self.readings}
 
     async def wait_until(self, ready: Callable[[], bool], what: str) -> None:
-        try:
-            async with asyncio.timeout(DEADLINE_S):
-                while not ready():
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            pytest.fail(f"no {what} within {DEADLINE_S} s; {len(self.readings)} readings")
+        await until_changed(
+            self._changed, ready, DEADLINE_S, lambda: f"no {what}; {len(self.readings)} readings"
+        )
 
 
 def outbox_state(path: Path) -> tuple[int, set[int]]:

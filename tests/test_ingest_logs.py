@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,21 +16,13 @@ import orjson
 
 from ikn.brokers import BrokerProcess, free_port
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
-from tests.helpers import poll, publish
+from tests.helpers import ingest_subscribed, poll, publish
 
 FIELDS = {"ts", "level", "logger", "msg", "role"}
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-
-
-def _subscribed(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            return b"ikn_ingest_subscribed 1.0" in r.read()
-    except OSError:
-        return False
 
 
 def test_json_logs_have_time_level_logger_message_and_role(
@@ -51,7 +42,7 @@ def test_json_logs_have_time_level_logger_message_and_role(
             [sys.executable, "-m", "ikn", "ingest"], env=env, stdout=out, stderr=out
         )
     try:
-        poll(lambda: _subscribed(port), bool, 60)  # the broker confirmed the subscription
+        poll(lambda: ingest_subscribed(port), bool, 60)  # the broker confirmed the subscription
         batch = Batch(Batch.new_stream(), (DeskOccupancy(1, int(time.time() * 1000), True),))
         publish(mosquitto.port, "ikn/v1/dev/nobody/up", encode_batch(batch))
         poll(lambda: _lines(log_path), lambda docs: any("nobody" in d["msg"] for d in docs), 60)
