@@ -77,7 +77,9 @@ async def _read(request: web.Request, me: Person, filters: Filters, what: str) -
     async with ports.pool().acquire() as conn:
         unit = await read_unit(conn, ports.policies(), me, filters, ports.now())
         view = View(Viewer(me.id, me.name, me.role.value), what, f"{filters.month:%Y-%m}", "web")
-        shown = [r.person.id for r in unit.rows] + [w.person.id for w in unit.watched]
+        shown = [r.person.id for r in unit.rows]
+        if what == "unit_month":  # the page lists those near a discipline level too
+            shown += [w.person.id for w in unit.watched]
         await note_views(conn, view, shown, ports.now())
     return unit
 
