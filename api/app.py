@@ -63,7 +63,7 @@ def make_app(settings: ApiSettings) -> web.Application:
     app.add_routes(dead_letters.routes)
     attendance.setup(app, settings.attendance_policy, settings.attendance_interval_s)
     app.add_routes(attendance_reports.routes)
-    app.add_routes(privacy.routes)  # the caller's right of access to their data
+    privacy.setup(app, settings.retention, settings.web.session_idle_s)  # /me/data, jobs
     analytics.setup(app, settings.analytics_interval_s)  # rollups + /api/v1/analytics/*
     openapi.setup(app)
     app.add_routes(docs_page.routes)

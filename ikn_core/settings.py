@@ -39,6 +39,7 @@ __all__ = [
     "MqttSettings",
     "MqttUrl",
     "OidcSettings",
+    "RetentionSettings",
     "SimSettings",
     "StreamSettings",
     "TokenSettings",
@@ -221,16 +222,55 @@ RETENTION_DAYS = Setting(
     "IKN_RETENTION_DAYS",
     parse.int_between(1, 3650),
     (
-        "days of readings kept; older daily partitions are dropped, older readings refused "
-        "(`bad_ts`)"
+        "days of readings kept (badge taps among them): the retention job drops older daily "
+        "partitions, the ingest refuses older readings (`bad_ts`)"
     ),
 )
 DEAD_LETTER_RETENTION_DAYS = Setting(
     "IKN_DEAD_LETTER_RETENTION_DAYS",
     parse.int_between(1, 3650),
+    "days dead letters (and their counts) are kept; the retention job deletes older ones",
+)
+SIGNAL_RETENTION_DAYS = Setting(
+    "IKN_SIGNAL_RETENTION_DAYS",
+    parse.int_between(1, 3650),
     (
-        "days dead letters (and their counts) are kept; the ingest's hourly maintenance "
-        "deletes older ones"
+        "days attendance signals (badge taps, app, desk and booking check-ins, corrections) "
+        "are kept; the days computed from them stay (docs/privacy.md)"
+    ),
+)
+ATTENDANCE_RETENTION_DAYS = Setting(
+    "IKN_ATTENDANCE_RETENTION_DAYS",
+    parse.int_between(1, 36500),
+    (
+        "days attendance days and requests (leave, official travel, corrections) are kept "
+        "after the day (1–36500)"
+    ),
+)
+AUDIT_RETENTION_DAYS = Setting(
+    "IKN_AUDIT_RETENTION_DAYS",
+    parse.int_between(1, 36500),
+    "days the attendance audit trail (who changed or decided what) is kept (1–36500)",
+)
+ACCESS_LOG_RETENTION_DAYS = Setting(
+    "IKN_ACCESS_LOG_RETENTION_DAYS",
+    parse.int_between(1, 3650),
+    "days the log of who viewed whose attendance is kept (1–3650)",
+)
+SESSION_RETENTION_DAYS = Setting(
+    "IKN_SESSION_RETENTION_DAYS",
+    parse.int_between(0, 3650),
+    (
+        "days a staff-page session (with its OIDC sign-in and ID token) or a person's API "
+        "token is kept once it can no longer be used (0–3650; 0: deleted in the next round)"
+    ),
+)
+RETENTION_INTERVAL_S = Setting(
+    "IKN_RETENTION_INTERVAL_S",
+    parse.positive_float,
+    (
+        "how often each API process runs the retention job (seconds; one process at a time "
+        "does the work); it logs counts only"
     ),
 )
 DEAD_LETTER_KEEP_PER_HOUR = Setting(
@@ -497,8 +537,7 @@ ATTENDANCE_INTERVAL_S = Setting(
     parse.positive_float,
     (
         "how often each API process recomputes the attendance days marked dirty by new "
-        "signals (seconds, may be fractional) and purges coordinates past the policy's "
-        "retention"
+        "signals (seconds, may be fractional)"
     ),
 )
 ATTENDANCE_POLICY = Setting(
@@ -764,8 +803,7 @@ class IngestSettings:
     queue_max_bytes: int = setting(INGEST_QUEUE_MAX_BYTES, 64 * 1024 * 1024)
     writers: int = setting(INGEST_WRITERS, 2)  # batches written at once, a connection each
     write_timeout_s: int = setting(INGEST_WRITE_TIMEOUT_S, 30)
-    retention_days: int = setting(RETENTION_DAYS, 90)
-    dead_letter_retention_days: int = setting(DEAD_LETTER_RETENTION_DAYS, 30)
+    retention_days: int = setting(RETENTION_DAYS, 90)  # older readings are refused
     dead_letter_keep_per_hour: int = setting(DEAD_LETTER_KEEP_PER_HOUR, 100)
     metrics_host: str = setting(INGEST_METRICS_HOST, "127.0.0.1")
     metrics_port: int = setting(INGEST_METRICS_PORT, 0)
@@ -884,6 +922,22 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long personal data is kept, per purpose (``ikn_core.retention.PURPOSES`` says
+    which setting is whose; coordinates: the attendance policy). One job enforces them
+    all (``ikn_service.retention``), in the API process."""
+
+    readings_days: int = setting(RETENTION_DAYS, 90)
+    dead_letters_days: int = setting(DEAD_LETTER_RETENTION_DAYS, 30)
+    signals_days: int = setting(SIGNAL_RETENTION_DAYS, 400)  # a year of PP 94/2021 and more
+    attendance_days: int = setting(ATTENDANCE_RETENTION_DAYS, 1830)  # five years
+    audit_days: int = setting(AUDIT_RETENTION_DAYS, 1830)
+    access_log_days: int = setting(ACCESS_LOG_RETENTION_DAYS, 400)
+    sessions_days: int = setting(SESSION_RETENTION_DAYS, 0)
+    interval_s: float = setting(RETENTION_INTERVAL_S, 3600.0)
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     db: DatabaseSettings = nested(DatabaseSettings)
     log: LogSettings = nested(LogSettings)
@@ -904,6 +958,7 @@ class ApiSettings:
     # turns on its CPU and wait on each other's locks (docs/api.md, "Group commit").
     batch_lanes: int = setting(API_BATCH_LANES, DEFAULT_BATCH_LANES)
     web: WebSettings = nested(WebSettings, default=WebSettings())  # the staff pages
+    retention: RetentionSettings = nested(RetentionSettings, default=RetentionSettings())
 
     @staticmethod
     def finish(values: dict[str, Any], r: Reader) -> None:

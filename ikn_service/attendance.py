@@ -228,14 +228,10 @@ async def _recompute_all_dirty(conn: asyncpg.Connection, policies: Policies) -> 
     return done
 
 
-async def recompute_round(
-    conn: asyncpg.Connection, policies: Policies, now: datetime, today: date
-) -> int:
-    """The recompute job's round: every dirty day recomputed (how many), then the
-    coordinates older than today's policy keeps purged."""
-    done = await _recompute_all_dirty(conn, policies)
-    await ledger.purge_coordinates(conn, ledger.retention_cutoff(now, policies.in_force(today)))
-    return done
+async def recompute_round(conn: asyncpg.Connection, policies: Policies) -> int:
+    """The recompute job's round: every dirty day recomputed (how many). Coordinates
+    past the policy's retention are the retention job's (``ikn_service.retention``)."""
+    return await _recompute_all_dirty(conn, policies)
 
 
 async def recompute_days(

@@ -40,6 +40,11 @@ SECTIONS: dict[str, str] = {
     "attendance_audit": """SELECT at, actor, action, request_id, day, before, after
                            FROM attendance_audit WHERE person_id = $1 OR actor = $1
                            ORDER BY at""",
+    # who viewed my attendance, and whose I viewed
+    "attendance_access": """SELECT at, subject_id, viewer_id, viewer_name, viewer_role, what,
+                                   period, channel
+                            FROM attendance_access WHERE $1 IN (subject_id, viewer_id)
+                            ORDER BY at""",
 }
 # Tables with a person_id column that hold nothing more about the person than the
 # sections above (a queue of days to compute again).

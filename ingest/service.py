@@ -18,11 +18,11 @@ import asyncpg
 from ikn_core.periodic import every
 from ikn_core.settings import IngestSettings
 from ikn_store.errors import CONNECTION_LOST
-from ikn_store.fleet.dead_letters import DeadLetter, delete_expired, safe_text
+from ikn_store.fleet.dead_letters import DeadLetter, safe_text
 from ikn_store.fleet.devices import alert_counts
 from ikn_store.migrations import migrate
 from ikn_store.pool import close_pool, create_pool
-from ikn_store.readings.partitions import drop_expired, ensure_partitions
+from ikn_store.readings.partitions import ensure_partitions
 from ikn_store.readings.rows import (
     StatusUpdate,
     UpMessage,
@@ -410,13 +410,8 @@ class IngestService:
     async def _maintain_once(self, pool: asyncpg.Pool) -> None:
         today = datetime.now(UTC).date()
         days = {today + timedelta(days=n) for n in range(-1, PARTITIONS_AHEAD_DAYS + 1)}
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn:  # old ones: the API's retention job drops
             await ensure_partitions(conn, days)
-            await drop_expired(conn, self.settings.retention_days, today)
-            kept = timedelta(days=self.settings.dead_letter_retention_days)
-            expired = await delete_expired(conn, kept, datetime.now(UTC))
-        if expired:
-            log.info("deleted %d dead letters older than %d days", expired, kept.days)
         self._days = {d for d in self._days | days if d >= today - timedelta(days=2)}
 
     async def _count_alerts(self, pool: asyncpg.Pool) -> None:

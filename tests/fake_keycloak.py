@@ -34,7 +34,8 @@ can tell:
     The ID token: ``iss``, ``aud`` (the client id), ``azp``, ``sub``, ``typ: ID``,
     ``nonce`` (the one the authorization request sent), ``exp``, ``iat``, ``auth_time``,
     ``sid``, ``preferred_username``; client roles (``resource_access.<client>.roles``)
-    only when the "client roles" mapper has "Add to ID token" on.
+    only when the "client roles" mapper has "Add to ID token" on; and the claims of
+    "User Attribute" mappers (``attributes``, such as a realm's ``nip``), in both tokens.
 ``GET .../logout`` (RP-initiated logout)
     ``post_logout_redirect_uri`` needs ``id_token_hint`` or ``client_id`` (else 400,
     "Missing parameters: id_token_hint") and must be one of the client's Valid Post
@@ -81,6 +82,9 @@ class FakeKeycloak:
     post_logout_uris: set[str] = field(default_factory=set)
     sso_user: str | None = None  # an SSO session: /auth answers at once, as this user
     roles: dict[str, list[str]] = field(default_factory=dict)  # client roles by user
+    # claims a "User Attribute" mapper adds (to the ID and access tokens), by user:
+    # BKN's realm maps the NIP so, e.g. {"nip": "198703152010012001"}
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     tamper: dict[str, Any] = field(default_factory=dict)  # claims put over the ID token's
     token_down: bool = False  # the token endpoint answers 503
     key: rsa.RSAPrivateKey = field(
@@ -197,7 +201,9 @@ class FakeKeycloak:
             return _oauth_error(400, "invalid_grant", "PKCE verification failed")
         return web.json_response(
             {
-                "access_token": self.sign({"typ": "Bearer", "sub": code.user}),
+                "access_token": self.sign(
+                    {"typ": "Bearer", "sub": code.user, **self.attributes.get(code.user, {})}
+                ),
                 "id_token": self.id_token(code),
                 "refresh_token": secrets.token_urlsafe(32),
                 "token_type": "Bearer",
@@ -223,7 +229,7 @@ class FakeKeycloak:
         }
         if code.user in self.roles:
             claims["resource_access"] = {self.client_id: {"roles": self.roles[code.user]}}
-        token = {**claims, **self.tamper}
+        token = {**claims, **self.attributes.get(code.user, {}), **self.tamper}
         if self.forger is not None:
             return jwt.encode(token, self.forger, algorithm="RS256", headers={"kid": KID})
         return self.sign(token)

@@ -114,6 +114,7 @@ ACCESS = {
     ("POST", "/api/v1/attendance/requests/{id}/reject"): {"supervisor"},
     ("GET", "/api/v1/attendance/day"): EVERYONE,
     ("GET", "/api/v1/me/data"): EVERYONE,
+    ("GET", "/api/v1/me/access-log"): EVERYONE,
     ("GET", "/api/v1/sites/{id}/booking-rules"): {"facility_manager", "admin"},
     ("PUT", "/api/v1/sites/{id}/booking-rules"): {"admin"},
     ("GET", "/api/v1/buildings/{id}/booking-rules"): {"facility_manager", "admin"},
@@ -152,6 +153,7 @@ ADMITTED_STATUS = {
     ("POST", "/api/v1/attendance/requests/{id}/reject"): 400,
     ("GET", "/api/v1/attendance/day"): 400,
     ("GET", "/api/v1/me/data"): 403,  # these tokens are of no person
+    ("GET", "/api/v1/me/access-log"): 403,
     # zones: no such zone (404 unknown-place, ADMITTED_KIND), a body (tests/test_zone_admin.py)
     ("GET", "/api/v1/sites/{id}/booking-rules"): 404,
     ("PUT", "/api/v1/sites/{id}/booking-rules"): 400,
@@ -170,6 +172,7 @@ ADMITTED_KIND = {
     ("GET", "/api/v1/zones/{id}/booking-rules"): "unknown-place",
     ("GET", "/api/v1/zones/{id}/access"): "unknown-place",
     ("GET", "/api/v1/me/data"): "not-a-person",
+    ("GET", "/api/v1/me/access-log"): "not-a-person",
 }
 ROLES = ("employee", "delegate", "supervisor", "facility_manager", "admin")
 

@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
 from api.attendance.handlers import CLOCK
+from api.privacy import retention_round
 from edge_agent.badge import badge_token
 from ikn.benchmarks.attendance import write_replay_policy
 from ikn.brokers import BrokerProcess
@@ -383,16 +384,6 @@ async def test_an_office_check_in_needs_the_geofence(world: World) -> None:
         assert (await response.json())["invalid_params"][0]["name"] == field
 
 
-async def a_full_round(url: str) -> None:
-    """Wait until the recompute job has run one whole round (recompute, then purge):
-    a day marked dirty twice, each time taken, spans the end of at least one round."""
-    for _ in range(2):
-        await fetch(
-            url, "INSERT INTO attendance_dirty (person_id, day) VALUES ('dewi', '2026-10-01')"
-        )
-        await eventually(lambda: fetch(url, "SELECT 1 FROM attendance_dirty"), lambda r: not r)
-
-
 async def test_coordinates_are_kept_only_as_long_as_the_policy_says(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -407,6 +398,7 @@ async def test_coordinates_are_kept_only_as_long_as_the_policy_says(
         "IKN_DATABASE_URL": database_url,
         "IKN_ATTENDANCE_INTERVAL_S": "0.05",
         "IKN_ATTENDANCE_POLICY": str(tmp_path / "policy.toml"),
+        "IKN_RETENTION_INTERVAL_S": "0.05",
     }
     app = make_app(api_settings(env))
     clock = Clock(wita(2, 7, 20))
@@ -421,9 +413,9 @@ async def test_coordinates_are_kept_only_as_long_as_the_policy_says(
         rows = await fetch(database_url, query)
         assert [tuple(r) for r in rows] == [(-1.25, 116.85, 20.0)]
         clock.at = wita(31, 8, 0)  # 29 days later: still kept
-        await a_full_round(database_url)
+        assert (await retention_round(app) or {}).get("coordinates", 0) == 0
         assert [tuple(r) for r in await fetch(database_url, query)] == [(-1.25, 116.85, 20.0)]
-        clock.at = wita(2, 7, 21) + timedelta(days=30)  # past the 30 days: purged by the job
+        clock.at = wita(2, 7, 21) + timedelta(days=30)  # past the 30 days: the job purges
         await eventually(
             lambda: fetch(database_url, query),
             lambda r: [tuple(x) for x in r] == [(None, None, None)],

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -20,12 +20,12 @@ from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
 from ikn_store.fleet.dead_letters import DeadLetter
 from ikn_store.pool import close_pool, create_pool
-from ikn_store.readings.rows import WriteResult, write_dead_letters
+from ikn_store.readings.rows import WriteResult
 from ingest.decode import Decoded, Received, decode
 from ingest.mqtt import Inbox
 from ingest.service import DeadLetterLog, IngestService
 from tests.helpers import eventually, fetch, publish, seed
-from tests.test_ingest import Running, _settings, _start
+from tests.test_ingest import Running, _settings
 
 UP = "ikn/v1/dev/desk-d1/up"
 
@@ -216,32 +216,6 @@ async def test_a_card_number_reaches_neither_the_dead_letters_nor_the_log(
         assert b"482900" not in payload and "482900" not in detail
         assert b'"badge":"[redacted]"' in payload
     assert "482900" not in caplog.text
-
-
-async def test_the_ingest_deletes_dead_letters_older_than_their_retention(
-    database_url: str, mosquitto: BrokerProcess
-) -> None:
-    """IKN_DEAD_LETTER_RETENTION_DAYS (30 by default), enforced by the maintenance the
-    ingest runs when it starts and every hour. Before: kept for ever."""
-    await seed(database_url)
-    now = datetime.now(UTC)
-    old, recent = (
-        DeadLetter(at, UP, "desk-d1", "not_json", "", b"x")
-        for at in (now - timedelta(days=31), now - timedelta(days=29))
-    )
-    conn = await asyncpg.connect(database_url)
-    try:
-        await write_dead_letters(conn, [old, recent])
-    finally:
-        await conn.close()
-    running = await _start(_settings(database_url, mosquitto, f"ingest-{uuid.uuid4().hex[:8]}"))
-    try:
-        rows = await fetch(database_url, "SELECT received_at FROM dead_letters")
-        assert [r[0] for r in rows] == [recent.received_at]
-        counts = await fetch(database_url, "SELECT sum(letters) FROM dead_letter_counts")
-        assert counts[0][0] == 1
-    finally:
-        await running.close()
 
 
 async def test_a_batch_holds_no_more_payload_bytes_than_the_inbox(

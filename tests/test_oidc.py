@@ -444,3 +444,31 @@ async def test_a_hanging_provider_does_not_queue_every_bearer_behind_one_fetch(
             assert provider.jwks_fetches == 1
     finally:
         await idp.close()
+
+
+NIP = "198703152010012001"  # 18 digits, as BKN writes a civil servant's NIP
+
+
+@pytest.mark.parametrize(
+    "oidc_env",
+    [{"IKN_OIDC_PERSON_CLAIM": "nip", "IKN_OIDC_JWKS_MIN_REFRESH_S": "0"}],
+    ids=["nip-claim"],
+    indirect=True,
+)
+async def test_a_bkn_realm_names_the_person_by_the_nip_claim(world: World) -> None:
+    """As BKN's realm ``public-siasn`` (or an agency's) signs its ASN: ``sub`` is the
+    account's UUID, the NIP an attribute the realm maps into a ``nip`` claim; here the
+    person's id is the NIP (``ikn sync siasn`` stores it so)."""
+    conn = await asyncpg.connect(world.database_url)
+    try:
+        await upsert_people(conn, [Person(NIP, "Dewi", "Kemenkeu", "Anggaran", Role.EMPLOYEE)])
+    finally:
+        await conn.close()
+    sub = "5d0f3c9e-2b1a-4e7f-9a60-1c2d3e4f5a6b"
+    response = await world.get("/api/v1/bookings", world.provider.token(sub, nip=NIP))
+    assert response.status == 200
+    assert (await response.json())["person"] == NIP
+    without = world.provider.token(sub, preferred_username=NIP)  # no nip claim: not her
+    await _refused(await world.get("/api/v1/bookings", without), 401, "unauthenticated", "nip")
+    as_number = world.provider.token(sub, nip=int(NIP))  # a mapper of JSON type long
+    await _refused(await world.get("/api/v1/bookings", as_number), 401, "unauthenticated", "nip")

@@ -5,6 +5,8 @@ of another person's, no secret; and no table with a person's id left unread."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
 
 import asyncpg
 import orjson
@@ -16,7 +18,19 @@ from tests.helpers import api_settings
 from tests.web_site import PEOPLE, seed_people
 
 
-async def test_a_person_reads_everything_about_them_and_nothing_else(database_url: str) -> None:
+def keeping_coordinates(tmp_path: Path) -> str:
+    """The national policy keeping coordinates 30 days (it keeps none), as a file: else
+    the retention job, which runs when the API starts, purges the ones a test stored."""
+    national = resources.files("ikn_core.attendance").joinpath("policies", "national.toml")
+    text = national.read_text(encoding="utf-8")
+    path = tmp_path / "policy.toml"
+    path.write_text(text.replace('retention_days = "none"', "retention_days = 30"), "utf-8")
+    return str(path)
+
+
+async def test_a_person_reads_everything_about_them_and_nothing_else(
+    database_url: str, tmp_path: Path
+) -> None:
     await seed_people(database_url)  # Ani's booking today; tokens for everyone
     conn = await asyncpg.connect(database_url)
     try:
@@ -42,7 +56,8 @@ async def test_a_person_reads_everything_about_them_and_nothing_else(database_ur
         )
     finally:
         await conn.close()
-    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
+    env = {"IKN_DATABASE_URL": database_url, "IKN_ATTENDANCE_POLICY": keeping_coordinates(tmp_path)}
+    app = make_app(api_settings(env))
     async with TestClient(TestServer(app)) as client:
         answer = await client.get(
             "/api/v1/me/data", headers={"Authorization": f"Bearer {ani_token}"}

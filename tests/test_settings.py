@@ -25,8 +25,8 @@ def test_defaults_and_parsed_urls() -> None:
     assert v5.mqtt.protocol == "5"
     assert MqttUrl.parse("mqtts://h").port == 8883
     assert IngestSettings.from_env({**GOOD, "IKN_INGEST_SHARE_GROUP": "none"}).share_group == ""
-    bounds = (s.queue_max_bytes, s.dead_letter_retention_days, s.dead_letter_keep_per_hour)
-    assert bounds == (64 * 1024 * 1024, 30, 100)
+    bounds = (s.queue_max_bytes, s.retention_days, s.dead_letter_keep_per_hour)
+    assert bounds == (64 * 1024 * 1024, 90, 100)
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_defaults_and_parsed_urls() -> None:
         ("IKN_INGEST_SHARE_GROUP", "a/b", "cannot contain"),
         ("IKN_LOG_LEVEL", "LOUD", "expected one of DEBUG"),
         ("IKN_INGEST_QUEUE_MAX_BYTES", "1000", "expected an integer from 1048576 to"),
-        ("IKN_DEAD_LETTER_RETENTION_DAYS", "0", "expected an integer from 1 to 3650"),
+        ("IKN_RETENTION_DAYS", "0", "expected an integer from 1 to 3650"),
         ("IKN_DEAD_LETTER_KEEP_PER_HOUR", "none", "expected an integer from 1 to 1000000"),
     ],
 )

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
-from tests.web_site import Clock, seed_people, serving_site
+from tests.web_site import Clock, seed_people, seed_views, serving_site
 
 pytestmark = pytest.mark.browser
 
@@ -73,6 +73,7 @@ class Watch:
 @pytest.fixture
 async def server(database_url: str) -> AsyncIterator[TestServer]:
     await seed_people(database_url)
+    await seed_views(database_url)
     async with serving_site(database_url, Clock()) as srv:
         yield srv
 

@@ -492,3 +492,34 @@ def test_the_button_names_the_realm_else_the_host(issuer: str, name: str) -> Non
     assert settings is not None
     client = OidcClient(settings, cast(Any, None), cast(Any, None))
     assert client.provider_name == name
+
+
+async def test_a_bkn_realm_signs_in_by_the_nip_claim(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """BKN's realm (``public-siasn``) or an agency's: the account's ``sub`` is a UUID,
+    its username editable; a User Attribute mapper puts the NIP in a ``nip`` claim,
+    which ``IKN_OIDC_PERSON_CLAIM=nip`` makes the person's id (as ``ikn sync siasn``
+    stores people). docs/integrations.md walks through that realm's setup."""
+    account = "5d0f3c9e-2b1a-4e7f-9a60-1c2d3e4f5a6b"
+    nip = "198703152010012001"
+    idp = FakeKeycloak(sso_user=account, attributes={account: {"nip": nip}})
+    async for world in _world(database_url, idp, IKN_OIDC_PERSON_CLAIM="nip"):
+        await world.rows(
+            f"""INSERT INTO people (id, name, agency, unit, role)
+                VALUES ('{nip}', 'Dewi Kartika', 'kemenpan', 'sdm', 'employee') RETURNING id"""
+        )
+        response = await world.sign_in()
+        assert (response.status, response.headers["Location"]) == (303, "/")
+        rows = await world.rows("SELECT person_id FROM web_sessions")
+        assert [r["person_id"] for r in rows] == [nip]
+        assert "Dewi Kartika" in await (await world.client.get("/")).text()
+        idp.attributes[account] = {}  # an account without the NIP attribute: not known
+        world.client.session.cookie_jar.clear()
+        with caplog.at_level(logging.WARNING):
+            response = await world.sign_in()
+        assert response.status == 403
+        assert "Akun Anda belum dikenal" in await response.text()
+        # which claims the token has, to find the NIP's when setting a realm up; no values
+        assert "claim nip is not a person id (the ID token's claims: aud, auth_time" in caplog.text
+        assert account not in caplog.text

@@ -36,6 +36,7 @@ from ikn_store.attendance.requests import NewRequest
 from ikn_store.attendance.signals import set_building_site
 from ikn_store.people import get_person
 from ikn_store.pool import close_pool, create_pool
+from tests.helpers import fetch
 from tests.test_web import Site
 from tests.test_web_browser import SCREENS, WIDTHS, Watch, _tab_to
 from tests.web_site import NOW, WITA, Clock, seed_people, serving_site, site_app
@@ -408,3 +409,32 @@ def test_near_threshold_watches_a_level_or_two_days_from_the_next() -> None:
     assert band is not None and (band.min_days, band.level) == (4, "teguran_tertulis")
     assert next_band(28, policy) is None
     assert not near_threshold(year(0), policy, 0)
+
+
+async def test_the_people_shown_see_who_viewed_them(
+    unit_site: tuple[Site, dict[str, UUID]],
+) -> None:
+    """The page and its CSV note each person they show in the access log (Sari, the
+    viewer, not); each sees it on My attendance, in Indonesian and in English."""
+    site, _ = unit_site
+    await site.sign_in("sari")
+    assert (await site.client.get("/unit?q=nobody")).status == 200  # shows the watched only
+    assert (await site.client.get("/unit.csv?month=2026-11&q=budi")).status == 200
+    query = "SELECT subject_id, viewer_id, what, period, channel FROM attendance_access"
+    rows = await fetch(site.url, query + " ORDER BY 1, 3")
+    assert [tuple(r) for r in rows] == [
+        ("ani", "sari", "unit_month", "2026-12", "web"),  # near a discipline level
+        ("budi", "sari", "unit_csv", "2026-11", "web"),
+        ("budi", "sari", "unit_month", "2026-12", "web"),
+    ]
+    await site.sign_in("budi")
+    page = await (await site.client.get("/attendance")).text()
+    assert "Siapa yang melihat kehadiran saya" in page
+    assert page.count("Sari Wulandari (Atasan)") == 2
+    assert "Rekap bulanan unit, diunduh (CSV)" in page and "2026-11" in page
+    english = await site.client.get("/attendance", headers={"Accept-Language": "en"})
+    text = await english.text()
+    assert "Who viewed my attendance" in text and "The unit's month" in text
+    await site.sign_in("sari")
+    page = await (await site.client.get("/attendance")).text()
+    assert "Belum ada orang lain yang melihat kehadiran Anda." in page

@@ -138,3 +138,21 @@ async def seed_attendance(url: str) -> None:
         )
     finally:
         await conn.close()
+
+
+async def seed_views(url: str) -> None:
+    """After ``seed_people``: Sari saw Ani's attendance twice this morning (the access
+    log that My attendance shows)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.executemany(
+            """INSERT INTO attendance_access (at, subject_id, viewer_id, viewer_name,
+                                              viewer_role, what, period, channel)
+               VALUES ($1, 'ani', 'sari', 'Sari Wulandari', 'supervisor', $2, $3, 'web')""",
+            [
+                (NOW - timedelta(minutes=40), "unit_month", "2026-12"),
+                (NOW - timedelta(minutes=35), "day", "2026-12-04"),
+            ],
+        )
+    finally:
+        await conn.close()

@@ -33,6 +33,7 @@ from ikn_core.attendance.sent import SentTimeRefused
 from ikn_core.domain import IKN_ZONE
 from ikn_core.fields import FIRST_YEAR, LAST_YEAR, InvalidField, parse_month
 from ikn_service import attendance as service
+from ikn_store import access_log
 from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance.days import counted_spans, pending_evidence, records
 from ikn_store.attendance.requests import audit_trail
@@ -40,6 +41,7 @@ from ikn_store.attendance.signals import signal_details
 from ikn_store.people import Person
 from web import i18n, pwa
 from web.labels import (
+    ACCESS_KINDS,
     BOOKING_REFUSED,
     CLOCK_DONE,
     CLOCK_REFUSALS,
@@ -47,6 +49,7 @@ from web.labels import (
     MODES,
     PLACES,
     REMOTE_PLACES,
+    ROLES,
     SENT_REFUSALS,
     SIGNAL_KINDS,
 )
@@ -61,6 +64,7 @@ BAD_DAY = i18n.gettext_noop(
     "The day must be a date YYYY-MM-DD that has begun, from the first attendance policy on."
 )
 BAD_TITLE = i18n.gettext_noop("The request could not be read")
+VIEWS_SHOWN = 20  # the newest of who viewed my attendance; all: GET /api/v1/me/access-log
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +208,7 @@ async def _month_page(
             except InvalidField:
                 return _bad_request(request, BAD_MONTH)
         month = await read_month(conn, ports.policies(), me, first, ports.now())
+        viewed = await access_log.of_subject(conn, me.id, VIEWS_SHOWN)
     lang = i18n.language_of(request)
     response = render(
         request,
@@ -215,6 +220,9 @@ async def _month_page(
         following=_month_link(shift_month(first, 1)),
         places=REMOTE_PLACES,
         place_labels=PLACES,
+        viewed=viewed,
+        access_kinds=ACCESS_KINDS,
+        roles={role.value: label for role, label in ROLES.items()},
         done=done,
         refused=refused,
         **_formatters(request, month.zone),

@@ -22,6 +22,13 @@ ROLES = {
     Role.FACILITY_MANAGER: gettext_noop("Facility manager"),
     Role.ADMIN: gettext_noop("Administrator"),
 }
+# What someone else was shown of a person's attendance (the access log's ``what``).
+ACCESS_KINDS = {
+    "unit_month": gettext_noop("The unit's month"),
+    "unit_csv": gettext_noop("The unit's month, downloaded (CSV)"),
+    "absences": gettext_noop("The year's absences"),
+    "day": gettext_noop("One day in detail"),
+}
 MODES = {
     WorkMode.WFO: gettext_noop("Working in the office"),
     WorkMode.WFO_OTHER: gettext_noop("Working in another agency's office"),

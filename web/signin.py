@@ -169,15 +169,18 @@ async def _signed_in(request: web.Request, client: OidcClient) -> tuple[str, Per
 
 
 async def _person(request: web.Request, client: OidcClient, claims: dict[str, Any]) -> Person:
-    """The person of verified ``claims``, as the API finds an access token's."""
+    """The person of verified ``claims``, as the API finds an access token's. A refusal
+    names the claims the token has (names only: which one holds the NIP, when setting
+    up a realm; docs/integrations.md)."""
+    names = f"the ID token's claims: {', '.join(sorted(claims))}"
     try:
         person_id = person_id_of(client.settings, claims)
     except TokenRejectedError as exc:
-        raise SignInRefusedError("unknown", exc.reason) from exc
+        raise SignInRefusedError("unknown", f"{exc.reason} ({names})") from exc
     async with request.app[PORTS].pool().acquire() as conn:
         person = await get_person(conn, person_id)
     if person is None:
-        raise SignInRefusedError("unknown", f"{person_id!r} is not in people")
+        raise SignInRefusedError("unknown", f"{person_id!r} is not in people ({names})")
     return person
 
 

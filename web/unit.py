@@ -24,6 +24,7 @@ from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
 from ikn_service import attendance as service
 from ikn_service import reports
+from ikn_service.privacy import View, Viewer, note_views
 from ikn_store.people import Person
 from web import i18n
 from web.labels import ABSENCE_LEVELS, DECISION_ERRORS, DECISIONS_DONE, REQUEST_KINDS
@@ -69,10 +70,18 @@ async def _today(request: web.Request, me: Person) -> date:
     return ports.now().astimezone(zone).date()
 
 
-async def _read(request: web.Request, me: Person, filters: Filters) -> Unit:
+async def _read(request: web.Request, me: Person, filters: Filters, what: str) -> Unit:
+    """The unit's month as the filters keep it; the people shown noted in the access
+    log as ``what`` (``unit_month``, ``unit_csv``)."""
     ports = request.app[PORTS]
     async with ports.pool().acquire() as conn:
-        return await read_unit(conn, ports.policies(), me, filters, ports.now())
+        unit = await read_unit(conn, ports.policies(), me, filters, ports.now())
+        view = View(Viewer(me.id, me.name, me.role.value), what, f"{filters.month:%Y-%m}", "web")
+        shown = [r.person.id for r in unit.rows]
+        if what == "unit_month":  # the page lists those near a discipline level too
+            shown += [w.person.id for w in unit.watched]
+        await note_views(conn, view, shown, ports.now())
+    return unit
 
 
 async def _page(
@@ -93,7 +102,7 @@ async def _page(
     response = render(
         request,
         "unit.html",
-        unit=await _read(request, me, filters),
+        unit=await _read(request, me, filters, "unit_month"),
         filters=filters,
         month_error=error == MONTH_ERROR,
         month_value=params.get("month", f"{filters.month:%Y-%m}"),
@@ -126,7 +135,7 @@ async def unit_csv(request: web.Request) -> web.StreamResponse:
         filters = _filters(request.query, await _today(request, me))
     except BadMonth:
         raise web.HTTPBadRequest(reason="month: required as YYYY-MM") from None
-    unit = await _read(request, me, filters)
+    unit = await _read(request, me, filters, "unit_csv")
     rows = [[r.person.id, r.person.name, *r.cells()] for r in unit.rows]
     name = f"unit-{me.agency}-{me.unit}-{filters.month:%Y-%m}.csv"
     return web.Response(

@@ -3,7 +3,8 @@ and the job that recomputes dirty days (reports: ``api/attendance/reports.py``).
 
 An ``office`` check-in by app is accepted only inside a building's geofence (the
 policy's radius, with a fix at least that precise); coordinates are stored only as
-far as the policy's location retention says, and purged by the same job.
+far as the policy's location retention says, and purged by the retention job
+(api/privacy.py).
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ async def reject(request: web.Request) -> web.Response:
 
 async def _recompute_round(app: web.Application) -> int:
     async with app[POOL].acquire() as conn:
-        return await service.recompute_round(conn, app[POLICIES], now(app), today(app))
+        return await service.recompute_round(conn, app[POLICIES])
 
 
 async def _recompute_and_log(app: web.Application) -> None:

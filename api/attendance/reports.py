@@ -18,6 +18,7 @@ from api.auth import PRINCIPAL, requires
 from api.booking.bookings import caller, require_person
 from api.booking.http import ALL_ROLES, invalid, parse_day, respond
 from api.params import digits
+from api.privacy import views
 from api.problems import Problem
 from api.state import POOL
 from ikn_core.attendance import DailyRecord, remote_days_over_cap, yearly_summary
@@ -161,6 +162,8 @@ async def unit_month(request: web.Request) -> web.Response:
     agency, unit = request.match_info["agency"], request.match_info["unit"]
     _may_see_unit(request, agency, unit)
     by_person = await _report(request, await _unit_people(request, agency, unit), days)
+    what = "unit_csv" if csv_wanted else "unit_month"
+    await views(request, by_person, what, request.query["month"])
     if csv_wanted:
         return web.Response(text=month_csv(by_person), content_type="text/csv")
     body = {"agency": agency, "unit": unit, "month": request.query["month"]}
@@ -197,6 +200,7 @@ async def absences(request: web.Request) -> web.Response:
         people = [me.id]
     days = _until_today(request, date(year, 1, 1), date(year + 1, 1, 1))
     by_person = await _report(request, people, days)
+    await views(request, by_person, "absences", str(year))
     policies = request.app[POLICIES]
     rows = []
     for person, found in by_person.items():
@@ -261,6 +265,7 @@ async def one_day(request: web.Request) -> web.Response:
         waiting = await pending_evidence(conn, request.app[POLICIES], person, day, zone)
         pending = await signal_details(conn, waiting, zone)
         audit = await audit_trail(conn, person, day, zone)
+    await views(request, [person], "day", day.isoformat())
     body = {
         "person": person,
         "record": record.as_json(),

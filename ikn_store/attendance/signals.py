@@ -158,12 +158,6 @@ async def purge_coordinates(conn: asyncpg.Connection, before: datetime) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-def retention_cutoff(now: datetime, policy: Policy) -> datetime:
-    """Coordinates taken before this are purged (all of them when none are kept)."""
-    days = policy.location_retention_days
-    return now if days is None else now - timedelta(days=days)
-
-
 async def signal_details(
     conn: asyncpg.Connection, ids: list[str], zone: ZoneInfo
 ) -> list[dict[str, object]]:
