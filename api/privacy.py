@@ -19,6 +19,7 @@ from aiohttp import web
 from api.attendance.handlers import POLICIES, now, today
 from api.auth import PRINCIPAL, requires
 from api.booking.http import ALL_ROLES, invalid, problem, require_person, respond
+from api.params import digits
 from api.state import POOL
 from ikn_core.periodic import periodic
 from ikn_core.settings import RetentionSettings
@@ -29,6 +30,8 @@ from ikn_store.privacy import personal_data
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+RETENTION = web.AppKey("retention", RetentionSettings)  # the periods of the job
+SESSION_IDLE = web.AppKey("session_idle", timedelta)  # the pages' idle limit
 
 
 @routes.get("/api/v1/me/data")
@@ -67,7 +70,7 @@ async def my_access_log(request: web.Request) -> web.Response:
     newest first; ``?limit=`` 1-1000 (100)."""
     me = require_person(request)
     text = request.query.get("limit", "100")
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 1000):
+    if not (digits(text) and 1 <= int(text) <= 1000):
         raise invalid(request, "limit", "a whole number from 1 to 1000")
     async with request.app[POOL].acquire() as conn:
         found = await of_subject(conn, me.id, int(text))
@@ -80,10 +83,6 @@ async def retention_round(app: web.Application) -> dict[str, int] | None:
     policy = app[POLICIES].in_force(today(app))
     async with app[POOL].acquire() as conn:
         return await retention.enforce(conn, settings, policy, idle, now(app))
-
-
-RETENTION = web.AppKey("retention", RetentionSettings)
-SESSION_IDLE = web.AppKey("session_idle", timedelta)
 
 
 def setup(app: web.Application, settings: RetentionSettings, session_idle_s: int) -> None:
