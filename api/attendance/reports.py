@@ -167,6 +167,31 @@ async def unit_month(request: web.Request) -> web.Response:
     return respond({**body, "people": _json(request, by_person)})
 
 
+@routes.get("/api/v1/attendance/units/{agency}/{unit}/tpp")
+@requires(Role.SUPERVISOR, Role.ADMIN)
+async def unit_tpp(request: web.Request) -> web.Response:
+    """A unit's e-Kinerja / TPP month per person (JSON, or CSV as ``unit_month``)."""
+    _check_query(request, {"month", "format"})
+    policies = request.app[POLICIES]
+    first = reports.month_start(request.query.get("month", ""))
+    if first is None:
+        raise invalid(request, "month", "required: YYYY-MM")
+    if not reports.tpp_month_covered(policies, first):
+        raise invalid(request, "month", "before any attendance policy")
+    csv_wanted = _wants_csv(request)
+    agency, unit = request.match_info["agency"], request.match_info["unit"]
+    _may_see_unit(request, agency, unit)
+    async with request.app[POOL].acquire() as conn:
+        people = await unit_people(conn, agency, unit)
+        rows = await reports.unit_tpp(
+            conn, policies, people, first, now=now(request.app), today=today(request.app)
+        )
+    if csv_wanted:
+        return web.Response(text=reports.tpp_csv(rows), content_type="text/csv")
+    body = {"agency": agency, "unit": unit, "month": request.query["month"]}
+    return respond({**body, "people": reports.tpp_json(rows)})
+
+
 def _year(request: web.Request) -> int:
     text = request.query.get("year", "")
     if not (digits(text) and 2000 <= int(text) <= 2100):
