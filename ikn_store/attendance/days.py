@@ -40,13 +40,13 @@ WITH taken AS (
            ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED) t
     WHERE d.person_id = t.person_id AND d.day = t.day
     RETURNING d.person_id, d.day)
-SELECT t.person_id, t.day, p.agency, coalesce(b.tz, $2) AS tz
+SELECT t.person_id, t.day, p.agency, coalesce(p.duty_station_tz, b.tz, $2) AS tz
 FROM taken t JOIN people p ON p.id = t.person_id
 LEFT JOIN buildings b ON b.id = p.home_building_id
 """
 
 _PEOPLE_DAYS = """
-SELECT p.id AS person_id, q.day, p.agency, coalesce(b.tz, $3) AS tz
+SELECT p.id AS person_id, q.day, p.agency, coalesce(p.duty_station_tz, b.tz, $3) AS tz
 FROM unnest($1::text[]) p_id(id) JOIN people p ON p.id = p_id.id
 LEFT JOIN buildings b ON b.id = p.home_building_id
 CROSS JOIN unnest($2::date[]) q(day)
@@ -72,8 +72,9 @@ JOIN attendance_requests r ON r.person_id = q.person_id AND r.status = 'approved
 
 # What decides which of a person's days count (ikn_core.attendance.counting).
 _SPANS = """
-SELECT p.id, coalesce(b.tz, $2) AS tz, p.employment_start, p.employment_end,
-       (p.known_since AT TIME ZONE coalesce(b.tz, $2))::date AS known_from,
+SELECT p.id, coalesce(p.duty_station_tz, b.tz, $2) AS tz, p.employment_start,
+       p.employment_end,
+       (p.known_since AT TIME ZONE coalesce(p.duty_station_tz, b.tz, $2))::date AS known_from,
        coalesce(b.live_from, (b.created_at AT TIME ZONE b.tz)::date) AS building_live_from
 FROM people p LEFT JOIN buildings b ON b.id = p.home_building_id
 WHERE p.id = ANY($1::text[])
@@ -311,8 +312,8 @@ async def mark_dirty(
 async def counted_spans(
     conn: asyncpg.Connection, person_ids: Sequence[str]
 ) -> dict[str, tuple[CountedSpan, ZoneInfo]]:
-    """Each person's counted span and the zone of their days (their home building's;
-    IKN's when they have none)."""
+    """Each person's counted span and the zone of their days: their duty station's
+    (``people.duty_station_tz``), else their home building's, else IKN's."""
     rows = await conn.fetch(_SPANS, list(person_ids), IKN_TIME_ZONE)
     return {
         r["id"]: (
