@@ -59,6 +59,11 @@ def summary(found: Sequence[DailyRecord]) -> dict[str, int]:
     }
 
 
+def wfa_over_cap(found: Sequence[DailyRecord]) -> int:
+    """The WFA days beyond their week's remote-work cap (marked when read)."""
+    return sum(r.over_remote_cap for r in found)
+
+
 def late_days(found: Sequence[DailyRecord]) -> int:
     """The days with late minutes (a missing clock-in counts as late)."""
     return sum(r.late_minutes > 0 for r in found)

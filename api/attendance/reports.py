@@ -20,7 +20,7 @@ from api.booking.http import ALL_ROLES, invalid, parse_day, respond
 from api.params import digits
 from api.problems import Problem
 from api.state import POOL
-from ikn_core.attendance import DailyRecord, remote_days_over_cap, yearly_summary
+from ikn_core.attendance import DailyRecord, yearly_summary
 from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
 from ikn_service import reports
@@ -77,14 +77,12 @@ async def _report(
 
 def _json(request: web.Request, by_person: dict[str, list[DailyRecord]]) -> list[dict[str, Any]]:
     """Each person's days and summary; ``wfa_over_weekly_cap`` lists the WFA days beyond the
-    policy's weekly remote-work cap (weeks cut by the report's first day count only the
-    days reported)."""
-    policies = request.app[POLICIES]
+    policy's weekly remote-work cap (marked on the records, counting whole weeks)."""
     return [
         {
             "person": p,
             "summary": reports.summary(rs),
-            "wfa_over_weekly_cap": [r.day.isoformat() for r in remote_days_over_cap(rs, policies)],
+            "wfa_over_weekly_cap": [r.day.isoformat() for r in rs if r.over_remote_cap],
             "days": [r.as_json() for r in rs],
         }
         for p, rs in by_person.items()

@@ -11,7 +11,7 @@ Public names (import them from ``ikn_core.attendance``):
 - absences: ``yearly_summary``, ``AbsenceSummary``, ``AbsenceWarning``, ``AbsenceRun``,
             ``unexcused_days``, ``absence_runs``,
             ``warning_level``, ``next_band``, ``near_threshold``
-- week:     ``remote_days_over_cap``
+- week:     ``remote_days_over_cap``, ``mark_over_cap``
 - tpp:      ``tpp_month``, ``TppMonth``, ``BandTally``, ``Deduction`` (policy: ``TppRules``,
             ``DeductionBand``)
 - counting: ``CountedSpan``, ``as_of``, ``day_over``, ``day_ends_at``
@@ -59,7 +59,7 @@ from ikn_core.attendance.record import (
 )
 from ikn_core.attendance.tpp import BandTally, Deduction, TppMonth, tpp_month
 from ikn_core.attendance.versions import Policies
-from ikn_core.attendance.week import remote_days_over_cap
+from ikn_core.attendance.week import mark_over_cap, remote_days_over_cap
 
 __all__ = [
     "AbsenceBand",
@@ -97,6 +97,7 @@ __all__ = [
     "day_over",
     "distance_m",
     "local_day",
+    "mark_over_cap",
     "near_threshold",
     "next_band",
     "remote_days_over_cap",

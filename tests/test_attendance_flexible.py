@@ -1,12 +1,13 @@
-"""Issue 20: a person's duty station has its own zone (WIB, WITA, WIT). A remote worker's
-day, start and lateness are computed in it: pure, then through the people import and the
-real API (the day's record, the dirty-day trigger and the answers' times)."""
+"""Issue 20, flexible work (PermenPANRB 4/2025). A person's duty station has its own zone
+(WIB, WITA, WIT): a remote worker's day, start and lateness are computed in it. A remote
+clock-in beyond the weekly cap is recorded, marked on the record and shown to the
+supervisor. Pure, then through the people import and the real API."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import make_app
 from api.attendance.handlers import CLOCK
-from ikn_core.attendance import PlaceType, Policies, Signal, SignalKind, compute_day
+from ikn_core.attendance import (
+    DailyRecord,
+    PlaceType,
+    Policies,
+    Signal,
+    SignalKind,
+    compute_day,
+    mark_over_cap,
+)
 from ikn_core.io import ImportRejectedError, parse_people
 from ikn_store.io import export_people, import_people, import_spaces
 from ikn_store.people import link_token
@@ -76,6 +85,7 @@ id,name,agency,unit,role,home_building,duty_station_tz
 ani,Ani,kemenpan,sdm,employee,b1,
 joko,Joko,kemenpan,sdm,employee,b1,Asia/Jakarta
 yan,Yan,kemenpan,sdm,employee,b1,Asia/Jayapura
+budi,Budi,kemenpan,sdm,supervisor,b1,
 """
 Client = TestClient[web.Request, web.Application]
 
@@ -85,6 +95,7 @@ class World:
     client: Client
     url: str
     tokens: dict[str, dict[str, str]]
+    clock: Clock
 
 
 @pytest.fixture
@@ -95,17 +106,20 @@ async def world(database_url: str) -> AsyncIterator[World]:
         await import_people(conn, PEOPLE, "csv")
         await conn.execute("UPDATE people SET known_since = '2026-09-01T00:00+08:00'")
         tokens = {}
-        for person in ("ani", "joko", "yan"):
-            token = await create_token(conn, person, "employee")
+        for person in ("ani", "joko", "yan", "budi"):
+            token = await create_token(
+                conn, person, "supervisor" if person == "budi" else "employee"
+            )
             await link_token(conn, token, person)
             tokens[person] = {"Authorization": f"Bearer {token}"}
     finally:
         await conn.close()
     env = {"IKN_DATABASE_URL": database_url, "IKN_ATTENDANCE_INTERVAL_S": "0.05"}
     app = make_app(api_settings(env))
-    app[CLOCK] = Clock(INSTANT).__call__
+    clock = Clock(INSTANT)
+    app[CLOCK] = clock.__call__
     async with TestClient(TestServer(app)) as client:
-        yield World(client, database_url, tokens)
+        yield World(client, database_url, tokens, clock)
 
 
 async def test_each_remote_worker_is_late_or_not_in_their_duty_stations_zone(
@@ -147,7 +161,7 @@ async def test_each_remote_worker_is_late_or_not_in_their_duty_stations_zone(
         zones = {p.id: p.duty_station_tz for p in await export_people(conn)}
     finally:
         await conn.close()
-    assert zones == {"ani": None, "joko": "Asia/Jakarta", "yan": "Asia/Jayapura"}
+    assert zones == {"ani": None, "budi": None, "joko": "Asia/Jakarta", "yan": "Asia/Jayapura"}
 
 
 async def test_a_late_evening_check_in_in_jakarta_is_the_day_before_in_ikn(
@@ -166,3 +180,61 @@ async def test_a_late_evening_check_in_in_jakarta_is_the_day_before_in_ikn(
     days = marked | {(r["person_id"], r["day"]) for r in stored}
     assert ("joko", date(2026, 12, 1)) in days and ("ani", WEDNESDAY) in days
     assert ("joko", WEDNESDAY) not in days and ("ani", date(2026, 12, 1)) not in days
+
+
+# ---------------------------------------------------------------- the weekly remote cap
+
+
+def test_mark_over_cap_counts_the_weeks_days_not_given() -> None:
+    """Tuesday 1 and Wednesday 2 December from home, Monday 30 November too but not among
+    the records given (a December report): Wednesday is the week's third WFA day."""
+    days = [date(2026, 12, 1), date(2026, 12, 2)]
+    records = [_remote_day(WITA, datetime.combine(d, INSTANT.timetz()), d) for d in days]
+    alone = mark_over_cap(records, (), POLICIES)
+    assert [r.over_remote_cap for r in alone] == [False, False]
+    marked = mark_over_cap(records, [date(2026, 11, 30)], POLICIES)
+    assert [r.over_remote_cap for r in marked] == [False, True]
+    assert marked[1].reasons[-1] == (
+        "remote work: WFA day 3 of 2026-W49, over the cap of 2 a week (PermenPANRB 4/2025): "
+        "recorded, shown to the supervisor"
+    )
+    assert marked[1].reasons[:-1] == records[1].reasons
+    assert DailyRecord.from_json(marked[1].as_json()) == marked[1]
+
+
+async def test_a_remote_clock_in_over_the_cap_is_recorded_marked_and_shown(
+    world: World,
+) -> None:
+    """Joko (duty station Jakarta) clocks in from home Monday 30 November to Wednesday 2
+    December at 07:20 WIB: every clock-in is stored; Wednesday's day is marked, and the
+    December unit report, whose first week began in November, lists it."""
+    for on in (date(2026, 11, 30), date(2026, 12, 1), WEDNESDAY):
+        world.clock.at = datetime.combine(on, time(7, 20), tzinfo=WIB)
+        response = await world.client.post(
+            "/api/v1/attendance/check-in", json={"place_type": "home"}, headers=world.tokens["joko"]
+        )
+        assert response.status == 201, await response.text()
+    world.clock.at = INSTANT.replace(hour=12)
+
+    async def record_of(on: date) -> Any:
+        response = await world.client.get(
+            f"/api/v1/attendance/day?day={on}", headers=world.tokens["joko"]
+        )
+        assert response.status == 200
+        return (await response.json())["record"]
+
+    wednesday = await eventually(lambda: record_of(WEDNESDAY), lambda r: r["mode"] == "wfa")
+    assert wednesday["over_remote_cap"] is True
+    assert wednesday["reasons"][-1].startswith("remote work: WFA day 3 of 2026-W49, over the cap")
+    tuesday = await eventually(lambda: record_of(date(2026, 12, 1)), lambda r: r["mode"] == "wfa")
+    assert tuesday["over_remote_cap"] is False
+    response = await world.client.get(
+        "/api/v1/attendance/units/kemenpan/sdm?month=2026-12", headers=world.tokens["budi"]
+    )
+    people = {p["person"]: p for p in (await response.json())["people"]}
+    assert people["joko"]["wfa_over_weekly_cap"] == ["2026-12-02"]
+    assert people["ani"]["wfa_over_weekly_cap"] == []
+    signals = await fetch(
+        world.url, "SELECT count(*) FROM attendance_signals WHERE person_id = 'joko'"
+    )
+    assert signals[0][0] == 3  # recorded, not refused
