@@ -107,6 +107,7 @@ class PersonRecord:
     home_building: str | None = None
     employment_start: date | None = None
     employment_end: date | None = None
+    duty_station_tz: str | None = None  # None: the home building's zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +373,7 @@ SPACES_COLUMNS = (
 )  # fmt: skip
 PEOPLE_COLUMNS = (
     "id", "name", "agency", "unit", "role", "home_building", "employment_start", "employment_end",
+    "duty_station_tz",
 )  # fmt: skip
 
 

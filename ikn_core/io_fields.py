@@ -159,5 +159,6 @@ FIELDS: dict[str, dict[str, tuple[Parser, bool]]] = {
         "home_building": (_id, False),
         "employment_start": (_date, False),
         "employment_end": (_date, False),
+        "duty_station_tz": (_tz, False),
     },
 }

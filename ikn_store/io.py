@@ -48,7 +48,7 @@ _EXISTING = {
 
 _PERSON_COLUMNS = (
     "id", "name", "agency", "unit", "role", "home_building_id",
-    "employment_start", "employment_end",
+    "employment_start", "employment_end", "duty_station_tz",
 )  # fmt: skip
 # table, columns (id first): the upsert writes a row only when a column differs.
 _TABLES = {
@@ -174,6 +174,6 @@ async def export_spaces(conn: asyncpg.Connection) -> Spaces:
 async def export_people(conn: asyncpg.Connection) -> tuple[PersonRecord, ...]:
     rows = await conn.fetch(
         """SELECT id, name, agency, unit, role, home_building_id, employment_start,
-                  employment_end FROM people ORDER BY id"""
+                  employment_end, duty_station_tz FROM people ORDER BY id"""
     )
     return tuple(PersonRecord(*r) for r in rows)

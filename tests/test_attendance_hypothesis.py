@@ -97,7 +97,8 @@ def test_order_and_zone_never_change_the_record(
 OPTIONAL = re.compile(
     r"(break_minutes_by_day(\.\w+)?|periods\[\d+\]\.name|bands\[\d+\]\.(sanction|max_days)"
     r"|corrections(\.late_signal_hours)?"
-    r"|badge_readers(\.max_tokens_per_minute|\.opening_margin_minutes)?)\Z"
+    r"|badge_readers(\.max_tokens_per_minute|\.opening_margin_minutes)?"
+    r"|\.tpp|tpp\.\w+_bands\[\d+\]\.max_minutes)\Z"
 )
 WRONG = [True, "abc", -5, date(2026, 1, 1), time(7, 0), 2.5, [], {}]
 

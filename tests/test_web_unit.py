@@ -134,10 +134,10 @@ def table(page: str) -> dict[str, list[str]]:
     return {name: re.findall(r"<td>(\d+)</td>", cells) for name, cells in found}
 
 
-# present, WFO, WFA, late days, late minutes, absences, leave or travel
-ANI = ["3", "2", "1", "1", "20", "1", "0"]
-BUDI = ["1", "1", "0", "1", "40", "2", "1"]
-SARI = ["4", "4", "0", "0", "0", "0", "0"]
+# present, WFO, WFA, WFA over the weekly cap, late days, late minutes, absences, leave or travel
+ANI = ["3", "2", "1", "0", "1", "20", "1", "0"]
+BUDI = ["1", "1", "0", "0", "1", "40", "2", "1"]
+SARI = ["4", "4", "0", "0", "0", "0", "0", "0"]
 
 
 async def test_the_month_shows_each_person_of_the_unit(
@@ -152,7 +152,7 @@ async def test_the_month_shows_each_person_of_the_unit(
     assert table(page) == {"Ani Lestari": ANI, "Budi Santoso": BUDI, "Sari Wulandari": SARI}
     assert "Fajar" not in page  # another agency and unit
     november = table(await (await site.client.get("/unit?month=2026-11")).text())
-    assert november["Budi Santoso"] == ["0", "0", "0", "0", "0", "1", "0"]
+    assert november["Budi Santoso"] == ["0", "0", "0", "0", "0", "0", "1", "0"]
     assert november["Ani Lestari"][:3] == ["1", "1", "0"]
 
 
@@ -184,6 +184,7 @@ async def test_the_csv_has_the_tables_rows(unit_site: tuple[Site, dict[str, UUID
         "days_present",
         "wfo",
         "wfa",
+        "wfa_over_cap",
         "late_days",
         "late_minutes",
         "unexcused_absences",
@@ -226,7 +227,7 @@ async def test_sari_approves_anis_correction_and_the_day_changes(
     page = await (await site.client.get(response.headers["Location"])).text()
     assert "Pengajuan disetujui." in page
     assert f'action="/unit/requests/{ids["ani"]}"' not in page
-    assert table(page)["Ani Lestari"] == ["4", "3", "1", "1", "20", "0", "0"]
+    assert table(page)["Ani Lestari"] == ["4", "3", "1", "0", "1", "20", "0", "0"]
     assert "Ani Lestari" not in page[page.index("watch-heading") :]
     pool = await create_pool(site.url, 1, api=True)
     try:
@@ -320,7 +321,7 @@ async def test_a_bad_month_is_400_naming_the_field(
     for month in ("2025-06", "2027-01"):  # before any policy, to come: nothing counted
         response = await site.client.get(f"/unit?month={month}")
         assert response.status == 200, month
-        assert set(map(tuple, table(await response.text()).values())) == {("0",) * 7}
+        assert set(map(tuple, table(await response.text()).values())) == {("0",) * 8}
     response = await site.client.get("/unit.csv?month=2026-13")
     assert response.status == 400
     assert "month" in await response.text()
@@ -438,3 +439,33 @@ async def test_the_people_shown_see_who_viewed_them(
     await site.sign_in("sari")
     page = await (await site.client.get("/attendance")).text()
     assert "Belum ada orang lain yang melihat kehadiran Anda." in page
+
+
+async def test_a_wfa_day_over_the_weekly_cap_is_shown_to_the_supervisor(
+    unit_site: tuple[Site, dict[str, UUID]],
+) -> None:
+    """Budi works from home Monday 30 November to Wednesday 2 December: his third WFA
+    day of that week, 2 December, is over the national cap of 2. The December table
+    counts it, though the week's first day is in November."""
+    site, _ = unit_site
+    pool = await create_pool(site.url, 1, api=True)  # its connections encode jsonb
+    try:
+        conn = await pool.acquire()
+        for day in (30, 1, 2):
+            await conn.execute(
+                """INSERT INTO attendance_signals
+                       (person_id, kind, at, place_type, source, received_at)
+                   VALUES ('budi', 'app_check_in', $1, 'home', $2, $1)""",
+                wita(day, "07:20"),
+                f"test:budi:wfa:{day}",
+            )
+        days = [date(2026, 11, 30), date(2026, 12, 1), date(2026, 12, 2)]
+        await service.recompute_days(conn, Policies.default(), ["budi"], days)
+        await pool.release(conn)
+    finally:
+        await close_pool(pool)
+    await site.sign_in("sari")
+    budi = table(await (await site.client.get("/unit")).text())["Budi Santoso"]
+    assert budi[:4] == ["3", "1", "2", "1"]  # present, WFO, WFA, over the cap
+    november = table(await (await site.client.get("/unit?month=2026-11")).text())
+    assert november["Budi Santoso"][2:4] == ["1", "0"]

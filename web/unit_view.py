@@ -23,11 +23,13 @@ from ikn_store.people import Person, unit_people
 
 # Unexcused days or fewer from the next PP 94/2021 band: shown among those to watch.
 WATCH_MARGIN = 2
-# The month's table, in the CSV's order: (summary key or "late_days", column id).
+# The month's table, in the CSV's order: a summary key, "wfa_over_cap" (the WFA days
+# beyond the weekly remote-work cap, PermenPANRB 4/2025) or "late_days".
 COLUMNS = (
     "days_present",
     "wfo",
     "wfa",
+    "wfa_over_cap",
     "late_days",
     "late_minutes",
     "unexcused_absences",
@@ -112,7 +114,14 @@ async def read_unit(
     days = reports.until_today(policies, first, reports.month_end(first), today)
     month = await reports.by_person(conn, policies, list(people), days, now)
     rows = [
-        Row(people[p], {**reports.summary(rs), "late_days": reports.late_days(rs)})
+        Row(
+            people[p],
+            {
+                **reports.summary(rs),
+                "wfa_over_cap": reports.wfa_over_cap(rs),
+                "late_days": reports.late_days(rs),
+            },
+        )
         for p, rs in month.items()
     ]
     return Unit(

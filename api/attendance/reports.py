@@ -21,7 +21,7 @@ from api.params import digits
 from api.privacy import views
 from api.problems import Problem
 from api.state import POOL
-from ikn_core.attendance import DailyRecord, remote_days_over_cap, yearly_summary
+from ikn_core.attendance import DailyRecord, yearly_summary
 from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
 from ikn_service import reports
@@ -78,14 +78,12 @@ async def _report(
 
 def _json(request: web.Request, by_person: dict[str, list[DailyRecord]]) -> list[dict[str, Any]]:
     """Each person's days and summary; ``wfa_over_weekly_cap`` lists the WFA days beyond the
-    policy's weekly remote-work cap (weeks cut by the report's first day count only the
-    days reported)."""
-    policies = request.app[POLICIES]
+    policy's weekly remote-work cap (marked on the records, counting whole weeks)."""
     return [
         {
             "person": p,
             "summary": reports.summary(rs),
-            "wfa_over_weekly_cap": [r.day.isoformat() for r in remote_days_over_cap(rs, policies)],
+            "wfa_over_weekly_cap": [r.day.isoformat() for r in rs if r.over_remote_cap],
             "days": [r.as_json() for r in rs],
         }
         for p, rs in by_person.items()
@@ -168,6 +166,31 @@ async def unit_month(request: web.Request) -> web.Response:
         return web.Response(text=month_csv(by_person), content_type="text/csv")
     body = {"agency": agency, "unit": unit, "month": request.query["month"]}
     return respond({**body, "people": _json(request, by_person)})
+
+
+@routes.get("/api/v1/attendance/units/{agency}/{unit}/tpp")
+@requires(Role.SUPERVISOR, Role.ADMIN)
+async def unit_tpp(request: web.Request) -> web.Response:
+    """A unit's e-Kinerja / TPP month per person (JSON, or CSV as ``unit_month``)."""
+    _check_query(request, {"month", "format"})
+    policies = request.app[POLICIES]
+    first = reports.month_start(request.query.get("month", ""))
+    if first is None:
+        raise invalid(request, "month", "required: YYYY-MM")
+    if not reports.tpp_month_covered(policies, first):
+        raise invalid(request, "month", "before any attendance policy")
+    csv_wanted = _wants_csv(request)
+    agency, unit = request.match_info["agency"], request.match_info["unit"]
+    _may_see_unit(request, agency, unit)
+    async with request.app[POOL].acquire() as conn:
+        people = await unit_people(conn, agency, unit)
+        rows = await reports.unit_tpp(
+            conn, policies, people, first, now=now(request.app), today=today(request.app)
+        )
+    if csv_wanted:
+        return web.Response(text=reports.tpp_csv(rows), content_type="text/csv")
+    body = {"agency": agency, "unit": unit, "month": request.query["month"]}
+    return respond({**body, "people": reports.tpp_json(rows)})
 
 
 def _year(request: web.Request) -> int:

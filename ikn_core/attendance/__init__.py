@@ -11,7 +11,9 @@ Public names (import them from ``ikn_core.attendance``):
 - absences: ``yearly_summary``, ``AbsenceSummary``, ``AbsenceWarning``, ``AbsenceRun``,
             ``unexcused_days``, ``absence_runs``,
             ``warning_level``, ``next_band``, ``near_threshold``
-- week:     ``remote_days_over_cap``
+- week:     ``remote_days_over_cap``, ``mark_over_cap``
+- tpp:      ``tpp_month``, ``TppMonth``, ``BandTally``, ``Deduction`` (policy: ``TppRules``,
+            ``DeductionBand``)
 - counting: ``CountedSpan``, ``as_of``, ``day_over``, ``day_ends_at``
 - geo:      ``Coordinates``, ``distance_m``, ``within_geofence``, ``within_geofences``
 - errors:   ``AttendanceError`` > ``PolicyError``, ``SignalError``
@@ -39,8 +41,10 @@ from ikn_core.attendance.policy import (
     DayOff,
     DayOffKind,
     DaySchedule,
+    DeductionBand,
     Period,
     Policy,
+    TppRules,
     WorkingHours,
 )
 from ikn_core.attendance.record import (
@@ -53,8 +57,9 @@ from ikn_core.attendance.record import (
     WorkMode,
     local_day,
 )
+from ikn_core.attendance.tpp import BandTally, Deduction, TppMonth, tpp_month
 from ikn_core.attendance.versions import Policies
-from ikn_core.attendance.week import remote_days_over_cap
+from ikn_core.attendance.week import mark_over_cap, remote_days_over_cap
 
 __all__ = [
     "AbsenceBand",
@@ -62,12 +67,15 @@ __all__ = [
     "AbsenceSummary",
     "AbsenceWarning",
     "AttendanceError",
+    "BandTally",
     "Coordinates",
     "CountedSpan",
     "DailyRecord",
     "DayOff",
     "DayOffKind",
     "DaySchedule",
+    "Deduction",
+    "DeductionBand",
     "Excuse",
     "ExcuseKind",
     "Period",
@@ -78,6 +86,8 @@ __all__ = [
     "Signal",
     "SignalError",
     "SignalKind",
+    "TppMonth",
+    "TppRules",
     "WorkMode",
     "WorkingHours",
     "absence_runs",
@@ -87,9 +97,11 @@ __all__ = [
     "day_over",
     "distance_m",
     "local_day",
+    "mark_over_cap",
     "near_threshold",
     "next_band",
     "remote_days_over_cap",
+    "tpp_month",
     "unexcused_days",
     "warning_level",
     "within_geofence",

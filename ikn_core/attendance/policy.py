@@ -112,6 +112,43 @@ class AbsenceBand:
 
 
 @dataclass(frozen=True, slots=True)
+class DeductionBand:
+    """A TPP deduction band: a day with ``min_minutes``..``max_minutes`` (None: no upper
+    bound) late (or of early departure) costs ``hundredths`` hundredths of a percent of
+    the month's allowance (``TL1``: 1-30 min, 0.5 % is 50)."""
+
+    code: str
+    min_minutes: int
+    max_minutes: int | None
+    hundredths: int
+
+    def __contains__(self, minutes: object) -> bool:
+        if not isinstance(minutes, int):
+            return False
+        return self.min_minutes <= minutes and (
+            self.max_minutes is None or minutes <= self.max_minutes
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TppRules:
+    """The deductions from the performance allowance (TPP / tunjangan kinerja) a month's
+    attendance costs, in hundredths of a percent: per late day by its band, per early
+    departure by its band, per unexcused absent day, capped per month (``tpp.*``)."""
+
+    late_bands: tuple[DeductionBand, ...]  # ascending, not overlapping
+    early_departure_bands: tuple[DeductionBand, ...]
+    absence_day_hundredths: int
+    monthly_cap_hundredths: int
+
+    def late_band(self, minutes: int) -> DeductionBand | None:
+        return next((b for b in self.late_bands if minutes in b), None)
+
+    def early_departure_band(self, minutes: int) -> DeductionBand | None:
+        return next((b for b in self.early_departure_bands if minutes in b), None)
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """One version of the attendance policy. Build it with ``Policies.parse/load``."""
 
@@ -136,6 +173,7 @@ class Policy:
     late_signal_after: timedelta = LATE_SIGNAL_AFTER
     reader_max_tokens_per_minute: int = READER_MAX_TOKENS_PER_MINUTE
     reader_opening_margin: timedelta = READER_OPENING_MARGIN
+    tpp: TppRules | None = None  # None: the policy sets no TPP deductions
     _off: dict[date, DayOff] = field(init=False, repr=False, compare=False)
     _schedules: dict[date, DaySchedule | None] = field(init=False, repr=False, compare=False)
 

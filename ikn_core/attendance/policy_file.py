@@ -24,8 +24,10 @@ from ikn_core.attendance.policy import (
     AbsenceBand,
     DayOff,
     DayOffKind,
+    DeductionBand,
     Period,
     Policy,
+    TppRules,
     WorkingHours,
     weekday_breaks,
 )
@@ -147,6 +149,7 @@ def _policy(t: _Table) -> Policy:
     bands, run_days, run_level = _absence(t.table("absence"))
     late_after = _late_signal_after(t)
     max_tokens, margin = _badge_readers(t)
+    tpp = _tpp(t)
     t.done()
     return Policy(
         version=version,
@@ -168,7 +171,42 @@ def _policy(t: _Table) -> Policy:
         late_signal_after=late_after,
         reader_max_tokens_per_minute=max_tokens,
         reader_opening_margin=margin,
+        tpp=tpp,
     )
+
+
+def _tpp(t: _Table) -> TppRules | None:
+    """``tpp.*`` (optional table): the TPP deductions per band, per absent day, the cap."""
+    if "tpp" not in t.data:
+        t.used.add("tpp")
+        return None
+    tpp = t.table("tpp")
+    expected = "a percent from 0 to 100 with at most 2 decimals"
+    absence = tpp.get("absence_day_percent", _hundredths, expected)
+    cap = tpp.get("monthly_cap_percent", _hundredths, expected)
+    late = _deduction_bands(tpp, "late_bands")
+    early = _deduction_bands(tpp, "early_departure_bands")
+    tpp.done()
+    return TppRules(late, early, absence, cap)
+
+
+def _deduction_bands(t: _Table, name: str) -> tuple[DeductionBand, ...]:
+    bands: list[DeductionBand] = []
+    minutes, expected = _int_range(1, 24 * 60), "a whole number of minutes from 1 to 1440"
+    for item in t.tables(name):
+        code = item.get("code", _as_text, "a non-empty string")
+        low = item.get("min_minutes", minutes, expected)
+        high = item.optional("max_minutes", minutes, expected, None)
+        percent = item.get("percent", _hundredths, "a percent from 0 to 100, 2 decimals at most")
+        item.done()
+        if high is not None and high < low:
+            raise item.fail("max_minutes", f"{high} is below min_minutes {low}")
+        if bands and (bands[-1].max_minutes is None or low <= bands[-1].max_minutes):
+            raise item.fail("min_minutes", "bands must ascend without overlapping")
+        if any(b.code == code for b in bands):
+            raise item.fail("code", f"{code!r} used twice")
+        bands.append(DeductionBand(code, low, high, percent))
+    return tuple(bands)
 
 
 def _late_signal_after(t: _Table) -> timedelta:
@@ -370,6 +408,14 @@ def _int_range(low: int, high: int) -> Callable[[Any], int | None]:
         return value if ok and low <= value <= high else None
 
     return check
+
+
+def _hundredths(value: Any) -> int | None:
+    """A percent 0-100 with at most two decimals, as hundredths of a percent (0.5 -> 50)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        return None
+    hundredths = round(value * 100)
+    return hundredths if math.isclose(hundredths, value * 100, abs_tol=1e-6) else None
 
 
 def _retention(value: Any) -> int | None:

@@ -149,6 +149,9 @@ class DailyRecord:
     signals: tuple[str, ...]
     reasons: tuple[str, ...]
     excuse_id: str | None = None
+    # A WFA day beyond its week's remote-work cap (``week.mark_over_cap``, when read):
+    # recorded as any day, marked for the supervisor.
+    over_remote_cap: bool = False
 
     @property
     def present(self) -> bool:
@@ -171,6 +174,7 @@ class DailyRecord:
             "signals": list(self.signals),
             "reasons": list(self.reasons),
             "excuse_id": self.excuse_id,
+            "over_remote_cap": self.over_remote_cap,
         }
 
     @classmethod
@@ -191,6 +195,7 @@ class DailyRecord:
                 signals=tuple(str(s) for s in doc["signals"]),
                 reasons=tuple(str(r) for r in doc["reasons"]),
                 excuse_id=doc.get("excuse_id"),
+                over_remote_cap=bool(doc.get("over_remote_cap", False)),  # stored before: no
             )
         except KeyError as exc:
             raise SignalError(str(exc.args[0]), "missing from the stored record") from exc

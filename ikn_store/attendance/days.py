@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,8 +27,10 @@ from ikn_core.attendance import (
     Policies,
     Signal,
     SignalKind,
+    WorkMode,
     as_of,
     compute_day,
+    mark_over_cap,
 )
 from ikn_core.attendance.sent import offline_note, sent_offline
 from ikn_core.domain import IKN_TIME_ZONE
@@ -40,13 +42,13 @@ WITH taken AS (
            ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED) t
     WHERE d.person_id = t.person_id AND d.day = t.day
     RETURNING d.person_id, d.day)
-SELECT t.person_id, t.day, p.agency, coalesce(b.tz, $2) AS tz
+SELECT t.person_id, t.day, p.agency, coalesce(p.duty_station_tz, b.tz, $2) AS tz
 FROM taken t JOIN people p ON p.id = t.person_id
 LEFT JOIN buildings b ON b.id = p.home_building_id
 """
 
 _PEOPLE_DAYS = """
-SELECT p.id AS person_id, q.day, p.agency, coalesce(b.tz, $3) AS tz
+SELECT p.id AS person_id, q.day, p.agency, coalesce(p.duty_station_tz, b.tz, $3) AS tz
 FROM unnest($1::text[]) p_id(id) JOIN people p ON p.id = p_id.id
 LEFT JOIN buildings b ON b.id = p.home_building_id
 CROSS JOIN unnest($2::date[]) q(day)
@@ -72,8 +74,9 @@ JOIN attendance_requests r ON r.person_id = q.person_id AND r.status = 'approved
 
 # What decides which of a person's days count (ikn_core.attendance.counting).
 _SPANS = """
-SELECT p.id, coalesce(b.tz, $2) AS tz, p.employment_start, p.employment_end,
-       (p.known_since AT TIME ZONE coalesce(b.tz, $2))::date AS known_from,
+SELECT p.id, coalesce(p.duty_station_tz, b.tz, $2) AS tz, p.employment_start,
+       p.employment_end,
+       (p.known_since AT TIME ZONE coalesce(p.duty_station_tz, b.tz, $2))::date AS known_from,
        coalesce(b.live_from, (b.created_at AT TIME ZONE b.tz)::date) AS building_live_from
 FROM people p LEFT JOIN buildings b ON b.id = p.home_building_id
 WHERE p.id = ANY($1::text[])
@@ -276,7 +279,8 @@ async def audit_changes(
     for person, record in computed:
         old = before.get((person, record.day))
         after = record.as_json()
-        if old is None or old == after:
+        # as records: one stored before a key was added reads with its default
+        if old is None or DailyRecord.from_json(old) == record:
             continue
         new = [s for s in record.signals if s not in old.get("signals", ())]
         changes.append(
@@ -311,8 +315,8 @@ async def mark_dirty(
 async def counted_spans(
     conn: asyncpg.Connection, person_ids: Sequence[str]
 ) -> dict[str, tuple[CountedSpan, ZoneInfo]]:
-    """Each person's counted span and the zone of their days (their home building's;
-    IKN's when they have none)."""
+    """Each person's counted span and the zone of their days: their duty station's
+    (``people.duty_station_tz``), else their home building's, else IKN's."""
     rows = await conn.fetch(_SPANS, list(person_ids), IKN_TIME_ZONE)
     return {
         r["id"]: (
@@ -352,4 +356,40 @@ async def records(
     for person, record in await compute(conn, policies, missing) if missing else []:
         found[(person, record.day)] = record
     spans = await counted_spans(conn, person_ids)
-    return {(p, d): as_of(r, *spans[p], now) for (p, d), r in found.items()}
+    shown = {(p, d): as_of(r, *spans[p], now) for (p, d), r in found.items()}
+    return await _marked(conn, policies, shown, {p: s for p, (s, _) in spans.items()})
+
+
+# The stored WFA days of these people between two days (the weeks a report starts in).
+_WFA_DAYS = """
+SELECT person_id, day FROM attendance_days
+WHERE person_id = ANY($1::text[]) AND mode = 'wfa' AND day >= $2 AND day <= $3
+"""
+
+
+async def _marked(
+    conn: asyncpg.Connection,
+    policies: Policies,
+    shown: dict[tuple[str, date], DailyRecord],
+    spans: dict[str, CountedSpan],
+) -> dict[tuple[str, date], DailyRecord]:
+    """``shown`` with each WFA day beyond its week's remote-work cap marked
+    (``mark_over_cap``), counting the weeks' counted WFA days not shown too."""
+    wfa = [d for (_, d), r in shown.items() if r.mode is WorkMode.WFA]
+    if not wfa:
+        return shown
+    monday = min(wfa) - timedelta(days=min(wfa).weekday())
+    people = sorted({p for p, _ in shown})
+    others: dict[str, list[date]] = defaultdict(list)
+    for row in await conn.fetch(_WFA_DAYS, people, monday, max(wfa)):
+        key = (row["person_id"], row["day"])
+        if key not in shown and spans[row["person_id"]].covers(row["day"]):
+            others[row["person_id"]].append(row["day"])
+    by_person: dict[str, list[DailyRecord]] = defaultdict(list)
+    for (p, _), r in shown.items():
+        by_person[p].append(r)
+    out = {}
+    for p, rs in by_person.items():
+        for r in mark_over_cap(rs, others.get(p, ()), policies):
+            out[(p, r.day)] = r
+    return out

@@ -9,6 +9,7 @@ before and after.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -307,3 +308,17 @@ async def audit_trail(
         }
         for r in rows
     ]
+
+
+async def excuse_kinds(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The kind (``cuti``, ``dinas_luar``) of each request id a record names as its excuse."""
+    uuids = []
+    for text in set(ids):
+        try:
+            uuids.append(UUID(text))
+        except ValueError:
+            continue  # not a request's id: no kind
+    rows = await conn.fetch(
+        "SELECT id, kind FROM attendance_requests WHERE id = ANY($1::uuid[])", uuids
+    )
+    return {str(r["id"]): r["kind"] for r in rows}
