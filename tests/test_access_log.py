@@ -1,5 +1,5 @@
 """The access log (who viewed whose attendance) through the real API on a real
-PostgreSQL: a supervisor's unit month, its CSV, the year's absences and one person's
+PostgreSQL: a supervisor's unit month, its CSV, its TPP export, the year's absences and one person's
 day are noted per person shown; the person reads them at ``/api/v1/me/access-log``
 and in ``/api/v1/me/data``; looking at one's own attendance is not noted."""
 
@@ -62,6 +62,7 @@ async def test_who_viewed_my_attendance(database_url: str) -> None:
         for url, who in (
             (unit, "sari"),
             (unit + "&format=csv", "sari"),
+            ("/api/v1/attendance/units/kemenpan/sdm/tpp?month=2026-12", "sari"),
             ("/api/v1/attendance/absences?year=2026", "sari"),
             ("/api/v1/attendance/day?day=2026-12-04&person=ani", "sari"),
             ("/api/v1/attendance/day?day=2026-12-04", "ani"),  # her own: not noted
@@ -77,6 +78,7 @@ async def test_who_viewed_my_attendance(database_url: str) -> None:
         assert _seen(ani) == [  # newest first
             ("sari", "day", "2026-12-04", "api"),
             ("sari", "absences", "2026", "api"),
+            ("sari", "tpp", "2026-12", "api"),
             ("sari", "unit_csv", "2026-12", "api"),
             ("sari", "unit_month", "2026-12", "api"),
         ]
@@ -84,15 +86,16 @@ async def test_who_viewed_my_attendance(database_url: str) -> None:
         assert _seen(budi) == [
             (None, "day", "2026-12-03", "api"),  # a token of no person: by its name
             ("sari", "absences", "2026", "api"),
+            ("sari", "tpp", "2026-12", "api"),
             ("sari", "unit_csv", "2026-12", "api"),
             ("sari", "unit_month", "2026-12", "api"),
         ]
         assert (budi[0]["viewer_name"], budi[0]["viewer_role"]) == ("audit-service", "admin")
         assert sari == []  # her own rows of the unit are not noted
         data = await (await client.get("/api/v1/me/data", headers=_auth("ani"))).json()
-        assert len(data["attendance_access"]) == 4
+        assert len(data["attendance_access"]) == 5
         mine = await (await client.get("/api/v1/me/data", headers=_auth("sari"))).json()
-        assert len(mine["attendance_access"]) == 7  # whose she viewed: 4 of Ani's, 3 of Budi's
+        assert len(mine["attendance_access"]) == 9  # whose she viewed: 5 of Ani's, 4 of Budi's
         answer = await client.get("/api/v1/me/access-log?limit=0", headers=_auth("ani"))
         assert answer.status == 400
         assert (await answer.json())["invalid_params"][0]["name"] == "limit"

@@ -26,6 +26,7 @@ ROLES = {
 ACCESS_KINDS = {
     "unit_month": gettext_noop("The unit's month"),
     "unit_csv": gettext_noop("The unit's month, downloaded (CSV)"),
+    "tpp": gettext_noop("The unit's TPP attendance export"),
     "absences": gettext_noop("The year's absences"),
     "day": gettext_noop("One day in detail"),
 }

@@ -187,6 +187,7 @@ async def unit_tpp(request: web.Request) -> web.Response:
         rows = await reports.unit_tpp(
             conn, policies, people, first, now=now(request.app), today=today(request.app)
         )
+    await views(request, [p.id for p in people], "tpp", request.query["month"])
     if csv_wanted:
         return web.Response(text=reports.tpp_csv(rows), content_type="text/csv")
     body = {"agency": agency, "unit": unit, "month": request.query["month"]}

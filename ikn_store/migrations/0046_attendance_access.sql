@@ -1,5 +1,5 @@
 -- Personal data protection (UU 27/2022, issue 20): a log of who viewed whose attendance
--- (a unit's month, its CSV, the year's absences, one person's day), which the person
+-- (a unit's month, its CSV, its TPP export, the year's absences, one person's day), which the person
 -- sees (GET /api/v1/me/access-log, the My attendance page); and the indexes the
 -- retention job (ikn_service/retention.py) deletes by, so that its hourly round reads
 -- only what is past each period.
@@ -11,7 +11,7 @@ CREATE TABLE attendance_access (
     viewer_id   text REFERENCES people ON DELETE SET NULL,
     viewer_name text NOT NULL,
     viewer_role text NOT NULL,
-    what        text NOT NULL CHECK (what IN ('unit_month', 'unit_csv', 'absences', 'day')),
+    what        text NOT NULL CHECK (what IN ('unit_month', 'unit_csv', 'tpp', 'absences', 'day')),
     period      text NOT NULL,  -- the month (YYYY-MM), year (YYYY) or day (YYYY-MM-DD)
     channel     text NOT NULL CHECK (channel IN ('api', 'web'))
 );
