@@ -15,8 +15,8 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
+from ikn_core import generated
 from ikn_core.attendance.policy import Policy
 from ikn_core.attendance.versions import Policies
 from ikn_core.setting import SETTING
@@ -144,23 +144,8 @@ END = "<!-- end of the retention table -->\n"
 
 def with_table(doc: str) -> str:
     """``doc`` with the text between the markers replaced by the table."""
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return head + BEGIN + markdown() + END + tail
+    return generated.between(doc, BEGIN, END, markdown())
 
 
-def main(argv: list[str]) -> int:
-    """``--markdown``: print the table; ``--write FILE``: replace it in FILE."""
-    if argv[:1] == ["--markdown"]:
-        print(markdown(), end="")
-        return 0
-    if argv[:1] == ["--write"] and len(argv) == 2:
-        path = Path(argv[1])
-        path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
-        return 0
-    print("usage: python -m ikn_core.retention --markdown | --write docs/privacy.md")
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # python -m ikn_core.retention --write docs/privacy.md
+    sys.exit(generated.main(sys.argv[1:], markdown, with_table))

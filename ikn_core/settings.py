@@ -16,10 +16,9 @@ import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from ikn_core import device_logins
+from ikn_core import device_logins, generated
 from ikn_core import setting_parsers as parse
 from ikn_core.contract.identifiers import ID_RULE
 from ikn_core.setting import PLACEHOLDER, Reader, Setting, markdown, nested, read, setting
@@ -1109,25 +1108,8 @@ def table() -> str:
 
 def with_table(doc: str) -> str:
     """``doc`` with the text between its markers replaced by ``table()``."""
-    before, begin, rest = doc.partition(BEGIN)
-    _, end, after = rest.partition(END)
-    if not begin or not end:
-        raise ValueError(f"the markers {BEGIN!r} and {END!r} are missing")
-    return f"{before}{BEGIN}\n{table()}{END}{after}"
+    return generated.between(doc, BEGIN, END, f"\n{table()}")
 
 
-def main(argv: list[str]) -> int:
-    """``--markdown``: print the table; ``--write FILE``: replace it in FILE."""
-    if argv[:1] == ["--markdown"]:
-        print(table(), end="")
-        return 0
-    if argv[:1] == ["--write"] and len(argv) == 2:
-        path = Path(argv[1])
-        path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
-        return 0
-    print("usage: python -m ikn_core.settings --markdown | --write docs/configuration.md")
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # python -m ikn_core.settings --write docs/configuration.md
+    sys.exit(generated.main(sys.argv[1:], table, with_table))
