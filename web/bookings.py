@@ -146,6 +146,7 @@ async def _page(
         feed_made=feed_made and i18n.long_date(feed_made.astimezone(zone).date(), lang),
         feed_url=feed_url,
         webcal_url=feed_url and "webcal://" + feed_url.split("://", 1)[1],
+        here="/bookings",  # an action's answer too (its address takes no GET)
     )
     if refused is not None:
         response.set_status(refused.status)
