@@ -3,7 +3,8 @@ books a desk for a colleague on the Find-a-desk page; a booking refused by a rul
 why in Indonesian and, switched to English, in English; and the whole day keyboard-only
 (``keyboard.press`` and typing, never a click): sign in, find and book a desk on the
 floor plan, see it in My bookings, check in through the desk's QR address, cancel
-another booking, clock in, ask for a correction, and the supervisor approves it.
+another booking, clock in, ask for a correction, the supervisor approves it, and the
+person's day changes.
 
 The no-show release job runs on the real clock, the pages on a test clock: it is
 stopped here, so that bookings of the clock's day stay booked."""
@@ -204,9 +205,10 @@ async def _checks_in_by_qr_and_cancels(page: Page, world: World) -> tuple[str, s
     return checked_in, await _status(page)
 
 
-async def _clocks_in_and_asks_for_a_correction(page: Page) -> tuple[str, str]:
+async def _clocks_in_and_asks_for_a_correction(page: Page) -> tuple[str, str, str]:
     """Clock in from Today (the first place, at home, is chosen already), then a
-    correction of today's clock-in from My attendance. The two statuses."""
+    correction of today's clock-in from My attendance. The two statuses, and the day's
+    facts before the correction."""
     await browsing._tab_to(page, "Hari ini")
     await _enter(page)
     await browsing._tab_to(page, "Absen masuk")
@@ -216,6 +218,7 @@ async def _clocks_in_and_asks_for_a_correction(page: Page) -> tuple[str, str]:
     await _enter(page)
     await _tab_to_link(page, "/attendance/2026-12-07")
     await _enter(page)
+    before = " ".join((await page.locator(".facts").text_content() or "").split())
     await _tab_to_link(page, "/requests?kind=correction&from=2026-12-07")
     await _enter(page)
     await _tab_to_field(page, "clock_in")
@@ -224,7 +227,7 @@ async def _clocks_in_and_asks_for_a_correction(page: Page) -> tuple[str, str]:
     await page.keyboard.type("Kartu tertinggal di rumah")
     await browsing._tab_to(page, "Kirim pengajuan")
     await _enter(page)
-    return clocked, await _status(page)
+    return clocked, await _status(page), before
 
 
 async def _supervisor_approves(page: Page, base: str) -> str:
@@ -241,6 +244,18 @@ async def _supervisor_approves(page: Page, base: str) -> str:
     return await _status(page)
 
 
+async def _sees_her_day(page: Page, base: str) -> str:
+    """Sari signs out, Ani signs in and opens today in My attendance. The day's facts."""
+    await browsing._tab_to(page, "Keluar")
+    await _enter(page)
+    await page.goto(base + "/attendance")
+    await browsing._tab_to(page, "Masuk sebagai Ani Lestari")
+    await _enter(page)
+    await _tab_to_link(page, "/attendance/2026-12-07")
+    await _enter(page)
+    return " ".join((await page.locator(".facts").text_content() or "").split())
+
+
 async def test_the_whole_day_with_the_keyboard_alone(world: World, browser: Browser) -> None:
     context = await browser.new_context(locale="id-ID")
     watch = browsing.Watch(world.base)
@@ -249,9 +264,10 @@ async def test_the_whole_day_with_the_keyboard_alone(world: World, browser: Brow
         page = await context.new_page()
         plan_focus, booked, mine = await _signs_in_and_books_on_the_plan(page, world.base)
         checked_in, cancelled = await _checks_in_by_qr_and_cancels(page, world)
-        clocked, filed = await _clocks_in_and_asks_for_a_correction(page)
+        clocked, filed, before = await _clocks_in_and_asks_for_a_correction(page)
         approved = await _supervisor_approves(page, world.base)
-        await browsing.photograph(page, "keyboard-approved-id")
+        after = await _sees_her_day(page, world.base)
+        await browsing.photograph(page, "keyboard-day-corrected-id")
     finally:
         await context.close()
     assert plan_focus, "a desk on the plan shows no focus"
@@ -262,6 +278,9 @@ async def test_the_whole_day_with_the_keyboard_alone(world: World, browser: Brow
     assert clocked == "Absen masuk Anda tercatat."
     assert filed == "Pengajuan Anda telah dikirim; atasan Anda yang memutuskannya."
     assert approved == "Pengajuan disetujui."
+    # the day changed: clocked in at 12:50 (late 320 minutes), corrected to 07:30
+    assert "Absen masuk 12.50 WITA" in before and "Terlambat 320 menit" in before
+    assert "Absen masuk 07.30 WITA" in after and "Terlambat Tidak" in after
     rows = await _fetch(
         world.url, "SELECT desk_id, status FROM bookings WHERE person_id = 'ani' ORDER BY desk_id"
     )
