@@ -202,7 +202,6 @@ async def _find_page(
         refused=refused.message if refused else None,
         day_text=i18n.long_date(query.day, lang) if query else "",
         clock=lambda moment: i18n.clock_time(moment, query.tz if query else UTC_ZONE, lang),
-        link=lambda desk_id: f"/desks/{desk_id}?" + urlencode(query.when() if query else {}),
         here=f"/desks?{urlencode(values)}",  # a refused booking's POST too: the plan again
     )
     if bad is not None or refused is not None:
