@@ -1,12 +1,15 @@
 """A person's bookings as an iCalendar feed (RFC 5545, times in UTC): what the API's
-``/api/v1/bookings.ics`` and the page's ``/bookings.ics`` both serve."""
+``/api/v1/bookings.ics``, the page's ``/bookings.ics`` and the person's secret calendar
+address ``/feeds/bookings/<secret>.ics`` all serve."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from ikn_store.booking.bookings import Booking
+import asyncpg
+
+from ikn_store.booking.bookings import Booking, list_bookings
 
 
 def ics_text(value: str) -> str:
@@ -57,3 +60,8 @@ def calendar(person_id: str, found: Iterable[Booking], now: datetime) -> str:
         ]
     lines.append("END:VCALENDAR")
     return "".join(ics_fold(line) + "\r\n" for line in lines)
+
+
+async def feed_of(conn: asyncpg.Connection, person_id: str, now: datetime) -> str:
+    """The feed of ``person_id``'s bookings that have not ended at ``now``."""
+    return calendar(person_id, await list_bookings(conn, person_id, since=now), now)

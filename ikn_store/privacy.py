@@ -2,9 +2,10 @@
 (UU 27/2022 on personal data protection, Article 7): ``GET /api/v1/me/data``.
 
 Each table that holds a person's data is read by the columns that are theirs; secrets
-are not data about the person and are left out (an API token's and a session's hash, a
-session's CSRF token). A table added with a person's data must be added here too:
-tests/test_privacy.py fails on a table with a ``person_id`` column that is not read.
+are not data about the person and are left out (an API token's, a session's and a
+calendar address's hash, a session's CSRF token). A table added with a person's data
+must be added here too: tests/test_privacy.py fails on a table with a ``person_id``
+column that is not read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SECTIONS: dict[str, str] = {
                      WHERE person_id = $1 ORDER BY created_at""",
     "web_sessions": """SELECT created_at, seen_at, expires_at FROM web_sessions
                        WHERE person_id = $1 ORDER BY created_at""",
+    "booking_feeds": "SELECT created_at FROM booking_feeds WHERE person_id = $1",
     "bookings": """SELECT id, desk_id, lower(period) AS start, upper(period) AS "end", status,
                           created_by, created_at, checked_in_at, check_in_signal, series_id
                    FROM bookings WHERE person_id = $1 OR created_by = $1

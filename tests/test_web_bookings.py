@@ -9,6 +9,8 @@ here, so that bookings of ``NOW``'s day stay booked."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -18,10 +20,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser
 
+from api.server import serving
 from ikn_core.booking import BookingRules, walk_up_end
 from ikn_store.booking.places import set_rules
 from tests import test_web_browser as browsing
@@ -34,6 +37,7 @@ from tests.web_site import (
     serving_site,
     site_app,
 )
+from web import feeds
 from web.checkin import qr_svg
 
 # bookings on NOW's day must not be released by the job on the real clock
@@ -198,6 +202,121 @@ async def test_the_icalendar_file_of_my_bookings(site: Site) -> None:
     text = await response.text()
     assert f"UID:{mine}@ikn-workspace" in text
     assert "DTSTART:20261208T020000Z" in text  # 10:00 WITA
+
+
+FEED_URL = re.compile(r'<input id="feed-url" type="text" readonly value="([^"]+)"')
+
+
+async def make_feed(site: Site, lang: str = "id") -> str:
+    """A new calendar address from My bookings, as the page shows it."""
+    response = await post(site, "/bookings/feed", lang=lang)
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    found = FEED_URL.search(await response.text())
+    assert found is not None
+    return found[1]
+
+
+async def subscribe(address: str) -> ClientResponse:
+    """What a calendar app gets from ``address``: no cookie, no token."""
+    async with ClientSession() as app:
+        response = await app.get(address)
+        await response.read()
+        return response
+
+
+async def test_a_calendar_app_subscribes_to_my_secret_address(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    mine = await insert_booking(site.url, "ani", "d2", hours(TOMORROW, 10, 12))
+    await site.sign_in("ani")
+    page = await (await site.client.get("/bookings")).text()
+    assert 'action="/bookings/feed"' in page and "Buat alamat kalender" in page
+    address = await make_feed(site)
+    origin = site.origin["Origin"]
+    secret = address.removeprefix(f"{origin}/feeds/bookings/").removesuffix(".ics")
+    assert len(secret) >= 43 and "/" not in secret  # token_urlsafe(32)
+    shown = await (await post(site, "/bookings/feed", lang="en")).text()
+    assert 'href="webcal://' in shown and "shown only this once" in shown
+    found = FEED_URL.search(shown)
+    assert found is not None
+    address = found[1]
+    response = await subscribe(address)
+    assert response.status == 200
+    assert response.content_type == "text/calendar"
+    assert response.headers["Cache-Control"].startswith("private")
+    assert "Set-Cookie" not in response.headers
+    text = await response.text()
+    assert f"UID:{mine}@ikn-workspace" in text and "DTSTART:20261208T020000Z" in text
+    # the same as the file of My bookings, apart from nothing
+    download = await (await site.client.get("/bookings.ics")).text()
+    assert text == download
+    # the page later says an address exists, and shows no secret
+    later = await (await site.client.get("/bookings")).text()
+    assert 'id="feed-url"' not in later and "Buat alamat kalender baru" in later
+    assert "Anda membuat alamat kalender pada" in text_of(later)
+    # the secret is stored as its hash only, and logged nowhere
+    conn = await asyncpg.connect(site.url)
+    try:
+        stored = await conn.fetchval(
+            "SELECT secret_hash FROM booking_feeds WHERE person_id = 'ani'"
+        )
+    finally:
+        await conn.close()
+    assert bytes(stored) == hashlib.sha256(secret_of(address).encode()).digest()
+    # (the test server's access log aside: api.server runs with access_log=None, since a
+    # request line may carry a secret; test_the_platform_keeps_no_access_log)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name != "aiohttp.access")
+    assert secret_of(address) not in logged
+
+
+def secret_of(address: str) -> str:
+    return address.rsplit("/", 1)[1].removesuffix(".ics")
+
+
+async def test_a_new_address_revokes_the_old_one(site: Site) -> None:
+    await site.sign_in("ani")
+    old = await make_feed(site)
+    assert (await subscribe(old)).status == 200
+    new = await make_feed(site)
+    assert new != old
+    assert (await subscribe(old)).status == 404
+    assert (await subscribe(new)).status == 200
+
+
+async def test_an_address_shows_only_its_persons_bookings(site: Site) -> None:
+    ani = await insert_booking(site.url, "ani", "d2", hours(TOMORROW, 10, 12))
+    sari = await insert_booking(site.url, "sari", "d3", hours(TOMORROW, 10, 12))
+    await site.sign_in("ani")
+    ani_feed = await (await subscribe(await make_feed(site))).text()
+    await site.sign_in("sari")
+    sari_feed = await (await subscribe(await make_feed(site))).text()
+    assert f"UID:{ani}@" in ani_feed and f"UID:{sari}@" not in ani_feed
+    assert f"UID:{sari}@" in sari_feed and f"UID:{ani}@" not in sari_feed
+    assert "Desk bookings of ani" in ani_feed and "sari" not in ani_feed
+
+
+async def test_only_a_signed_in_form_makes_an_address(site: Site) -> None:
+    origin = site.origin["Origin"]
+    for unknown in ("x" * 43, "", "..%2F..%2Fbookings"):
+        assert (await subscribe(f"{origin}/feeds/bookings/{unknown}.ics")).status == 404
+    # a visitor, then a signed-in person without the token or from another origin
+    visitor = await site.client.post("/bookings/feed", headers=site.origin, allow_redirects=False)
+    assert visitor.status == 403
+    await site.sign_in("ani")
+    no_token = await site.client.post("/bookings/feed", headers=site.origin)
+    assert no_token.status == 403
+    token = await site.csrf("/bookings")
+    elsewhere = await site.client.post(
+        "/bookings/feed", data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert elsewhere.status == 403
+    conn = await asyncpg.connect(site.url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM booking_feeds") == 0
+    finally:
+        await conn.close()
 
 
 async def test_the_qr_code_is_for_facility_managers(site: Site) -> None:
@@ -373,6 +492,40 @@ async def test_ani_scans_the_desk_checks_in_and_cancels_with_the_keyboard(
 
 @pytest.mark.browser
 @pytest.mark.parametrize("lang", browsing.LOCALES)
+async def test_the_calendar_address_is_shown_once_with_a_copy_button(
+    late_morning: str, browser: Browser, lang: str
+) -> None:
+    base = late_morning
+    context = await browser.new_context(locale=browsing.LOCALES[lang], bypass_csp=True)
+    words = {
+        "id": ("Buat alamat kalender", "Salin", "Tersalin"),
+        "en": ("Make a calendar address", "Copy", "Copied"),
+    }[lang]
+    try:
+        page = await context.new_page()
+        await browsing.sign_in(page, base, lang, "Ani Lestari")
+        await page.goto(base + "/bookings")
+        await page.get_by_role("button", name=words[0], exact=True).click()
+        await page.wait_for_load_state()
+        address = await page.input_value("#feed-url")
+        assert address.startswith(base + "/feeds/bookings/")
+        href = await page.locator('a[href^="webcal://"]').get_attribute("href")
+        assert href == "webcal://" + address.split("://", 1)[1]
+        await page.get_by_role("button", name=words[1], exact=True).click()
+        await page.get_by_role("button", name=words[2], exact=True).wait_for()
+        selected = await page.evaluate(
+            "document.getSelection().toString() || document.activeElement.id"
+        )
+        violations = await browsing._violations(page)
+        await browsing.photograph(page, f"bookings-feed-{lang}")
+    finally:
+        await context.close()
+    assert selected in (address, "feed-url")
+    assert violations == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", browsing.LOCALES)
 async def test_the_pages_states_are_accessible(
     late_morning: str, browser: Browser, lang: str
 ) -> None:
@@ -450,3 +603,21 @@ async def test_cancel_after_the_cut_off_is_refused_with_the_reason(site: Site) -
         assert refused.status == 409
         assert reason in await refused.text()
     assert await status_of(site.url, soon) == "booked"
+
+
+async def test_the_platform_keeps_no_access_log(caplog: pytest.LogCaptureFixture) -> None:
+    """``api.server.serving`` (what ``ikn serve`` runs) logs no request line, so a feed's
+    secret in its path is written nowhere."""
+    caplog.set_level(logging.DEBUG)
+    app = web.Application()
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get(feeds.PATH, answer)
+    async with serving(app, "127.0.0.1", 0) as runner:
+        port = runner.addresses[0][1]
+        async with ClientSession() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/feeds/bookings/s3cret.ics")
+            assert await response.text() == "ok"
+    assert not [r for r in caplog.records if "s3cret" in r.getMessage()]

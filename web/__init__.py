@@ -25,6 +25,7 @@ from web import (
     checkin,
     desks,
     errors,
+    feeds,
     i18n,
     oidc_client,
     pages,
@@ -58,8 +59,9 @@ def setup(
         [web.route(r.method, r.path, ports.public(r.handler)) for r in _defs(FEATURES)]
     )
     assets = app.router.add_get("/static/{name:.+}", ports.public(static.asset))
+    feed = app.router.add_get(feeds.PATH, ports.public(feeds.feed))  # no session: a secret
     app[sessions.PAGE_ROUTES] = frozenset(added)  # with sessions
-    app[sessions.ALL_ROUTES] = frozenset({*added, assets})  # with the pages' headers
+    app[sessions.ALL_ROUTES] = frozenset({*added, assets, feed})  # with the pages' headers
     app.middlewares.append(pwa.compression)  # gzip, error pages too
     app.middlewares.append(errors.middleware)  # around the sessions: a refused form too
     app.middlewares.append(sessions.middleware)

@@ -29,14 +29,17 @@ from ikn_core.booking import (
     check_in_opens,
 )
 from ikn_service import booking as service
-from ikn_service.booking_feed import calendar
+from ikn_service.booking_feed import feed_of
+from ikn_store.attendance.days import counted_spans
 from ikn_store.booking.bookings import Booking, list_bookings
-from web import i18n, pwa
+from ikn_store.booking.feeds import feed_created, replace_feed
+from web import feeds, i18n, pwa, sessions
 from web.labels import (
     BOOKING_DONE,
     BOOKING_REFUSALS,
     BOOKING_REFUSED,
     BOOKING_STATUSES,
+    FEED_MADE,
     SENT_REFUSALS,
 )
 from web.pages import person_of, render, signed_in
@@ -114,13 +117,23 @@ async def my_bookings(request: web.Request) -> web.StreamResponse:
 
 
 async def _page(
-    request: web.Request, *, done: str | None = None, refused: Refusal | None = None
+    request: web.Request,
+    *,
+    done: str | None = None,
+    refused: Refusal | None = None,
+    feed_secret: str | None = None,
 ) -> web.Response:
-    """The list, with what was just done or why it was refused (then its status)."""
-    ports = request.app[PORTS]
+    """The list, with what was just done or why it was refused (then its status);
+    ``feed_secret``: the calendar address just made, shown this once."""
+    ports, person = request.app[PORTS], person_of(request)
     async with ports.pool().acquire() as conn:
-        days = await read_mine(conn, person_of(request).id, ports.now())
+        days = await read_mine(conn, person.id, ports.now())
+        feed_made = await feed_created(conn, person.id)
+        zone = (await counted_spans(conn, [person.id]))[person.id][1]  # the person's building's
     lang = i18n.language_of(request)
+    feed_url = None
+    if feed_secret is not None:
+        feed_url = feeds.address(sessions.own_origin(request), feed_secret)
     response = render(
         request,
         "bookings.html",
@@ -130,9 +143,15 @@ async def _page(
         statuses=BOOKING_STATUSES,
         done=done,
         refused=refused.message if refused else None,
+        feed_made=feed_made and i18n.long_date(feed_made.astimezone(zone).date(), lang),
+        feed_url=feed_url,
+        webcal_url=feed_url and "webcal://" + feed_url.split("://", 1)[1],
+        here="/bookings",  # an action's answer too (its address takes no GET)
     )
     if refused is not None:
         response.set_status(refused.status)
+    if feed_url is not None:  # the secret: kept by no cache, the browser's neither
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -199,18 +218,27 @@ async def check_out(request: web.Request) -> web.StreamResponse:
     return await _act(request, service.check_out, "checked-out")
 
 
+@routes.post("/bookings/feed")
+@signed_in
+async def new_feed(request: web.Request) -> web.StreamResponse:
+    """A new secret calendar address for me, shown on the page this once; the one I had
+    stops working."""
+    ports = request.app[PORTS]
+    async with ports.pool().acquire() as conn:
+        secret = await replace_feed(conn, person_of(request).id, ports.now())
+    return await _page(request, done=FEED_MADE, feed_secret=secret)
+
+
 @routes.get("/bookings.ics")
 @signed_in
 async def feed(request: web.Request) -> web.StreamResponse:
-    """My bookings that have not ended, as an iCalendar file to import (the API's
-    feed, ``/api/v1/bookings.ics``, needs a bearer token; a secret address a calendar
-    could subscribe to is not built yet)."""
+    """My bookings that have not ended, as an iCalendar file to import (a calendar app
+    subscribes to the secret address instead, ``web.feeds``)."""
     ports, person = request.app[PORTS], person_of(request)
-    now = ports.now()
     async with ports.pool().acquire() as conn:
-        found = await list_bookings(conn, person.id, since=now)
+        body = await feed_of(conn, person.id, ports.now())
     return web.Response(
-        body=calendar(person.id, found, now).encode(),
+        body=body.encode(),
         content_type="text/calendar",
         charset="utf-8",
         headers={"Content-Disposition": 'attachment; filename="bookings.ics"'},

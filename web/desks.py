@@ -63,9 +63,10 @@ class PlanDesk:
     left: float
     top: float
 
-    def at(self, dx: float, dy: float) -> tuple[str, str]:
-        """A point of its box (from the box's top left), as the SVG's numbers."""
-        return f"{self.left + dx:g}", f"{self.top + dy:g}"
+    @property
+    def place(self) -> str:
+        """The middle of its box's top edge on the plan, as ``translate()`` takes it."""
+        return f"{self.left + BOX_W / 2:g} {self.top:g}"
 
 
 def plan_of(
@@ -201,7 +202,7 @@ async def _find_page(
         refused=refused.message if refused else None,
         day_text=i18n.long_date(query.day, lang) if query else "",
         clock=lambda moment: i18n.clock_time(moment, query.tz if query else UTC_ZONE, lang),
-        link=lambda desk_id: f"/desks/{desk_id}?" + urlencode(query.when() if query else {}),
+        here=f"/desks?{urlencode(values)}",  # a refused booking's POST too: the plan again
     )
     if bad is not None or refused is not None:
         response.set_status(refused.status if refused else 400)

@@ -88,6 +88,10 @@ SENT_REFUSALS = {
 }
 BOOKING_REFUSED = gettext_noop("This could not be done now; try again later.")  # any other
 # What a booking action did: ``?done=`` of the page it redirects to.
+FEED_MADE = gettext_noop(
+    "Your calendar address is made. Copy it now: it is shown only this once. An address "
+    "made before no longer works."
+)
 BOOKING_DONE = {
     "booked": gettext_noop("The desk is booked."),
     "series": gettext_noop("The series is booked: every time is listed below."),

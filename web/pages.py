@@ -54,6 +54,9 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
         "role": ROLES[person.role] if person is not None else "",
         "nav": nav,
         "path": request.path,
+        # where the language switch comes back to: this page with its query (a page
+        # answering a POST names its own, the form's address may not take a GET)
+        "here": request.path_qs if request.method == "GET" else request.path,
     }
     return aiohttp_jinja2.render_template(template, request, {**base, **context})
 

@@ -82,6 +82,16 @@ async function keepOfflinePage() {
   }
 }
 
+// A button data-copy="<id>" copies that field's text (the calendar address), and says so.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-copy]");
+  if (button === null) return;
+  const field = document.getElementById(button.dataset.copy);
+  field.select();
+  await navigator.clipboard?.writeText(field.value).catch(() => {});
+  button.textContent = button.dataset.copied;
+});
+
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/sw.js", { type: "module", scope: "/" }).catch(() => {});
   navigator.serviceWorker.addEventListener("message", (event) => {

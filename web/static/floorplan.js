@@ -10,8 +10,10 @@ const KEYS = {
   ArrowUp: [0, -1],
 };
 
+// A desk's place on the plan: its translate(x y), which the page gives every desk.
 function position(desk) {
-  return [Number(desk.dataset.x), Number(desk.dataset.y)];
+  const { e, f } = desk.transform.baseVal.consolidate().matrix;
+  return [e, f];
 }
 
 // The desk nearest to `from` in the direction [dx, dy]: ahead of it on that axis,
