@@ -295,3 +295,78 @@ async def test_the_whole_day_with_the_keyboard_alone(world: World, browser: Brow
     )
     assert [tuple(r) for r in decided] == [("approved", "sari")]
     assert watch.outside == [] and watch.errors == []
+
+
+async def _books_for_budi(page: Page, base: str) -> str:
+    """Dewi signs in, Tab onto d2 on the plan (a free desk is a link), Enter, "for" Budi
+    by the select's type-ahead, Book; then signs out. The status."""
+    await page.goto(base + "/login")
+    await browsing._tab_to(page, f"Masuk sebagai {DEWI.name}")
+    await _enter(page)
+    await browsing._tab_to(page, "Cari meja")
+    await _enter(page)
+    await page.wait_for_selector("svg.floorplan[data-ready]", state="attached")
+    await browsing._tab_to(page, "d2")
+    await _enter(page)
+    await _tab_to_field(page, "for")
+    await page.keyboard.type("Budi")
+    await browsing._tab_to(page, "Pesan")
+    await _enter(page)
+    await page.wait_for_url("**/bookings?done=booked")
+    done = await _status(page)
+    await browsing._tab_to(page, "Keluar")
+    await _enter(page)
+    return done
+
+
+async def _refused_in_both_languages(page: Page, base: str) -> tuple[str | None, str | None]:
+    """Ani books d1 for the afternoon and is refused, switches to English by the header's button, books
+    again: the two alerts."""
+    await page.goto(base + "/login")
+    await browsing._tab_to(page, "Masuk sebagai Ani Lestari")
+    await _enter(page)
+    alerts = []
+    for find, book in (("Cari meja", "Pesan"), ("Find a desk", "Book")):
+        if book == "Book":
+            await browsing._tab_to(page, "English")
+            await _enter(page)
+        await browsing._tab_to(page, find)
+        await _enter(page)
+        await page.wait_for_selector("svg.floorplan[data-ready]", state="attached")
+        await browsing._tab_to(page, "d1")
+        await _enter(page)
+        await browsing._tab_to(page, book)
+        await _enter(page)
+        alerts.append(await page.get_by_role("alert").text_content())
+    await browsing.photograph(page, "desks-refused-keyboard-en")
+    return alerts[0], alerts[1]
+
+
+async def test_a_delegate_and_a_refusal_with_the_keyboard_alone(
+    world: World, browser: Browser
+) -> None:
+    """Dewi books d2 for Budi by keyboard; then, with two hours at most, Ani's booking
+    of d1 is refused, she switches to English by keyboard and is told why in English."""
+    context = await browser.new_context(locale="id-ID")
+    watch = browsing.Watch(world.base)
+    await watch.attach(context)
+    try:
+        page = await context.new_page()
+        delegated = await _books_for_budi(page, world.base)
+        conn = await asyncpg.connect(world.url)
+        try:  # two hours at most: the window of 13:00-17:00 is too long
+            await set_rules(conn, "b1", BookingRules(max_minutes=120))
+        finally:
+            await conn.close()
+        indonesian, english = await _refused_in_both_languages(page, world.base)
+    finally:
+        await context.close()
+    assert delegated == "Meja sudah dipesan."
+    booked = await _fetch(world.url, "SELECT person_id, created_by, desk_id FROM bookings")
+    assert ("budi", "dewi", "d2") in [tuple(b) for b in booked]
+    # only the fixture's booking of d1 this morning: the refused one was not made
+    assert [tuple(b) for b in booked].count(("ani", "ani", "d1")) == 1
+    assert indonesian is not None and "Durasi pemesanan terlalu lama." in indonesian
+    assert english is not None and "The booking would be too long." in english
+    assert watch.outside == []
+    assert all("status of 422" in e for e in watch.errors), watch.errors
