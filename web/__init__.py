@@ -25,6 +25,7 @@ from web import (
     checkin,
     desks,
     errors,
+    fleet,
     i18n,
     oidc_client,
     pages,
@@ -41,7 +42,7 @@ __all__ = ["Ports", "setup"]
 
 TEMPLATES = static.STATIC.with_name("templates")
 # Each feature's routes (a module with a ``routes`` table): one line each here.
-FEATURES = (pages, signin, pwa, desks, bookings, checkin, attendance, requests, unit)
+FEATURES = (pages, signin, pwa, desks, bookings, checkin, attendance, requests, unit, fleet)
 
 
 def setup(
