@@ -23,6 +23,7 @@ from web import (
     attendance,
     bookings,
     checkin,
+    console,
     desks,
     errors,
     fleet,
@@ -42,7 +43,19 @@ __all__ = ["Ports", "setup"]
 
 TEMPLATES = static.STATIC.with_name("templates")
 # Each feature's routes (a module with a ``routes`` table): one line each here.
-FEATURES = (pages, signin, pwa, desks, bookings, checkin, attendance, requests, unit, fleet)
+FEATURES = (
+    pages,
+    signin,
+    pwa,
+    desks,
+    bookings,
+    checkin,
+    attendance,
+    requests,
+    unit,
+    console,
+    fleet,
+)
 
 
 def setup(

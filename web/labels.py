@@ -137,6 +137,17 @@ DESK_STATES = {
     "offline": gettext_noop("free (sensor offline)"),
     "disabled": gettext_noop("out of use"),
 }
+# A desk's state on the live floor map (ikn_core.live_desk.LiveState).
+LIVE_STATES = {
+    "free": gettext_noop("free"),
+    "booked": gettext_noop("booked, not checked in"),
+    "checked_in": gettext_noop("checked in"),
+    "occupied": gettext_noop("booked and occupied"),
+    "ghost": gettext_noop("ghost: booked, nobody there"),
+    "unbooked_use": gettext_noop("in use without a booking"),
+    "offline": gettext_noop("sensor offline"),
+    "disabled": gettext_noop("out of use"),
+}
 # A day of My attendance's calendar: (its short word in the cell, what it means;
 # no word: a dash, or nothing on a day still to come).
 DAY_STATES = {

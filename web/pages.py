@@ -36,6 +36,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/attendance", i18n.gettext_noop("My attendance"), frozenset()),
     ("/requests", i18n.gettext_noop("Requests"), frozenset()),
     ("/unit", i18n.gettext_noop("My unit"), SUPERVISORS),
+    ("/console/floor", i18n.gettext_noop("Live floor map"), MANAGERS),
     ("/console/fleet", i18n.gettext_noop("Fleet"), MANAGERS),
 )
 

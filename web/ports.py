@@ -14,6 +14,7 @@ from aiohttp.web_request import BaseRequest
 
 from ikn_core.attendance import Policies
 from ikn_service.booking import Booker
+from ikn_service.desk_feed import DeskEventHub
 from ikn_service.fleet import Publisher
 from ikn_service.oidc import JwksCache
 from ikn_store.booking.places import PlaceCache
@@ -36,6 +37,8 @@ class Ports:
     # The identity provider's keys and HTTP session, which the API opened (one cache for
     # both); asked for only when the pages sign in with it.
     signing_keys: Callable[[], JwksCache]
+    # The process's one feed of desk changes (the API's SSE stream shares it).
+    desk_feed: Callable[[], DeskEventHub]
     # The API's MQTT connection for device commands (None without IKN_MQTT_URL).
     commands: Callable[[], Publisher | None]
     command_ttl: Callable[[], timedelta]  # a command not answered by then expires
