@@ -37,6 +37,9 @@ PAGES = {
     "requests": ("/requests", "Ani Lestari"),
     "unit": ("/unit", "Sari Wulandari"),
     "offline": ("/offline", "Ani Lestari"),
+    "fleet": ("/console/fleet", "Fajar Nugroho"),
+    "fleet-device": ("/console/fleet/desk-d1", "Fajar Nugroho"),
+    "dead-letters": ("/console/dead-letters", "Fajar Nugroho"),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
 RUN_AXE = """async () => {
