@@ -19,7 +19,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from edge_agent import EdgeAgent
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import IdentifyCommand
+from ikn_core.domain import Role
 from ikn_store.fleet.dead_letters import DeadLetter, store
+from ikn_store.people import Person, upsert_people
 from tests.test_downlink_edge import CONFIG, QueueDriver
 from tests.test_edge_agent import DEADLINE_S, mqtt_settings
 from tests.test_ingest import Running
@@ -81,6 +83,18 @@ async def test_only_facility_managers_and_admins_see_the_fleet(site: Site, perso
         assert await conn.fetchval("SELECT count(*) FROM device_commands") == 0
     finally:
         await conn.close()
+
+
+async def test_an_admin_sees_the_fleet_too(site: Site) -> None:
+    conn = await asyncpg.connect(site.url)
+    try:
+        await upsert_people(conn, [Person("rina", "Rina Admin", "otorita", "ti", Role.ADMIN, "b1")])
+    finally:
+        await conn.close()
+    await site.sign_in("rina")
+    for path in PAGES:
+        response = await site.client.get(path)
+        assert response.status == 200, path
 
 
 async def test_the_fleet_lists_health_and_alerts_and_filters(site: Site) -> None:
