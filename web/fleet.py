@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -111,7 +111,7 @@ def _age(request: web.Request) -> Any:
     def age(moment: datetime | None) -> str:
         if moment is None:
             return ""
-        delta = max(now - moment, now - now)
+        delta = max(now - moment, timedelta(0))  # a device clock ahead: just now
         return format_timedelta(delta, locale=i18n.BABEL_LOCALES[lang], threshold=1.5)
 
     return age
