@@ -96,6 +96,7 @@ async def floor_page(request: web.Request) -> web.StreamResponse:
         counts=counts,
         clock=lambda moment: i18n.clock_time(moment, zone, lang),
         now=now,
+        tzname=now.astimezone(zone).tzname(),
         stream=f"/console/floor/events?floor={chosen}&after={after}",
     )
 
@@ -170,11 +171,15 @@ def _event_json(
         "since": _iso(desk.since),
         "since_text": i18n.clock_time(desk.since, zone, lang) if desk.since else "",
         "reported_at": _iso(desk.reported_at),
+        "reported_text": i18n.clock_time(desk.reported_at, zone, lang) if desk.reported_at else "",
         "zone": {
             "id": zone_row.zone_id,
             "people": zone_row.people,
             "desks": zone_row.desks,
             "reported_at": _iso(zone_row.reported_at),
+            "reported_text": (
+                i18n.clock_time(zone_row.reported_at, zone, lang) if zone_row.reported_at else ""
+            ),
         },
     }
 

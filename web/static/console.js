@@ -8,7 +8,14 @@ const status = document.getElementById("live-status");
 const plan = document.querySelector("svg.live-plan");
 const lang = document.documentElement.lang || "id";
 const ages = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
-const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+// the building's clock, as the server writes it: 08.30.05 WITA
+const clock = new Intl.DateTimeFormat(lang, {
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  timeZone: status?.dataset.tz,
+});
+const inBuilding = (moment) => `${clock.format(moment)} ${status.dataset.tzname}`;
 let lastChange = null;
 
 function ageText(iso) {
@@ -33,7 +40,7 @@ function setTime(cell, iso, text) {
   const node = document.createElement("time");
   node.setAttribute("datetime", iso);
   node.dataset.age = "";
-  node.dataset.clock = text || clock.format(new Date(iso));
+  node.dataset.clock = text;
   cell.replaceChildren(node);
   showAge(node);
 }
@@ -43,7 +50,7 @@ function live(text) {
 }
 
 function showFresh() {
-  const when = lastChange ? clock.format(lastChange) : status.dataset.none;
+  const when = lastChange ? inBuilding(lastChange) : status.dataset.none;
   live(`${status.dataset.live} ${when}`);
 }
 
@@ -69,14 +76,14 @@ function apply(event) {
   if (row) {
     row.querySelector('[data-field="state"]').textContent = event.label;
     setTime(row.querySelector('[data-field="since"]'), event.since, event.since_text);
-    setTime(row.querySelector('[data-field="reported_at"]'), event.reported_at);
+    setTime(row.querySelector('[data-field="reported_at"]'), event.reported_at, event.reported_text);
   }
   const zone = document.querySelector(`[data-zone="${CSS.escape(event.zone.id)}"]`);
   if (zone) {
     const people = event.zone.people;
     zone.querySelector('[data-field="people"]').textContent = people === null ? "–" : String(people);
     zone.querySelector('[data-field="desks"]').textContent = String(event.zone.desks);
-    setTime(zone.querySelector('[data-field="reported_at"]'), event.zone.reported_at);
+    setTime(zone.querySelector('[data-field="reported_at"]'), event.zone.reported_at, event.zone.reported_text);
   }
   lastChange = new Date();
   showFresh();
