@@ -7,6 +7,7 @@ At ``NOW`` (09:00 WITA) Ani is checked in at d1 (08:00-12:00), d2 has no booking
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -105,7 +106,14 @@ async def test_the_stream_sends_the_desks_new_state_and_resumes(site: Site) -> N
         first, event = await next_event(stream)
         assert event["desk"] == "d2" and event["state"] == "unbooked_use"
         assert event["label"] == "dipakai tanpa pesanan"
-        assert event["zone"] == {"id": "b1-f1-a", "people": None, "desks": 2, "reported_at": None}
+        assert event["since_text"] == event["reported_text"] == "09.00 WITA"
+        assert event["zone"] == {
+            "id": "b1-f1-a",
+            "people": None,
+            "desks": 2,
+            "reported_at": None,
+            "reported_text": "",
+        }
         await sense(site.url, "d1", True, NOW)
         _, event = await next_event(stream)
         assert (event["desk"], event["state"]) == ("d1", "occupied")
@@ -115,3 +123,19 @@ async def test_the_stream_sends_the_desks_new_state_and_resumes(site: Site) -> N
     async with site.client.get(url, headers=resumed) as stream:
         missed = [await next_event(stream) for _ in range(2)]
     assert [(e["desk"], e["state"]) for _, e in missed] == [("d1", "occupied"), ("d2", "free")]
+
+
+async def test_signing_out_ends_an_open_stream(database_url: str) -> None:
+    async for site in _open(database_url, {**DEV_LOGIN, "IKN_SSE_RECHECK_S": "0.2"}):
+        await site.sign_in("fajar")
+        token = await site.csrf("/console/floor")
+        async with site.client.get("/console/floor/events?floor=b1-f1") as stream:
+            assert await stream.content.readline() == b"retry: 2000\n"  # open
+            await asyncio.sleep(0.5)  # past a recheck: still signed in, still open
+            assert not stream.content.at_eof()
+            await site.client.post(
+                "/logout", data={"csrf_token": token}, headers=site.origin, allow_redirects=False
+            )
+            async with asyncio.timeout(10):
+                rest = await stream.content.read()  # to its end: the server closed it
+            assert b"data:" not in rest
