@@ -16,8 +16,9 @@ import asyncpg
 import pytest
 
 from ikn_core.domain import Role
+from ikn_service import desk_feed
 from ikn_store.people import Person, upsert_people
-from tests.test_sse import next_event
+from tests.test_sse import next_event, next_frame
 from tests.test_web import Site, _open
 from tests.web_site import DEV_LOGIN, NOW
 
@@ -102,6 +103,12 @@ async def test_the_stream_sends_the_desks_new_state_and_resumes(site: Site) -> N
     url = found[1].replace("&amp;", "&")
     async with site.client.get(url) as stream:
         assert stream.headers["Content-Type"] == "text/event-stream"
+        # first every desk as it is now, without an id
+        refresh = [await next_frame(stream) for _ in range(2)]
+        assert [(i, e["desk"], e["state"], e["refresh"]) for i, e in refresh] == [
+            (None, "d1", "checked_in", True),
+            (None, "d2", "free", True),
+        ]
         await sense(site.url, "d2", True, NOW)
         first, event = await next_event(stream)
         assert event["desk"] == "d2" and event["state"] == "unbooked_use"
@@ -121,8 +128,36 @@ async def test_the_stream_sends_the_desks_new_state_and_resumes(site: Site) -> N
     await sense(site.url, "d2", False, NOW)
     resumed = {"Last-Event-ID": str(first)}
     async with site.client.get(url, headers=resumed) as stream:
-        missed = [await next_event(stream) for _ in range(2)]
-    assert [(e["desk"], e["state"]) for _, e in missed] == [("d1", "occupied"), ("d2", "free")]
+        frames = [await next_frame(stream) for _ in range(4)]
+    assert [(i is None, e["desk"], e["state"]) for i, e in frames] == [
+        (True, "d1", "occupied"),  # the refresh
+        (True, "d2", "free"),
+        (False, "d1", "occupied"),  # then what was missed, with ids
+        (False, "d2", "free"),
+    ]
+
+
+async def test_a_booking_shows_at_the_next_heartbeat(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change without a sensor's (a booking made) reaches an open map at its next
+    heartbeat, as a refresh."""
+    monkeypatch.setattr(desk_feed, "HEARTBEAT_S", 0.3)
+    await site.sign_in("fajar")
+    async with site.client.get("/console/floor/events?floor=b1-f1") as stream:
+        assert [(await next_frame(stream))[1]["state"] for _ in range(2)] == ["checked_in", "free"]
+        conn = await asyncpg.connect(site.url)
+        try:
+            await conn.execute(
+                """INSERT INTO bookings (desk_id, person_id, period, created_by)
+                   VALUES ('d2', 'budi', tstzrange($1, $2), 'budi')""",
+                NOW - timedelta(minutes=5),
+                NOW + timedelta(hours=2),
+            )
+        finally:
+            await conn.close()
+        found, event = await next_frame(stream)
+    assert (found, event["desk"], event["state"], event["refresh"]) == (None, "d2", "booked", True)
 
 
 async def test_signing_out_ends_an_open_stream(database_url: str) -> None:
@@ -138,4 +173,4 @@ async def test_signing_out_ends_an_open_stream(database_url: str) -> None:
             )
             async with asyncio.timeout(10):
                 rest = await stream.content.read()  # to its end: the server closed it
-            assert b"data:" not in rest
+            assert stream.content.at_eof() and b"\nid: " not in rest  # no desk event

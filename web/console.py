@@ -104,16 +104,17 @@ async def floor_page(request: web.Request) -> web.StreamResponse:
 @routes.get("/console/floor/events")
 @signed_in
 async def floor_events(request: web.Request) -> web.StreamResponse:
-    """The floor's desks as they change: one JSON event per desk event (its new state,
-    label, mark and zone count), ``Last-Event-ID`` (or ``after``) resuming."""
+    """The floor's desks as they change, each a JSON event (its new state, words, mark
+    and zone count): first every desk as it is now (``refresh``, no id), then one per
+    desk event (with its id; ``Last-Event-ID`` or ``after`` resumes), and at each
+    heartbeat the desks whose state changed without a sensor's change (a booking made,
+    checked in or ended, a ghost by time)."""
     _manager(request)
     ports = request.app[PORTS]
     floor_id = request.query.get("floor", "")
     last = _resume_from(request)
-    session_id = request[sessions.SESSION_ID]
-    holder = hashlib.sha256(session_id.encode()).digest()
-    lang = i18n.language_of(request)
-    gettext = _catalogue(lang).gettext
+    holder = hashlib.sha256(request[sessions.SESSION_ID].encode()).digest()
+    floor = _FloorFeed(ports, floor_id, i18n.language_of(request))
 
     async def allowed() -> bool:
         return await sessions.still_signed_in(request, MANAGERS)
@@ -125,23 +126,51 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n")
             with contextlib.suppress(ConnectionResetError):
+                await response.write(await floor.changed())
                 async for event in events:
-                    await response.write(await _frame(ports, event, gettext, lang))
+                    await response.write(await floor.frame(event))
             return response
     except (NotListening, TooManyStreams):
         raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"}) from None
 
 
-async def _frame(ports: Ports, event: DeskEvent | None, gettext: Gettext, lang: str) -> bytes:
-    """The SSE frame of ``event`` (a heartbeat for None): its desk's state now."""
-    if event is None:
-        return b": keepalive\n\n"
-    async with ports.pool().acquire() as conn:
-        found = await service.desk_now(conn, event.desk_id, ports.now())
-    if found is None:  # the desk is gone since
-        return b""
-    data = _event_json(*found, gettext, ZoneInfo(event.tz), lang)
-    return b"id: %d\ndata: %s\n\n" % (event.id, orjson.dumps(data))
+class _FloorFeed:
+    """One stream's floor: what it has sent of each desk, and the frames to send."""
+
+    def __init__(self, ports: Ports, floor_id: str, lang: str) -> None:
+        self.ports, self.floor_id, self.lang = ports, floor_id, lang
+        self.gettext = _catalogue(lang).gettext
+        self.sent: dict[str, service.LiveState] = {}
+
+    def _data(
+        self, desk: service.LiveDesk, zone_row: service.ZoneRow, tz: str, refresh: bool
+    ) -> bytes:
+        self.sent[desk.desk_id] = desk.state
+        data = _event_json(desk, zone_row, self.gettext, ZoneInfo(tz), self.lang)
+        return b"data: %s\n\n" % orjson.dumps({**data, "refresh": refresh})
+
+    async def changed(self) -> bytes:
+        """Every desk whose state differs from the one last sent (all, at first)."""
+        now = self.ports.now()
+        async with self.ports.pool().acquire() as conn:
+            floor = await service.read_floor(conn, self.floor_id, now)
+        zones = {z.zone_id: z for z in floor.zones}
+        return b"".join(
+            self._data(d, zones[d.zone_id], floor.tz or "UTC", True)
+            for d in floor.desks
+            if self.sent.get(d.desk_id) is not d.state
+        )
+
+    async def frame(self, event: DeskEvent | None) -> bytes:
+        """The frame of ``event`` (its desk's state now, with its id), or at a heartbeat
+        (None) the desks changed since and a keep-alive."""
+        if event is None:
+            return await self.changed() + b": keepalive\n\n"
+        async with self.ports.pool().acquire() as conn:
+            found = await service.desk_now(conn, event.desk_id, self.ports.now())
+        if found is None:  # the desk is gone since
+            return b""
+        return b"id: %d\n" % event.id + self._data(*found, event.tz, False)
 
 
 def _resume_from(request: web.Request) -> int | None:

@@ -85,7 +85,7 @@ function apply(event) {
     zone.querySelector('[data-field="desks"]').textContent = String(event.zone.desks);
     setTime(zone.querySelector('[data-field="reported_at"]'), event.zone.reported_at, event.zone.reported_text);
   }
-  lastChange = new Date();
+  if (!event.refresh) lastChange = new Date(); // a refresh: the state as it is, no change
   showFresh();
   performance.mark(`desk-${event.desk}-${event.state}`);
 }
