@@ -1,8 +1,8 @@
 """A desk sensor's reading, published through a real Mosquitto and stored by the real
-ingest, recolours that desk on the live floor map open in a real Chromium, within a
-second or so, without a reload: the whole platform, from the sensor's MQTT message
-through the ingest, the trigger, the hub's LISTEN and the page's event stream to the
-SVG node.
+ingest, recolours that desk on the live floor map open in a real Chromium within a
+second or so, without a reload, and again after the stream drops: the whole platform,
+from the sensor's MQTT message through the ingest, the trigger, the hub's LISTEN and the
+page's event stream to the SVG node.
 
 At the application's clock (09:00 WITA) Ani is checked in at d1; d2 has no booking."""
 
@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from api.stream import HUB
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
 from tests.helpers import publish
@@ -78,6 +79,20 @@ async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
             assert await page.locator('[data-count="unbooked_use"]').text_content() == "1"
             assert await page.locator('[data-count="free"]').text_content() == "0"
             assert "Perubahan terakhir" in (await status.text_content() or "")
+            # a drop (as when the hub's listener is lost): the page says so, reconnects
+            # by itself and gets what changed meanwhile
+            server.app[HUB].end_all()
+            await status.get_by_text("Koneksi terputus", exact=False).wait_for(timeout=5000)
+            reading = DeskOccupancy(4, int(time.time() * 1000), False)
+            publish(
+                mosquitto.port, "ikn/v1/dev/desk-d2/up", encode_batch(Batch(stream, (reading,)))
+            )
+            await status.get_by_text("Langsung", exact=False).wait_for(timeout=10_000)
+            await page.wait_for_function(
+                "document.querySelector('svg.live-plan [data-desk=\"d2\"]').dataset.state"
+                " === 'free'",
+                timeout=5000,
+            )
             await photograph(page, "console-floor-live-id")
         finally:
             await browser.close()
