@@ -16,8 +16,10 @@ from api.attendance import handlers as attendance
 from api.auth import public
 from api.booking.batches import BOOKER
 from api.booking.http import PLACES
+from api.fleet.commands import COMMAND_TTL, PUBLISHER
 from api.oidc import OIDC
 from api.state import POOL
+from api.stream import HUB
 from ikn_core.settings import ApiSettings, OidcSettings
 
 
@@ -39,6 +41,9 @@ def make_site(settings: ApiSettings) -> web.Application:
         public=public,
         page_headers=page_headers(oidc),
         signing_keys=lambda: app[OIDC].keys,
+        desk_feed=lambda: app[HUB],
+        commands=lambda: app.get(PUBLISHER),
+        command_ttl=lambda: app[COMMAND_TTL],
     )
     pages.setup(app, settings.web, ports, oidc)
     return app

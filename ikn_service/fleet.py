@@ -1,9 +1,10 @@
 """Fleet use cases: send a command to a device, and change a device (move it, enable
-or disable it) in one transaction."""
+or disable it) in one transaction; a device's state as the fleet views show it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
@@ -11,7 +12,7 @@ import asyncpg
 from ikn_core.contract import DownCommand, down_topic, encode_down
 from ikn_core.fleet import CommandNotPublished
 from ikn_store.fleet.commands import CommandView, NewCommand, add_command, fail_command, get_command
-from ikn_store.fleet.devices import move_device, set_enabled
+from ikn_store.fleet.devices import DeviceView, move_device, set_enabled
 
 NOT_PUBLISHED = "not published: the broker is unavailable"
 
@@ -38,6 +39,34 @@ async def send_command(
         view = await get_command(conn, new.id, new.issued_at)
     assert view is not None  # stored above
     return view
+
+
+async def issue(
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    device_id: str,
+    command: DownCommand,
+    *,
+    issued_by: str,
+    now: datetime,
+    ttl: timedelta,
+) -> CommandView:
+    """Send ``command`` to ``device_id`` for ``issued_by``, expiring ``ttl`` after ``now``
+    (``send_command``; the API's POST and the fleet page both come here)."""
+    new = NewCommand(
+        command.id, device_id, command.cmd, command.to_dict(), issued_by, now, now + ttl
+    )
+    return await send_command(pool, publisher, new, command)
+
+
+def device_state(device: DeviceView) -> str:
+    """``disabled``, ``unknown`` (no status yet), ``online`` or ``offline``: what the
+    device's retained status (and its Will) last said."""
+    if not device.enabled:
+        return "disabled"
+    if device.online is None:
+        return "unknown"
+    return "online" if device.online else "offline"
 
 
 @dataclass(frozen=True, slots=True)

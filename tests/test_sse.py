@@ -54,7 +54,14 @@ class Sensor:
 
 
 async def next_event(response: aiohttp.ClientResponse) -> tuple[int, dict[str, Any]]:
-    """The next SSE event (comments and the retry hint skipped)."""
+    """The next SSE event (comments and the retry hint skipped), with its id."""
+    found, data = await next_frame(response)
+    assert found is not None, data
+    return found, data
+
+
+async def next_frame(response: aiohttp.ClientResponse) -> tuple[int | None, dict[str, Any]]:
+    """The next SSE event, with its id if it has one."""
     fields: dict[str, str] = {}
     async with asyncio.timeout(TIMEOUT):
         while True:
@@ -63,7 +70,8 @@ async def next_event(response: aiohttp.ClientResponse) -> tuple[int, dict[str, A
             line = line.rstrip("\n")
             if line == "":
                 if "data" in fields:
-                    return int(fields["id"]), orjson.loads(fields["data"])
+                    found = int(fields["id"]) if "id" in fields else None
+                    return found, orjson.loads(fields["data"])
                 fields = {}
             elif not line.startswith(":"):
                 name, _, value = line.partition(": ")

@@ -37,6 +37,10 @@ PAGES = {
     "requests": ("/requests", "Ani Lestari"),
     "unit": ("/unit", "Sari Wulandari"),
     "offline": ("/offline", "Ani Lestari"),
+    "console-floor": ("/console/floor", "Fajar Nugroho"),
+    "fleet": ("/console/fleet", "Fajar Nugroho"),
+    "fleet-device": ("/console/fleet/desk-d1", "Fajar Nugroho"),
+    "dead-letters": ("/console/dead-letters", "Fajar Nugroho"),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
 RUN_AXE = """async () => {

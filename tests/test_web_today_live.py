@@ -8,9 +8,7 @@ as if on time (a tap received late otherwise counts only through a correction)."
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -25,15 +23,13 @@ from ikn.brokers import BrokerProcess
 from ikn_core.attendance import Policies
 from ikn_core.contract import BadgeTap, Batch, encode_batch
 from ikn_core.domain import Device, DeviceKind
-from ikn_core.settings import IngestSettings
 from ikn_store.attendance.badges import enrol
 from ikn_store.attendance.signals import set_building_site
 from ikn_store.spaces import load_site
-from ingest.service import IngestService
 from tests.helpers import SMALL_SITE, eventually, fetch, publish
 from tests.test_docs_page import _chromium
 from tests.test_web_browser import SCREENS, sign_in
-from tests.web_site import DEV_LOGIN, WITA, Clock, seed_people, serving_site
+from tests.web_site import DEV_LOGIN, WITA, Clock, running_ingest, seed_people, serving_site
 
 pytestmark = pytest.mark.browser
 
@@ -64,25 +60,8 @@ async def _prepare(url: str) -> None:
 
 @pytest.fixture
 async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[None]:
-    service = IngestService(
-        IngestSettings.from_env(
-            {
-                "IKN_DATABASE_URL": database_url,
-                "IKN_MQTT_URL": mosquitto.url,
-                "IKN_INGEST_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
-                "IKN_INGEST_BATCH_LATENCY_MS": "20",
-            }
-        )
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    await eventually(lambda: asyncio.sleep(0, service), lambda s: s.subscribed or task.done())
-    assert not task.done()
-    try:
+    async with running_ingest(database_url, mosquitto.url):
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_a_badge_tap_through_mqtt_shows_on_today(

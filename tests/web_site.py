@@ -4,6 +4,8 @@ pages, ikn.site) on a fixed clock: Monday 7 December 2026, 09:00 WITA."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -16,11 +18,12 @@ from aiohttp.test_utils import TestServer
 from api.attendance import handlers as attendance
 from ikn.site import make_site
 from ikn_core.domain import Role
-from ikn_core.settings import ApiSettings
+from ikn_core.settings import ApiSettings, IngestSettings
 from ikn_store.attendance.signals import set_building_site
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
-from tests.helpers import seed
+from ingest.service import IngestService
+from tests.helpers import eventually, seed
 
 WITA = ZoneInfo("Asia/Makassar")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=WITA)  # a Monday, a working day
@@ -44,6 +47,34 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+@asynccontextmanager
+async def running_ingest(
+    url: str, mqtt_url: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[None]:
+    """The real ingest on ``mqtt_url``'s broker, storing into ``url``, subscribed;
+    ``env``: more of its settings."""
+    service = IngestService(
+        IngestSettings.from_env(
+            {
+                "IKN_DATABASE_URL": url,
+                "IKN_MQTT_URL": mqtt_url,
+                "IKN_INGEST_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
+                "IKN_INGEST_BATCH_LATENCY_MS": "20",
+                **(env or {}),
+            }
+        )
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await eventually(lambda: asyncio.sleep(0, service), lambda s: s.subscribed or task.done())
+    assert not task.done()
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
 
 
 async def seed_people(url: str) -> None:

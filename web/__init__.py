@@ -23,9 +23,11 @@ from web import (
     attendance,
     bookings,
     checkin,
+    console,
     desks,
     errors,
     feeds,
+    fleet,
     i18n,
     oidc_client,
     pages,
@@ -42,7 +44,19 @@ __all__ = ["Ports", "setup"]
 
 TEMPLATES = static.STATIC.with_name("templates")
 # Each feature's routes (a module with a ``routes`` table): one line each here.
-FEATURES = (pages, signin, pwa, desks, bookings, checkin, attendance, requests, unit)
+FEATURES = (
+    pages,
+    signin,
+    pwa,
+    desks,
+    bookings,
+    checkin,
+    attendance,
+    requests,
+    unit,
+    console,
+    fleet,
+)
 
 
 def setup(

@@ -9,9 +9,10 @@ adds moving between desks with the arrow keys.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,15 @@ SHAPES = {
 }
 
 
+class Placed(Protocol):
+    """A desk with its coordinates (a grid's)."""
+
+    @property
+    def x(self) -> float: ...
+    @property
+    def y(self) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PlanDesk:
     """A desk as the page shows it: its state's key (``DESK_STATES``: the service's
@@ -72,21 +82,27 @@ class PlanDesk:
 def plan_of(
     desks: list[DeskAvailability], covers_now: bool, person_id: str, mine: set[str]
 ) -> tuple[list[PlanDesk], str]:
-    """The desks with their state and box, and the plan's viewBox: coordinates are a
-    grid's, one ``CELL`` a step."""
-    if not desks:
-        return [], ""
-    min_x, min_y = min(d.x for d in desks), min(d.y for d in desks)
+    """The desks with their state and box, and the plan's viewBox (``layout``)."""
+    boxes, box = layout(desks)
     shown = []
-    for d in desks:
+    for d, (left, top) in zip(desks, boxes, strict=True):
         state = service.desk_state(d, covers_now)
         free = service.free_for(d, state, person_id)
         key = "mine" if d.desk_id in mine else ("free" if free else state)
-        left, top = PAD + (d.x - min_x) * CELL, PAD + (d.y - min_y) * CELL
         shown.append(PlanDesk(d, key, free, left, top))
-    width = max(s.left for s in shown) + BOX_W + PAD
-    height = max(s.top for s in shown) + BOX_H + PAD
-    return shown, f"0 0 {width:g} {height:g}"
+    return shown, box
+
+
+def layout(desks: Sequence[Placed]) -> tuple[list[tuple[float, float]], str]:
+    """Each desk's box's top left on the plan, and the plan's viewBox ("" without
+    desks): coordinates are a grid's, one ``CELL`` a step."""
+    if not desks:
+        return [], ""
+    min_x, min_y = min(d.x for d in desks), min(d.y for d in desks)
+    boxes = [(PAD + (d.x - min_x) * CELL, PAD + (d.y - min_y) * CELL) for d in desks]
+    width = max(left for left, _ in boxes) + BOX_W + PAD
+    height = max(top for _, top in boxes) + BOX_H + PAD
+    return boxes, f"0 0 {width:g} {height:g}"
 
 
 def plan_width(box: str) -> str:

@@ -149,6 +149,17 @@ DESK_STATES = {
     "offline": gettext_noop("free (sensor offline)"),
     "disabled": gettext_noop("out of use"),
 }
+# A desk's state on the live floor map (ikn_core.live_desk.LiveState).
+LIVE_STATES = {
+    "free": gettext_noop("free"),
+    "booked": gettext_noop("booked, not checked in"),
+    "checked_in": gettext_noop("checked in"),
+    "occupied": gettext_noop("booked and occupied"),
+    "ghost": gettext_noop("ghost: booked, nobody there"),
+    "unbooked_use": gettext_noop("in use without a booking"),
+    "offline": gettext_noop("sensor offline"),
+    "disabled": gettext_noop("out of use"),
+}
 # A day of My attendance's calendar: (its short word in the cell, what it means;
 # no word: a dash, or nothing on a day still to come).
 DAY_STATES = {
@@ -236,3 +247,37 @@ REQUEST_FIELD_ERRORS = {
 }
 REQUEST_INVALID = gettext_noop("This value cannot be used.")  # any other code
 REQUEST_DONE = {"filed": gettext_noop("Your request is filed; your supervisor decides it.")}
+# A device's state on the fleet page (ikn_service.fleet.device_state).
+DEVICE_STATES = {
+    "online": gettext_noop("online"),
+    "offline": gettext_noop("offline"),
+    "unknown": gettext_noop("no status yet"),
+    "disabled": gettext_noop("disabled"),
+}
+# A device's alerts (ikn_store.fleet.devices.ALERTS), in the order the page lists them.
+DEVICE_ALERTS = {
+    "never-seen": gettext_noop("never seen"),
+    "offline": gettext_noop("offline past its interval"),
+    "clock-not-synced": gettext_noop("clock not synchronised"),
+    "clock-drift": gettext_noop("clock drifts"),
+    "flooding": gettext_noop("sends too much"),
+    "battery-low": gettext_noop("battery low"),
+    "no-credentials": gettext_noop("no MQTT credentials"),
+    "implausible-tap-rate": gettext_noop("implausible badge taps a minute"),
+    "taps-outside-hours": gettext_noop("badge taps outside opening hours"),
+}
+COMMAND_STATUSES = {
+    "pending": gettext_noop("waiting for the device"),
+    "succeeded": gettext_noop("done"),
+    "failed": gettext_noop("failed"),
+    "expired": gettext_noop("expired: no answer"),
+}
+COMMAND_DONE = {"sent": gettext_noop("Sent. The device's answer shows below when it comes.")}
+COMMAND_REFUSALS = {
+    "bad-value": gettext_noop(
+        "Check the value: identify for 1 to 600 seconds; a sample interval in seconds."
+    ),
+    "no-broker": gettext_noop("Commands are off here: the server has no MQTT broker."),
+    "broker-unavailable": gettext_noop("The broker did not take the command: try again."),
+    "disabled": gettext_noop("This device is disabled: it takes no commands."),
+}

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 PERSON = web.RequestKey("web_person", Person)  # who is signed in (pages behind signed_in)
 SUPERVISORS = frozenset({Role.SUPERVISOR})
+MANAGERS = frozenset({Role.FACILITY_MANAGER, Role.ADMIN})  # the console's
 # The navigation: (path, message, roles that see it; empty: everyone signed in).
 NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/", i18n.gettext_noop("Today"), frozenset()),
@@ -35,6 +36,8 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/attendance", i18n.gettext_noop("My attendance"), frozenset()),
     ("/requests", i18n.gettext_noop("Requests"), frozenset()),
     ("/unit", i18n.gettext_noop("My unit"), SUPERVISORS),
+    ("/console/floor", i18n.gettext_noop("Live floor map"), MANAGERS),
+    ("/console/fleet", i18n.gettext_noop("Fleet"), MANAGERS),
 )
 
 

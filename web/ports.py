@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 from aiohttp import web
@@ -14,6 +14,8 @@ from aiohttp.web_request import BaseRequest
 
 from ikn_core.attendance import Policies
 from ikn_service.booking import Booker
+from ikn_service.desk_feed import DeskEventHub
+from ikn_service.fleet import Publisher
 from ikn_service.oidc import JwksCache
 from ikn_store.booking.places import PlaceCache
 
@@ -35,6 +37,11 @@ class Ports:
     # The identity provider's keys and HTTP session, which the API opened (one cache for
     # both); asked for only when the pages sign in with it.
     signing_keys: Callable[[], JwksCache]
+    # The process's one feed of desk changes (the API's SSE stream shares it).
+    desk_feed: Callable[[], DeskEventHub]
+    # The API's MQTT connection for device commands (None without IKN_MQTT_URL).
+    commands: Callable[[], Publisher | None]
+    command_ttl: Callable[[], timedelta]  # a command not answered by then expires
 
 
 PORTS = web.AppKey("web_ports", Ports)

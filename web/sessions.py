@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from ikn_core.domain import Role
 from ikn_core.settings import WebSettings
 from ikn_store import web_sessions
 from ikn_store.people import get_person
@@ -63,6 +64,13 @@ async def _find(request: web.Request, session_id: str) -> WebSession | None:
     idle = timedelta(seconds=request.app[SETTINGS].session_idle_s)
     async with ports.pool().acquire() as conn:
         return await web_sessions.find(conn, session_id, ports.now(), idle)
+
+
+async def still_signed_in(request: web.Request, roles: frozenset[Role]) -> bool:
+    """Whether the request's session is still live, its person in one of ``roles``: for
+    a long-lived answer (an event stream) that outlives a sign-out or a timeout."""
+    found = await _find(request, request[SESSION_ID])
+    return found is not None and found.person is not None and found.person.role in roles
 
 
 async def _check_forgery(request: web.Request, session: WebSession | None) -> None:

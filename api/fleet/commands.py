@@ -36,10 +36,9 @@ from ikn_core.errors import ContractError
 from ikn_core.fleet import CommandError, CommandNotPublished
 from ikn_core.mqtt import MqttConnection, Session
 from ikn_core.settings import MqttSettings
-from ikn_service.fleet import send_command
+from ikn_service.fleet import issue
 from ikn_store.fleet.commands import (
     CommandView,
-    NewCommand,
     device_known,
     list_commands,
 )
@@ -163,17 +162,12 @@ async def send(request: web.Request) -> web.Response:
     publisher = request.app[PUBLISHER]
     if publisher is None:
         raise Problem(503, "no-broker", "Commands are off", "the API has no IKN_MQTT_URL")
-    new = NewCommand(
-        command.id,
-        device_id,
-        command.cmd,
-        command.to_dict(),
-        request[PRINCIPAL].name,
-        now,
-        now + request.app[COMMAND_TTL],
-    )
+    principal, ttl = request[PRINCIPAL].name, request.app[COMMAND_TTL]
+    pool = request.app[POOL]
     try:
-        view = await send_command(request.app[POOL], publisher, new, command)
+        view = await issue(
+            pool, publisher, device_id, command, issued_by=principal, now=now, ttl=ttl
+        )
     except CommandNotPublished as exc:
         raise Problem(503, "broker-unavailable", "The broker did not take the command") from exc
     except CommandError as exc:

@@ -17,7 +17,7 @@ from api.state import POOL
 from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Device, DeviceKind, Role
 from ikn_core.fleet import DeviceError
-from ikn_service.fleet import ChangeDevice, change_device
+from ikn_service.fleet import ChangeDevice, change_device, device_state
 from ikn_store.fleet.devices import (
     DeviceView,
     TapRules,
@@ -54,14 +54,6 @@ async def _views(
     return [_device_json(d, now, taps) for d in devices]
 
 
-def _state(device: DeviceView) -> str:
-    if not device.enabled:
-        return "disabled"
-    if device.online is None:
-        return "unknown"
-    return "online" if device.online else "offline"
-
-
 def _device_json(device: DeviceView, now: datetime, taps: TapRules) -> dict[str, Any]:
     status = device.status or {}
     return {
@@ -71,7 +63,7 @@ def _device_json(device: DeviceView, now: datetime, taps: TapRules) -> dict[str,
         "zone": device.zone_id,
         "desk": device.desk_id,
         "enabled": device.enabled,
-        "state": _state(device),
+        "state": device_state(device),
         "last_seen": device.last_seen.isoformat() if device.last_seen else None,
         "silent_s": round((now - device.last_seen).total_seconds(), 1)
         if device.last_seen

@@ -1,0 +1,73 @@
+"""A desk's live state on the facility managers' floor map: the booking in force now
+crossed with what its sensor sees (docs/web.md, "The live floor map").
+
+One rule, here, for the page, its live stream and anyone else: the browser only shows
+the state it is sent.
+
+=============  =========================================================================
+disabled       the desk is out of use (whatever else is true)
+offline        its sensor is offline: what it last said is no longer a fact
+ghost          booked or checked in, and the sensor has seen nobody for ``GHOST_AFTER``
+               since the later of the booking's start and the sensor's last change
+occupied       booked or checked in, and the sensor sees someone
+checked_in     checked in (no sensor, no reading yet, or empty for less than GHOST_AFTER)
+booked         booked, not checked in (likewise)
+unbooked_use   no booking now, and the sensor sees someone
+free           no booking now, and nobody seen (or no sensor to say)
+=============  =========================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from ikn_core.booking import RELEASE_AFTER
+
+# A booked desk empty this long is a ghost: as long as a booking may wait for its
+# check-in before the no-show release frees it.
+GHOST_AFTER = RELEASE_AFTER
+
+
+class LiveState(StrEnum):
+    FREE = "free"
+    BOOKED = "booked"
+    CHECKED_IN = "checked_in"
+    OCCUPIED = "occupied"
+    GHOST = "ghost"
+    UNBOOKED_USE = "unbooked_use"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class DeskFacts:
+    """What is known of a desk now. ``occupied``/``since``: its sensor's state and when
+    it last changed (None: no sensor, or none reported); ``sensor_online``: the
+    sensor's health (None: no sensor or no status); ``booking``: the status of the
+    active booking whose period covers now (``booked``, ``checked_in``) and its start."""
+
+    disabled: bool = False
+    sensor_online: bool | None = None
+    occupied: bool | None = None
+    since: datetime | None = None
+    booking: str | None = None
+    booking_start: datetime | None = None
+
+
+def live_state(facts: DeskFacts, now: datetime) -> LiveState:
+    """The desk's state now (the table of the module's docstring)."""
+    if facts.disabled:
+        return LiveState.DISABLED
+    if facts.sensor_online is False:
+        return LiveState.OFFLINE
+    if facts.booking is None:
+        return LiveState.UNBOOKED_USE if facts.occupied else LiveState.FREE
+    if facts.occupied:
+        return LiveState.OCCUPIED
+    if facts.occupied is False and facts.since is not None:
+        empty_from = max(facts.since, facts.booking_start or facts.since)
+        if now - empty_from >= GHOST_AFTER:
+            return LiveState.GHOST
+    return LiveState.CHECKED_IN if facts.booking == "checked_in" else LiveState.BOOKED

@@ -1,0 +1,104 @@
+"""What the facility managers' live floor map is made of (ikn_service.live_floor): each
+desk's sensor, health and the booking in force at a moment (its status only, never
+whose it is), and each zone's newest people count against its desks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class DeskRow:
+    desk_id: str
+    name: str
+    zone_id: str
+    floor_id: str
+    building_id: str
+    tz: str
+    x: float
+    y: float
+    disabled: bool
+    device_id: str | None
+    occupied: bool | None
+    since: datetime | None
+    reported_at: datetime | None
+    sensor_online: bool | None
+    booking: str | None
+    booking_start: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRow:
+    zone_id: str
+    name: str
+    desks: int  # desks in use (not disabled): the zone's capacity
+    people: int | None  # its counter's newest count (None: no counter)
+    reported_at: datetime | None
+
+
+# A sensor is offline when it said so (its last will) or has been silent longer than
+# the interval it promised (the fleet's "offline" alert); unknown without a status.
+_DESKS = """
+SELECT d.id AS desk_id, d.name, z.id AS zone_id, f.id AS floor_id, b.id AS building_id,
+       b.tz, d.x, d.y, d.disabled,
+       coalesce(s.device_id, v.id) AS device_id, s.occupied, s.since, s.reported_at,
+       CASE WHEN v.id IS NULL OR vs.device_id IS NULL THEN NULL
+            ELSE coalesce(vs.online, true)
+                 AND (vs.last_seen IS NULL
+                      OR vs.last_seen
+                         >= $3::timestamptz - make_interval(secs => v.expected_interval_s))
+       END AS sensor_online,
+       k.status AS booking, lower(k.period) AS booking_start
+FROM desks d
+JOIN zones z ON z.id = d.zone_id
+JOIN floors f ON f.id = z.floor_id
+JOIN buildings b ON b.id = f.building_id
+LEFT JOIN desk_state s ON s.desk_id = d.id
+LEFT JOIN LATERAL (
+    SELECT dv.id, dv.expected_interval_s FROM devices dv
+    WHERE dv.id = s.device_id OR (s.device_id IS NULL AND dv.desk_id = d.id AND dv.enabled)
+    ORDER BY dv.id LIMIT 1
+) v ON true
+LEFT JOIN device_status vs ON vs.device_id = v.id
+LEFT JOIN LATERAL (
+    SELECT bk.status, bk.period FROM bookings bk
+    WHERE bk.desk_id = d.id AND bk.status IN ('booked', 'checked_in')
+      AND bk.period @> $3::timestamptz
+    ORDER BY lower(bk.period) LIMIT 1
+) k ON true
+"""
+_WHERE = "WHERE ($1::text IS NULL OR f.id = $1) AND ($2::text IS NULL OR d.id = $2)"
+
+
+async def floor_desks(conn: asyncpg.Connection, floor_id: str, at: datetime) -> list[DeskRow]:
+    """Every desk of the floor, as of ``at``."""
+    rows = await conn.fetch(_DESKS + _WHERE + " ORDER BY z.id, d.id", floor_id, None, at)
+    return [DeskRow(**dict(r)) for r in rows]
+
+
+async def one_desk(conn: asyncpg.Connection, desk_id: str, at: datetime) -> DeskRow | None:
+    """One desk, as of ``at`` (None: no such desk)."""
+    row = await conn.fetchrow(_DESKS + _WHERE, None, desk_id, at)
+    return DeskRow(**dict(row)) if row else None
+
+
+async def floor_zones(conn: asyncpg.Connection, floor_id: str) -> list[ZoneRow]:
+    """The floor's zones with their capacity and newest people count."""
+    rows = await conn.fetch(
+        """SELECT z.id AS zone_id, z.name,
+                  (SELECT count(*) FROM desks d WHERE d.zone_id = z.id AND NOT d.disabled)::int
+                      AS desks,
+                  c.people, c.reported_at
+           FROM zones z LEFT JOIN zone_counts c ON c.zone_id = z.id
+           WHERE z.floor_id = $1 ORDER BY z.id""",
+        floor_id,
+    )
+    return [ZoneRow(**dict(r)) for r in rows]
+
+
+async def last_desk_event(conn: asyncpg.Connection) -> int:
+    """The newest desk event's id (0: none yet): a page read after it resumes there."""
+    return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM desk_events"))
