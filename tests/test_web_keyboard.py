@@ -320,8 +320,8 @@ async def _books_for_budi(page: Page, base: str) -> str:
 
 
 async def _refused_in_both_languages(page: Page, base: str) -> tuple[str | None, str | None]:
-    """Ani books d1 for the afternoon and is refused, switches to English by the header's button, books
-    again: the two alerts."""
+    """Ani books d1 for the afternoon and is refused, switches to English by the
+    header's button, books again: the two alerts."""
     await page.goto(base + "/login")
     await browsing._tab_to(page, "Masuk sebagai Ani Lestari")
     await _enter(page)
