@@ -334,20 +334,25 @@ class IngestService:
         statuses = [d for d in decoded if isinstance(d, StatusUpdate)]
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
         seconds = self.settings.write_timeout_s
-        conn = await pool.acquire(timeout=seconds)
-        try:
-            async with _cut_after(conn, seconds):
-                await self._ensure_days(conn, ups)
-                return await write(
-                    conn,
-                    ups,
-                    statuses,
-                    dead,
-                    vacant_grace=self.vacant_grace,
-                    dead_letter_keep=self.settings.dead_letter_keep_per_hour,
-                )
-        finally:
-            await release_within(pool, conn, seconds)
+        # The last resort: a wait that neither the cut nor the release's deadline ends
+        # (asyncpg shields its release and a query's cancel; under load a writer was
+        # seen waiting on one of them for ever) ends the attempt here, as a timeout: the
+        # batch is retried, and what it had written is found again as duplicates.
+        async with asyncio.timeout(3 * seconds):
+            conn = await pool.acquire(timeout=seconds)
+            try:
+                async with _cut_after(conn, seconds):
+                    await self._ensure_days(conn, ups)
+                    return await write(
+                        conn,
+                        ups,
+                        statuses,
+                        dead,
+                        vacant_grace=self.vacant_grace,
+                        dead_letter_keep=self.settings.dead_letter_keep_per_hour,
+                    )
+            finally:
+                await release_within(pool, conn, seconds)
 
     async def _write_apart(
         self, pool: asyncpg.Pool, decoded: Sequence[Decoded], exc: Exception

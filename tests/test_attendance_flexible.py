@@ -147,9 +147,13 @@ async def test_each_remote_worker_is_late_or_not_in_their_duty_stations_zone(
         "joko": ("2026-12-02T07:15:00+07:00", 0),
         "yan": ("2026-12-02T09:15:00+09:00", 105),
     }
-    # the trigger marked each signal's day in the duty station's zone: the stored records
-    stored = await fetch(
-        world.url, "SELECT person_id, day, late_minutes FROM attendance_days ORDER BY person_id"
+    # the trigger marked each signal's day in the duty station's zone: the stored records,
+    # once the recompute job's round (every 0.05 s here) has stored them
+    stored = await eventually(
+        lambda: fetch(
+            world.url, "SELECT person_id, day, late_minutes FROM attendance_days ORDER BY 1"
+        ),
+        lambda rows: len(rows) == 3,
     )
     assert [tuple(r) for r in stored] == [
         ("ani", WEDNESDAY, 45),
@@ -215,6 +219,11 @@ async def test_a_remote_clock_in_over_the_cap_is_recorded_marked_and_shown(
         )
         assert response.status == 201, await response.text()
     world.clock.at = INSTANT.replace(hour=12)
+    # the mark counts the week's stored WFA days: wait for the recompute job to store them
+    await eventually(
+        lambda: fetch(world.url, "SELECT day FROM attendance_days WHERE person_id = 'joko'"),
+        lambda rows: len(rows) == 3,
+    )
 
     async def record_of(on: date) -> Any:
         response = await world.client.get(
