@@ -14,6 +14,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
 from ikn_core.settings import ApiSettings
+from ikn_store.io import import_people, import_spaces
+from ikn_store.people import link_token
 from ikn_store.spaces import load_site
 from ikn_store.tokens import create_token
 
@@ -134,3 +136,20 @@ async def bearer(url: str, name: str, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {await create_token(conn, name, role)}"}
     finally:
         await conn.close()
+
+
+async def imported(
+    conn: asyncpg.Connection, spaces_csv: str, people_csv: str, roles: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """``spaces_csv`` and ``people_csv`` imported as ``ikn import`` does (the people known
+    since 1 September 2026, so that their autumn counts), and a bearer header for each
+    person of ``roles`` (person: role)."""
+    await import_spaces(conn, spaces_csv, "csv")
+    await import_people(conn, people_csv, "csv")
+    await conn.execute("UPDATE people SET known_since = '2026-09-01T00:00+08:00'")
+    tokens = {}
+    for person, role in roles.items():
+        token = await create_token(conn, person, role)
+        await link_token(conn, token, person)
+        tokens[person] = {"Authorization": f"Bearer {token}"}
+    return tokens

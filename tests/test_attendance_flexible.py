@@ -28,10 +28,8 @@ from ikn_core.attendance import (
     mark_over_cap,
 )
 from ikn_core.io import ImportRejectedError, parse_people
-from ikn_store.io import export_people, import_people, import_spaces
-from ikn_store.people import link_token
-from ikn_store.tokens import create_token
-from tests.helpers import api_settings, eventually, fetch
+from ikn_store.io import export_people
+from tests.helpers import api_settings, eventually, fetch, imported
 from tests.test_attendance_e2e import Clock
 
 WIB, WITA, WIT = ZoneInfo("Asia/Jakarta"), ZoneInfo("Asia/Makassar"), ZoneInfo("Asia/Jayapura")
@@ -102,16 +100,8 @@ class World:
 async def world(database_url: str) -> AsyncIterator[World]:
     conn = await asyncpg.connect(database_url)
     try:
-        await import_spaces(conn, SPACES, "csv")
-        await import_people(conn, PEOPLE, "csv")
-        await conn.execute("UPDATE people SET known_since = '2026-09-01T00:00+08:00'")
-        tokens = {}
-        for person in ("ani", "joko", "yan", "budi"):
-            token = await create_token(
-                conn, person, "supervisor" if person == "budi" else "employee"
-            )
-            await link_token(conn, token, person)
-            tokens[person] = {"Authorization": f"Bearer {token}"}
+        roles = {"ani": "employee", "joko": "employee", "yan": "employee", "budi": "supervisor"}
+        tokens = await imported(conn, SPACES, PEOPLE, roles)
     finally:
         await conn.close()
     env = {"IKN_DATABASE_URL": database_url, "IKN_ATTENDANCE_INTERVAL_S": "0.05"}

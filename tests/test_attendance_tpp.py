@@ -40,10 +40,8 @@ from ikn_core.attendance import (
     compute_day,
     tpp_month,
 )
-from ikn_store.io import import_people, import_spaces
-from ikn_store.people import link_token
 from ikn_store.tokens import create_token
-from tests.helpers import api_settings
+from tests.helpers import api_settings, imported
 from tests.test_attendance_e2e import Clock
 from tests.test_import import _ikn
 
@@ -316,14 +314,8 @@ class World:
 async def world(database_url: str) -> AsyncIterator[World]:
     conn = await asyncpg.connect(database_url)
     try:
-        await import_spaces(conn, SPACES, "csv")
-        await import_people(conn, PEOPLE, "csv")
-        await conn.execute("UPDATE people SET known_since = '2026-09-01T00:00+08:00'")
-        tokens = {}
-        for person, role in (("ani", "employee"), ("budi", "supervisor"), ("eko", "supervisor")):
-            token = await create_token(conn, person, role)
-            await link_token(conn, token, person)
-            tokens[person] = {"Authorization": f"Bearer {token}"}
+        roles = {"ani": "employee", "budi": "supervisor", "eko": "supervisor"}
+        tokens = await imported(conn, SPACES, PEOPLE, roles)
         admin = await create_token(conn, "ops", "admin")
         tokens["admin"] = {"Authorization": f"Bearer {admin}"}
         await _december(conn)
