@@ -21,6 +21,7 @@ class DeskRow:
     x: float
     y: float
     disabled: bool
+    assigned: bool  # to one person (who, never read here)
     device_id: str | None
     occupied: bool | None
     since: datetime | None
@@ -55,7 +56,7 @@ class BookingChange:
 # the interval it promised (the fleet's "offline" alert); unknown without a status.
 _DESKS = """
 SELECT d.id AS desk_id, d.name, z.id AS zone_id, f.id AS floor_id, b.id AS building_id,
-       b.tz, d.x, d.y, d.disabled,
+       b.tz, d.x, d.y, d.disabled, d.assigned_to IS NOT NULL AS assigned,
        coalesce(s.device_id, v.id) AS device_id, s.occupied, s.since, s.reported_at,
        CASE WHEN v.id IS NULL OR vs.device_id IS NULL THEN NULL
             ELSE coalesce(vs.online, true)

@@ -204,6 +204,33 @@ def test_the_apis_stream_takes_no_booking_changes() -> None:
     assert not desk_feed.Subscriber({"floor": "b1-f2"}, bookings=True).wants(change)
 
 
+async def test_an_assigned_desk_shows_no_presence(site: Site) -> None:
+    """d2 assigned to Budi: the map says so, and neither its sensor's state nor when
+    it changed, on the page or in the stream, where a change at it sends nothing."""
+    await sense(site.url, "d2", True, NOW - timedelta(minutes=3))
+    conn = await asyncpg.connect(site.url)
+    try:
+        await conn.execute("UPDATE desks SET assigned_to = 'budi' WHERE id = 'd2'")
+    finally:
+        await conn.close()
+    await site.sign_in("fajar")
+    page = await (await site.client.get("/console/floor?floor=b1-f1")).text()
+    assert desk_states(page) == {"d1": "checked_in", "d2": "assigned"}
+    assert "08.57" not in page  # when d2's sensor changed: not shown
+    assert "Budi" not in page
+    row = re.search(r'<tr data-desk-row="d2">.*?</tr>', page, re.S)
+    assert row is not None and "ditetapkan untuk satu orang" in row[0]
+    async with site.client.get("/console/floor/events?floor=b1-f1") as stream:
+        frames = [(await next_frame(stream))[1] for _ in range(2)]
+        assert [(e["desk"], e["state"], e["since"], e["reported_at"]) for e in frames[1:]] == [
+            ("d2", "assigned", None, None)
+        ]
+        await sense(site.url, "d2", False, NOW)  # not told
+        await sense(site.url, "d1", True, NOW)
+        found, event = await next_frame(stream)
+    assert found is not None and (event["desk"], event["state"]) == ("d1", "occupied")
+
+
 async def test_signing_out_ends_an_open_stream(database_url: str) -> None:
     async for site in _open(database_url, {**DEV_LOGIN, "IKN_SSE_RECHECK_S": "0.2"}):
         await site.sign_in("fajar")

@@ -48,6 +48,7 @@ SHAPES = {
     "unbooked_use": "M0-10L10 0L0 10L-10 0Z",
     "offline": "M-9-9L9 9M-9 9L9-9M-9 0a9 9 0 1 0 18 0a9 9 0 1 0 -18 0Z",
     "disabled": "M-9-3H9V3H-9Z",
+    "assigned": "M-7-1H7V9H-7ZM-4-1V-5A4 4 0 0 1 4-5V-1",  # a padlock: not shown
 }
 
 
@@ -174,9 +175,12 @@ class _FloorFeed:
             found = await service.desk_now(conn, event.desk_id, self.ports.now())
         if found is None:  # the desk is gone since
             return b""
+        state = found[0].state
+        if self.sent.get(event.desk_id) is state and (
+            isinstance(event, BookingChange) or state is service.LiveState.ASSIGNED
+        ):  # nothing new to show, or (an assigned desk) a change not to be told
+            return b""
         if isinstance(event, BookingChange):
-            if self.sent.get(event.desk_id) is found[0].state:
-                return b""  # a booking that does not change the map now
             return self._data(*found, event.tz, False)
         return b"id: %d\n" % event.id + self._data(*found, event.tz, False)
 
