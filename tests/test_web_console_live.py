@@ -43,6 +43,25 @@ async def state_of(page: Page, desk: str) -> str | None:
     return await page.locator(f'svg.live-plan [data-desk="{desk}"]').get_attribute("data-state")
 
 
+async def wait_state(page: Page, desk: str, state: str) -> None:
+    """Until the desk shows ``state`` on the open map (at most 5 s)."""
+    await page.wait_for_function(
+        "([desk, state]) => document.querySelector("
+        '`svg.live-plan [data-desk="${desk}"]`).dataset.state === state',
+        arg=[desk, state],
+        timeout=5000,
+    )
+
+
+async def open_floor(browser: Browser, base: str) -> Page:
+    """The facility manager's live map of b1-f1, in Indonesian, its feed live."""
+    page = await (await browser.new_context(locale="id-ID")).new_page()
+    await sign_in(page, base, "id", "Fajar Nugroho")
+    await page.goto(base + "/console/floor?floor=b1-f1")
+    await page.locator("#live-status").get_by_text("Langsung", exact=False).wait_for(timeout=5000)
+    return page
+
+
 async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
     database_url: str, mosquitto: BrokerProcess, ingest: None
 ) -> None:
@@ -52,11 +71,8 @@ async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
         base = str(server.make_url("")).rstrip("/")
         browser: Browser = await pw.chromium.launch(executable_path=_chromium())
         try:
-            page = await (await browser.new_context(locale="id-ID")).new_page()
-            await sign_in(page, base, "id", "Fajar Nugroho")
-            await page.goto(base + "/console/floor?floor=b1-f1")
+            page = await open_floor(browser, base)
             status = page.locator("#live-status")
-            await status.get_by_text("Langsung", exact=False).wait_for(timeout=5000)
             assert await state_of(page, "d1") == "checked_in"
             assert await state_of(page, "d2") == "free"
             latencies = []
@@ -70,12 +86,7 @@ async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
                     "ikn/v1/dev/desk-d2/up",
                     encode_batch(Batch(stream, (reading,))),
                 )
-                await page.wait_for_function(
-                    "([desk, state]) => document.querySelector("
-                    '`svg.live-plan [data-desk="${desk}"]`).dataset.state === state',
-                    arg=["d2", d2_state],
-                    timeout=5000,
-                )
+                await wait_state(page, "d2", d2_state)
                 latencies.append(time.monotonic() - sent)
             assert max(latencies) < 1.5, latencies  # publish to the page's DOM
             desk = page.locator('svg.live-plan [data-desk="d2"]')
@@ -95,23 +106,10 @@ async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
                 mosquitto.port, "ikn/v1/dev/desk-d2/up", encode_batch(Batch(stream, (reading,)))
             )
             await status.get_by_text("Langsung", exact=False).wait_for(timeout=10_000)
-            await page.wait_for_function(
-                "document.querySelector('svg.live-plan [data-desk=\"d2\"]').dataset.state"
-                " === 'free'",
-                timeout=5000,
-            )
+            await wait_state(page, "d2", "free")
             await photograph(page, "console-floor-live-id")
         finally:
             await browser.close()
-
-
-async def wait_state(page: Page, desk: str, state: str) -> None:
-    await page.wait_for_function(
-        "([desk, state]) => document.querySelector("
-        '`svg.live-plan [data-desk="${desk}"]`).dataset.state === state',
-        arg=[desk, state],
-        timeout=5000,  # the heartbeat is 10 minutes here: only the booking's push is seen
-    )
 
 
 async def test_a_booking_through_the_api_recolours_the_desk_live(
@@ -137,10 +135,7 @@ async def test_a_booking_through_the_api_recolours_the_desk_live(
         base = str(server.make_url("")).rstrip("/")
         browser: Browser = await pw.chromium.launch(executable_path=_chromium())
         try:
-            page = await (await browser.new_context(locale="id-ID")).new_page()
-            await sign_in(page, base, "id", "Fajar Nugroho")
-            await page.goto(base + "/console/floor?floor=b1-f1")
-            await page.locator("#live-status").get_by_text("Langsung", exact=False).wait_for()
+            page = await open_floor(browser, base)  # the heartbeat: 10 min, out of sight
             assert await state_of(page, "d2") == "free"
             start = datetime.now(UTC) + timedelta(seconds=2)
             clock.now = start + timedelta(seconds=1)  # the map's now: the booking in force
