@@ -46,6 +46,7 @@ FILTERS = ("building", "kind", "state", "alert")
 PREVIEW_BYTES = 1024  # of a dead letter's payload shown, as the API's
 HEX_ROW = 16  # bytes a line of the hex view
 LETTERS_SHOWN = 100
+POLL_S = 2  # how often a device's page asks for its commands while one waits
 
 
 def _manager(request: web.Request) -> None:
@@ -150,27 +151,39 @@ async def _device_page(
     if not found:
         raise web.HTTPNotFound(reason="No such device")
     ports = request.app[PORTS]
-    async with ports.pool().acquire() as conn:
-        commands = await list_commands(conn, device_id, ports.now(), limit=20)
-    zone = await _zone(request)
-    lang = i18n.language_of(request)
     response = render(
         request,
         "fleet_device.html",
         d=found[0],
-        commands=commands,
         states=DEVICE_STATES,
         alert_words=DEVICE_ALERTS,
-        statuses=COMMAND_STATUSES,
-        params=_params,
         age=_age(request),
-        clock=lambda moment: i18n.clock_time(moment, zone, lang),
         can_send=ports.commands() is not None,
         refused=refused,
         done=COMMAND_DONE.get(request.query.get("done", "")),
+        **await _commands(request, device_id),
     )
     response.set_status(status)
     return response
+
+
+async def _commands(request: web.Request, device_id: str) -> dict[str, Any]:
+    """What the commands' section (fleet_commands.html) shows: the last 20 commands
+    with their result, and whether one still waits (then the section polls)."""
+    ports = request.app[PORTS]
+    async with ports.pool().acquire() as conn:
+        commands = await list_commands(conn, device_id, ports.now(), limit=20)
+    zone = await _zone(request)
+    lang = i18n.language_of(request)
+    return {
+        "device_id": device_id,
+        "commands": commands,
+        "waiting": any(c.status == "pending" for c in commands),
+        "poll_s": POLL_S,
+        "statuses": COMMAND_STATUSES,
+        "params": _params,
+        "clock": lambda moment: i18n.clock_time(moment, zone, lang),
+    }
 
 
 def _params(view: CommandView) -> str:
@@ -186,6 +199,18 @@ async def device(request: web.Request) -> web.StreamResponse:
     forms that send identify, configuration or reboot."""
     _manager(request)
     return await _device_page(request)
+
+
+@routes.get("/console/fleet/{device}/commands")
+@signed_in
+async def commands_part(request: web.Request) -> web.StreamResponse:
+    """The device page's commands section alone (HTML), which the page asks for every
+    ``POLL_S`` while a command waits for its device's answer."""
+    _manager(request)
+    device_id = request.match_info["device"]
+    if not ID.fullmatch(device_id) or not await _devices(request, device_id):
+        raise web.HTTPNotFound(reason="No such device")
+    return render(request, "fleet_commands.html", **await _commands(request, device_id))
 
 
 def _command(form: Mapping[str, str], now: datetime) -> DownCommand:

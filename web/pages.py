@@ -8,7 +8,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -65,12 +65,18 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
 
 
 def signed_in(handler: Handler) -> Handler:
-    """The page for a signed-in person; anyone else is sent to the sign-in page."""
+    """The page for a signed-in person; anyone else is sent to the sign-in page (a
+    part of a page htmx asks for: 401, and ``HX-Redirect`` takes the whole page there,
+    coming back to the page after; never the sign-in page inside a part)."""
 
     @functools.wraps(handler)
     async def page(request: web.Request) -> web.StreamResponse:
         session = request.get(sessions.SESSION)
         if session is None or session.person is None:
+            if request.headers.get("HX-Request") == "true":
+                back = page_of_ours(urlsplit(request.headers.get("HX-Current-URL", "")).path)
+                to = "/login" if back == "/" else "/login?" + urlencode({"next": back})
+                raise web.HTTPUnauthorized(headers={"HX-Redirect": to})
             raise web.HTTPSeeOther(_login_for(request))
         request[PERSON] = session.person
         return await handler(request)
