@@ -38,6 +38,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/unit", i18n.gettext_noop("My unit"), SUPERVISORS),
     ("/console/floor", i18n.gettext_noop("Live floor map"), MANAGERS),
     ("/console/fleet", i18n.gettext_noop("Fleet"), MANAGERS),
+    ("/console/utilisation", i18n.gettext_noop("Utilisation"), MANAGERS),
 )
 
 
