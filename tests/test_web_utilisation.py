@@ -140,15 +140,16 @@ async def test_the_defaults_are_the_building_and_the_last_four_weeks(site: Site)
 
 
 @pytest.mark.parametrize(
-    ("level", "place", "query"),
+    ("level", "place", "query", "bucket"),
     [
-        ("building", "b1", {"level": "building", "building": "b1"}),
-        ("floor", "b1-f1", {"level": "floor", "floor": "b1-f1"}),
-        ("desk", "d1", {"level": "desk", "zone": "b1-f1-a"}),
-        ("agency", "kemenkeu", {"level": "agency"}),
+        ("building", "b1", {"level": "building", "building": "b1"}, "day"),
+        ("floor", "b1-f1", {"level": "floor", "floor": "b1-f1"}, "week"),
+        ("zone", "b1-f1-a", {"level": "zone", "zone": "b1-f1-a"}, "hour"),
+        ("desk", "d1", {"level": "desk", "zone": "b1-f1-a"}, "day"),
+        ("desk", "d1", {"level": "desk", "zone": "b1-f1-a"}, "hour"),  # from the raw tables
+        ("agency", "kemenkeu", {"level": "agency"}, "day"),
     ],
 )
-@pytest.mark.parametrize("bucket", ["day", "hour"])
 async def test_the_tables_are_the_apis(
     site: Site, level: str, place: str, query: dict[str, str], bucket: str
 ) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_decimal, format_percent
 
 from ikn_core.contract.identifiers import ID
@@ -228,6 +228,12 @@ class Formats:
             return format_date(start.date(), "EEE d MMM yyyy", locale=self.locale)
         return format_datetime(start, "EEE d MMM, HH:mm", locale=self.locale)
 
+    def short(self, day: date) -> str:
+        return format_date(day, "d MMM", locale=self.locale)
+
+    def hour(self, hour: int) -> str:
+        return format_time(time(hour), "short", locale=self.locale)
+
     def share(self, value: float | None) -> str:
         return "–" if value is None else format_percent(value, "#,##0.0%", locale=self.locale)
 
@@ -253,7 +259,7 @@ class Line:
 class Trend:
     lines: list[Line]
     grid: list[tuple[float, str]]  # (y, its share's words: 0 %, 25 %, ...)
-    ticks: list[tuple[float, str]]  # (x, the bucket's local start)
+    ticks: list[tuple[float, date]]  # (x, a day of the period: its start there)
     width: int = WIDTH
     height: int = HEIGHT
 
@@ -281,8 +287,10 @@ def trend(report: Report, asked: Asked) -> Trend:
         for name in SERIES
     ]
     grid = [(y(q / 4), f"{q * 25} %") for q in range(5)]
-    step = max(1, len(report.utilisation) // 6)
-    ticks = [(x(r["bucket"]), r["bucket"]) for r in report.utilisation[::step]]
+    days = sorted(
+        {asked.first + timedelta(days=(asked.last - asked.first).days * q // 4) for q in range(4)}
+    )
+    ticks = [(x(day.isoformat()), day) for day in days]
     return Trend(lines, grid, ticks)
 
 
