@@ -20,12 +20,11 @@ from ikn_service import live_floor as service
 from ikn_service.desk_feed import NotListening, TooManyStreams
 from ikn_store.fleet.devices import DeskEvent
 from ikn_store.live_floor import last_desk_event
-from ikn_store.people import Person
 from ikn_store.spaces import plan_zones
 from web import i18n, sessions
 from web.desks import BOX_H, BOX_W, layout, plan_width
 from web.labels import LIVE_STATES
-from web.pages import MANAGERS, person_of, render, signed_in
+from web.pages import MANAGERS, manager_of, render, signed_in
 from web.ports import PORTS, Ports
 
 Gettext = Callable[[str], str]
@@ -51,17 +50,10 @@ SHAPES = {
 }
 
 
-def _manager(request: web.Request) -> Person:
-    me = person_of(request)
-    if me.role not in MANAGERS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
-    return me
-
-
 @routes.get("/console/floor")
 @signed_in
 async def floor_page(request: web.Request) -> web.StreamResponse:
-    _manager(request)
+    manager_of(request)
     ports = request.app[PORTS]
     now = ports.now()
     async with ports.pool().acquire() as conn:
@@ -109,7 +101,7 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
     desk event (with its id; ``Last-Event-ID`` or ``after`` resumes), and at each
     heartbeat the desks whose state changed without a sensor's change (a booking made,
     checked in or ended, a ghost by time)."""
-    _manager(request)
+    manager_of(request)
     ports = request.app[PORTS]
     floor_id = request.query.get("floor", "")
     last = _resume_from(request)

@@ -95,6 +95,14 @@ def person_of(request: web.Request) -> Person:
     return request[PERSON]
 
 
+def manager_of(request: web.Request) -> Person:
+    """The signed-in facility manager or administrator (the console's); else 403."""
+    me = person_of(request)
+    if me.role not in MANAGERS:
+        raise web.HTTPForbidden(reason="Not a page of your role")
+    return me
+
+
 @routes.get("/")
 @signed_in
 async def today(request: web.Request) -> web.StreamResponse:

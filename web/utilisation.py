@@ -28,7 +28,7 @@ from ikn_service import utilisation as service
 from ikn_service.utilisation import HEATMAP_COLUMNS, LEVELS, Report, UnknownPlace
 from ikn_store.analytics.queries import Bucket, Level, ScopePlace, scope_places
 from web import i18n, sessions
-from web.pages import MANAGERS, person_of, render, signed_in
+from web.pages import manager_of, person_of, render, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
@@ -72,11 +72,6 @@ DESKS_LISTED = 2000  # a campus with more: desk ids are typed, not offered
 # The trend's drawing: a viewBox WIDTH wide and HEIGHT high, the plot inside the margins.
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720, 260, 48, 12, 12, 28
 BAR_ROW, BAR_LEFT = 36, 150
-
-
-def _manager(request: web.Request) -> None:
-    if person_of(request).role not in MANAGERS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +154,7 @@ async def _report(request: web.Request, asked: Asked) -> Report:
 @signed_in
 async def utilisation_page(request: web.Request) -> web.StreamResponse:
     """The form, the period's figures, the trend, the funnel and the hours by weekday."""
-    _manager(request)
+    manager_of(request)
     asked = await _asked(request, request.query)
     report = await _report(request, asked)
     async with request.app[PORTS].pool().acquire() as conn:
@@ -196,7 +191,7 @@ async def utilisation_page(request: web.Request) -> web.StreamResponse:
 async def utilisation_csv(request: web.Request) -> web.StreamResponse:
     """One of the page's tables (``table``: utilisation, funnel, heatmap) as CSV, with
     the columns the API's CSV has; figures of people withheld as ``<N``."""
-    _manager(request)
+    manager_of(request)
     table = request.query.get("table", "")
     if table not in TABLES:
         raise _bad("table", ", ".join(TABLES))
