@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -158,14 +159,20 @@ async def test_the_tables_are_the_apis(
     await more_bookers(site.url, 4)
     await site.sign_in("fajar")
     asked = {"level": level, "place": place, "bucket": bucket, **NOVEMBER}
-    for table, route in (("utilisation", "utilisation"), ("funnel", "funnel")):
+    for table in ("utilisation", "funnel"):
         mine = await _page_csv(site, table, **asked)
-        api = await _api_csv(site, route, **NOVEMBER, **query, bucket=bucket)
+        api = await _api_csv(site, table, **NOVEMBER, **query, bucket=bucket)
         assert mine, table
         assert mine == [r for r in api if r["place"] == place], table
+    mine_rows = await _page_csv(site, "utilisation", **asked)
     page = await site.client.get(PATH, params=asked)
     assert page.status == 200
-    assert "fewer than" not in await page.text()
+    text = await page.text()
+    assert "fewer than" not in text
+    trend = re.search(r'class="chart-line line-occupancy_share" points="([^"]*)"', text)
+    assert trend is not None
+    with_share = [r for r in mine_rows if r["occupancy_share"]]
+    assert len(trend[1].split()) == len(with_share)  # a point for each bucket with a share
 
 
 async def test_the_heatmap_sums_the_apis_hours(site: Site) -> None:

@@ -317,11 +317,15 @@ async def utilisation_computed(conn: asyncpg.Connection, query: Query) -> list[d
     return [orjson.loads(r[0]) for r in rows]
 
 
+def _campus_wide(query: Query) -> None:
+    if query.level is Level.AGENCY and (query.building or query.floor or query.zone):
+        raise ValueError("level=agency is campus-wide: it takes no building, floor or zone")
+
+
 def _rollup_sql(query: Query) -> str | None:
     """The sums per place and bucket from the day or slot rollups; ``None`` for desks
     below a day (computed from the raw tables)."""
-    if query.level is Level.AGENCY and (query.building or query.floor or query.zone):
-        raise ValueError("level=agency is campus-wide: it takes no building, floor or zone")
+    _campus_wide(query)
     scope = _SCOPE.format(place=_PLACE[query.level])
     if query.bucket in (Bucket.DAY, Bucket.WEEK):
         return _FROM_DAYS.format(scope=scope, bucket=_bucket(query, "a.day::timestamp"))
@@ -358,8 +362,7 @@ async def utilisation_over_period(conn: asyncpg.Connection, query: Query) -> lis
     """One row per place for the whole period (``bucket``: its first day), from the day
     rollup and rendered by the same ``analytics_utilisation_row`` as every bucket's, so
     frequency, occupancy rate and peak are the period's, not an average of buckets."""
-    if query.level is Level.AGENCY and (query.building or query.floor or query.zone):
-        raise ValueError("level=agency is campus-wide: it takes no building, floor or zone")
+    _campus_wide(query)
     rows = _FROM_DAYS.format(scope=_SCOPE.format(place=_PLACE[query.level]), bucket=_WHOLE_PERIOD)
     sql = _UTILISATION.format(rows=rows, step=f"{query.days} days", label="YYYY-MM-DD")
     found = await conn.fetch(sql, *_args(query), query.level.value)
