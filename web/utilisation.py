@@ -71,7 +71,7 @@ DESKS_LISTED = 2000  # a campus with more: desk ids are typed, not offered
 
 # The trend's drawing: a viewBox WIDTH wide and HEIGHT high, the plot inside the margins.
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720, 260, 48, 12, 12, 28
-BAR_ROW, BAR_LEFT = 36, 150
+BAR_ROW, BAR_LEFT, BAR_WIDTH = 36, 130, 420  # the funnel's bars: row height, labels, width
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +180,8 @@ async def utilisation_page(request: web.Request) -> web.StreamResponse:
         series=SERIES,
         trend=trend(report, asked) if report.shown else None,
         funnel_steps=FUNNEL,
+        bar_left=BAR_LEFT,
+        bar_width=BAR_WIDTH,
         bars=bars(report.funnel_total) if report.shown and report.funnel_total else None,
         weekdays=WEEKDAYS,
         heat=heat_cells(report),
@@ -301,7 +303,7 @@ class Bar:
 def bars(total: Mapping[str, Any]) -> list[Bar]:
     """The funnel's counts as horizontal bars, each as long as its share of the booked."""
     most = max(int(total["booked"]), 1)
-    width = WIDTH - BAR_LEFT - 60
+    width = BAR_WIDTH - BAR_LEFT - 40
     return [
         Bar(name, label, int(total[name]), i * BAR_ROW, round(int(total[name]) / most * width, 1))
         for i, (name, label) in enumerate(FUNNEL)
