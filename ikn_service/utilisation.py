@@ -32,10 +32,6 @@ PUBLIC = {
 HEATMAP_COLUMNS = ("weekday", "hour", "live_minutes", "occupied_minutes", "occupancy_share")
 
 
-class UnknownPlace(LookupError):
-    """No building, floor, zone, desk or agency of that level and id."""
-
-
 def query_of(place: ScopePlace, bucket: Bucket, first: date, last: date) -> Query:
     """The analytics API's query whose rows of ``place`` are the place's figures
     (``level`` and the filter the API takes: a desk's zone; an agency is campus-wide).
@@ -82,13 +78,6 @@ class Report:
             return found
         public, hidden = PUBLIC[table], f"<{self.min_group}"
         return [{k: v if k in public else hidden for k, v in row.items()} for row in found]
-
-
-async def find(conn: asyncpg.Connection, level: Level, place: str) -> ScopePlace:
-    found = await analytics.scope_places(conn, level, place)
-    if not found:
-        raise UnknownPlace(f"{level.value} {place}")
-    return found[0]
 
 
 async def report(

@@ -249,6 +249,15 @@ async def test_one_desk_is_one_person_and_withheld(site: Site) -> None:
     assert rows and all(r["occupied_minutes"] == "<5" for r in rows)
 
 
+async def test_a_place_of_another_scope_gives_its_first(site: Site) -> None:
+    """The scope changed and the place stayed: b1's first zone, not a 404."""
+    await site.sign_in("fajar")
+    page = await (await site.client.get(PATH, params={"level": "zone", "place": "b1"})).text()
+    assert 'name="place" list="places" value="b1-f1-a"' in page
+    page = await (await site.client.get(PATH, params={"level": "desk", "place": "b1-f2"})).text()
+    assert 'name="place" list="places" value="d3"' in page
+
+
 @pytest.mark.parametrize(
     ("query", "status", "field"),
     [
@@ -259,6 +268,7 @@ async def test_one_desk_is_one_person_and_withheld(site: Site) -> None:
         ({"from": "2026-11-30", "to": "2026-11-01"}, 400, "to"),
         ({"place": "no spaces"}, 400, "place"),
         ({"level": "zone", "place": "nowhere"}, 404, "place"),
+        ({"level": "agency", "place": "b1"}, 404, "place"),
     ],
 )
 async def test_a_bad_value_names_its_field(

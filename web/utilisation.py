@@ -25,7 +25,7 @@ from ikn_core.contract.identifiers import ID
 from ikn_core.fields import InvalidField, parse_day
 from ikn_core.spreadsheet import csv_text
 from ikn_service import utilisation as service
-from ikn_service.utilisation import HEATMAP_COLUMNS, LEVELS, Report, UnknownPlace
+from ikn_service.utilisation import HEATMAP_COLUMNS, LEVELS, Report
 from ikn_store.analytics.queries import Bucket, Level, ScopePlace, scope_places
 from web import i18n, sessions
 from web.pages import manager_of, person_of, render, signed_in
@@ -115,16 +115,12 @@ async def _asked(request: web.Request, params: Mapping[str, str]) -> Asked:
     async with request.app[PORTS].pool().acquire() as conn:
         if not place_id and level is Level.BUILDING:
             place_id = person_of(request).home_building_id or ""
-        if place_id:
-            try:
-                place = await service.find(conn, level, place_id)
-            except UnknownPlace:
-                raise web.HTTPNotFound(reason=f"place: no {level.value} {place_id}") from None
-        else:
-            places = await scope_places(conn, level)
-            if not places:
-                raise web.HTTPNotFound(reason=f"place: no {level.value} yet")
-            place = places[0]
+        # A place of another level (the scope changed, the place stayed): the first
+        # place of the scope in it (a building's first zone); none: 404.
+        places = await scope_places(conn, level, within=place_id or None)
+        place = next((p for p in places if p.id == place_id), places[0] if places else None)
+        if place is None:
+            raise web.HTTPNotFound(reason=f"place: no {level.value} {place_id}".rstrip())
     today = request.app[PORTS].now().astimezone(ZoneInfo(place.tz)).date()
     try:
         last = parse_day("to", params["to"]) if params.get("to") else today

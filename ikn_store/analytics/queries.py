@@ -447,30 +447,38 @@ class ScopePlace:
 
 _PLACES = """
 SELECT * FROM (
-    SELECT 'building' AS level, b.id, b.name, NULL AS zone_id, b.tz, 1 AS o FROM buildings b
+    SELECT 'building' AS level, b.id, b.name, NULL AS zone_id, b.tz, 1 AS o,
+           ARRAY[b.id] AS within
+    FROM buildings b
     UNION ALL
-    SELECT 'floor', f.id, f.name, NULL, b.tz, 2
+    SELECT 'floor', f.id, f.name, NULL, b.tz, 2, ARRAY[b.id, f.id]
     FROM floors f JOIN buildings b ON b.id = f.building_id
     UNION ALL
-    SELECT 'zone', z.id, z.name, NULL, b.tz, 3
+    SELECT 'zone', z.id, z.name, NULL, b.tz, 3, ARRAY[b.id, f.id, z.id]
     FROM zones z JOIN floors f ON f.id = z.floor_id JOIN buildings b ON b.id = f.building_id
     UNION ALL
-    SELECT 'desk', d.id, d.name, z.id, b.tz, 4
+    SELECT 'desk', d.id, d.name, z.id, b.tz, 4, ARRAY[b.id, f.id, z.id, d.id]
     FROM desks d JOIN zones z ON z.id = d.zone_id JOIN floors f ON f.id = z.floor_id
     JOIN buildings b ON b.id = f.building_id
     UNION ALL
-    SELECT 'agency', z.agency, z.agency, NULL, min(b.tz), 5
+    SELECT 'agency', z.agency, z.agency, NULL, min(b.tz), 5, ARRAY[z.agency]
     FROM zones z JOIN floors f ON f.id = z.floor_id JOIN buildings b ON b.id = f.building_id
     WHERE z.agency IS NOT NULL GROUP BY z.agency
 ) p
 WHERE ($1::text IS NULL OR p.level = $1) AND ($2::text IS NULL OR p.id = $2)
-ORDER BY p.o, p.id
+  AND ($3::text IS NULL OR $3 = ANY (p.within))
+ORDER BY p.o, p.within
 """
 
 
 async def scope_places(
-    conn: asyncpg.Connection, level: Level | None = None, place: str | None = None
+    conn: asyncpg.Connection,
+    level: Level | None = None,
+    place: str | None = None,
+    *,
+    within: str | None = None,
 ) -> list[ScopePlace]:
-    """Every building, floor, zone, desk and agency (those ``level`` and ``place`` keep)."""
-    rows = await conn.fetch(_PLACES, level.value if level else None, place)
+    """Every building, floor, zone, desk and agency (those ``level`` and ``place`` keep;
+    ``within``: those in that building, floor or zone, or that place itself)."""
+    rows = await conn.fetch(_PLACES, level.value if level else None, place, within)
     return [ScopePlace(Level(r["level"]), r["id"], r["name"], r["zone_id"], r["tz"]) for r in rows]
