@@ -88,8 +88,10 @@ async def report(
     last: date,
     *,
     min_group: int,
+    heatmap: bool = True,
 ) -> Report:
-    """The place's figures for the period in ``bucket``s (ValueError: see ``query_of``)."""
+    """The place's figures for the period in ``bucket``s (ValueError: see ``query_of``);
+    ``heatmap=False``: without the hours by weekday (a month of hourly rows a query)."""
     query = query_of(place, bucket, first, last)
     mine = _of(place)
     rows = mine(await analytics.utilisation(conn, query))
@@ -107,7 +109,7 @@ async def report(
         funnel=mine(await analytics.funnel(conn, query)),
         total=total[0] if total else None,
         funnel_total=funnel_total[0] if funnel_total else None,
-        heatmap=await _heatmap(conn, query, mine),
+        heatmap=await _heatmap(conn, query, mine) if heatmap else [],
     )
 
 

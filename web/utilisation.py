@@ -138,11 +138,17 @@ async def _asked(request: web.Request, params: Mapping[str, str]) -> Asked:
     return Asked(place, bucket, first, last)
 
 
-async def _report(request: web.Request, asked: Asked) -> Report:
+async def _report(request: web.Request, asked: Asked, *, heatmap: bool = True) -> Report:
     min_group = request.app[sessions.SETTINGS].min_group
     async with request.app[PORTS].pool().acquire() as conn:
         return await service.report(
-            conn, asked.place, asked.bucket, asked.first, asked.last, min_group=min_group
+            conn,
+            asked.place,
+            asked.bucket,
+            asked.first,
+            asked.last,
+            min_group=min_group,
+            heatmap=heatmap,
         )
 
 
@@ -158,7 +164,7 @@ async def utilisation_page(request: web.Request) -> web.StreamResponse:
     if sum(p.level is Level.DESK for p in places) > DESKS_LISTED:
         places = [p for p in places if p.level is not Level.DESK]
     lang = i18n.language_of(request)
-    fmt = Formats(lang, report.min_group)
+    fmt = Formats(lang)
     return render(
         request,
         "utilisation.html",
@@ -173,7 +179,6 @@ async def utilisation_page(request: web.Request) -> web.StreamResponse:
         csv={t: f"{PATH}.csv?" + urlencode({**asked.query(), "table": t}) for t in TABLES},
         api_query=urlencode(service.api_parameters(report.query)),
         fmt=fmt,
-        series=SERIES,
         trend=trend(report, asked) if report.shown else None,
         funnel_steps=FUNNEL,
         bar_left=BAR_LEFT,
@@ -194,7 +199,7 @@ async def utilisation_csv(request: web.Request) -> web.StreamResponse:
     if table not in TABLES:
         raise _bad("table", ", ".join(TABLES))
     asked = await _asked(request, request.query)
-    rows = (await _report(request, asked)).rows(table)
+    rows = (await _report(request, asked, heatmap=table == "heatmap")).rows(table)
     columns = list(rows[0]) if rows else list(HEATMAP_COLUMNS if table == "heatmap" else [])
     name = f"{table}-{asked.place.level.value}-{asked.place.id}-{asked.first}-{asked.last}.csv"
     return web.Response(
@@ -205,11 +210,10 @@ async def utilisation_csv(request: web.Request) -> web.StreamResponse:
 
 
 class Formats:
-    """Numbers and days in the person's language; a withheld figure as its words."""
+    """Numbers, days and hours in the person's language."""
 
-    def __init__(self, lang: str, min_group: int) -> None:
+    def __init__(self, lang: str) -> None:
         self.locale = i18n.BABEL_LOCALES[lang]
-        self.min_group = min_group
 
     def day(self, day: date) -> str:
         return format_date(day, "medium", locale=self.locale)
