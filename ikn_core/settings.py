@@ -513,6 +513,16 @@ WEB_SESSION_MAX_S = Setting(
     parse.int_between(300, 2_592_000),
     "and this many seconds after signing in, however active (300–2592000)",
 )
+PRIVACY_MIN_GROUP = Setting(
+    "IKN_PRIVACY_MIN_GROUP",
+    parse.int_between(2, 1000),
+    (
+        "the console's utilisation pages show a place's figures of people (occupancy, "
+        "bookings, the funnel) only when at least this many distinct people can be counted "
+        'there in the period, else "fewer than N" (UU 27/2022; docs/web.md, '
+        '"Utilisation"; 2–1000)'
+    ),
+)
 API_HOST = Setting(
     "IKN_API_HOST",
     parse.plain_text,
@@ -902,6 +912,7 @@ class WebSettings:
     oidc_login: bool = setting(WEB_OIDC_LOGIN, False)  # sign in with the identity provider
     session_idle_s: int = setting(WEB_SESSION_IDLE_S, 1800)  # signed out when idle so long
     session_max_s: int = setting(WEB_SESSION_MAX_S, 43_200)  # and so long after signing in
+    min_group: int = setting(PRIVACY_MIN_GROUP, 5)  # people a figure of people needs behind it
 
     @staticmethod
     def finish(values: dict[str, Any], r: Reader) -> None:

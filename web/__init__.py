@@ -37,6 +37,7 @@ from web import (
     signin,
     static,
     unit,
+    utilisation,
 )
 from web.ports import PORTS, Ports
 
@@ -56,6 +57,7 @@ FEATURES = (
     unit,
     console,
     fleet,
+    utilisation,
 )
 
 

@@ -20,12 +20,11 @@ from ikn_service import live_floor as service
 from ikn_service.desk_feed import NotListening, TooManyStreams
 from ikn_store.fleet.devices import DeskEvent
 from ikn_store.live_floor import BookingChange, last_desk_event
-from ikn_store.people import Person
 from ikn_store.spaces import plan_zones
 from web import i18n, sessions
 from web.desks import BOX_H, BOX_W, layout, plan_width
 from web.labels import LIVE_STATES
-from web.pages import MANAGERS, person_of, render, signed_in
+from web.pages import MANAGERS, manager_of, render, signed_in
 from web.ports import PORTS, Ports
 
 Gettext = Callable[[str], str]
@@ -52,17 +51,10 @@ SHAPES = {
 }
 
 
-def _manager(request: web.Request) -> Person:
-    me = person_of(request)
-    if me.role not in MANAGERS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
-    return me
-
-
 @routes.get("/console/floor")
 @signed_in
 async def floor_page(request: web.Request) -> web.StreamResponse:
-    _manager(request)
+    manager_of(request)
     ports = request.app[PORTS]
     now = ports.now()
     async with ports.pool().acquire() as conn:
@@ -111,7 +103,7 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
     change that changed its desk's state (no id: a resumed stream's refresh covers
     those it missed), and at each heartbeat the desks whose state changed with time
     alone (a booking starting or ending, a ghost)."""
-    _manager(request)
+    manager_of(request)
     ports = request.app[PORTS]
     floor_id = request.query.get("floor", "")
     last = _resume_from(request)

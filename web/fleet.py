@@ -38,7 +38,7 @@ from web.labels import (
     DEVICE_ALERTS,
     DEVICE_STATES,
 )
-from web.pages import MANAGERS, person_of, render, signed_in
+from web.pages import manager_of, person_of, render, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
@@ -47,11 +47,6 @@ PREVIEW_BYTES = 1024  # of a dead letter's payload shown, as the API's
 HEX_ROW = 16  # bytes a line of the hex view
 LETTERS_SHOWN = 100
 POLL_S = 2  # how often a device's page asks for its commands while one waits
-
-
-def _manager(request: web.Request) -> None:
-    if person_of(request).role not in MANAGERS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +118,7 @@ def _age(request: web.Request) -> Any:
 async def fleet(request: web.Request) -> web.StreamResponse:
     """Every device with its state, last contact, battery, firmware, outbox, drops,
     clock drift and alerts; the alerts counted, each a link to its devices."""
-    _manager(request)
+    manager_of(request)
     filters = _filters(request)
     devices = await _devices(request)
     alerts: Counter[str] = Counter(a for d in devices for a in d.alerts)
@@ -197,7 +192,7 @@ def _params(view: CommandView) -> str:
 async def device(request: web.Request) -> web.StreamResponse:
     """One device: its health, its last 20 commands and what became of them, and the
     forms that send identify, configuration or reboot."""
-    _manager(request)
+    manager_of(request)
     return await _device_page(request)
 
 
@@ -206,7 +201,7 @@ async def device(request: web.Request) -> web.StreamResponse:
 async def commands_part(request: web.Request) -> web.StreamResponse:
     """The device page's commands section alone (HTML), which the page asks for every
     ``POLL_S`` while a command waits for its device's answer."""
-    _manager(request)
+    manager_of(request)
     device_id = request.match_info["device"]
     if not ID.fullmatch(device_id) or not await _devices(request, device_id):
         raise web.HTTPNotFound(reason="No such device")
@@ -238,7 +233,7 @@ def _whole(raw: str) -> int:
 async def send(request: web.Request) -> web.StreamResponse:
     """Send the form's command; 303 back to the device with ``done=sent``, or the page
     again with why not (422 a value, 404 no device, 409 disabled, 503 no broker)."""
-    _manager(request)
+    manager_of(request)
     ports, me = request.app[PORTS], person_of(request)
     device_id = request.match_info["device"]
     form = {k: str(v) for k, v in (await request.post()).items()}
@@ -291,7 +286,7 @@ def shown(letter: StoredDeadLetter) -> ShownLetter:
 async def dead_letters(request: web.Request) -> web.StreamResponse:
     """What devices sent that did not fit the contract: counts by reason (each a
     filter), and the newest 100 (of the reason asked for) with their payloads."""
-    _manager(request)
+    manager_of(request)
     reason = request.query.get("reason") or None
     if reason is not None and not ID.fullmatch(reason):
         raise web.HTTPBadRequest(reason="reason: 1-64 letters, digits, '-' or '_'")

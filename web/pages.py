@@ -38,6 +38,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/unit", i18n.gettext_noop("My unit"), SUPERVISORS),
     ("/console/floor", i18n.gettext_noop("Live floor map"), MANAGERS),
     ("/console/fleet", i18n.gettext_noop("Fleet"), MANAGERS),
+    ("/console/utilisation", i18n.gettext_noop("Utilisation"), MANAGERS),
 )
 
 
@@ -98,6 +99,14 @@ def page_of_ours(path: str) -> str:
 
 def person_of(request: web.Request) -> Person:
     return request[PERSON]
+
+
+def manager_of(request: web.Request) -> Person:
+    """The signed-in facility manager or administrator (the console's); else 403."""
+    me = person_of(request)
+    if me.role not in MANAGERS:
+        raise web.HTTPForbidden(reason="Not a page of your role")
+    return me
 
 
 @routes.get("/")
