@@ -155,6 +155,15 @@ def database_url(pg_server: str, _databases: _Ahead) -> Iterator[str]:
     asyncio.run(_admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
+@pytest.fixture(scope="module")
+def module_database_url(pg_server: str, _databases: _Ahead) -> Iterator[str]:
+    """A migrated database shared by one module's tests: for modules whose tests only
+    read what their fixtures wrote (pages looked at, not changed)."""
+    name = _databases.take()
+    yield _with_database(pg_server, name)
+    asyncio.run(_admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
 @pytest.fixture
 def empty_database_url(pg_server: str) -> Iterator[str]:
     """An empty database (no migrations applied) of its own for this test."""

@@ -82,14 +82,16 @@ class Watch:
         context.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
 
 
-@pytest.fixture
-async def server(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[TestServer]:
-    await seed_people(database_url)
-    await seed_views(database_url)
-    if "utilisation-shown" in request.node.name:
-        await seed_november(database_url)
-        await more_bookers(database_url, 4)
-    async with serving_site(database_url, Clock()) as srv:
+@pytest.fixture(scope="module")
+async def server(module_database_url: str) -> AsyncIterator[TestServer]:
+    """One site for the module: its tests look at pages and sign in, nothing more.
+    November's bookings lie outside the last four weeks that ``utilisation`` shows."""
+    url = module_database_url
+    await seed_people(url)
+    await seed_views(url)
+    await seed_november(url)
+    await more_bookers(url, 4)
+    async with serving_site(url, Clock()) as srv:
         yield srv
 
 
