@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ikn_core.settings import OidcSettings, WebSettings
 from web import (
+    admin,
     attendance,
     bookings,
     checkin,
@@ -31,6 +32,7 @@ from web import (
     i18n,
     oidc_client,
     pages,
+    plan_editor,
     pwa,
     requests,
     sessions,
@@ -56,6 +58,8 @@ FEATURES = (
     unit,
     console,
     fleet,
+    plan_editor,
+    admin,
 )
 
 

@@ -281,3 +281,25 @@ COMMAND_REFUSALS = {
     "broker-unavailable": gettext_noop("The broker did not take the command: try again."),
     "disabled": gettext_noop("This device is disabled: it takes no commands."),
 }
+# The floor-plan editor (web/plan_editor.py): what was saved, and why a form was not
+# (``ikn_core.floor_plans.PlanRefused.code``).
+PLAN_DONE = {
+    "plan": gettext_noop("The floor's plan drawing is saved."),
+    "desk": gettext_noop("The desk is saved."),
+}
+PLAN_REFUSALS = {
+    "empty": gettext_noop("The file is empty."),
+    "too-large": gettext_noop("The file is larger than 1 MiB."),
+    "not-an-image": gettext_noop("The file is neither a PNG nor an SVG drawing."),
+    "unsafe-svg": gettext_noop(
+        "The SVG holds more than a drawing (a script, a foreign object, a style sheet or a "
+        "link outside it): export it again as a plain drawing."
+    ),
+    "bad-size": gettext_noop("The drawing's size cannot be read, or it is too large."),
+    "bad-number": gettext_noop("A coordinate is a number from 0 to 1000 (grid steps)."),
+    "bad-equipment": gettext_noop(
+        "Equipment is tags separated by commas: lower-case letters, digits, '-' or '_'."
+    ),
+    "bad-person": gettext_noop("A person's id: letters, digits, '.', '@', '-' or '_'."),
+    "unknown-person": gettext_noop("There is no person with that id."),
+}

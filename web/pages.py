@@ -28,6 +28,7 @@ routes = web.RouteTableDef()
 PERSON = web.RequestKey("web_person", Person)  # who is signed in (pages behind signed_in)
 SUPERVISORS = frozenset({Role.SUPERVISOR})
 MANAGERS = frozenset({Role.FACILITY_MANAGER, Role.ADMIN})  # the console's
+ADMINS = frozenset({Role.ADMIN})  # the console's administration: import, devices
 # The navigation: (path, message, roles that see it; empty: everyone signed in).
 NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/", i18n.gettext_noop("Today"), frozenset()),
@@ -38,6 +39,8 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/unit", i18n.gettext_noop("My unit"), SUPERVISORS),
     ("/console/floor", i18n.gettext_noop("Live floor map"), MANAGERS),
     ("/console/fleet", i18n.gettext_noop("Fleet"), MANAGERS),
+    ("/console/plan", i18n.gettext_noop("Floor plans"), MANAGERS),
+    ("/console/import", i18n.gettext_noop("Import"), ADMINS),
 )
 
 
