@@ -17,16 +17,12 @@ import asyncpg
 import pytest
 from aiohttp import FormData
 
-from ikn_core.domain import Role
 from ikn_core.floor_plans import PlanRefused, check_plan
-from ikn_store.people import Person, link_token, upsert_people
-from ikn_store.tokens import create_token
 from tests.test_web import Site, _open
-from tests.web_site import DEV_LOGIN
+from tests.web_site import DEV_LOGIN, PLAN_SVG, add_admin
 
 pytestmark = pytest.mark.usefixtures("no_release")
 
-ADMIN = Person("rina", "Rina Admin", "otorita", "ti", Role.ADMIN, "b1")
 ADMIN_PAGES = ("/console/import",)
 MANAGER_PAGES = ("/console/plan", "/console/plan?floor=b1-f2")
 SPACES_HEADER = "kind,id,parent,name,tz,lat,lon,agency,level,x,y,equipment,disabled,assigned_to"
@@ -37,20 +33,7 @@ GOOD_SPACES = (
     "desk,d4,b1-f3-a,Meja 4,,,,,,1,1,monitor,,\n"
 )
 OPEN = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9">'
-SVG = (
-    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 300">'
-    b'<rect x="0" y="0" width="400" height="300" fill="#eee"/><path d="M0 150H400"/></svg>'
-)
-
-
-async def add_admin(url: str) -> None:
-    """Rina, an administrator with a token (so the development login lists her)."""
-    conn = await asyncpg.connect(url)
-    try:
-        await upsert_people(conn, [ADMIN])
-        await link_token(conn, await create_token(conn, ADMIN.id, str(ADMIN.role)), ADMIN.id)
-    finally:
-        await conn.close()
+SVG = PLAN_SVG
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
-from tests.web_site import Clock, seed_people, seed_views, serving_site
+from tests.web_site import Clock, add_admin, seed_people, seed_views, serving_site
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +41,8 @@ PAGES = {
     "fleet": ("/console/fleet", "Fajar Nugroho"),
     "fleet-device": ("/console/fleet/desk-d1", "Fajar Nugroho"),
     "dead-letters": ("/console/dead-letters", "Fajar Nugroho"),
+    "plan-editor": ("/console/plan", "Fajar Nugroho"),
+    "import": ("/console/import", "Rina Admin"),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
 RUN_AXE = """async () => {
@@ -78,6 +80,7 @@ class Watch:
 async def server(database_url: str) -> AsyncIterator[TestServer]:
     await seed_people(database_url)
     await seed_views(database_url)
+    await add_admin(database_url, plan=True)
     async with serving_site(database_url, Clock()) as srv:
         yield srv
 
