@@ -18,6 +18,8 @@ import pytest
 from aiohttp import FormData
 
 from ikn_core.floor_plans import PlanRefused, check_plan
+from ikn_service import booking as booking_service
+from ikn_store.booking.places import zone_rules
 from tests.test_web import Site, _open
 from tests.web_site import DEV_LOGIN, PLAN_SVG, add_admin
 
@@ -377,3 +379,99 @@ async def test_a_desk_of_another_floor_is_not_found(site: Site) -> None:
     assert (await _save(site, "nope")).status == 404
     assert (await site.client.get("/console/plan?floor=nowhere")).status == 404
     assert (await site.client.get("/console/plan?floor=b1 f1")).status == 400
+
+
+ZONE = "/console/zones?zone=b1-f1-a"
+
+
+async def _zone_post(site: Site, what: str, **values: str) -> Any:
+    form = {"csrf_token": await site.csrf(ZONE), **values}
+    return await site.client.post(
+        f"/console/zones/b1-f1-a/{what}", data=form, headers=site.origin, allow_redirects=False
+    )
+
+
+async def test_zones_are_read_by_managers_and_changed_by_admins(site: Site) -> None:
+    response = await site.client.get(ZONE, allow_redirects=False)
+    assert response.status == 303
+    await site.sign_in("ani")
+    assert (await site.client.get(ZONE)).status == 403
+    assert (await _zone_post(site, "rules", max_days_ahead="3")).status == 403
+    await site.sign_in("fajar")
+    page = await (await site.client.get(ZONE)).text()
+    assert "Only an administrator changes them." in page and "readonly" in page
+    assert (await _zone_post(site, "rules", max_days_ahead="3")).status == 403
+    assert (await _zone_post(site, "access", allowed="otorita")).status == 403
+    forged = await site.client.post(
+        "/console/zones/b1-f1-a/rules", data={"max_days_ahead": "3"}, headers=site.origin
+    )
+    assert forged.status == 403
+    conn = await asyncpg.connect(site.url)
+    try:
+        rules = await zone_rules(conn, "b1-f1-a")
+        assert rules is not None and rules.overrides.max_days_ahead is None
+    finally:
+        await conn.close()
+
+
+async def test_an_admin_sets_a_zones_rules_and_access(site: Site) -> None:
+    await site.sign_in("rina")
+    saved = await _zone_post(
+        site, "rules", opens_minute="08:00", closes_minute="12:30", max_days_ahead="0"
+    )
+    assert saved.status == 303 and saved.headers["Location"].endswith("done=rules")
+    access = await _zone_post(site, "access", allowed="kemenpan / sdm\r\n\r\notorita\r\n")
+    assert access.status == 303
+    conn = await asyncpg.connect(site.url)
+    try:
+        rules = await zone_rules(conn, "b1-f1-a")
+        allowed = await booking_service.zone_access(conn, "b1-f1-a")
+    finally:
+        await conn.close()
+    assert rules is not None
+    assert (rules.overrides.opens_minute, rules.overrides.closes_minute) == (480, 750)
+    assert rules.overrides.max_days_ahead == 0 and rules.in_force.max_days_ahead == 0
+    assert allowed == [("kemenpan", "sdm"), ("otorita", None)]
+    page = await (await site.client.get(ZONE + "&done=access")).text()
+    assert 'value="08:00"' in page and 'value="12:30"' in page
+    assert "kemenpan / sdm\notorita</textarea>" in page
+    assert "Only the agencies and units listed may book" in page
+
+
+@pytest.mark.parametrize(
+    ("what", "values", "shown"),
+    [
+        (
+            "rules",
+            {"opens_minute": "8am", "closes_minute": "12:00"},
+            "Bookable from (HH:MM): Enter a time",
+        ),
+        ("rules", {"opens_minute": "08:00"}, "Bookable until (HH:MM): The opening hours"),
+        (
+            "rules",
+            {"min_minutes": "90", "max_minutes": "60"},
+            "Longest booking (minutes): The first",
+        ),
+        (
+            "rules",
+            {"max_days_ahead": "9999"},
+            "Days ahead a booking may be made: The value is outside",
+        ),
+        (
+            "rules",
+            {"min_minutes": "-5", "max_minutes": "60"},
+            "Shortest booking (minutes): Enter a whole",
+        ),
+        ("access", {"allowed": "otorita\notorita"}, "Who may book: A line is listed twice."),
+        ("access", {"allowed": "a / b / c"}, "Who may book: An agency or unit is 1 to 64"),
+    ],
+)
+async def test_bad_zone_values_are_refused_naming_the_field(
+    site: Site, what: str, values: dict[str, str], shown: str
+) -> None:
+    await site.sign_in("rina")
+    answer = await _zone_post(site, what, **values)
+    assert answer.status == 422
+    page = await answer.text()
+    assert shown in page and 'aria-invalid="true"' in page
+    assert (await site.client.get("/console/zones?zone=nowhere")).status == 404

@@ -43,6 +43,7 @@ PAGES = {
     "dead-letters": ("/console/dead-letters", "Fajar Nugroho"),
     "plan-editor": ("/console/plan", "Fajar Nugroho"),
     "import": ("/console/import", "Rina Admin"),
+    "zones": ("/console/zones", "Rina Admin"),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
 RUN_AXE = """async () => {

@@ -39,6 +39,7 @@ from web import (
     signin,
     static,
     unit,
+    zones,
 )
 from web.ports import PORTS, Ports
 
@@ -59,6 +60,7 @@ FEATURES = (
     console,
     fleet,
     plan_editor,
+    zones,
     admin,
 )
 

@@ -303,3 +303,31 @@ PLAN_REFUSALS = {
     "bad-person": gettext_noop("A person's id: letters, digits, '.', '@', '-' or '_'."),
     "unknown-person": gettext_noop("There is no person with that id."),
 }
+# A zone's booking rules and access list (web/zones.py): the fields, what was saved,
+# and why a form was not (``ikn_core.fields.InvalidField.code``).
+ZONE_FIELDS = {
+    "max_days_ahead": gettext_noop("Days ahead a booking may be made"),
+    "min_minutes": gettext_noop("Shortest booking (minutes)"),
+    "max_minutes": gettext_noop("Longest booking (minutes)"),
+    "opens_minute": gettext_noop("Bookable from (HH:MM)"),
+    "closes_minute": gettext_noop("Bookable until (HH:MM)"),
+    "cancel_cutoff_minutes": gettext_noop("Cancel at least this many minutes before (0: any time)"),
+    "allowed": gettext_noop("Who may book"),
+}
+ZONE_DONE = {
+    "rules": gettext_noop("The zone's booking rules are saved."),
+    "access": gettext_noop("Who may book in the zone is saved."),
+}
+ZONE_REFUSALS = {
+    "range": gettext_noop("The value is outside what the platform allows."),
+    "number": gettext_noop("Enter a whole number, or leave it empty."),
+    "time": gettext_noop("Enter a time as HH:MM (00:00 to 24:00), or leave it empty."),
+    "pair": gettext_noop(
+        "The opening hours, and the shortest and longest booking, are set as pairs: fill "
+        "both or neither."
+    ),
+    "order": gettext_noop("The first of the pair must come before the second."),
+    "name": gettext_noop("An agency or unit is 1 to 64 characters, without '/'."),
+    "twice": gettext_noop("A line is listed twice."),
+    "too-many": gettext_noop("At most 100 lines."),
+}

@@ -40,6 +40,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/console/floor", i18n.gettext_noop("Live floor map"), MANAGERS),
     ("/console/fleet", i18n.gettext_noop("Fleet"), MANAGERS),
     ("/console/plan", i18n.gettext_noop("Floor plans"), MANAGERS),
+    ("/console/zones", i18n.gettext_noop("Zones"), MANAGERS),
     ("/console/import", i18n.gettext_noop("Import"), ADMINS),
 )
 
