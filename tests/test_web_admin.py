@@ -20,6 +20,7 @@ from aiohttp import FormData
 from ikn_core.floor_plans import PlanRefused, check_plan
 from ikn_service import booking as booking_service
 from ikn_store.booking.places import zone_rules
+from ikn_store.fleet import broker_auth
 from tests.test_web import Site, _open
 from tests.web_site import DEV_LOGIN, PLAN_SVG, add_admin
 
@@ -475,3 +476,109 @@ async def test_bad_zone_values_are_refused_naming_the_field(
     page = await answer.text()
     assert shown in page and 'aria-invalid="true"' in page
     assert (await site.client.get("/console/zones?zone=nowhere")).status == 404
+
+
+async def _register(site: Site, **values: str) -> Any:
+    form = {"csrf_token": await site.csrf("/console/devices/new"), **values}
+    return await site.client.post("/console/devices", data=form, headers=site.origin)
+
+
+async def test_only_admins_register_devices(site: Site) -> None:
+    response = await site.client.get("/console/devices/new", allow_redirects=False)
+    assert response.status == 303
+    for person in ("ani", "fajar"):
+        await site.sign_in(person)
+        assert (await site.client.get("/console/devices/new")).status == 403
+        token = await site.csrf("/")
+        refused = await site.client.post(
+            "/console/devices",
+            data={"csrf_token": token, "id": "reader-x", "kind": "badge_reader", "building": "b1"},
+            headers=site.origin,
+        )
+        assert refused.status == 403
+    await site.sign_in("rina")
+    assert (await site.client.get("/console/devices/new")).status == 200
+    forged = await site.client.post(
+        "/console/devices",
+        data={"id": "reader-x", "kind": "badge_reader", "building": "b1"},
+        headers=site.origin,
+    )
+    assert forged.status == 403
+    conn = await asyncpg.connect(site.url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM devices WHERE id = 'reader-x'") == 0
+    finally:
+        await conn.close()
+
+
+async def test_a_registered_devices_password_is_shown_once(site: Site) -> None:
+    await site.sign_in("rina")
+    answer = await _register(
+        site, id="reader-lobby", kind="badge_reader", building="b1", expected_interval_s="60"
+    )
+    assert answer.status == 201 and answer.headers["Cache-Control"] == "no-store"
+    page = await answer.text()
+    username = re.search(r'<code id="mqtt-username">([^<]+)</code>', page)
+    password = re.search(r'<code id="mqtt-password">([^<]+)</code>', page)
+    assert username is not None and password is not None and username[1] == "reader-lobby"
+    conn = await asyncpg.connect(site.url)
+    try:
+        stored = await conn.fetchval(
+            "SELECT password_hash FROM device_credentials WHERE device_id = 'reader-lobby'"
+        )
+        interval = await conn.fetchval(
+            "SELECT expected_interval_s FROM devices WHERE id = 'reader-lobby'"
+        )
+    finally:
+        await conn.close()
+    assert stored and password[1] not in stored and interval == 60  # only its hash
+    assert broker_auth.verify(password[1], stored)
+    # A second view: the fleet page and the device's page never show it; registering
+    # the same id again is refused and shows no password either.
+    for path in ("/console/fleet", "/console/fleet/reader-lobby", "/console/devices/new"):
+        shown = await site.client.get(path)
+        assert shown.status == 200 and password[1] not in await shown.text(), path
+    again = await _register(site, id="reader-lobby", kind="badge_reader", building="b1")
+    assert again.status == 409
+    text = await again.text()
+    assert "A device with this id is registered already." in text and password[1] not in text
+    assert 'id="mqtt-password"' not in text
+
+
+@pytest.mark.parametrize(
+    ("values", "status", "shown"),
+    [
+        ({"id": "bad id", "kind": "badge_reader", "building": "b1"}, 422, "Device id: Use 1 to 64"),
+        ({"id": "x1", "kind": "toaster", "building": "b1"}, 422, "Kind: Choose one"),
+        ({"id": "x1", "kind": "desk_sensor", "building": "b1"}, 422, "Desk: A desk sensor needs"),
+        (
+            {"id": "x1", "kind": "desk_sensor", "building": "b1", "desk": "d1"},
+            409,
+            "Desk: This desk",
+        ),
+        (
+            {"id": "x1", "kind": "environment", "building": "b1", "expected_interval_s": "5"},
+            422,
+            "Reports at least every (seconds): A whole number",
+        ),
+        (
+            {"id": "x1", "kind": "environment", "building": "b1", "expected_interval_s": "lots"},
+            422,
+            "Reports at least every (seconds): A whole number",
+        ),
+        (
+            {"id": "x1", "kind": "environment", "building": "b1", "zone": "nowhere"},
+            422,
+            "Zone: There is no",
+        ),
+        ({"id": "x1", "kind": "environment", "building": "nowhere"}, 422, "Building: There is no"),
+    ],
+)
+async def test_a_device_refused_names_the_field(
+    site: Site, values: dict[str, str], status: int, shown: str
+) -> None:
+    await site.sign_in("rina")
+    answer = await _register(site, **values)
+    assert answer.status == status
+    page = await answer.text()
+    assert shown in page and 'aria-invalid="true"' in page and "mqtt-password" not in page

@@ -156,3 +156,36 @@ async def test_an_import_with_one_bad_line_shows_it_and_changes_nothing(
         await conn.close()
     refused = "Failed to load resource: the server responded with a status of 422"
     assert watch.outside == [] and [e for e in watch.errors if refused not in e] == []
+
+
+@pytest.mark.parametrize("lang", browsing.LOCALES)
+async def test_a_device_registered_in_the_browser_shows_its_password_once(
+    base: str, browser: Browser, lang: str
+) -> None:
+    context = await browser.new_context(locale=browsing.LOCALES[lang], bypass_csp=True)
+    page = await context.new_page()
+    try:
+        await browsing.sign_in(page, base, lang, "Rina Admin")
+        await page.goto(base + "/console/devices/new")
+        await page.fill("#d-id", f"counter-{lang}")
+        await page.select_option("#d-kind", "people_counter")
+        await page.select_option("#d-zone", "b1-f1-a")
+        async with page.expect_navigation():
+            await page.locator("form.device-form button").click()
+        password = await page.text_content("#mqtt-password")
+        assert await page.text_content("#mqtt-username") == f"counter-{lang}"
+        await browsing.photograph(page, f"device-registered-{lang}")
+        await page.set_viewport_size({"width": 360, "height": 800})
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        violations = await browsing._violations(page)
+        await page.reload()  # the POST again: the id is taken now, no password
+        again = await page.content()
+        await page.goto(base + f"/console/fleet/counter-{lang}")
+        later = await page.content()
+    finally:
+        await context.close()
+    assert password and len(password) >= 20
+    assert wide <= 360  # the password wraps
+    assert password not in again and "mqtt-password" not in again
+    assert password not in later
+    assert violations == []

@@ -44,6 +44,7 @@ PAGES = {
     "plan-editor": ("/console/plan", "Fajar Nugroho"),
     "import": ("/console/import", "Rina Admin"),
     "zones": ("/console/zones", "Rina Admin"),
+    "device-new": ("/console/devices/new", "Rina Admin"),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
 RUN_AXE = """async () => {

@@ -331,3 +331,29 @@ ZONE_REFUSALS = {
     "twice": gettext_noop("A line is listed twice."),
     "too-many": gettext_noop("At most 100 lines."),
 }
+# Registering a device (web/admin.py): its kinds, its form's fields, and why it was
+# refused (``InvalidField.code`` of ``ikn_core.fleet.new_device``, ``DeviceError.kind``).
+DEVICE_KINDS = {
+    "desk_sensor": gettext_noop("Desk sensor"),
+    "badge_reader": gettext_noop("Badge reader"),
+    "people_counter": gettext_noop("People counter"),
+    "environment": gettext_noop("Environment sensor"),
+}
+DEVICE_FIELDS = {
+    "id": gettext_noop("Device id"),
+    "kind": gettext_noop("Kind"),
+    "building": gettext_noop("Building"),
+    "zone": gettext_noop("Zone"),
+    "desk": gettext_noop("Desk"),
+    "expected_interval_s": gettext_noop("Reports at least every (seconds)"),
+}
+DEVICE_REFUSALS = {
+    "id": gettext_noop("Use 1 to 64 letters, digits, '-' or '_'."),
+    "kind": gettext_noop("Choose one of the kinds."),
+    "interval": gettext_noop("A whole number of seconds from 10 to 86400."),
+    "desk-required": gettext_noop("A desk sensor needs its desk."),
+    "unknown": gettext_noop("The form sent a field it does not have."),
+    "exists": gettext_noop("A device with this id is registered already."),
+    "desk-taken": gettext_noop("This desk already has a sensor."),
+    "unknown-place": gettext_noop("There is no such place in this building."),
+}
