@@ -21,7 +21,7 @@ from ikn_store.fleet.devices import register_device
 from ikn_store.io import Written
 from ikn_store.spaces import plan_zones
 from web.labels import DEVICE_FIELDS, DEVICE_KINDS, DEVICE_REFUSALS
-from web.pages import ADMINS, person_of, render, signed_in
+from web.pages import ADMINS, render, require_role, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
@@ -29,8 +29,7 @@ WHAT = ("spaces", "people")
 
 
 def admin_only(request: web.Request) -> None:
-    if person_of(request).role not in ADMINS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
+    require_role(request, ADMINS)
 
 
 def uploaded(form: Any, name: str = "file") -> tuple[str, bytes]:

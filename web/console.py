@@ -23,7 +23,7 @@ from ikn_store.live_floor import last_desk_event
 from ikn_store.people import Person
 from ikn_store.spaces import plan_zones
 from web import i18n, sessions
-from web.desks import BOX_H, BOX_W, layout, plan_width
+from web.desks import BOX_H, BOX_W, floor_choices, layout, plan_width
 from web.labels import LIVE_STATES
 from web.pages import MANAGERS, person_of, render, signed_in
 from web.ports import PORTS, Ports
@@ -66,9 +66,7 @@ async def floor_page(request: web.Request) -> web.StreamResponse:
     now = ports.now()
     async with ports.pool().acquire() as conn:
         places = await plan_zones(conn)
-        floors = list(
-            dict.fromkeys((p.floor_id, f"{p.building_name} · {p.floor_name}") for p in places)
-        )
+        floors = floor_choices(places)
         chosen = request.query.get("floor", floors[0][0] if floors else "")
         if chosen not in dict(floors):
             raise web.HTTPNotFound(reason="floor: no such floor")

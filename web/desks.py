@@ -190,6 +190,11 @@ def choices(places: list[PlanZone], building: str, floor: str) -> Choices:
     )
 
 
+def floor_choices(places: list[PlanZone]) -> list[tuple[str, str]]:
+    """Every floor (id, "building · floor"), for a console page's floor picker."""
+    return list(dict.fromkeys((p.floor_id, f"{p.building_name} · {p.floor_name}") for p in places))
+
+
 def _values(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in request.query.items() if k in FIELDS}
 

@@ -83,6 +83,14 @@ def signed_in(handler: Handler) -> Handler:
     return page
 
 
+def require_role(request: web.Request, roles: frozenset[Role]) -> Person:
+    """The person signed in, when of one of ``roles``; else the 403 page."""
+    person = person_of(request)
+    if person.role not in roles:
+        raise web.HTTPForbidden(reason="Not a page of your role")
+    return person
+
+
 def _login_for(request: web.Request) -> str:
     """The sign-in page, which comes back here after (a page a GET asked for, not Today)."""
     if request.method != "GET" or request.path == "/":

@@ -20,18 +20,13 @@ from ikn_service.spaces import change_desk, upload_plan
 from ikn_store.floor_plans import floor_desks, plan_image, plan_of
 from ikn_store.spaces import plan_zones
 from web.admin import uploaded
-from web.desks import BOX_H, BOX_W, CELL, PAD, backdrop_of, layout, plan_width
+from web.desks import BOX_H, BOX_W, CELL, PAD, backdrop_of, floor_choices, layout, plan_width
 from web.labels import PLAN_DONE, PLAN_REFUSALS
-from web.pages import MANAGERS, person_of, render, signed_in
+from web.pages import MANAGERS, render, require_role, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
 DESK_FIELDS = ("x", "y", "equipment", "disabled", "assigned_to")
-
-
-def _manager(request: web.Request) -> None:
-    if person_of(request).role not in MANAGERS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
 
 
 def _floor_id(raw: str) -> str:
@@ -52,9 +47,7 @@ async def _editor(
     ports = request.app[PORTS]
     async with ports.pool().acquire() as conn:
         places = await plan_zones(conn)
-        floors = list(
-            dict.fromkeys((p.floor_id, f"{p.building_name} · {p.floor_name}") for p in places)
-        )
+        floors = floor_choices(places)
         chosen = floor_id or (floors[0][0] if floors else "")
         if chosen not in dict(floors):
             raise web.HTTPNotFound(reason="floor: no such floor")
@@ -94,7 +87,7 @@ async def _editor(
 @routes.get("/console/plan")
 @signed_in
 async def editor(request: web.Request) -> web.StreamResponse:
-    _manager(request)
+    require_role(request, MANAGERS)
     raw = request.query.get("floor")
     return await _editor(request, _floor_id(raw) if raw else None)
 
@@ -103,7 +96,7 @@ async def editor(request: web.Request) -> web.StreamResponse:
 @signed_in
 async def upload(request: web.Request) -> web.StreamResponse:
     """Store the file as the floor's plan; 303 back, or the editor with why not (422)."""
-    _manager(request)
+    require_role(request, MANAGERS)
     floor_id = _floor_id(request.match_info["floor"])
     _, data = uploaded(await request.post())
     try:
@@ -121,7 +114,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
 async def save_desk(request: web.Request) -> web.StreamResponse:
     """Save a desk's form; 303 back to the editor, or the editor with the field that
     cannot be used (422; 404 for a desk not on the floor)."""
-    _manager(request)
+    require_role(request, MANAGERS)
     floor_id = _floor_id(request.match_info["floor"])
     desk_id = request.match_info["desk"]
     form = await request.post()

@@ -20,22 +20,12 @@ from ikn_service import booking as service
 from ikn_store.booking.places import RuleOverrides, zone_rules
 from ikn_store.spaces import plan_zones
 from web.labels import ZONE_DONE, ZONE_FIELDS, ZONE_REFUSALS
-from web.pages import ADMINS, MANAGERS, person_of, render, signed_in
+from web.pages import ADMINS, MANAGERS, person_of, render, require_role, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
 HOURS = ("opens_minute", "closes_minute")  # shown and typed as HH:MM
 MAX_ENTRIES = 100  # lines of an access list
-
-
-def _manager(request: web.Request) -> None:
-    if person_of(request).role not in MANAGERS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
-
-
-def _admin(request: web.Request) -> None:
-    if person_of(request).role not in ADMINS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
 
 
 def hhmm(minute: int | None) -> str:
@@ -145,7 +135,7 @@ def _zone_id(raw: str) -> str:
 @signed_in
 async def zones_page(request: web.Request) -> web.StreamResponse:
     """A zone's overrides, the rules in force there, and who may book in it."""
-    _manager(request)
+    require_role(request, MANAGERS)
     raw = request.query.get("zone")
     return await _page(request, _zone_id(raw) if raw else None)
 
@@ -158,7 +148,7 @@ async def _form(request: web.Request) -> dict[str, str]:
 @signed_in
 async def save_rules(request: web.Request) -> web.StreamResponse:
     """Replace the zone's overrides; 303 back, or the page with the field (422)."""
-    _admin(request)
+    require_role(request, ADMINS)
     zone_id = _zone_id(request.match_info["zone"])
     form = await _form(request)
     try:
@@ -178,7 +168,7 @@ async def save_rules(request: web.Request) -> web.StreamResponse:
 @signed_in
 async def save_access(request: web.Request) -> web.StreamResponse:
     """Replace who may book in the zone; 303 back, or the page with the line (422)."""
-    _admin(request)
+    require_role(request, ADMINS)
     zone_id = _zone_id(request.match_info["zone"])
     text = (await _form(request)).get("allowed", "")
     try:
