@@ -162,3 +162,6 @@ FIELDS: dict[str, dict[str, tuple[Parser, bool]]] = {
         "duty_station_tz": (_tz, False),
     },
 }
+
+# A desk's fields as the floor-plan editor checks them (ikn_core.floor_plans), as here.
+number, tags, person_id = _number, _tags, _person_id

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
 from tests.test_web_utilisation import more_bookers, seed_november
-from tests.web_site import Clock, seed_people, seed_views, serving_site
+from tests.web_site import Clock, add_admin, seed_people, seed_views, serving_site
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +49,10 @@ PAGES = {
         "/console/utilisation?level=zone&place=b1-f1-a&from=2026-11-01&to=2026-11-30",
         "Fajar Nugroho",
     ),
+    "plan-editor": ("/console/plan", "Fajar Nugroho"),
+    "import": ("/console/import", "Rina Admin"),
+    "zones": ("/console/zones", "Rina Admin"),
+    "device-new": ("/console/devices/new", "Rina Admin"),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
 RUN_AXE = """async () => {
@@ -91,6 +95,7 @@ async def server(module_database_url: str) -> AsyncIterator[TestServer]:
     await seed_views(url)
     await seed_november(url)
     await more_bookers(url, 4)
+    await add_admin(url, plan=True)
     async with serving_site(url, Clock()) as srv:
         yield srv
 

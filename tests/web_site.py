@@ -18,8 +18,10 @@ from aiohttp.test_utils import TestServer
 from api.attendance import handlers as attendance
 from ikn.site import make_site
 from ikn_core.domain import Role
+from ikn_core.floor_plans import check_plan
 from ikn_core.settings import IngestSettings
 from ikn_store.attendance.signals import set_building_site
+from ikn_store.floor_plans import put_plan
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
 from ingest.service import IngestService
@@ -33,7 +35,14 @@ PEOPLE = (
     Person("sari", "Sari Wulandari", "kemenpan", "sdm", Role.SUPERVISOR, "b1"),
     Person("fajar", "Fajar Nugroho", "otorita", "fasilitas", Role.FACILITY_MANAGER, "b1"),
 )
+ADMIN = Person("rina", "Rina Admin", "otorita", "ti", Role.ADMIN, "b1")
 DEV_LOGIN = {"IKN_WEB_DEV_LOGIN": "true"}
+# A floor's plan drawing (the console's floor-plan editor, Find a desk): walls and a corridor.
+PLAN_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 300">'
+    b'<rect x="0" y="0" width="400" height="300" fill="#f3f1ea" stroke="#8a8577" stroke-width="4"/>'
+    b'<path d="M0 200H400M260 0V200" stroke="#8a8577" stroke-width="3" fill="none"/></svg>'
+)
 
 
 class Clock:
@@ -95,6 +104,19 @@ async def seed_people(url: str) -> None:
             NOW.replace(hour=12),
             NOW.replace(hour=8, minute=5),
         )
+    finally:
+        await conn.close()
+
+
+async def add_admin(url: str, plan: bool = False) -> None:
+    """Rina, an administrator with a token (so the development login lists her); with
+    ``plan``, floor b1-f1's plan drawing ``PLAN_SVG`` too."""
+    conn = await asyncpg.connect(url)
+    try:
+        await upsert_people(conn, [ADMIN])
+        await link_token(conn, await create_token(conn, ADMIN.id, str(ADMIN.role)), ADMIN.id)
+        if plan:
+            await put_plan(conn, "b1-f1", check_plan(PLAN_SVG))
     finally:
         await conn.close()
 

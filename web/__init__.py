@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ikn_core.settings import OidcSettings, WebSettings
 from web import (
+    admin,
     attendance,
     bookings,
     checkin,
@@ -31,6 +32,7 @@ from web import (
     i18n,
     oidc_client,
     pages,
+    plan_editor,
     pwa,
     requests,
     sessions,
@@ -38,6 +40,7 @@ from web import (
     static,
     unit,
     utilisation,
+    zones,
 )
 from web.ports import PORTS, Ports
 
@@ -58,6 +61,9 @@ FEATURES = (
     console,
     fleet,
     utilisation,
+    plan_editor,
+    zones,
+    admin,
 )
 
 

@@ -19,10 +19,11 @@ from aiohttp import web
 from ikn_service import live_floor as service
 from ikn_service.desk_feed import NotListening, TooManyStreams
 from ikn_store.fleet.devices import DeskEvent
+from ikn_store.floor_plans import plan_of
 from ikn_store.live_floor import BookingChange, last_desk_event
 from ikn_store.spaces import plan_zones
 from web import i18n, sessions
-from web.desks import BOX_H, BOX_W, layout, plan_width
+from web.desks import BOX_H, BOX_W, PAD, backdrop_of, floor_choices, layout, plan_width
 from web.labels import LIVE_STATES
 from web.pages import MANAGERS, manager_of, render, signed_in
 from web.ports import PORTS, Ports
@@ -59,17 +60,16 @@ async def floor_page(request: web.Request) -> web.StreamResponse:
     now = ports.now()
     async with ports.pool().acquire() as conn:
         places = await plan_zones(conn)
-        floors = list(
-            dict.fromkeys((p.floor_id, f"{p.building_name} · {p.floor_name}") for p in places)
-        )
+        floors = floor_choices(places)
         chosen = request.query.get("floor", floors[0][0] if floors else "")
         if chosen not in dict(floors):
             raise web.HTTPNotFound(reason="floor: no such floor")
         after = await last_desk_event(conn)  # before the read: the stream resumes here
         floor = await service.read_floor(conn, chosen, now)
+        backdrop = backdrop_of(await plan_of(conn, chosen))
     lang = i18n.language_of(request)
     zone = ZoneInfo(floor.tz or "UTC")
-    boxes, box = layout(floor.desks)
+    boxes, box = layout(floor.desks, backdrop)
     at = {d.desk_id: xy for d, xy in zip(floor.desks, boxes, strict=True)}
     counts = {key: 0 for key in LIVE_STATES}
     for desk in floor.desks:
@@ -83,7 +83,8 @@ async def floor_page(request: web.Request) -> web.StreamResponse:
         at=at,
         box=box,
         width=plan_width(box),
-        sizes=(BOX_W, BOX_H),
+        sizes=(BOX_W, BOX_H, PAD),
+        backdrop=backdrop,
         shapes=SHAPES,
         states=LIVE_STATES,
         counts=counts,

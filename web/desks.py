@@ -25,6 +25,8 @@ from ikn_service import booking as service
 from ikn_store.booking.availability import DeskAvailability, availability
 from ikn_store.booking.bookings import list_bookings
 from ikn_store.booking.places import DeskPlace
+from ikn_store.floor_plans import StoredPlan
+from ikn_store.floor_plans import plan_of as plan_of_floor
 from ikn_store.people import Person, colleagues
 from ikn_store.spaces import PlanZone, plan_zones
 from web import i18n
@@ -79,11 +81,31 @@ class PlanDesk:
         return f"{self.left + BOX_W / 2:g} {self.top:g}"
 
 
+@dataclass(frozen=True, slots=True)
+class Backdrop:
+    """A floor's plan drawing under its desks (``ikn_store.floor_plans``): its address
+    and its size in the plan's units, from the plan's top left corner."""
+
+    href: str
+    width: float
+    height: float
+
+
+def backdrop_of(plan: StoredPlan | None) -> Backdrop | None:
+    if plan is None:
+        return None
+    return Backdrop(f"/floors/{plan.floor_id}/plan?v={plan.sha256[:16]}", plan.width, plan.height)
+
+
 def plan_of(
-    desks: list[DeskAvailability], covers_now: bool, person_id: str, mine: set[str]
+    desks: list[DeskAvailability],
+    covers_now: bool,
+    person_id: str,
+    mine: set[str],
+    backdrop: Backdrop | None = None,
 ) -> tuple[list[PlanDesk], str]:
     """The desks with their state and box, and the plan's viewBox (``layout``)."""
-    boxes, box = layout(desks)
+    boxes, box = layout(desks, backdrop)
     shown = []
     for d, (left, top) in zip(desks, boxes, strict=True):
         state = service.desk_state(d, covers_now)
@@ -93,15 +115,23 @@ def plan_of(
     return shown, box
 
 
-def layout(desks: Sequence[Placed]) -> tuple[list[tuple[float, float]], str]:
+def layout(
+    desks: Sequence[Placed], backdrop: Backdrop | None = None
+) -> tuple[list[tuple[float, float]], str]:
     """Each desk's box's top left on the plan, and the plan's viewBox ("" without
-    desks): coordinates are a grid's, one ``CELL`` a step."""
-    if not desks:
+    desks nor backdrop): coordinates are a grid's, one ``CELL`` a step. Without a
+    backdrop the grid starts at the desks' least coordinates; with one, at its top left
+    corner (``PAD`` from the plan's), and the plan covers it."""
+    if not desks and backdrop is None:
         return [], ""
-    min_x, min_y = min(d.x for d in desks), min(d.y for d in desks)
+    if backdrop is None:
+        min_x, min_y = min(d.x for d in desks), min(d.y for d in desks)
+    else:
+        min_x = min_y = 0
     boxes = [(PAD + (d.x - min_x) * CELL, PAD + (d.y - min_y) * CELL) for d in desks]
-    width = max(left for left, _ in boxes) + BOX_W + PAD
-    height = max(top for _, top in boxes) + BOX_H + PAD
+    right, bottom = (PAD + backdrop.width, PAD + backdrop.height) if backdrop else (0, 0)
+    width = max([left + BOX_W for left, _ in boxes] + [right]) + PAD
+    height = max([top + BOX_H for _, top in boxes] + [bottom]) + PAD
     return boxes, f"0 0 {width:g} {height:g}"
 
 
@@ -119,7 +149,7 @@ async def _mine(conn: asyncpg.Connection, person_id: str, query: Query) -> set[s
 
 async def _desks(
     conn: asyncpg.Connection, query: Query, person_id: str, now: datetime
-) -> tuple[list[PlanDesk], str]:
+) -> tuple[list[PlanDesk], str, Backdrop | None]:
     start, end = query.window
     found = await availability(
         conn,
@@ -130,7 +160,10 @@ async def _desks(
         zone=query.zone,
         equipment=query.equipment,
     )
-    return plan_of(found, start <= now < end, person_id, await _mine(conn, person_id, query))
+    mine = await _mine(conn, person_id, query)
+    backdrop = backdrop_of(await plan_of_floor(conn, query.floor))
+    desks, box = plan_of(found, start <= now < end, person_id, mine, backdrop)
+    return desks, box, backdrop
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +188,11 @@ def choices(places: list[PlanZone], building: str, floor: str) -> Choices:
         unique([(p.zone_id, p.zone_name) for p in here if p.floor_id == floor]),
         dict(unique([(p.zone_id, p.zone_name) for p in places])),
     )
+
+
+def floor_choices(places: list[PlanZone]) -> list[tuple[str, str]]:
+    """Every floor (id, "building · floor"), for a console page's floor picker."""
+    return list(dict.fromkeys((p.floor_id, f"{p.building_name} · {p.floor_name}") for p in places))
 
 
 def _values(request: web.Request) -> dict[str, str]:
@@ -191,6 +229,7 @@ async def _find_page(
     bad: BadField | None = None
     desks: list[PlanDesk] = []
     box = ""
+    backdrop: Backdrop | None = None
     async with ports.pool().acquire() as conn:
         places = await plan_zones(conn)
         try:
@@ -198,7 +237,7 @@ async def _find_page(
         except BadField as exc:
             bad = exc
         else:
-            desks, box = await _desks(conn, query, person.id, now)
+            desks, box, backdrop = await _desks(conn, query, person.id, now)
     lang = i18n.language_of(request)
     form = query.form() if query else _refilled(values, places, person, now)
     response = render(
@@ -209,7 +248,8 @@ async def _find_page(
         places=choices(places, form["building"], form["floor"]),
         desks=desks,
         box=box,
-        sizes=(BOX_W, BOX_H),
+        backdrop=backdrop,
+        sizes=(BOX_W, BOX_H, PAD),
         width=plan_width(box),
         shapes=SHAPES,
         states=DESK_STATES,
@@ -243,7 +283,7 @@ async def confirm(request: web.Request) -> web.StreamResponse:
             return await _find_page(request, when)
         except BookingError as exc:
             return await _find_page(request, when, refusal(exc))
-        desks, _ = await _desks(conn, query, person.id, ports.now())
+        desks, _, _ = await _desks(conn, query, person.id, ports.now())
         others = await colleagues(conn, person) if person.role is Role.DELEGATE else []
         where = choices(places, query.building, query.floor)
     desk = next(d for d in desks if d.desk.desk_id == request.match_info["desk"])

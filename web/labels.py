@@ -282,3 +282,79 @@ COMMAND_REFUSALS = {
     "broker-unavailable": gettext_noop("The broker did not take the command: try again."),
     "disabled": gettext_noop("This device is disabled: it takes no commands."),
 }
+# The floor-plan editor (web/plan_editor.py): what was saved, and why a form was not
+# (``ikn_core.floor_plans.PlanRefused.code``).
+PLAN_DONE = {
+    "plan": gettext_noop("The floor's plan drawing is saved."),
+    "desk": gettext_noop("The desk is saved."),
+}
+PLAN_REFUSALS = {
+    "empty": gettext_noop("The file is empty."),
+    "too-large": gettext_noop("The file is larger than 1 MiB."),
+    "not-an-image": gettext_noop("The file is neither a PNG nor an SVG drawing."),
+    "unsafe-svg": gettext_noop(
+        "The SVG holds more than a drawing (a script, a foreign object, a style sheet or a "
+        "link outside it): export it again as a plain drawing."
+    ),
+    "bad-size": gettext_noop("The drawing's size cannot be read, or it is too large."),
+    "bad-number": gettext_noop("A coordinate is a number from 0 to 1000 (grid steps)."),
+    "bad-equipment": gettext_noop(
+        "Equipment is tags separated by commas: lower-case letters, digits, '-' or '_'."
+    ),
+    "bad-person": gettext_noop("A person's id: letters, digits, '.', '@', '-' or '_'."),
+    "unknown-person": gettext_noop("There is no person with that id."),
+}
+# A zone's booking rules and access list (web/zones.py): the fields, what was saved,
+# and why a form was not (``ikn_core.fields.InvalidField.code``).
+ZONE_FIELDS = {
+    "max_days_ahead": gettext_noop("Days ahead a booking may be made"),
+    "min_minutes": gettext_noop("Shortest booking (minutes)"),
+    "max_minutes": gettext_noop("Longest booking (minutes)"),
+    "opens_minute": gettext_noop("Bookable from (HH:MM)"),
+    "closes_minute": gettext_noop("Bookable until (HH:MM)"),
+    "cancel_cutoff_minutes": gettext_noop("Cancel at least this many minutes before (0: any time)"),
+    "allowed": gettext_noop("Who may book"),
+}
+ZONE_DONE = {
+    "rules": gettext_noop("The zone's booking rules are saved."),
+    "access": gettext_noop("Who may book in the zone is saved."),
+}
+ZONE_REFUSALS = {
+    "range": gettext_noop("The value is outside what the platform allows."),
+    "number": gettext_noop("Enter a whole number, or leave it empty."),
+    "time": gettext_noop("Enter a time as HH:MM (00:00 to 24:00), or leave it empty."),
+    "pair": gettext_noop(
+        "The opening hours, and the shortest and longest booking, are set as pairs: fill "
+        "both or neither."
+    ),
+    "order": gettext_noop("The first of the pair must come before the second."),
+    "name": gettext_noop("An agency or unit is 1 to 64 characters, without '/'."),
+    "twice": gettext_noop("A line is listed twice."),
+    "too-many": gettext_noop("At most 100 lines."),
+}
+# Registering a device (web/admin.py): its kinds, its form's fields, and why it was
+# refused (``InvalidField.code`` of ``ikn_core.fleet.new_device``, ``DeviceError.kind``).
+DEVICE_KINDS = {
+    "desk_sensor": gettext_noop("Desk sensor"),
+    "badge_reader": gettext_noop("Badge reader"),
+    "people_counter": gettext_noop("People counter"),
+    "environment": gettext_noop("Environment sensor"),
+}
+DEVICE_FIELDS = {
+    "id": gettext_noop("Device id"),
+    "kind": gettext_noop("Kind"),
+    "building": gettext_noop("Building"),
+    "zone": gettext_noop("Zone"),
+    "desk": gettext_noop("Desk"),
+    "expected_interval_s": gettext_noop("Reports at least every (seconds)"),
+}
+DEVICE_REFUSALS = {
+    "id": gettext_noop("Use 1 to 64 letters, digits, '-' or '_'."),
+    "kind": gettext_noop("Choose one of the kinds."),
+    "interval": gettext_noop("A whole number of seconds from 10 to 86400."),
+    "desk-required": gettext_noop("A desk sensor needs its desk."),
+    "unknown": gettext_noop("The form sent a field it does not have."),
+    "exists": gettext_noop("A device with this id is registered already."),
+    "desk-taken": gettext_noop("This desk already has a sensor."),
+    "unknown-place": gettext_noop("There is no such place in this building."),
+}

@@ -28,6 +28,7 @@ routes = web.RouteTableDef()
 PERSON = web.RequestKey("web_person", Person)  # who is signed in (pages behind signed_in)
 SUPERVISORS = frozenset({Role.SUPERVISOR})
 MANAGERS = frozenset({Role.FACILITY_MANAGER, Role.ADMIN})  # the console's
+ADMINS = frozenset({Role.ADMIN})  # the console's administration: import, devices
 # The navigation: (path, message, roles that see it; empty: everyone signed in).
 NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/", i18n.gettext_noop("Today"), frozenset()),
@@ -39,6 +40,10 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/console/floor", i18n.gettext_noop("Live floor map"), MANAGERS),
     ("/console/fleet", i18n.gettext_noop("Fleet"), MANAGERS),
     ("/console/utilisation", i18n.gettext_noop("Utilisation"), MANAGERS),
+    ("/console/plan", i18n.gettext_noop("Floor plans"), MANAGERS),
+    ("/console/zones", i18n.gettext_noop("Zones"), MANAGERS),
+    ("/console/import", i18n.gettext_noop("Import"), ADMINS),
+    ("/console/devices/new", i18n.gettext_noop("Register a device"), ADMINS),
 )
 
 
@@ -83,6 +88,14 @@ def signed_in(handler: Handler) -> Handler:
         return await handler(request)
 
     return page
+
+
+def require_role(request: web.Request, roles: frozenset[Role]) -> Person:
+    """The person signed in, when of one of ``roles``; else the 403 page."""
+    person = person_of(request)
+    if person.role not in roles:
+        raise web.HTTPForbidden(reason="Not a page of your role")
+    return person
 
 
 def _login_for(request: web.Request) -> str:

@@ -18,6 +18,7 @@ import secrets
 from datetime import timedelta
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from ikn_core.domain import Role
 from ikn_core.settings import WebSettings
@@ -32,6 +33,7 @@ COOKIE = "ikn_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 SESSION = web.RequestKey("web_session", WebSession)
 SESSION_ID = web.RequestKey("web_session_id", str)
 SETTINGS = web.AppKey("web_settings", WebSettings)
@@ -79,10 +81,24 @@ async def _check_forgery(request: web.Request, session: WebSession | None) -> No
         log.warning("refused %s %s from origin %r", request.method, request.path, origin)
         raise web.HTTPForbidden(reason="Cross-origin request refused")
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.content_type == "application/x-www-form-urlencoded":
-        sent = str((await request.post()).get(CSRF_FIELD, ""))
+    if sent is None and request.content_type in FORM_TYPES:
+        sent = str((await _form(request)).get(CSRF_FIELD, ""))
     if session is None or not _token_matches(sent or "", session.csrf_token):
         raise web.HTTPForbidden(reason="Missing or wrong CSRF token")
+
+
+async def _form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+    """The form (kept by aiohttp for the handler); a file larger than the request limit
+    is refused naming it (the error page's detail)."""
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.client_max_size
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit,
+            actual_size=request.content_length or limit + 1,
+            reason=f"file: larger than {limit // 1024} KiB",
+        ) from None
 
 
 def _token_matches(sent: str, token: str) -> bool:

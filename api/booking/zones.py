@@ -18,7 +18,6 @@ places see the change at once (their fingerprint changes, see
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, fields
 from typing import Any, Literal
 
@@ -31,6 +30,8 @@ from api.state import POOL
 from ikn_core.booking import UnknownPlace
 from ikn_core.contract.identifiers import ID
 from ikn_core.domain import Role
+from ikn_core.fields import InvalidField
+from ikn_core.zone_rules import check_access, check_entry, check_overrides
 from ikn_service import booking as service
 from ikn_store.booking.places import (
     LevelRules,
@@ -44,18 +45,7 @@ from ikn_store.booking.places import (
 routes = web.RouteTableDef()
 
 READERS = (Role.FACILITY_MANAGER, Role.ADMIN)
-# The ranges of zone_booking_rules' CHECKs, by field.
-LIMITS = {
-    "max_days_ahead": (0, 366),
-    "min_minutes": (1, 1440),
-    "max_minutes": (1, 10080),
-    "opens_minute": (0, 1439),
-    "closes_minute": (1, 1440),
-    "cancel_cutoff_minutes": (0, 10080),
-}
-PAIRS = (("opens_minute", "closes_minute"), ("min_minutes", "max_minutes"))
 RULE_FIELDS = tuple(f.name for f in fields(RuleOverrides))
-NAME = re.compile(r"[^/\s](?:[^/]{0,62}[^/\s])?")  # an agency or unit: no '/', trimmed
 
 
 def _place_id(request: web.Request) -> str:
@@ -164,26 +154,10 @@ async def get_rules(request: web.Request) -> web.Response:
 
 
 def _overrides(request: web.Request, body: dict[str, Any]) -> RuleOverrides:
-    values: dict[str, int | None] = {}
-    for name in RULE_FIELDS:
-        value = body.get(name)
-        low, high = LIMITS[name]
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high
-        ):
-            raise invalid(request, name, f"an integer from {low} to {high}, or null")
-        values[name] = value
-    for first, second in PAIRS:
-        if (values[first] is None) != (values[second] is None):
-            missing = first if values[first] is None else second
-            raise invalid(request, missing, f"{first} and {second} are overridden together")
-    opens, closes = values["opens_minute"], values["closes_minute"]
-    if opens is not None and closes is not None and opens >= closes:
-        raise invalid(request, "closes_minute", "must be after opens_minute")
-    shortest, longest = values["min_minutes"], values["max_minutes"]
-    if shortest is not None and longest is not None and shortest > longest:
-        raise invalid(request, "max_minutes", "must not be less than min_minutes")
-    return RuleOverrides(**values)
+    try:
+        return RuleOverrides(**check_overrides(body))
+    except InvalidField as exc:
+        raise invalid(request, exc.name, exc.reason) from exc
 
 
 @routes.put("/api/v1/zones/{id}/booking-rules")
@@ -222,24 +196,21 @@ def _entry(request: web.Request, n: int, entry: object) -> tuple[str, str | None
     field = f"allowed[{n}]"
     if not isinstance(entry, dict) or set(entry) - {"agency", "unit"}:
         raise invalid(request, field, 'an object {"agency": ..., "unit": ... or null}')
-    agency, unit = entry.get("agency"), entry.get("unit")
-    if not isinstance(agency, str) or not NAME.fullmatch(agency):
-        raise invalid(request, f"{field}.agency", "required: 1-64 characters, no '/'")
-    if unit is not None and (not isinstance(unit, str) or not NAME.fullmatch(unit)):
-        raise invalid(request, f"{field}.unit", "1-64 characters, no '/', or null")
-    return agency, unit
+    try:
+        return check_entry(field, entry.get("agency"), entry.get("unit"))
+    except InvalidField as exc:
+        raise invalid(request, exc.name, exc.reason) from exc
 
 
 def _allowed(request: web.Request, body: dict[str, Any]) -> list[tuple[str, str | None]]:
     entries = body.get("allowed")
     if not isinstance(entries, list):
         raise invalid(request, "allowed", "required: a list (empty: open to everyone)")
-    allowed: list[tuple[str, str | None]] = []
-    for n, entry in enumerate(entries):
-        parsed = _entry(request, n, entry)
-        if parsed in allowed:
-            raise invalid(request, f"allowed[{n}]", "listed twice")
-        allowed.append(parsed)
+    allowed = [_entry(request, n, entry) for n, entry in enumerate(entries)]
+    try:
+        check_access(allowed)
+    except InvalidField as exc:
+        raise invalid(request, exc.name, exc.reason) from exc
     return allowed
 
 

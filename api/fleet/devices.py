@@ -15,8 +15,9 @@ from api.auth import requires
 from api.problems import Problem, invalid_parameter, json_object_body
 from api.state import POOL
 from ikn_core.contract.identifiers import ID
-from ikn_core.domain import Device, DeviceKind, Role
-from ikn_core.fleet import DeviceError
+from ikn_core.domain import Device, Role
+from ikn_core.fields import InvalidField
+from ikn_core.fleet import DeviceError, new_device
 from ikn_service.fleet import ChangeDevice, change_device, device_state
 from ikn_store.fleet.devices import (
     DeviceView,
@@ -27,7 +28,6 @@ from ikn_store.fleet.devices import (
 )
 
 _OPTIONAL = ("zone", "desk")
-MIN_INTERVAL_S, MAX_INTERVAL_S = 10, 86_400
 
 routes = web.RouteTableDef()
 
@@ -122,26 +122,10 @@ def _text(body: dict[str, Any], name: str, *, required: bool) -> str | None:
 
 
 def _new_device(body: dict[str, Any]) -> tuple[Device, int]:
-    allowed = {"id", "kind", "building", "zone", "desk", "expected_interval_s"}
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise invalid_parameter(unknown[0], f"unknown field; use {', '.join(sorted(allowed))}")
-    device_id = _text(body, "id", required=True)
-    kinds = [k.value for k in DeviceKind]
-    if body.get("kind") not in kinds:
-        raise invalid_parameter("kind", f"must be one of {', '.join(kinds)}")
-    building = _text(body, "building", required=True)
-    zone, desk = (_text(body, name, required=False) for name in _OPTIONAL)
-    interval = body.get("expected_interval_s", 300)
-    if type(interval) is not int or not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:
-        raise invalid_parameter(
-            "expected_interval_s", f"must be a whole number {MIN_INTERVAL_S}-{MAX_INTERVAL_S}"
-        )
-    kind = DeviceKind(body["kind"])
-    if kind is DeviceKind.DESK_SENSOR and desk is None:
-        raise invalid_parameter("desk", "a desk sensor needs a desk")
-    assert device_id is not None and building is not None  # required above
-    return Device(device_id, kind, building, zone, desk), interval
+    try:
+        return new_device(body)
+    except InvalidField as exc:
+        raise invalid_parameter(exc.name, exc.reason) from exc
 
 
 def _refused(exc: DeviceError) -> Problem:

@@ -48,10 +48,9 @@ def cmd_import(args: argparse.Namespace) -> None:
     fmt = _format(args, args.file)
 
     async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.io import import_people, import_spaces
+        from ikn_service.spaces import import_file
 
-        load = import_spaces if args.what == "spaces" else import_people
-        for w in await load(conn, text, fmt):
+        for w in await import_file(conn, args.what, text, fmt):
             print(f"{w.table}: {w.inserted} inserted, {w.updated} updated, {w.unchanged} unchanged")
 
     database_command("import", work)
