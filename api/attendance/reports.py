@@ -46,7 +46,7 @@ CSV_COLUMNS = (
 routes = web.RouteTableDef()
 
 
-def _month(request: web.Request) -> list[date]:
+def month_days(request: web.Request) -> list[date]:
     first = reports.month_start(request.query.get("month", ""))
     if first is None:
         raise invalid(request, "month", "required: YYYY-MM")
@@ -58,7 +58,7 @@ def _until_today(request: web.Request, first: date, end: date) -> list[date]:
     return reports.until_today(request.app[POLICIES], first, end, today(request.app))
 
 
-def _check_query(request: web.Request, allowed: set[str]) -> None:
+def check_query(request: web.Request, allowed: set[str]) -> None:
     unknown = sorted(set(request.query) - allowed)
     if unknown:
         raise invalid(request, unknown[0], f"unknown parameter; use {', '.join(sorted(allowed))}")
@@ -124,8 +124,8 @@ def _wants_csv(request: web.Request) -> bool:
 @requires(*ALL_ROLES)
 async def my_month(request: web.Request) -> web.Response:
     """My records of ``?month=YYYY-MM`` with the reasons and signals of each day."""
-    _check_query(request, {"month", "format"})
-    days = _month(request)
+    check_query(request, {"month", "format"})
+    days = month_days(request)
     csv_wanted = _wants_csv(request)
     me = require_person(request)
     by_person = await _report(request, [me.id], days)
@@ -141,7 +141,7 @@ def _reader(request: web.Request) -> Person | None:
     return require_person(request)
 
 
-def _may_see_unit(request: web.Request, agency: str, unit: str) -> None:
+def may_see_unit(request: web.Request, agency: str, unit: str) -> None:
     """An admin sees any unit (with or without a person behind the token); others their own."""
     if request[PRINCIPAL].role is Role.ADMIN:
         return
@@ -154,11 +154,11 @@ def _may_see_unit(request: web.Request, agency: str, unit: str) -> None:
 @requires(Role.SUPERVISOR, Role.ADMIN)
 async def unit_month(request: web.Request) -> web.Response:
     """A unit's month: JSON, or CSV with ``Accept: text/csv`` or ``?format=csv``."""
-    _check_query(request, {"month", "format"})
-    days = _month(request)
+    check_query(request, {"month", "format"})
+    days = month_days(request)
     csv_wanted = _wants_csv(request)
     agency, unit = request.match_info["agency"], request.match_info["unit"]
-    _may_see_unit(request, agency, unit)
+    may_see_unit(request, agency, unit)
     by_person = await _report(request, await _unit_people(request, agency, unit), days)
     what = "unit_csv" if csv_wanted else "unit_month"
     await views(request, by_person, what, request.query["month"])
@@ -172,7 +172,7 @@ async def unit_month(request: web.Request) -> web.Response:
 @requires(Role.SUPERVISOR, Role.ADMIN)
 async def unit_tpp(request: web.Request) -> web.Response:
     """A unit's e-Kinerja / TPP month per person (JSON, or CSV as ``unit_month``)."""
-    _check_query(request, {"month", "format"})
+    check_query(request, {"month", "format"})
     policies = request.app[POLICIES]
     first = reports.month_start(request.query.get("month", ""))
     if first is None:
@@ -181,7 +181,7 @@ async def unit_tpp(request: web.Request) -> web.Response:
         raise invalid(request, "month", "before any attendance policy")
     csv_wanted = _wants_csv(request)
     agency, unit = request.match_info["agency"], request.match_info["unit"]
-    _may_see_unit(request, agency, unit)
+    may_see_unit(request, agency, unit)
     async with request.app[POOL].acquire() as conn:
         people = await unit_people(conn, agency, unit)
         rows = await reports.unit_tpp(
@@ -206,7 +206,7 @@ def _year(request: web.Request) -> int:
 async def absences(request: web.Request) -> web.Response:
     """The year's unexcused absences per person and the PP 94/2021 level reached:
     mine; a supervisor's whole unit (an admin names ``agency`` and ``unit``)."""
-    _check_query(request, {"year", "agency", "unit"})
+    check_query(request, {"year", "agency", "unit"})
     year = _year(request)
     role = request[PRINCIPAL].role
     me = _reader(request)
@@ -216,7 +216,7 @@ async def absences(request: web.Request) -> web.Response:
         name = "agency" if agency is None else "unit"
         raise invalid(request, name, "required with a token of no person: agency and unit")
     if role in (Role.SUPERVISOR, Role.ADMIN):
-        _may_see_unit(request, agency, unit)
+        may_see_unit(request, agency, unit)
         people = await _unit_people(request, agency, unit)
     elif me is None or (agency, unit) != (me.agency, me.unit):
         raise Problem(403, "forbidden", "You may see only your own absences")
@@ -278,7 +278,7 @@ async def _whose(request: web.Request, me: Person | None) -> str:
 @requires(*ALL_ROLES)
 async def one_day(request: web.Request) -> web.Response:
     """Why a day says what it says: the record, the signals behind it, the audit trail."""
-    _check_query(request, {"day", "person"})
+    check_query(request, {"day", "person"})
     day = _query_day(request)
     person = await _whose(request, _reader(request))
     zone = await zone_of(request, person)
