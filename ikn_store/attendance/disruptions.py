@@ -216,12 +216,14 @@ async def excuse(
 
 
 async def beat(conn: asyncpg.Connection, service: str, at: datetime) -> datetime | None:
-    """Note that ``service`` is alive at ``at``; its beat before (None: the first)."""
+    """Note that ``service`` is alive at ``at`` (call it in a transaction); its beat
+    before (None: the first)."""
     before: datetime | None = await conn.fetchval(
-        """WITH old AS (SELECT beat_at FROM platform_heartbeats WHERE service = $1 FOR UPDATE)
-           INSERT INTO platform_heartbeats AS h (service, beat_at) VALUES ($1, $2)
-           ON CONFLICT (service) DO UPDATE SET beat_at = greatest(h.beat_at, EXCLUDED.beat_at)
-           RETURNING (SELECT beat_at FROM old)""",
+        "SELECT beat_at FROM platform_heartbeats WHERE service = $1 FOR UPDATE", service
+    )
+    await conn.execute(
+        """INSERT INTO platform_heartbeats AS h (service, beat_at) VALUES ($1, $2)
+           ON CONFLICT (service) DO UPDATE SET beat_at = greatest(h.beat_at, EXCLUDED.beat_at)""",
         service,
         at,
     )
