@@ -129,7 +129,9 @@ async def _api_through_an_outage(pg: EmbeddedPostgres) -> list[dict[str, Any]]:
                     assert response.status == 503
             await asyncio.sleep(2)
             await asyncio.to_thread(pg.start)
-            found = await asyncio.to_thread(poll, lambda: _windows(db), lambda ws: len(ws) >= 3, 60)
+            found: list[dict[str, Any]] = await asyncio.to_thread(
+                poll, lambda: _windows(db), lambda ws: len(ws) >= 3, 60
+            )
     finally:
         await runner.cleanup()
     return found

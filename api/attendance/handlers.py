@@ -119,18 +119,22 @@ async def _remote(request: web.Request, kind: str) -> web.Response:
             invalid_params=[{"name": "lat", "reason": "not within any building's geofence"}],
         ) from exc
     zone = await zone_of(request, me.id)
-    return respond(
-        {
-            "signal": f"s{stored.id}",
-            "kind": kind,
-            "at": stored.at.astimezone(zone).isoformat(),
-            "place_type": place,
-            "building": stored.building_id,
-            "also_within": list(stored.also_within),
-            "coordinates_stored": stored.coordinates_stored,
-        },
-        201 if stored.new else 200,  # 200: the same check-in within a minute, already kept
-    )
+    answer: dict[str, Any] = {
+        "signal": f"s{stored.id}",
+        "kind": kind,
+        "at": stored.at.astimezone(zone).isoformat(),
+        "place_type": place,
+        "building": stored.building_id,
+        "also_within": list(stored.also_within),
+        "coordinates_stored": stored.coordinates_stored,
+    }
+    if kind == "app_check_in" and place in (PlaceType.HOME, PlaceType.FIELD):
+        async with request.app[POOL].acquire() as conn:
+            day = stored.at.astimezone(zone).date()
+            cap = await service.remote_cap(conn, request.app[POLICIES], me.id, day, zone)
+        answer["remote_week"] = {"wfa_day": cap.rank, "cap": cap.cap, "over_cap": cap.over}
+    # 200: the same check-in within a minute, already kept
+    return respond(answer, 201 if stored.new else 200)
 
 
 @routes.post("/api/v1/attendance/check-in")
