@@ -65,7 +65,12 @@ def make_app(settings: ApiSettings) -> web.Application:
     app.add_routes(availability.routes)
     app.add_routes(zones.routes)  # a zone's booking rules and access list (admin)
     app.add_routes(dead_letters.routes)
-    attendance.setup(app, settings.attendance_policy, settings.attendance_interval_s)
+    attendance.setup(
+        app,
+        settings.attendance_policy,
+        settings.attendance_interval_s,
+        settings.retention.attendance_days,  # older days are not reported
+    )
     app.add_routes(attendance_reports.routes)
     disruptions.setup(app, errors)  # heartbeat, error rate, excuses (docs/attendance.md)
     privacy.setup(app, settings.retention, settings.web.session_idle_s)  # /me/data, jobs

@@ -257,9 +257,10 @@ async def decide(
     return decided
 
 
-def load_policies(path: str) -> Policies:
-    """The policy file at ``path``, or the national default when empty (PolicyError if bad)."""
-    return Policies.load(path) if path else Policies.default()
+def load_policies(path: str, kept_days: int | None = None) -> Policies:
+    """The policy file at ``path``, or the national default when empty (PolicyError if
+    bad); reporting only the last ``kept_days`` (``IKN_ATTENDANCE_RETENTION_DAYS``)."""
+    return (Policies.load(path) if path else Policies.default()).keeping(kept_days)
 
 
 async def _recompute_all_dirty(conn: asyncpg.Connection, policies: Policies) -> int:

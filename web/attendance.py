@@ -61,7 +61,8 @@ BAD_MONTH = i18n.gettext_noop(
     "The month (month) must be written YYYY-MM, for example 2026-12, between 2000 and 2100."
 )
 BAD_DAY = i18n.gettext_noop(
-    "The day must be a date YYYY-MM-DD that has begun, from the first attendance policy on."
+    "The day must be a date YYYY-MM-DD that has begun, from the first attendance policy on "
+    "and within the days attendance is kept."
 )
 BAD_TITLE = i18n.gettext_noop("The request could not be read")
 VIEWS_SHOWN = 20  # the newest of who viewed my attendance; all: GET /api/v1/me/access-log

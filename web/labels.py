@@ -29,6 +29,7 @@ ACCESS_KINDS = {
     "tpp": gettext_noop("The unit's TPP attendance export"),
     "absences": gettext_noop("The year's absences"),
     "day": gettext_noop("One day in detail"),
+    "requests": gettext_noop("The unit's requests (leave, travel, corrections)"),
 }
 MODES = {
     WorkMode.WFO: gettext_noop("Working in the office"),

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from api.auth import PRINCIPAL, requires
-from api.booking.bookings import caller, require_person
+from api.auth import requires
+from api.booking.bookings import require_person
 from api.booking.http import ALL_ROLES, body_of, invalid, respond
 from api.problems import Problem
 from api.state import POOL
@@ -35,7 +35,6 @@ from ikn_core.domain import IKN_ZONE, Role
 from ikn_core.fields import InvalidField
 from ikn_core.periodic import periodic
 from ikn_service import attendance as service
-from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance.days import counted_spans
 
 log = logging.getLogger(__name__)
@@ -172,22 +171,6 @@ async def create_request(request: web.Request) -> web.Response:
     return respond(created.as_json(zone), 201, Location=location)
 
 
-@routes.get("/api/v1/attendance/requests")
-@requires(*ALL_ROLES)
-async def list_requests(request: web.Request) -> web.Response:
-    """My requests; a supervisor also sees those of their agency and unit."""
-    if request.query:
-        raise invalid(request, sorted(request.query)[0], "unknown parameter")
-    me = caller(request)
-    found: list[requests_store.Request] = []
-    if me is not None:
-        unit = request[PRINCIPAL].role is Role.SUPERVISOR
-        async with request.app[POOL].acquire() as conn:
-            found = await requests_store.visible_to(conn, me, unit)
-    zones = await zones_of(request, (r.person_id for r in found))
-    return respond({"requests": [r.as_json(zones[r.person_id]) for r in found]})
-
-
 async def _decide(request: web.Request, approve: bool) -> web.Response:
     try:
         request_id = UUID(request.match_info["id"])
@@ -236,9 +219,12 @@ async def _recompute_and_log(app: web.Application) -> None:
         log.info("recomputed %d attendance day(s)", done)
 
 
-def setup(app: web.Application, policy_path: str, interval_s: float) -> None:
-    """Routes, the policies, and the recompute job (after the pool's cleanup context)."""
-    app[POLICIES] = service.load_policies(policy_path)
+def setup(
+    app: web.Application, policy_path: str, interval_s: float, kept_days: int | None = None
+) -> None:
+    """Routes, the policies (reporting the last ``kept_days``), and the recompute job
+    (after the pool's cleanup context)."""
+    app[POLICIES] = service.load_policies(policy_path, kept_days)
     app[CLOCK] = _utc_now
 
     async def recomputer(app: web.Application) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.attendance.handlers import POLICIES, now, today, zone_of
+from api.attendance.handlers import POLICIES, now, today, zone_of, zones_of
 from api.auth import PRINCIPAL, requires
 from api.booking.bookings import caller, require_person
 from api.booking.http import ALL_ROLES, invalid, parse_day, respond
@@ -25,6 +25,7 @@ from ikn_core.attendance import DailyRecord, yearly_summary
 from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
 from ikn_service import reports
+from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance.days import pending_evidence, records
 from ikn_store.attendance.requests import audit_trail
 from ikn_store.attendance.signals import signal_details
@@ -194,6 +195,25 @@ async def unit_tpp(request: web.Request) -> web.Response:
     return respond({**body, "people": reports.tpp_json(rows)})
 
 
+@routes.get("/api/v1/attendance/requests")
+@requires(*ALL_ROLES)
+async def list_requests(request: web.Request) -> web.Response:
+    """My requests; a supervisor also sees those of their agency and unit."""
+    if request.query:
+        raise invalid(request, sorted(request.query)[0], "unknown parameter")
+    me = caller(request)
+    found: list[requests_store.Request] = []
+    if me is not None:
+        unit = request[PRINCIPAL].role is Role.SUPERVISOR
+        async with request.app[POOL].acquire() as conn:
+            found = await requests_store.visible_to(conn, me, unit)
+    zones = await zones_of(request, (r.person_id for r in found))
+    others = sorted({r.person_id for r in found} - {me.id if me else ""})
+    if others:  # a supervisor was shown the unit's requests: in their access log
+        await views(request, others, "requests", today(request.app).isoformat())
+    return respond({"requests": [r.as_json(zones[r.person_id]) for r in found]})
+
+
 def _year(request: web.Request) -> int:
     text = request.query.get("year", "")
     if not (digits(text) and 2000 <= int(text) <= 2100):
@@ -247,7 +267,12 @@ async def absences(request: web.Request) -> web.Response:
 def _query_day(request: web.Request) -> date:
     day = parse_day(request, "day", request.query.get("day"))
     if not _until_today(request, day, day + timedelta(days=1)):
-        raise invalid(request, "day", "in the future, or before any attendance policy")
+        raise invalid(
+            request,
+            "day",
+            "in the future, before any attendance policy, or older than the days attendance "
+            "is kept (IKN_ATTENDANCE_RETENTION_DAYS)",
+        )
     return day
 
 
