@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
+from tests.helpers import fetch
 from tests.web_site import Clock, seed_people, seed_views, serving_site
 
 pytestmark = pytest.mark.browser
@@ -78,6 +79,11 @@ class Watch:
 async def server(database_url: str) -> AsyncIterator[TestServer]:
     await seed_people(database_url)
     await seed_views(database_url)
+    await fetch(  # a platform disruption, for My unit's section of them
+        database_url,
+        """INSERT INTO platform_disruptions (building_id, during, cause, detail, recorded_by)
+           VALUES (NULL, '[2026-12-01 07:30+08, 2026-12-01 08:05+08)', 'api_errors', '', 'api')""",
+    )
     async with serving_site(database_url, Clock()) as srv:
         yield srv
 
