@@ -148,8 +148,13 @@ async def unit_csv(request: web.Request) -> web.StreamResponse:
     unit = await _read(request, me, filters, "unit_csv")
     rows = [[r.person.id, r.person.name, *r.cells()] for r in unit.rows]
     name = f"unit-{me.agency}-{me.unit}-{filters.month:%Y-%m}.csv"
+    return _download(csv_text(("person", "name", *COLUMNS), rows), name)
+
+
+def _download(text: str, name: str) -> web.Response:
+    """``text`` as a CSV file named ``name``."""
     return web.Response(
-        text=csv_text(("person", "name", *COLUMNS), rows),
+        text=text,
         content_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -193,12 +198,7 @@ async def unit_tpp_csv(request: web.Request) -> web.StreamResponse:
         )
         view = View(Viewer(me.id, me.name, me.role.value), "tpp", f"{first:%Y-%m}", "web")
         await note_views(conn, view, [p.id for p in people], ports.now())
-    name = f"tpp-{me.agency}-{me.unit}-{first:%Y-%m}.csv"
-    return web.Response(
-        text=reports.tpp_csv(rows),
-        content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return _download(reports.tpp_csv(rows), f"tpp-{me.agency}-{me.unit}-{first:%Y-%m}.csv")
 
 
 @routes.post("/unit/disruptions/{id}/excuse")
