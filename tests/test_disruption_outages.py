@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,12 @@ from aiohttp import web
 
 from api.app import make_app
 from ikn.brokers import BrokerProcess
+from ikn_core.contract import encode_batch
+from ikn_core.settings import DisruptionSettings
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.tokens import create_token
-from tests.helpers import api_settings, poll
+from tests.helpers import api_settings, eventually, fetch, poll, publish, seed
+from tests.test_ingest import _batch, _settings, _start
 from tests.test_ingest_resilience import _env, _ingest, _private_postgres
 
 pytestmark = pytest.mark.slow
@@ -135,3 +139,35 @@ async def _api_through_an_outage(pg: EmbeddedPostgres) -> list[dict[str, Any]]:
     finally:
         await runner.cleanup()
     return found
+
+
+async def test_the_ingest_records_a_buildings_lag_past_its_threshold(
+    database_url: str, mosquitto: BrokerProcess
+) -> None:
+    """With a threshold below any write's time, every batch lags: the window is of the
+    building of the device (b1), ``ingest_lag``, recorded by the ingest."""
+    await seed(database_url)
+    settings = _settings(database_url, mosquitto, "lag-ingest")
+    settings = replace(
+        settings,
+        disruption=DisruptionSettings(heartbeat_s=0.1, ingest_lag_s=0.000_001),
+    )
+    running = await _start(settings)
+    try:
+        publish(mosquitto.port, "ikn/v1/dev/desk-d1/up", encode_batch(_batch(True)))
+        found = await eventually(
+            lambda: fetch(
+                database_url,
+                "SELECT building_id, cause, recorded_by, detail FROM platform_disruptions",
+            ),
+            bool,
+        )
+    finally:
+        await running.close()
+    [window] = found
+    assert (window["building_id"], window["cause"], window["recorded_by"]) == (
+        "b1",
+        "ingest_lag",
+        "ingest",
+    )
+    assert window["detail"].startswith("readings stored ")
