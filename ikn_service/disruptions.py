@@ -315,6 +315,12 @@ class Touching:
         }
 
 
+def local_bounds(days: list[date]) -> tuple[datetime, datetime]:
+    """From the first of ``days`` to the end of the last, IKN's local days."""
+    start = datetime.combine(min(days), datetime.min.time(), tzinfo=IKN_ZONE)
+    return start, datetime.combine(max(days) + timedelta(days=1), datetime.min.time(), IKN_ZONE)
+
+
 async def of_unit(
     conn: asyncpg.Connection,
     policies: Policies,
@@ -328,9 +334,7 @@ async def of_unit(
     unit's people whose lateness or early departure it marks."""
     if not days:
         return []
-    start = datetime.combine(min(days), datetime.min.time(), tzinfo=IKN_ZONE)
-    end = datetime.combine(max(days) + timedelta(days=1), datetime.min.time(), tzinfo=IKN_ZONE)
-    windows = await store.touching_unit(conn, agency, unit, start, end)
+    windows = await store.touching_unit(conn, agency, unit, *local_bounds(days))
     if not windows:
         return []
     people = [p.id for p in await unit_people(conn, agency, unit)]

@@ -233,6 +233,9 @@ async def test_the_bulk_excuse_changes_the_days_and_the_tpp_figures(world: World
     assert (again["new"], again["days_changed"]) == (False, 0)
     listed = await _call(world, "admin", "GET", f"{UNIT}/disruptions?month=2026-12", 200)
     assert listed["disruptions"][0]["excused_by"] == "budi"
+    every = await _call(world, "admin", "GET", "/api/v1/attendance/disruptions?month=2026-12", 200)
+    _validate(every, "/api/v1/attendance/disruptions", "get", "200")
+    assert [w["id"] for w in every["disruptions"]] == [window]
     conn = await asyncpg.connect(world.url)
     try:
         audit = await conn.fetch(
@@ -248,7 +251,10 @@ async def test_who_may_list_excuse_and_declare(world: World) -> None:
     listing = f"{UNIT}/disruptions?month=2026-12"
     excuse = f"{UNIT}/disruptions/{window}/excuse"
     declare = "/api/v1/attendance/disruptions"
+    every = f"{declare}?month=2026-12"
+    await _call(world, "budi", "GET", every, 403)  # a supervisor: their unit's list only
     for method, url, kw in (
+        ("GET", every, {}),
         ("GET", listing, {}),
         ("POST", excuse, {}),
         ("POST", declare, {"json": DECLARE}),

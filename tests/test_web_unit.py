@@ -534,6 +534,8 @@ async def test_the_excuse_and_the_tpp_export_are_the_supervisors_only(
 ) -> None:
     site, _ = unit_site
     window = await _disrupted(site.url)
+    visitor = await site.client.get("/unit/tpp.csv?month=2026-12", allow_redirects=False)
+    assert (visitor.status, visitor.headers["Location"][:6]) == (303, "/login")
     await site.sign_in("ani")
     token = await site.csrf("/")
     assert (await site.client.get("/unit/tpp.csv?month=2026-12")).status == 403

@@ -27,6 +27,7 @@ from ikn_core.domain import Role
 from ikn_core.fields import InvalidField
 from ikn_core.periodic import periodic
 from ikn_service import disruptions as service
+from ikn_store.attendance import disruptions as store
 
 RECORDER = web.AppKey("disruption_recorder", service.Recorder)
 ERRORS = web.AppKey("disruption_errors", service.ErrorCount)
@@ -111,6 +112,19 @@ async def excuse(request: web.Request) -> web.Response:
         },
         200,
     )
+
+
+@routes.get("/api/v1/attendance/disruptions")
+@requires(Role.ADMIN)
+async def all_disruptions(request: web.Request) -> web.Response:
+    """Every window of ``?month=YYYY-MM`` (up to today), of any building."""
+    check_query(request, {"month"})
+    days = month_days(request)
+    found = []
+    if days:
+        async with request.app[POOL].acquire() as conn:
+            found = await store.overlapping(conn, *service.local_bounds(days))
+    return respond({"month": request.query["month"], "disruptions": [w.as_json() for w in found]})
 
 
 @routes.post("/api/v1/attendance/disruptions")

@@ -130,6 +130,17 @@ async def get(conn: asyncpg.Connection, disruption_id: int) -> Window | None:
     return None if row is None else _window(row)
 
 
+async def overlapping(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[Window]:
+    """Every window overlapping [start, end), the oldest first (at most 1000)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM platform_disruptions d WHERE d.during && tstzrange($1, $2)
+            ORDER BY lower(d.during), d.id LIMIT 1000""",
+        start,
+        end,
+    )
+    return [_window(r) for r in rows]
+
+
 _OF_PEOPLE = """
 SELECT p.id AS person_id, d.id, lower(d.during) AS start, upper(d.during) AS end, d.cause,
        d.building_id,
