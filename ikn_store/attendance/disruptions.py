@@ -107,14 +107,23 @@ async def record(
 
 
 async def mark_affected(conn: asyncpg.Connection, window: Window) -> int:
-    """Mark dirty the stored days the window may change: of the people whose home
-    building is its building (everyone's, for all buildings); how many."""
+    """Mark dirty the days the window may change, of the people whose home building is
+    its building (everyone's, for all buildings): the stored ones with lateness or an
+    early departure (no other can be marked), and those dirty now. One being computed
+    now is among those (its dirty mark's delete is not committed): marked again once
+    that commits, it is computed again with the window, as a signal's trigger does."""
     first, last = utc_bounds(window.start.date(), window.end.date())
     status = await conn.execute(
         """INSERT INTO attendance_dirty (person_id, day)
-           SELECT a.person_id, a.day FROM attendance_days a JOIN people p ON p.id = a.person_id
-           WHERE a.day >= $2::date AND a.day < $3::date
-             AND ($1::text IS NULL OR p.home_building_id = $1)
+           SELECT q.person_id, q.day FROM (
+               SELECT a.person_id, a.day FROM attendance_days a
+               WHERE a.day >= $2::date AND a.day < $3::date
+                 AND (a.late_minutes > 0 OR a.early_departure_minutes > 0)
+               UNION
+               SELECT d.person_id, d.day FROM attendance_dirty d
+               WHERE d.day >= $2::date AND d.day < $3::date) q
+           JOIN people p ON p.id = q.person_id
+           WHERE $1::text IS NULL OR p.home_building_id = $1
            ON CONFLICT (person_id, day) DO UPDATE SET marked_at = now()""",
         window.building_id,
         first,
