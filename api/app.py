@@ -10,6 +10,7 @@ from aiohttp import web
 from api import auth, docs_page, headers, health, oidc, openapi, privacy, rate_limit, stream
 from api.analytics import handlers as analytics
 from api.analytics import occupancy
+from api.attendance import disruptions
 from api.attendance import handlers as attendance
 from api.attendance import reports as attendance_reports
 from api.auth import auth_middleware
@@ -20,6 +21,7 @@ from api.problems import problem_middleware, text_middleware
 from api.server import HANDLER_ARGS
 from api.state import POOL
 from ikn_core.settings import ApiSettings
+from ikn_service.disruptions import ErrorCount, Recorder
 from ikn_store.migrations import migrate
 from ikn_store.pool import close_pool, create_pool
 
@@ -27,8 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def make_app(settings: ApiSettings) -> web.Application:
+    errors = ErrorCount(Recorder("api", settings.disruption))  # outage grace
     app = web.Application(
         middlewares=[
+            disruptions.middleware(errors),  # outermost: sees every answer's status
             problem_middleware,
             text_middleware,
             auth_middleware,
@@ -61,8 +65,14 @@ def make_app(settings: ApiSettings) -> web.Application:
     app.add_routes(availability.routes)
     app.add_routes(zones.routes)  # a zone's booking rules and access list (admin)
     app.add_routes(dead_letters.routes)
-    attendance.setup(app, settings.attendance_policy, settings.attendance_interval_s)
+    attendance.setup(
+        app,
+        settings.attendance_policy,
+        settings.attendance_interval_s,
+        settings.retention.attendance_days,  # older days are not reported
+    )
     app.add_routes(attendance_reports.routes)
+    disruptions.setup(app, errors)  # heartbeat, error rate, excuses (docs/attendance.md)
     privacy.setup(app, settings.retention, settings.web.session_idle_s)  # /me/data, jobs
     analytics.setup(app, settings.analytics_interval_s)  # rollups + /api/v1/analytics/*
     openapi.setup(app)

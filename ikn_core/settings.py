@@ -29,6 +29,7 @@ __all__ = [
     "ApiSettings",
     "BadgeSettings",
     "DatabaseSettings",
+    "DisruptionSettings",
     "EdgeSettings",
     "GuardSettings",
     "InfluxSettings",
@@ -528,6 +529,51 @@ API_HOST = Setting(
     parse.plain_text,
     "address to listen on (`0.0.0.0` in a container)",
 )
+DISRUPTION_HEARTBEAT_S = Setting(
+    "IKN_DISRUPTION_HEARTBEAT_S",
+    parse.positive_float,
+    (
+        "how often the API and the ingest each note that they are alive (seconds) and write "
+        'the disruption windows they noticed (docs/attendance.md, "System disruption")'
+    ),
+)
+DISRUPTION_UNAVAILABLE_S = Setting(
+    "IKN_DISRUPTION_UNAVAILABLE_S",
+    parse.positive_float,
+    (
+        "a gap since a service's last heartbeat longer than this (seconds) is recorded as a "
+        "disruption of all buildings: `database_unavailable` when a running process could "
+        "not reach PostgreSQL, `api_unavailable` / `ingest_unavailable` when it starts"
+    ),
+)
+DISRUPTION_INGEST_LAG_S = Setting(
+    "IKN_DISRUPTION_INGEST_LAG_S",
+    parse.positive_float,
+    (
+        "a building's readings stored longer than this (seconds) after the ingest received "
+        "the freshest of them in a batch are recorded as an `ingest_lag` disruption of it"
+    ),
+)
+DISRUPTION_ERROR_WINDOW_S = Setting(
+    "IKN_DISRUPTION_ERROR_WINDOW_S",
+    parse.positive_float,
+    "the window (seconds) over which the API counts its answers for `api_errors`",
+)
+DISRUPTION_ERROR_RATE = Setting(
+    "IKN_DISRUPTION_ERROR_RATE",
+    parse.number(
+        lambda v: 0 < v <= 1, "expected a fraction, e.g. 0.2", "expected a fraction in (0, 1]"
+    ),
+    (
+        "the share of an API process's answers in a window that are server errors (5xx) "
+        "from which the window is recorded as an `api_errors` disruption of all buildings"
+    ),
+)
+DISRUPTION_ERROR_MIN = Setting(
+    "IKN_DISRUPTION_ERROR_MIN",
+    parse.int_between(1, 1_000_000),
+    "the fewest answers in a window for its error rate to count (1–1000000)",
+)
 API_PORT = Setting(
     "IKN_API_PORT",
     parse.int_between(0, 65535),
@@ -797,6 +843,19 @@ def _ingest_client_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class DisruptionSettings:
+    """Outage grace: when the API and the ingest record the platform's own degradation
+    (``ikn_service.disruptions``; docs/attendance.md, "System disruption")."""
+
+    heartbeat_s: float = setting(DISRUPTION_HEARTBEAT_S, 15.0)
+    unavailable_s: float = setting(DISRUPTION_UNAVAILABLE_S, 120.0)
+    ingest_lag_s: float = setting(DISRUPTION_INGEST_LAG_S, 300.0)
+    error_window_s: float = setting(DISRUPTION_ERROR_WINDOW_S, 60.0)
+    error_rate: float = setting(DISRUPTION_ERROR_RATE, 0.2)
+    error_min: int = setting(DISRUPTION_ERROR_MIN, 20)
+
+
+@dataclass(frozen=True, slots=True)
 class IngestSettings:
     db: DatabaseSettings = nested(DatabaseSettings)
     # MQTT 3.1.1 by default: paho parses no properties per message, 40 % more
@@ -820,6 +879,7 @@ class IngestSettings:
     desk_vacant_grace_s: int = setting(DESK_VACANT_GRACE_S, 300)
     stored_notices: bool = setting(INGEST_STORED_NOTICES, True)
     stored_interval_ms: int = setting(INGEST_STORED_INTERVAL_MS, 1000)
+    disruption: DisruptionSettings = nested(DisruptionSettings, default=DisruptionSettings())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -969,6 +1029,7 @@ class ApiSettings:
     batch_lanes: int = setting(API_BATCH_LANES, DEFAULT_BATCH_LANES)
     web: WebSettings = nested(WebSettings, default=WebSettings())  # the staff pages
     retention: RetentionSettings = nested(RetentionSettings, default=RetentionSettings())
+    disruption: DisruptionSettings = nested(DisruptionSettings, default=DisruptionSettings())
 
     @staticmethod
     def finish(values: dict[str, Any], r: Reader) -> None:

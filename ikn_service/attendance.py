@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from ikn_core.attendance.requests import (
     UnknownEvidence,
 )
 from ikn_core.attendance.sent import event_time
+from ikn_core.attendance.week import over_cap_if_remote
 from ikn_core.fields import InvalidField, parse_day, parse_time
 from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance import signals as ledger
@@ -71,6 +72,46 @@ async def clock(conn: asyncpg.Connection, cmd: Clock, policy: Policy) -> ledger.
         also_within=tuple(s.id for s in sites[1:]),
     )
     return await ledger.add_app_signal(conn, signal, policy)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCap:
+    """A remote clock-in's day against the weekly cap: its rank among the week's WFA
+    days, the cap, and whether it is over (recorded all the same, shown to the
+    supervisor: ``week.mark_over_cap``)."""
+
+    rank: int
+    cap: int
+
+    @property
+    def over(self) -> bool:
+        return self.rank > self.cap
+
+
+# The person's WFA days of a week: stored as such, or (not computed yet) with only
+# home or field signals.
+_WEEK_WFA = """
+SELECT day FROM attendance_days WHERE person_id = $1 AND mode = 'wfa' AND day >= $2 AND day < $3
+UNION
+SELECT (at AT TIME ZONE $4)::date FROM attendance_signals
+WHERE person_id = $1 AND at >= ($2::timestamp AT TIME ZONE $4)
+  AND at < ($3::timestamp AT TIME ZONE $4)
+GROUP BY 1 HAVING bool_and(place_type IN ('home', 'field'))
+"""
+
+
+async def remote_cap(
+    conn: asyncpg.Connection, policies: Policies, person_id: str, day: date, zone: ZoneInfo
+) -> RemoteCap:
+    """``day`` (in ``zone``, the person's) as a WFA day of ``person_id`` among their other
+    WFA days of its ISO week."""
+    monday = day - timedelta(days=day.weekday())
+    rows = await conn.fetch(_WEEK_WFA, person_id, monday, monday + timedelta(days=7), zone.key)
+    others = [r["day"] for r in rows if r["day"] != day]
+    cap = policies.in_force(day).remote_days_per_week
+    over = over_cap_if_remote(day, others, policies)
+    rank = over[0] if over else len([d for d in others if d < day]) + 1
+    return RemoteCap(rank, cap)
 
 
 async def _office(
@@ -216,9 +257,10 @@ async def decide(
     return decided
 
 
-def load_policies(path: str) -> Policies:
-    """The policy file at ``path``, or the national default when empty (PolicyError if bad)."""
-    return Policies.load(path) if path else Policies.default()
+def load_policies(path: str, kept_days: int | None = None) -> Policies:
+    """The policy file at ``path``, or the national default when empty (PolicyError if
+    bad); reporting only the last ``kept_days`` (``IKN_ATTENDANCE_RETENTION_DAYS``)."""
+    return (Policies.load(path) if path else Policies.default()).keeping(kept_days)
 
 
 async def _recompute_all_dirty(conn: asyncpg.Connection, policies: Policies) -> int:

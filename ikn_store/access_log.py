@@ -22,7 +22,7 @@ class Viewer:
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """What ``viewer`` was shown: ``what`` (unit_month, unit_csv, tpp, absences, day) of
+    """What ``viewer`` was shown: ``what`` (unit_month, unit_csv, tpp, absences, day, requests) of
     ``period`` (YYYY-MM, YYYY or YYYY-MM-DD) through ``channel`` (api, web)."""
 
     viewer: Viewer
@@ -37,7 +37,7 @@ class Access:
     viewer_id: str | None
     viewer_name: str
     viewer_role: str
-    what: str  # unit_month, unit_csv, tpp, absences, day
+    what: str  # unit_month, unit_csv, tpp, absences, day, requests
     period: str
     channel: str  # api, web
 

@@ -17,6 +17,7 @@ import asyncpg
 
 from ikn_core.periodic import every
 from ikn_core.settings import IngestSettings
+from ikn_service.disruptions import Recorder, ingest_lag
 from ikn_store.errors import CONNECTION_LOST
 from ikn_store.fleet.dead_letters import DeadLetter, safe_text
 from ikn_store.fleet.devices import alert_counts
@@ -162,6 +163,8 @@ class IngestService:
         self.sink: InfluxSink | None = None
         self.vacant_grace = timedelta(seconds=settings.desk_vacant_grace_s)
         self.dead_letter_log = DeadLetterLog()
+        # Outage grace: the heartbeat, and the windows of lag noticed meanwhile
+        self.disruptions = Recorder("ingest", settings.disruption)
 
     @property
     def subscribed(self) -> bool:
@@ -203,6 +206,14 @@ class IngestService:
                             every(interval_s, job, what=what, stop=stop, first_after=True)
                         )
                     tg.create_task(feed.run(stop))
+                    tg.create_task(
+                        every(
+                            s.disruption.heartbeat_s,
+                            partial(self._heartbeat, pool),
+                            what="disruption heartbeat",
+                            stop=stop,
+                        )
+                    )
             finally:
                 cutter.cancel()
                 source.stop()
@@ -269,6 +280,7 @@ class IngestService:
             if self.sink is not None:
                 self.sink.offer(item.decoded, result.places)
             self.stats.add(result, item.decoded, time.perf_counter() - item.started)
+            self._note_lag(item.decoded, result)
             self.stats.metrics.queue_depth.set(queue.qsize())
             for letter in result.dead_letters:
                 self.dead_letter_log.add(letter)
@@ -418,6 +430,22 @@ class IngestService:
         async with pool.acquire() as conn:  # old ones: the API's retention job drops
             await ensure_partitions(conn, days)
         self._days = {d for d in self._days | days if d >= today - timedelta(days=2)}
+
+    async def _heartbeat(self, pool: asyncpg.Pool) -> None:
+        await self.disruptions.round(pool, datetime.now(UTC))
+
+    def _note_lag(self, decoded: Sequence[Decoded], result: WriteResult) -> None:
+        """Note an ``ingest_lag`` window per building whose freshest message of the batch
+        (by its receipt here) was stored later than ``IKN_DISRUPTION_INGEST_LAG_S``: the
+        ingest's own backlog (a device's clock or outbox replay does not count)."""
+        freshest: dict[str, datetime] = {}
+        for item in decoded:
+            if type(item) is UpMessage and (place := result.places.get(item.device_id)):
+                seen = freshest.get(place.building_id)
+                if seen is None or item.received_at > seen:
+                    freshest[place.building_id] = item.received_at
+        if freshest:
+            ingest_lag(self.disruptions, datetime.now(UTC), freshest)
 
     async def _count_alerts(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:

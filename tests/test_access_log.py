@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import make_app
 from api.attendance.handlers import CLOCK
 from tests.helpers import api_settings, bearer
-from tests.web_site import NOW, seed_people
+from tests.web_site import NOW, WITA, seed_people
 
 Client = TestClient[web.Request, web.Application]
 TOKENS = {"ani": "ikn_access_ani", "budi": "ikn_access_budi", "sari": "ikn_access_sari"}
@@ -101,3 +101,23 @@ async def test_who_viewed_my_attendance(database_url: str) -> None:
         assert (await answer.json())["invalid_params"][0]["name"] == "limit"
         one = await client.get("/api/v1/me/access-log?limit=1", headers=_auth("ani"))
         assert len((await one.json())["views"]) == 1
+
+
+async def test_a_supervisors_list_of_the_units_requests_is_noted(database_url: str) -> None:
+    """Sari lists the requests: Ani's (filed by her) is noted in Ani's log; Ani's own
+    list, and Sari's own request, are not."""
+    await seed_people(database_url)
+    await _tokens(database_url)
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url}))
+    app[CLOCK] = lambda: NOW
+    async with TestClient(TestServer(app)) as client:
+        for who, day in (("ani", "2026-12-09"), ("sari", "2026-12-10")):
+            body = {"kind": "cuti", "from": day, "reason": "Cuti tahunan"}
+            answer = await client.post("/api/v1/attendance/requests", json=body, headers=_auth(who))
+            assert answer.status == 201, await answer.text()
+        for who in ("ani", "sari"):
+            answer = await client.get("/api/v1/attendance/requests", headers=_auth(who))
+            assert answer.status == 200
+        today = NOW.astimezone(WITA).date().isoformat()
+        assert _seen(await _views(client, "ani")) == [("sari", "requests", today, "api")]
+        assert await _views(client, "sari") == []

@@ -108,6 +108,10 @@ ACCESS = {
     ("GET", "/api/v1/attendance/me"): EVERYONE,
     ("GET", "/api/v1/attendance/units/{agency}/{unit}"): {"supervisor", "admin"},
     ("GET", "/api/v1/attendance/units/{agency}/{unit}/tpp"): {"supervisor", "admin"},
+    ("GET", "/api/v1/attendance/units/{agency}/{unit}/disruptions"): {"supervisor", "admin"},
+    ("POST", "/api/v1/attendance/units/{agency}/{unit}/disruptions/{id}/excuse"): {"supervisor"},
+    ("GET", "/api/v1/attendance/disruptions"): {"admin"},
+    ("POST", "/api/v1/attendance/disruptions"): {"admin"},
     ("GET", "/api/v1/attendance/absences"): EVERYONE,
     ("POST", "/api/v1/attendance/requests"): EVERYONE,
     ("GET", "/api/v1/attendance/requests"): EVERYONE,
@@ -149,6 +153,10 @@ ADMITTED_STATUS = {
     ("GET", "/api/v1/attendance/me"): 400,
     ("GET", "/api/v1/attendance/units/{agency}/{unit}"): 400,
     ("GET", "/api/v1/attendance/units/{agency}/{unit}/tpp"): 400,
+    ("GET", "/api/v1/attendance/units/{agency}/{unit}/disruptions"): 400,  # ?month=
+    ("POST", "/api/v1/attendance/units/{agency}/{unit}/disruptions/{id}/excuse"): 400,  # id
+    ("GET", "/api/v1/attendance/disruptions"): 400,  # ?month=
+    ("POST", "/api/v1/attendance/disruptions"): 400,  # a body
     ("GET", "/api/v1/attendance/absences"): 400,
     ("POST", "/api/v1/attendance/requests"): 400,
     ("POST", "/api/v1/attendance/requests/{id}/approve"): 400,

@@ -97,6 +97,39 @@ def test_recompute_a_period(database_url: str) -> None:
     ]
 
 
+def test_an_administrator_declares_a_disruption(database_url: str) -> None:
+    asyncio.run(_people(database_url))
+    window = ("--start", "2026-10-01T07:30:00+08:00", "--end", "2026-10-01T08:00:00+08:00")
+    done = _ikn("attendance", "disruption", *window, "--detail", "readers down", url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert '"cause":"declared"' in done.stdout and '"recorded_by":"cli"' in done.stdout
+    rows = asyncio.run(fetch(database_url, "SELECT building_id, cause FROM platform_disruptions"))
+    assert [tuple(r) for r in rows] == [(None, "declared")]
+    bad = _ikn(
+        "attendance",
+        "disruption",
+        *window,
+        "--detail",
+        "x",
+        "--building",
+        "nowhere",
+        url=database_url,
+    )
+    assert bad.returncode != 0 and "--building: no such building" in bad.stderr
+    ahead = _ikn(
+        "attendance",
+        "disruption",
+        "--start",
+        "2026-10-01T07:30:00+08:00",
+        "--end",
+        "2099-01-01T00:00:00+08:00",
+        "--detail",
+        "x",
+        url=database_url,
+    )
+    assert ahead.returncode != 0 and "--end:" in ahead.stderr
+
+
 def _ingest(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     """``ikn ingest`` and its metrics port."""
     port = free_port()

@@ -473,6 +473,9 @@ async def test_wfa_days_beyond_the_weekly_cap_are_flagged(world: World) -> None:
             "/api/v1/attendance/check-in", json=body, headers=headers
         )
         assert response.status == 201
+        # the answer tells her at once: the third is over the cap
+        week = (await response.json())["remote_week"]
+        assert week == {"wfa_day": day - 4, "cap": 2, "over_cap": day == 7}
     await until(world, "2026-10-07", lambda r: r["mode"] == "wfa")
     response = await world.client.get("/api/v1/attendance/me?month=2026-10", headers=headers)
     (mine,) = (await response.json())["people"]

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page
 
 from tests import test_web_browser as browsing
+from tests.helpers import fetch
 from tests.test_web import Site
 from tests.web_site import (
     DEV_LOGIN,
@@ -434,3 +435,23 @@ async def test_a_clock_in_queued_offline_keeps_the_phones_time(site: Site) -> No
         site, "/attendance/clock", "en", action="out", place_type="home", client_time=ahead
     )
     assert "the phone's clock is ahead" in text_of(await refused.text())
+
+
+async def test_a_remote_clock_in_over_the_weekly_cap_says_so(site: Site) -> None:
+    """Budi worked from home on Monday and Tuesday; clocking in from home on Wednesday is
+    his third WFA day of the week, over the national cap of 2: stored, and he is told."""
+    for day in (7, 8):
+        await fetch(
+            site.url,
+            """INSERT INTO attendance_signals (person_id, kind, at, place_type, source)
+               VALUES ('budi', 'app_check_in', $1, 'home', $2)""",
+            datetime(2026, 12, day, 7, 20, tzinfo=WITA),
+            f"test:{day}",
+        )
+    site.clock.advance(2 * 86_400)  # Wednesday 9 December, 09:00
+    await site.sign_in("budi")
+    response = await post(site, "/attendance/clock", action="in", place_type="home")
+    assert response.headers["Location"] == "/attendance?done=clocked-in-over-cap"
+    page = text_of(await (await get(site, response.headers["Location"])).text())
+    assert "melebihi batas mingguan instansi Anda" in page
+    assert len(await signals_of(site, "budi")) == 3  # recorded, not refused

@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
+from tests.helpers import fetch
 from tests.test_web_utilisation import more_bookers, seed_november
 from tests.web_site import Clock, add_admin, seed_people, seed_views, serving_site
 
@@ -96,6 +97,11 @@ async def server(module_database_url: str) -> AsyncIterator[TestServer]:
     await seed_november(url)
     await more_bookers(url, 4)
     await add_admin(url, plan=True)
+    await fetch(  # a platform disruption, for My unit's section of them
+        url,
+        """INSERT INTO platform_disruptions (building_id, during, cause, detail, recorded_by)
+           VALUES (NULL, '[2026-12-01 07:30+08, 2026-12-01 08:05+08)', 'api_errors', '', 'api')""",
+    )
     async with serving_site(url, Clock()) as srv:
         yield srv
 

@@ -31,6 +31,7 @@ from ikn_core.attendance import (
     yearly_summary,
 )
 from ikn_service import attendance as service
+from ikn_store.attendance import disruptions as disruptions_store
 from ikn_store.attendance.days import records
 from ikn_store.attendance.requests import NewRequest
 from ikn_store.attendance.signals import set_building_site
@@ -469,3 +470,89 @@ async def test_a_wfa_day_over_the_weekly_cap_is_shown_to_the_supervisor(
     assert budi[:4] == ["3", "1", "2", "1"]  # present, WFO, WFA, over the cap
     november = table(await (await site.client.get("/unit?month=2026-11")).text())
     assert november["Budi Santoso"][2:4] == ["1", "0"]
+
+
+async def _disrupted(url: str) -> int:
+    """A window of building b1 on Friday 4 December 07:45-08:05 WITA, inside Budi's 40
+    minutes of lateness, with the days recomputed as the job does."""
+    pool = await create_pool(url, 1, api=True)
+    try:
+        async with pool.acquire() as conn:
+            window = await disruptions_store.record(
+                conn,
+                "b1",
+                wita(4, "07:45"),
+                wita(4, "08:05"),
+                cause="api_errors",
+                detail="test",
+                by="api",
+            )
+            await service.recompute_round(conn, Policies.default())
+    finally:
+        await close_pool(pool)
+    return window.id
+
+
+async def test_sari_excuses_a_disruption_for_the_unit_and_budis_lateness_goes(
+    unit_site: tuple[Site, dict[str, UUID]],
+) -> None:
+    site, _ = unit_site
+    window = await _disrupted(site.url)
+    await site.sign_in("budi")
+    day = await (await site.client.get("/attendance/2026-12-04")).text()
+    assert "Gangguan sistem" in day and "atasan Anda dapat memaafkannya" in day
+    await site.sign_in("sari")
+    page = await (await site.client.get("/unit")).text()
+    section = page[page.index("disruption-heading") : page.index("watch-heading")]
+    assert "1 orang" in section and "server menjawab dengan galat" in section
+    assert f'action="/unit/disruptions/{window}/excuse"' in section
+    response = await site.client.post(
+        f"/unit/disruptions/{window}/excuse",
+        data={"csrf_token": await _token(site), "month": "2026-12"},
+        headers=site.origin,
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    assert response.headers["Location"] == "/unit?month=2026-12&done=excused"
+    page = await (await site.client.get(response.headers["Location"])).text()
+    assert "Gangguan dimaafkan untuk unit Anda" in page
+    assert f'action="/unit/disruptions/{window}/excuse"' not in page
+    assert table(page)["Budi Santoso"] == ["1", "1", "0", "0", "0", "0", "2", "1"]
+    tpp = await site.client.get("/unit/tpp.csv?month=2026-12")
+    assert (
+        tpp.status == 200 and "tpp-kemenpan-sdm-2026-12.csv" in tpp.headers["Content-Disposition"]
+    )
+    budi = next(r for r in csv.DictReader(io.StringIO(await tpp.text())) if r["person"] == "budi")
+    assert (budi["late_days"], budi["late_minutes"]) == ("0", "0")
+    await site.sign_in("budi")
+    day = await (await site.client.get("/attendance/2026-12-04")).text()
+    assert "atasan Anda telah memaafkannya: 40 menit tidak dihitung" in day
+
+
+async def test_the_excuse_and_the_tpp_export_are_the_supervisors_only(
+    unit_site: tuple[Site, dict[str, UUID]],
+) -> None:
+    site, _ = unit_site
+    window = await _disrupted(site.url)
+    visitor = await site.client.get("/unit/tpp.csv?month=2026-12", allow_redirects=False)
+    assert (visitor.status, visitor.headers["Location"][:6]) == (303, "/login")
+    await site.sign_in("ani")
+    token = await site.csrf("/")
+    assert (await site.client.get("/unit/tpp.csv?month=2026-12")).status == 403
+    url = f"/unit/disruptions/{window}/excuse"
+    assert (
+        await site.client.post(url, data={"csrf_token": token}, headers=site.origin)
+    ).status == 403
+    await site.sign_in("sari")
+    assert (await site.client.post(url, headers=site.origin)).status == 403  # no CSRF token
+    token = await _token(site)
+    for bad in ("abc", "99999"):
+        response = await site.client.post(
+            f"/unit/disruptions/{bad}/excuse", data={"csrf_token": token}, headers=site.origin
+        )
+        assert response.status == 404
+        assert "Gangguan itu tidak mengenai unit Anda." in await response.text()
+    for month in ("2026-13", "2025-06"):
+        assert (await site.client.get(f"/unit/tpp.csv?month={month}")).status == 400
+    page = await (await site.client.get("/unit")).text()
+    assert 'href="/unit/tpp.csv?month=2026-12"' in page

@@ -61,7 +61,8 @@ BAD_MONTH = i18n.gettext_noop(
     "The month (month) must be written YYYY-MM, for example 2026-12, between 2000 and 2100."
 )
 BAD_DAY = i18n.gettext_noop(
-    "The day must be a date YYYY-MM-DD that has begun, from the first attendance policy on."
+    "The day must be a date YYYY-MM-DD that has begun, from the first attendance policy on "
+    "and within the days attendance is kept."
 )
 BAD_TITLE = i18n.gettext_noop("The request could not be read")
 VIEWS_SHOWN = 20  # the newest of who viewed my attendance; all: GET /api/v1/me/access-log
@@ -328,7 +329,12 @@ async def clock(request: web.Request) -> web.StreamResponse:
         # queued on a phone while offline: the phone's time, within the policy's bounds
         cmd = replace(clock_command(form, me.id, now), sent=await pwa.sent_of(request))
         async with ports.pool().acquire() as conn:
-            await service.clock(conn, cmd, policy)
+            stored = await service.clock(conn, cmd, policy)
+            over = False
+            if cmd.kind == "app_check_in" and cmd.place_type in (PlaceType.HOME, PlaceType.FIELD):
+                zone = (await counted_spans(conn, [me.id]))[me.id][1]
+                day = stored.at.astimezone(zone).date()
+                over = (await service.remote_cap(conn, ports.policies(), me.id, day, zone)).over
     except SentTimeRefused as exc:
         return await _month_page(request, refused=SENT_REFUSALS.get(exc.kind, BOOKING_REFUSED))
     except Refused as exc:
@@ -336,4 +342,5 @@ async def clock(request: web.Request) -> web.StreamResponse:
     except OutsideGeofence:
         return await _month_page(request, refused=CLOCK_REFUSALS["outside-geofence"])
     back = "/" if form.get("next") == "/" else "/attendance"  # from Today, back there
-    raise web.HTTPSeeOther(f"{back}?done=clocked-{cmd.kind.removeprefix('app_check_')}")
+    done = f"clocked-{cmd.kind.removeprefix('app_check_')}" + ("-over-cap" if over else "")
+    raise web.HTTPSeeOther(f"{back}?done={done}")

@@ -29,6 +29,7 @@ ACCESS_KINDS = {
     "tpp": gettext_noop("The unit's TPP attendance export"),
     "absences": gettext_noop("The year's absences"),
     "day": gettext_noop("One day in detail"),
+    "requests": gettext_noop("The unit's requests (leave, travel, corrections)"),
 }
 MODES = {
     WorkMode.WFO: gettext_noop("Working in the office"),
@@ -115,6 +116,18 @@ REQUEST_KINDS = {
 DECISIONS_DONE = {
     "approved": gettext_noop("The request is approved."),
     "rejected": gettext_noop("The request is rejected."),
+    "excused": gettext_noop(
+        "The disruption is excused for your unit: the lateness inside it no longer counts."
+    ),
+}
+# What disrupted the platform (ikn_core.attendance.disruption.Cause).
+DISRUPTION_CAUSES = {
+    "database_unavailable": gettext_noop("the database was unavailable"),
+    "api_unavailable": gettext_noop("the server was unavailable"),
+    "ingest_unavailable": gettext_noop("the badge and sensor intake was unavailable"),
+    "api_errors": gettext_noop("the server answered with errors"),
+    "ingest_lag": gettext_noop("badge and sensor data arrived late"),
+    "declared": gettext_noop("declared by an administrator"),
 }
 DECISION_ERRORS: dict[type[RequestError], str] = {
     OwnRequest: gettext_noop(
@@ -207,6 +220,10 @@ CLOCK_REFUSALS = {
 }
 CLOCK_DONE = {
     "clocked-in": gettext_noop("You are clocked in."),
+    "clocked-in-over-cap": gettext_noop(
+        "You are clocked in. Working remotely today is over your agency's weekly cap: it is "
+        "recorded, and your supervisor sees it."
+    ),
     "clocked-out": gettext_noop("You are clocked out."),
 }
 REQUEST_STATUSES = {

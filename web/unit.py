@@ -12,6 +12,7 @@ from uuid import UUID
 from aiohttp import web
 from babel.dates import format_date
 
+from ikn_core.attendance.disruption import DisruptionError, DisruptionNotFound
 from ikn_core.attendance.requests import (
     NotHappenedYet,
     NotYourUnit,
@@ -23,11 +24,17 @@ from ikn_core.attendance.requests import (
 from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
 from ikn_service import attendance as service
-from ikn_service import reports
+from ikn_service import disruptions, reports
 from ikn_service.privacy import View, Viewer, note_views
-from ikn_store.people import Person
+from ikn_store.people import Person, unit_people
 from web import i18n
-from web.labels import ABSENCE_LEVELS, DECISION_ERRORS, DECISIONS_DONE, REQUEST_KINDS
+from web.labels import (
+    ABSENCE_LEVELS,
+    DECISION_ERRORS,
+    DECISIONS_DONE,
+    DISRUPTION_CAUSES,
+    REQUEST_KINDS,
+)
 from web.pages import person_of, render, signed_in
 from web.ports import PORTS
 from web.unit_view import COLUMNS, Filters, Unit, read_unit, zone_of
@@ -41,6 +48,7 @@ _STATUS: Mapping[type[RequestError], int] = {
     RequestNotFound: 404,
 }
 MONTH_ERROR = i18n.gettext_noop("Month: give a month as YYYY-MM, such as 2026-12.")
+EXCUSE_ERROR = i18n.gettext_noop("No such disruption touches your unit.")
 
 
 class BadMonth(Exception):
@@ -110,6 +118,8 @@ async def _page(
         day=lambda d: format_date(d, "medium", locale=i18n.BABEL_LOCALES[lang]),
         clock=lambda moment, zone: i18n.clock_time(moment, zone, lang),
         csv_href="/unit.csv?" + urlencode(filters.query()),
+        tpp_href="/unit/tpp.csv?" + urlencode({"month": f"{filters.month:%Y-%m}"}),
+        causes=DISRUPTION_CAUSES,
         error=error,
         done=DECISIONS_DONE.get(params.get("done", ""), ""),
         columns=COLUMNS,
@@ -138,8 +148,13 @@ async def unit_csv(request: web.Request) -> web.StreamResponse:
     unit = await _read(request, me, filters, "unit_csv")
     rows = [[r.person.id, r.person.name, *r.cells()] for r in unit.rows]
     name = f"unit-{me.agency}-{me.unit}-{filters.month:%Y-%m}.csv"
+    return _download(csv_text(("person", "name", *COLUMNS), rows), name)
+
+
+def _download(text: str, name: str) -> web.Response:
+    """``text`` as a CSV file named ``name``."""
     return web.Response(
-        text=csv_text(("person", "name", *COLUMNS), rows),
+        text=text,
         content_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -164,6 +179,46 @@ async def decide(request: web.Request) -> web.StreamResponse:
     back = {k: form[k] for k in ("month", "q", "flagged") if form.get(k)}
     done = "approved" if cmd.approve else "rejected"
     raise web.HTTPSeeOther("/unit?" + urlencode({**back, "done": done}))
+
+
+@routes.get("/unit/tpp.csv")
+@signed_in
+async def unit_tpp_csv(request: web.Request) -> web.StreamResponse:
+    """The unit's e-Kinerja / TPP month as the API's CSV export (noted as ``tpp``)."""
+    me = _supervisor(request)
+    ports = request.app[PORTS]
+    first = reports.month_start(request.query.get("month", ""))
+    if first is None or not reports.tpp_month_covered(ports.policies(), first):
+        raise web.HTTPBadRequest(reason="month: required as YYYY-MM, after the first policy")
+    today = await _today(request, me)
+    async with ports.pool().acquire() as conn:
+        people = await unit_people(conn, me.agency, me.unit)
+        rows = await reports.unit_tpp(
+            conn, ports.policies(), people, first, now=ports.now(), today=today
+        )
+        view = View(Viewer(me.id, me.name, me.role.value), "tpp", f"{first:%Y-%m}", "web")
+        await note_views(conn, view, [p.id for p in people], ports.now())
+    return _download(reports.tpp_csv(rows), f"tpp-{me.agency}-{me.unit}-{first:%Y-%m}.csv")
+
+
+@routes.post("/unit/disruptions/{id}/excuse")
+@signed_in
+async def excuse_disruption(request: web.Request) -> web.StreamResponse:
+    """Excuse a disruption window for the supervisor's unit; back to the page."""
+    me = _supervisor(request)
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    ports = request.app[PORTS]
+    text = request.match_info["id"]
+    try:
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise DisruptionNotFound(text)
+        cmd = disruptions.ExcuseDisruption(int(text), me, me.agency, me.unit)
+        async with ports.pool().acquire() as conn:
+            await disruptions.excuse(conn, cmd, ports.policies(), now=ports.now())
+    except DisruptionError:
+        return await _page(request, me, form, error=EXCUSE_ERROR, status=404)
+    back = {k: form[k] for k in ("month", "q", "flagged") if form.get(k)}
+    raise web.HTTPSeeOther("/unit?" + urlencode({**back, "done": "excused"}))
 
 
 def _request_id(request: web.Request) -> UUID:

@@ -14,7 +14,7 @@ import asyncpg
 
 from ikn_core.attendance import AbsenceBand, AbsenceSummary, Policies, near_threshold, next_band
 from ikn_core.attendance.requests import RequestError
-from ikn_service import reports
+from ikn_service import disruptions, reports
 from ikn_service.attendance import check_decider
 from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance.days import counted_spans
@@ -97,6 +97,8 @@ class Unit:
     rows: tuple[Row, ...]  # the filters' rows, by name
     watched: tuple[Watched, ...]
     pending: tuple[Pending, ...]  # the supervisor's to decide, then their own
+    # the platform's disruption windows touching the unit in the month (outage grace)
+    disruptions: tuple[disruptions.Touching, ...] = ()
 
 
 async def zone_of(conn: asyncpg.Connection, me: Person) -> ZoneInfo:
@@ -130,6 +132,9 @@ async def read_unit(
         rows=tuple(sorted((r for r in rows if filters.keeps(r)), key=lambda r: r.person.name)),
         watched=await _watched(conn, policies, people, first.year, now=now, today=today),
         pending=await _pending(conn, me, people),
+        disruptions=tuple(
+            await disruptions.of_unit(conn, policies, me.agency, me.unit, days, now=now)
+        ),
     )
 
 

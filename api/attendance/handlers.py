@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from api.auth import PRINCIPAL, requires
-from api.booking.bookings import caller, require_person
+from api.auth import requires
+from api.booking.bookings import require_person
 from api.booking.http import ALL_ROLES, body_of, invalid, respond
 from api.problems import Problem
 from api.state import POOL
@@ -35,7 +35,6 @@ from ikn_core.domain import IKN_ZONE, Role
 from ikn_core.fields import InvalidField
 from ikn_core.periodic import periodic
 from ikn_service import attendance as service
-from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance.days import counted_spans
 
 log = logging.getLogger(__name__)
@@ -119,18 +118,22 @@ async def _remote(request: web.Request, kind: str) -> web.Response:
             invalid_params=[{"name": "lat", "reason": "not within any building's geofence"}],
         ) from exc
     zone = await zone_of(request, me.id)
-    return respond(
-        {
-            "signal": f"s{stored.id}",
-            "kind": kind,
-            "at": stored.at.astimezone(zone).isoformat(),
-            "place_type": place,
-            "building": stored.building_id,
-            "also_within": list(stored.also_within),
-            "coordinates_stored": stored.coordinates_stored,
-        },
-        201 if stored.new else 200,  # 200: the same check-in within a minute, already kept
-    )
+    answer: dict[str, Any] = {
+        "signal": f"s{stored.id}",
+        "kind": kind,
+        "at": stored.at.astimezone(zone).isoformat(),
+        "place_type": place,
+        "building": stored.building_id,
+        "also_within": list(stored.also_within),
+        "coordinates_stored": stored.coordinates_stored,
+    }
+    if kind == "app_check_in" and place in (PlaceType.HOME, PlaceType.FIELD):
+        async with request.app[POOL].acquire() as conn:
+            day = stored.at.astimezone(zone).date()
+            cap = await service.remote_cap(conn, request.app[POLICIES], me.id, day, zone)
+        answer["remote_week"] = {"wfa_day": cap.rank, "cap": cap.cap, "over_cap": cap.over}
+    # 200: the same check-in within a minute, already kept
+    return respond(answer, 201 if stored.new else 200)
 
 
 @routes.post("/api/v1/attendance/check-in")
@@ -166,22 +169,6 @@ async def create_request(request: web.Request) -> web.Response:
         raise invalid(request, "evidence", str(exc)) from exc
     location = f"/api/v1/attendance/requests/{created.id}"
     return respond(created.as_json(zone), 201, Location=location)
-
-
-@routes.get("/api/v1/attendance/requests")
-@requires(*ALL_ROLES)
-async def list_requests(request: web.Request) -> web.Response:
-    """My requests; a supervisor also sees those of their agency and unit."""
-    if request.query:
-        raise invalid(request, sorted(request.query)[0], "unknown parameter")
-    me = caller(request)
-    found: list[requests_store.Request] = []
-    if me is not None:
-        unit = request[PRINCIPAL].role is Role.SUPERVISOR
-        async with request.app[POOL].acquire() as conn:
-            found = await requests_store.visible_to(conn, me, unit)
-    zones = await zones_of(request, (r.person_id for r in found))
-    return respond({"requests": [r.as_json(zones[r.person_id]) for r in found]})
 
 
 async def _decide(request: web.Request, approve: bool) -> web.Response:
@@ -232,9 +219,12 @@ async def _recompute_and_log(app: web.Application) -> None:
         log.info("recomputed %d attendance day(s)", done)
 
 
-def setup(app: web.Application, policy_path: str, interval_s: float) -> None:
-    """Routes, the policies, and the recompute job (after the pool's cleanup context)."""
-    app[POLICIES] = service.load_policies(policy_path)
+def setup(
+    app: web.Application, policy_path: str, interval_s: float, kept_days: int | None = None
+) -> None:
+    """Routes, the policies (reporting the last ``kept_days``), and the recompute job
+    (after the pool's cleanup context)."""
+    app[POLICIES] = service.load_policies(policy_path, kept_days)
     app[CLOCK] = _utc_now
 
     async def recomputer(app: web.Application) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.attendance.handlers import POLICIES, now, today, zone_of
+from api.attendance.handlers import POLICIES, now, today, zone_of, zones_of
 from api.auth import PRINCIPAL, requires
 from api.booking.bookings import caller, require_person
 from api.booking.http import ALL_ROLES, invalid, parse_day, respond
@@ -25,6 +25,7 @@ from ikn_core.attendance import DailyRecord, yearly_summary
 from ikn_core.domain import Role
 from ikn_core.spreadsheet import csv_text
 from ikn_service import reports
+from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance.days import pending_evidence, records
 from ikn_store.attendance.requests import audit_trail
 from ikn_store.attendance.signals import signal_details
@@ -46,7 +47,7 @@ CSV_COLUMNS = (
 routes = web.RouteTableDef()
 
 
-def _month(request: web.Request) -> list[date]:
+def month_days(request: web.Request) -> list[date]:
     first = reports.month_start(request.query.get("month", ""))
     if first is None:
         raise invalid(request, "month", "required: YYYY-MM")
@@ -58,7 +59,7 @@ def _until_today(request: web.Request, first: date, end: date) -> list[date]:
     return reports.until_today(request.app[POLICIES], first, end, today(request.app))
 
 
-def _check_query(request: web.Request, allowed: set[str]) -> None:
+def check_query(request: web.Request, allowed: set[str]) -> None:
     unknown = sorted(set(request.query) - allowed)
     if unknown:
         raise invalid(request, unknown[0], f"unknown parameter; use {', '.join(sorted(allowed))}")
@@ -124,8 +125,8 @@ def _wants_csv(request: web.Request) -> bool:
 @requires(*ALL_ROLES)
 async def my_month(request: web.Request) -> web.Response:
     """My records of ``?month=YYYY-MM`` with the reasons and signals of each day."""
-    _check_query(request, {"month", "format"})
-    days = _month(request)
+    check_query(request, {"month", "format"})
+    days = month_days(request)
     csv_wanted = _wants_csv(request)
     me = require_person(request)
     by_person = await _report(request, [me.id], days)
@@ -141,7 +142,7 @@ def _reader(request: web.Request) -> Person | None:
     return require_person(request)
 
 
-def _may_see_unit(request: web.Request, agency: str, unit: str) -> None:
+def may_see_unit(request: web.Request, agency: str, unit: str) -> None:
     """An admin sees any unit (with or without a person behind the token); others their own."""
     if request[PRINCIPAL].role is Role.ADMIN:
         return
@@ -154,11 +155,11 @@ def _may_see_unit(request: web.Request, agency: str, unit: str) -> None:
 @requires(Role.SUPERVISOR, Role.ADMIN)
 async def unit_month(request: web.Request) -> web.Response:
     """A unit's month: JSON, or CSV with ``Accept: text/csv`` or ``?format=csv``."""
-    _check_query(request, {"month", "format"})
-    days = _month(request)
+    check_query(request, {"month", "format"})
+    days = month_days(request)
     csv_wanted = _wants_csv(request)
     agency, unit = request.match_info["agency"], request.match_info["unit"]
-    _may_see_unit(request, agency, unit)
+    may_see_unit(request, agency, unit)
     by_person = await _report(request, await _unit_people(request, agency, unit), days)
     what = "unit_csv" if csv_wanted else "unit_month"
     await views(request, by_person, what, request.query["month"])
@@ -172,7 +173,7 @@ async def unit_month(request: web.Request) -> web.Response:
 @requires(Role.SUPERVISOR, Role.ADMIN)
 async def unit_tpp(request: web.Request) -> web.Response:
     """A unit's e-Kinerja / TPP month per person (JSON, or CSV as ``unit_month``)."""
-    _check_query(request, {"month", "format"})
+    check_query(request, {"month", "format"})
     policies = request.app[POLICIES]
     first = reports.month_start(request.query.get("month", ""))
     if first is None:
@@ -181,7 +182,7 @@ async def unit_tpp(request: web.Request) -> web.Response:
         raise invalid(request, "month", "before any attendance policy")
     csv_wanted = _wants_csv(request)
     agency, unit = request.match_info["agency"], request.match_info["unit"]
-    _may_see_unit(request, agency, unit)
+    may_see_unit(request, agency, unit)
     async with request.app[POOL].acquire() as conn:
         people = await unit_people(conn, agency, unit)
         rows = await reports.unit_tpp(
@@ -192,6 +193,25 @@ async def unit_tpp(request: web.Request) -> web.Response:
         return web.Response(text=reports.tpp_csv(rows), content_type="text/csv")
     body = {"agency": agency, "unit": unit, "month": request.query["month"]}
     return respond({**body, "people": reports.tpp_json(rows)})
+
+
+@routes.get("/api/v1/attendance/requests")
+@requires(*ALL_ROLES)
+async def list_requests(request: web.Request) -> web.Response:
+    """My requests; a supervisor also sees those of their agency and unit."""
+    if request.query:
+        raise invalid(request, sorted(request.query)[0], "unknown parameter")
+    me = caller(request)
+    found: list[requests_store.Request] = []
+    if me is not None:
+        unit = request[PRINCIPAL].role is Role.SUPERVISOR
+        async with request.app[POOL].acquire() as conn:
+            found = await requests_store.visible_to(conn, me, unit)
+    zones = await zones_of(request, (r.person_id for r in found))
+    others = sorted({r.person_id for r in found} - {me.id if me else ""})
+    if others:  # a supervisor was shown the unit's requests: in their access log
+        await views(request, others, "requests", today(request.app).isoformat())
+    return respond({"requests": [r.as_json(zones[r.person_id]) for r in found]})
 
 
 def _year(request: web.Request) -> int:
@@ -206,7 +226,7 @@ def _year(request: web.Request) -> int:
 async def absences(request: web.Request) -> web.Response:
     """The year's unexcused absences per person and the PP 94/2021 level reached:
     mine; a supervisor's whole unit (an admin names ``agency`` and ``unit``)."""
-    _check_query(request, {"year", "agency", "unit"})
+    check_query(request, {"year", "agency", "unit"})
     year = _year(request)
     role = request[PRINCIPAL].role
     me = _reader(request)
@@ -216,7 +236,7 @@ async def absences(request: web.Request) -> web.Response:
         name = "agency" if agency is None else "unit"
         raise invalid(request, name, "required with a token of no person: agency and unit")
     if role in (Role.SUPERVISOR, Role.ADMIN):
-        _may_see_unit(request, agency, unit)
+        may_see_unit(request, agency, unit)
         people = await _unit_people(request, agency, unit)
     elif me is None or (agency, unit) != (me.agency, me.unit):
         raise Problem(403, "forbidden", "You may see only your own absences")
@@ -247,7 +267,12 @@ async def absences(request: web.Request) -> web.Response:
 def _query_day(request: web.Request) -> date:
     day = parse_day(request, "day", request.query.get("day"))
     if not _until_today(request, day, day + timedelta(days=1)):
-        raise invalid(request, "day", "in the future, or before any attendance policy")
+        raise invalid(
+            request,
+            "day",
+            "in the future, before any attendance policy, or older than the days attendance "
+            "is kept (IKN_ATTENDANCE_RETENTION_DAYS)",
+        )
     return day
 
 
@@ -278,7 +303,7 @@ async def _whose(request: web.Request, me: Person | None) -> str:
 @requires(*ALL_ROLES)
 async def one_day(request: web.Request) -> web.Response:
     """Why a day says what it says: the record, the signals behind it, the audit trail."""
-    _check_query(request, {"day", "person"})
+    check_query(request, {"day", "person"})
     day = _query_day(request)
     person = await _whose(request, _reader(request))
     zone = await zone_of(request, person)

@@ -105,6 +105,35 @@ def cmd_recompute(args: argparse.Namespace) -> None:
     _with_pool(settings.db, work)
 
 
+def cmd_disruption(args: argparse.Namespace) -> None:
+    """``ikn attendance disruption``: declare an outage the platform could not see, as
+    ``POST /api/v1/attendance/disruptions`` does (recorded by ``cli``)."""
+    settings = ApiSettings.from_env()
+    configure(settings.log, "attendance")
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from ikn_core.fields import InvalidField
+    from ikn_service.disruptions import declaration, declare
+
+    body = {"building": args.building, "start": args.start, "end": args.end, "detail": args.detail}
+    try:
+        cmd = declaration(body, datetime.now(UTC))
+    except InvalidField as exc:
+        raise IknError(f"--{exc.name}: {exc.reason}") from None
+
+    async def work(pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            try:
+                window = await declare(conn, cmd, "cli")
+            except InvalidField as exc:
+                raise IknError(f"--{exc.name}: {exc.reason}") from None
+        print(orjson.dumps(window.as_json()).decode())
+
+    _with_pool(settings.db, work)
+
+
 def cmd_rush(args: argparse.Namespace) -> None:
     """``ikn sim --scenario rush`` (alias ``ikn attendance rush``): load the rush's buildings
     and people into IKN_DATABASE_URL, replay it through one edge agent per door to
@@ -192,6 +221,14 @@ def register(sub: Any) -> None:
     recompute.add_argument("--person", action="append", help="only this person (repeatable)")
     recompute.add_argument("--policy", help="policy file (default: IKN_ATTENDANCE_POLICY)")
     recompute.set_defaults(func=cmd_recompute)
+    outage = att_actions.add_parser(
+        "disruption", help="declare an outage the platform could not see (outage grace)"
+    )
+    outage.add_argument("--start", required=True, help="ISO 8601 with an offset")
+    outage.add_argument("--end", required=True, help="ISO 8601 with an offset, not ahead")
+    outage.add_argument("--detail", required=True, help="what happened (1-1000 characters)")
+    outage.add_argument("--building", help="a building id (default: all buildings)")
+    outage.set_defaults(func=cmd_disruption)
     rush = att_actions.add_parser("rush", help="alias of ikn sim --scenario rush")
     add_rush_options(rush, speed=True)
     rush.set_defaults(func=cmd_rush)

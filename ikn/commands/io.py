@@ -71,7 +71,8 @@ def _tpp_export(
     first = reports.month_start(args.month)
     if first is None:
         raise IknError(f"--month: {args.month!r} is not YYYY-MM (years 2000-2100)")
-    policies = load_policies(args.policy or ApiSettings.from_env().attendance_policy)
+    api = ApiSettings.from_env()
+    policies = load_policies(args.policy or api.attendance_policy, api.retention.attendance_days)
     if not reports.tpp_month_covered(policies, first):
         raise IknError(f"--month: {args.month} is before any attendance policy")
 

@@ -8,6 +8,7 @@ Public names (import them from ``ikn_core.attendance``):
 - record:   ``Signal``, ``SignalKind``, ``PlaceType``, ``Excuse``, ``ExcuseKind``,
             ``WorkMode``, ``DailyRecord``, ``local_day``
 - daily:    ``compute_day``
+- disruption: ``Disruption``, ``Cause`` (outage grace: a lateness inside one is marked)
 - absences: ``yearly_summary``, ``AbsenceSummary``, ``AbsenceWarning``, ``AbsenceRun``,
             ``unexcused_days``, ``absence_runs``,
             ``warning_level``, ``next_band``, ``near_threshold``
@@ -34,6 +35,7 @@ from ikn_core.attendance.absences import (
 )
 from ikn_core.attendance.counting import CountedSpan, as_of, day_ends_at, day_over
 from ikn_core.attendance.daily import compute_day
+from ikn_core.attendance.disruption import Cause, Disruption
 from ikn_core.attendance.errors import AttendanceError, PolicyError, SignalError
 from ikn_core.attendance.geo import Coordinates, distance_m, within_geofence, within_geofences
 from ikn_core.attendance.policy import (
@@ -68,6 +70,7 @@ __all__ = [
     "AbsenceWarning",
     "AttendanceError",
     "BandTally",
+    "Cause",
     "Coordinates",
     "CountedSpan",
     "DailyRecord",
@@ -76,6 +79,7 @@ __all__ = [
     "DaySchedule",
     "Deduction",
     "DeductionBand",
+    "Disruption",
     "Excuse",
     "ExcuseKind",
     "Period",

@@ -3,11 +3,12 @@ docstring and ``docs/attendance.md``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ikn_core.attendance.disruption import Disruption, mark
 from ikn_core.attendance.errors import SignalError
 from ikn_core.attendance.policy import DaySchedule, Policy
 from ikn_core.attendance.record import (
@@ -47,11 +48,14 @@ def compute_day(
     *,
     policy: Policy,
     excuse: Excuse | None = None,
+    disruptions: Sequence[Disruption] = (),
 ) -> DailyRecord:
     """The record of ``day`` (local to ``zone``) from whichever of ``signals`` fall on
     it (others are ignored), under ``policy`` (the one in force on ``day``).
 
-    ``excuse`` must cover ``day`` (SignalError otherwise).
+    ``excuse`` must cover ``day`` (SignalError otherwise). ``disruptions``: the
+    platform's disruption windows of the person's building (``disruption.mark``): a
+    lateness or early departure they overlap is marked "system disruption".
     """
     if excuse is not None and excuse.day != day:
         raise SignalError("excuse.day", f"the excuse covers {excuse.day}, not {day}")
@@ -88,7 +92,10 @@ def compute_day(
         return _record(ctx, WorkMode.ABSENT, None, None, reasons)
     reasons.append(_describe_mode(mode, todays, home_agency))
     reasons.extend(_describe_ambiguous(todays))
-    return _scheduled(ctx, schedule, mode, clock_in=clock_in, clock_out=clock_out, reasons=reasons)
+    record = _scheduled(
+        ctx, schedule, mode, clock_in=clock_in, clock_out=clock_out, reasons=reasons
+    )
+    return mark(record, disruptions, policy, zone)
 
 
 def _order(

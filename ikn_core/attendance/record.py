@@ -152,6 +152,11 @@ class DailyRecord:
     # A WFA day beyond its week's remote-work cap (``week.mark_over_cap``, when read):
     # recorded as any day, marked for the supervisor.
     over_remote_cap: bool = False
+    # Outage grace (``disruption.mark``): the platform's disruption windows the day's
+    # lateness or early departure overlaps ("system disruption"), and the minutes no
+    # longer counted because the unit's supervisor excused such a window.
+    system_disruption: tuple[str, ...] = ()
+    disruption_excused_minutes: int = 0
 
     @property
     def present(self) -> bool:
@@ -175,6 +180,8 @@ class DailyRecord:
             "reasons": list(self.reasons),
             "excuse_id": self.excuse_id,
             "over_remote_cap": self.over_remote_cap,
+            "system_disruption": list(self.system_disruption),
+            "disruption_excused_minutes": self.disruption_excused_minutes,
         }
 
     @classmethod
@@ -196,6 +203,8 @@ class DailyRecord:
                 reasons=tuple(str(r) for r in doc["reasons"]),
                 excuse_id=doc.get("excuse_id"),
                 over_remote_cap=bool(doc.get("over_remote_cap", False)),  # stored before: no
+                system_disruption=tuple(str(d) for d in doc.get("system_disruption", ())),
+                disruption_excused_minutes=int(doc.get("disruption_excused_minutes", 0)),
             )
         except KeyError as exc:
             raise SignalError(str(exc.args[0]), "missing from the stored record") from exc

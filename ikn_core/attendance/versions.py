@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -20,9 +20,13 @@ from ikn_core.attendance.policy_file import parse_policies
 
 @dataclass(frozen=True, slots=True)
 class Policies:
-    """All versions of a policy, ordered by ``effective_from`` (no two on one day)."""
+    """All versions of a policy, ordered by ``effective_from`` (no two on one day).
+    ``kept_days``: how long attendance days are kept (``IKN_ATTENDANCE_RETENTION_DAYS``;
+    None: for ever): older days are not reported, their records are deleted, and
+    computed afresh from no signal they would say absent."""
 
     versions: tuple[Policy, ...]
+    kept_days: int | None = None
 
     def __post_init__(self) -> None:
         if not self.versions:
@@ -42,11 +46,17 @@ class Policies:
         return self.versions[index]
 
     def reported_days(self, first: date, end: date, today: date) -> list[date]:
-        """The days of [first, end) up to ``today`` on which a version is in force: the
-        days a report lists (the API's, the pages')."""
+        """The days of [first, end) up to ``today`` on which a version is in force, and
+        within ``kept_days`` of ``today``: the days a report lists (the API's, the pages')."""
         first = max(first, self.versions[0].effective_from)
+        if self.kept_days is not None:
+            first = max(first, today - timedelta(days=self.kept_days))
         last = min(end, today + timedelta(days=1))
         return [first + timedelta(n) for n in range(max(0, (last - first).days))]
+
+    def keeping(self, days: int | None) -> Policies:
+        """These versions, reporting only the days of the last ``days`` (retention)."""
+        return replace(self, kept_days=days)
 
     @classmethod
     def of(cls, versions: Iterable[Policy]) -> Policies:

@@ -62,3 +62,12 @@ def mark_over_cap(
         else:
             out.append(r)
     return out
+
+
+def over_cap_if_remote(
+    day: date, other_wfa_days: Iterable[date], policies: Policies
+) -> tuple[int, int] | None:
+    """Were ``day`` a WFA day besides ``other_wfa_days`` (the person's, of its week):
+    its rank in the week and the cap when that is over the cap, else None (what a remote
+    clock-in's answer tells the person)."""
+    return _over([*other_wfa_days, day], policies).get(day)

@@ -34,6 +34,7 @@ from ikn_core.attendance import (
 )
 from ikn_core.attendance.sent import offline_note, sent_offline
 from ikn_core.domain import IKN_TIME_ZONE
+from ikn_store.attendance import disruptions as disruptions_store
 
 _TAKE_DIRTY = """
 WITH taken AS (
@@ -160,7 +161,8 @@ async def compute(
     conn: asyncpg.Connection, policies: Policies, due: Sequence[PersonDay]
 ) -> list[tuple[str, DailyRecord]]:
     """The records of ``due`` from the ledger and approved leave / official travel; late
-    evidence (``late``) is left out, and named in the reasons."""
+    evidence (``late``) is left out, and named in the reasons; a lateness or early
+    departure inside the platform's disruption windows is marked (``disruptions``)."""
     people = [d.person_id for d in due]
     days = [d.day for d in due]
     zones = {d.person_id: ZoneInfo(d.tz) for d in due}
@@ -181,6 +183,7 @@ async def compute(
     excuses: dict[tuple[str, date], Excuse] = {}
     for row in await conn.fetch(_EXCUSES, people, days):
         excuses[_key(row)] = Excuse(row["day"], row["kind"], row["reason"], str(row["id"]))
+    windows = await disruptions_store.of_people(conn, people, days)
     out = []
     for d in due:
         key = (d.person_id, d.day)
@@ -192,6 +195,7 @@ async def compute(
             signals.get(key, ()),
             policy=policy,
             excuse=excuses.get(key),
+            disruptions=windows.get(d.person_id, ()),
         )
         if key in pending or key in offline:  # the signals' notes first, as they came
             notes = sorted(offline.get(key, []))
