@@ -223,7 +223,11 @@ async def test_a_batch_holds_no_more_payload_bytes_than_the_inbox(
 ) -> None:
     """IKN_INGEST_QUEUE_MAX_BYTES bounds a batch being collected too: 5,000 messages of
     1 MiB (what the production broker lets through) would otherwise make a 5 GB batch."""
-    settings = replace(_settings(database_url, mosquitto, "bytes"), queue_max_bytes=1 << 20)
+    settings = replace(  # a latency bound the test never reaches: only the bytes end it
+        _settings(database_url, mosquitto, "bytes"),
+        queue_max_bytes=1 << 20,
+        batch_latency_ms=60_000,
+    )
     service = IngestService(settings)
     inbox = Inbox(1000, service.settings.queue_max_bytes)
     now = datetime.now(UTC)
