@@ -50,7 +50,7 @@ def _import_page(
     refused: str = "",
     status: int = 200,
 ) -> web.Response:
-    response = render(
+    return render(
         request,
         "import.html",
         what=what,
@@ -58,9 +58,8 @@ def _import_page(
         written=written,
         problems=problems,
         refused=refused,
+        status=status,
     )
-    response.set_status(status)
-    return response
 
 
 @routes.get("/console/import")
@@ -125,7 +124,7 @@ async def _device_form(
         for p in places
         if p.zone_id is not None
     ]
-    response = render(
+    return render(
         request,
         "device_new.html",
         kinds=[k.value for k in DeviceKind],
@@ -136,9 +135,8 @@ async def _device_form(
         refused=refused,
         refusal=DEVICE_REFUSALS.get(refused[1], "") if refused else "",
         field_words=DEVICE_FIELDS,
+        status=status,
     )
-    response.set_status(status)
-    return response
 
 
 @routes.get("/console/devices/new")
@@ -177,7 +175,8 @@ async def register(request: web.Request) -> web.StreamResponse:
     except DeviceError as exc:
         status = DEVICE_REFUSAL_STATUS.get(exc.kind, 422)
         return await _device_form(request, sent, (exc.field, exc.kind, str(exc)), status)
-    response = render(request, "device_registered.html", device=device, password=password)
-    response.set_status(201)
+    response = render(
+        request, "device_registered.html", device=device, password=password, status=201
+    )
     response.headers["Cache-Control"] = "no-store"
     return response

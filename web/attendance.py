@@ -167,9 +167,7 @@ async def read_day(
 
 def _bad_request(request: web.Request, hint: str) -> web.Response:
     """The error page of a 400, saying which field and how to write it."""
-    response = render(request, "error.html", title=BAD_TITLE, hint=hint, status=400)
-    response.set_status(400)
-    return response
+    return render(request, "error.html", title=BAD_TITLE, hint=hint, status=400)
 
 
 def _formatters(request: web.Request, zone: ZoneInfo) -> dict[str, Any]:

@@ -187,9 +187,7 @@ async def _do(request: web.Request, found: AtDesk, sent: datetime | None) -> Non
 
 
 def _refused_page(request: web.Request, refused: Refusal) -> web.Response:
-    response = render(request, "checkin_refused.html", reason=refused.message)
-    response.set_status(refused.status)
-    return response
+    return render(request, "checkin_refused.html", reason=refused.message, status=refused.status)
 
 
 @routes.get("/desks/{desk}/qr")

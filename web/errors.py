@@ -103,7 +103,6 @@ def _page(
     fallback = SERVER_ERROR if status >= 500 else CLIENT_ERROR
     title, hint = MESSAGES.get(status, fallback)
     response = render(request, "error.html", title=title, hint=hint, status=status, detail=detail)
-    response.set_status(status)
     for name in ("Allow", "Retry-After", "HX-Redirect"):
         if name in headers:
             response.headers[name] = headers[name]

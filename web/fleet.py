@@ -146,7 +146,7 @@ async def _device_page(
     if not found:
         raise web.HTTPNotFound(reason="No such device")
     ports = request.app[PORTS]
-    response = render(
+    return render(
         request,
         "fleet_device.html",
         d=found[0],
@@ -157,9 +157,8 @@ async def _device_page(
         refused=refused,
         done=COMMAND_DONE.get(request.query.get("done", "")),
         **await _commands(request, device_id),
+        status=status,
     )
-    response.set_status(status)
-    return response
 
 
 async def _commands(request: web.Request, device_id: str) -> dict[str, Any]:

@@ -47,8 +47,11 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
 )
 
 
-def render(request: web.Request, template: str, **context: Any) -> web.Response:
-    """``template`` with what every page shows: language, CSRF token, person, navigation."""
+def render(
+    request: web.Request, template: str, *, status: int = 200, **context: Any
+) -> web.Response:
+    """``template`` with what every page shows: language, CSRF token, person, navigation;
+    answered with ``status`` (which the template sees too)."""
     session = request.get(sessions.SESSION)
     person = session.person if session is not None else None
     nav = [
@@ -66,8 +69,9 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
         # where the language switch comes back to: this page with its query (a page
         # answering a POST names its own, the form's address may not take a GET)
         "here": request.path_qs if request.method == "GET" else request.path,
+        "status": status,
     }
-    return aiohttp_jinja2.render_template(template, request, {**base, **context})
+    return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
 
 
 def signed_in(handler: Handler) -> Handler:

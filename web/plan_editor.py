@@ -59,7 +59,7 @@ async def _editor(
     if desks and backdrop is None:  # the grid starts at the least coordinates (layout)
         origin = (min(d.x for d in desks), min(d.y for d in desks))
     zone_names = {p.zone_id: p.zone_name or p.zone_id for p in places if p.zone_id}
-    response = render(
+    return render(
         request,
         "plan_editor.html",
         floors=floors,
@@ -79,9 +79,8 @@ async def _editor(
         done=PLAN_DONE.get(request.query.get("done", "")),
         done_desk=request.query.get("desk", ""),
         here=f"/console/plan?{urlencode({'floor': chosen})}",
+        status=status,
     )
-    response.set_status(status)
-    return response
 
 
 @routes.get("/console/plan")

@@ -187,6 +187,4 @@ async def _person(request: web.Request, client: OidcClient, claims: dict[str, An
 def _refused(request: web.Request, refusal: SignInRefusedError) -> web.Response:
     status, reason = REFUSALS[refusal.kind]
     log.warning("OIDC sign-in refused (%s): %s", refusal.kind, refusal.detail)
-    response = render(request, "signin_refused.html", reason=reason, status=status)
-    response.set_status(status)
-    return response
+    return render(request, "signin_refused.html", reason=reason, status=status)

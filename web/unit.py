@@ -107,7 +107,7 @@ async def _page(
     except BadMonth:
         filters, error, status = Filters(today.replace(day=1)), MONTH_ERROR, 400
     lang = i18n.language_of(request)
-    response = render(
+    return render(
         request,
         "unit.html",
         unit=await _read(request, me, filters, "unit_month"),
@@ -125,9 +125,8 @@ async def _page(
         columns=COLUMNS,
         kinds=REQUEST_KINDS,
         levels=ABSENCE_LEVELS,
+        status=status,
     )
-    response.set_status(status)
-    return response
 
 
 @routes.get("/unit")

@@ -100,7 +100,7 @@ async def _page(
         allowed = await service.zone_access(conn, chosen)
     overrides, in_force = asdict(rules.overrides), asdict(rules.in_force)
     shown = {name: _shown(name, overrides[name]) for name in RULE_FIELDS}
-    response = render(
+    return render(
         request,
         "zones.html",
         zones=zones,
@@ -120,9 +120,8 @@ async def _page(
         refusal=ZONE_REFUSALS.get(refused.code, "") if refused else "",
         done=ZONE_DONE.get(request.query.get("done", "")),
         here=f"/console/zones?{urlencode({'zone': chosen})}",
+        status=status,
     )
-    response.set_status(status)
-    return response
 
 
 def _zone_id(raw: str) -> str:
