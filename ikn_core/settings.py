@@ -513,6 +513,16 @@ WEB_SESSION_MAX_S = Setting(
     parse.int_between(300, 2_592_000),
     "and this many seconds after signing in, however active (300–2592000)",
 )
+DISPLAY_KEY = Setting(
+    "IKN_DISPLAY_KEY",
+    parse.site_key,
+    (
+        "secret key (at least 16 bytes) signing the rotating check-in code a lobby kiosk "
+        "shows at the door (docs/attendance.md); unset, kiosks show no code and `/door` "
+        "answers 503. Required by `docker-compose.yml`; `ikn demo` makes one"
+    ),
+    secret=True,
+)
 API_HOST = Setting(
     "IKN_API_HOST",
     parse.plain_text,
@@ -902,6 +912,7 @@ class WebSettings:
     oidc_login: bool = setting(WEB_OIDC_LOGIN, False)  # sign in with the identity provider
     session_idle_s: int = setting(WEB_SESSION_IDLE_S, 1800)  # signed out when idle so long
     session_max_s: int = setting(WEB_SESSION_MAX_S, 43_200)  # and so long after signing in
+    display_key: bytes | None = setting(DISPLAY_KEY, None)  # signs the door's code
 
     @staticmethod
     def finish(values: dict[str, Any], r: Reader) -> None:

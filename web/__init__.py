@@ -25,6 +25,8 @@ from web import (
     checkin,
     console,
     desks,
+    displays,
+    door,
     errors,
     feeds,
     fleet,
@@ -56,6 +58,8 @@ FEATURES = (
     unit,
     console,
     fleet,
+    displays,
+    door,
 )
 
 
