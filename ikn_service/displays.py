@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from ikn_core.live_desk import DeskFacts, DeskSign, LiveState, desk_sign, live_state
+from ikn_core.live_desk import DeskSign, LiveState, desk_sign, live_state
+from ikn_service.live_floor import facts_of
 from ikn_store.booking.bookings import desk_next
-from ikn_store.live_floor import DeskRow, building_desks, building_floors, one_desk
+from ikn_store.live_floor import building_desks, building_floors, one_desk
 
 __all__ = ["DeskDisplay", "FloorCount", "Kiosk", "desk_display", "kiosk"]
 
@@ -38,17 +39,6 @@ class Kiosk:
         return sum(f.free for f in self.floors)
 
 
-def _facts(row: DeskRow) -> DeskFacts:
-    return DeskFacts(
-        disabled=row.disabled,
-        sensor_online=row.sensor_online,
-        occupied=row.occupied,
-        since=row.since,
-        booking=row.booking,
-        booking_start=row.booking_start,
-    )
-
-
 async def kiosk(conn: asyncpg.Connection, building_id: str, now: datetime) -> Kiosk | None:
     """The building's floors with their free desks now (None: no such building)."""
     found = await building_floors(conn, building_id)
@@ -57,7 +47,7 @@ async def kiosk(conn: asyncpg.Connection, building_id: str, now: datetime) -> Ki
     free = dict.fromkeys((f for f, _ in found.floors), 0)
     desks = dict(free)
     for row in await building_desks(conn, building_id, now):
-        state = live_state(_facts(row), now)
+        state = live_state(facts_of(row), now)
         desks[row.floor_id] += state is not LiveState.DISABLED
         free[row.floor_id] += state is LiveState.FREE
     floors = [FloorCount(f, name, free[f], desks[f]) for f, name in found.floors]
@@ -83,7 +73,7 @@ async def desk_display(conn: asyncpg.Connection, desk_id: str, now: datetime) ->
     if row is None:
         return None
     zone = ZoneInfo(row.tz)
-    sign = desk_sign(_facts(row), now)
+    sign = desk_sign(facts_of(row), now)
     until = row.booking_end if sign in (DeskSign.BOOKED, DeskSign.OCCUPIED) else None
     if sign is DeskSign.FREE:
         tomorrow = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(), zone)

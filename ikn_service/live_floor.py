@@ -12,7 +12,7 @@ import asyncpg
 from ikn_core.live_desk import DeskFacts, LiveState, live_state
 from ikn_store.live_floor import DeskRow, ZoneRow, floor_desks, floor_zones, one_desk
 
-__all__ = ["LiveDesk", "LiveFloor", "LiveState", "ZoneRow", "desk_now", "read_floor"]
+__all__ = ["LiveDesk", "LiveFloor", "LiveState", "ZoneRow", "desk_now", "facts_of", "read_floor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,9 @@ class LiveFloor:
     zones: list[ZoneRow]
 
 
-def _live(row: DeskRow, now: datetime) -> LiveDesk:
-    facts = DeskFacts(
+def facts_of(row: DeskRow) -> DeskFacts:
+    """What the rule (``ikn_core.live_desk``) needs of a desk's row."""
+    return DeskFacts(
         disabled=row.disabled,
         sensor_online=row.sensor_online,
         occupied=row.occupied,
@@ -48,6 +49,9 @@ def _live(row: DeskRow, now: datetime) -> LiveDesk:
         booking=row.booking,
         booking_start=row.booking_start,
     )
+
+
+def _live(row: DeskRow, now: datetime) -> LiveDesk:
     return LiveDesk(
         row.desk_id,
         row.name,
@@ -55,7 +59,7 @@ def _live(row: DeskRow, now: datetime) -> LiveDesk:
         row.floor_id,
         row.x,
         row.y,
-        live_state(facts, now),
+        live_state(facts_of(row), now),
         row.since,
         row.reported_at,
         row.device_id,

@@ -9,6 +9,7 @@ second building, b2, has one desk, e1."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from ikn_store.attendance.signals import set_building_site
 from ikn_store.displays import create_display_token, revoke_display_token
 from tests.helpers import seed
 from tests.test_sse import next_frame
+from tests.test_tokens import _ikn
 from tests.test_web import Site as WebSite
 from tests.test_web import _open
 from tests.test_web_console import sense
@@ -288,3 +290,52 @@ async def test_without_a_display_key_the_door_is_unavailable(database_url: str) 
         assert "data-door-url" not in kiosk and "Kode pintu belum disiapkan" in kiosk
         await site.sign_in("ani")
         assert (await site.client.get(f"/door?{door_query()}")).status == 503
+
+
+async def test_ikn_display_creates_lists_and_revokes_a_token(world: World) -> None:
+    code, out, err = await _ikn(
+        world.site.url, "display", "create", "--building", "b1", "--name", "hall"
+    )
+    assert code == 0, err
+    token = out.strip()
+    assert token.startswith("iknd_")
+    world.tokens["b1"] = token
+    assert (await world.sign_in_display()).status == 303  # it signs a display in
+    code, out, err = await _ikn(world.site.url, "display", "list")
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert lines[0] == ["name", "building", "created", "last used"]
+    assert [line[:2] for line in lines[1:]] == [
+        ["hall", "b1"],
+        ["lobby-b1", "b1"],
+        ["lobby-b2", "b2"],
+    ]
+    assert lines[1][3] != "never" and token not in out
+    refused = await _ikn(
+        world.site.url, "display", "create", "--building", "nowhere", "--name", "x"
+    )
+    assert (
+        refused[0] == 1 and "no building 'nowhere'" in refused[2] and "Traceback" not in refused[2]
+    )
+    taken = await _ikn(world.site.url, "display", "create", "--building", "b1", "--name", "hall")
+    assert taken[0] == 1 and "a display named 'hall' exists" in taken[2]
+    code, out, err = await _ikn(world.site.url, "display", "revoke", "hall")
+    assert (code, out.strip()) == (0, "revoked display 'hall'"), err
+    gone = await world.site.client.get("/display/kiosk/b1", allow_redirects=False)
+    assert gone.headers["Location"] == "/display"
+
+
+async def test_revoking_the_token_ends_an_open_stream(database_url: str) -> None:
+    env = {**DEV_LOGIN, "IKN_DISPLAY_KEY": KEY, "IKN_SSE_RECHECK_S": "0.2"}
+    async for site in _open(database_url, env):
+        world = World(site, await prepare(database_url))
+        await world.sign_in_display()
+        async with site.client.get("/display/desk/d2/events") as stream:
+            await next_frame(stream)
+            conn = await asyncpg.connect(database_url)
+            try:
+                await revoke_display_token(conn, "lobby-b1")
+            finally:
+                await conn.close()
+            async with asyncio.timeout(10):
+                await stream.content.read()  # to its end: the server closed it
+            assert stream.content.at_eof()

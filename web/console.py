@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from ikn_service import live_floor as service
-from ikn_service.desk_feed import NotListening, TooManyStreams
+from ikn_service.desk_feed import Events, NotListening, TooManyStreams
 from ikn_store.fleet.devices import DeskEvent
 from ikn_store.live_floor import last_desk_event
 from ikn_store.people import Person
@@ -120,15 +121,31 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
         return await sessions.still_signed_in(request, MANAGERS)
 
     watch = ports.desk_feed().watch({"floor": floor_id}, holder=holder, last=last, allowed=allowed)
-    try:  # both raised on opening only: the EventSource tries again (``retry``)
+
+    async def frames(events: Events) -> AsyncIterator[bytes]:
+        yield await floor.changed()
+        async for event in events:
+            yield await floor.frame(event)
+
+    return await serve_events(request, watch, frames)
+
+
+async def serve_events(
+    request: web.Request,
+    watch: AbstractAsyncContextManager[Events],
+    frames: Callable[[Events], AsyncIterator[bytes]],
+) -> web.StreamResponse:
+    """An SSE answer of the ``frames`` made from the hub's ``watch`` (the floor map's,
+    the displays'); 503 with ``Retry-After`` when the hub cannot take a stream now
+    (both raised on opening only: the EventSource tries again, ``retry``)."""
+    try:
         async with watch as events:
             response = web.StreamResponse(headers=SSE_HEADERS)
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n")
             with contextlib.suppress(ConnectionResetError):
-                await response.write(await floor.changed())
-                async for event in events:
-                    await response.write(await floor.frame(event))
+                async for frame in frames(events):
+                    await response.write(frame)
             return response
     except (NotListening, TooManyStreams):
         raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"}) from None

@@ -30,12 +30,12 @@ from markupsafe import Markup
 
 from ikn_core.door_code import code_at, next_change
 from ikn_service import displays as service
-from ikn_service.desk_feed import NotListening, TooManyStreams
+from ikn_service.desk_feed import Events
 from ikn_store.displays import Display, display_of
 from ikn_store.fleet.devices import DeskEvent
 from web import i18n, sessions
 from web.checkin import qr_svg
-from web.console import SSE_HEADERS
+from web.console import serve_events
 from web.labels import DESK_SIGNS
 from web.pages import render
 from web.ports import PORTS, Handler
@@ -312,18 +312,13 @@ async def _stream(request: web.Request, filters: dict[str, str], feed: _Feed) ->
         return found is not None and found.building_id == building
 
     watch = request.app[PORTS].desk_feed().watch(filters, holder=holder, last=None, allowed=allowed)
-    try:  # both raised on opening only: the EventSource tries again (``retry``)
-        async with watch as events:
-            response = web.StreamResponse(headers=SSE_HEADERS)
-            await response.prepare(request)
-            await response.write(b"retry: 2000\n\n")
-            with contextlib.suppress(ConnectionResetError):
-                await response.write(await feed.first())
-                async for frame in _frames(events, feed):
-                    await response.write(frame)
-            return response
-    except (NotListening, TooManyStreams):
-        raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"}) from None
+
+    async def frames(events: Events) -> AsyncIterator[bytes]:
+        yield await feed.first()
+        async for frame in _frames(events, feed):
+            yield frame
+
+    return await serve_events(request, watch, frames)
 
 
 async def _frames(events: AsyncIterator[DeskEvent | None], feed: _Feed) -> AsyncIterator[bytes]:
