@@ -40,7 +40,17 @@ OTHER = Site(
     zones=(Zone("b2-f1-a", "b2-f1", "Zona A"),),
     desks=(Desk("e1", "b2-f1-a", "Meja E1", 1.0, 1.0),),
 )
-PERSONAL = ("/", "/bookings", "/attendance", "/requests", "/desks", "/console/floor", "/unit")
+PERSONAL = (
+    "/",
+    "/bookings",
+    "/attendance",
+    "/requests",
+    "/desks",
+    "/console/floor",
+    "/unit",
+    "/door/done?b=b1",
+    f"/door?{code_at(KEY.encode(), 'b1', NOW).query()}",
+)
 DISPLAY_ROUTES = (
     "/display/kiosk",
     "/display/kiosk/b1",
@@ -165,6 +175,18 @@ async def test_a_desk_display_says_free_booked_until_or_occupied(world: World) -
     assert re.search(r"<svg[^>]*qr-code", d1) and "Pindai untuk check-in di meja d1" in d1
     d2 = await (await client.get("/display/desk/d2", headers={"Accept-Language": "en"})).text()
     assert 'data-sign="free"' in d2 and ">Free<" in d2
+    conn = await asyncpg.connect(world.site.url)
+    try:  # Budi's booking of d2 this afternoon: free until it starts
+        await conn.execute(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by)
+               VALUES ('d2', 'budi', tstzrange($1, $2), 'budi')""",
+            NOW.replace(hour=13),
+            NOW.replace(hour=15),
+        )
+    finally:
+        await conn.close()
+    d2 = await (await client.get("/display/desk/d2")).text()
+    assert 'data-sign="free"' in d2 and "sampai 13.00 WITA" in d2 and "Budi" not in d2
     await sense(world.site.url, "d2", True, NOW - timedelta(minutes=1))
     d2 = await (await client.get("/display/desk/d2")).text()
     assert 'data-sign="occupied"' in d2 and "Terpakai" in d2
