@@ -10,6 +10,7 @@ second building, b2, has one desk, e1."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ import asyncpg
 import pytest
 from aiohttp import ClientResponse
 
+from api.stream import HUB
 from ikn_core.domain import Building, Desk, Floor, Site, Zone
 from ikn_core.door_code import code_at
 from ikn_store.attendance.signals import set_building_site
 from ikn_store.displays import create_display_token, revoke_display_token
-from tests.helpers import seed
+from tests.helpers import eventually, seed
 from tests.test_sse import next_frame
 from tests.test_tokens import _ikn
 from tests.test_web import Site as WebSite
@@ -361,3 +363,20 @@ async def test_revoking_the_token_ends_an_open_stream(database_url: str) -> None
             async with asyncio.timeout(10):
                 await stream.content.read()  # to its end: the server closed it
             assert stream.content.at_eof()
+
+
+async def test_a_display_gone_away_leaves_no_stream_behind(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The kiosk's stream waits on the hub and on its timer at once; a display that
+    goes away (its connection closed) is found at the next write, and the stream ends
+    without an error, its place in the hub given back."""
+    hub = world.site.client.app[HUB]
+    await world.sign_in_display()
+    async with world.site.client.get("/display/kiosk/b1/events") as stream:
+        await next_frame(stream)
+        assert len(hub._subscribers) == 1
+    await sense(world.site.url, "d2", True, NOW)  # a frame to write: the display is gone
+    await sense(world.site.url, "d2", False, NOW)
+    await eventually(lambda: asyncio.sleep(0, len(hub._subscribers)), lambda n: n == 0)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -122,7 +122,7 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
 
     watch = ports.desk_feed().watch({"floor": floor_id}, holder=holder, last=last, allowed=allowed)
 
-    async def frames(events: Events) -> AsyncIterator[bytes]:
+    async def frames(events: Events) -> AsyncGenerator[bytes, None]:
         yield await floor.changed()
         async for event in events:
             yield await floor.frame(event)
@@ -133,7 +133,7 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
 async def serve_events(
     request: web.Request,
     watch: AbstractAsyncContextManager[Events],
-    frames: Callable[[Events], AsyncIterator[bytes]],
+    frames: Callable[[Events], AsyncGenerator[bytes, None]],
 ) -> web.StreamResponse:
     """An SSE answer of the ``frames`` made from the hub's ``watch`` (the floor map's,
     the displays'); 503 with ``Retry-After`` when the hub cannot take a stream now
@@ -143,9 +143,11 @@ async def serve_events(
             response = web.StreamResponse(headers=SSE_HEADERS)
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n")
-            with contextlib.suppress(ConnectionResetError):
-                async for frame in frames(events):
-                    await response.write(frame)
+            # closed here, before the watch: a frame maker awaiting the hub is stopped first
+            async with contextlib.aclosing(frames(events)) as made:
+                with contextlib.suppress(ConnectionResetError):
+                    async for frame in made:
+                        await response.write(frame)
             return response
     except (NotListening, TooManyStreams):
         raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"}) from None

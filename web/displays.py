@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -312,17 +312,13 @@ async def _stream(request: web.Request, filters: dict[str, str], feed: _Feed) ->
         return found is not None and found.building_id == building
 
     watch = request.app[PORTS].desk_feed().watch(filters, holder=holder, last=None, allowed=allowed)
-
-    async def frames(events: Events) -> AsyncIterator[bytes]:
-        yield await feed.first()
-        async for frame in _frames(events, feed):
-            yield frame
-
-    return await serve_events(request, watch, frames)
+    return await serve_events(request, watch, functools.partial(_frames, feed=feed))
 
 
-async def _frames(events: AsyncIterator[DeskEvent | None], feed: _Feed) -> AsyncIterator[bytes]:
-    """The feed's frames, from the hub's events and the feed's own timer."""
+async def _frames(events: Events, feed: _Feed) -> AsyncGenerator[bytes, None]:
+    """The feed's frames: its first, then from the hub's events and the feed's own
+    timer. Closed, it cancels its wait on the hub (then the hub's generator may close)."""
+    yield await feed.first()
     pending = asyncio.ensure_future(anext(events))
     try:
         while True:
