@@ -10,6 +10,7 @@ second building, b2, has one desk, e1."""
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -33,6 +34,7 @@ from tests.test_web import Site as WebSite
 from tests.test_web import _open
 from tests.test_web_console import sense
 from tests.web_site import DEV_LOGIN, NOW
+from web.checkin import qr_svg
 
 pytestmark = pytest.mark.usefixtures("no_release")
 KEY = "test-display-key-0123456789abcdef"
@@ -124,6 +126,7 @@ async def test_a_display_signs_in_with_its_token_and_sees_its_kiosk(world: World
     door = re.search(r'data-door-url="([^"]+)"', page)
     assert door is not None
     assert door[1].endswith("/door?" + door_query().replace("&", "&amp;"))
+    assert str(qr_svg(html.unescape(door[1]))) in page  # the QR shown is of that address
     assert "berlaku sampai 09.00.30 WITA" in page
     # signed in already: the sign-in page sends the display on to its kiosk
     again = await client.get("/display", allow_redirects=False)
