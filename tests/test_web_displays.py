@@ -34,6 +34,7 @@ from tests.test_web import Site as WebSite
 from tests.test_web import _open
 from tests.test_web_console import sense
 from tests.web_site import DEV_LOGIN, NOW
+from web import displays
 from web.checkin import qr_svg
 
 pytestmark = pytest.mark.usefixtures("no_release")
@@ -383,3 +384,24 @@ async def test_a_display_gone_away_leaves_no_stream_behind(
     await sense(world.site.url, "d2", False, NOW)
     await eventually(lambda: asyncio.sleep(0, len(hub._subscribers)), lambda n: n == 0)
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_busy_buildings_events_are_read_together(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Desk events within FLOORS_EVERY_S of the kiosk's last read make one frame, of the
+    state after the last of them."""
+    monkeypatch.setattr(displays, "FLOORS_EVERY_S", 3.0)
+    await world.sign_in_display()
+    async with world.site.client.get("/display/kiosk/b1/events") as stream:
+        await next_frame(stream)
+        for occupied in (True, False, True):
+            await sense(world.site.url, "d2", occupied, NOW)
+        await sense(world.site.url, "d3", True, NOW)
+        _, together = await next_frame(stream)
+        assert set(together) == {"kiosk-floors"}
+        assert 'data-floor="b1-f1" data-free="0"' in together["kiosk-floors"]
+        assert 'data-floor="b1-f2" data-free="0"' in together["kiosk-floors"]
+        await sense(world.site.url, "d3", False, NOW)  # later: within the next 3 s
+        _, alone = await next_frame(stream)
+    assert 'data-floor="b1-f2" data-free="1"' in alone["kiosk-floors"]

@@ -44,6 +44,7 @@ routes = web.RouteTableDef()
 COOKIE = "ikn_display"
 COOKIE_MAX_AGE_S = 400 * 86_400  # the most a browser keeps a cookie: revoke to end it
 DISPLAY = web.RequestKey("web_display", Display)
+FLOORS_EVERY_S = 1.0  # a kiosk reads its building's desks at most this often on events
 NOT_A_DISPLAY = i18n.gettext_noop(
     "This is not a display token, or it was revoked. Ask an administrator for a new one."
 )
@@ -69,6 +70,10 @@ def on_display(handler: Handler) -> Handler:
         return await handler(request)
 
     return page
+
+
+def _clock() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _own(request: web.Request, building_id: str) -> None:
@@ -198,7 +203,7 @@ class _Feed:
     def due(self) -> float | None:
         return None
 
-    def tick(self) -> bytes:
+    async def tick(self) -> bytes:
         return b""
 
 
@@ -208,6 +213,8 @@ class _KioskFeed(_Feed):
         self.building = building
         self.key = request.app[sessions.SETTINGS].display_key
         self.zone = ZoneInfo("UTC")  # the building's, once read
+        self.dirty = False  # a desk event came within FLOORS_EVERY_S of the last read
+        self.quiet_until = 0.0  # no floors read before then (the event loop's clock)
 
     async def read(self) -> service.Kiosk:
         async with self.ports.pool().acquire() as conn:
@@ -244,19 +251,32 @@ class _KioskFeed(_Feed):
         return {"door-code": self._html("door_code.html", **self.door_context())}
 
     async def first(self) -> bytes:
+        self.quiet_until = _clock() + FLOORS_EVERY_S
         return self.changed({**await self._floors(), **self._door()})
 
     async def frame(self, event: DeskEvent | None) -> bytes:
+        """The floors again after a desk event, at most every ``FLOORS_EVERY_S`` (a busy
+        building's events in between are read together, at the tick); at a heartbeat
+        always (a booking changes a count without an event)."""
+        if event is not None and _clock() < self.quiet_until:
+            self.dirty = True
+            return b""
+        self.dirty, self.quiet_until = False, _clock() + FLOORS_EVERY_S
         return self.changed(await self._floors())
 
     def due(self) -> float | None:
-        if self.key is None:
-            return None
-        now = self.ports.now()
-        return max(0.05, (next_change(now) - now).total_seconds())
+        waits = [self.quiet_until - _clock()] if self.dirty else []
+        if self.key is not None:
+            now = self.ports.now()
+            waits.append((next_change(now) - now).total_seconds())
+        return max(0.05, min(waits)) if waits else None
 
-    def tick(self) -> bytes:
-        return self.changed(self._door())
+    async def tick(self) -> bytes:
+        floors = b""
+        if self.dirty and _clock() >= self.quiet_until:
+            floors = await self.frame(None)
+        door = self.changed(self._door()) if self.key is not None else b""
+        return floors + door
 
 
 class _DeskFeed(_Feed):
@@ -324,7 +344,7 @@ async def _frames(events: Events, feed: _Feed) -> AsyncGenerator[bytes, None]:
         while True:
             done, _ = await asyncio.wait({pending}, timeout=feed.due())
             if pending not in done:
-                yield feed.tick()
+                yield await feed.tick()
                 continue
             try:
                 event = pending.result()
