@@ -21,7 +21,7 @@ from tests.test_web_displays import KEY, prepare
 from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, serving_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_release")]
-SIGN_IN_DISPLAY = {"id": "Masukkan layar ini", "en": "Sign in this display"}
+SIGN_IN_DISPLAY = {"id": "Hubungkan layar ini", "en": "Sign in this display"}
 CHECK_IN = {"id": "Saya di sini: check-in", "en": "I am here: check in"}
 DONE = {
     "id": "Anda check-in di Gedung Uji pukul 09.00 WITA hari ini.",
