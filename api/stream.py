@@ -129,8 +129,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n")
             with contextlib.suppress(ConnectionResetError):
-                async for event in events:
-                    await response.write(b": keepalive\n\n" if event is None else _frame(event))
+                async for event in events:  # never a BookingChange: not asked for
+                    if event is None:
+                        await response.write(b": keepalive\n\n")
+                    elif isinstance(event, DeskEvent):
+                        await response.write(_frame(event))
             return response
     except NotListening:
         raise Problem(503, "stream-unavailable", "The live stream is not listening yet") from None

@@ -28,20 +28,30 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so one-shot commands (benchmarks, imports) stop the
-    # servers and children they started. Long-running services replace this handler
-    # with their loop's own (ikn/running.py) and stop gracefully.
-    signal.signal(signal.SIGTERM, _interrupted)
+def run(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status: 0, 1 (it failed), 2 (a bad setting or bad
+    arguments, argparse's own), 130 (interrupted). The reason goes to stderr."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse's --help (0) or usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         args.func(args)
     except KeyboardInterrupt:
         print(f"ikn {args.command}: interrupted", file=sys.stderr)
-        sys.exit(130)
+        return 130
     except SettingsError as exc:
         print(f"ikn {args.command}: {exc}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except IknError as exc:
         print(f"ikn {args.command}: {exc}", file=sys.stderr)
-        sys.exit(1)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so one-shot commands (benchmarks, imports) stop the
+    # servers and children they started. Long-running services replace this handler
+    # with their loop's own (ikn/running.py) and stop gracefully.
+    signal.signal(signal.SIGTERM, _interrupted)
+    sys.exit(run(argv))

@@ -55,6 +55,7 @@ class DemoOptions:
     api_port: int = 8080
     broker: str = "auto"
     speed: float = 60.0
+    env: tuple[tuple[str, str], ...] = ()  # more settings for every child (a benchmark's)
 
 
 def _with_manual_desk(site: Site) -> Site:
@@ -90,18 +91,23 @@ class Demo:
         self.broker: BrokerProcess | None = None
         self.logins: dict[str, str] = {}  # broker user name -> password (Mosquitto only)
         self.display_token = ""  # the lobby kiosk's (shown once, in the banner)
+        self.tokens: dict[str, str] = {}  # the demo's people's API tokens, by person id
+        self.db_url = ""
         self._stop = False
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         try:
-            self._start_all()
+            print(f"IKN Workspace demo: data under {self.dir}", flush=True)
+            port = self.start()
+            self._banner(port, self.tokens)
             return self._supervise()
         except KeyboardInterrupt:
             return 0
         finally:
-            self._stop_all()
+            self.stop()
+            print("IKN Workspace demo stopped.", flush=True)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
@@ -109,14 +115,15 @@ class Demo:
 
     # -- start ---------------------------------------------------------------------------
 
-    def _start_all(self) -> None:
+    def start(self) -> int:
+        """Start every part (``stop`` ends them, also after a failure here); the API's
+        port. Prints nothing: ``run`` prints the banner."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        print(f"IKN Workspace demo: data under {self.dir}", flush=True)
         self.postgres = EmbeddedPostgres(self.dir / "postgres", free_port())
         self.postgres.start()
-        db_url = self.postgres.url(DATABASE)
+        db_url = self.db_url = self.postgres.url(DATABASE)
         kind = self._broker_kind()
-        tokens = asyncio.run(self._prepare_database(accounts=kind == "mosquitto"))
+        self.tokens = asyncio.run(self._prepare_database(accounts=kind == "mosquitto"))
         self.broker = self._start_broker(kind)
         api_port = self.options.api_port if _port_free(self.options.api_port) else free_port()
         env = {
@@ -131,6 +138,7 @@ class Demo:
             "IKN_DISPLAY_KEY": secrets.token_hex(32),  # the kiosk's door code, new each start
             "IKN_SIM_SPEED": str(self.options.speed),
             "PYTHONUNBUFFERED": "1",
+            **dict(self.options.env),
         }
         self._spawn("ingest", self._login(env, f"svc.{INGEST_ACCOUNT}"))
         self._spawn("api", self._login(env, "svc.api"))
@@ -138,7 +146,7 @@ class Demo:
         if self.logins:  # each simulated device logs in as itself
             env = {**env, "IKN_SIM_LOGINS_FILE": str(self.dir / "sim-logins")}
         self._spawn("sim", env, "--scenario", SCENARIO)
-        self._banner(api_port, tokens)
+        return api_port
 
     def _login(self, env: dict[str, str], user: str) -> dict[str, str]:
         """``env`` with ``user``'s login in the broker URL (when the broker has accounts)."""
@@ -322,7 +330,7 @@ Press Ctrl-C to stop.""",
             time.sleep(0.2)
         return 0
 
-    def _stop_all(self) -> None:
+    def stop(self) -> None:
         """Stop in reverse order: simulator, API, ingest, broker, PostgreSQL."""
         for role, proc in reversed(self.children):
             _terminate(role, proc)
@@ -330,7 +338,6 @@ Press Ctrl-C to stop.""",
             self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
-        print("IKN Workspace demo stopped.", flush=True)
 
 
 def _terminate(role: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:

@@ -7,6 +7,8 @@ the state it is sent.
 =============  =========================================================================
 disabled       the desk is out of use (whatever else is true)
 offline        its sensor is offline: what it last said is no longer a fact
+assigned       the desk is assigned to one person: whether it is booked or occupied
+               would tell that person's presence (UU 27/2022), so it is not shown
 ghost          booked or checked in, and the sensor has seen nobody for ``GHOST_AFTER``
                since the later of the booking's start and the sensor's last change
 occupied       booked or checked in, and the sensor sees someone
@@ -39,6 +41,7 @@ class LiveState(StrEnum):
     UNBOOKED_USE = "unbooked_use"
     OFFLINE = "offline"
     DISABLED = "disabled"
+    ASSIGNED = "assigned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +49,11 @@ class DeskFacts:
     """What is known of a desk now. ``occupied``/``since``: its sensor's state and when
     it last changed (None: no sensor, or none reported); ``sensor_online``: the
     sensor's health (None: no sensor or no status); ``booking``: the status of the
-    active booking whose period covers now (``booked``, ``checked_in``) and its start."""
+    active booking whose period covers now (``booked``, ``checked_in``) and its start;
+    ``assigned``: the desk is assigned to one person."""
 
     disabled: bool = False
+    assigned: bool = False
     sensor_online: bool | None = None
     occupied: bool | None = None
     since: datetime | None = None
@@ -62,6 +67,8 @@ def live_state(facts: DeskFacts, now: datetime) -> LiveState:
         return LiveState.DISABLED
     if facts.sensor_online is False:
         return LiveState.OFFLINE
+    if facts.assigned:
+        return LiveState.ASSIGNED
     if facts.booking is None:
         return LiveState.UNBOOKED_USE if facts.occupied else LiveState.FREE
     if facts.occupied:
@@ -81,14 +88,18 @@ class DeskSign(StrEnum):
     BOOKED = "booked"  # booked or checked in now, nobody seen: until the booking's end
     OCCUPIED = "occupied"  # someone is there (booked or not)
     OUT_OF_USE = "out_of_use"
+    ASSIGNED = "assigned"  # one person's desk: whether they are there is not told
 
 
 def desk_sign(facts: DeskFacts, now: datetime) -> DeskSign:
     """The sign of ``live_state``: a ghost is still booked (the no-show release frees
-    it), and an offline sensor leaves the booking to tell (free or booked)."""
+    it), an offline sensor leaves the booking to tell (free or booked), and an
+    assigned desk says so only (its person's presence is theirs, UU 27/2022)."""
     state = live_state(facts, now)
     if state is LiveState.DISABLED:
         return DeskSign.OUT_OF_USE
+    if state is LiveState.ASSIGNED:
+        return DeskSign.ASSIGNED
     if state in (LiveState.OCCUPIED, LiveState.UNBOOKED_USE):
         return DeskSign.OCCUPIED
     if state is LiveState.FREE or (state is LiveState.OFFLINE and facts.booking is None):

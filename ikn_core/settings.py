@@ -523,6 +523,16 @@ DISPLAY_KEY = Setting(
     ),
     secret=True,
 )
+PRIVACY_MIN_GROUP = Setting(
+    "IKN_PRIVACY_MIN_GROUP",
+    parse.int_between(2, 1000),
+    (
+        "the console's utilisation pages show a place's figures of people (occupancy, "
+        "bookings, the funnel) only when at least this many distinct people can be counted "
+        'there in the period, else "fewer than N" (UU 27/2022; docs/web.md, '
+        '"Utilisation"; 2–1000)'
+    ),
+)
 API_HOST = Setting(
     "IKN_API_HOST",
     parse.plain_text,
@@ -913,6 +923,7 @@ class WebSettings:
     session_idle_s: int = setting(WEB_SESSION_IDLE_S, 1800)  # signed out when idle so long
     session_max_s: int = setting(WEB_SESSION_MAX_S, 43_200)  # and so long after signing in
     display_key: bytes | None = setting(DISPLAY_KEY, None)  # signs the door's code
+    min_group: int = setting(PRIVACY_MIN_GROUP, 5)  # people a figure of people needs behind it
 
     @staticmethod
     def finish(values: dict[str, Any], r: Reader) -> None:

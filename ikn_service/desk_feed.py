@@ -5,6 +5,14 @@ through its own bounded queue (``QUEUE_SIZE``). The API's SSE stream
 (``api/stream.py``) and the facility managers' live floor map (``web/console.py``)
 both subscribe to the process's one hub.
 
+It also LISTENs on ``ikn_booking_changes`` (the desk displays' channel: a booking of
+the coming day made, checked in, cancelled, released or ended notifies its desk at
+commit) and hands each such desk, placed, as a ``BookingChange`` to the subscribers
+that asked for them (``bookings=True``: the floor map, whose desk state depends on the
+booking in force). A booking change has no ``desk_events`` id: it is never replayed,
+and a stream resumed with ``Last-Event-ID`` learns of those it missed from what it
+reads of every desk when it opens (the floor map's ``refresh``).
+
 Nothing is ever lost silently: a subscriber too slow to drain its queue is cut off (it
 receives what was queued, then its stream ends), and so is every subscriber when the
 listener connection drops or the process shuts down; a client resumes from the last
@@ -25,10 +33,13 @@ from ikn_core.errors import IknError
 from ikn_core.settings import StreamSettings
 from ikn_store.fleet.devices import DeskEvent, desk_events_after, desk_events_by_id
 from ikn_store.listen import Listener
+from ikn_store.live_floor import BookingChange, booking_changes
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "ikn_desk_events"
+BOOKING_CHANNEL = "ikn_booking_changes"  # payload: the desk id (sql/booking/bookings_display_*)
+PENDING_DESKS = 10_000  # booking changes waiting for a dispatch; past it the oldest go
 QUEUE_SIZE = 256  # events waiting for one client; past it the client is cut off
 RETRY_S = 1.0
 REPLAY_LANES = 2  # replays reading from the pool at once, per process
@@ -38,7 +49,8 @@ HEARTBEAT_S = 15.0
 READY_TIMEOUT_S = 10.0
 
 Allowed = Callable[[], Awaitable[bool]]
-Events = AsyncGenerator[DeskEvent | None, None]
+Change = DeskEvent | BookingChange
+Events = AsyncGenerator[Change | None, None]
 
 
 class NotListening(IknError):
@@ -56,19 +68,25 @@ class TooManyStreams(IknError):
 
 class Subscriber:
     """One open stream: its place filters and its bounded queue (None ends it);
-    ``holder`` identifies its bearer token (a hash, never the token)."""
+    ``holder`` identifies its bearer token (a hash, never the token); ``bookings``:
+    whether it also takes booking changes."""
 
-    def __init__(self, filters: dict[str, str], holder: bytes = b"") -> None:
+    def __init__(
+        self, filters: dict[str, str], holder: bytes = b"", *, bookings: bool = False
+    ) -> None:
         self.filters = filters
         self.holder = holder
-        self.queue: asyncio.Queue[DeskEvent | None] = asyncio.Queue(QUEUE_SIZE)
+        self.bookings = bookings
+        self.queue: asyncio.Queue[Change | None] = asyncio.Queue(QUEUE_SIZE)
         self.ended = False
 
-    def wants(self, event: DeskEvent) -> bool:
+    def wants(self, event: Change) -> bool:
+        if isinstance(event, BookingChange) and not self.bookings:
+            return False
         places = {"building": event.building_id, "floor": event.floor_id, "zone": event.zone_id}
         return all(places[level] == value for level, value in self.filters.items())
 
-    def offer(self, event: DeskEvent) -> bool:
+    def offer(self, event: Change) -> bool:
         """Queue ``event``; False when the queue is full (the subscriber must go)."""
         try:
             self.queue.put_nowait(event)
@@ -93,18 +111,23 @@ class DeskEventHub:
         self._held: Counter[bytes] = Counter()  # open streams per token holder
         self.replays = asyncio.Semaphore(REPLAY_LANES)
         self._pending: list[int] = []
+        self._pending_desks: dict[str, None] = {}  # booking changes, in order, once each
         self._stop = asyncio.Event()
-        self._listener = Listener(dsn, {CHANNEL: self._notified})
+        self._listener = Listener(
+            dsn, {CHANNEL: self._notified, BOOKING_CHANNEL: self._booking_notified}
+        )
         self.ready = asyncio.Event()  # set while LISTEN is active
         self.dropped = 0  # subscribers cut off because their queue overflowed
 
-    def subscribe(self, filters: dict[str, str], holder: bytes = b"") -> Subscriber:
+    def subscribe(
+        self, filters: dict[str, str], holder: bytes = b"", *, bookings: bool = False
+    ) -> Subscriber:
         """A new stream for ``holder``; ``TooManyStreams`` when a limit is reached."""
         if len(self._subscribers) >= self.limits.total:
             raise TooManyStreams("server", self.limits.total)
         if self._held[holder] >= self.limits.per_token:
             raise TooManyStreams("holder", self.limits.per_token)
-        sub = Subscriber(filters, holder)
+        sub = Subscriber(filters, holder, bookings=bookings)
         self._subscribers.add(sub)
         self._held[holder] += 1
         return sub
@@ -153,12 +176,23 @@ class DeskEventHub:
     def _notified(self, payload: str) -> None:
         self._pending.append(int(payload))
 
+    def _booking_notified(self, desk_id: str) -> None:
+        self._pending_desks.pop(desk_id, None)
+        self._pending_desks[desk_id] = None
+        if len(self._pending_desks) > PENDING_DESKS:
+            del self._pending_desks[next(iter(self._pending_desks))]
+
     async def _dispatch(self) -> None:
         ids, self._pending = self._pending, []
-        if not ids or not self._subscribers:
+        desks, self._pending_desks = list(self._pending_desks), {}
+        if not self._subscribers:
             return
+        events: list[Change] = []
         async with self._pool.acquire(timeout=10) as conn:
-            events = await desk_events_by_id(conn, ids)
+            if ids:
+                events += await desk_events_by_id(conn, ids)
+            if desks and any(sub.bookings for sub in self._subscribers):
+                events += await booking_changes(conn, desks)
         for event in events:
             for sub in list(self._subscribers):
                 if sub.wants(event) and not sub.offer(event):
@@ -175,9 +209,11 @@ class DeskEventHub:
         holder: bytes,
         last: int | None,
         allowed: Allowed,
+        bookings: bool = False,
     ) -> AsyncIterator[Events]:
         """The desk events under ``filters`` for one long-lived answer: those after
-        ``last`` replayed first, then live ones; None when a heartbeat is due. It ends
+        ``last`` replayed first, then live ones (with ``bookings``, the booking changes
+        among them, never replayed); None when a heartbeat is due. It ends
         when the stream must (see the module), or when ``allowed`` (asked every
         ``recheck_s``) says its holder may no longer watch. The API's SSE stream and the
         console's floor map both read it and frame the events their own way.
@@ -186,7 +222,9 @@ class DeskEventHub:
             await asyncio.wait_for(self.ready.wait(), READY_TIMEOUT_S)
         except TimeoutError:
             raise NotListening("the live stream is not listening yet") from None
-        sub = self.subscribe(filters, holder)  # before the replay: nothing falls in between
+        sub = self.subscribe(
+            filters, holder, bookings=bookings
+        )  # before the replay: nothing falls in between
         try:
             events = self._events(sub, filters, last=last, allowed=allowed)
             async with contextlib.aclosing(events):
@@ -235,5 +273,5 @@ class DeskEventHub:
                 continue
             if event is None:
                 return
-            if event.id not in replayed:
+            if isinstance(event, BookingChange) or event.id not in replayed:
                 yield event

@@ -1,6 +1,8 @@
 """The facility managers' live floor map: every desk of a floor in its state
 (``ikn_core.live_desk``, the one rule), each zone's people against its desks, and the
-age of each fact. People are never named: a booking counts by its status only."""
+age of each fact. People are never named: a booking counts by its status only, and a
+desk assigned to one person shows neither its booking nor what its sensor sees, nor
+when (that would be the person's presence)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ __all__ = ["LiveDesk", "LiveFloor", "LiveState", "ZoneRow", "desk_now", "facts_o
 @dataclass(frozen=True, slots=True)
 class LiveDesk:
     """A desk on the map: its state now, since when its sensor has seen what it sees,
-    and when the sensor last reported (None: no reading)."""
+    and when the sensor last reported (None: no reading, or an assigned desk's)."""
 
     desk_id: str
     name: str
@@ -43,6 +45,7 @@ def facts_of(row: DeskRow) -> DeskFacts:
     """What the rule (``ikn_core.live_desk``) needs of a desk's row."""
     return DeskFacts(
         disabled=row.disabled,
+        assigned=row.assigned,
         sensor_online=row.sensor_online,
         occupied=row.occupied,
         since=row.since,
@@ -60,8 +63,8 @@ def _live(row: DeskRow, now: datetime) -> LiveDesk:
         row.x,
         row.y,
         live_state(facts_of(row), now),
-        row.since,
-        row.reported_at,
+        None if row.assigned else row.since,
+        None if row.assigned else row.reported_at,
         row.device_id,
     )
 

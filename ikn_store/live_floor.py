@@ -21,6 +21,7 @@ class DeskRow:
     x: float
     y: float
     disabled: bool
+    assigned: bool  # to one person (who, never read here)
     device_id: str | None
     occupied: bool | None
     since: datetime | None
@@ -40,11 +41,23 @@ class ZoneRow:
     reported_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class BookingChange:
+    """A desk whose bookings changed (a booking made, checked in, ended): no desk
+    event, so no id; placed in its building like a ``DeskEvent``."""
+
+    desk_id: str
+    zone_id: str
+    floor_id: str
+    building_id: str
+    tz: str
+
+
 # A sensor is offline when it said so (its last will) or has been silent longer than
 # the interval it promised (the fleet's "offline" alert); unknown without a status.
 _DESKS = """
 SELECT d.id AS desk_id, d.name, z.id AS zone_id, f.id AS floor_id, b.id AS building_id,
-       b.tz, d.x, d.y, d.disabled,
+       b.tz, d.x, d.y, d.disabled, d.assigned_to IS NOT NULL AS assigned,
        coalesce(s.device_id, v.id) AS device_id, s.occupied, s.since, s.reported_at,
        CASE WHEN v.id IS NULL OR vs.device_id IS NULL THEN NULL
             ELSE coalesce(vs.online, true)
@@ -113,6 +126,21 @@ async def one_desk(conn: asyncpg.Connection, desk_id: str, at: datetime) -> Desk
     """One desk, as of ``at`` (None: no such desk)."""
     row = await conn.fetchrow(_DESKS + _WHERE, None, desk_id, at)
     return DeskRow(**dict(row)) if row else None
+
+
+async def booking_changes(conn: asyncpg.Connection, desk_ids: list[str]) -> list[BookingChange]:
+    """The desks of ``desk_ids`` that exist, placed, in the order given."""
+    rows = await conn.fetch(
+        """SELECT d.id AS desk_id, z.id AS zone_id, f.id AS floor_id, b.id AS building_id, b.tz
+           FROM unnest($1::text[]) WITH ORDINALITY AS w(desk_id, n)
+           JOIN desks d ON d.id = w.desk_id
+           JOIN zones z ON z.id = d.zone_id
+           JOIN floors f ON f.id = z.floor_id
+           JOIN buildings b ON b.id = f.building_id
+           ORDER BY w.n""",
+        desk_ids,
+    )
+    return [BookingChange(**dict(r)) for r in rows]
 
 
 async def floor_zones(conn: asyncpg.Connection, floor_id: str) -> list[ZoneRow]:

@@ -173,9 +173,11 @@ async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[R
     await running.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    """Debian's headless Chromium (never a browser Playwright would download)."""
+    """Debian's headless Chromium (never a browser Playwright would download), one per
+    worker: starting Playwright's driver and the browser takes about a second, and
+    each test opens a context of its own (cookies, storage and pages apart)."""
     from playwright.async_api import async_playwright
 
     from tests.test_docs_page import _chromium

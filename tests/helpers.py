@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import os
+import subprocess
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import redirect_stderr, redirect_stdout
 from typing import TypeVar
+from unittest import mock
 
 import asyncpg
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ikn import cli
 from ikn_core.domain import Building, Desk, Device, DeviceKind, Floor, Site, Zone
 from ikn_core.settings import ApiSettings
 from ikn_store.io import import_people, import_spaces
@@ -41,6 +47,35 @@ SMALL_SITE = Site(
         Device("desk-d3", DeviceKind.DESK_SENSOR, "b1", "b1-f2-a", "d3"),
     ),
 )
+
+
+def ikn_command(
+    env: Mapping[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``ikn ARGS`` run in this process, with ``env`` added to the environment for its
+    length: its exit status, stdout and stderr, as ``python -m ikn`` gives them, without
+    starting a Python (0.5-1 s each here). For one-shot commands (accounts, imports)
+    from a test that is not async: a command runs its own event loop, and takes
+    SIGINT and SIGTERM on the main thread."""
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)  # with .buffer
+    err = io.StringIO()
+    with (
+        mock.patch.dict(os.environ, env),
+        mock.patch("sys.stdin", io.StringIO(stdin)),
+        redirect_stdout(out),
+        redirect_stderr(err),
+    ):
+        try:
+            code = cli.run(list(args))
+        except SystemExit as exc:  # a command's own exit: a status, or a message (1)
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            if isinstance(exc.code, str):
+                print(exc.code, file=err)
+    out.flush()
+    return subprocess.CompletedProcess(
+        ["ikn", *args], code, raw.getvalue().decode(), err.getvalue()
+    )
 
 
 def api_settings(env: Mapping[str, str]) -> ApiSettings:

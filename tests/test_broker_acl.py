@@ -38,7 +38,7 @@ from ikn_core.mqtt import ConnectRefused, MqttConnection, Session
 from ikn_core.settings import MqttSettings, MqttUrl
 from ikn_store.fleet.broker_auth import broker_users, verify
 from ikn_store.readings.rows import stream_counts
-from tests.helpers import eventually, poll, seed
+from tests.helpers import eventually, ikn_command, poll, seed
 
 TIMEOUT = 20.0
 INGESTS = ("svc.ingest-1", "svc.ingest-2")
@@ -47,15 +47,8 @@ REFUSED = ("Bad user name or password", "Not authorized")
 
 
 def run_ikn(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real command line."""
-    return subprocess.run(
-        [sys.executable, "-m", "ikn", *args],
-        env={**os.environ, "IKN_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """Run the command line (in this process)."""
+    return ikn_command({"IKN_DATABASE_URL": database_url}, *args)
 
 
 def ikn(database_url: str, *args: str) -> str:

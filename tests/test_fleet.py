@@ -4,9 +4,7 @@ disabling, and the broker files (hashes Mosquitto's own tools agree with)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +24,7 @@ from ikn_store.fleet.broker_auth import (
     mosquitto_hash,
     verify,
 )
-from tests.helpers import api_settings, bearer, fetch, seed
+from tests.helpers import api_settings, bearer, fetch, ikn_command, seed
 
 Client = TestClient[web.Request, web.Application]
 PROBLEM = "application/problem+json"
@@ -273,14 +271,8 @@ def test_ikn_device_move_places_the_device_and_names_a_bad_place(database_url: s
     asyncio.run(seed(database_url))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "ikn", "device", "move", "--id", "desk-d2", *args],
-            env={**os.environ, "IKN_DATABASE_URL": database_url},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        env = {"IKN_DATABASE_URL": database_url}
+        return ikn_command(env, "device", "move", "--id", "desk-d2", *args)
 
     bad = run("--building", "b1", "--zone", "b1-f2-a", "--desk", "d2")
     assert bad.returncode == 1 and "no such desk in building b1" in bad.stderr

@@ -3,10 +3,8 @@ bad row reported with nothing written, re-imports that change nothing, round tri
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -33,6 +31,7 @@ from ikn_core.io import (
     spaces_json,
 )
 from ikn_store.io import export_people, export_spaces, import_people, import_spaces
+from tests.helpers import ikn_command
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
@@ -298,15 +297,7 @@ def test_the_docs_show_the_example_files_verbatim() -> None:
 
 
 def _ikn(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "IKN_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "ikn", *args],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return ikn_command({"IKN_DATABASE_URL": database_url}, *args)
 
 
 def test_the_commands(database_url: str, tmp_path: Path) -> None:

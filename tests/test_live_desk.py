@@ -20,6 +20,11 @@ JUST_EMPTY = NOW - GHOST_AFTER + timedelta(seconds=1)
     [
         (DeskFacts(disabled=True, occupied=True, booking="booked"), LiveState.DISABLED),
         (DeskFacts(sensor_online=False, occupied=True, booking="booked"), LiveState.OFFLINE),
+        # assigned to one person: neither its booking nor its sensor is shown
+        (DeskFacts(assigned=True, occupied=True, booking="checked_in"), LiveState.ASSIGNED),
+        (DeskFacts(assigned=True), LiveState.ASSIGNED),
+        (DeskFacts(assigned=True, sensor_online=False, occupied=True), LiveState.OFFLINE),
+        (DeskFacts(assigned=True, disabled=True), LiveState.DISABLED),
         (DeskFacts(), LiveState.FREE),
         (DeskFacts(sensor_online=True, occupied=False, since=START), LiveState.FREE),
         (DeskFacts(sensor_online=True, occupied=True, since=START), LiveState.UNBOOKED_USE),

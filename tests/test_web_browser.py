@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
+from tests.test_web_utilisation import more_bookers, seed_november
 from tests.web_site import Clock, seed_people, seed_views, serving_site
 
 pytestmark = pytest.mark.browser
@@ -42,6 +43,13 @@ PAGES = {
     "fleet": ("/console/fleet", "Fajar Nugroho"),
     "fleet-device": ("/console/fleet/desk-d1", "Fajar Nugroho"),
     "dead-letters": ("/console/dead-letters", "Fajar Nugroho"),
+    # the last four weeks of b1: one person (Ani), so figures of people are withheld
+    "utilisation": ("/console/utilisation", "Fajar Nugroho"),
+    # November's, by seven people: every chart drawn
+    "utilisation-shown": (
+        "/console/utilisation?level=zone&place=b1-f1-a&from=2026-11-01&to=2026-11-30",
+        "Fajar Nugroho",
+    ),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}
 RUN_AXE = """async () => {
@@ -76,9 +84,12 @@ class Watch:
 
 
 @pytest.fixture
-async def server(database_url: str) -> AsyncIterator[TestServer]:
+async def server(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[TestServer]:
     await seed_people(database_url)
     await seed_views(database_url)
+    if "utilisation-shown" in request.node.name:
+        await seed_november(database_url)
+        await more_bookers(database_url, 4)
     async with serving_site(database_url, Clock()) as srv:
         yield srv
 

@@ -17,6 +17,7 @@ import pytest
 
 from ikn_core.domain import Role
 from ikn_service import desk_feed
+from ikn_store.live_floor import BookingChange
 from ikn_store.people import Person, upsert_people
 from tests.test_sse import next_event, next_frame
 from tests.test_web import Site, _open
@@ -140,8 +141,9 @@ async def test_the_stream_sends_the_desks_new_state_and_resumes(site: Site) -> N
 async def test_a_booking_shows_at_the_next_heartbeat(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A change without a sensor's (a booking made) reaches an open map at its next
-    heartbeat, as a refresh."""
+    """A change no notification announced reaches an open map at its next heartbeat,
+    as a refresh: here a booking the database's clock sees as past (its trigger stays
+    silent), as a booking whose start comes by time alone would."""
     monkeypatch.setattr(desk_feed, "HEARTBEAT_S", 0.3)
     await site.sign_in("fajar")
     async with site.client.get("/console/floor/events?floor=b1-f1") as stream:
@@ -158,6 +160,75 @@ async def test_a_booking_shows_at_the_next_heartbeat(
             await conn.close()
         found, event = await next_frame(stream)
     assert (found, event["desk"], event["state"], event["refresh"]) == (None, "d2", "booked", True)
+
+
+async def test_a_booking_change_is_pushed_at_once_without_an_id(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A booking's notification (its trigger's, on the database's clock: sent here by
+    hand, as the test's clock is not the database's) recomputes its desk at once; the
+    frame has no id (nothing to resume from), and one that changes nothing sends none."""
+    monkeypatch.setattr(desk_feed, "HEARTBEAT_S", 600.0)
+    await site.sign_in("fajar")
+    async with site.client.get("/console/floor/events?floor=b1-f1") as stream:
+        assert [(await next_frame(stream))[1]["state"] for _ in range(2)] == ["checked_in", "free"]
+        conn = await asyncpg.connect(site.url)
+        try:
+            async with conn.transaction():  # one notification a desk and commit
+                await conn.execute(
+                    """INSERT INTO bookings (desk_id, person_id, period, created_by)
+                       VALUES ('d2', 'budi', tstzrange($1, $2), 'budi')""",
+                    NOW - timedelta(minutes=5),
+                    NOW + timedelta(hours=2),
+                )
+                await conn.execute("SELECT pg_notify('ikn_booking_changes', 'd2')")
+            found, event = await next_frame(stream)
+            assert (found, event["desk"], event["state"], event["refresh"]) == (
+                None,
+                "d2",
+                "booked",
+                False,
+            )
+            await conn.execute("SELECT pg_notify('ikn_booking_changes', 'd2')")  # no change
+        finally:
+            await conn.close()
+        await sense(site.url, "d1", True, NOW)
+        found, event = await next_frame(stream)
+    assert found is not None and (event["desk"], event["state"]) == ("d1", "occupied")
+
+
+def test_the_apis_stream_takes_no_booking_changes() -> None:
+    change = BookingChange("d2", "b1-f1-a", "b1-f1", "b1", "Asia/Makassar")
+    assert not desk_feed.Subscriber({"floor": "b1-f1"}).wants(change)
+    assert desk_feed.Subscriber({"floor": "b1-f1"}, bookings=True).wants(change)
+    assert not desk_feed.Subscriber({"floor": "b1-f2"}, bookings=True).wants(change)
+
+
+async def test_an_assigned_desk_shows_no_presence(site: Site) -> None:
+    """d2 assigned to Budi: the map says so, and neither its sensor's state nor when
+    it changed, on the page or in the stream, where a change at it sends nothing."""
+    await sense(site.url, "d2", True, NOW - timedelta(minutes=3))
+    conn = await asyncpg.connect(site.url)
+    try:
+        await conn.execute("UPDATE desks SET assigned_to = 'budi' WHERE id = 'd2'")
+    finally:
+        await conn.close()
+    await site.sign_in("fajar")
+    page = await (await site.client.get("/console/floor?floor=b1-f1")).text()
+    assert desk_states(page) == {"d1": "checked_in", "d2": "assigned"}
+    assert "08.57" not in page  # when d2's sensor changed: not shown
+    assert "Budi" not in page
+    row = re.search(r'<tr data-desk-row="d2">.*?</tr>', page, re.S)
+    assert row is not None and "ditetapkan untuk satu orang" in row[0]
+    async with site.client.get("/console/floor/events?floor=b1-f1") as stream:
+        frames = [(await next_frame(stream))[1] for _ in range(2)]
+        assert [(e["desk"], e["state"], e["since"], e["reported_at"]) for e in frames[1:]] == [
+            ("d2", "assigned", None, None)
+        ]
+        await sense(site.url, "d2", False, NOW)  # not told
+        await sense(site.url, "d1", True, NOW)
+        found, event = await next_frame(stream)
+    assert found is not None and (event["desk"], event["state"]) == ("d1", "occupied")
 
 
 async def test_signing_out_ends_an_open_stream(database_url: str) -> None:

@@ -2,7 +2,8 @@
 ingest, recolours that desk on the live floor map open in a real Chromium within a
 second or so, without a reload, and again after the stream drops: the whole platform,
 from the sensor's MQTT message through the ingest, the trigger, the hub's LISTEN and the
-page's event stream to the SVG node.
+page's event stream to the SVG node. A booking made, checked in and ended through the
+API recolours its desk the same way, without waiting for the stream's heartbeat.
 
 At the application's clock (09:00 WITA) Ani is checked in at d1; d2 has no booking."""
 
@@ -10,13 +11,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
+import aiohttp
+import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from api.stream import HUB
 from ikn.brokers import BrokerProcess
 from ikn_core.contract import Batch, DeskOccupancy, encode_batch
+from ikn_service import desk_feed
+from ikn_store.booking.places import RuleOverrides, set_building_rules
+from ikn_store.tokens import create_token
 from tests.helpers import publish
 from tests.test_docs_page import _chromium
 from tests.test_web_browser import photograph, sign_in
@@ -36,6 +43,25 @@ async def state_of(page: Page, desk: str) -> str | None:
     return await page.locator(f'svg.live-plan [data-desk="{desk}"]').get_attribute("data-state")
 
 
+async def wait_state(page: Page, desk: str, state: str) -> None:
+    """Until the desk shows ``state`` on the open map (at most 5 s)."""
+    await page.wait_for_function(
+        "([desk, state]) => document.querySelector("
+        '`svg.live-plan [data-desk="${desk}"]`).dataset.state === state',
+        arg=[desk, state],
+        timeout=5000,
+    )
+
+
+async def open_floor(browser: Browser, base: str) -> Page:
+    """The facility manager's live map of b1-f1, in Indonesian, its feed live."""
+    page = await (await browser.new_context(locale="id-ID")).new_page()
+    await sign_in(page, base, "id", "Fajar Nugroho")
+    await page.goto(base + "/console/floor?floor=b1-f1")
+    await page.locator("#live-status").get_by_text("Langsung", exact=False).wait_for(timeout=5000)
+    return page
+
+
 async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
     database_url: str, mosquitto: BrokerProcess, ingest: None
 ) -> None:
@@ -45,11 +71,8 @@ async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
         base = str(server.make_url("")).rstrip("/")
         browser: Browser = await pw.chromium.launch(executable_path=_chromium())
         try:
-            page = await (await browser.new_context(locale="id-ID")).new_page()
-            await sign_in(page, base, "id", "Fajar Nugroho")
-            await page.goto(base + "/console/floor?floor=b1-f1")
+            page = await open_floor(browser, base)
             status = page.locator("#live-status")
-            await status.get_by_text("Langsung", exact=False).wait_for(timeout=5000)
             assert await state_of(page, "d1") == "checked_in"
             assert await state_of(page, "d2") == "free"
             latencies = []
@@ -63,12 +86,7 @@ async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
                     "ikn/v1/dev/desk-d2/up",
                     encode_batch(Batch(stream, (reading,))),
                 )
-                await page.wait_for_function(
-                    "([desk, state]) => document.querySelector("
-                    '`svg.live-plan [data-desk="${desk}"]`).dataset.state === state',
-                    arg=["d2", d2_state],
-                    timeout=5000,
-                )
+                await wait_state(page, "d2", d2_state)
                 latencies.append(time.monotonic() - sent)
             assert max(latencies) < 1.5, latencies  # publish to the page's DOM
             desk = page.locator('svg.live-plan [data-desk="d2"]')
@@ -88,11 +106,51 @@ async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
                 mosquitto.port, "ikn/v1/dev/desk-d2/up", encode_batch(Batch(stream, (reading,)))
             )
             await status.get_by_text("Langsung", exact=False).wait_for(timeout=10_000)
-            await page.wait_for_function(
-                "document.querySelector('svg.live-plan [data-desk=\"d2\"]').dataset.state"
-                " === 'free'",
-                timeout=5000,
-            )
+            await wait_state(page, "d2", "free")
             await photograph(page, "console-floor-live-id")
+        finally:
+            await browser.close()
+
+
+async def test_a_booking_through_the_api_recolours_the_desk_live(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the real clock (the API books and checks in on it; the booking triggers
+    notify on the database's): Budi books d2 from two seconds on, checks in and out."""
+    monkeypatch.setattr(desk_feed, "HEARTBEAT_S", 600.0)
+    await seed_people(database_url)
+    conn = await asyncpg.connect(database_url)
+    try:  # open around the clock: the test runs at any hour
+        await set_building_rules(conn, "b1", RuleOverrides(opens_minute=0, closes_minute=1440))
+        token = await create_token(conn, "budi-live", "employee", "budi")
+    finally:
+        await conn.close()
+    clock = Clock(datetime.now(UTC))
+    auth = {"Authorization": f"Bearer {token}"}
+    async with (
+        serving_site(database_url, clock) as server,
+        async_playwright() as pw,
+        aiohttp.ClientSession(str(server.make_url("")), headers=auth) as api,
+    ):
+        base = str(server.make_url("")).rstrip("/")
+        browser: Browser = await pw.chromium.launch(executable_path=_chromium())
+        try:
+            page = await open_floor(browser, base)  # the heartbeat: 10 min, out of sight
+            assert await state_of(page, "d2") == "free"
+            start = datetime.now(UTC) + timedelta(seconds=2)
+            clock.now = start + timedelta(seconds=1)  # the map's now: the booking in force
+            end = start + timedelta(hours=1)
+            body = {"desk": "d2", "start": start.isoformat(), "end": end.isoformat()}
+            async with api.post("/api/v1/bookings", json=body) as made:
+                assert made.status == 201, await made.text()
+                booking = (await made.json())["id"]
+            await wait_state(page, "d2", "booked")
+            async with api.post(f"/api/v1/bookings/{booking}/check-in") as checked_in:
+                assert checked_in.status == 200, await checked_in.text()
+            await wait_state(page, "d2", "checked_in")
+            async with api.post(f"/api/v1/bookings/{booking}/check-out") as out:
+                assert out.status == 200, await out.text()
+            await wait_state(page, "d2", "free")
+            assert await page.locator('[data-count="booked"]').text_content() == "0"
         finally:
             await browser.close()

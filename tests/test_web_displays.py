@@ -195,7 +195,14 @@ async def test_a_desk_display_says_free_booked_until_or_occupied(world: World) -
     assert 'data-sign="free"' in d2 and "sampai 13.00 WITA" in d2 and "Budi" not in d2
     await sense(world.site.url, "d2", True, NOW - timedelta(minutes=1))
     d2 = await (await client.get("/display/desk/d2")).text()
-    assert 'data-sign="occupied"' in d2 and "Terpakai" in d2
+    assert 'data-sign="occupied"' in d2 and "Terisi" in d2
+    conn = await asyncpg.connect(world.site.url)
+    try:  # assigned to Budi: his presence is not told, nor his bookings
+        await conn.execute("UPDATE desks SET assigned_to = 'budi' WHERE id = 'd2'")
+    finally:
+        await conn.close()
+    d2 = await (await client.get("/display/desk/d2")).text()
+    assert 'data-sign="assigned"' in d2 and "Meja tetap" in d2 and "sampai" not in d2
 
 
 async def test_the_kiosk_stream_sends_its_floors_as_they_change(world: World) -> None:

@@ -28,7 +28,12 @@ from tests.test_ingest import Running
 from tests.test_web import Site
 from tests.web_site import DEV_LOGIN, WITA, Clock, seed_people, site_app
 
-PAGES = ("/console/fleet", "/console/fleet/desk-d1", "/console/dead-letters")
+PAGES = (
+    "/console/fleet",
+    "/console/fleet/desk-d1",
+    "/console/fleet/desk-d1/commands",  # the device page's commands section alone
+    "/console/dead-letters",
+)
 DEVICE = "desk-d1"
 
 
@@ -66,6 +71,14 @@ async def test_only_facility_managers_and_admins_see_the_fleet(site: Site, perso
         response = await site.client.get(path, allow_redirects=False)
         assert response.status == 303, path
         assert response.headers["Location"].startswith("/login?next=")
+    # htmx asking for a part: the whole page goes to sign in, and comes back after
+    part = await site.client.get(
+        f"/console/fleet/{DEVICE}/commands",
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://x/console/fleet/{DEVICE}?a=1"},
+        allow_redirects=False,
+    )
+    assert part.status == 401
+    assert part.headers["HX-Redirect"] == "/login?next=%2Fconsole%2Ffleet%2Fdesk-d1"
     await site.sign_in(person)
     for path in PAGES:
         response = await site.client.get(path)
@@ -163,10 +176,17 @@ async def test_an_identify_sent_from_the_page_reaches_the_device_and_shows_done(
             status, page = await _send(site, cmd="identify", seconds="7")
             assert status == 200  # followed the 303 back to the device
             assert "Sent. The device" in page and "seconds=7" in page
+            # the commands' section asks for itself while the command waits (unless
+            # the answer came before the page was read)
+            part = f"/console/fleet/{DEVICE}/commands"
+            assert "command-succeeded" in page or f'hx-get="{part}"' in page
             async with asyncio.timeout(DEADLINE_S):
                 while "command-succeeded" not in page:
                     await asyncio.sleep(0.2)
-                    page = await (await site.client.get(f"/console/fleet/{DEVICE}")).text()
+                    page = await (await site.client.get(part)).text()
+            answered = (await (await site.client.get(part)).text()).strip()
+            assert answered.startswith("<section") and "command-succeeded" in answered
+            assert "hx-get" not in answered  # none waits: the asking stops
         finally:
             pump.cancel()
             await asyncio.gather(pump, return_exceptions=True)

@@ -18,12 +18,12 @@ from aiohttp.test_utils import TestServer
 from api.attendance import handlers as attendance
 from ikn.site import make_site
 from ikn_core.domain import Role
-from ikn_core.settings import ApiSettings, IngestSettings
+from ikn_core.settings import IngestSettings
 from ikn_store.attendance.signals import set_building_site
 from ikn_store.people import Person, link_token, upsert_people
 from ikn_store.tokens import create_token
 from ingest.service import IngestService
-from tests.helpers import eventually, seed
+from tests.helpers import api_settings, eventually, seed
 
 WITA = ZoneInfo("Asia/Makassar")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=WITA)  # a Monday, a working day
@@ -100,7 +100,7 @@ async def seed_people(url: str) -> None:
 
 
 def site_app(url: str, clock: Clock, env: Mapping[str, str] = DEV_LOGIN) -> web.Application:
-    app = make_site(ApiSettings.from_env({"IKN_DATABASE_URL": url, **env}))
+    app = make_site(api_settings({"IKN_DATABASE_URL": url, **env}))
     now: Callable[[], datetime] = clock
     app[attendance.CLOCK] = now
     return app

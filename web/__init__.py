@@ -39,6 +39,7 @@ from web import (
     signin,
     static,
     unit,
+    utilisation,
 )
 from web.ports import PORTS, Ports
 
@@ -58,6 +59,7 @@ FEATURES = (
     unit,
     console,
     fleet,
+    utilisation,
     displays,
     door,
 )

@@ -20,13 +20,12 @@ from aiohttp import web
 from ikn_service import live_floor as service
 from ikn_service.desk_feed import Events, NotListening, TooManyStreams
 from ikn_store.fleet.devices import DeskEvent
-from ikn_store.live_floor import last_desk_event
-from ikn_store.people import Person
+from ikn_store.live_floor import BookingChange, last_desk_event
 from ikn_store.spaces import plan_zones
 from web import i18n, sessions
 from web.desks import BOX_H, BOX_W, layout, plan_width
 from web.labels import LIVE_STATES
-from web.pages import MANAGERS, person_of, render, signed_in
+from web.pages import MANAGERS, manager_of, render, signed_in
 from web.ports import PORTS, Ports
 
 Gettext = Callable[[str], str]
@@ -49,20 +48,14 @@ SHAPES = {
     "unbooked_use": "M0-10L10 0L0 10L-10 0Z",
     "offline": "M-9-9L9 9M-9 9L9-9M-9 0a9 9 0 1 0 18 0a9 9 0 1 0 -18 0Z",
     "disabled": "M-9-3H9V3H-9Z",
+    "assigned": "M-7-1H7V9H-7ZM-4-1V-5A4 4 0 0 1 4-5V-1",  # a padlock: not shown
 }
-
-
-def _manager(request: web.Request) -> Person:
-    me = person_of(request)
-    if me.role not in MANAGERS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
-    return me
 
 
 @routes.get("/console/floor")
 @signed_in
 async def floor_page(request: web.Request) -> web.StreamResponse:
-    _manager(request)
+    manager_of(request)
     ports = request.app[PORTS]
     now = ports.now()
     async with ports.pool().acquire() as conn:
@@ -107,10 +100,11 @@ async def floor_page(request: web.Request) -> web.StreamResponse:
 async def floor_events(request: web.Request) -> web.StreamResponse:
     """The floor's desks as they change, each a JSON event (its new state, words, mark
     and zone count): first every desk as it is now (``refresh``, no id), then one per
-    desk event (with its id; ``Last-Event-ID`` or ``after`` resumes), and at each
-    heartbeat the desks whose state changed without a sensor's change (a booking made,
-    checked in or ended, a ghost by time)."""
-    _manager(request)
+    desk event (with its id; ``Last-Event-ID`` or ``after`` resumes), one per booking
+    change that changed its desk's state (no id: a resumed stream's refresh covers
+    those it missed), and at each heartbeat the desks whose state changed with time
+    alone (a booking starting or ending, a ghost)."""
+    manager_of(request)
     ports = request.app[PORTS]
     floor_id = request.query.get("floor", "")
     last = _resume_from(request)
@@ -120,7 +114,9 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
     async def allowed() -> bool:
         return await sessions.still_signed_in(request, MANAGERS)
 
-    watch = ports.desk_feed().watch({"floor": floor_id}, holder=holder, last=last, allowed=allowed)
+    watch = ports.desk_feed().watch(
+        {"floor": floor_id}, holder=holder, last=last, allowed=allowed, bookings=True
+    )
 
     async def frames(events: Events) -> AsyncGenerator[bytes, None]:
         yield await floor.changed()
@@ -180,15 +176,23 @@ class _FloorFeed:
             if self.sent.get(d.desk_id) is not d.state
         )
 
-    async def frame(self, event: DeskEvent | None) -> bytes:
-        """The frame of ``event`` (its desk's state now, with its id), or at a heartbeat
-        (None) the desks changed since and a keep-alive."""
+    async def frame(self, event: DeskEvent | BookingChange | None) -> bytes:
+        """The frame of ``event``: a desk event's desk in its state now, with its id; a
+        booking change's desk when its state changed, without; at a heartbeat (None)
+        the desks changed since and a keep-alive."""
         if event is None:
             return await self.changed() + b": keepalive\n\n"
         async with self.ports.pool().acquire() as conn:
             found = await service.desk_now(conn, event.desk_id, self.ports.now())
         if found is None:  # the desk is gone since
             return b""
+        state = found[0].state
+        if self.sent.get(event.desk_id) is state and (
+            isinstance(event, BookingChange) or state is service.LiveState.ASSIGNED
+        ):  # nothing new to show, or (an assigned desk) a change not to be told
+            return b""
+        if isinstance(event, BookingChange):
+            return self._data(*found, event.tz, False)
         return b"id: %d\n" % event.id + self._data(*found, event.tz, False)
 
 

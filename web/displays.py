@@ -30,9 +30,8 @@ from markupsafe import Markup
 
 from ikn_core.door_code import code_at, next_change
 from ikn_service import displays as service
-from ikn_service.desk_feed import Events
+from ikn_service.desk_feed import Change, Events
 from ikn_store.displays import Display, display_of
-from ikn_store.fleet.devices import DeskEvent
 from web import i18n, sessions
 from web.checkin import qr_svg
 from web.console import serve_events
@@ -197,7 +196,7 @@ class _Feed:
     async def first(self) -> bytes:
         raise NotImplementedError
 
-    async def frame(self, event: DeskEvent | None) -> bytes:
+    async def frame(self, event: Change | None) -> bytes:
         raise NotImplementedError
 
     def due(self) -> float | None:
@@ -254,7 +253,7 @@ class _KioskFeed(_Feed):
         self.quiet_until = _clock() + FLOORS_EVERY_S
         return self.changed({**await self._floors(), **self._door()})
 
-    async def frame(self, event: DeskEvent | None) -> bytes:
+    async def frame(self, event: Change | None) -> bytes:
         """The floors again after a desk event, at most every ``FLOORS_EVERY_S`` (a busy
         building's events in between are read together, at the tick); at a heartbeat
         always (a booking changes a count without an event)."""
@@ -310,7 +309,7 @@ class _DeskFeed(_Feed):
     async def first(self) -> bytes:
         return self.changed(await self._sign())
 
-    async def frame(self, event: DeskEvent | None) -> bytes:
+    async def frame(self, event: Change | None) -> bytes:
         if event is not None and event.desk_id != self.desk_id:
             return b""
         return self.changed(await self._sign())
@@ -331,7 +330,11 @@ async def _stream(request: web.Request, filters: dict[str, str], feed: _Feed) ->
             found = await display_of(conn, token)
         return found is not None and found.building_id == building
 
-    watch = request.app[PORTS].desk_feed().watch(filters, holder=holder, last=None, allowed=allowed)
+    watch = (
+        request.app[PORTS]
+        .desk_feed()
+        .watch(filters, holder=holder, last=None, allowed=allowed, bookings=True)
+    )
     return await serve_events(request, watch, functools.partial(_frames, feed=feed))
 
 

@@ -104,7 +104,7 @@ def _page(
     title, hint = MESSAGES.get(status, fallback)
     response = render(request, "error.html", title=title, hint=hint, status=status, detail=detail)
     response.set_status(status)
-    for name in ("Allow", "Retry-After"):
+    for name in ("Allow", "Retry-After", "HX-Redirect"):
         if name in headers:
             response.headers[name] = headers[name]
     return response

@@ -38,7 +38,7 @@ from web.labels import (
     DEVICE_ALERTS,
     DEVICE_STATES,
 )
-from web.pages import MANAGERS, person_of, render, signed_in
+from web.pages import manager_of, person_of, render, signed_in
 from web.ports import PORTS
 
 routes = web.RouteTableDef()
@@ -46,11 +46,7 @@ FILTERS = ("building", "kind", "state", "alert")
 PREVIEW_BYTES = 1024  # of a dead letter's payload shown, as the API's
 HEX_ROW = 16  # bytes a line of the hex view
 LETTERS_SHOWN = 100
-
-
-def _manager(request: web.Request) -> None:
-    if person_of(request).role not in MANAGERS:
-        raise web.HTTPForbidden(reason="Not a page of your role")
+POLL_S = 2  # how often a device's page asks for its commands while one waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +118,7 @@ def _age(request: web.Request) -> Any:
 async def fleet(request: web.Request) -> web.StreamResponse:
     """Every device with its state, last contact, battery, firmware, outbox, drops,
     clock drift and alerts; the alerts counted, each a link to its devices."""
-    _manager(request)
+    manager_of(request)
     filters = _filters(request)
     devices = await _devices(request)
     alerts: Counter[str] = Counter(a for d in devices for a in d.alerts)
@@ -150,27 +146,39 @@ async def _device_page(
     if not found:
         raise web.HTTPNotFound(reason="No such device")
     ports = request.app[PORTS]
-    async with ports.pool().acquire() as conn:
-        commands = await list_commands(conn, device_id, ports.now(), limit=20)
-    zone = await _zone(request)
-    lang = i18n.language_of(request)
     response = render(
         request,
         "fleet_device.html",
         d=found[0],
-        commands=commands,
         states=DEVICE_STATES,
         alert_words=DEVICE_ALERTS,
-        statuses=COMMAND_STATUSES,
-        params=_params,
         age=_age(request),
-        clock=lambda moment: i18n.clock_time(moment, zone, lang),
         can_send=ports.commands() is not None,
         refused=refused,
         done=COMMAND_DONE.get(request.query.get("done", "")),
+        **await _commands(request, device_id),
     )
     response.set_status(status)
     return response
+
+
+async def _commands(request: web.Request, device_id: str) -> dict[str, Any]:
+    """What the commands' section (fleet_commands.html) shows: the last 20 commands
+    with their result, and whether one still waits (then the section polls)."""
+    ports = request.app[PORTS]
+    async with ports.pool().acquire() as conn:
+        commands = await list_commands(conn, device_id, ports.now(), limit=20)
+    zone = await _zone(request)
+    lang = i18n.language_of(request)
+    return {
+        "device_id": device_id,
+        "commands": commands,
+        "waiting": any(c.status == "pending" for c in commands),
+        "poll_s": POLL_S,
+        "statuses": COMMAND_STATUSES,
+        "params": _params,
+        "clock": lambda moment: i18n.clock_time(moment, zone, lang),
+    }
 
 
 def _params(view: CommandView) -> str:
@@ -184,8 +192,20 @@ def _params(view: CommandView) -> str:
 async def device(request: web.Request) -> web.StreamResponse:
     """One device: its health, its last 20 commands and what became of them, and the
     forms that send identify, configuration or reboot."""
-    _manager(request)
+    manager_of(request)
     return await _device_page(request)
+
+
+@routes.get("/console/fleet/{device}/commands")
+@signed_in
+async def commands_part(request: web.Request) -> web.StreamResponse:
+    """The device page's commands section alone (HTML), which the page asks for every
+    ``POLL_S`` while a command waits for its device's answer."""
+    manager_of(request)
+    device_id = request.match_info["device"]
+    if not ID.fullmatch(device_id) or not await _devices(request, device_id):
+        raise web.HTTPNotFound(reason="No such device")
+    return render(request, "fleet_commands.html", **await _commands(request, device_id))
 
 
 def _command(form: Mapping[str, str], now: datetime) -> DownCommand:
@@ -213,7 +233,7 @@ def _whole(raw: str) -> int:
 async def send(request: web.Request) -> web.StreamResponse:
     """Send the form's command; 303 back to the device with ``done=sent``, or the page
     again with why not (422 a value, 404 no device, 409 disabled, 503 no broker)."""
-    _manager(request)
+    manager_of(request)
     ports, me = request.app[PORTS], person_of(request)
     device_id = request.match_info["device"]
     form = {k: str(v) for k, v in (await request.post()).items()}
@@ -266,7 +286,7 @@ def shown(letter: StoredDeadLetter) -> ShownLetter:
 async def dead_letters(request: web.Request) -> web.StreamResponse:
     """What devices sent that did not fit the contract: counts by reason (each a
     filter), and the newest 100 (of the reason asked for) with their payloads."""
-    _manager(request)
+    manager_of(request)
     reason = request.query.get("reason") or None
     if reason is not None and not ID.fullmatch(reason):
         raise web.HTTPBadRequest(reason="reason: 1-64 letters, digits, '-' or '_'")

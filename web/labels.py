@@ -159,6 +159,7 @@ LIVE_STATES = {
     "unbooked_use": gettext_noop("in use without a booking"),
     "offline": gettext_noop("sensor offline"),
     "disabled": gettext_noop("out of use"),
+    "assigned": gettext_noop("assigned to one person (not shown)"),
 }
 # A day of My attendance's calendar: (its short word in the cell, what it means;
 # no word: a dash, or nothing on a day still to come).
@@ -179,6 +180,7 @@ DESK_SIGNS = {
     "booked": gettext_noop("Booked"),
     "occupied": gettext_noop("Occupied"),
     "out_of_use": gettext_noop("Out of use"),
+    "assigned": gettext_noop("Assigned"),
 }
 SIGNAL_KINDS = {
     "badge_in": gettext_noop("Badge tap in"),

@@ -8,7 +8,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -38,6 +38,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/unit", i18n.gettext_noop("My unit"), SUPERVISORS),
     ("/console/floor", i18n.gettext_noop("Live floor map"), MANAGERS),
     ("/console/fleet", i18n.gettext_noop("Fleet"), MANAGERS),
+    ("/console/utilisation", i18n.gettext_noop("Utilisation"), MANAGERS),
 )
 
 
@@ -65,12 +66,18 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
 
 
 def signed_in(handler: Handler) -> Handler:
-    """The page for a signed-in person; anyone else is sent to the sign-in page."""
+    """The page for a signed-in person; anyone else is sent to the sign-in page (a
+    part of a page htmx asks for: 401, and ``HX-Redirect`` takes the whole page there,
+    coming back to the page after; never the sign-in page inside a part)."""
 
     @functools.wraps(handler)
     async def page(request: web.Request) -> web.StreamResponse:
         session = request.get(sessions.SESSION)
         if session is None or session.person is None:
+            if request.headers.get("HX-Request") == "true":
+                back = page_of_ours(urlsplit(request.headers.get("HX-Current-URL", "")).path)
+                to = "/login" if back == "/" else "/login?" + urlencode({"next": back})
+                raise web.HTTPUnauthorized(headers={"HX-Redirect": to})
             raise web.HTTPSeeOther(_login_for(request))
         request[PERSON] = session.person
         return await handler(request)
@@ -92,6 +99,14 @@ def page_of_ours(path: str) -> str:
 
 def person_of(request: web.Request) -> Person:
     return request[PERSON]
+
+
+def manager_of(request: web.Request) -> Person:
+    """The signed-in facility manager or administrator (the console's); else 403."""
+    me = person_of(request)
+    if me.role not in MANAGERS:
+        raise web.HTTPForbidden(reason="Not a page of your role")
+    return me
 
 
 @routes.get("/")

@@ -49,6 +49,17 @@ HEADLINES: dict[str, tuple[str, ...]] = {
         "repeat_load_kb",
         "interactive_ms",
     ),
+    "ui-latency": (
+        "changes",
+        "p50_ms",
+        "p99_ms",
+        "ceiling_p50_ms",
+        "ceiling_p99_ms",
+        "ratio",
+        "page_work_p50_ms",
+        "clock_error_ms",
+        "load_1m",
+    ),
 }
 
 

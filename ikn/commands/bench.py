@@ -42,6 +42,24 @@ def cmd_bench_web(args: argparse.Namespace) -> None:
     results.emit(args, run(Options(args.desks, args.users, args.clients, args.requests)))
 
 
+def cmd_bench_ui_latency(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    from ikn.benchmarks.ui_latency import Options, run
+
+    results.emit(args, run(Options(args.changes, args.speed)))
+
+
+def _register_ui_latency(kinds: Any) -> None:
+    ui = kinds.add_parser(
+        "ui-latency",
+        help="the demo building running: sensor publish to the live floor map's DOM in "
+        "Chromium, p50/p99, against a bare EventSource on the same page",
+    )
+    ui.add_argument("--changes", type=int, default=200, help="sensor changes published")
+    ui.add_argument("--speed", type=float, default=60.0, help="the simulated building's speed")
+    ui.set_defaults(func=cmd_bench_ui_latency)
+
+
 def _register_web(kinds: Any) -> None:
     web = kinds.add_parser(
         "web",
@@ -73,6 +91,7 @@ def register(sub: Any) -> None:
     edge.register_bench(kinds)
     booking.register_bench(kinds)
     _register_web(kinds)
+    _register_ui_latency(kinds)
     from ikn.benchmarks import attendance_rules
 
     attendance_rules.register_bench(kinds)

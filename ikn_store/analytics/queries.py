@@ -201,6 +201,31 @@ GROUP BY p.id ORDER BY no_shows DESC, p.id
 """
 
 
+# The bucket of a whole period: its first local day.
+_WHOLE_PERIOD = "$1::date::timestamp"
+
+# The distinct people behind a place's figures in the period: those who held a booking
+# of one of its desks (not cancelled) overlapping the period, and those a desk of it is
+# assigned to. ($6: the place's id at the query's level.)
+_PEOPLE = """
+WITH scope AS ({scope})
+SELECT count(DISTINCT person) FROM (
+    SELECT b.person_id AS person FROM scope s JOIN bookings b ON b.desk_id = s.desk_id
+    WHERE s.place = $6 AND b.status <> 'cancelled' AND b.period && tstzrange(s.lo, s.hi)
+    UNION
+    SELECT d.assigned_to FROM scope s JOIN desks d ON d.id = s.desk_id
+    WHERE s.place = $6 AND d.assigned_to IS NOT NULL
+) p
+"""
+
+
+async def people_behind(conn: asyncpg.Connection, query: Query, place: str) -> int:
+    """How many distinct people booked a desk of ``place`` (an id at ``query.level``;
+    ``''``: the shared zones at level agency) in the period, or hold one assigned."""
+    sql = _PEOPLE.format(scope=_SCOPE.format(place=_PLACE[query.level]))
+    return int(await conn.fetchval(sql, *_args(query), place))
+
+
 def _bucket(query: Query, local: str) -> str:
     return _TRUNC[query.bucket].format(t=local)
 
@@ -292,11 +317,15 @@ async def utilisation_computed(conn: asyncpg.Connection, query: Query) -> list[d
     return [orjson.loads(r[0]) for r in rows]
 
 
+def _campus_wide(query: Query) -> None:
+    if query.level is Level.AGENCY and (query.building or query.floor or query.zone):
+        raise ValueError("level=agency is campus-wide: it takes no building, floor or zone")
+
+
 def _rollup_sql(query: Query) -> str | None:
     """The sums per place and bucket from the day or slot rollups; ``None`` for desks
     below a day (computed from the raw tables)."""
-    if query.level is Level.AGENCY and (query.building or query.floor or query.zone):
-        raise ValueError("level=agency is campus-wide: it takes no building, floor or zone")
+    _campus_wide(query)
     scope = _SCOPE.format(place=_PLACE[query.level])
     if query.bucket in (Bucket.DAY, Bucket.WEEK):
         return _FROM_DAYS.format(scope=scope, bucket=_bucket(query, "a.day::timestamp"))
@@ -329,11 +358,25 @@ async def desk_slots_raw(conn: asyncpg.Connection, query: Query) -> list[asyncpg
         return list(await conn.fetch(_FROM_RAW_SLOTS.format(desk_slots=DESK_SLOTS, bucket=bucket)))
 
 
-async def funnel(conn: asyncpg.Connection, query: Query) -> list[dict[str, Any]]:
-    """Bookings by local start: booked → checked in → occupied, no-shows, ghosts."""
+async def utilisation_over_period(conn: asyncpg.Connection, query: Query) -> list[dict[str, Any]]:
+    """One row per place for the whole period (``bucket``: its first day), from the day
+    rollup and rendered by the same ``analytics_utilisation_row`` as every bucket's, so
+    frequency, occupancy rate and peak are the period's, not an average of buckets."""
+    _campus_wide(query)
+    rows = _FROM_DAYS.format(scope=_SCOPE.format(place=_PLACE[query.level]), bucket=_WHOLE_PERIOD)
+    sql = _UTILISATION.format(rows=rows, step=f"{query.days} days", label="YYYY-MM-DD")
+    found = await conn.fetch(sql, *_args(query), query.level.value)
+    return [orjson.loads(r[0]) for r in found]
+
+
+async def funnel(
+    conn: asyncpg.Connection, query: Query, *, whole_period: bool = False
+) -> list[dict[str, Any]]:
+    """Bookings by local start: booked → checked in → occupied, no-shows, ghosts;
+    ``whole_period``: one row per place for the period (``bucket``: its first day)."""
     sql = _FUNNEL.format(
         scope=_SCOPE.format(place=_PLACE[query.level]),
-        bucket=_bucket(query, "u.local_start"),
+        bucket=_WHOLE_PERIOD if whole_period else _bucket(query, "u.local_start"),
     )
     return [
         {
@@ -387,3 +430,55 @@ async def no_shows_by_person(
         }
         for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopePlace:
+    """A place whose figures may be asked for: its level and id, its name, the zone of
+    a desk (which the desk level's query is filtered by) and its building's time zone
+    (an agency's: its first zone's building's)."""
+
+    level: Level
+    id: str
+    name: str
+    zone_id: str | None
+    tz: str
+
+
+_PLACES = """
+SELECT * FROM (
+    SELECT 'building' AS level, b.id, b.name, NULL AS zone_id, b.tz, 1 AS o,
+           ARRAY[b.id] AS within
+    FROM buildings b
+    UNION ALL
+    SELECT 'floor', f.id, f.name, NULL, b.tz, 2, ARRAY[b.id, f.id]
+    FROM floors f JOIN buildings b ON b.id = f.building_id
+    UNION ALL
+    SELECT 'zone', z.id, z.name, NULL, b.tz, 3, ARRAY[b.id, f.id, z.id]
+    FROM zones z JOIN floors f ON f.id = z.floor_id JOIN buildings b ON b.id = f.building_id
+    UNION ALL
+    SELECT 'desk', d.id, d.name, z.id, b.tz, 4, ARRAY[b.id, f.id, z.id, d.id]
+    FROM desks d JOIN zones z ON z.id = d.zone_id JOIN floors f ON f.id = z.floor_id
+    JOIN buildings b ON b.id = f.building_id
+    UNION ALL
+    SELECT 'agency', z.agency, z.agency, NULL, min(b.tz), 5, ARRAY[z.agency]
+    FROM zones z JOIN floors f ON f.id = z.floor_id JOIN buildings b ON b.id = f.building_id
+    WHERE z.agency IS NOT NULL GROUP BY z.agency
+) p
+WHERE ($1::text IS NULL OR p.level = $1) AND ($2::text IS NULL OR p.id = $2)
+  AND ($3::text IS NULL OR $3 = ANY (p.within))
+ORDER BY p.o, p.within
+"""
+
+
+async def scope_places(
+    conn: asyncpg.Connection,
+    level: Level | None = None,
+    place: str | None = None,
+    *,
+    within: str | None = None,
+) -> list[ScopePlace]:
+    """Every building, floor, zone, desk and agency (those ``level`` and ``place`` keep;
+    ``within``: those in that building, floor or zone, or that place itself)."""
+    rows = await conn.fetch(_PLACES, level.value if level else None, place, within)
+    return [ScopePlace(Level(r["level"]), r["id"], r["name"], r["zone_id"], r["tz"]) for r in rows]
