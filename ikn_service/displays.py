@@ -24,7 +24,7 @@ class FloorCount:
     floor_id: str
     name: str
     free: int  # desks free now (the live state ``free``)
-    desks: int  # desks in use (not disabled)
+    desks: int  # desks anyone may book (not out of use, not assigned to one person)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ async def kiosk(conn: asyncpg.Connection, building_id: str, now: datetime) -> Ki
     desks = dict(free)
     for row in await building_desks(conn, building_id, now):
         state = live_state(facts_of(row), now)
-        desks[row.floor_id] += state is not LiveState.DISABLED
+        desks[row.floor_id] += state not in (LiveState.DISABLED, LiveState.ASSIGNED)
         free[row.floor_id] += state is LiveState.FREE
     floors = [FloorCount(f, name, free[f], desks[f]) for f, name in found.floors]
     return Kiosk(found.building_id, found.name, ZoneInfo(found.tz), floors)
