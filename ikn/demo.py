@@ -19,6 +19,7 @@ import ctypes
 import dataclasses
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -44,6 +45,7 @@ MANUAL_DESK = "f1-manual"
 MANUAL_DEVICE = f"desk-{MANUAL_DESK}"
 INGEST_ACCOUNT = "ingest-1"  # the demo's one ingest replica: svc.ingest-1
 BOOK_DESK = "f1-a-01"  # the desk the banner's example books
+DISPLAY = "demo-lobby"  # the display token of the building's lobby kiosk
 _PR_SET_PDEATHSIG = 1
 
 
@@ -88,6 +90,7 @@ class Demo:
         self.postgres: EmbeddedPostgres | None = None
         self.broker: BrokerProcess | None = None
         self.logins: dict[str, str] = {}  # broker user name -> password (Mosquitto only)
+        self.display_token = ""  # the lobby kiosk's (shown once, in the banner)
         self.tokens: dict[str, str] = {}  # the demo's people's API tokens, by person id
         self.db_url = ""
         self._stop = False
@@ -132,6 +135,7 @@ class Demo:
             "IKN_INGEST_SHARE_GROUP": "ikn-ingest" if self.broker.kind == "mosquitto" else "none",
             "IKN_API_PORT": str(api_port),
             "IKN_WEB_DEV_LOGIN": "true",  # the pages list the demo's people to sign in as
+            "IKN_DISPLAY_KEY": secrets.token_hex(32),  # the kiosk's door code, new each start
             "IKN_SIM_SPEED": str(self.options.speed),
             "PYTHONUNBUFFERED": "1",
             **dict(self.options.env),
@@ -160,6 +164,7 @@ class Demo:
         from firmware_sim.scenario import load_scenario
         from ikn_store.attendance.signals import set_building_site
         from ikn_store.booking.places import RuleOverrides, set_building_rules
+        from ikn_store.displays import create_display_token
         from ikn_store.migrations import migrate
         from ikn_store.people import upsert_people
         from ikn_store.spaces import load_site
@@ -189,6 +194,8 @@ class Demo:
             # A token is shown once: a demo started again replaces the tokens it made.
             await conn.execute("DELETE FROM api_tokens WHERE name = ANY($1)", ids)
             tokens = {p.id: await create_token(conn, p.id, str(p.role), p.id) for p in PEOPLE}
+            await conn.execute("DELETE FROM display_tokens WHERE name = $1", DISPLAY)
+            self.display_token = await create_display_token(conn, DISPLAY, BUILDING)
             desks = [d.id for d in site.desks if d.id != MANUAL_DESK]
             taps = await seed_history(conn, datetime.now(UTC), desks)
             log.info("the demo's people: %d, with %d past badge taps", len(PEOPLE), taps)
@@ -279,6 +286,8 @@ IKN Workspace demo is running.
   Logs        {self.dir}/{{ingest,api,sim}}.log
   Tokens      (Authorization: Bearer <token>; each acts for its person)
 {people}
+  Kiosk       {base}/display  (sign the lobby display of {BUILDING} in with its token:
+              {self.display_token}, then scan its door code as a signed-in person)
 
 The ikn command beside the demo (ikn token create --person P, ikn import people FILE, ...)
 reaches its database with:

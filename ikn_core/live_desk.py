@@ -78,3 +78,30 @@ def live_state(facts: DeskFacts, now: datetime) -> LiveState:
         if now - empty_from >= GHOST_AFTER:
             return LiveState.GHOST
     return LiveState.CHECKED_IN if facts.booking == "checked_in" else LiveState.BOOKED
+
+
+class DeskSign(StrEnum):
+    """What a desk's own display says (issue 19): the live state in three words a
+    passer-by needs, plus out of use. Who booked is never part of it."""
+
+    FREE = "free"  # nobody booked it now, nobody seen (until the next booking, if today)
+    BOOKED = "booked"  # booked or checked in now, nobody seen: until the booking's end
+    OCCUPIED = "occupied"  # someone is there (booked or not)
+    OUT_OF_USE = "out_of_use"
+    ASSIGNED = "assigned"  # one person's desk: whether they are there is not told
+
+
+def desk_sign(facts: DeskFacts, now: datetime) -> DeskSign:
+    """The sign of ``live_state``: a ghost is still booked (the no-show release frees
+    it), an offline sensor leaves the booking to tell (free or booked), and an
+    assigned desk says so only (its person's presence is theirs, UU 27/2022)."""
+    state = live_state(facts, now)
+    if state is LiveState.DISABLED:
+        return DeskSign.OUT_OF_USE
+    if state is LiveState.ASSIGNED:
+        return DeskSign.ASSIGNED
+    if state in (LiveState.OCCUPIED, LiveState.UNBOOKED_USE):
+        return DeskSign.OCCUPIED
+    if state is LiveState.FREE or (state is LiveState.OFFLINE and facts.booking is None):
+        return DeskSign.FREE
+    return DeskSign.BOOKED

@@ -50,7 +50,10 @@ PURPOSES: tuple[Purpose, ...] = (
     ),
     Purpose(
         "signals",
-        "attendance signals: badge taps, app, desk and booking check-ins, corrections",
+        (
+            "attendance signals: badge taps, app, desk and booking check-ins, door codes "
+            "scanned, corrections"
+        ),
         "`attendance_signals`",
         "the evidence behind each attendance day, for corrections and disputes",
         "signals_days",

@@ -514,6 +514,16 @@ WEB_SESSION_MAX_S = Setting(
     parse.int_between(300, 2_592_000),
     "and this many seconds after signing in, however active (300–2592000)",
 )
+DISPLAY_KEY = Setting(
+    "IKN_DISPLAY_KEY",
+    parse.site_key,
+    (
+        "secret key (at least 16 bytes) signing the rotating check-in code a lobby kiosk "
+        "shows at the door (docs/attendance.md); unset, kiosks show no code and `/door` "
+        "answers 503. Required by `docker-compose.yml`; `ikn demo` makes one"
+    ),
+    secret=True,
+)
 PRIVACY_MIN_GROUP = Setting(
     "IKN_PRIVACY_MIN_GROUP",
     parse.int_between(2, 1000),
@@ -972,6 +982,7 @@ class WebSettings:
     oidc_login: bool = setting(WEB_OIDC_LOGIN, False)  # sign in with the identity provider
     session_idle_s: int = setting(WEB_SESSION_IDLE_S, 1800)  # signed out when idle so long
     session_max_s: int = setting(WEB_SESSION_MAX_S, 43_200)  # and so long after signing in
+    display_key: bytes | None = setting(DISPLAY_KEY, None)  # signs the door's code
     min_group: int = setting(PRIVACY_MIN_GROUP, 5)  # people a figure of people needs behind it
 
     @staticmethod

@@ -26,6 +26,7 @@ from ikn_core.attendance.requests import (
 )
 from ikn_core.attendance.sent import event_time
 from ikn_core.attendance.week import over_cap_if_remote
+from ikn_core.door_code import DoorCodeRefused, check
 from ikn_core.fields import InvalidField, parse_day, parse_time
 from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance import signals as ledger
@@ -124,6 +125,50 @@ async def _office(
         if inside:
             return inside
     raise OutsideGeofence(radius)
+
+
+@dataclass(frozen=True, slots=True)
+class DoorScan:
+    """``person_id`` scanned a door's code (its query's ``b``, ``w``, ``s``) at ``at``."""
+
+    person_id: str
+    building_id: str
+    window: str
+    signature: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DoorCheckIn:
+    building_id: str
+    at: datetime  # when the presence was recorded (a replay: the first scan's time)
+    new: bool  # False: this person scanned this code before (nothing stored again)
+
+
+async def door_check_in(
+    conn: asyncpg.Connection, cmd: DoorScan, key: bytes, policy: Policy
+) -> DoorCheckIn:
+    """Record the person's presence in the building the code is of (a ``door_qr``
+    signal at ``office``), when the code is ours and current (``DoorCodeRefused``
+    otherwise). One signal per person and code: a second scan of it stores nothing."""
+    code = check(key, cmd.building_id, cmd.window, cmd.signature, cmd.at)
+    if not await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM buildings WHERE id = $1)", code.building_id
+    ):
+        raise DoorCodeRefused("door-code-unreadable", "the code's building is gone")
+    source = f"door:{code.building_id}:{code.window}:{cmd.person_id}"
+    signal = ledger.NewSignal(
+        person_id=cmd.person_id,
+        kind="door_qr",
+        at=cmd.at,
+        place_type=str(PlaceType.OFFICE),
+        source=source,
+        building_id=code.building_id,
+    )
+    if await ledger.add_signal(conn, signal, policy) is not None:
+        return DoorCheckIn(code.building_id, cmd.at, True)
+    first = await ledger.signal_at(conn, source, "door_qr")
+    return DoorCheckIn(code.building_id, first or cmd.at, False)
 
 
 @dataclass(frozen=True, slots=True)

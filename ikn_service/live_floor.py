@@ -14,7 +14,7 @@ import asyncpg
 from ikn_core.live_desk import DeskFacts, LiveState, live_state
 from ikn_store.live_floor import DeskRow, ZoneRow, floor_desks, floor_zones, one_desk
 
-__all__ = ["LiveDesk", "LiveFloor", "LiveState", "ZoneRow", "desk_now", "read_floor"]
+__all__ = ["LiveDesk", "LiveFloor", "LiveState", "ZoneRow", "desk_now", "facts_of", "read_floor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +41,9 @@ class LiveFloor:
     zones: list[ZoneRow]
 
 
-def _live(row: DeskRow, now: datetime) -> LiveDesk:
-    facts = DeskFacts(
+def facts_of(row: DeskRow) -> DeskFacts:
+    """What the rule (``ikn_core.live_desk``) needs of a desk's row."""
+    return DeskFacts(
         disabled=row.disabled,
         assigned=row.assigned,
         sensor_online=row.sensor_online,
@@ -51,6 +52,9 @@ def _live(row: DeskRow, now: datetime) -> LiveDesk:
         booking=row.booking,
         booking_start=row.booking_start,
     )
+
+
+def _live(row: DeskRow, now: datetime) -> LiveDesk:
     return LiveDesk(
         row.desk_id,
         row.name,
@@ -58,7 +62,7 @@ def _live(row: DeskRow, now: datetime) -> LiveDesk:
         row.floor_id,
         row.x,
         row.y,
-        live_state(facts, now),
+        live_state(facts_of(row), now),
         None if row.assigned else row.since,
         None if row.assigned else row.reported_at,
         row.device_id,

@@ -29,6 +29,7 @@ class DeskRow:
     sensor_online: bool | None
     booking: str | None
     booking_start: datetime | None
+    booking_end: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ SELECT d.id AS desk_id, d.name, z.id AS zone_id, f.id AS floor_id, b.id AS build
                       OR vs.last_seen
                          >= $3::timestamptz - make_interval(secs => v.expected_interval_s))
        END AS sensor_online,
-       k.status AS booking, lower(k.period) AS booking_start
+       k.status AS booking, lower(k.period) AS booking_start, upper(k.period) AS booking_end
 FROM desks d
 JOIN zones z ON z.id = d.zone_id
 JOIN floors f ON f.id = z.floor_id
@@ -90,6 +91,35 @@ async def floor_desks(conn: asyncpg.Connection, floor_id: str, at: datetime) -> 
     """Every desk of the floor, as of ``at``."""
     rows = await conn.fetch(_DESKS + _WHERE + " ORDER BY z.id, d.id", floor_id, None, at)
     return [DeskRow(**dict(r)) for r in rows]
+
+
+async def building_desks(conn: asyncpg.Connection, building_id: str, at: datetime) -> list[DeskRow]:
+    """Every desk of the building, as of ``at``, by floor."""
+    rows = await conn.fetch(
+        _DESKS + _WHERE + " AND b.id = $4 ORDER BY f.level, f.id, d.id", None, None, at, building_id
+    )
+    return [DeskRow(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildingFloors:
+    """A building's name, zone and floors (id, name), lowest first."""
+
+    building_id: str
+    name: str
+    tz: str
+    floors: list[tuple[str, str]]
+
+
+async def building_floors(conn: asyncpg.Connection, building_id: str) -> BuildingFloors | None:
+    """The building and its floors (None: no such building)."""
+    row = await conn.fetchrow("SELECT id, name, tz FROM buildings WHERE id = $1", building_id)
+    if row is None:
+        return None
+    floors = await conn.fetch(
+        "SELECT id, name FROM floors WHERE building_id = $1 ORDER BY level, id", building_id
+    )
+    return BuildingFloors(row["id"], row["name"], row["tz"], [(f["id"], f["name"]) for f in floors])
 
 
 async def one_desk(conn: asyncpg.Connection, desk_id: str, at: datetime) -> DeskRow | None:

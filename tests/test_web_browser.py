@@ -30,6 +30,7 @@ WIDTHS = (1280, 360)
 # Every page, and who is signed in to see it (None: nobody).
 PAGES = {
     "login": ("/login", None),
+    "display-signin": ("/display", None),  # the displays: tests/test_web_displays_browser.py
     "today": ("/", "Ani Lestari"),
     "desks": ("/desks", "Ani Lestari"),
     "bookings": ("/bookings", "Ani Lestari"),

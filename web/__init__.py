@@ -26,6 +26,8 @@ from web import (
     checkin,
     console,
     desks,
+    displays,
+    door,
     errors,
     feeds,
     fleet,
@@ -64,6 +66,8 @@ FEATURES = (
     plan_editor,
     zones,
     admin,
+    displays,
+    door,
 )
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from ikn_service import live_floor as service
-from ikn_service.desk_feed import NotListening, TooManyStreams
+from ikn_service.desk_feed import Events, NotListening, TooManyStreams
 from ikn_store.fleet.devices import DeskEvent
 from ikn_store.floor_plans import plan_of
 from ikn_store.live_floor import BookingChange, last_desk_event
@@ -117,15 +118,33 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
     watch = ports.desk_feed().watch(
         {"floor": floor_id}, holder=holder, last=last, allowed=allowed, bookings=True
     )
-    try:  # both raised on opening only: the EventSource tries again (``retry``)
+
+    async def frames(events: Events) -> AsyncGenerator[bytes, None]:
+        yield await floor.changed()
+        async for event in events:
+            yield await floor.frame(event)
+
+    return await serve_events(request, watch, frames)
+
+
+async def serve_events(
+    request: web.Request,
+    watch: AbstractAsyncContextManager[Events],
+    frames: Callable[[Events], AsyncGenerator[bytes, None]],
+) -> web.StreamResponse:
+    """An SSE answer of the ``frames`` made from the hub's ``watch`` (the floor map's,
+    the displays'); 503 with ``Retry-After`` when the hub cannot take a stream now
+    (both raised on opening only: the EventSource tries again, ``retry``)."""
+    try:
         async with watch as events:
             response = web.StreamResponse(headers=SSE_HEADERS)
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n")
-            with contextlib.suppress(ConnectionResetError):
-                await response.write(await floor.changed())
-                async for event in events:
-                    await response.write(await floor.frame(event))
+            # closed here, before the watch: a frame maker awaiting the hub is stopped first
+            async with contextlib.aclosing(frames(events)) as made:
+                with contextlib.suppress(ConnectionResetError):
+                    async for frame in made:
+                        await response.write(frame)
             return response
     except (NotListening, TooManyStreams):
         raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"}) from None

@@ -80,8 +80,9 @@ def long_date(day: date, language: str) -> str:
     return format_date(day, "full", locale=BABEL_LOCALES[language])
 
 
-def clock_time(moment: datetime, zone: ZoneInfo, language: str) -> str:
-    """``08.30 WITA`` / ``8:30 AM WITA``: the zone's own abbreviation (tzdata's), since
-    Babel's English names it ``+0800``."""
+def clock_time(moment: datetime, zone: ZoneInfo, language: str, *, seconds: bool = False) -> str:
+    """``08.30 WITA`` / ``8:30 AM WITA`` (``seconds``: ``08.30.30 WITA``): the zone's own
+    abbreviation (tzdata's), since Babel's English names it ``+0800``."""
     local = moment.astimezone(zone)
-    return f"{format_time(local, 'short', locale=BABEL_LOCALES[language])} {local.tzname()}"
+    shown = format_time(local, "medium" if seconds else "short", locale=BABEL_LOCALES[language])
+    return f"{shown} {local.tzname()}"

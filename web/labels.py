@@ -187,11 +187,20 @@ DAY_STATES = {
     "not_counted": ("", gettext_noop("Not counted (yet)")),
     "future": ("", gettext_noop("Still to come")),
 }
+# A desk's own display (ikn_core.live_desk.DeskSign), in large type.
+DESK_SIGNS = {
+    "free": gettext_noop("Free"),
+    "booked": gettext_noop("Booked"),
+    "occupied": gettext_noop("Occupied"),
+    "out_of_use": gettext_noop("Out of use"),
+    "assigned": gettext_noop("Assigned"),
+}
 SIGNAL_KINDS = {
     "badge_in": gettext_noop("Badge tap in"),
     "badge_out": gettext_noop("Badge tap out"),
     "desk_occupied": gettext_noop("Desk sensor"),
     "booking_check_in": gettext_noop("Desk check-in"),
+    "door_qr": gettext_noop("Door code scanned"),
     "app_check_in": gettext_noop("Clock-in from the app"),
     "app_check_out": gettext_noop("Clock-out from the app"),
     "correction_in": gettext_noop("Approved correction of the clock-in"),

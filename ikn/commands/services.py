@@ -175,6 +175,43 @@ def cmd_token_link(args: argparse.Namespace) -> None:
     _token_command(work)
 
 
+def cmd_display_create(args: argparse.Namespace) -> None:
+    """A new display token for one building's kiosk and desk displays, printed once."""
+
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.displays import create_display_token
+
+        print(await create_display_token(conn, args.name, args.building))
+
+    _token_command(work)
+
+
+def cmd_display_list(_: argparse.Namespace) -> None:
+    """Every display token: name, building, created, last used (never the token)."""
+
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.displays import list_displays
+
+        def when(moment: datetime | None) -> str:
+            return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else "never"
+
+        print("name\tbuilding\tcreated\tlast used")
+        for d in await list_displays(conn):
+            print(f"{d.name}\t{d.building_id}\t{when(d.created_at)}\t{when(d.last_used_at)}")
+
+    _token_command(work)
+
+
+def cmd_display_revoke(args: argparse.Namespace) -> None:
+    async def work(conn: asyncpg.Connection) -> None:
+        from ikn_store.displays import revoke_display_token
+
+        await revoke_display_token(conn, args.name)
+        print(f"revoked display {args.name!r}")
+
+    _token_command(work)
+
+
 def _token_command(work: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
     """``work`` on the database; a token error (a name taken, no such token or person)
     becomes the command's one-line error."""
@@ -230,3 +267,16 @@ def register(sub: Any) -> None:
     link.add_argument("name")
     link.add_argument("--person", required=True)
     link.set_defaults(func=cmd_token_link)
+    display = sub.add_parser(
+        "display", help="display tokens: lobby kiosks and desk displays of one building"
+    ).add_subparsers(dest="action", required=True)
+    make = display.add_parser("create", help="create a display token (printed once)")
+    make.add_argument("--building", required=True, help="the building whose displays it opens")
+    make.add_argument("--name", required=True, help="a unique name, e.g. lobby-b1")
+    make.set_defaults(func=cmd_display_create)
+    display.add_parser("list", help="every display token, never the token itself").set_defaults(
+        func=cmd_display_list
+    )
+    gone = display.add_parser("revoke", help="delete a display token: refused at once")
+    gone.add_argument("name")
+    gone.set_defaults(func=cmd_display_revoke)

@@ -6,7 +6,7 @@
 - The day of a signal is its local date in the person's home building zone.
 - Clock-in is the earliest *clock-in* signal (``badge_in``, ``app_check_in``); when
   there is none, the earliest *presence* signal (``booking_check_in``,
-  ``desk_occupied``) stands in for it. Clock-out is the latest *clock-out* signal
+  ``desk_occupied``, ``door_qr``) stands in for it. Clock-out is the latest *clock-out* signal
   (``badge_out``, ``app_check_out``) after the clock-in; presence signals never stand
   in for a clock-out (they prove someone was there, not when they left).
 - Work mode: any signal in a building of the home agency makes it WFO; else any in
@@ -48,10 +48,13 @@ class SignalKind(StrEnum):
     APP_CHECK_OUT = "app_check_out"
     CORRECTION_IN = "correction_in"  # a supervisor-approved correction of the clock-in
     CORRECTION_OUT = "correction_out"  # a supervisor-approved correction of the clock-out
+    DOOR_QR = "door_qr"  # the rotating code of a building's door kiosk, scanned
 
 
 CLOCK_IN_KINDS = frozenset({SignalKind.BADGE_IN, SignalKind.APP_CHECK_IN, SignalKind.CORRECTION_IN})
-PRESENCE_KINDS = frozenset({SignalKind.DESK_OCCUPIED, SignalKind.BOOKING_CHECK_IN})
+PRESENCE_KINDS = frozenset(
+    {SignalKind.DESK_OCCUPIED, SignalKind.BOOKING_CHECK_IN, SignalKind.DOOR_QR}
+)
 CLOCK_OUT_KINDS = frozenset(
     {SignalKind.BADGE_OUT, SignalKind.APP_CHECK_OUT, SignalKind.CORRECTION_OUT}
 )

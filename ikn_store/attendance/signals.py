@@ -10,7 +10,9 @@ Signals come from:
 - a desk sensor showing occupied during its booking (one ``desk_occupied`` per booking,
   ``attendance_desk_occupied()``);
 - booking check-ins (app, sensor, badge): the ``bookings_attendance`` trigger;
-- app check-in/check-out (``add_app_signal``: one a minute per person, kind and place).
+- app check-in/check-out (``add_app_signal``: one a minute per person, kind and place);
+- a door's rotating code scanned (``door_qr``, ``ikn_service.attendance.door_check_in``:
+  one per person and code).
 
 Each signal is stored once (``UNIQUE (source, kind)``); inserting one marks its
 person's local day dirty (trigger ``attendance_signals_dirty``), for
@@ -68,6 +70,29 @@ async def add_signal(conn: asyncpg.Connection, signal: NewSignal, policy: Policy
         signal.received_at,
     )
     return None if signal_id is None else int(signal_id)
+
+
+async def signal_at(conn: asyncpg.Connection, source: str, kind: str) -> datetime | None:
+    """When the signal of ``source`` and ``kind`` happened (None: there is none)."""
+    at: datetime | None = await conn.fetchval(
+        "SELECT at FROM attendance_signals WHERE source = $1 AND kind = $2", source, kind
+    )
+    return at
+
+
+async def first_signal(
+    conn: asyncpg.Connection, person_id: str, kind: str, building_id: str, since: datetime
+) -> datetime | None:
+    """When the person's first signal of ``kind`` at the building since ``since`` was."""
+    at: datetime | None = await conn.fetchval(
+        """SELECT min(at) FROM attendance_signals
+           WHERE person_id = $1 AND kind = $2 AND building_id = $3 AND at >= $4""",
+        person_id,
+        kind,
+        building_id,
+        since,
+    )
+    return at
 
 
 APP_REPEAT = timedelta(minutes=1)  # an app signal repeated within it is the same signal
