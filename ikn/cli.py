@@ -54,4 +54,6 @@ def main(argv: list[str] | None = None) -> None:
     # servers and children they started. Long-running services replace this handler
     # with their loop's own (ikn/running.py) and stop gracefully.
     signal.signal(signal.SIGTERM, _interrupted)
-    sys.exit(run(argv))
+    status = run(argv)
+    if status:
+        sys.exit(status)

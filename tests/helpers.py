@@ -6,6 +6,8 @@ import asyncio
 import io
 import os
 import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
@@ -49,14 +51,32 @@ SMALL_SITE = Site(
 )
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def ikn_command(
     env: Mapping[str, str], *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """``ikn ARGS`` run in this process, with ``env`` added to the environment for its
-    length: its exit status, stdout and stderr, as ``python -m ikn`` gives them, without
-    starting a Python (0.5-1 s each here). For one-shot commands (accounts, imports)
-    from a test that is not async: a command runs its own event loop, and takes
-    SIGINT and SIGTERM on the main thread."""
+    """``ikn ARGS`` with ``env`` added to the environment: its exit status, stdout and
+    stderr, as ``python -m ikn`` gives them. In this process where it can, without
+    starting a Python (0.5-1 s each here): on the main thread with no event loop
+    running, as a command runs its own loop and takes SIGINT and SIGTERM there; from
+    an async test or another thread, a child process. For one-shot commands."""
+    if threading.current_thread() is not threading.main_thread() or _loop_running():
+        return subprocess.run(
+            [sys.executable, "-m", "ikn", *args],
+            env={**os.environ, **env},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)  # with .buffer
     err = io.StringIO()
