@@ -6,7 +6,6 @@ shape, updated from the same desk events as the API's SSE stream
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -30,7 +29,6 @@ from web.pages import MANAGERS, manager_of, render, signed_in
 from web.ports import PORTS, Ports
 
 Gettext = Callable[[str], str]
-_catalogue = functools.cache(i18n.load)  # one compiled catalogue a language
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -155,7 +153,7 @@ class _FloorFeed:
 
     def __init__(self, ports: Ports, floor_id: str, lang: str) -> None:
         self.ports, self.floor_id, self.lang = ports, floor_id, lang
-        self.gettext = _catalogue(lang).gettext
+        self.gettext = i18n.load(lang).gettext
         self.sent: dict[str, service.LiveState] = {}
 
     def _data(

@@ -9,6 +9,7 @@ Times are shown in the building's zone with its abbreviation (WITA).
 
 from __future__ import annotations
 
+import functools
 import gettext
 import io
 from collections.abc import Mapping
@@ -38,8 +39,10 @@ def catalogue_path(language: str) -> Path:
     return LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
 
 
+@functools.cache
 def load(language: str) -> gettext.GNUTranslations:
-    """The compiled catalogue of ``language``."""
+    """The compiled catalogue of ``language``, compiled once a process (every app made,
+    a test's too, used to compile both again)."""
     with catalogue_path(language).open("rb") as po:
         catalog = read_po(po, locale=language)
     compiled = io.BytesIO()
