@@ -75,12 +75,14 @@ class _Ahead:
     """Fresh databases copied from ``template`` ahead of need, on a thread of their own:
     a CREATE DATABASE takes 0.2-0.9 s here, and 600 tests want one, while a test itself
     mostly waits on PostgreSQL, brokers and child processes. ``take`` hands out the next
-    (or the error that stopped the thread); ``close`` stops it and drops what is left."""
+    (or the error that stopped the thread); ``drop`` leaves a used one to the thread to
+    drop (0.1-0.3 s each); ``close`` stops it and drops what is left."""
 
     def __init__(self, server_url: str, template: str, ahead: int = 2) -> None:
         self.server_url = server_url
         self.template = template
         self._ready: queue.Queue[str | BaseException] = queue.Queue(maxsize=ahead)
+        self._used: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._fill, name="databases-ahead", daemon=True)
         self._thread.start()
@@ -90,12 +92,25 @@ class _Ahead:
             name = f"t_{uuid.uuid4().hex[:12]}"
             try:
                 asyncio.run(
-                    _admin(self.server_url, f"CREATE DATABASE {name} TEMPLATE {self.template}")
+                    _admin(
+                        self.server_url,
+                        *self._drops(),
+                        f"CREATE DATABASE {name} TEMPLATE {self.template}",
+                    )
                 )
             except Exception as exc:  # handed to the test that takes it
                 self._ready.put(exc)
                 return
             self._ready.put(name)
+
+    def _drops(self) -> list[str]:
+        names = []
+        while not self._used.empty():
+            names.append(self._used.get())
+        return [f"DROP DATABASE IF EXISTS {n} WITH (FORCE)" for n in names]
+
+    def drop(self, name: str) -> None:
+        self._used.put(name)
 
     def take(self) -> str:
         got = self._ready.get(timeout=120)
@@ -112,7 +127,7 @@ class _Ahead:
             except queue.Empty:
                 continue
         names = [f"DROP DATABASE IF EXISTS {n} WITH (FORCE)" for n in left if isinstance(n, str)]
-        asyncio.run(_admin(self.server_url, *names))
+        asyncio.run(_admin(self.server_url, *self._drops(), *names))
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +167,7 @@ def database_url(pg_server: str, _databases: _Ahead) -> Iterator[str]:
     """A migrated database of its own for this test (made while an earlier test ran)."""
     name = _databases.take()
     yield _with_database(pg_server, name)
-    asyncio.run(_admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    _databases.drop(name)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +176,7 @@ def module_database_url(pg_server: str, _databases: _Ahead) -> Iterator[str]:
     read what their fixtures wrote (pages looked at, not changed)."""
     name = _databases.take()
     yield _with_database(pg_server, name)
-    asyncio.run(_admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    _databases.drop(name)
 
 
 @pytest.fixture
