@@ -62,6 +62,8 @@ DISPLAY_ROUTES = (
     "/display/kiosk/b1/events",
     "/display/desk/d1",
     "/display/desk/d1/events",
+    "/display/zone/b1-f1-a",
+    "/display/zone/b1-f1-a/events",
 )
 
 
@@ -139,9 +141,15 @@ async def test_a_display_token_opens_only_its_building_and_nothing_personal(
 ) -> None:
     client = world.site.client
     await world.sign_in_display("b1")
-    for path in ("/display/kiosk/b2", "/display/kiosk/b2/events", "/display/desk/e1"):
+    for path in (
+        "/display/kiosk/b2",
+        "/display/kiosk/b2/events",
+        "/display/desk/e1",
+        "/display/zone/b2-f1-a",
+        "/display/zone/b2-f1-a/events",
+    ):
         assert (await client.get(path)).status == 403, path
-    for path in ("/display/desk/e1/events", "/display/desk/nowhere"):
+    for path in ("/display/desk/e1/events", "/display/desk/nowhere", "/display/zone/nowhere"):
         assert (await client.get(path)).status in (403, 404), path
     for path in PERSONAL:  # a display is nobody: each person's page asks to sign in
         response = await client.get(path, allow_redirects=False)
@@ -240,6 +248,64 @@ async def test_the_desk_display_stream_follows_its_desk_only(world: World) -> No
         await sense(world.site.url, "d2", True, NOW)
         _, changed = await next_frame(stream)
     assert 'data-sign="occupied"' in changed["desk-sign"]
+
+
+async def count_people(url: str, zone: str, people: int) -> None:
+    """The zone's counter's newest count, as the ingest stores it."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            """INSERT INTO zone_counts (zone_id, device_id, people, reported_at, updated_at)
+               VALUES ($1, 'count-' || $1, $2, $3, now())
+               ON CONFLICT (zone_id) DO UPDATE SET people = $2, reported_at = $3""",
+            zone,
+            people,
+            NOW,
+        )
+    finally:
+        await conn.close()
+
+
+def zone_signs(page: str) -> dict[str, str]:
+    return dict(re.findall(r'data-sign="(\w+)" data-count="(\d+)"', page))
+
+
+async def test_a_zone_display_counts_its_desks_and_people(world: World) -> None:
+    client = world.site.client
+    await world.sign_in_display()
+    page = await (await client.get("/display/zone/b1-f1-a")).text()
+    assert zone_signs(page) == {"free": "1", "booked": "1", "occupied": "0"}  # d2; Ani's d1
+    assert "Zona A" in page and "Gedung Uji · Lantai 1" in page
+    assert "Zona ini tidak memiliki penghitung orang." in page
+    assert "Ani" not in page and "ani" not in page
+    await sense(world.site.url, "d2", True, NOW - timedelta(minutes=1))
+    await count_people(world.site.url, "b1-f1-a", 3)
+    en = await (await client.get("/display/zone/b1-f1-a", headers={"Accept-Language": "en"})).text()
+    assert zone_signs(en) == {"free": "0", "booked": "1", "occupied": "1"}
+    assert 'data-people="3" data-capacity="2"' in en  # as the console's floor map counts
+    assert "people of 2 places" in en and "Over capacity" in en and "counted at 9:00" in en
+    conn = await asyncpg.connect(world.site.url)
+    try:  # out of use: not a desk of the zone's capacity, nor of a sign shown
+        await conn.execute("UPDATE desks SET disabled = true WHERE id = 'd2'")
+    finally:
+        await conn.close()
+    page = await (await client.get("/display/zone/b1-f1-a")).text()
+    assert zone_signs(page) == {"free": "0", "booked": "1", "occupied": "0"}
+    assert 'data-capacity="1"' in page
+
+
+async def test_the_zone_display_stream_follows_its_zone(world: World) -> None:
+    await world.sign_in_display()
+    async with world.site.client.get("/display/zone/b1-f1-a/events") as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        _, first = await next_frame(stream)
+        assert set(first) == {"zone-now"}
+        assert zone_signs(first["zone-now"])["free"] == "1"
+        await sense(world.site.url, "d3", True, NOW)  # another zone's desk: nothing new
+        await sense(world.site.url, "d2", True, NOW)
+        _, changed = await next_frame(stream)
+    assert zone_signs(changed["zone-now"]) == {"free": "0", "booked": "1", "occupied": "1"}
+    assert "Ani" not in changed["zone-now"]
 
 
 async def _door_signals(url: str) -> list[asyncpg.Record]:

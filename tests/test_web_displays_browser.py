@@ -2,9 +2,9 @@
 (issue 19): a lobby kiosk signed in with its display token shows its building's free
 desks live and the door's rotating code; a person who opens that code's address
 signed in is checked in for the building (their day shows the door's signal, in the
-office), and a code older than its window is refused. The kiosk, a desk's display,
-the display's sign-in and the door's pages have no serious or critical axe violation
-in either language, and are photographed (test-artifacts/screens/)."""
+office), and a code older than its window is refused. The kiosk, a desk's and a zone's
+display, the display's sign-in and the door's pages have no serious or critical axe
+violation in either language, and are photographed (test-artifacts/screens/)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page
 
 from tests.test_web_browser import LOCALES, SCREENS, WIDTHS, Watch, _violations, sign_in
 from tests.test_web_console import sense
-from tests.test_web_displays import KEY, prepare
+from tests.test_web_displays import KEY, count_people, prepare
 from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, serving_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_release")]
@@ -102,6 +102,16 @@ async def test_the_kiosk_and_desk_display_are_live_and_accessible(
             await live(page)
             assert await page.get_attribute(".desk-sign", "data-sign") == sign  # d1: Ani's
             await photograph_and_check(page, f"desk-display-{sign}-{lang}", (800, 360))
+        await count_people(running.url, "b1-f1-a", 3)
+        await page.goto(running.base + "/display/zone/b1-f1-a")
+        await live(page)
+        occupied = page.locator('[data-sign="occupied"] .zone-sign-count')
+        assert await occupied.text_content() == "1"  # d2, sensed above
+        await sense(running.url, "d2", False, NOW)
+        await page.wait_for_function(
+            "document.querySelector('[data-sign=\"occupied\"]').dataset.count === '0'"
+        )
+        await photograph_and_check(page, f"zone-display-{lang}", (1920, *WIDTHS))
     finally:
         await context.close()
     assert watch.outside == []

@@ -1,10 +1,12 @@
 """The displays (issue 19): a lobby kiosk per building (``/display/kiosk/{building}``:
-free desks per floor now, large, live; the door's rotating check-in code) and a desk's
-own display (``/display/desk/{desk}``: free, booked until, occupied; the desk's QR).
+free desks per floor now, large, live; the door's rotating check-in code), a desk's
+own display (``/display/desk/{desk}``: free, booked until, occupied; the desk's QR)
+and a zone's (``/display/zone/{zone}``: its desks free, booked, occupied, and its
+people counted against its capacity, as on the console's live floor map).
 
 A display signs in once at ``/display`` with a display token (``ikn display create``,
 ``ikn_store.displays``), which the browser then keeps in the cookie ``ikn_display``.
-A token is bound to one building: its kiosk and the displays of its desks; another
+A token is bound to one building: its kiosk and the displays of its desks and zones; another
 building's are refused (403), and it opens no person's page (those need a person's
 session) nor the API (bearer tokens only). Nothing a display shows names a person.
 
@@ -173,6 +175,27 @@ async def desk_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, {"zone": feed.desk.zone_id}, feed)
 
 
+@routes.get("/display/zone/{zone}")
+@on_display
+async def zone_page(request: web.Request) -> web.StreamResponse:
+    feed = await _ZoneFeed.of(request)
+    return render(
+        request,
+        "zone_display.html",
+        stream=f"/display/zone/{feed.zone_id}/events",
+        **feed.counts_context(feed.zone),
+    )
+
+
+@routes.get("/display/zone/{zone}/events")
+@on_display
+async def zone_events(request: web.Request) -> web.StreamResponse:
+    """The zone's counts after each of its desk events and at each heartbeat (a people
+    count comes without a desk event)."""
+    feed = await _ZoneFeed.of(request)
+    return await _stream(request, {"zone": feed.zone_id}, feed)
+
+
 class _Feed:
     """What one display's stream sends: ``first`` the whole page's live parts, ``frame``
     after a desk event (None: a heartbeat), ``tick`` at ``due`` (None: never)."""
@@ -312,6 +335,39 @@ class _DeskFeed(_Feed):
         if event is not None and event.desk_id != self.desk_id:
             return b""
         return self.changed(await self._sign())
+
+
+class _ZoneFeed(_Feed):
+    zone_id: str
+    zone: service.ZoneDisplay  # as the page was read
+
+    @classmethod
+    async def of(cls, request: web.Request) -> _ZoneFeed:
+        """The zone's feed (404: no such zone; 403: another building's)."""
+        feed = cls(request)
+        feed.zone_id = request.match_info["zone"]
+        feed.zone = await feed.read()
+        _own(request, feed.zone.building_id)
+        return feed
+
+    async def read(self) -> service.ZoneDisplay:
+        async with self.ports.pool().acquire() as conn:
+            found = await service.zone_display(conn, self.zone_id, self.ports.now())
+        if found is None:
+            raise web.HTTPNotFound(reason="zone: no such zone")
+        return found
+
+    def counts_context(self, zone: service.ZoneDisplay) -> dict[str, Any]:
+        counted = zone.count.reported_at
+        at = i18n.clock_time(counted, zone.zone, self.lang) if counted is not None else None
+        return {"zone": zone, "sign_words": DESK_SIGNS, "counted": at}
+
+    async def first(self) -> bytes:
+        return await self.frame(None)
+
+    async def frame(self, event: Change | None) -> bytes:
+        context = self.counts_context(await self.read())
+        return self.changed({"zone-now": self._html("zone_counts.html", **context)})
 
 
 async def _stream(request: web.Request, filters: dict[str, str], feed: _Feed) -> web.StreamResponse:
