@@ -349,6 +349,57 @@ async def test_scanning_the_door_code_checks_the_person_in_once(world: World) ->
     assert '<span class="badge state-wfo">Bekerja di kantor</span>' in day
 
 
+async def test_scanning_the_door_code_checks_in_the_days_booking_there(world: World) -> None:
+    """Budi's booking of d2 later today is checked in by his scan at b1's door (as a
+    badge tap there would); his bookings in b2 today and at b1 tomorrow are not."""
+    site = world.site
+    conn = await asyncpg.connect(site.url)
+    try:
+        for desk, start in (
+            ("d2", NOW.replace(hour=10)),
+            ("e1", NOW.replace(hour=13)),
+            ("d3", NOW + timedelta(1)),
+        ):
+            await conn.execute(
+                """INSERT INTO bookings (desk_id, person_id, period, created_by)
+                   VALUES ($1, 'budi', tstzrange($2, $3), 'budi')""",
+                desk,
+                start,
+                start + timedelta(hours=2),
+            )
+    finally:
+        await conn.close()
+    await site.sign_in("budi")
+    query = door_query()
+    csrf = await site.csrf(f"/door?{query}")
+    form = dict(item.split("=", 1) for item in query.split("&"))
+    done = await site.client.post("/door", data={"csrf_token": csrf, **form}, headers=site.origin)
+    shown = await done.text()
+    assert done.status == 200 and "Pemesanan Anda untuk meja Meja 2 sudah check-in." in shown
+    assert 'data-checked-in="d2"' in shown and "Meja E1" not in shown and "Meja 3" not in shown
+    conn = await asyncpg.connect(site.url)
+    try:
+        rows = await conn.fetch(
+            """SELECT desk_id, status, checked_in_at, check_in_signal FROM bookings
+               WHERE person_id = 'budi' ORDER BY desk_id"""
+        )
+        signals = await conn.fetch(
+            "SELECT kind, source FROM attendance_signals WHERE person_id = 'budi' ORDER BY kind"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        ("d2", "checked_in", NOW, "door"),
+        ("d3", "booked", None, None),
+        ("e1", "booked", None, None),
+    ]
+    assert [r["kind"] for r in signals] == ["booking_check_in", "door_qr"]
+    # the same code again: nothing more, and the page still says the booking is checked in
+    again = await site.client.post("/door", data={"csrf_token": csrf, **form}, headers=site.origin)
+    assert 'data-checked-in="d2"' in await again.text()
+    assert len(await _door_signals(site.url)) == 1
+
+
 @pytest.mark.parametrize(
     ("change", "status", "words"),
     [
