@@ -47,7 +47,7 @@ FIELDS = {"name": i18n.gettext_noop("Name"), "building": i18n.gettext_noop("Buil
 def _when(moment: datetime | None, zone: ZoneInfo, lang: str) -> str | None:
     if moment is None:
         return None
-    day = i18n.long_date(moment.astimezone(zone).date(), lang)
+    day = moment.astimezone(zone).date().isoformat()
     return f"{day} {i18n.clock_time(moment, zone, lang)}"
 
 
