@@ -22,10 +22,11 @@ import functools
 import hashlib
 from collections.abc import AsyncGenerator
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
+import asyncpg
 import orjson
 from aiohttp import web
 from markupsafe import Markup
@@ -157,14 +158,14 @@ async def kiosk_events(request: web.Request) -> web.StreamResponse:
 @on_display
 async def desk_page(request: web.Request) -> web.StreamResponse:
     feed = await _DeskFeed.of(request)
-    url = f"{sessions.own_origin(request)}/checkin/{feed.desk_id}"
+    url = f"{sessions.own_origin(request)}/checkin/{feed.place_id}"
     return render(
         request,
         "desk_display.html",
-        desk=feed.desk,
+        desk=feed.place,
         qr=qr_svg(url),
-        stream=f"/display/desk/{feed.desk_id}/events",
-        **feed.sign_context(feed.desk),
+        stream=f"/display/desk/{feed.place_id}/events",
+        **feed.sign_context(feed.place),
     )
 
 
@@ -172,7 +173,7 @@ async def desk_page(request: web.Request) -> web.StreamResponse:
 @on_display
 async def desk_events(request: web.Request) -> web.StreamResponse:
     feed = await _DeskFeed.of(request)
-    return await _stream(request, {"zone": feed.desk.zone_id}, feed)
+    return await _stream(request, {"zone": feed.place.zone_id}, feed)
 
 
 @routes.get("/display/zone/{zone}")
@@ -182,8 +183,8 @@ async def zone_page(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "zone_display.html",
-        stream=f"/display/zone/{feed.zone_id}/events",
-        **feed.counts_context(feed.zone),
+        stream=f"/display/zone/{feed.place_id}/events",
+        **feed.counts_context(feed.place),
     )
 
 
@@ -193,7 +194,7 @@ async def zone_events(request: web.Request) -> web.StreamResponse:
     """The zone's counts after each of its desk events and at each heartbeat (a people
     count comes without a desk event)."""
     feed = await _ZoneFeed.of(request)
-    return await _stream(request, {"zone": feed.zone_id}, feed)
+    return await _stream(request, {"zone": feed.place_id}, feed)
 
 
 class _Feed:
@@ -300,25 +301,46 @@ class _KioskFeed(_Feed):
         return floors + door
 
 
-class _DeskFeed(_Feed):
-    desk_id: str
-    desk: service.DeskDisplay  # as the page was read
+class _Placed(Protocol):
+    @property
+    def building_id(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Placed)
+
+
+class _PlaceFeed(_Feed, Generic[P]):
+    """A feed of one place of a building (a desk, a zone): ``place`` as the page read it."""
+
+    kind: ClassVar[str]  # the route's part and the field a 404 names
+    place_id: str
+    place: P
 
     @classmethod
-    async def of(cls, request: web.Request) -> _DeskFeed:
-        """The desk's feed (404: no such desk; 403: another building's)."""
+    async def of(cls, request: web.Request) -> Self:
+        """The place's feed (404: no such place; 403: another building's)."""
         feed = cls(request)
-        feed.desk_id = request.match_info["desk"]
-        feed.desk = await feed.read()
-        _own(request, feed.desk.building_id)
+        feed.place_id = request.match_info[cls.kind]
+        feed.place = await feed.read()
+        _own(request, feed.place.building_id)
         return feed
 
-    async def read(self) -> service.DeskDisplay:
+    async def load(self, conn: asyncpg.Connection) -> P | None:
+        raise NotImplementedError
+
+    async def read(self) -> P:
         async with self.ports.pool().acquire() as conn:
-            found = await service.desk_display(conn, self.desk_id, self.ports.now())
+            found = await self.load(conn)
         if found is None:
-            raise web.HTTPNotFound(reason="desk: no such desk")
+            raise web.HTTPNotFound(reason=f"{self.kind}: no such {self.kind}")
         return found
+
+
+class _DeskFeed(_PlaceFeed[service.DeskDisplay]):
+    kind = "desk"
+
+    async def load(self, conn: asyncpg.Connection) -> service.DeskDisplay | None:
+        return await service.desk_display(conn, self.place_id, self.ports.now())
 
     def sign_context(self, desk: service.DeskDisplay) -> dict[str, Any]:
         until = i18n.clock_time(desk.until, desk.zone, self.lang) if desk.until else None
@@ -332,30 +354,16 @@ class _DeskFeed(_Feed):
         return self.changed(await self._sign())
 
     async def frame(self, event: Change | None) -> bytes:
-        if event is not None and event.desk_id != self.desk_id:
+        if event is not None and event.desk_id != self.place_id:
             return b""
         return self.changed(await self._sign())
 
 
-class _ZoneFeed(_Feed):
-    zone_id: str
-    zone: service.ZoneDisplay  # as the page was read
+class _ZoneFeed(_PlaceFeed[service.ZoneDisplay]):
+    kind = "zone"
 
-    @classmethod
-    async def of(cls, request: web.Request) -> _ZoneFeed:
-        """The zone's feed (404: no such zone; 403: another building's)."""
-        feed = cls(request)
-        feed.zone_id = request.match_info["zone"]
-        feed.zone = await feed.read()
-        _own(request, feed.zone.building_id)
-        return feed
-
-    async def read(self) -> service.ZoneDisplay:
-        async with self.ports.pool().acquire() as conn:
-            found = await service.zone_display(conn, self.zone_id, self.ports.now())
-        if found is None:
-            raise web.HTTPNotFound(reason="zone: no such zone")
-        return found
+    async def load(self, conn: asyncpg.Connection) -> service.ZoneDisplay | None:
+        return await service.zone_display(conn, self.place_id, self.ports.now())
 
     def counts_context(self, zone: service.ZoneDisplay) -> dict[str, Any]:
         counted = zone.count.reported_at
