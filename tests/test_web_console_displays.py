@@ -83,6 +83,7 @@ async def test_a_manager_lists_makes_and_revokes_a_display_token(site: Site, per
     assert ">never<" in text and "iknd_" not in text  # never the token
     status, shown, headers = await _post(site, "/console/displays", name="hall", building="b1")
     assert status == 201 and headers["Cache-Control"] == "no-store"
+    assert "<dd>Gedung Uji</dd>" in shown
     token = re.search(r'<code id="display-token">(iknd_[^<]+)</code>', shown)
     assert token is not None
     # the token signs a display in

@@ -470,6 +470,8 @@ async def test_ikn_display_creates_lists_and_revokes_a_token(world: World) -> No
     )
     taken = await _ikn(world.site.url, "display", "create", "--building", "b1", "--name", "hall")
     assert taken[0] == 1 and "a display named 'hall' exists" in taken[2]
+    bad = await _ikn(world.site.url, "display", "create", "--building", "b1", "--name", " x")
+    assert bad[0] == 1 and "1 to 100 printable characters" in bad[2]  # as the console's
     code, out, err = await _ikn(world.site.url, "display", "revoke", "hall")
     assert (code, out.strip()) == (0, "revoked display 'hall'"), err
     gone = await world.site.client.get("/display/kiosk/b1", allow_redirects=False)

@@ -17,6 +17,7 @@ from aiohttp import web
 from ikn_core.access import TokenError
 from ikn_service.displays import NAME_MAX, create_display
 from ikn_store.displays import list_displays, revoke_display_token
+from ikn_store.live_floor import building_floors
 from ikn_store.spaces import plan_zones
 from web import i18n
 from web.pages import manager_of, render, signed_in
@@ -107,13 +108,14 @@ async def create(request: web.Request) -> web.StreamResponse:
     try:
         async with request.app[PORTS].pool().acquire() as conn:
             token = await create_display(conn, sent["name"], sent["building"])
+            building = await building_floors(conn, sent["building"])
     except TokenError as exc:
         return await _page(request, sent, exc)
     response = render(
         request,
         "console_display_created.html",
         name=sent["name"],
-        building=sent["building"],
+        building=building.name if building is not None else sent["building"],
         token=token,
         status=201,
     )
