@@ -50,6 +50,7 @@ class CheckInSignal(StrEnum):
     APP = "app"
     BADGE = "badge"
     SENSOR = "sensor"
+    DOOR = "door"  # a scan of the kiosk's door code (issue 19)
 
 
 class BookingError(IknError):

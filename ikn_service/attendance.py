@@ -32,6 +32,7 @@ from ikn_store.attendance import requests as requests_store
 from ikn_store.attendance import signals as ledger
 from ikn_store.attendance.days import mark_dirty, recompute_dirty
 from ikn_store.attendance.requests import NewRequest, Request
+from ikn_store.booking.bookings import check_in_at_door
 from ikn_store.people import Person
 
 
@@ -143,6 +144,7 @@ class DoorCheckIn:
     building_id: str
     at: datetime  # when the presence was recorded (a replay: the first scan's time)
     new: bool  # False: this person scanned this code before (nothing stored again)
+    desks: tuple[str, ...] = ()  # the desks whose bookings this scan checked in
 
 
 async def door_check_in(
@@ -150,7 +152,9 @@ async def door_check_in(
 ) -> DoorCheckIn:
     """Record the person's presence in the building the code is of (a ``door_qr``
     signal at ``office``), when the code is ours and current (``DoorCodeRefused``
-    otherwise). One signal per person and code: a second scan of it stores nothing."""
+    otherwise), and check in the person's booking of the day there, as a badge tap at
+    the door does (``check_in_at_door``). One signal per person and code: a second scan
+    of it stores nothing."""
     code = check(key, cmd.building_id, cmd.window, cmd.signature, cmd.at)
     if not await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM buildings WHERE id = $1)", code.building_id
@@ -165,10 +169,14 @@ async def door_check_in(
         source=source,
         building_id=code.building_id,
     )
-    if await ledger.add_signal(conn, signal, policy) is not None:
-        return DoorCheckIn(code.building_id, cmd.at, True)
+    async with conn.transaction():
+        added = await ledger.add_signal(conn, signal, policy) is not None
+        booked = await check_in_at_door(conn, cmd.person_id, code.building_id, cmd.at)
+    desks = tuple(b.desk_id for b in booked)
+    if added:
+        return DoorCheckIn(code.building_id, cmd.at, True, desks)
     first = await ledger.signal_at(conn, source, "door_qr")
-    return DoorCheckIn(code.building_id, first or cmd.at, False)
+    return DoorCheckIn(code.building_id, first or cmd.at, False, desks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
-"""What the lobby kiosk and a desk's display show (issue 19): a building's free desks
-per floor now, and one desk's sign (free, booked until, occupied), both from the live
-floor map's one rule (``ikn_core.live_desk``). Nothing here names a person: a booking
-counts by its status and its times only."""
+"""What the lobby kiosk and a desk's or a zone's display show (issue 19): a building's
+free desks per floor now, one desk's sign (free, booked until, occupied), and a zone's
+desks by their sign with its people count against its capacity, all from the live
+floor map's one rule (``ikn_core.live_desk``) and its zone count. Nothing here names
+a person: a booking counts by its status and its times only."""
 
 from __future__ import annotations
 
@@ -11,12 +12,42 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from ikn_core.access import TokenError
 from ikn_core.live_desk import DeskSign, LiveState, desk_sign, live_state
 from ikn_service.live_floor import facts_of
 from ikn_store.booking.bookings import desk_next
-from ikn_store.live_floor import building_desks, building_floors, one_desk
+from ikn_store.displays import create_display_token
+from ikn_store.live_floor import (
+    ZoneRow,
+    building_desks,
+    building_floors,
+    one_desk,
+    one_zone,
+    zone_desks,
+)
 
-__all__ = ["DeskDisplay", "FloorCount", "Kiosk", "desk_display", "kiosk"]
+__all__ = [
+    "DeskDisplay",
+    "FloorCount",
+    "Kiosk",
+    "ZoneDisplay",
+    "create_display",
+    "desk_display",
+    "kiosk",
+    "zone_display",
+]
+
+
+NAME_MAX = 100  # the characters of a display's name (display_tokens.name)
+
+
+async def create_display(conn: asyncpg.Connection, name: str, building_id: str) -> str:
+    """A new display token named ``name`` for the displays of ``building_id``, to be
+    shown once (``ikn display create``, ``/console/displays``). A name is 1 to
+    ``NAME_MAX`` printable characters, no space first or last."""
+    if not 1 <= len(name) <= NAME_MAX or not name.isprintable() or name != name.strip():
+        raise TokenError("bad-name", f"a display's name has 1 to {NAME_MAX} printable characters")
+    return await create_display_token(conn, name, building_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,4 +112,41 @@ async def desk_display(conn: asyncpg.Connection, desk_id: str, now: datetime) ->
         until = held.start if held is not None and now < held.start < tomorrow else None
     return DeskDisplay(
         row.desk_id, row.name, row.building_id, row.floor_id, row.zone_id, zone, sign, until
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneDisplay:
+    zone_id: str
+    name: str
+    floor_name: str
+    building_id: str
+    building_name: str
+    zone: ZoneInfo  # the building's
+    signs: dict[DeskSign, int]  # the zone's desks by their sign now (every sign, 0 too)
+    count: ZoneRow  # its people (None: no counter) against its desks in use, as on the map
+
+    @property
+    def over(self) -> bool:
+        """More people counted than the zone has desks in use."""
+        return self.count.people is not None and self.count.people > self.count.desks
+
+
+async def zone_display(conn: asyncpg.Connection, zone_id: str, now: datetime) -> ZoneDisplay | None:
+    """The zone's desks by sign and its people count now (None: no such zone)."""
+    place = await one_zone(conn, zone_id)
+    if place is None:
+        return None
+    signs = dict.fromkeys(DeskSign, 0)
+    for row in await zone_desks(conn, zone_id, now):
+        signs[desk_sign(facts_of(row), now)] += 1
+    return ZoneDisplay(
+        zone_id,
+        place.zone.name,
+        place.floor_name,
+        place.building_id,
+        place.building_name,
+        ZoneInfo(place.tz),
+        signs,
+        place.zone,
     )

@@ -143,18 +143,51 @@ async def booking_changes(conn: asyncpg.Connection, desk_ids: list[str]) -> list
     return [BookingChange(**dict(r)) for r in rows]
 
 
+_ZONES = """
+SELECT z.id AS zone_id, z.name,
+       (SELECT count(*) FROM desks d WHERE d.zone_id = z.id AND NOT d.disabled)::int AS desks,
+       c.people, c.reported_at,
+       f.name AS floor_name, b.id AS building_id, b.name AS building_name, b.tz
+FROM zones z
+JOIN floors f ON f.id = z.floor_id
+JOIN buildings b ON b.id = f.building_id
+LEFT JOIN zone_counts c ON c.zone_id = z.id
+"""
+_ZONE_ROW = ("zone_id", "name", "desks", "people", "reported_at")
+
+
 async def floor_zones(conn: asyncpg.Connection, floor_id: str) -> list[ZoneRow]:
     """The floor's zones with their capacity and newest people count."""
+    rows = await conn.fetch(_ZONES + "WHERE z.floor_id = $1 ORDER BY z.id", floor_id)
+    return [ZoneRow(*(r[k] for k in _ZONE_ROW)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ZonePlace:
+    """A zone's count (as on the floor map) and where it is."""
+
+    zone: ZoneRow
+    floor_name: str
+    building_id: str
+    building_name: str
+    tz: str
+
+
+async def one_zone(conn: asyncpg.Connection, zone_id: str) -> ZonePlace | None:
+    """The zone with its capacity and newest people count (None: no such zone)."""
+    row = await conn.fetchrow(_ZONES + "WHERE z.id = $1", zone_id)
+    if row is None:
+        return None
+    zone = ZoneRow(*(row[k] for k in _ZONE_ROW))
+    return ZonePlace(zone, row["floor_name"], row["building_id"], row["building_name"], row["tz"])
+
+
+async def zone_desks(conn: asyncpg.Connection, zone_id: str, at: datetime) -> list[DeskRow]:
+    """Every desk of the zone, as of ``at``."""
     rows = await conn.fetch(
-        """SELECT z.id AS zone_id, z.name,
-                  (SELECT count(*) FROM desks d WHERE d.zone_id = z.id AND NOT d.disabled)::int
-                      AS desks,
-                  c.people, c.reported_at
-           FROM zones z LEFT JOIN zone_counts c ON c.zone_id = z.id
-           WHERE z.floor_id = $1 ORDER BY z.id""",
-        floor_id,
+        _DESKS + _WHERE + " AND z.id = $4 ORDER BY d.id", None, None, at, zone_id
     )
-    return [ZoneRow(**dict(r)) for r in rows]
+    return [DeskRow(**dict(r)) for r in rows]
 
 
 async def last_desk_event(conn: asyncpg.Connection) -> int:

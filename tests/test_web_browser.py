@@ -54,6 +54,7 @@ PAGES = {
     "plan-editor": ("/console/plan", "Fajar Nugroho"),
     "import": ("/console/import", "Rina Admin"),
     "zones": ("/console/zones", "Rina Admin"),
+    "console-displays": ("/console/displays", "Fajar Nugroho"),
     "device-new": ("/console/devices/new", "Rina Admin"),
 }
 SIGN_IN_AS = {"id": "Masuk sebagai {}", "en": "Sign in as {}"}

@@ -62,6 +62,8 @@ DISPLAY_ROUTES = (
     "/display/kiosk/b1/events",
     "/display/desk/d1",
     "/display/desk/d1/events",
+    "/display/zone/b1-f1-a",
+    "/display/zone/b1-f1-a/events",
 )
 
 
@@ -139,9 +141,15 @@ async def test_a_display_token_opens_only_its_building_and_nothing_personal(
 ) -> None:
     client = world.site.client
     await world.sign_in_display("b1")
-    for path in ("/display/kiosk/b2", "/display/kiosk/b2/events", "/display/desk/e1"):
+    for path in (
+        "/display/kiosk/b2",
+        "/display/kiosk/b2/events",
+        "/display/desk/e1",
+        "/display/zone/b2-f1-a",
+        "/display/zone/b2-f1-a/events",
+    ):
         assert (await client.get(path)).status == 403, path
-    for path in ("/display/desk/e1/events", "/display/desk/nowhere"):
+    for path in ("/display/desk/e1/events", "/display/desk/nowhere", "/display/zone/nowhere"):
         assert (await client.get(path)).status in (403, 404), path
     for path in PERSONAL:  # a display is nobody: each person's page asks to sign in
         response = await client.get(path, allow_redirects=False)
@@ -242,6 +250,64 @@ async def test_the_desk_display_stream_follows_its_desk_only(world: World) -> No
     assert 'data-sign="occupied"' in changed["desk-sign"]
 
 
+async def count_people(url: str, zone: str, people: int) -> None:
+    """The zone's counter's newest count, as the ingest stores it."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            """INSERT INTO zone_counts (zone_id, device_id, people, reported_at, updated_at)
+               VALUES ($1, 'count-' || $1, $2, $3, now())
+               ON CONFLICT (zone_id) DO UPDATE SET people = $2, reported_at = $3""",
+            zone,
+            people,
+            NOW,
+        )
+    finally:
+        await conn.close()
+
+
+def zone_signs(page: str) -> dict[str, str]:
+    return dict(re.findall(r'data-sign="(\w+)" data-count="(\d+)"', page))
+
+
+async def test_a_zone_display_counts_its_desks_and_people(world: World) -> None:
+    client = world.site.client
+    await world.sign_in_display()
+    page = await (await client.get("/display/zone/b1-f1-a")).text()
+    assert zone_signs(page) == {"free": "1", "booked": "1", "occupied": "0"}  # d2; Ani's d1
+    assert "Zona A" in page and "Gedung Uji · Lantai 1" in page
+    assert "Zona ini tidak memiliki penghitung orang." in page
+    assert "Ani" not in page and "ani" not in page
+    await sense(world.site.url, "d2", True, NOW - timedelta(minutes=1))
+    await count_people(world.site.url, "b1-f1-a", 3)
+    en = await (await client.get("/display/zone/b1-f1-a", headers={"Accept-Language": "en"})).text()
+    assert zone_signs(en) == {"free": "0", "booked": "1", "occupied": "1"}
+    assert 'data-people="3" data-capacity="2"' in en  # as the console's floor map counts
+    assert "people of 2 places" in en and "Over capacity" in en and "counted at 9:00" in en
+    conn = await asyncpg.connect(world.site.url)
+    try:  # out of use: not a desk of the zone's capacity, nor of a sign shown
+        await conn.execute("UPDATE desks SET disabled = true WHERE id = 'd2'")
+    finally:
+        await conn.close()
+    page = await (await client.get("/display/zone/b1-f1-a")).text()
+    assert zone_signs(page) == {"free": "0", "booked": "1", "occupied": "0"}
+    assert 'data-capacity="1"' in page
+
+
+async def test_the_zone_display_stream_follows_its_zone(world: World) -> None:
+    await world.sign_in_display()
+    async with world.site.client.get("/display/zone/b1-f1-a/events") as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        _, first = await next_frame(stream)
+        assert set(first) == {"zone-now"}
+        assert zone_signs(first["zone-now"])["free"] == "1"
+        await sense(world.site.url, "d3", True, NOW)  # another zone's desk: nothing new
+        await sense(world.site.url, "d2", True, NOW)
+        _, changed = await next_frame(stream)
+    assert zone_signs(changed["zone-now"]) == {"free": "0", "booked": "1", "occupied": "1"}
+    assert "Ani" not in changed["zone-now"]
+
+
 async def _door_signals(url: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(url)
     try:
@@ -281,6 +347,57 @@ async def test_scanning_the_door_code_checks_the_person_in_once(world: World) ->
     day = await (await site.client.get("/attendance/2026-12-07")).text()
     assert "Kode pintu dipindai" in day  # the signal, and the day in the office
     assert '<span class="badge state-wfo">Bekerja di kantor</span>' in day
+
+
+async def test_scanning_the_door_code_checks_in_the_days_booking_there(world: World) -> None:
+    """Budi's booking of d2 later today is checked in by his scan at b1's door (as a
+    badge tap there would); his bookings in b2 today and at b1 tomorrow are not."""
+    site = world.site
+    conn = await asyncpg.connect(site.url)
+    try:
+        for desk, start in (
+            ("d2", NOW.replace(hour=10)),
+            ("e1", NOW.replace(hour=13)),
+            ("d3", NOW + timedelta(1)),
+        ):
+            await conn.execute(
+                """INSERT INTO bookings (desk_id, person_id, period, created_by)
+                   VALUES ($1, 'budi', tstzrange($2, $3), 'budi')""",
+                desk,
+                start,
+                start + timedelta(hours=2),
+            )
+    finally:
+        await conn.close()
+    await site.sign_in("budi")
+    query = door_query()
+    csrf = await site.csrf(f"/door?{query}")
+    form = dict(item.split("=", 1) for item in query.split("&"))
+    done = await site.client.post("/door", data={"csrf_token": csrf, **form}, headers=site.origin)
+    shown = await done.text()
+    assert done.status == 200 and "Pemesanan Anda untuk meja Meja 2 sudah check-in." in shown
+    assert 'data-checked-in="d2"' in shown and "Meja E1" not in shown and "Meja 3" not in shown
+    conn = await asyncpg.connect(site.url)
+    try:
+        rows = await conn.fetch(
+            """SELECT desk_id, status, checked_in_at, check_in_signal FROM bookings
+               WHERE person_id = 'budi' ORDER BY desk_id"""
+        )
+        signals = await conn.fetch(
+            "SELECT kind, source FROM attendance_signals WHERE person_id = 'budi' ORDER BY kind"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        ("d2", "checked_in", NOW, "door"),
+        ("d3", "booked", None, None),
+        ("e1", "booked", None, None),
+    ]
+    assert [r["kind"] for r in signals] == ["booking_check_in", "door_qr"]
+    # the same code again: nothing more, and the page still says the booking is checked in
+    again = await site.client.post("/door", data={"csrf_token": csrf, **form}, headers=site.origin)
+    assert 'data-checked-in="d2"' in await again.text()
+    assert len(await _door_signals(site.url)) == 1
 
 
 @pytest.mark.parametrize(
@@ -353,6 +470,8 @@ async def test_ikn_display_creates_lists_and_revokes_a_token(world: World) -> No
     )
     taken = await _ikn(world.site.url, "display", "create", "--building", "b1", "--name", "hall")
     assert taken[0] == 1 and "a display named 'hall' exists" in taken[2]
+    bad = await _ikn(world.site.url, "display", "create", "--building", "b1", "--name", " x")
+    assert bad[0] == 1 and "1 to 100 printable characters" in bad[2]  # as the console's
     code, out, err = await _ikn(world.site.url, "display", "revoke", "hall")
     assert (code, out.strip()) == (0, "revoked display 'hall'"), err
     gone = await world.site.client.get("/display/kiosk/b1", allow_redirects=False)

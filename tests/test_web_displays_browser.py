@@ -2,22 +2,24 @@
 (issue 19): a lobby kiosk signed in with its display token shows its building's free
 desks live and the door's rotating code; a person who opens that code's address
 signed in is checked in for the building (their day shows the door's signal, in the
-office), and a code older than its window is refused. The kiosk, a desk's display,
-the display's sign-in and the door's pages have no serious or critical axe violation
-in either language, and are photographed (test-artifacts/screens/)."""
+office), and a code older than its window is refused. The kiosk, a desk's and a zone's
+display, the display's sign-in and the door's pages have no serious or critical axe
+violation in either language, and are photographed (test-artifacts/screens/)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
 from tests.test_web_browser import LOCALES, SCREENS, WIDTHS, Watch, _violations, sign_in
 from tests.test_web_console import sense
-from tests.test_web_displays import KEY, prepare
+from tests.test_web_displays import KEY, count_people, prepare
 from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, serving_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_release")]
@@ -28,6 +30,12 @@ DONE = {
     "en": "You checked in at Gedung Uji at 9:00\u202fAM WITA today.",
 }
 TOO_OLD = {"id": "Kode ini sudah kedaluwarsa", "en": "This code is too old"}
+BOOKING_IN = {
+    "id": "Pemesanan Anda untuk meja Meja 2 sudah check-in.",
+    "en": "Your booking of desk Meja 2 is checked in.",
+}
+MAKE = {"id": "Buat token", "en": "Make the token"}
+REVOKE = {"id": "Cabut lobby-b2", "en": "Revoke lobby-b2"}
 MY_DAY = {"id": "Kehadiran saya hari ini", "en": "My attendance today"}
 DOOR_SIGNAL = {"id": "Kode pintu dipindai", "en": "Door code scanned"}
 
@@ -51,6 +59,21 @@ async def running(database_url: str) -> AsyncIterator[Running]:
     clock = Clock()
     async with serving_site(database_url, clock, {**DEV_LOGIN, "IKN_DISPLAY_KEY": KEY}) as srv:
         yield Running(srv, clock, tokens, database_url)
+
+
+async def book(url: str, person: str, desk: str, start: datetime) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            """INSERT INTO bookings (desk_id, person_id, period, created_by)
+               VALUES ($1, $2, tstzrange($3, $4), $2)""",
+            desk,
+            person,
+            start,
+            start + timedelta(hours=2),
+        )
+    finally:
+        await conn.close()
 
 
 async def sign_in_display(page: Page, run: Running, lang: str) -> None:
@@ -102,6 +125,16 @@ async def test_the_kiosk_and_desk_display_are_live_and_accessible(
             await live(page)
             assert await page.get_attribute(".desk-sign", "data-sign") == sign  # d1: Ani's
             await photograph_and_check(page, f"desk-display-{sign}-{lang}", (800, 360))
+        await count_people(running.url, "b1-f1-a", 3)
+        await page.goto(running.base + "/display/zone/b1-f1-a")
+        await live(page)
+        occupied = page.locator('[data-sign="occupied"] .zone-sign-count')
+        assert await occupied.text_content() == "1"  # d2, sensed above
+        await sense(running.url, "d2", False, NOW)
+        await page.wait_for_function(
+            "document.querySelector('[data-sign=\"occupied\"]').dataset.count === '0'"
+        )
+        await photograph_and_check(page, f"zone-display-{lang}", (1920, *WIDTHS))
     finally:
         await context.close()
     assert watch.outside == []
@@ -123,6 +156,7 @@ async def test_scanning_the_kiosks_code_checks_a_person_in_and_an_old_code_is_re
         await live(screen)
         url = await screen.get_attribute(".door-qr", "data-door-url")
         assert url is not None and url.startswith(running.base + "/door?b=b1&w=")
+        await book(running.url, "budi", "d2", NOW.replace(hour=10))
         me = await phone.new_page()
         await sign_in(me, running.base, lang, "Budi Santoso")
         await me.goto(url)
@@ -130,6 +164,7 @@ async def test_scanning_the_kiosks_code_checks_a_person_in_and_an_old_code_is_re
         await me.get_by_role("button", name=CHECK_IN[lang]).click()
         await me.wait_for_url(running.base + "/door/done?b=b1")
         assert await me.get_by_role("status").text_content() == DONE[lang]
+        await me.get_by_text(BOOKING_IN[lang]).wait_for()  # his booking of d2, later today
         await photograph_and_check(me, f"door-done-{lang}")
         await me.get_by_role("link", name=MY_DAY[lang]).click()
         await me.get_by_text(DOOR_SIGNAL[lang]).wait_for()
@@ -147,3 +182,32 @@ async def test_scanning_the_kiosks_code_checks_a_person_in_and_an_old_code_is_re
     assert watch.errors == [
         "Failed to load resource: the server responded with a status of 410 (Gone)"
     ]
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+async def test_a_manager_makes_and_revokes_display_tokens_in_the_console(
+    running: Running, browser: Browser, lang: str
+) -> None:
+    context = await browser.new_context(locale=LOCALES[lang], bypass_csp=True)
+    watch = Watch(running.base)
+    await watch.attach(context)
+    try:
+        page = await context.new_page()
+        await sign_in(page, running.base, lang, "Fajar Nugroho")
+        await page.goto(running.base + "/console/displays")
+        await photograph_and_check(page, f"console-displays-listed-{lang}")
+        await page.locator("#display-name").fill("hall-north")
+        await page.get_by_role("button", name=MAKE[lang]).click()
+        token = await page.locator("#display-token").text_content()
+        assert token is not None and token.startswith("iknd_")
+        await photograph_and_check(page, f"console-display-made-{lang}")
+        await page.goto(running.base + "/console/displays")
+        assert await page.locator("[data-display]").count() == 3
+        await page.get_by_role("button", name=REVOKE[lang]).click()
+        await page.wait_for_url(running.base + "/console/displays?revoked=lobby-b2")
+        assert await page.locator("[data-display]").count() == 2
+        await page.get_by_role("status").wait_for()
+    finally:
+        await context.close()
+    assert watch.outside == []
+    assert watch.errors == []

@@ -25,6 +25,7 @@ from web import (
     bookings,
     checkin,
     console,
+    console_displays,
     desks,
     displays,
     door,
@@ -66,6 +67,7 @@ FEATURES = (
     plan_editor,
     zones,
     admin,
+    console_displays,
     displays,
     door,
 )

@@ -1,10 +1,12 @@
 """The displays (issue 19): a lobby kiosk per building (``/display/kiosk/{building}``:
-free desks per floor now, large, live; the door's rotating check-in code) and a desk's
-own display (``/display/desk/{desk}``: free, booked until, occupied; the desk's QR).
+free desks per floor now, large, live; the door's rotating check-in code), a desk's
+own display (``/display/desk/{desk}``: free, booked until, occupied; the desk's QR)
+and a zone's (``/display/zone/{zone}``: its desks free, booked, occupied, and its
+people counted against its capacity, as on the console's live floor map).
 
 A display signs in once at ``/display`` with a display token (``ikn display create``,
 ``ikn_store.displays``), which the browser then keeps in the cookie ``ikn_display``.
-A token is bound to one building: its kiosk and the displays of its desks; another
+A token is bound to one building: its kiosk and the displays of its desks and zones; another
 building's are refused (403), and it opens no person's page (those need a person's
 session) nor the API (bearer tokens only). Nothing a display shows names a person.
 
@@ -20,10 +22,11 @@ import functools
 import hashlib
 from collections.abc import AsyncGenerator
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
+import asyncpg
 import orjson
 from aiohttp import web
 from markupsafe import Markup
@@ -155,14 +158,14 @@ async def kiosk_events(request: web.Request) -> web.StreamResponse:
 @on_display
 async def desk_page(request: web.Request) -> web.StreamResponse:
     feed = await _DeskFeed.of(request)
-    url = f"{sessions.own_origin(request)}/checkin/{feed.desk_id}"
+    url = f"{sessions.own_origin(request)}/checkin/{feed.place_id}"
     return render(
         request,
         "desk_display.html",
-        desk=feed.desk,
+        desk=feed.place,
         qr=qr_svg(url),
-        stream=f"/display/desk/{feed.desk_id}/events",
-        **feed.sign_context(feed.desk),
+        stream=f"/display/desk/{feed.place_id}/events",
+        **feed.sign_context(feed.place),
     )
 
 
@@ -170,7 +173,28 @@ async def desk_page(request: web.Request) -> web.StreamResponse:
 @on_display
 async def desk_events(request: web.Request) -> web.StreamResponse:
     feed = await _DeskFeed.of(request)
-    return await _stream(request, {"zone": feed.desk.zone_id}, feed)
+    return await _stream(request, {"zone": feed.place.zone_id}, feed)
+
+
+@routes.get("/display/zone/{zone}")
+@on_display
+async def zone_page(request: web.Request) -> web.StreamResponse:
+    feed = await _ZoneFeed.of(request)
+    return render(
+        request,
+        "zone_display.html",
+        stream=f"/display/zone/{feed.place_id}/events",
+        **feed.counts_context(feed.place),
+    )
+
+
+@routes.get("/display/zone/{zone}/events")
+@on_display
+async def zone_events(request: web.Request) -> web.StreamResponse:
+    """The zone's counts after each of its desk events and at each heartbeat (a people
+    count comes without a desk event)."""
+    feed = await _ZoneFeed.of(request)
+    return await _stream(request, {"zone": feed.place_id}, feed)
 
 
 class _Feed:
@@ -277,25 +301,46 @@ class _KioskFeed(_Feed):
         return floors + door
 
 
-class _DeskFeed(_Feed):
-    desk_id: str
-    desk: service.DeskDisplay  # as the page was read
+class _Placed(Protocol):
+    @property
+    def building_id(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Placed)
+
+
+class _PlaceFeed(_Feed, Generic[P]):
+    """A feed of one place of a building (a desk, a zone): ``place`` as the page read it."""
+
+    kind: ClassVar[str]  # the route's part and the field a 404 names
+    place_id: str
+    place: P
 
     @classmethod
-    async def of(cls, request: web.Request) -> _DeskFeed:
-        """The desk's feed (404: no such desk; 403: another building's)."""
+    async def of(cls, request: web.Request) -> Self:
+        """The place's feed (404: no such place; 403: another building's)."""
         feed = cls(request)
-        feed.desk_id = request.match_info["desk"]
-        feed.desk = await feed.read()
-        _own(request, feed.desk.building_id)
+        feed.place_id = request.match_info[cls.kind]
+        feed.place = await feed.read()
+        _own(request, feed.place.building_id)
         return feed
 
-    async def read(self) -> service.DeskDisplay:
+    async def load(self, conn: asyncpg.Connection) -> P | None:
+        raise NotImplementedError
+
+    async def read(self) -> P:
         async with self.ports.pool().acquire() as conn:
-            found = await service.desk_display(conn, self.desk_id, self.ports.now())
+            found = await self.load(conn)
         if found is None:
-            raise web.HTTPNotFound(reason="desk: no such desk")
+            raise web.HTTPNotFound(reason=f"{self.kind}: no such {self.kind}")
         return found
+
+
+class _DeskFeed(_PlaceFeed[service.DeskDisplay]):
+    kind = "desk"
+
+    async def load(self, conn: asyncpg.Connection) -> service.DeskDisplay | None:
+        return await service.desk_display(conn, self.place_id, self.ports.now())
 
     def sign_context(self, desk: service.DeskDisplay) -> dict[str, Any]:
         until = i18n.clock_time(desk.until, desk.zone, self.lang) if desk.until else None
@@ -309,9 +354,28 @@ class _DeskFeed(_Feed):
         return self.changed(await self._sign())
 
     async def frame(self, event: Change | None) -> bytes:
-        if event is not None and event.desk_id != self.desk_id:
+        if event is not None and event.desk_id != self.place_id:
             return b""
         return self.changed(await self._sign())
+
+
+class _ZoneFeed(_PlaceFeed[service.ZoneDisplay]):
+    kind = "zone"
+
+    async def load(self, conn: asyncpg.Connection) -> service.ZoneDisplay | None:
+        return await service.zone_display(conn, self.place_id, self.ports.now())
+
+    def counts_context(self, zone: service.ZoneDisplay) -> dict[str, Any]:
+        counted = zone.count.reported_at
+        at = i18n.clock_time(counted, zone.zone, self.lang) if counted is not None else None
+        return {"zone": zone, "sign_words": DESK_SIGNS, "counted": at}
+
+    async def first(self) -> bytes:
+        return await self.frame(None)
+
+    async def frame(self, event: Change | None) -> bytes:
+        context = self.counts_context(await self.read())
+        return self.changed({"zone-now": self._html("zone_counts.html", **context)})
 
 
 async def _stream(request: web.Request, filters: dict[str, str], feed: _Feed) -> web.StreamResponse:

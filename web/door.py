@@ -2,15 +2,16 @@
 address ``/door?b=<building>&w=<window>&s=<signature>`` (``ikn_core.door_code``). A
 GET says whether the code is good and offers one button; the POST records the
 person's presence in the building (``ikn_service.attendance.door_check_in``: a
-``door_qr`` signal, an office signal for the day) and answers 303 to
-``/door/done?b=``. A code older than its window and the next, or not signed by us,
+``door_qr`` signal, an office signal for the day), checks in the person's booking of
+the day there as a badge tap at the door does, and answers 303 to ``/door/done?b=``,
+which says so. A code older than its window and the next, or not signed by us,
 is refused with a page saying to scan again; a second scan of the same code records
 nothing more. A visitor signs in first and comes back here (``next``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from ikn_core.domain import IKN_ZONE
 from ikn_core.door_code import DoorCodeRefused, check
 from ikn_service import attendance as service
 from ikn_store.attendance.signals import first_signal
+from ikn_store.booking.bookings import checked_in_at
 from ikn_store.live_floor import building_floors
 from web import i18n, sessions
 from web.pages import person_of, render, signed_in
@@ -109,7 +111,8 @@ async def door_check_in(request: web.Request) -> web.StreamResponse:
 @routes.get("/door/done")
 @signed_in
 async def done(request: web.Request) -> web.StreamResponse:
-    """The person's first door check-in today at the building (``b``), if any."""
+    """The person's first door check-in today at the building (``b``), if any, and the
+    desks of their bookings there today that are checked in."""
     ports, person = request.app[PORTS], person_of(request)
     building_id = request.query.get("b", "")
     async with ports.pool().acquire() as conn:
@@ -120,6 +123,8 @@ async def done(request: web.Request) -> web.StreamResponse:
         today = ports.now().astimezone(zone).date()
         since = datetime.combine(today, time(), zone)
         at = await first_signal(conn, person.id, "door_qr", building_id, since)
+        tomorrow = datetime.combine(today + timedelta(days=1), time(), zone)
+        desks = await checked_in_at(conn, person.id, building_id, since, tomorrow)
     lang = i18n.language_of(request)
     return render(
         request,
@@ -127,4 +132,5 @@ async def done(request: web.Request) -> web.StreamResponse:
         name=found.name,
         at=i18n.clock_time(at, zone, lang) if at is not None else None,
         day=today.isoformat(),
+        desks=desks,
     )

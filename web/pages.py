@@ -42,6 +42,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/console/utilisation", i18n.gettext_noop("Utilisation"), MANAGERS),
     ("/console/plan", i18n.gettext_noop("Floor plans"), MANAGERS),
     ("/console/zones", i18n.gettext_noop("Zones"), MANAGERS),
+    ("/console/displays", i18n.gettext_noop("Displays"), MANAGERS),
     ("/console/import", i18n.gettext_noop("Import"), ADMINS),
     ("/console/devices/new", i18n.gettext_noop("Register a device"), ADMINS),
 )

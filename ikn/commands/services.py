@@ -179,9 +179,9 @@ def cmd_display_create(args: argparse.Namespace) -> None:
     """A new display token for one building's kiosk and desk displays, printed once."""
 
     async def work(conn: asyncpg.Connection) -> None:
-        from ikn_store.displays import create_display_token
+        from ikn_service.displays import create_display
 
-        print(await create_display_token(conn, args.name, args.building))
+        print(await create_display(conn, args.name, args.building))
 
     _token_command(work)
 

@@ -386,6 +386,49 @@ async def check_in(
     return booking
 
 
+async def check_in_at_door(
+    conn: asyncpg.Connection, person_id: str, building_id: str, at: datetime
+) -> list[Booking]:
+    """Check in the person's bookings that being at the building's door at ``at`` checks
+    in, as a badge tap there does (``attendance_door_bookings``), with the signal
+    ``door``; the bookings checked in now (none: none held, or checked in before)."""
+    ids = await conn.fetch(
+        """UPDATE bookings SET status = 'checked_in', checked_in_at = $3,
+                               check_in_signal = 'door'
+           WHERE id IN (SELECT booking_id FROM attendance_door_bookings($1, $2, $3, $3))
+             AND status = 'booked'
+           RETURNING id""",
+        person_id,
+        building_id,
+        at,
+    )
+    rows = await conn.fetch(
+        _SELECT + " WHERE k.id = ANY($1::uuid[]) ORDER BY lower(k.period)", [r["id"] for r in ids]
+    )
+    return [_booking(r) for r in rows]
+
+
+async def checked_in_at(
+    conn: asyncpg.Connection, person_id: str, building_id: str, since: datetime, until: datetime
+) -> list[tuple[str, str]]:
+    """The desks (id, name) of the building where the person's bookings starting in
+    [``since``, ``until``) are checked in."""
+    rows = await conn.fetch(
+        """SELECT d.id, d.name FROM bookings k
+           JOIN desks d ON d.id = k.desk_id
+           JOIN zones z ON z.id = d.zone_id
+           JOIN floors f ON f.id = z.floor_id
+           WHERE k.person_id = $1 AND f.building_id = $2 AND k.status = 'checked_in'
+             AND lower(k.period) >= $3 AND lower(k.period) < $4
+           ORDER BY lower(k.period), d.id""",
+        person_id,
+        building_id,
+        since,
+        until,
+    )
+    return [(r["id"], r["name"]) for r in rows]
+
+
 async def check_out(conn: asyncpg.Connection, booking_id: UUID, at: datetime) -> Booking:
     """End a checked-in booking at ``at``: the desk is free again; the booking stays
     as ``checked_out`` (``ended_at``: when)."""

@@ -2,8 +2,9 @@
 -- badge reader at a door: of kind badge_reader, at no desk (the ingest dead-letters the
 -- others as wrong_kind or not_at_door first). A known token's tap becomes an attendance
 -- signal, stored with the time it was received, and checks in that day's booked booking
--- in the reader's building when received before the booking ended; unknown tokens are
--- counted per reader and local day, as received (a redelivered tap counts again).
+-- in the reader's building when received before the booking ended (the rule of
+-- attendance_door_bookings); unknown tokens are counted per reader and local day, as
+-- received (a redelivered tap counts again).
 CREATE OR REPLACE FUNCTION attendance_badge_taps() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -36,18 +37,12 @@ BEGIN
     )
     UPDATE bookings bk
     SET status = 'checked_in', checked_in_at = hit.ts, check_in_signal = 'badge'
-    FROM (SELECT b.id, min(k.ts) AS ts
+    FROM (SELECT b.booking_id AS id, min(k.ts) AS ts
           FROM known k
-          JOIN buildings bd ON bd.id = k.building_id
-          JOIN bookings b ON b.person_id = k.person_id AND b.status = 'booked'
-               AND b.period && tstzrange(k.ts - interval '1 day', k.ts + interval '1 day')
-               AND k.ts < upper(b.period) AND k.received_at < upper(b.period)
-               AND (k.ts AT TIME ZONE bd.tz)::date = (lower(b.period) AT TIME ZONE bd.tz)::date
-          JOIN desks d ON d.id = b.desk_id
-          JOIN zones z ON z.id = d.zone_id
-          JOIN floors f ON f.id = z.floor_id AND f.building_id = k.building_id
+          CROSS JOIN LATERAL attendance_door_bookings(k.person_id, k.building_id, k.ts,
+                                                      k.received_at) b
           WHERE k.direction = 'in'
-          GROUP BY b.id) hit
+          GROUP BY b.booking_id) hit
     WHERE bk.id = hit.id AND bk.status = 'booked';
 END
 $$;
