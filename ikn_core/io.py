@@ -169,6 +169,16 @@ def _csv_rows(
     text: str, required: Sequence[str], allowed: Sequence[str]
 ) -> Iterator[tuple[str, dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        yield from _csv_values(reader, required, allowed)
+    except csv.Error as exc:  # a line the csv module cannot read: a cell over its limit
+        where = f"line {reader.line_num + 1}"  # the line it could not finish
+        raise ImportRejectedError([ImportProblem(where, "(csv)", str(exc))]) from None
+
+
+def _csv_values(
+    reader: csv.DictReader[str], required: Sequence[str], allowed: Sequence[str]
+) -> Iterator[tuple[str, dict[str, str]]]:
     header = [h.strip() for h in reader.fieldnames or []]
     reader.fieldnames = header
     problems = [ImportProblem("line 1", m, "missing column") for m in required if m not in header]
