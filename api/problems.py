@@ -126,8 +126,8 @@ async def json_object_body(request: web.Request) -> dict[str, Any]:
         )
     try:
         body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise invalid_parameter("body", "must be a JSON object") from None
+    except orjson.JSONDecodeError as exc:  # where and why: NaN, 1e999, a stray comma
+        raise invalid_parameter("body", f"not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise invalid_parameter("body", "must be a JSON object")
     checked: dict[str, Any] = _checked(body, "")

@@ -168,7 +168,18 @@ def _typed(row: RawRow, problems: list[ImportProblem]) -> dict[str, Any]:
 def _csv_rows(
     text: str, required: Sequence[str], allowed: Sequence[str]
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    # strict: an unclosed quote is a problem, not a cell that swallows every later line
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), strict=True)
+    try:
+        yield from _csv_values(reader, required, allowed)
+    except csv.Error as exc:  # a line the csv module cannot read: a quote, a huge cell
+        where = f"line {reader.line_num + 1}"  # the line it could not finish
+        raise ImportRejectedError([ImportProblem(where, "(csv)", str(exc))]) from None
+
+
+def _csv_values(
+    reader: csv.DictReader[str], required: Sequence[str], allowed: Sequence[str]
+) -> Iterator[tuple[str, dict[str, str]]]:
     header = [h.strip() for h in reader.fieldnames or []]
     reader.fieldnames = header
     problems = [ImportProblem("line 1", m, "missing column") for m in required if m not in header]

@@ -32,6 +32,8 @@ def _person_id(value: object) -> str:
 def _text(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
         raise ValueError(f"must be text of 1-{MAX_TEXT} characters")
+    if "\x00" in value:  # PostgreSQL's text cannot hold it
+        raise ValueError("must not contain a NUL character")
     return value.strip()
 
 

@@ -253,6 +253,26 @@ async def test_digits_that_int_cannot_read_are_refused(
     assert _named(await _problem(response, 400, "invalid-parameter")) == field
 
 
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"place_type": "home", "lat": NaN}', "line 1 column 31"),
+        (b'{"place_type": "home", "lat": 1e999, "lon": 1}', "infinity"),
+        (b'{"place_type": "home",}', "line 1 column"),
+    ],
+)
+async def test_a_body_that_is_not_json_says_where(world: World, raw: bytes, why: str) -> None:
+    # It said "must be a JSON object" of a JSON object with one number JSON cannot hold.
+    response = await world.client.post(
+        "/api/v1/attendance/check-in",
+        data=raw,
+        headers={**world.headers["ani"], "Content-Type": "application/json"},
+    )
+    problem = await _problem(response, 400, "invalid-parameter")
+    assert _named(problem) == "body"
+    assert problem["detail"].startswith("body: not JSON: ") and why in problem["detail"]
+
+
 async def test_a_deeply_nested_body_is_refused_not_a_recursion_error(world: World) -> None:
     # orjson reads up to 1,024 levels; the body's check stops at api.problems.MAX_DEPTH.
     body = b'{"desk": ' + b"[" * 1000 + b"]" * 1000 + b"}"

@@ -322,6 +322,17 @@ async def test_a_bad_disruption_id_is_a_problem(
         assert body["invalid_params"][0]["name"] == field
 
 
+async def test_an_excuse_with_a_body_field_says_it_takes_none(world: World) -> None:
+    # It said "unknown field; use " and nothing after: the route takes no field at all.
+    window = await _declared(world)
+    url = f"{UNIT}/disruptions/{window}/excuse"
+    body = await _call(world, "budi", "POST", url, 400, json={"note": "x"})
+    assert body["invalid_params"][0] == {
+        "name": "note",
+        "reason": "unknown field; this route takes no field",
+    }
+
+
 @pytest.mark.parametrize(
     ("query", "field"), [("", "month"), ("month=2026-13", "month"), ("month=2026-12&x=1", "x")]
 )

@@ -213,6 +213,30 @@ def test_employment_dates_are_dates_and_in_order() -> None:
     assert building.live_from == date(2026, 1, 5)
 
 
+def test_text_postgresql_cannot_store_is_a_problem_not_an_error() -> None:
+    """A NUL in a name (PostgreSQL's text cannot hold it), a cell over the csv
+    module's field limit and an unclosed quote are problems of their line, as any
+    other: not a 500, nor rows lost."""
+    with pytest.raises(ImportRejectedError) as caught:
+        parse_spaces("kind,id,parent,name\nsite,s1,,Pro\x00be\n", "csv", {})
+    assert [(p.where, p.field) for p in caught.value.problems] == [("line 2", "name")]
+    assert "NUL" in caught.value.problems[0].reason
+    people = '{"people": [{"id": "p", "name": "P", "agency": "a\\u0000", "unit": "u"}]}'
+    with pytest.raises(ImportRejectedError) as caught:
+        parse_people(people, "json", {})
+    assert [(p.where, p.field) for p in caught.value.problems] == [("people[0]", "agency")]
+    huge = "a" * 200_000
+    for text, line in (
+        (f"kind,id,parent,name\nsite,s1,,ok\nsite,s2,,{huge}\n", "line 3"),
+        (f"kind,id,{huge}\n", "line 1"),
+        # an unclosed quote swallowed every later line into one name, silently
+        ('kind,id,parent,name\nsite,s1,,"open\nsite,s2,,B\n', "line 2"),
+    ):
+        with pytest.raises(ImportRejectedError) as caught:
+            parse_spaces(text, "csv", {})
+        assert [(p.where, p.field) for p in caught.value.problems] == [(line, "(csv)")]
+
+
 _ids = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)
 _names = st.text(
     st.characters(codec="utf-8", exclude_categories=("C", "Z")), min_size=1, max_size=20

@@ -142,6 +142,11 @@ async def test_writes_need_our_origin_and_the_session_token(site: Site) -> None:
         )
         assert response.status == 403, (data, headers)
     header = {**site.origin, "X-CSRF-Token": token}  # as htmx sends it
+    unknown = await site.client.post(
+        "/login/dev", data={"person": "nobody"}, headers=header, allow_redirects=False
+    )
+    assert unknown.status == 400  # named: it said "Unknown person"
+    assert "person: no such person" in await unknown.text()
     response = await site.client.post(
         "/login/dev", data=form, headers=header, allow_redirects=False
     )

@@ -23,6 +23,7 @@ from ikn_store.booking.places import zone_rules
 from ikn_store.fleet import broker_auth
 from tests.test_web import Site, _open
 from tests.web_site import DEV_LOGIN, PLAN_SVG, add_admin
+from web import admin
 
 pytestmark = pytest.mark.usefixtures("no_release")
 
@@ -204,6 +205,14 @@ async def test_an_import_writes_and_counts(site: Site) -> None:
         (png(), {"what": "people"}, 422, "Nothing imported"),  # a picture: not a file of rows
         (b"{}", {"what": "desks"}, 400, "what: spaces or people"),
         (b"{}", {"what": "spaces", "format": "xlsx"}, 400, "format: csv or json"),
+        # were 500s: PostgreSQL cannot store a NUL; the csv module's field limit
+        (b"kind,id,name\nsite,s1,P\x00\n", {"what": "spaces", "format": "csv"}, 422, "NUL"),
+        (
+            b"kind,id,name\nsite,s1," + b"a" * 200_000,
+            {"what": "spaces", "format": "csv"},
+            422,
+            "limit",
+        ),
     ],
 )
 async def test_a_wrong_import_names_the_field(
@@ -213,6 +222,21 @@ async def test_a_wrong_import_names_the_field(
     answer = await _post_file(site, "/console/import", data, "x.bin", fields)
     assert answer.status == status
     assert shown in await answer.text()
+
+
+async def test_a_file_of_100k_bad_lines_lists_the_first_and_counts_all(site: Site) -> None:
+    """Under the 1 MiB limit: every line checked and counted, the page lists the first
+    ``PROBLEMS_SHOWN`` (it was 100,000 rows of HTML, seconds to render)."""
+    await site.sign_in("rina")
+    lines = "kind,id,name\n" + "site,s,n\n" * 100_000  # 99,999 duplicates of line 2
+    answer = await _post_file(
+        site, "/console/import", lines.encode(), "many.csv", {"what": "spaces"}
+    )
+    assert answer.status == 422
+    page = await answer.text()
+    assert "The file has 99999 problems." in page
+    assert page.count('<th scope="row" lang="en">line ') == admin.PROBLEMS_SHOWN
+    assert f"The first {admin.PROBLEMS_SHOWN} problems are listed here" in page
 
 
 async def test_a_file_over_the_limit_is_refused_naming_it(site: Site) -> None:

@@ -252,6 +252,19 @@ async def test_an_invalid_request_shows_the_fields_message(
     assert form.get("reason", "") in page  # what was entered is kept
 
 
+async def test_a_nul_in_a_form_is_a_400_naming_the_field(site: Site) -> None:
+    """PostgreSQL's text cannot hold a NUL: refused before any page writes it (it was
+    a 500 from the database), in the error page, naming the field."""
+    await site.sign_in("ani")
+    count = "SELECT count(*) FROM attendance_requests"
+    before = await fetch(site.url, count)
+    form = {"kind": "cuti", "from": "2026-12-10", "reason": "a\x00b"}
+    response = await post(site, "/requests", "en", **form)
+    assert response.status == 400
+    assert "reason: must not contain a NUL character" in text_of(await response.text())
+    assert await fetch(site.url, count) == before
+
+
 async def test_a_visitor_signs_in_first_and_writes_need_the_token(site: Site) -> None:
     for path in ("/attendance", "/requests", "/attendance/2026-12-02"):
         response = await site.client.get(path, allow_redirects=False)

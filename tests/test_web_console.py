@@ -94,6 +94,11 @@ async def test_facility_managers_and_admins_see_every_desk_in_its_state(
     other = await site.client.get("/console/floor?floor=b1-f2")
     assert desk_states(await other.text()) == {"d3": "free"}
     assert (await site.client.get("/console/floor?floor=nowhere")).status == 404
+    # its stream too (it was a stream of nothing, held open); a bad resume names itself
+    nowhere = await site.client.get("/console/floor/events?floor=nowhere")
+    assert nowhere.status == 404 and "floor: no such floor" in await nowhere.text()
+    bad = await site.client.get("/console/floor/events?floor=b1-f1&after=-1")
+    assert bad.status == 400 and "after: a desk event id" in await bad.text()
 
 
 async def test_the_stream_sends_the_desks_new_state_and_resumes(site: Site) -> None:

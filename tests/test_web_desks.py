@@ -176,6 +176,8 @@ async def test_a_bad_field_is_named_never_a_500(site: Site) -> None:
         ("start=12:00&end=10:00", "Sampai"),
         ("floor=nowhere", "Lantai"),
         ("equipment=Big+Screen", "Perlengkapan"),
+        ("date=0001-01-01&start=07:00&end=08:00", "Tanggal"),  # was a 500: no timestamptz
+        ("date=9999-12-31", "Tanggal"),
     ):
         response = await site.client.get(f"/desks?{query}")
         assert response.status == 400, query
@@ -186,6 +188,9 @@ async def test_a_bad_field_is_named_never_a_500(site: Site) -> None:
     posted = await book(site, "d2", {**AFTERNOON, "date": "7/12/2026"})
     assert posted.status == 400
     assert "Tanggal" in await posted.text()
+    ancient = await book(site, "d2", {**AFTERNOON, "date": "0001-01-01"})
+    assert ancient.status == 400
+    assert "Tanggal" in await ancient.text()
     unknown = await book(site, "d9", AFTERNOON)
     assert unknown.status == 404
     assert "Meja tidak ditemukan." in await unknown.text()

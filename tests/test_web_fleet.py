@@ -151,7 +151,14 @@ async def test_without_a_broker_a_command_is_refused_with_the_reason(site: Site)
     assert status == 503
     assert "the server has no MQTT broker" in page
     status, page = await _send(site, cmd="identify", seconds="9999")
-    assert status == 422 and "identify for 1 to 600 seconds" in page
+    assert status == 422 and "Blink or beep for (seconds): a whole number" in page
+    assert 'name="seconds" type="number" min="1" max="600" value="10" required aria-invalid' in page
+    # each refusal names its own field (it was one message for both forms)
+    status, page = await _send(site, cmd="config", sample_interval_s="0")
+    assert status == 422 and "Sample interval (seconds): a whole number" in page
+    assert 'value="60" required aria-invalid="true"' in page
+    status, page = await _send(site, cmd="shutdown")  # no form of ours sends it
+    assert status == 400 and "cmd: identify, config or reboot" in page
 
 
 @pytest.fixture

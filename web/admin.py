@@ -26,6 +26,7 @@ from web.ports import PORTS
 
 routes = web.RouteTableDef()
 WHAT = ("spaces", "people")
+PROBLEMS_SHOWN = 200  # a file's first problems listed (all counted): a page, not megabytes
 
 
 def admin_only(request: web.Request) -> None:
@@ -57,6 +58,7 @@ def _import_page(
         whats=WHAT,
         written=written,
         problems=problems,
+        problems_shown=PROBLEMS_SHOWN,
         refused=refused,
         status=status,
     )

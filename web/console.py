@@ -107,6 +107,9 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
     ports = request.app[PORTS]
     floor_id = request.query.get("floor", "")
     last = _resume_from(request)
+    async with ports.pool().acquire() as conn:  # else a stream of nothing, held open
+        if floor_id not in dict(floor_choices(await plan_zones(conn))):
+            raise web.HTTPNotFound(reason="floor: no such floor")
     holder = hashlib.sha256(request[sessions.SESSION_ID].encode()).digest()
     floor = _FloorFeed(ports, floor_id, i18n.language_of(request))
 
@@ -196,11 +199,12 @@ class _FloorFeed:
 
 
 def _resume_from(request: web.Request) -> int | None:
+    name = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "after"
     raw = request.headers.get("Last-Event-ID") or request.query.get("after", "")
     if not raw:
         return None
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPBadRequest(reason="Last-Event-ID: a desk event id (a whole number)")
+        raise web.HTTPBadRequest(reason=f"{name}: a desk event id (a whole number)")
     return int(raw)
 
 

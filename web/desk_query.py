@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from ikn_core.fields import FIRST_YEAR, LAST_YEAR
 from ikn_store.people import Person
 from ikn_store.spaces import PlanZone
 from web import i18n
@@ -31,6 +32,7 @@ FIELDS = {
 NO_PLACE = i18n.gettext_noop("there is no such place here.")
 NOT_A_DATE = i18n.gettext_noop("not a date (YYYY-MM-DD).")
 NOT_A_TIME = i18n.gettext_noop("not a time (HH:MM).")
+OUT_OF_YEARS = i18n.gettext_noop("a date in the years 2000 to 2100.")  # FIRST_YEAR, LAST_YEAR
 NOT_AFTER = i18n.gettext_noop("the end is not after the start.")
 BAD_TAGS = i18n.gettext_noop(
     "lower-case letters, digits, '-' or '_', separated by commas (monitor,dock)."
@@ -118,6 +120,8 @@ def read_window(values: Mapping[str, str], tz: ZoneInfo, now: datetime) -> tuple
     (``default_window``; another day starts at 08:00); ``BadField``."""
     today, first, last = default_window(now, tz)
     day = _parsed(values, "date", date.fromisoformat, today)
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:  # as the API's days: beyond, no timestamptz
+        raise BadField("date", OUT_OF_YEARS)
     start = _parsed(values, "start", _clock, first if day == today else DAY_START)
     end = _parsed(values, "end", _clock, last)
     if end <= start:

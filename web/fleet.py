@@ -139,7 +139,7 @@ async def fleet(request: web.Request) -> web.StreamResponse:
 
 
 async def _device_page(
-    request: web.Request, refused: str | None = None, status: int = 200
+    request: web.Request, refused: str | None = None, status: int = 200, field: str = ""
 ) -> web.Response:
     device_id = request.match_info["device"]
     found = await _devices(request, device_id) if ID.fullmatch(device_id) else []
@@ -155,6 +155,7 @@ async def _device_page(
         age=_age(request),
         can_send=ports.commands() is not None,
         refused=refused,
+        refused_field=field,
         done=COMMAND_DONE.get(request.query.get("done", "")),
         **await _commands(request, device_id),
         status=status,
@@ -207,9 +208,17 @@ async def commands_part(request: web.Request) -> web.StreamResponse:
     return render(request, "fleet_commands.html", **await _commands(request, device_id))
 
 
+# A command's value that cannot be sent: its field and the message naming it.
+BAD_VALUES = {
+    "identify": ("seconds", "bad-seconds"),
+    "config": ("sample_interval_s", "bad-interval"),
+}
+
+
 def _command(form: Mapping[str, str], now: datetime) -> DownCommand:
     """The command the form asks for (``cmd``: identify with ``seconds``, config with
-    ``sample_interval_s``, reboot); ``ContractError`` or ``ValueError`` when refused."""
+    ``sample_interval_s``, reboot); ``ContractError`` or ``ValueError`` for a value
+    refused (``BAD_VALUES`` names it), 400 for a ``cmd`` no form of ours sends."""
     new: dict[str, Any] = {"id": str(uuid.uuid4()), "ts": int(now.timestamp() * 1000)}
     match form.get("cmd"):
         case "identify":
@@ -218,7 +227,7 @@ def _command(form: Mapping[str, str], now: datetime) -> DownCommand:
             return ConfigCommand(**new, sample_interval_s=_whole(form.get("sample_interval_s", "")))
         case "reboot":
             return RebootCommand(**new)
-    raise ValueError("cmd")
+    raise web.HTTPBadRequest(reason="cmd: identify, config or reboot")  # not a form of ours
 
 
 def _whole(raw: str) -> int:
@@ -240,7 +249,8 @@ async def send(request: web.Request) -> web.StreamResponse:
     try:
         command = _command(form, now)
     except (ContractError, ValueError):
-        return await _device_page(request, COMMAND_REFUSALS["bad-value"], 422)
+        field, key = BAD_VALUES[form["cmd"]]
+        return await _device_page(request, COMMAND_REFUSALS[key], 422, field)
     publisher = ports.commands()
     if publisher is None:
         return await _device_page(request, COMMAND_REFUSALS["no-broker"], 503)

@@ -301,8 +301,11 @@ COMMAND_STATUSES = {
 }
 COMMAND_DONE = {"sent": gettext_noop("Sent. The device's answer shows below when it comes.")}
 COMMAND_REFUSALS = {
-    "bad-value": gettext_noop(
-        "Check the value: identify for 1 to 600 seconds; a sample interval in seconds."
+    "bad-seconds": gettext_noop(
+        "Blink or beep for (seconds): a whole number of seconds from 1 to 600."
+    ),
+    "bad-interval": gettext_noop(
+        "Sample interval (seconds): a whole number of seconds from 1 to 86400."
     ),
     "no-broker": gettext_noop("Commands are off here: the server has no MQTT broker."),
     "broker-unavailable": gettext_noop("The broker did not take the command: try again."),

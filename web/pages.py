@@ -207,7 +207,7 @@ async def dev_login(request: web.Request) -> web.StreamResponse:
     async with request.app[PORTS].pool().acquire() as conn:
         person = await get_person(conn, person_id)
     if person is None:
-        raise web.HTTPBadRequest(reason="Unknown person")
+        raise web.HTTPBadRequest(reason="person: no such person")
     new_id, _ = await sessions.start(request, person.id)  # a new id: rotated at sign-in
     response = web.HTTPSeeOther(page_of_ours(str(form.get("next", "/"))))
     sessions.set_cookie(request, response, new_id)

@@ -7,6 +7,7 @@ signing in, for the login form's CSRF token; signing in ends it and starts anoth
 (a new id: a fixated one is worth nothing). Every request but GET/HEAD/OPTIONS must
 come from our own origin (``Origin``) and carry the session's token, as the form
 field ``csrf_token`` or the header ``X-CSRF-Token`` (htmx's ``hx-headers`` on <body>).
+A form field holding a NUL (which PostgreSQL's text cannot hold) is refused, 400 naming it.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def is_page(request: web.Request) -> bool:
 
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Finds the page's session (``request[SESSION]``) and refuses a forged write."""
+    """Finds the page's session (``request[SESSION]``) and refuses a forged write, or
+    one whose form holds text PostgreSQL cannot store."""
     if not is_page(request):
         return await handler(request)
     session_id = request.cookies.get(COOKIE, "")
@@ -58,6 +60,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         request[SESSION_ID] = session_id
     if request.method not in SAFE_METHODS:
         await _check_forgery(request, found)
+        await _check_text(request)
     return await handler(request)
 
 
@@ -85,6 +88,17 @@ async def _check_forgery(request: web.Request, session: WebSession | None) -> No
         sent = str((await _form(request)).get(CSRF_FIELD, ""))
     if session is None or not _token_matches(sent or "", session.csrf_token):
         raise web.HTTPForbidden(reason="Missing or wrong CSRF token")
+
+
+async def _check_text(request: web.Request) -> None:
+    """A form's text PostgreSQL cannot store (a NUL) is refused naming its field, as
+    the API refuses it in a path, a query or a body, rather than as a 500 from the
+    database wherever a page writes it."""
+    if request.content_type not in FORM_TYPES:
+        return
+    for name, value in (await _form(request)).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise web.HTTPBadRequest(reason=f"{name}: must not contain a NUL character")
 
 
 async def _form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:

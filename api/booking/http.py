@@ -236,7 +236,8 @@ async def body_of(request: web.Request, allowed: tuple[str, ...]) -> dict[str, A
         raise localised(request, exc) from None
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise invalid(request, unknown[0], f"unknown field; use {', '.join(allowed)}")
+        use = f"use {', '.join(allowed)}" if allowed else "this route takes no field"
+        raise invalid(request, unknown[0], f"unknown field; {use}")
     return body
 
 
