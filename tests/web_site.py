@@ -29,6 +29,7 @@ from tests.helpers import api_settings, eventually, seed
 
 WITA = ZoneInfo("Asia/Makassar")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=WITA)  # a Monday, a working day
+SINCE = datetime(2026, 11, 1, tzinfo=WITA)  # from when the seeded people count
 PEOPLE = (
     Person("ani", "Ani Lestari", "kemenpan", "sdm", Role.EMPLOYEE, "b1"),
     Person("budi", "Budi Santoso", "kemenpan", "sdm", Role.EMPLOYEE, "b1"),
@@ -88,11 +89,15 @@ async def running_ingest(
 
 async def seed_people(url: str) -> None:
     """The small site, ``PEOPLE`` with a token each, and Ani's booking of desk d1 from
-    08:00 to 12:00 WITA on ``NOW``'s day, checked in."""
+    08:00 to 12:00 WITA on ``NOW``'s day, checked in. People and buildings count from
+    1 November 2026: by default from the real day they were stored, after ``NOW``'s day
+    once the real clock has passed it (their attendance on it was then not counted)."""
     await seed(url)
     conn = await asyncpg.connect(url)
     try:
         await upsert_people(conn, list(PEOPLE))
+        await conn.execute("UPDATE buildings SET live_from = $1", SINCE.date())
+        await conn.execute("UPDATE people SET known_since = $1", SINCE)
         for person in PEOPLE:
             await link_token(conn, await create_token(conn, person.id, str(person.role)), person.id)
         # Checked in: the no-show release runs on the real clock, for which this is past.
@@ -162,9 +167,9 @@ async def seed_attendance(url: str) -> None:
     official travel on 26-27 Nov."""
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("UPDATE buildings SET live_from = '2026-11-01'")
-        await conn.execute("UPDATE people SET known_since = '2026-11-01T00:00+08:00'")
         await set_building_site(conn, "b1", -0.9745, 116.7085, "kemenpan")
+        await conn.execute("UPDATE buildings SET live_from = $1", SINCE.date())  # people
+        await conn.execute("UPDATE people SET known_since = $1", SINCE)  # added since
         for day, taps in ATTENDANCE_DAYS:
             for kind, hhmm, place in taps:
                 hour, minute = (int(part) for part in hhmm.split(":"))
