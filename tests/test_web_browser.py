@@ -148,12 +148,7 @@ async def test_a_page_is_accessible_and_photographed(
         assert answer is not None and answer.status == 200
         assert person is None or urlsplit(page.url).path != "/login", "not signed in"
         assert await page.get_attribute("html", "lang") == lang
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        for width in WIDTHS:
-            await page.set_viewport_size({"width": width, "height": 800})
-            await page.screenshot(path=SCREENS / f"{name}-{lang}-{width}.png", full_page=True)
-            wide = await page.evaluate("document.documentElement.scrollWidth")
-            assert wide <= width, f"{name} scrolls sideways at {width} px"
+        await photograph(page, f"{name}-{lang}")
         violations = await _violations(page)
     finally:
         await context.close()
@@ -210,9 +205,12 @@ async def test_signing_in_to_today_with_the_keyboard_alone(
     assert watch.errors == []
 
 
-async def photograph(page: Page, name: str) -> None:
-    """Screenshots of ``page`` at every width (test-artifacts/screens/NAME-WIDTH.png)."""
+async def photograph(page: Page, name: str, widths: tuple[int, ...] = WIDTHS) -> None:
+    """Screenshots of ``page`` at each of ``widths`` (test-artifacts/screens/NAME-WIDTH.png),
+    none of which may scroll sideways."""
     SCREENS.mkdir(parents=True, exist_ok=True)
-    for width in WIDTHS:
+    for width in widths:
         await page.set_viewport_size({"width": width, "height": 800})
         await page.screenshot(path=SCREENS / f"{name}-{width}.png", full_page=True)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{name} scrolls sideways at {width} px"

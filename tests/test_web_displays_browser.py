@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
-from tests.test_web_browser import LOCALES, SCREENS, WIDTHS, Watch, _violations, sign_in
+from tests.test_web_browser import LOCALES, WIDTHS, Watch, _violations, photograph, sign_in
 from tests.test_web_console import sense
 from tests.test_web_displays import KEY, count_people, prepare
 from tests.web_site import DEV_LOGIN, NOW, Clock, seed_people, serving_site
@@ -89,12 +89,7 @@ async def live(page: Page) -> None:
 
 
 async def photograph_and_check(page: Page, name: str, widths: tuple[int, ...] = WIDTHS) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    for width in widths:
-        await page.set_viewport_size({"width": width, "height": 900})
-        await page.screenshot(path=SCREENS / f"{name}-{width}.png", full_page=True)
-        wide = await page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= width, f"{name} scrolls sideways at {width} px"
+    await photograph(page, name, widths)
     assert await _violations(page) == []
 
 
