@@ -14,13 +14,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, Route, StorageState
+from playwright.async_api import Browser, BrowserContext, Page, Route
 
 from tests.helpers import fetch
 from tests.test_web_utilisation import more_bookers, seed_november
 from tests.web_site import Clock, add_admin, seed_people, seed_views, serving_site
 
-pytestmark = pytest.mark.browser
+# One worker takes the module: one site, and each person signed in once per language.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages")]
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "tests" / "vendor" / "axe-core-4.14.1.min.js"
@@ -121,37 +122,62 @@ async def _violations(page: Page) -> list[dict[str, Any]]:
     return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
-# The cookies of a person signed in to a site in a language: a page after the first of
-# that person's opens signed in (signing in took about a second).
-_SIGNED_IN: dict[tuple[str, str, str], StorageState] = {}
+@dataclass
+class Tab:
+    """A browser tab of one person (or nobody) in one language, signed in once and kept
+    for the module's pages: a context of its own costs Chromium a renderer process (half
+    a CPU-second each, most of a page's test). Pages never share a tab across people or
+    languages, and each test's ``Watch`` starts empty."""
+
+    context: BrowserContext
+    page: Page
+    watch: Watch
+
+
+@pytest.fixture(scope="module")
+async def tabs(server: TestServer, browser: Browser) -> AsyncIterator[dict[Any, Tab]]:
+    """The module's tabs by (person, language), closed at its end."""
+    opened: dict[Any, Tab] = {}
+    yield opened
+    for tab in opened.values():
+        await tab.context.close()
+
+
+async def _tab(
+    tabs: dict[Any, Tab], browser: Browser, base: str, person: str | None, lang: str
+) -> Tab:
+    """``person``'s tab in ``lang``, on a blank page with nothing watched yet."""
+    tab = tabs.get((person, lang))
+    if tab is None:
+        context = await browser.new_context(locale=LOCALES[lang], bypass_csp=True)
+        watch = Watch(base)
+        await watch.attach(context)
+        page = await context.new_page()
+        if person is not None:
+            await sign_in(page, base, lang, person)
+        tab = tabs[person, lang] = Tab(context, page, watch)
+    await tab.page.goto("about:blank")  # the last page's late requests end here
+    tab.watch.outside.clear()
+    tab.watch.errors.clear()
+    await tab.page.set_viewport_size({"width": WIDTHS[0], "height": 800})
+    return tab
 
 
 @pytest.mark.parametrize("lang", LOCALES)
 @pytest.mark.parametrize("name", PAGES)
 async def test_a_page_is_accessible_and_photographed(
-    server: TestServer, browser: Browser, name: str, lang: str
+    server: TestServer, browser: Browser, tabs: dict[Any, Tab], name: str, lang: str
 ) -> None:
     base = str(server.make_url("")).rstrip("/")
     path, person = PAGES[name]
-    signed_in = _SIGNED_IN.get((base, person, lang)) if person is not None else None
-    context = await browser.new_context(
-        locale=LOCALES[lang], bypass_csp=True, storage_state=signed_in
-    )
-    watch = Watch(base)
-    await watch.attach(context)
-    try:
-        page = await context.new_page()
-        if person is not None and signed_in is None:
-            await sign_in(page, base, lang, person)
-            _SIGNED_IN[base, person, lang] = await context.storage_state()
-        answer = await page.goto(base + path)
-        assert answer is not None and answer.status == 200
-        assert person is None or urlsplit(page.url).path != "/login", "not signed in"
-        assert await page.get_attribute("html", "lang") == lang
-        await photograph(page, f"{name}-{lang}")
-        violations = await _violations(page)
-    finally:
-        await context.close()
+    tab = await _tab(tabs, browser, base, person, lang)
+    page, watch = tab.page, tab.watch
+    answer = await page.goto(base + path)
+    assert answer is not None and answer.status == 200
+    assert person is None or urlsplit(page.url).path != "/login", "not signed in"
+    assert await page.get_attribute("html", "lang") == lang
+    await photograph(page, f"{name}-{lang}")
+    violations = await _violations(page)
     assert violations == []
     assert watch.outside == []
     assert watch.errors == []
