@@ -30,9 +30,11 @@ from ikn_store.tokens import create_token
 T = TypeVar("T")
 
 # The API's pool in tests (production: IKN_DATABASE_POOL_MAX, 10, every connection
-# opened at start): ten connections cost a test more than its requests; four leave a
-# batch lane and two readers.
-TEST_POOL_MAX = "4"
+# opened at start): every connection costs a test's fresh database a backend that
+# loads its catalogue and prepares the token lookup and the batch booking, more than
+# the test's requests. Two: the booking lane and the token lookups' (one each); a read
+# waits for a lane's statement to end. Tests of concurrency set their own.
+TEST_POOL_MAX = "2"
 
 SMALL_SITE = Site(
     buildings=(Building("b1", "Gedung Uji"),),
