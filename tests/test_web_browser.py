@@ -124,53 +124,55 @@ async def _violations(page: Page) -> list[dict[str, Any]]:
 
 @dataclass
 class Tab:
-    """A browser tab of one person (or nobody) in one language, signed in once and kept
-    for the module's pages: a context of its own costs Chromium a renderer process (half
-    a CPU-second each, most of a page's test). Pages never share a tab across people or
-    languages, and each test's ``Watch`` starts empty."""
+    """A browser tab of one person (or nobody) in one language, signed in once."""
 
     context: BrowserContext
     page: Page
     watch: Watch
 
 
+@dataclass
+class Tabs:
+    """The module's tabs, one per (person, language): a context of its own costs
+    Chromium a renderer process (half a CPU-second, most of a page's test). Pages never
+    share a tab across people or languages, and each test's ``Watch`` starts empty."""
+
+    browser: Browser
+    base: str
+    opened: dict[tuple[str | None, str], Tab] = field(default_factory=dict)
+
+    async def open(self, person: str | None, lang: str) -> Tab:
+        """``person``'s tab in ``lang``, at the first width, with nothing watched yet."""
+        tab = self.opened.get((person, lang))
+        if tab is None:
+            context = await self.browser.new_context(locale=LOCALES[lang], bypass_csp=True)
+            watch = Watch(self.base)
+            await watch.attach(context)
+            page = await context.new_page()
+            if person is not None:
+                await sign_in(page, self.base, lang, person)
+            tab = self.opened[person, lang] = Tab(context, page, watch)
+        tab.watch.outside.clear()
+        tab.watch.errors.clear()
+        await tab.page.set_viewport_size({"width": WIDTHS[0], "height": 800})
+        return tab
+
+
 @pytest.fixture(scope="module")
-async def tabs(server: TestServer, browser: Browser) -> AsyncIterator[dict[Any, Tab]]:
-    """The module's tabs by (person, language), closed at its end."""
-    opened: dict[Any, Tab] = {}
+async def tabs(server: TestServer, browser: Browser) -> AsyncIterator[Tabs]:
+    """The module's tabs, closed at its end."""
+    opened = Tabs(browser, str(server.make_url("")).rstrip("/"))
     yield opened
-    for tab in opened.values():
+    for tab in opened.opened.values():
         await tab.context.close()
-
-
-async def _tab(
-    tabs: dict[Any, Tab], browser: Browser, base: str, person: str | None, lang: str
-) -> Tab:
-    """``person``'s tab in ``lang`` (on a blank page), with nothing watched yet."""
-    tab = tabs.get((person, lang))
-    if tab is None:
-        context = await browser.new_context(locale=LOCALES[lang], bypass_csp=True)
-        watch = Watch(base)
-        await watch.attach(context)
-        page = await context.new_page()
-        if person is not None:
-            await sign_in(page, base, lang, person)
-        tab = tabs[person, lang] = Tab(context, page, watch)
-    tab.watch.outside.clear()
-    tab.watch.errors.clear()
-    await tab.page.set_viewport_size({"width": WIDTHS[0], "height": 800})
-    return tab
 
 
 @pytest.mark.parametrize("lang", LOCALES)
 @pytest.mark.parametrize("name", PAGES)
-async def test_a_page_is_accessible_and_photographed(
-    server: TestServer, browser: Browser, tabs: dict[Any, Tab], name: str, lang: str
-) -> None:
-    base = str(server.make_url("")).rstrip("/")
+async def test_a_page_is_accessible_and_photographed(tabs: Tabs, name: str, lang: str) -> None:
     path, person = PAGES[name]
-    tab = await _tab(tabs, browser, base, person, lang)
-    page, watch = tab.page, tab.watch
+    tab = await tabs.open(person, lang)
+    page, watch, base = tab.page, tab.watch, tabs.base
     try:
         answer = await page.goto(base + path)
         assert answer is not None and answer.status == 200
