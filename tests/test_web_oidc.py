@@ -5,13 +5,11 @@ on a real PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,10 +19,12 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
+from playwright.async_api import Browser
 from yarl import URL
 
 from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings
+from tests import test_web_browser as browsing
 from tests.fake_keycloak import FakeKeycloak, s256
 from tests.web_site import DEV_LOGIN, Clock, seed_people, serving_site, site_app
 from web.oidc_client import OidcClient
@@ -383,14 +383,11 @@ def test_websign_in_needs_the_client_id_and_the_issuer() -> None:
 
 
 @pytest.mark.browser
-async def test_a_browser_signs_in_at_the_provider_and_out_again(database_url: str) -> None:
+async def test_a_browser_signs_in_at_the_provider_and_out_again(
+    database_url: str, browser: Browser
+) -> None:
     """Chromium, under the pages' real CSP: from a page, to the provider's login form,
     back to that page; then signing out there too, back to the sign-in page."""
-    from playwright.async_api import async_playwright
-
-    from tests.test_docs_page import _chromium
-    from tests.test_web_browser import AXE, RUN_AXE, SCREENS
-
     await seed_people(database_url)
     idp = FakeKeycloak()  # no SSO session: its login form
     async with TestServer(idp.app(), host="127.0.0.1") as idp_server:
@@ -399,20 +396,13 @@ async def test_a_browser_signs_in_at_the_provider_and_out_again(database_url: st
             base = str(site.make_url("")).rstrip("/")
             idp.redirect_uris.add(base + "/login/callback")
             idp.post_logout_uris.add(base + "/login")
-            async with async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=_chromium(), headless=True)
-                try:
-                    errors, violations = await _browse(browser, base, AXE, RUN_AXE, SCREENS)
-                finally:
-                    await browser.close()
+            errors, violations = await _browse(browser, base)
     assert violations == []
     assert errors == []  # no CSP refusal (form-action lets the sign-out go on)
     assert len(idp.logouts) == 1 and "id_token_hint" in idp.logouts[0]
 
 
-async def _browse(
-    browser: Any, base: str, axe: Path, run_axe: str, screens: Path
-) -> tuple[list[str], list[Any]]:
+async def _browse(browser: Browser, base: str) -> tuple[list[str], list[Any]]:
     context = await browser.new_context(locale="id-ID")
     errors: list[str] = []
     context.on(
@@ -436,31 +426,23 @@ async def _browse(
     # The site has no icon: Chromium asks for one where no context.route watches (as
     # test_web_browser's does), and the 404 is logged; anything else counts.
     errors = [e for e in errors if not e.startswith(base + "/favicon.ico: ")]
-    return errors, await _violations(browser, base, axe, run_axe, screens)
+    return errors, await _violations(browser, base)
 
 
-async def _violations(
-    browser: Any, base: str, axe: Path, run_axe: str, screens: Path
-) -> list[dict[str, Any]]:
+async def _violations(browser: Browser, base: str) -> list[dict[str, Any]]:
     """axe-core's serious and critical findings on the sign-in and a refusal page (in a
     context that bypasses the CSP to inject it)."""
-    await asyncio.to_thread(screens.mkdir, parents=True, exist_ok=True)
     context = await browser.new_context(locale="id-ID", bypass_csp=True)
     found: list[dict[str, Any]] = []
     try:
         page = await context.new_page()
         for name, path in (("login-oidc", "/login"), ("signin-refused", "/login/callback")):
             await page.goto(base + path + "?state=old&code=old")
-            for width in (1280, 360):
-                await page.set_viewport_size({"width": width, "height": 800})
-                await page.screenshot(path=screens / f"{name}-id-{width}.png", full_page=True)
-                wide = await page.evaluate("document.documentElement.scrollWidth")
-                assert wide <= width, f"{name} scrolls sideways at {width} px"
-            await page.add_script_tag(path=str(axe))
-            found += await page.evaluate(run_axe)
+            await browsing.photograph(page, f"{name}-id")
+            found += await browsing._violations(page)
     finally:
         await context.close()
-    return [v for v in found if v["impact"] in ("serious", "critical")]
+    return found
 
 
 async def test_without_the_providerssign_in_its_addresses_are_not_there(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from edge_agent.badge import badge_token
 from ikn.benchmarks.attendance import write_replay_policy
@@ -27,8 +27,7 @@ from ikn_store.attendance.badges import enrol
 from ikn_store.attendance.signals import set_building_site
 from ikn_store.spaces import load_site
 from tests.helpers import SMALL_SITE, eventually, fetch, publish
-from tests.test_docs_page import _chromium
-from tests.test_web_browser import SCREENS, sign_in
+from tests.test_web_browser import SCREENS, sign_in, snap
 from tests.web_site import DEV_LOGIN, WITA, Clock, running_ingest, seed_people, serving_site
 
 pytestmark = pytest.mark.browser
@@ -65,7 +64,7 @@ async def ingest(database_url: str, mosquitto: BrokerProcess) -> AsyncIterator[N
 
 
 async def test_a_badge_tap_through_mqtt_shows_on_today(
-    database_url: str, mosquitto: BrokerProcess, ingest: None, tmp_path: Path
+    database_url: str, mosquitto: BrokerProcess, ingest: None, browser: Browser, tmp_path: Path
 ) -> None:
     await _prepare(database_url)
     day = last_working_day(datetime.now(WITA).date())
@@ -74,11 +73,11 @@ async def test_a_badge_tap_through_mqtt_shows_on_today(
         **DEV_LOGIN,
         "IKN_ATTENDANCE_POLICY": str(write_replay_policy(tmp_path / "replay.toml")),
     }
-    async with serving_site(database_url, clock, env) as server, async_playwright() as pw:
+    async with serving_site(database_url, clock, env) as server:
         base = str(server.make_url("")).rstrip("/")
-        browser: Browser = await pw.chromium.launch(executable_path=_chromium())
+        context = await browser.new_context(locale="id-ID")
         try:
-            page = await (await browser.new_context(locale="id-ID")).new_page()
+            page = await context.new_page()
             await sign_in(page, base, "id", "Ani Lestari")
             clock_in = page.locator("dt", has_text="Absen masuk").locator(
                 "xpath=following-sibling::dd[1]"
@@ -99,7 +98,6 @@ async def test_a_badge_tap_through_mqtt_shows_on_today(
             )
             await page.reload()
             assert (await clock_in.text_content() or "").strip() == "07.50 WITA"
-            SCREENS.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=SCREENS / "today-after-tap-id-1280.png", full_page=True)
+            await snap(page, SCREENS / "today-after-tap-id-1280.png")
         finally:
-            await browser.close()
+            await context.close()

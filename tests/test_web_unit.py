@@ -39,7 +39,7 @@ from ikn_store.people import get_person
 from ikn_store.pool import close_pool, create_pool
 from tests.helpers import fetch
 from tests.test_web import Site
-from tests.test_web_browser import SCREENS, WIDTHS, Watch, _tab_to
+from tests.test_web_browser import SCREENS, Watch, _tab_to, photograph, snap
 from tests.web_site import NOW, WITA, Clock, seed_people, serving_site, site_app
 
 OFFICE = ("office", "b1")
@@ -348,12 +348,7 @@ async def test_sari_approves_with_the_keyboard_in_a_browser(
             await page.keyboard.press("Enter")
             await page.wait_for_url(base + "/unit")
             assert await page.text_content("h1") == "Unit saya"
-            SCREENS.mkdir(parents=True, exist_ok=True)
-            for width in WIDTHS:  # with the history: the page's tables filled
-                await page.set_viewport_size({"width": width, "height": 800})
-                await page.screenshot(path=SCREENS / f"unit-history-{width}.png", full_page=True)
-                wide = await page.evaluate("document.documentElement.scrollWidth")
-                assert wide <= width, f"scrolls sideways at {width} px"
+            await photograph(page, "unit-history")  # with the history: the tables filled
             await _tab_to(page, "Setujui")
             async with page.expect_navigation():
                 await page.keyboard.press("Enter")
@@ -362,7 +357,7 @@ async def test_sari_approves_with_the_keyboard_in_a_browser(
             answer = await page.goto(base + "/unit?month=2026-13")
             assert answer is not None and answer.status == 400
             await page.set_viewport_size({"width": 360, "height": 800})
-            await page.screenshot(path=SCREENS / "unit-bad-month-360.png")
+            await snap(page, SCREENS / "unit-bad-month-360.png")
         finally:
             await context.close()
     assert waiting is not None
