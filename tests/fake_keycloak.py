@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -60,6 +61,20 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 REALM = "ikn"
 KID = "fake-rsa-1"
+
+
+_RSA_KEYS: list[rsa.RSAPrivateKey] = []
+_RSA_TURN = itertools.count()
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    """A 2048-bit RSA key: one of four this process makes on first need and hands out in
+    turn, so that the next few calls give different keys (a realm's, a forger's, a
+    rotated one). Each made anew cost about 80 ms of CPU, some 70 times a run."""
+    turn = next(_RSA_TURN) % 4
+    if turn == len(_RSA_KEYS):
+        _RSA_KEYS.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _RSA_KEYS[turn]
 
 
 @dataclass
@@ -87,9 +102,7 @@ class FakeKeycloak:
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     tamper: dict[str, Any] = field(default_factory=dict)  # claims put over the ID token's
     token_down: bool = False  # the token endpoint answers 503
-    key: rsa.RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
+    key: rsa.RSAPrivateKey = field(default_factory=rsa_key)
     forger: rsa.RSAPrivateKey | None = None  # set: ID tokens signed by it, not the realm's key
     codes: dict[str, Code] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)

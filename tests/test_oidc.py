@@ -26,14 +26,11 @@ from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings
 from ikn_store.people import Person, upsert_people
 from ikn_store.tokens import create_token
+from tests.fake_keycloak import rsa_key
 from tests.helpers import api_settings, seed
 
 AUDIENCE = "ikn-api"
 PROBLEM = "application/problem+json"
-
-
-def _rsa() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _jwk(key: PrivateKeyTypes, kid: str) -> dict[str, Any]:
@@ -121,7 +118,7 @@ class World:
 
 @pytest.fixture
 def provider() -> Provider:
-    return Provider(keys={"rsa-1": _rsa(), "ec-1": ec.generate_private_key(ec.SECP256R1())})
+    return Provider(keys={"rsa-1": rsa_key(), "ec-1": ec.generate_private_key(ec.SECP256R1())})
 
 
 @pytest.fixture
@@ -228,7 +225,7 @@ async def test_clock_skew_within_the_leeway_is_accepted(world: World) -> None:
 
 
 async def test_a_forged_signature_is_refused(world: World) -> None:
-    forged = world.provider.token("ani", kid="rsa-1", key=_rsa())  # right kid, wrong key
+    forged = world.provider.token("ani", kid="rsa-1", key=rsa_key())  # right kid, wrong key
     await _refused(await world.get("/api/v1/bookings", forged), 401, "unauthenticated", "signature")
     parts = world.provider.token("ani").split(".")
     tampered = ".".join([parts[0], world.provider.token("budi").split(".")[1], parts[2]])
@@ -237,7 +234,7 @@ async def test_a_forged_signature_is_refused(world: World) -> None:
 
 async def test_unknown_kid_refetches_the_keys_once_then_refuses(world: World) -> None:
     assert (await world.get("/api/v1/bookings", world.provider.token("ani"))).status == 200
-    stranger = world.provider.token("ani", kid="nobody", key=_rsa())
+    stranger = world.provider.token("ani", kid="nobody", key=rsa_key())
     response = await world.get("/api/v1/bookings", stranger)
     await _refused(response, 401, "unauthenticated", "unknown signing key")
     assert world.provider.jwks_fetches == 2  # looked again before refusing
@@ -245,7 +242,7 @@ async def test_unknown_kid_refetches_the_keys_once_then_refuses(world: World) ->
 
 async def test_a_rotated_key_is_picked_up(world: World) -> None:
     assert (await world.get("/api/v1/bookings", world.provider.token("ani"))).status == 200
-    world.provider.keys["rsa-2"] = _rsa()
+    world.provider.keys["rsa-2"] = rsa_key()
     response = await world.get("/api/v1/bookings", world.provider.token("ani", kid="rsa-2"))
     assert response.status == 200
 
@@ -281,7 +278,7 @@ async def test_an_unreachable_provider_is_a_503_not_a_500(database_url: str) -> 
             "IKN_OIDC_AUDIENCE": AUDIENCE,
             "IKN_OIDC_HTTP_TIMEOUT_S": "2",
         }
-        provider = Provider(keys={"rsa-1": _rsa()}, issuer=env["IKN_OIDC_ISSUER"])
+        provider = Provider(keys={"rsa-1": rsa_key()}, issuer=env["IKN_OIDC_ISSUER"])
         async with TestClient(TestServer(make_app(api_settings(env)))) as client:
             response = await client.get(
                 "/api/v1/bookings", headers={"Authorization": f"Bearer {provider.token()}"}
@@ -394,7 +391,7 @@ async def test_encryption_keys_and_foreign_key_types_in_the_jwks_are_ignored(
     # Listed after the signing key under the same kid: an encryption key, which the cache
     # used to keep in its place, and keys of a type no accepted algorithm uses.
     world.provider.extra_jwks = [
-        {**_jwk(_rsa(), "rsa-1"), "use": "enc", "alg": "RSA-OAEP"},
+        {**_jwk(rsa_key(), "rsa-1"), "use": "enc", "alg": "RSA-OAEP"},
         {"kty": "oct", "kid": "rsa-1", "k": "c2VjcmV0", "use": "sig"},
         {"kty": "OKP", "crv": "X25519", "kid": "x-1", "x": "AAAA", "use": "enc"},
     ]

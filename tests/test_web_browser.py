@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, Route
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page, Route
 
 from tests.helpers import fetch
 from tests.test_web_utilisation import more_bookers, seed_november
@@ -237,19 +238,24 @@ async def test_signing_in_to_today_with_the_keyboard_alone(
     assert watch.errors == []
 
 
+# Each page's CDP session for ``snap``, kept while the page lives: detaching one made
+# Chromium tell an offline page it was online again (tests/test_web_pwa.py's queue then
+# tried to send, and its failed fetch was a console error).
+_SESSIONS: weakref.WeakKeyDictionary[Page, CDPSession] = weakref.WeakKeyDictionary()
+
+
 async def snap(page: Page, path: Path) -> None:
     """A PNG of the whole of ``page`` (beyond its viewport) at ``path``, taken through
     CDP with Chromium's fast PNG encoder (``optimizeForSpeed``): the two widths of a
     page cost Chromium 0.23 CPU-s instead of Playwright's 0.44 (its full-page
     screenshot, best compression), and the file is the same picture, only larger."""
-    cdp = await page.context.new_cdp_session(page)
-    try:
-        size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-        fast = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": True}
-        shot = await cdp.send("Page.captureScreenshot", {**fast, "clip": clip})
-    finally:
-        await cdp.detach()
+    cdp = _SESSIONS.get(page)
+    if cdp is None:
+        cdp = _SESSIONS[page] = await page.context.new_cdp_session(page)
+    size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    fast = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": True}
+    shot = await cdp.send("Page.captureScreenshot", {**fast, "clip": clip})
     await asyncio.to_thread(_save, path, base64.b64decode(shot["data"]))
 
 

@@ -18,14 +18,13 @@ import asyncpg
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
-from cryptography.hazmat.primitives.asymmetric import rsa
 from playwright.async_api import Browser
 from yarl import URL
 
 from ikn_core.errors import SettingsError
 from ikn_core.settings import ApiSettings
 from tests import test_web_browser as browsing
-from tests.fake_keycloak import FakeKeycloak, s256
+from tests.fake_keycloak import FakeKeycloak, rsa_key, s256
 from tests.web_site import DEV_LOGIN, Clock, seed_people, serving_site, site_app
 from web.oidc_client import OidcClient
 
@@ -237,7 +236,7 @@ async def test_an_id_token_that_does_not_verify_is_refused(
 
 
 async def test_an_id_token_signed_by_another_key_is_refused(world: World) -> None:
-    world.idp.forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    world.idp.forger = rsa_key()
     response = await world.sign_in()
     assert response.status == 403
     assert "tidak dapat diverifikasi" in await response.text()
