@@ -46,6 +46,7 @@ can tell:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import secrets
@@ -63,7 +64,6 @@ REALM = "ikn"
 KID = "fake-rsa-1"
 
 
-_RSA_KEYS: list[rsa.RSAPrivateKey] = []
 _RSA_TURN = itertools.count()
 
 
@@ -71,10 +71,13 @@ def rsa_key() -> rsa.RSAPrivateKey:
     """A 2048-bit RSA key: one of four this process makes on first need and hands out in
     turn, so that the next few calls give different keys (a realm's, a forger's, a
     rotated one). Each made anew cost about 80 ms of CPU, some 70 times a run."""
-    turn = next(_RSA_TURN) % 4
-    if turn == len(_RSA_KEYS):
-        _RSA_KEYS.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    return _RSA_KEYS[turn]
+    return _made(next(_RSA_TURN) % 4)
+
+
+@functools.cache
+def _made(turn: int) -> rsa.RSAPrivateKey:
+    """The process's key number ``turn``, made once."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @dataclass

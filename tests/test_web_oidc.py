@@ -425,10 +425,10 @@ async def _browse(browser: Browser, base: str) -> tuple[list[str], list[Any]]:
     # The site has no icon: Chromium asks for one where no context.route watches (as
     # test_web_browser's does), and the 404 is logged; anything else counts.
     errors = [e for e in errors if not e.startswith(base + "/favicon.ico: ")]
-    return errors, await _violations(browser, base)
+    return errors, await _pages_violations(browser, base)
 
 
-async def _violations(browser: Browser, base: str) -> list[dict[str, Any]]:
+async def _pages_violations(browser: Browser, base: str) -> list[dict[str, Any]]:
     """axe-core's serious and critical findings on the sign-in and a refusal page (in a
     context that bypasses the CSP to inject it)."""
     context = await browser.new_context(locale="id-ID", bypass_csp=True)
