@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
+import faulthandler
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 # the batches it is writing 5 s); only something wedged, such as a query on a database
 # that stopped answering, is still there.
 STOP_DEADLINE_S = 15.0
+# And should even the cancelling not end it (a wait that ignores cancellation, a thread
+# that does not return, an event loop held up), the process is ended this long after
+# the deadline: the stacks of its threads on stderr, exit status 1. Nothing is lost by
+# it: what the ingest had not acknowledged yet, the broker redelivers.
+EXIT_GRACE_S = 1.5
 
 if TYPE_CHECKING:  # the CLI also runs on edge devices, where asyncpg is not installed
     import asyncpg
@@ -26,13 +31,22 @@ if TYPE_CHECKING:  # the CLI also runs on edge devices, where asyncpg is not ins
 
 def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     """Run ``main(stop)`` in a fresh loop; SIGINT/SIGTERM set ``stop``. If ``main``
-    has not returned ``STOP_DEADLINE_S`` after the signal, it is cancelled."""
+    has not returned ``STOP_DEADLINE_S`` after the signal, it is cancelled; if the
+    process is still there ``EXIT_GRACE_S`` later, it is ended (exit status 1)."""
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def stopping() -> None:
+            if not stop.is_set():
+                # a thread of faulthandler's own: it ends the process even if this loop
+                # or the interpreter's exit is what is held up
+                faulthandler.dump_traceback_later(STOP_DEADLINE_S + EXIT_GRACE_S, exit=True)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopping)
         work = asyncio.create_task(main(stop))
         deadline = asyncio.create_task(_force_stop(stop, work))
         try:
@@ -60,10 +74,22 @@ async def _force_stop(stop: asyncio.Event, work: asyncio.Task[None]) -> None:
         len(tasks),
     )
     for task in tasks:
-        out = io.StringIO()
-        task.print_stack(file=out)
-        log.warning("%s", out.getvalue().rstrip())
+        log.warning("%s, waiting in:\n%s", task.get_name(), _awaiting(task))
     work.cancel()
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` waits: its coroutine and each one that one awaits, innermost
+    last (``Task.print_stack`` shows only the outermost)."""
+    lines = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            lines.append(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}')
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return "\n".join(lines)
 
 
 def database_command(

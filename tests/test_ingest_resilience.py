@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ikn.benchmarks.ingest import _site
 from ikn.benchmarks.publisher import device_id
 from ikn.brokers import BrokerProcess, free_port
-from ikn.running import STOP_DEADLINE_S
+from ikn.running import EXIT_GRACE_S, STOP_DEADLINE_S
 from ikn_store.embedded import EmbeddedPostgres
 from ikn_store.migrations import migrate
 from ikn_store.readings.rows import stream_counts
@@ -37,7 +37,7 @@ from tests.stall_proxy import stall_proxy
 
 pytestmark = pytest.mark.slow
 DEVICES = 20
-EXIT_MARGIN_S = 2.0  # after the stop deadline, for the process to exit
+EXIT_MARGIN_S = 1.0  # after the watchdog's end, for the process to be gone
 
 
 def _env(db: str, broker: BrokerProcess) -> dict[str, str]:
@@ -310,10 +310,13 @@ def test_a_database_that_stops_answering_does_not_hold_up_a_stop(
             for proc in frozen:
                 with suppress(psutil.NoSuchProcess):
                     proc.resume()
-        assert code == 0
-        # at the deadline the service cancels what is left; the process then needs a
-        # moment to exit (under load it was seen at 15.04 s); before the fix: 118 s
-        assert stopped_in < STOP_DEADLINE_S + EXIT_MARGIN_S, f"stopped in {stopped_in:.1f} s"
+        # At the deadline the service cancels what is left (under load it was seen
+        # stopping at 15.04 s); should that not end it (once: 28.0 s, in a full run), its
+        # watchdog ends it EXIT_GRACE_S later, exit status 1. Before either: 118 s.
+        said = log.read_text()[-20_000:]
+        assert code == 0 or (code == 1 and "Timeout (" in said), f"exit {code}:\n{said}"
+        bound = STOP_DEADLINE_S + EXIT_GRACE_S + EXIT_MARGIN_S
+        assert stopped_in < bound, f"stopped in {stopped_in:.1f} s:\n{said}"
         at_freeze = _counts(db, stream)[0]
         assert at_freeze < total, "the stream ended before the freeze: nothing was tested"
         assert publisher.wait(timeout=120) == 0
