@@ -14,7 +14,8 @@ every event with a greater id from ``desk_events`` before going live again.
 Streams are bounded (``StreamSettings``): a bearer token holds at most
 ``per_token`` at once (429 beyond), a process ``total`` (503 beyond), both with
 ``Retry-After``; every ``recheck_s`` an open stream checks its token again and ends
-when it has been revoked or has expired, or its role no longer may watch; and at most
+when it has been revoked or has expired, or its role no longer may watch; each ends
+after ``max_age_s`` (the client resumes with ``Last-Event-ID``); and at most
 ``REPLAY_LANES`` replays read from the pool at once, so that reconnecting clients
 cannot take every pooled connection.
 """

@@ -444,6 +444,15 @@ SSE_RECHECK_S = Setting(
         "whose role may no longer watch) ends it"
     ),
 )
+SSE_MAX_AGE_S = Setting(
+    "IKN_SSE_MAX_AGE_S",
+    parse.int_between(1, 86_400),
+    (
+        "how long one live stream lasts at most; then it ends and the browser reconnects "
+        "with `Last-Event-ID` (nothing is missed), so that streams spread over the API "
+        "processes there are now (1–86400 s)"
+    ),
+)
 TOKEN_DAYS = Setting(
     "IKN_TOKEN_DAYS",
     parse.int_between(0, 3650),
@@ -946,6 +955,7 @@ class StreamSettings:
     per_token: int = setting(SSE_MAX_PER_TOKEN, 4)  # open streams one bearer token may hold
     total: int = setting(SSE_MAX_STREAMS, 500)  # open streams in one API process
     recheck_s: float = setting(SSE_RECHECK_S, 60.0)  # how often a stream checks its token
+    max_age_s: int = setting(SSE_MAX_AGE_S, 3600)  # how long one stream lasts at most
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ reads of every desk when it opens (the floor map's ``refresh``).
 Nothing is ever lost silently: a subscriber too slow to drain its queue is cut off (it
 receives what was queued, then its stream ends), and so is every subscriber when the
 listener connection drops or the process shuts down; a client resumes from the last
-event id it received.
+event id it received. A stream also ends once it is ``IKN_SSE_MAX_AGE_S`` old (an
+hour): reconnecting, a browser may land on another API process, so that the streams
+spread over the processes there are now, not only those that were up when they opened.
 """
 
 from __future__ import annotations
@@ -237,10 +239,14 @@ class DeskEventHub:
     ) -> Events:
         loop = asyncio.get_running_loop()
         recheck_at = loop.time() + self.limits.recheck_s
+        ends_at = loop.time() + self.limits.max_age_s
 
         async def gone() -> bool:
-            """Every ``recheck_s``: whether the holder may no longer watch."""
+            """Past ``max_age_s``; or, every ``recheck_s``, whether the holder may no
+            longer watch."""
             nonlocal recheck_at
+            if loop.time() >= ends_at:
+                return True
             if loop.time() < recheck_at:
                 return False
             recheck_at = loop.time() + self.limits.recheck_s
@@ -264,7 +270,7 @@ class DeskEventHub:
         while not (sub.ended and sub.queue.empty()):
             if await gone():
                 return
-            wait_s = min(HEARTBEAT_S, max(0.0, recheck_at - loop.time()))
+            wait_s = max(0.0, min(HEARTBEAT_S, recheck_at - loop.time(), ends_at - loop.time()))
             try:
                 async with asyncio.timeout(wait_s):
                     event = await sub.queue.get()

@@ -128,6 +128,33 @@ async def test_resume_with_last_event_id_replays_what_was_missed(
     again.close()
 
 
+async def test_a_stream_ends_at_its_age_and_resumes_where_it_ended(
+    database_url: str, ingest: Running, headers: dict[str, str], mosquitto: BrokerProcess
+) -> None:
+    """``IKN_SSE_MAX_AGE_S``: the stream ends by itself (not before its age); resumed with
+    ``Last-Event-ID``, the change made meanwhile comes first."""
+    app = make_app(api_settings({"IKN_DATABASE_URL": database_url, "IKN_SSE_MAX_AGE_S": "1"}))
+    async with TestClient(TestServer(app)) as client:
+        sensor = Sensor(mosquitto, "desk-d1")
+        loop = asyncio.get_running_loop()
+        opened_at = loop.time()
+        first = await client.get("/api/v1/occupancy/stream", headers=headers)
+        sensor.report(True)
+        seen, _ = await next_event(first)
+        async with asyncio.timeout(TIMEOUT):
+            rest = await first.content.read()  # to its end
+        assert loop.time() - opened_at >= 1.0
+        assert b"data:" not in rest
+        sensor.report(False)
+        await eventually(lambda: _events(database_url), lambda n: n == 2)
+        again = await client.get(
+            "/api/v1/occupancy/stream", headers={**headers, "Last-Event-ID": str(seen)}
+        )
+        replayed, data = await next_event(again)
+        assert (replayed - seen, data["state"]) == (1, "free")
+        again.close()
+
+
 async def test_filters_pass_only_their_places(
     client: Client, headers: dict[str, str], mosquitto: BrokerProcess
 ) -> None:
