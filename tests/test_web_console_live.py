@@ -24,10 +24,10 @@ from ikn_core.contract import Batch, DeskOccupancy, encode_batch
 from ikn_service import desk_feed
 from ikn_store.booking.places import RuleOverrides, set_building_rules
 from ikn_store.tokens import create_token
-from tests.helpers import publish
+from tests.helpers import eventually, fetch, publish
 from tests.test_docs_page import _chromium
 from tests.test_web_browser import photograph, sign_in
-from tests.web_site import Clock, running_ingest, seed_people, serving_site
+from tests.web_site import DEV_LOGIN, Clock, running_ingest, seed_people, serving_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_release")]
 
@@ -60,6 +60,10 @@ async def open_floor(browser: Browser, base: str) -> Page:
     await page.goto(base + "/console/floor?floor=b1-f1")
     await page.locator("#live-status").get_by_text("Langsung", exact=False).wait_for(timeout=5000)
     return page
+
+
+async def _desk_events(url: str) -> int:
+    return len(await fetch(url, "SELECT id FROM desk_events"))
 
 
 async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
@@ -97,19 +101,59 @@ async def test_a_sensor_change_through_mqtt_recolours_the_desk_live(
             assert await page.locator('[data-count="unbooked_use"]').text_content() == "1"
             assert await page.locator('[data-count="free"]').text_content() == "0"
             assert "Perubahan terakhir" in (await status.text_content() or "")
-            # a drop (as when the hub's listener is lost): the page says so, reconnects
-            # by itself and gets what changed meanwhile
-            server.app[HUB].end_all()
-            await status.get_by_text("Koneksi terputus", exact=False).wait_for(timeout=5000)
+            # the hub's listener lost: the streams end, and a new one waits until it is
+            # back. The page says so (once away 4 s), reconnects by itself and gets what
+            # changed meanwhile
+            hub = server.app[HUB]
+            hub.ready.clear()
+            hub.end_all()
+            await status.get_by_text("Koneksi terputus", exact=False).wait_for(timeout=8000)
+            before = await _desk_events(database_url)
             reading = DeskOccupancy(4, int(time.time() * 1000), False)
             publish(
                 mosquitto.port, "ikn/v1/dev/desk-d2/up", encode_batch(Batch(stream, (reading,)))
             )
+            await eventually(lambda: _desk_events(database_url), lambda n: n == before + 1)
+            hub.ready.set()  # the listener back
             await status.get_by_text("Langsung", exact=False).wait_for(timeout=10_000)
             await wait_state(page, "d2", "free")
             await photograph(page, "console-floor-live-id")
         finally:
             await browser.close()
+
+
+async def test_a_stream_ended_at_its_age_opens_again_and_nobody_is_told(
+    database_url: str, mosquitto: BrokerProcess, ingest: None, browser: Browser
+) -> None:
+    """``IKN_SSE_MAX_AGE_S`` (1 s here): the map's stream ends and opens again (the
+    retry: 2 s), the status never says the connection was lost, and a change made
+    after the ends still reaches the map."""
+    await seed_people(database_url)
+    env = {**DEV_LOGIN, "IKN_SSE_MAX_AGE_S": "1"}
+    async with serving_site(database_url, Clock(), env) as server:
+        base = str(server.make_url("")).rstrip("/")
+        page = await open_floor(browser, base)
+        opened: list[str] = []
+        page.on("request", lambda r: opened.append(r.url) if "/floor/events" in r.url else None)
+        await page.evaluate(WATCH_STATUS)
+        await page.wait_for_timeout(4500)  # two ends at its age
+        stream = Batch.new_stream()
+        reading = DeskOccupancy(1, int(time.time() * 1000), True)
+        publish(mosquitto.port, "ikn/v1/dev/desk-d2/up", encode_batch(Batch(stream, (reading,))))
+        await wait_state(page, "d2", "unbooked_use")
+        said = await page.evaluate("window.statusSaid")
+        await page.context.close()
+    assert len(opened) >= 2, opened  # opened again, after the first end at least
+    assert said and not [text for text in said if "terputus" in text], said
+
+
+# every text #live-status shows from now on, in window.statusSaid
+WATCH_STATUS = """() => {
+    const status = document.getElementById("live-status");
+    window.statusSaid = [];
+    new MutationObserver(() => window.statusSaid.push(status.textContent)).observe(
+        status, {childList: true, subtree: true, characterData: true});
+}"""
 
 
 async def test_a_booking_through_the_api_recolours_the_desk_live(

@@ -2,7 +2,10 @@
 // same feed as the API's stream) recolour the existing SVG nodes in place. The state,
 // its words and its mark all come from the server: nothing is decided here. The
 // EventSource resumes by itself with Last-Event-ID after a drop; #live-status says
-// how fresh the map is. Each <time data-age> shows its fact's age, kept current.
+// how fresh the map is (live_stream.js: lost once away 4 s). Each <time data-age>
+// shows its fact's age, kept current.
+
+import { openStream } from "./live_stream.js";
 
 const status = document.getElementById("live-status");
 const plan = document.querySelector("svg.live-plan");
@@ -92,10 +95,11 @@ function apply(event) {
 
 if (status) {
   live(status.dataset.connecting);
-  const source = new EventSource(status.dataset.stream);
-  source.addEventListener("open", showFresh);
-  source.addEventListener("error", () => live(status.dataset.lost));
-  source.addEventListener("message", (message) => apply(JSON.parse(message.data)));
+  openStream(status.dataset.stream, {
+    onLive: showFresh,
+    onLost: () => live(status.dataset.lost),
+    onMessage: apply,
+  });
   document.querySelectorAll("time[data-age]").forEach(showAge);
   setInterval(() => document.querySelectorAll("time[data-age]").forEach(showAge), 15000);
   plan?.setAttribute("data-live", "");

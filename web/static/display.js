@@ -2,7 +2,9 @@
 // SSE) map an element's id to its new HTML, rendered by the server in the display's
 // language; this puts each in place. Nothing is decided here. The EventSource
 // reconnects by itself, and the server sends the whole state again on each connection;
-// #display-status says whether the display is live.
+// #display-status says whether the display is live (live_stream.js).
+
+import { openStream } from "./live_stream.js";
 
 const main = document.querySelector("[data-display-stream]");
 const status = document.getElementById("display-status");
@@ -12,15 +14,15 @@ function say(text) {
 }
 
 if (main && main.dataset.displayStream) {
-  const source = new EventSource(main.dataset.displayStream);
-  source.addEventListener("open", () => say(main.dataset.live));
-  source.addEventListener("error", () => say(main.dataset.lost));
-  source.addEventListener("message", (message) => {
-    const parts = JSON.parse(message.data);
-    for (const [id, html] of Object.entries(parts)) {
-      const node = document.getElementById(id);
-      if (node) node.innerHTML = html;
-    }
-    main.dataset.frames = String(Number(main.dataset.frames || 0) + 1);
+  openStream(main.dataset.displayStream, {
+    onLive: () => say(main.dataset.live),
+    onLost: () => say(main.dataset.lost),
+    onMessage: (parts) => {
+      for (const [id, html] of Object.entries(parts)) {
+        const node = document.getElementById(id);
+        if (node) node.innerHTML = html;
+      }
+      main.dataset.frames = String(Number(main.dataset.frames || 0) + 1);
+    },
   });
 }
