@@ -1,7 +1,8 @@
 """Errors of the storage adapter.
 
 StoreError
-└── MigrationError     a migration file is malformed or was changed after it was applied
+├── MigrationError     a migration file is malformed or was changed after it was applied
+└── DatabaseUnreachable  a service could not open its database at start
 """
 
 import asyncpg
@@ -30,3 +31,8 @@ class StoreError(IknError):
 
 class MigrationError(StoreError):
     """The migrations on disk and in the database disagree, or a file is malformed."""
+
+
+class DatabaseUnreachable(StoreError):
+    """A service's first connection to its database failed: no server there, refused,
+    a wrong name or password. Its message names the address (no password) and why."""

@@ -9,6 +9,9 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolAcquireContext
 
+from ikn_core.setting import redact_url
+from ikn_store.errors import DATABASE_UNAVAILABLE, DatabaseUnreachable
+
 log = logging.getLogger(__name__)
 
 # How long taking a connection from a pool may last, and (asyncpg applies the same
@@ -90,8 +93,18 @@ async def create_pool(
         command_timeout=60,
         timeout=10,
     )
-    await pool
+    try:
+        await pool
+    except (*DATABASE_UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
+        raise unreachable(url, exc) from exc
     return pool
+
+
+def unreachable(url: str, exc: BaseException) -> DatabaseUnreachable:
+    """The error a service stops with when it cannot open ``url`` at start (not a
+    traceback: the address, without its password, and why)."""
+    why = str(exc) or type(exc).__name__
+    return DatabaseUnreachable(f"cannot open the database at {redact_url(url)}: {why}")
 
 
 async def close_pool(pool: asyncpg.Pool) -> None:
