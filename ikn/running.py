@@ -108,13 +108,13 @@ def database_command(
     async def main(_stop: asyncio.Event) -> None:
         import asyncpg
 
-        from ikn_store.errors import DATABASE_UNAVAILABLE
+        from ikn_store.errors import OPENING_FAILED
         from ikn_store.migrations import migrate
         from ikn_store.pool import unreachable
 
         try:
             conn = await asyncpg.connect(url, timeout=10)
-        except (*DATABASE_UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
+        except OPENING_FAILED as exc:
             raise unreachable(url, exc) from exc
         try:
             if migrate_first:

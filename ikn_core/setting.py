@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -81,12 +82,19 @@ def nested(cls: type[Any], *, when: str = "", default: Any = REQUIRED, **default
     return dataclasses.field(default=default, metadata=meta)
 
 
+# libpq's and asyncpg's query parameters that carry a secret (?password=...)
+_SECRET_PARAMETER = re.compile(r"(?i)(^|&)((?:ssl)?password)=[^&]*")
+
+
 def redact_url(url: str) -> str:
+    """``url`` fit to show: its password, in the address or as a query parameter, ***."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, _SECRET_PARAMETER.sub(r"\1\2=***", parts.query)
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 class Reader:

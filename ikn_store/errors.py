@@ -24,6 +24,10 @@ DATABASE_UNAVAILABLE = (
     asyncpg.AdminShutdownError,
 )
 
+# What opening a connection raises when it cannot: the above, its timeout, or the
+# server's refusal (a database, role or password it does not know).
+OPENING_FAILED = (*DATABASE_UNAVAILABLE, TimeoutError, asyncpg.PostgresError)
+
 
 class StoreError(IknError):
     """Base of the storage adapter's errors."""

@@ -10,7 +10,7 @@ import orjson
 from asyncpg.pool import PoolAcquireContext
 
 from ikn_core.setting import redact_url
-from ikn_store.errors import DATABASE_UNAVAILABLE, DatabaseUnreachable
+from ikn_store.errors import OPENING_FAILED, DatabaseUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ async def create_pool(
     )
     try:
         await pool
-    except (*DATABASE_UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
+    except OPENING_FAILED as exc:
         raise unreachable(url, exc) from exc
     return pool
 

@@ -90,25 +90,33 @@ def test_a_service_with_bad_settings_stops_at_start_saying_why(role: str) -> Non
 
 
 @pytest.mark.parametrize("role", ["ingest", "api", "migrate"])
-@pytest.mark.parametrize("where", ["no server", "no such database"])
+@pytest.mark.parametrize("where", ["no server", "its password as a parameter", "no database"])
 def test_a_service_that_cannot_open_its_database_stops_saying_where_and_why(
     role: str, where: str, pg_server: str
 ) -> None:
     """Not a traceback: one line naming the address (its password hidden) and the
     server's or the system's reason; exit status 1."""
     base, _, _ = pg_server.rpartition("/")
-    url = {
-        "no server": f"postgresql://ikn:hidden@127.0.0.1:{free_port()}/ikn",
-        "no such database": f"{base}/no_such_database",
+    nothing = f"127.0.0.1:{free_port()}"
+    url, shown, reason = {
+        "no server": (
+            f"postgresql://ikn:hidden@{nothing}/ikn",
+            f"postgresql://ikn:***@{nothing}/ikn",
+            "Connect call failed",
+        ),
+        "its password as a parameter": (
+            f"postgresql://ikn@{nothing}/ikn?password=hidden&sslmode=disable",
+            f"postgresql://ikn@{nothing}/ikn?password=***&sslmode=disable",
+            "Connect call failed",
+        ),
+        "no database": (f"{base}/no_such_database", f"{base}/no_such_database", "does not exist"),
     }[where]
     env = {k: v for k, v in os.environ.items() if not k.startswith("IKN_")}
     env |= {"IKN_DATABASE_URL": url, "IKN_MQTT_URL": "mqtt://127.0.0.1:1"}
     done = start(role, env)
     assert done.returncode == 1, done.stderr
     (said,) = [line for line in done.stderr.splitlines() if line.startswith(f"ikn {role}: ")]
-    shown = url.replace(":hidden@", ":***@")
     assert said.startswith(f"ikn {role}: cannot open the database at {shown}: "), said
-    reason = {"no server": "Connect call failed", "no such database": "does not exist"}[where]
     assert reason in said
     assert "Traceback" not in done.stderr and "hidden" not in done.stderr
 
