@@ -128,9 +128,14 @@ def publish(port: int, topic: str, payload: bytes, *, retain: bool = False) -> N
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], within: float = 20.0
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    within: float = 20.0,
+    *,
+    every: float = 0.05,
 ) -> T:
-    """Poll ``probe`` until ``accept`` says yes; fail with the last value at the deadline."""
+    """Poll ``probe`` (each ``every`` s) until ``accept`` says yes; fail with the last
+    value at the deadline."""
     deadline = time.monotonic() + within
     while True:
         value = await probe()
@@ -138,7 +143,7 @@ async def eventually(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {within} s; last value: {value!r}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
 
 
 async def fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
